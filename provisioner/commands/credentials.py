@@ -1,0 +1,31 @@
+"""`provision credentials`: where the DLZ is and when its token expires — never the token."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from provisioner.console import Console
+from provisioner.workflow import fetch_credentials, open_context
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    with open_context(args, console) as ctx:
+        (env,) = ctx.config.select(args.env)
+        creds = fetch_credentials(ctx, env)
+        doc = {
+            "environment": env.name,
+            "sandbox": env.aep.sandbox,
+            "containerName": creds.container_name,
+            "storageAccountName": creds.storage_account_name,
+            "sparkConfKey": creds.spark_conf_key,
+            "expiryDate": creds.expiry_date.isoformat(),
+            "daysLeft": creds.days_left(),
+        }
+        if args.json:
+            console.result(json.dumps(doc, indent=2, sort_keys=True))
+        else:
+            for key, value in doc.items():
+                console.line(f"{key:<19} {value}")
+            console.line(f"{'SASToken':<19} {creds.masked_token()}")
+        return 0

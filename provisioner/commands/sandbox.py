@@ -1,0 +1,55 @@
+"""`provision sandbox serve|reset|refresh`: poke the offline sandbox by hand."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+
+from provisioner.config import load_config
+from provisioner.console import Console
+from provisioner.workflow import sandbox_dir
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    import os
+
+    config = load_config(args.config, environ={})
+    state_dir = sandbox_dir(config.path, os.environ)
+    if args.action == "reset":
+        shutil.rmtree(state_dir, ignore_errors=True)
+        console.ok(f"sandbox state wiped ({state_dir})")
+        return 0
+    if args.action == "refresh":
+        from provisioner.sandbox.store import SandboxStore
+
+        (env,) = config.select(args.env)
+        body = SandboxStore(state_dir).refresh_dlz(env.aep.org_id, env.aep.sandbox)
+        console.ok(
+            f"refreshed the DLZ token of AEP sandbox '{env.aep.sandbox}' outside the tool "
+            f"(new expiry {body['expiryDate']}); the previous token is revoked"
+        )
+        return 0
+    from provisioner.sandbox import Sandbox
+
+    envs = list(config.environments.values())
+    with Sandbox(
+        state_dir,
+        workspace_hosts=sorted({e.databricks_host for e in envs}),
+        client_id=envs[0].aep.client_id,
+        org_id=envs[0].aep.org_id,
+        client_secret=os.environ.get("AEP_CLIENT_SECRET") or None,
+        databricks_token=os.environ.get("DATABRICKS_TOKEN") or None,
+    ) as sb:
+        console.line(f"AEP + IMS:  {sb.platform_url}")
+        for host, url in sorted(sb.hosts().items()):
+            if host.startswith("https://"):
+                console.line(f"workspace:  {host} -> {url}")
+        console.line(f"state:      {state_dir}")
+        console.line("secrets:    export AEP_CLIENT_SECRET / DATABRICKS_TOKEN before `serve` to choose them")
+        console.line("Ctrl-C stops the sandbox.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0

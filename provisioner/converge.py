@@ -1,0 +1,131 @@
+"""After an apply, make every running managed cluster actually use the current SAS token.
+
+Terraform's view ends too early for AEP's refresh-revokes-at-once semantics:
+- inline mode: the provider `edit`s a running cluster, which restarts it, but returns before
+  the restart finishes — the old process may still be serving with the revoked token;
+- secret_scope mode: the secret is replaced and nothing restarts at all, because
+  `{{secrets/…}}` references are resolved only when a cluster starts.
+So: restart running clusters that started before the secret's last update, then wait until
+every cluster that is (re)starting is RUNNING. Terminated clusters are left alone: they pick
+the current configuration up at their next start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provisioner.console import Console
+from provisioner.errors import ProvisionError
+
+if TYPE_CHECKING:
+    from provisioner.config import Environment
+    from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.workflow import RunContext
+
+_TRANSITIONAL = frozenset({"PENDING", "RESTARTING", "RESIZING"})
+
+
+@dataclass
+class ConvergeReport:
+    restarted: list[str] = field(default_factory=list)
+    waited: list[str] = field(default_factory=list)
+    skipped_terminated: list[str] = field(default_factory=list)
+
+
+def managed_clusters(state: dict[str, Any]) -> dict[str, str]:
+    """Resource name → cluster id of every databricks_cluster in a Terraform state document."""
+    out: dict[str, str] = {}
+    for res in state.get("resources", []):
+        if res.get("type") != "databricks_cluster" or res.get("mode") != "managed":
+            continue
+        for inst in res.get("instances", []):
+            cid = (inst.get("attributes") or {}).get("cluster_id") or (inst.get("attributes") or {}).get("id")
+            if cid:
+                out[res["name"]] = cid
+    return out
+
+
+def secret_updated_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
+    try:
+        secrets = client.list_secrets(scope)
+    except Exception:  # a missing scope means nothing to compare against
+        return None
+    for item in secrets:
+        if item.get("key") == key:
+            return int(item.get("last_updated_timestamp") or 0)
+    return None
+
+
+def last_start_ms(info: dict[str, Any]) -> int:
+    return int(info.get("last_restarted_time") or info.get("start_time") or 0)
+
+
+def converge_clusters(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    *,
+    cluster_ids: dict[str, str] | None = None,
+    timeout: float = 1800.0,
+) -> ConvergeReport:
+    if cluster_ids is None:
+        cluster_ids = managed_clusters(ctx.runner(env, sas=None, console=console).state_pull())
+    report = ConvergeReport()
+    if not cluster_ids:
+        return report
+    client = ctx.workspace_client(env)
+    secret_ms = (
+        secret_updated_ms(client, env.sas.secret_scope, env.sas.secret_key) if env.sas.mode == "secret_scope" else None
+    )
+    pending: dict[str, str] = {}
+    for name, cid in sorted(cluster_ids.items()):
+        info = client.get_cluster(cid)
+        state = info.get("state", "")
+        if state == "RUNNING" and secret_ms is not None and last_start_ms(info) < secret_ms:
+            console.info(f"restarting {name} ({cid}): it started before the SAS secret was updated")
+            client.restart_cluster(cid)
+            report.restarted.append(name)
+            pending[name] = cid
+        elif state in _TRANSITIONAL:
+            pending[name] = cid
+            report.waited.append(name)
+        elif state in ("TERMINATED", "TERMINATING"):
+            report.skipped_terminated.append(name)
+    if pending:
+        wait_running(client, pending, console, timeout)
+    return report
+
+
+def wait_running(client: WorkspaceClient, clusters: dict[str, str], console: Console, timeout: float) -> None:
+    """Poll until every cluster is RUNNING; fast at first (sandbox, small restarts), then every 10 s."""
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    remaining = dict(clusters)
+    delay = 0.1
+    last_report = started
+    while remaining:
+        for name, cid in list(remaining.items()):
+            state = client.get_cluster(cid).get("state", "")
+            if state == "RUNNING":
+                del remaining[name]
+                console.ok(f"{name} is RUNNING on the current configuration ({time.monotonic() - started:.1f}s)")
+            elif state in ("TERMINATED", "ERROR"):
+                raise ProvisionError(
+                    f"cluster {name} ({cid}) went {state} while restarting — check it in the workspace, "
+                    "then rerun `provision apply`"
+                )
+        if not remaining:
+            break
+        now = time.monotonic()
+        if now >= deadline:
+            names = ", ".join(sorted(remaining))
+            raise ProvisionError(
+                f"clusters {names} not RUNNING after {timeout:.0f}s — rerun `provision apply` to keep waiting"
+            )
+        if now - last_report >= 15:
+            console.info(f"waiting for {', '.join(sorted(remaining))} to be RUNNING ({now - started:.0f}s)")
+            last_report = now
+        time.sleep(min(delay, max(0.0, deadline - now)))
+        delay = min(delay * 1.5, 10.0)

@@ -1,0 +1,50 @@
+"""Map what a command raises to one line and an exit code (after pre-commit's error_handler).
+
+ProvisionError → its one-line message, its exit code (1 unless it says otherwise).
+Ctrl-C → 130. Anything unexpected → a short line, exit 3, and the masked traceback in a
+log file, because a user's bug report should not need a rerun — or carry a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from provisioner.console import Console
+from provisioner.errors import ProvisionError
+from provisioner.secret import mask
+
+
+def run_command(func: Callable[[argparse.Namespace, Console], int], args: argparse.Namespace) -> int:
+    from provisioner.terraform.process import install_signal_forwarding
+
+    console = Console(color=False if getattr(args, "no_color", False) else None)
+    install_signal_forwarding()
+    try:
+        return func(args, console)
+    except ProvisionError as exc:
+        console.error(_one_line(str(exc)))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+    except Exception as exc:
+        log = _write_traceback()
+        console.error(f"unexpected {type(exc).__name__} — this is a bug; details in {log}")
+        return 3
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n")).strip()
+
+
+def _write_traceback() -> Path:
+    text = mask(traceback.format_exc())
+    fd, path = tempfile.mkstemp(prefix="provision-crash-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return Path(path)

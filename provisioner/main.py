@@ -1,0 +1,144 @@
+"""`provision` — parse arguments and dispatch to one module per subcommand under commands/.
+
+Imports here are only argparse and the standard library: `provision --help` must start fast,
+so each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module under provisioner.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "render": ("render", "render terraform/<env>/ from provision.yaml and the DLZ credentials"),
+    "plan": ("plan", "render, init when needed, and plan (exit 0 no changes, 2 changes, 1 error)"),
+    "apply": ("apply", "apply a saved plan, or plan then apply"),
+    "destroy": ("destroy", "destroy everything an environment manages"),
+    "credentials": ("credentials", "show the DLZ container, account and token expiry (never the token)"),
+    "rotate": ("rotate", "refresh the SAS token and put it live on every cluster"),
+    "status": ("status", "token expiry and per-cluster drift (exit 0 ok, 3 expiring, 4 drift)"),
+    "adopt": ("adopt", "bring an existing all-purpose cluster under management"),
+    "connect": ("connect", "create (or find) the AEP base connection for a managed cluster"),
+    "sandbox": ("sandbox", "run or reset the offline sandbox (AEP, IMS and a Databricks workspace)"),
+}
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("common options")
+    g.add_argument("--config", "-c", default=os.environ.get("PROVISION_CONFIG", "provision.yaml"),
+                   help="path to provision.yaml (default: ./provision.yaml or $PROVISION_CONFIG)")
+    g.add_argument("--sandbox", action="store_true",
+                   help="run against the built-in offline sandbox instead of AEP and Databricks")
+    g.add_argument("--debug", action="store_true",
+                   help="let TF_LOG* through to Terraform (its debug logs may contain secrets)")
+    g.add_argument("--no-color", action="store_true", help="no colour codes (also: NO_COLOR, or when not a TTY)")
+    return common
+
+
+def _env_options(parser: argparse.ArgumentParser, all_envs: bool = True) -> None:
+    parser.add_argument("--env", "-e", metavar="NAME", help="the environment to act on")
+    if all_envs:
+        parser.add_argument("--all-envs", action="store_true", help="act on every environment")
+        parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                            help="environments to run in parallel (default: CPU count)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="provision",
+        description="Connect Azure Databricks to Adobe Experience Platform's Data Landing Zone with Terraform.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common()
+
+    def add(name: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=COMMANDS[name][1], description=COMMANDS[name][1])
+
+    p = add("render")
+    _env_options(p)
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the committed roots differ from what would be rendered")
+
+    p = add("plan")
+    _env_options(p)
+    p.add_argument("--out", metavar="FILE", help="where to save the plan (mode 0600); one environment only")
+    p.add_argument("--summary", metavar="FILE.md|FILE.json", help="write a reviewer summary of the plan")
+    p.add_argument("--stream", action="store_true",
+                   help="with --all-envs: stream lines prefixed with [env] instead of buffered sections")
+
+    p = add("apply")
+    _env_options(p, all_envs=False)
+    p.add_argument("plan_file", nargs="?", metavar="PLANFILE", help="a plan saved by `provision plan --out`")
+    p.add_argument("--auto-approve", action="store_true", help="apply without asking (required without a TTY)")
+
+    p = add("destroy")
+    _env_options(p, all_envs=False)
+    p.add_argument("--auto-approve", action="store_true", help="destroy without asking (required without a TTY)")
+
+    p = add("credentials")
+    _env_options(p, all_envs=False)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("rotate")
+    _env_options(p, all_envs=False)
+    p.add_argument("--if-expiring-within", type=int, metavar="DAYS",
+                   help="do nothing unless the token expires within DAYS (for a daily scheduled job)")
+    p.add_argument("--auto-approve", action="store_true", help="rotate without asking (required without a TTY)")
+    p.add_argument("--resume", action="store_true",
+                   help="finish a rotation that failed after the refresh, without refreshing again")
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="how long to wait for clusters to run on the new token (default 1800)")
+
+    p = add("status")
+    _env_options(p, all_envs=False)
+    p.add_argument("--json", action="store_true", help="machine-readable output (documented in README)")
+
+    p = add("adopt")
+    _env_options(p, all_envs=False)
+    p.add_argument("--cluster-id", required=True, metavar="ID", help="the existing all-purpose cluster's id")
+    p.add_argument("--name", metavar="NAME", help="the name to manage it under (default: from its cluster_name)")
+
+    p = add("connect")
+    _env_options(p, all_envs=False)
+    p.add_argument("--cluster", metavar="NAME", help="the managed cluster (default: the first one)")
+    p.add_argument("--database", default="default", help="the Databricks database (default: default)")
+    p.add_argument("--catalog", metavar="C", help="the Unity Catalog catalog, if any")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeout", type=float, default=1200.0, metavar="SECONDS",
+                   help="how long to wait for the cluster to run (default 1200)")
+
+    p = add("sandbox")
+    p.add_argument("action", choices=["serve", "reset", "refresh"],
+                   help="serve: run the emulators in the foreground; reset: wipe sandbox state; "
+                        "refresh: rotate a sandbox's SAS token outside the tool (as someone else would)")
+    p.add_argument("--env", "-e", metavar="NAME", help="for refresh: the environment whose AEP sandbox to refresh")
+    p.add_argument("--port", type=int, default=0, help="for serve: the port (default: ephemeral)")
+    return parser
+
+
+def _version() -> str:
+    from provisioner import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from provisioner.error_handler import run_command
+
+    module = importlib.import_module(f"provisioner.commands.{COMMANDS[args.command][0]}")
+    return run_command(module.run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The offline sandbox: AEP + IMS and Databricks emulators on one local server.
+
+`Sandbox` is what `provision … --sandbox` wraps a command in (see docs/sandbox.md). This
+module stays cheap to import — the CLI imports it on every start — so the server, the
+store and the provider mirror are loaded only when a sandbox is actually entered.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from provisioner.secret import Secret
+
+if TYPE_CHECKING:
+    from provisioner.sandbox.aep_emulator import AepEmulator
+    from provisioner.sandbox.server import SandboxServer
+    from provisioner.sandbox.store import SandboxStore
+    from provisioner.sandbox.workspace_emulator import WorkspaceEmulator
+
+HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+
+__all__ = ["HOSTS_ENV", "Sandbox", "workspace_key"]
+
+
+def workspace_key(host: str) -> str:
+    """The workspace's DNS name, e.g. `adb-1234567890123456.7.azuredatabricks.net`."""
+    parsed = urlsplit(host if "://" in host else f"https://{host}")
+    if not parsed.hostname:
+        raise ValueError(f"not a workspace host: {host!r}")
+    return parsed.hostname
+
+
+def _as_secret(value: Secret | str | None, prefix: str) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    # A recognisable prefix tells a reader at once that a value is a sandbox fake.
+    return Secret(value if value is not None else prefix + secrets.token_urlsafe(32))
+
+
+class Sandbox:
+    """Starts the emulators for the duration of a `with` block."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        workspace_hosts: list[str] | tuple[str, ...] = (),
+        client_id: str = "sandbox-client",
+        org_id: str = "SANDBOX0000000000000000@AdobeOrg",
+        client_secret: Secret | str | None = None,
+        databricks_token: Secret | str | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.workspace_hosts = [h.rstrip("/") for h in workspace_hosts]
+        self.client_id = client_id
+        self.org_id = org_id
+        self.client_secret = _as_secret(client_secret, "sbx-ims-")
+        self.databricks_token = _as_secret(databricks_token, "dapi-sbx-")
+        self._server: SandboxServer | None = None
+        self._store: SandboxStore | None = None
+        self._aep: AepEmulator | None = None
+        self._workspace: WorkspaceEmulator | None = None
+        self._mirror_env: dict[str, str] | None = None
+
+    def __enter__(self) -> Sandbox:
+        from provisioner.sandbox.aep_emulator import AepEmulator
+        from provisioner.sandbox.server import SandboxServer, redacted_state
+        from provisioner.sandbox.store import SandboxStore
+        from provisioner.sandbox.workspace_emulator import WORKSPACE_PREFIX, WorkspaceEmulator
+
+        store = SandboxStore(self.state_dir)
+        aep = AepEmulator(store)
+        aep.register_client(self.client_id, self.client_secret.reveal(), self.org_id)
+        workspace = WorkspaceEmulator(store)
+        workspace.add_token(self.databricks_token.reveal())
+        for host in self.workspace_hosts:
+            workspace.add_workspace(workspace_key(host))
+        server = SandboxServer(
+            {"/ims/": aep.handle, "/data/": aep.handle, WORKSPACE_PREFIX: workspace.handle},
+            admin=lambda: redacted_state(store.snapshot()),
+        )
+        server.start()
+        self._store, self._aep, self._workspace, self._server = store, aep, workspace, server
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    # ---- what callers use --------------------------------------------------------------
+
+    @property
+    def store(self) -> SandboxStore:
+        if self._store is None:
+            raise RuntimeError("the sandbox is not running (use it as a context manager)")
+        return self._store
+
+    @property
+    def aep(self) -> AepEmulator:
+        if self._aep is None:
+            raise RuntimeError("the sandbox is not running (use it as a context manager)")
+        return self._aep
+
+    @property
+    def workspace(self) -> WorkspaceEmulator:
+        if self._workspace is None:
+            raise RuntimeError("the sandbox is not running (use it as a context manager)")
+        return self._workspace
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running (use it as a context manager)")
+        return self._server.base_url
+
+    @property
+    def platform_url(self) -> str:
+        return self.base_url
+
+    @property
+    def ims_url(self) -> str:
+        return self.base_url
+
+    def workspace_url(self, host: str) -> str:
+        """The local base URL standing in for a configured workspace host."""
+        return f"{self.base_url}/ws/{workspace_key(host)}"
+
+    def hosts(self) -> dict[str, str]:
+        """The PROVISION_SANDBOX_HOSTS mapping: configured host → local base URL."""
+        mapping: dict[str, str] = {}
+        for host in self.workspace_hosts:
+            url = self.workspace_url(host)
+            mapping[f"https://{workspace_key(host)}"] = url
+            mapping[host] = url
+        return mapping
+
+    def terraform_env(self) -> dict[str, str]:
+        """Environment additions for terraform (and our own commands) in sandbox mode."""
+        if self._mirror_env is None:
+            # Imported here: the mirror module is only needed when terraform runs.
+            from provisioner.sandbox.mirror import build_mirror
+
+            self._mirror_env = dict(build_mirror(self.state_dir))
+        return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}

@@ -1,0 +1,261 @@
+"""IMS token endpoint, Connectors (DLZ credentials) and Flow Service, as AEP answers them.
+
+Client registrations and issued IMS access tokens live in memory (a token is only good
+on the server that issued it, as with IMS); landing zones, connections and fault knobs
+live in the shared `SandboxStore` so tests in other processes can see and steer them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from provisioner.sandbox.server import Request, Response, json_response
+from provisioner.sandbox.store import CREDENTIAL_TYPES, SandboxStore
+
+IMS_TOKEN_PATH = "/ims/token/v3"
+CREDENTIALS_PATH = "/data/foundation/connectors/landingzone/credentials"
+CONNECTIONS_PATH = "/data/foundation/flowservice/connections"
+DATABRICKS_CONNECTION_SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
+ACCESS_TOKEN_SECONDS = 86399
+
+_HTML_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    b"</center><hr><center>nginx</center></body></html>"
+)
+
+
+@dataclass
+class _Client:
+    secret: str
+    org_id: str | None
+
+
+@dataclass
+class _AccessToken:
+    client_id: str
+    expires_at: float
+
+
+def _problem(status: int, detail: str, title: str = "BadRequestError") -> Response:
+    return json_response(
+        status,
+        {"type": "https://ns.adobe.com/aep/errors/BadRequestError", "status": status,
+         "title": title, "detail": detail},
+        {"Content-Type": "application/problem+json"},
+    )
+
+
+def _gateway_error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error_code": code, "message": message})
+
+
+class AepEmulator:
+    """`handle(request)` for every path under /ims and /data."""
+
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._clients: dict[str, _Client] = {}
+        self._tokens: dict[str, _AccessToken] = {}
+
+    def register_client(self, client_id: str, client_secret: str, org_id: str | None = None) -> None:
+        """Make IMS accept this client; with an org, AEP also insists on that org header."""
+        with self._lock:
+            self._clients[client_id] = _Client(client_secret, org_id)
+
+    def expire_access_token(self, access_token: str) -> None:
+        """Test helper: IMS tokens live a day, too long to wait for."""
+        with self._lock:
+            if access_token in self._tokens:
+                self._tokens[access_token].expires_at = 0.0
+
+    def handle(self, request: Request) -> Response:
+        if request.path == IMS_TOKEN_PATH:
+            return self._ims_token(request) if request.method == "POST" else _method_not_allowed()
+        fault = self.store.take_aep_fault()
+        if fault.latency_ms:
+            time.sleep(fault.latency_ms / 1000)
+        if fault.html:
+            return Response(502, _HTML_PAGE, {"Content-Type": "text/html"})
+        if fault.status == 429:
+            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+            return json_response(429, {"error_code": "429001", "message": "Too many requests"}, headers)
+        if fault.status is not None:
+            return _gateway_error(
+                fault.status, str(fault.status), "Service unavailable: you may be reaching the API limit"
+            )
+        if request.path == CREDENTIALS_PATH:
+            return self._credentials(request)
+        if request.path == CONNECTIONS_PATH or request.path.startswith(CONNECTIONS_PATH + "/"):
+            return self._connections(request)
+        return _gateway_error(404, "404000", "Resource not found")
+
+    # ---- IMS -----------------------------------------------------------------------------
+
+    def _ims_token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return json_response(400, {"error": "unsupported_grant_type",
+                                       "error_description": "grant_type must be client_credentials"})
+        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+        with self._lock:
+            client = self._clients.get(client_id)
+        if client is None or not secrets.compare_digest(client.secret, client_secret):
+            return json_response(401, {"error": "invalid_client",
+                                       "error_description": "invalid client_id or client_secret"})
+        if not form.get("scope"):
+            return json_response(400, {"error": "invalid_scope",
+                                       "error_description": "scope parameter is required"})
+        token = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(48)
+        with self._lock:
+            self._tokens[token] = _AccessToken(client_id, time.time() + ACCESS_TOKEN_SECONDS)
+        return json_response(200, {"access_token": token, "token_type": "bearer",
+                                   "expires_in": ACCESS_TOKEN_SECONDS})
+
+    # ---- gateway checks ----------------------------------------------------------------
+
+    def _gateway(self, request: Request) -> tuple[str, str] | Response:
+        """(org, sandbox) when the headers pass AEP's gateway, else its error answer."""
+        auth = request.header("authorization") or ""
+        if not auth:
+            return _gateway_error(403, "403010", "Oauth token is missing.")
+        api_key = request.header("x-api-key")
+        if not api_key:
+            return _gateway_error(403, "403000", "Api Key is required")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        with self._lock:
+            issued = self._tokens.get(bearer)
+            client = self._clients.get(issued.client_id) if issued else None
+        if issued is None or issued.expires_at <= time.time():
+            return _gateway_error(401, "401013", "Oauth token is not valid")
+        if api_key != issued.client_id:
+            return _gateway_error(403, "403003", "Api Key is invalid")
+        org_id = request.header("x-gw-ims-org-id")
+        if not org_id:
+            return _gateway_error(400, "400003", "Missing x-gw-ims-org-id header")
+        if client is not None and client.org_id is not None and org_id != client.org_id:
+            return _gateway_error(403, "403025", "Profile is not valid")
+        sandbox = request.header("x-sandbox-name")
+        if not sandbox:
+            return _problem(400, "Header x-sandbox-name is required")
+        return org_id, sandbox
+
+    # ---- Connectors ----------------------------------------------------------------------
+
+    def _credentials(self, request: Request) -> Response:
+        checked = self._gateway(request)
+        if isinstance(checked, Response):
+            return checked
+        org_id, sandbox = checked
+        cred_type = request.param("type")
+        if cred_type not in CREDENTIAL_TYPES:
+            return _problem(400, f"Invalid type {cred_type!r}; expected one of {', '.join(CREDENTIAL_TYPES)}")
+        action = request.param("action")
+        if request.method == "GET" and action is None:
+            body = self.store.dlz_credentials(org_id, sandbox, cred_type, answer=True)
+        elif request.method == "POST" and action == "refresh":
+            body = self.store.refresh_dlz(org_id, sandbox, cred_type, answer=True)
+        elif request.method in ("GET", "POST"):
+            return _problem(400, f"Unsupported action {action!r}")
+        else:
+            return _method_not_allowed()
+        return json_response(200, body)
+
+    # ---- Flow Service --------------------------------------------------------------------
+
+    def _connections(self, request: Request) -> Response:
+        checked = self._gateway(request)
+        if isinstance(checked, Response):
+            return checked
+        org_id, sandbox = checked
+        connection_id = request.path[len(CONNECTIONS_PATH) + 1:] or None
+        if request.method == "POST" and connection_id is None:
+            return self._create_connection(org_id, sandbox, request.body)
+        if request.method == "GET":
+            mine = [c for c in self.store.connections()
+                    if c["org_id"] == org_id and c["sandbox_name"] == sandbox]
+            if connection_id is not None:
+                found = [c for c in mine if c["id"] == connection_id]
+                if not found:
+                    return _flow_error(404, "1304-404", f"Connection {connection_id} not found")
+                return json_response(200, {"items": [_public_connection(found[0])]})
+            filters = [_parse_property(p) for p in request.query.get("property", [])]
+            if any(f is None for f in filters):
+                return _flow_error(400, "1304-400", "Invalid property filter")
+            items = [c for c in mine if all(_lookup(c, f[0]) == f[1] for f in filters if f)]
+            return json_response(200, {"items": [_public_connection(c) for c in items], "_links": {}})
+        return _method_not_allowed()
+
+    def _create_connection(self, org_id: str, sandbox: str, raw: bytes) -> Response:
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return _flow_error(400, "1304-400", "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _flow_error(400, "1304-400", "Request body must be a JSON object")
+        for path in ("name", "auth.specName", "auth.params", "connectionSpec.id"):
+            if _lookup(body, path) in (None, ""):
+                return _flow_error(400, "1304-400", f"mandatory field '{path}' is not provided")
+        if body["connectionSpec"]["id"] == DATABRICKS_CONNECTION_SPEC:
+            problem = self._check_databricks_params(body["auth"]["params"])
+            if problem:
+                return _flow_error(400, "1304-400", problem)
+        return json_response(201, self.store.add_connection(org_id, sandbox, body))
+
+    def _check_databricks_params(self, params: Any) -> str | None:
+        if not isinstance(params, dict):
+            return "auth.params must be an object"
+        for name in ("domain", "clusterId", "accessToken"):
+            if not params.get(name):
+                return f"mandatory field 'auth.params.{name}' is not provided"
+        # AEP requires the cluster to exist and be running when the connection is made.
+        key = urlsplit(str(params["domain"])).hostname or ""
+        cluster = self.store.get_cluster(key, str(params["clusterId"]))
+        if cluster is None:
+            return f"Cluster {params['clusterId']} does not exist in workspace {params['domain']}"
+        if cluster["state"] != "RUNNING":
+            return f"Cluster {params['clusterId']} is not running (state {cluster['state']})"
+        return None
+
+
+def _method_not_allowed() -> Response:
+    return _gateway_error(405, "405000", "Method not allowed")
+
+
+def _flow_error(status: int, code: str, detail: str) -> Response:
+    return json_response(
+        status,
+        {"type": f"https://ns.adobe.com/aep/errors/FLOW-{code}", "status": status,
+         "title": "Bad Request" if status == 400 else "Not Found", "detail": detail},
+        {"Content-Type": "application/problem+json"},
+    )
+
+
+def _parse_property(expr: str) -> tuple[str, str] | None:
+    path, sep, value = expr.partition("==")
+    return (path.strip(), value.strip()) if sep and path.strip() else None
+
+
+def _lookup(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _public_connection(record: dict[str, Any]) -> dict[str, Any]:
+    # AEP never returns the stored access token.
+    out = {k: v for k, v in record.items() if k not in ("org_id", "sandbox_name")}
+    auth = dict(out.get("auth") or {})
+    params = dict(auth.get("params") or {})
+    params.pop("accessToken", None)
+    auth["params"] = params
+    out["auth"] = auth
+    return out

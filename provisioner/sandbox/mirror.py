@@ -1,0 +1,82 @@
+"""The filesystem mirror and Terraform CLI config that install the stand-in provider.
+
+Terraform finds `registry.terraform.io/databricks/databricks` 1.99.0 in
+`<state_dir>/mirror` (unpacked layout) and nowhere else, so `terraform init` works
+offline. The mirrored executable is a two-line launcher naming no path of this machine:
+its hash, and so `.terraform.lock.hcl`, is the same everywhere; the interpreter comes
+from PROVISION_SANDBOX_PYTHON in the environment returned here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from provisioner.sandbox.provider import MIRRORED_VERSION
+
+SOURCE = "registry.terraform.io/databricks/databricks"
+EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
+
+# `:?` makes a run outside a sandbox fail with a message instead of "exec: : not found".
+LAUNCHER = (
+    "#!/bin/sh\n"
+    'exec "${PROVISION_SANDBOX_PYTHON:?not set: run through provision --sandbox}" '
+    '-m provisioner.sandbox.provider "$@"\n'
+)
+
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def terraform_platform() -> str:
+    """Terraform's name for this machine's platform, e.g. `linux_amd64`, `darwin_arm64`."""
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    if system not in ("linux", "darwin") or machine not in _ARCHES:
+        raise RuntimeError(f"the sandbox provider mirror does not support {system}/{machine}")
+    return f"{system}_{_ARCHES[machine]}"
+
+
+def cli_config(mirror_dir: Path) -> str:
+    # json.dumps quotes a path the way HCL string literals want it.
+    return (
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {json.dumps(str(mirror_dir))}\n"
+        f'    include = ["{SOURCE}"]\n'
+        "  }\n"
+        "  direct {\n"
+        f'    exclude = ["{SOURCE}"]\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def _write_if_changed(path: Path, content: str, mode: int) -> None:
+    """Rewrite only on a difference, atomically: concurrent runs may share a state dir."""
+    if path.exists() and path.read_text() == content:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(content)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+def build_mirror(state_dir: Path) -> dict[str, str]:
+    """Build (or check) the mirror and CLI config; return the environment Terraform needs."""
+    state_dir = Path(state_dir).resolve()
+    mirror_dir = state_dir / "mirror"
+    launcher = mirror_dir / SOURCE / MIRRORED_VERSION / terraform_platform() / EXECUTABLE
+    _write_if_changed(launcher, LAUNCHER, 0o755)
+    config = state_dir / "terraform.rc"
+    _write_if_changed(config, cli_config(mirror_dir), 0o644)
+    return {
+        "TF_CLI_CONFIG_FILE": str(config),
+        "CHECKPOINT_DISABLE": "1",
+        "PROVISION_SANDBOX_PYTHON": sys.executable,
+    }

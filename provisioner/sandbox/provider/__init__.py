@@ -1,0 +1,13 @@
+"""The stand-in `databricks/databricks` Terraform provider of the offline sandbox.
+
+It speaks the real plugin protocol (through the PyPI package `tf`), exposes the real
+provider's attribute names and types for the resources we generate, copies the real
+provider's behaviour (see docs/sandbox.md) and talks HTTP to the workspace emulator via
+`provisioner.databricks.workspace.WorkspaceClient`. Run as `python -m provisioner.sandbox.provider`.
+
+Kept import-free: `mirror.py` imports this package just for the version, and Terraform
+starts the provider several times per plan, so start-up cost matters.
+"""
+
+# The real provider version whose schema the stand-in mirrors (real_schema.json).
+MIRRORED_VERSION = "1.99.0"

@@ -1,0 +1,201 @@
+"""`databricks_cluster`: an all-purpose cluster, behaving like the real provider's.
+
+- create: `clusters/create`, then wait for RUNNING unless `no_wait`; a cluster that ends
+  TERMINATED/ERROR is permanently deleted and the create fails; `is_pinned` -> `clusters/pin`.
+- update: only `num_workers`/`autoscale` changed on a RUNNING cluster -> `clusters/resize`;
+  anything else -> `clusters/edit` with the full spec, *without* waiting for the restart.
+- read: a cluster that is gone leaves the state (the next plan recreates it); keys the
+  server added to `spark_conf` come back, so they show as a diff on every plan.
+- delete: `clusters/permanent-delete`; already gone is fine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.schema import Attribute, Block, Schema
+from tf.types import Bool, Map, Number, String, Unknown
+
+from provisioner.sandbox.provider.framework import ListNestedBlock, StandInResource, reports_errors
+
+# Attributes sent to clusters/create and clusters/edit, in the API's own names.
+SPEC_FIELDS = (
+    "cluster_name", "spark_version", "node_type_id", "driver_node_type_id", "num_workers",
+    "autotermination_minutes", "spark_conf", "spark_env_vars", "custom_tags", "data_security_mode",
+    "runtime_engine", "policy_id", "single_user_name", "enable_elastic_disk",
+)
+RESIZE_FIELDS = frozenset({"num_workers", "autoscale"})
+# Optional attributes the server fills in when unset; the real provider suppresses the
+# diff for them, so a null config is kept null instead of taking the server's value.
+SERVER_DEFAULTED = ("data_security_mode", "runtime_engine")
+
+CREATE_TIMEOUT = 30 * 60.0
+EDIT_RETRY_TIMEOUT = 15 * 60.0  # the real provider retries INVALID_STATE edits this long
+
+
+def _poll_seconds() -> float:
+    # The real provider polls every 10 s; sandbox clusters start in well under a second.
+    return 0.2 if os.environ.get("PROVISION_SANDBOX_HOSTS") else 10.0
+
+
+def _spec(state: State) -> dict[str, Any]:
+    """The clusters/create|edit body for a planned state (unset fields left out)."""
+    # Computed attributes the config leaves unset are still Unknown at apply time.
+    spec = {k: state[k] for k in SPEC_FIELDS if state.get(k) is not None and state[k] is not Unknown}
+    if state.get("autoscale"):
+        spec["autoscale"] = {k: v for k, v in state["autoscale"][0].items() if v is not None}
+        spec.pop("num_workers", None)  # the API accepts exactly one of the two
+    return spec
+
+
+class Cluster(StandInResource):
+    DEFAULTS = {"autotermination_minutes": 60, "num_workers": 0, "is_pinned": False, "no_wait": False}
+
+    @classmethod
+    def get_name(cls) -> str:
+        return "cluster"
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        text_map = Map(String())
+        return Schema(
+            attributes=[
+                Attribute("id", String(), optional=True, computed=True),
+                Attribute("cluster_id", String(), computed=True),
+                Attribute("cluster_name", String(), optional=True),
+                Attribute("spark_version", String(), required=True),
+                Attribute("node_type_id", String(), optional=True, computed=True),
+                Attribute("driver_node_type_id", String(), optional=True, computed=True),
+                Attribute("num_workers", Number(), optional=True),
+                Attribute("autotermination_minutes", Number(), optional=True),
+                Attribute("spark_conf", text_map, optional=True),
+                Attribute("spark_env_vars", text_map, optional=True),
+                Attribute("custom_tags", text_map, optional=True),
+                Attribute("default_tags", text_map, computed=True),
+                Attribute("data_security_mode", String(), optional=True),
+                Attribute("runtime_engine", String(), optional=True),
+                Attribute("policy_id", String(), optional=True),
+                Attribute("single_user_name", String(), optional=True),
+                Attribute("enable_elastic_disk", Bool(), optional=True, computed=True),
+                Attribute("is_pinned", Bool(), optional=True),
+                Attribute("no_wait", Bool(), optional=True),
+                Attribute("state", String(), computed=True),
+                Attribute("url", String(), computed=True),
+            ],
+            block_types=[
+                ListNestedBlock(
+                    "autoscale",
+                    Block(attributes=[
+                        Attribute("min_workers", Number(), optional=True),
+                        Attribute("max_workers", Number(), optional=True),
+                    ]),
+                    max_items=1,
+                )
+            ],
+        )
+
+    @reports_errors("cannot create cluster")
+    def create(self, ctx: CreateContext, planned: State) -> State | None:
+        client = self.provider.client()
+        cluster_id = client.create_cluster(_spec(planned))
+        if not planned.get("no_wait"):
+            info = client.wait_for_state(cluster_id, {"RUNNING"}, CREATE_TIMEOUT, _poll_seconds())
+            if info.get("state") != "RUNNING":
+                client.permanent_delete_cluster(cluster_id)
+                ctx.diagnostics.add_error(
+                    "cannot create cluster",
+                    f"cluster {cluster_id} ended {info.get('state')}: {info.get('state_message', '')}; "
+                    "it was permanently deleted",
+                )
+                return None
+        if planned.get("is_pinned"):
+            client.pin_cluster(cluster_id)
+        return self._read(cluster_id, planned)
+
+    @reports_errors("cannot read cluster")
+    def read(self, ctx: ReadContext, current: State) -> State | None:
+        return self._read(current["cluster_id"] or current["id"], current)
+
+    @reports_errors("cannot update cluster")
+    def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
+        client = self.provider.client()
+        cluster_id = current["cluster_id"]
+        changed = {k for k in (*SPEC_FIELDS, "autoscale") if current.get(k) != planned.get(k)}
+        if changed:
+            running = client.get_cluster(cluster_id).get("state") == "RUNNING"
+            if changed <= RESIZE_FIELDS and running:
+                spec = _spec(planned)
+                client.resize_cluster(cluster_id, num_workers=spec.get("num_workers"),
+                                      autoscale=spec.get("autoscale"))
+            else:
+                self._edit(cluster_id, _spec(planned))
+        if bool(current.get("is_pinned")) != bool(planned.get("is_pinned")):
+            (client.pin_cluster if planned.get("is_pinned") else client.unpin_cluster)(cluster_id)
+        # No waiting: the cluster may still be RESTARTING with its old config (as for real).
+        return self._read(cluster_id, planned)
+
+    @reports_errors("cannot delete cluster")
+    def delete(self, ctx: DeleteContext, current: State) -> None:
+        from provisioner.databricks.workspace import WorkspaceError
+
+        try:
+            self.provider.client().permanent_delete_cluster(current["cluster_id"])
+        except WorkspaceError as exc:
+            if not exc.not_found:
+                raise
+
+    @reports_errors("cannot import cluster")
+    def import_(self, ctx: ImportContext, id: str) -> State | None:
+        state = self._read(id, self.DEFAULTS)
+        if state is None:
+            ctx.diagnostics.add_error("cannot import cluster", f"cluster {id} does not exist")
+        return state
+
+    def _edit(self, cluster_id: str, spec: dict[str, Any]) -> None:
+        from provisioner.databricks.workspace import WorkspaceError
+
+        deadline = time.monotonic() + EDIT_RETRY_TIMEOUT
+        while True:
+            try:
+                self.provider.client().edit_cluster(cluster_id, spec)
+                return
+            except WorkspaceError as exc:
+                # PENDING/RESIZING/...: the API refuses edits until the cluster settles.
+                if exc.error_code != "INVALID_STATE" or time.monotonic() > deadline:
+                    raise
+                time.sleep(_poll_seconds())
+
+    def _read(self, cluster_id: str, prior: State) -> State | None:
+        """The state for a cluster as the API reports it; None when it no longer exists."""
+        from provisioner.databricks.workspace import WorkspaceError
+
+        try:
+            info = self.provider.client().get_cluster(cluster_id)
+        except WorkspaceError as exc:
+            if exc.not_found or exc.error_code == "INVALID_STATE":
+                return None
+            raise
+        state = self.blank_state()
+        state.update({k: info.get(k) for k in SPEC_FIELDS})
+        for name in ("spark_conf", "spark_env_vars", "custom_tags"):
+            state[name] = info.get(name) or None  # SDKv2 stores an empty map as null
+        for name in SERVER_DEFAULTED:
+            if prior.get(name) is None:
+                state[name] = None
+        state["num_workers"] = info.get("num_workers", 0)
+        if info.get("autoscale"):
+            state["autoscale"] = [{"min_workers": info["autoscale"].get("min_workers"),
+                                   "max_workers": info["autoscale"].get("max_workers")}]
+        state.update(
+            id=info["cluster_id"],
+            cluster_id=info["cluster_id"],
+            default_tags=info.get("default_tags") or {},
+            state=info.get("state"),
+            url=f"{self.provider.client().host}/#setting/clusters/{info['cluster_id']}/configuration",
+            is_pinned=bool(info.get("is_pinned", prior.get("is_pinned"))),
+            no_wait=bool(prior.get("no_wait")),  # not an API field: kept from config/state
+        )
+        return state

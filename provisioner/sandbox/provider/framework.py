@@ -1,0 +1,128 @@
+"""What the stand-in adds to the `tf` framework to look like the real provider.
+
+The real databricks provider is built on Terraform's SDKv2; `tf` follows the stricter
+plugin-framework rules. Three differences matter to Terraform, and are bridged here:
+
+1. SDKv2 nested blocks with `max_items = 1` are LIST blocks (`autoscale { ... }`); `tf`
+   only ships SET blocks -> `ListNestedBlock`.
+2. SDKv2 attributes may have a `Default` while staying Optional (not Computed), e.g.
+   `autotermination_minutes = 60`. The provider then plans a value the config did not
+   set, and may return values (server-added `spark_conf` keys) that differ from the plan.
+   Terraform allows that only for providers that declare the *legacy type system*, as
+   every SDKv2 provider does -> `install_sdkv2_semantics()` fills `DEFAULTS` into the
+   proposed state and sets `legacy_type_system` on plan and apply answers.
+3. `tf`'s default `upgrade()` warns on every refresh -> `StandInResource.upgrade`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from tf.gen import tfplugin_pb2 as pb
+from tf.iface import Resource, State, UpgradeContext
+from tf.schema import Block, NestedBlock, NestMode, Schema
+
+from provisioner.secret import mask
+
+
+class ListNestedBlock(NestedBlock):
+    """A nested block in LIST nesting mode; its state is a list of dicts."""
+
+    def __init__(self, type_name: str, block: Block, max_items: int | None = None) -> None:
+        # NestMode has no LIST member; the mode is emitted by to_pb() below instead.
+        super().__init__(type_name, NestMode.Set, block, max_items=max_items)
+
+    def to_pb(self) -> pb.Schema.NestedBlock:
+        return pb.Schema.NestedBlock(
+            type_name=self.type_name,
+            block=self.block.to_pb(),
+            min_items=self.min_items,
+            max_items=self.max_items,
+            nesting=pb.Schema.NestedBlock.NestingMode.LIST,
+        )
+
+    def encode(self, value: Any) -> Any:
+        from tf.provider import _encode_state_d
+
+        return [_encode_state_d(self._amap(), self._bmap(), v, None) for v in value]
+
+    def decode(self, value: Any) -> Any:
+        return [{k: v for k, v in item.items() if k in self._amap()} for item in value or []]
+
+    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
+        return bool(a_decoded == b_decoded)  # a list: order matters
+
+
+class StandInResource(Resource):
+    """Base of the stand-in's resources: instantiated by `tf` with the provider."""
+
+    # Optional (non-computed) attributes with an SDKv2 Default: filled in at plan time.
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        raise NotImplementedError
+
+    @classmethod
+    def blank_state(cls) -> State:
+        """Every attribute null and every block empty: Terraform wants complete objects."""
+        schema = cls.get_schema()
+        return {**{a.name: None for a in schema.attributes}, **{b.type_name: [] for b in schema.block_types}}
+
+    def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
+        # Our schema has one version. Keep known keys only, so a state written by another
+        # build (or the real provider) still decodes.
+        return {k: old.get(k, v) for k, v in self.blank_state().items()}
+
+
+R = TypeVar("R")
+
+
+def reports_errors(summary: str) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
+    """Turn any failure of a resource operation into a Terraform error diagnostic.
+
+    This is the provider's boundary: an exception escaping into gRPC would surface as an
+    opaque "plugin error"; a diagnostic shows the Databricks error (masked) to the user.
+    """
+
+    def wrap(method: Callable[..., R]) -> Callable[..., R | None]:
+        @functools.wraps(method)
+        def inner(self: Any, ctx: Any, *args: Any) -> R | None:
+            try:
+                return method(self, ctx, *args)
+            except Exception as exc:
+                ctx.diagnostics.add_error(summary, mask(f"{type(exc).__name__}: {exc}"))
+                return None
+
+        return inner
+
+    return wrap
+
+
+def install_sdkv2_semantics() -> None:
+    """Make `tf.runner.run_provider` serve through `SDKv2Servicer` (it looks the class up at call time)."""
+    import tf.provider
+    from tf.utils import read_dynamic_value, to_dynamic_value
+
+    class SDKv2Servicer(tf.provider.ProviderServicer):
+        def PlanResourceChange(self, request: Any, context: Any) -> Any:
+            defaults = getattr(self._get_res_cls(request.type_name), "DEFAULTS", {})
+            proposed = read_dynamic_value(request.proposed_new_state)
+            if proposed is not None and any(proposed.get(k) is None for k in defaults):
+                proposed.update({k: v for k, v in defaults.items() if proposed.get(k) is None})
+                request.proposed_new_state.CopyFrom(to_dynamic_value(proposed))
+            response = super().PlanResourceChange(request, context)
+            response.legacy_type_system = True
+            return response
+
+        def ApplyResourceChange(self, request: Any, context: Any) -> Any:
+            response = super().ApplyResourceChange(request, context)
+            response.legacy_type_system = True
+            return response
+
+    tf.provider.ProviderServicer = SDKv2Servicer  # type: ignore[misc]

@@ -1,0 +1,94 @@
+"""The provider block of the stand-in: same attributes as the real provider v1.99.0.
+
+Only `host` and `token` (PAT auth) are used. The other attributes exist so that any
+provider block valid for the real provider is valid here too; their names, types and
+sensitivity follow real_schema.json (checked by tests/sandbox/test_provider_contract.py).
+Like the real provider, unset `host`/`token` fall back to DATABRICKS_HOST/DATABRICKS_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from tf.iface import Config, DataSource, Provider, Resource
+from tf.schema import Attribute, Schema
+from tf.types import Bool, Number, String
+from tf.utils import Diagnostics
+
+from provisioner.sandbox.provider.cluster import Cluster
+from provisioner.sandbox.provider.secret import SecretResource
+from provisioner.sandbox.provider.secret_scope import SecretScope
+
+if TYPE_CHECKING:
+    from provisioner.databricks.workspace import WorkspaceClient
+
+_BOOLS = ("azure_use_msi", "debug_headers", "experimental_is_unified_host", "skip_verify")
+_NUMBERS = (
+    "debug_truncate_bytes", "http_timeout_seconds", "oauth_callback_port", "rate_limit", "retry_timeout_seconds",
+)
+_SENSITIVE = (
+    "token", "password", "client_secret", "azure_client_secret", "google_credentials", "metadata_service_url",
+)
+_STRINGS = (
+    "account_id", "actions_id_token_request_token", "actions_id_token_request_url", "audience", "auth_type",
+    "azure_client_id", "azure_client_secret", "azure_environment", "azure_login_app_id", "azure_tenant_id",
+    "azure_workspace_resource_id", "client_id", "client_secret", "cluster_id", "config_file",
+    "databricks_cli_path", "databricks_id_token_filepath", "google_credentials", "google_service_account",
+    "host", "metadata_service_url", "oidc_token_env", "password", "profile", "serverless_compute_id", "token",
+    "username", "warehouse_id", "workspace_id",
+)
+
+
+def _attribute(name: str) -> Attribute:
+    kind = Bool() if name in _BOOLS else Number() if name in _NUMBERS else String()
+    return Attribute(name, kind, optional=True, sensitive=name in _SENSITIVE)
+
+
+class DatabricksProvider(Provider):
+
+    def __init__(self) -> None:
+        self.host: str | None = None
+        self._token: str | None = None
+        self._client: WorkspaceClient | None = None
+
+    def get_model_prefix(self) -> str:
+        return "databricks_"
+
+    def full_name(self) -> str:
+        return "registry.terraform.io/databricks/databricks"
+
+    def get_provider_schema(self, diags: Diagnostics) -> Schema:
+        return Schema(attributes=[_attribute(n) for n in sorted({*_STRINGS, *_BOOLS, *_NUMBERS})])
+
+    def validate_config(self, diags: Diagnostics, config: Config) -> None:
+        pass
+
+    def configure_provider(self, diags: Diagnostics, config: Config) -> None:
+        # Nothing is checked here: like the real provider, a missing host or token only
+        # fails once a resource needs the workspace (a plan with no resources still works).
+        self.host = _setting(config, "host", "DATABRICKS_HOST")
+        self._token = _setting(config, "token", "DATABRICKS_TOKEN")
+
+    def client(self) -> WorkspaceClient:
+        if self._client is None:
+            # Imported here, not at module level: requests costs start-up time in every
+            # provider process, and most of them (schema, validate) never call the API.
+            from provisioner.databricks.workspace import WorkspaceClient
+            from provisioner.secret import Secret
+
+            if not self.host or not self._token:
+                raise ValueError("the stand-in provider needs `host` and `token` (or DATABRICKS_HOST/_TOKEN)")
+            self._client = WorkspaceClient(self.host, Secret(self._token))
+        return self._client
+
+    def get_data_sources(self) -> list[type[DataSource]]:
+        return []
+
+    def get_resources(self) -> list[type[Resource]]:
+        return [Cluster, SecretScope, SecretResource]  # type: ignore[list-item]
+
+
+def _setting(config: Config, name: str, env: str) -> str | None:
+    value = config.get(name)
+    return value if isinstance(value, str) and value else os.environ.get(env) or None

@@ -1,0 +1,92 @@
+"""`databricks_secret`: one secret in a scope. No update: a new value is destroy-then-create.
+
+The value is never read back (Databricks does not return it), so a change made outside
+Terraform is invisible. `config_reference` is the `{{secrets/<scope>/<key>}}` string a
+cluster's spark_conf uses; Databricks resolves it only when the cluster (re)starts.
+"""
+
+from __future__ import annotations
+
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.schema import Attribute, Schema
+from tf.types import Number, String
+
+from provisioner.sandbox.provider.framework import StandInResource, reports_errors
+
+ID_SEPARATOR = "|||"
+
+
+class SecretResource(StandInResource):
+    @classmethod
+    def get_name(cls) -> str:
+        return "secret"
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        return Schema(
+            attributes=[
+                Attribute("id", String(), optional=True, computed=True),
+                Attribute("scope", String(), required=True, requires_replace=True),
+                Attribute("key", String(), required=True, requires_replace=True),
+                Attribute("string_value", String(), required=True, sensitive=True, requires_replace=True),
+                Attribute("config_reference", String(), computed=True),
+                Attribute("last_updated_timestamp", Number(), computed=True),
+            ]
+        )
+
+    def validate(self, diags, type_name, config):  # type: ignore[no-untyped-def]
+        super().validate(diags, type_name, config)
+        if config.get("string_value") == "":
+            diags.add_error("string_value must not be empty", path=["string_value"])
+
+    @reports_errors("cannot create secret")
+    def create(self, ctx: CreateContext, planned: State) -> State | None:
+        from provisioner.secret import Secret
+
+        self.provider.client().put_secret(planned["scope"], planned["key"], Secret(planned["string_value"]))
+        return self._read(planned["scope"], planned["key"], planned)
+
+    @reports_errors("cannot read secret")
+    def read(self, ctx: ReadContext, current: State) -> State | None:
+        return self._read(current["scope"], current["key"], current)
+
+    def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
+        return planned  # unreachable: every configurable attribute forces replacement
+
+    @reports_errors("cannot delete secret")
+    def delete(self, ctx: DeleteContext, current: State) -> None:
+        from provisioner.databricks.workspace import WorkspaceError
+
+        try:
+            self.provider.client().delete_secret(current["scope"], current["key"])
+        except WorkspaceError as exc:
+            if not exc.not_found:
+                raise
+
+    @reports_errors("cannot import secret")
+    def import_(self, ctx: ImportContext, id: str) -> State | None:
+        scope, sep, key = id.partition(ID_SEPARATOR)
+        state = self._read(scope, key, {}) if sep and scope and key else None
+        if state is None:
+            ctx.diagnostics.add_error("cannot import secret", f"no secret {id!r} (expected <scope>|||<key>)")
+        return state
+
+    def _read(self, scope: str, key: str, prior: State) -> State | None:
+        from provisioner.databricks.workspace import WorkspaceError
+
+        try:
+            listed = {s["key"]: s for s in self.provider.client().list_secrets(scope)}
+        except WorkspaceError as exc:
+            if exc.not_found:  # the whole scope is gone
+                return None
+            raise
+        if key not in listed:
+            return None
+        return {
+            "id": f"{scope}{ID_SEPARATOR}{key}",
+            "scope": scope,
+            "key": key,
+            "string_value": prior.get("string_value"),  # never returned by the API
+            "config_reference": f"{{{{secrets/{scope}/{key}}}}}",
+            "last_updated_timestamp": listed[key].get("last_updated_timestamp"),
+        }

@@ -1,0 +1,160 @@
+"""One local HTTP server for the whole sandbox, routing to the AEP and workspace emulators.
+
+The emulators are plain `handle(Request) -> Response` objects so they can be tested and
+reasoned about without sockets; this module only moves bytes. It never logs: request
+headers and bodies carry IMS secrets, PATs and SAS tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from provisioner.secret import mask_sas
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status,
+        json.dumps(payload).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+Handler = Callable[[Request], Response]
+
+
+class _SandboxHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, routes: dict[str, Handler], admin: Callable[[], dict[str, Any]] | None) -> None:
+        self.routes = routes
+        self.admin = admin
+        super().__init__(("127.0.0.1", 0), _RequestHandler)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: _SandboxHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default logs the request line to stderr; query strings can carry secrets.
+        return
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            response = self._route(request)
+        except Exception as exc:  # an emulator bug must answer, not hang the client
+            response = json_response(500, {"error_code": "INTERNAL_ERROR", "message": type(exc).__name__})
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def _route(self, request: Request) -> Response:
+        if request.path == "/_sandbox/state" and self.server.admin is not None:
+            return json_response(200, self.server.admin())
+        for prefix, handler in self.server.routes.items():
+            if request.path.startswith(prefix):
+                return handler(request)
+        return json_response(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "Not Found"})
+
+    do_GET = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_PATCH = _dispatch
+    do_DELETE = _dispatch
+
+
+class SandboxServer:
+    """The listening socket plus its serving thread; `start()`/`stop()`."""
+
+    def __init__(self, routes: dict[str, Handler], admin: Callable[[], dict[str, Any]] | None = None) -> None:
+        self._httpd = _SandboxHTTPServer(routes, admin)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+
+def redacted_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The state for the admin endpoint: SAS signatures, secret values, PATs hidden."""
+    out = json.loads(json.dumps(state))
+    for record in out.get("dlz", {}).values():
+        record["SASToken"] = mask_sas(record["SASToken"])
+    for ws in out.get("workspaces", {}).values():
+        for scope in ws.get("scopes", {}).values():
+            for secret in scope.get("secrets", {}).values():
+                secret["value"] = "***"
+        for cluster in ws.get("clusters", {}).values():
+            for conf_name in ("effective_spark_conf",):
+                conf = cluster.get(conf_name) or {}
+                cluster[conf_name] = {k: mask_sas(v) for k, v in conf.items()}
+            spark_conf = cluster.get("spec", {}).get("spark_conf") or {}
+            if spark_conf:
+                cluster["spec"]["spark_conf"] = {k: mask_sas(v) for k, v in spark_conf.items()}
+    for conn in out.get("connections", []):
+        params = conn.get("auth", {}).get("params", {})
+        if "accessToken" in params:
+            params["accessToken"] = "***"
+    return out

@@ -1,0 +1,185 @@
+"""The Databricks REST subset the provider and our commands use, under `/ws/<workspace-key>`.
+
+State lives in the `SandboxStore`; this module parses requests, checks the PAT and the
+`workspace.fail` knob, and renders Databricks-shaped answers and errors. Like the real
+API, list answers omit an empty array (`{}`), so clients must cope with a missing key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from provisioner.sandbox.server import Request, Response, json_response
+from provisioner.sandbox.store import DatabricksError, SandboxStore
+
+WORKSPACE_PREFIX = "/ws/"
+_API_RE = re.compile(r"^/api/2\.[01]/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
+
+Body = dict[str, Any]
+Endpoint = Callable[[str, Body], Body]
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error_code": code, "message": message})
+
+
+class WorkspaceEmulator:
+    """`handle(request)` for `/ws/<key>/api/...`; PATs are accepted per emulator instance."""
+
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._tokens: set[str] = set()
+        self._workspaces: set[str] = set()
+        self._endpoints: dict[str, tuple[str, Endpoint]] = {
+            "clusters/create": ("POST", self._create),
+            "clusters/edit": ("POST", self._edit),
+            "clusters/start": ("POST", self._by_id(store.start_cluster)),
+            "clusters/restart": ("POST", self._by_id(store.restart_cluster)),
+            "clusters/delete": ("POST", self._by_id(store.delete_cluster)),
+            "clusters/permanent-delete": ("POST", self._by_id(store.permanent_delete_cluster)),
+            "clusters/resize": ("POST", self._resize),
+            "clusters/pin": ("POST", self._pin(True)),
+            "clusters/unpin": ("POST", self._pin(False)),
+            "clusters/get": ("GET", self._get),
+            "clusters/list": ("GET", self._list),
+            "secrets/scopes/create": ("POST", self._create_scope),
+            "secrets/scopes/delete": ("POST", self._delete_scope),
+            "secrets/scopes/list": ("GET", self._list_scopes),
+            "secrets/put": ("POST", self._put_secret),
+            "secrets/delete": ("POST", self._delete_secret),
+            "secrets/list": ("GET", self._list_secrets),
+        }
+
+    def add_token(self, token: str) -> None:
+        with self._lock:
+            self._tokens.add(token)
+
+    def add_workspace(self, workspace_key: str) -> None:
+        with self._lock:
+            self._workspaces.add(workspace_key)
+        self.store.ensure_workspace(workspace_key)
+
+    def handle(self, request: Request) -> Response:
+        rest = request.path[len(WORKSPACE_PREFIX):]
+        workspace_key, _, api_path = rest.partition("/")
+        with self._lock:
+            known = workspace_key in self._workspaces
+            token_ok = self._authorized(request.header("authorization"))
+        if not known:
+            return _error(404, "ENDPOINT_NOT_FOUND", f"No workspace {workspace_key} in this sandbox")
+        if not token_ok:
+            return _error(401, "UNAUTHENTICATED", "Invalid access token.")
+        match = _API_RE.match("/" + api_path)
+        entry = self._endpoints.get(match.group("endpoint")) if match else None
+        if match is None or entry is None:
+            return _error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{request.method} /{api_path}'")
+        method, endpoint_fn = entry
+        if request.method != method:
+            return _error(405, "BAD_REQUEST", f"Method {request.method} not allowed for /{api_path}")
+        endpoint = match.group("endpoint")
+        if self.store.take_workspace_fail(endpoint):
+            return _error(500, "INTERNAL_ERROR", f"Injected failure for {endpoint}")
+        if method == "GET":
+            body: Any = {k: v[0] for k, v in request.query.items()}
+        else:
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                return _error(400, "MALFORMED_REQUEST", "Could not parse request object: invalid JSON")
+            if not isinstance(body, dict):
+                return _error(400, "MALFORMED_REQUEST", "Request body must be a JSON object")
+        try:
+            return json_response(200, endpoint_fn(workspace_key, body))
+        except DatabricksError as exc:
+            return _error(exc.status, exc.error_code, exc.message)
+
+    def _authorized(self, header: str | None) -> bool:
+        if not header or not header.lower().startswith("bearer "):
+            return False
+        presented = header[7:].strip()
+        return any(secrets.compare_digest(presented, t) for t in self._tokens)
+
+    # ---- clusters --------------------------------------------------------------------------
+
+    def _create(self, ws: str, body: Body) -> Body:
+        return {"cluster_id": self.store.create_cluster(ws, body, cluster_source="API")}
+
+    def _edit(self, ws: str, body: Body) -> Body:
+        self.store.edit_cluster(ws, body)
+        return {}
+
+    def _resize(self, ws: str, body: Body) -> Body:
+        self.store.resize_cluster(
+            ws, _required(body, "cluster_id"), body.get("num_workers"), body.get("autoscale")
+        )
+        return {}
+
+    def _get(self, ws: str, body: Body) -> Body:
+        cluster_id = _required(body, "cluster_id")
+        view = self.store.get_cluster(ws, cluster_id)
+        if view is None:
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Cluster {cluster_id} does not exist")
+        return view
+
+    def _list(self, ws: str, body: Body) -> Body:
+        clusters = self.store.list_clusters(ws)
+        return {"clusters": clusters} if clusters else {}
+
+    @staticmethod
+    def _by_id(action: Callable[[str, str], None]) -> Endpoint:
+        def endpoint(ws: str, body: Body) -> Body:
+            action(ws, _required(body, "cluster_id"))
+            return {}
+
+        return endpoint
+
+    def _pin(self, pinned: bool) -> Endpoint:
+        def endpoint(ws: str, body: Body) -> Body:
+            self.store.pin_cluster(ws, _required(body, "cluster_id"), pinned)
+            return {}
+
+        return endpoint
+
+    # ---- secrets ---------------------------------------------------------------------------
+
+    def _create_scope(self, ws: str, body: Body) -> Body:
+        self.store.create_scope(ws, _required(body, "scope"), body.get("scope_backend_type") or "DATABRICKS")
+        return {}
+
+    def _delete_scope(self, ws: str, body: Body) -> Body:
+        self.store.delete_scope(ws, _required(body, "scope"))
+        return {}
+
+    def _list_scopes(self, ws: str, body: Body) -> Body:
+        scopes = self.store.list_scopes(ws)
+        return {"scopes": scopes} if scopes else {}
+
+    def _put_secret(self, ws: str, body: Body) -> Body:
+        value = body.get("string_value")
+        if value is None and "bytes_value" in body:
+            value = str(body["bytes_value"])
+        if not isinstance(value, str):
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Either string_value or bytes_value is required")
+        self.store.put_secret(ws, _required(body, "scope"), _required(body, "key"), value)
+        return {}
+
+    def _delete_secret(self, ws: str, body: Body) -> Body:
+        self.store.delete_secret(ws, _required(body, "scope"), _required(body, "key"))
+        return {}
+
+    def _list_secrets(self, ws: str, body: Body) -> Body:
+        listed = self.store.list_secrets(ws, _required(body, "scope"))
+        return {"secrets": listed} if listed else {}
+
+
+def _required(body: Body, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Missing required field: {name}")
+    return value

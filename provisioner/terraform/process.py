@@ -1,0 +1,186 @@
+"""Run one terraform command: explicit env, live masked output, kept stderr, clean cancellation.
+
+- Output streams line by line through `mask()` to the caller's sink, so a secret Terraform
+  might print (it should not) never reaches the terminal or a CI log.
+- The child runs in its own process group with umask 077 (state and plan files are 0600)
+  and gets SIGKILL if we die (PR_SET_PDEATHSIG), so it never outlives us.
+- Ctrl-C / SIGTERM are forwarded as SIGINT, which makes Terraform stop gracefully: it
+  finishes the in-flight operations, writes state and releases its lock. A second signal
+  forwards again (Terraform's hard stop); a third kills.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner.errors import ProvisionError
+from provisioner.secret import mask
+from provisioner.terraform.environment import ChildEnv
+
+LineSink = Callable[[str], None]
+
+_STDERR_TAIL_LINES = 40
+_PR_SET_PDEATHSIG = 1
+
+
+class Cancelled(ProvisionError):
+    """The user interrupted; Terraform was asked to stop and did."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str  # only when captured
+    stderr_tail: str
+
+
+def _load_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+# Resolved before any fork: the pre-exec hook must not import or allocate much.
+_PRCTL = _load_prctl()
+
+
+def _child_setup() -> None:
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class _Children:
+    """Running terraform processes, so one signal handler can stop them all (parallel plans)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self.signals_received = 0
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def forward(self, signum: int, frame: object) -> None:
+        self.signals_received += 1
+        with self._lock:
+            procs = list(self._procs)
+        if not procs:
+            # Nothing of ours is running: behave like a plain Ctrl-C.
+            raise KeyboardInterrupt
+        sig = signal.SIGKILL if self.signals_received >= 3 else signal.SIGINT
+        if self.signals_received == 1:
+            sys.stderr.write("\nInterrupt received: asking Terraform to stop cleanly (state and lock are kept safe)...\n")
+        elif self.signals_received == 2:
+            sys.stderr.write("\nSecond interrupt: asking Terraform to stop now. Once more kills it (may leave a lock).\n")
+        for proc in procs:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+
+CHILDREN = _Children()
+
+
+def install_signal_forwarding() -> None:
+    """Route SIGINT/SIGTERM to running Terraform children (call once, from the main thread)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, CHILDREN.forward)
+        signal.signal(signal.SIGTERM, CHILDREN.forward)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: ChildEnv,
+    out: LineSink,
+    err: LineSink | None = None,
+    capture_stdout: bool = False,
+) -> Completed:
+    """Run terraform; stream (or capture) stdout, stream and keep stderr; return its exit code."""
+    err = err or out
+    tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+    captured: list[str] = []
+    received_before = CHILDREN.signals_received
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env.values),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a terminal's Ctrl-C reaches us, and we decide what Terraform gets
+        umask=0o077,
+        preexec_fn=_child_setup,  # noqa: PLW1509 — only prctl(), resolved before fork
+    )
+    CHILDREN.add(proc)
+
+    def pump_stdout() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            if capture_stdout:
+                captured.append(line)
+            else:
+                out(mask(line.rstrip("\n")))
+
+    def pump_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = mask(raw.decode("utf-8", "replace").rstrip("\n"))
+            tail.append(line)
+            err(line)
+
+    readers = [threading.Thread(target=pump_stdout, daemon=True), threading.Thread(target=pump_stderr, daemon=True)]
+    for t in readers:
+        t.start()
+    try:
+        while True:
+            try:
+                returncode = proc.wait()
+                break
+            except KeyboardInterrupt:
+                # Only reached when no handler is installed; forward and keep waiting.
+                CHILDREN.forward(signal.SIGINT, None)
+    finally:
+        for t in readers:
+            t.join()
+        CHILDREN.discard(proc)
+    if CHILDREN.signals_received > received_before:
+        raise Cancelled(
+            f"interrupted: terraform {argv[1] if len(argv) > 1 else ''} stopped (exit {returncode}); "
+            "state was saved by Terraform — rerun the command to converge"
+        )
+    return Completed(returncode, "".join(captured), "\n".join(tail))
+
+
+def render_argv(argv: Sequence[str]) -> str:
+    """argv for messages; it never carries secrets, by construction."""
+    return " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+
+
+def terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100

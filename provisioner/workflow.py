@@ -1,0 +1,221 @@
+"""The steps every command composes, in the one direction data flows:
+config → credentials → render → terraform → report.
+
+`RunContext` holds what a command run shares (config, console, secrets, the sandbox when
+`--sandbox` is on). The step functions below each do one thing and only look left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provisioner.config import Config, Environment, load_config
+from provisioner.console import Console
+from provisioner.errors import ConfigError
+from provisioner.secret import Secret
+
+if TYPE_CHECKING:
+    from provisioner.aep.client import AepClient
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.render import RenderedRoot
+    from provisioner.sandbox import Sandbox
+    from provisioner.terraform import TerraformBinary, TerraformRunner
+    from provisioner.terraform.plan import PlanOutcome
+
+# Secrets the Terraform child never needs: least privilege for the provider processes.
+_NOT_FOR_TERRAFORM = ("AEP_CLIENT_SECRET", "AEP_ACCESS_TOKEN")
+PLAN_FILE_NAME = "dlz-provisioner.tfplan"
+
+
+@dataclass
+class RunContext:
+    config: Config
+    console: Console
+    environ: Mapping[str, str]
+    debug: bool = False
+    sandbox: Sandbox | None = None
+    interactive: bool = False
+    _binary: TerraformBinary | None = field(default=None, repr=False)
+    _clients: dict[str, AepClient] = field(default_factory=dict, repr=False)
+
+    # ---- secrets, only from the environment (or the sandbox's throwaway ones)
+
+    def aep_secrets(self) -> Any:
+        from provisioner.aep.client import AepSecrets
+
+        if self.sandbox is not None:
+            return AepSecrets(client_secret=self.sandbox.client_secret, access_token=None)
+        return AepSecrets.from_environ(self.environ)
+
+    def databricks_token(self) -> Secret | None:
+        if self.sandbox is not None:
+            return self.sandbox.databricks_token
+        value = self.environ.get("DATABRICKS_TOKEN")
+        return Secret(value) if value else None
+
+    # ---- clients and runners
+
+    def aep_settings(self, env: Environment) -> Any:
+        if self.sandbox is None:
+            return env.aep
+        return dataclasses.replace(env.aep, platform_url=self.sandbox.platform_url, ims_url=self.sandbox.ims_url)
+
+    def aep_client(self, env: Environment) -> AepClient:
+        from provisioner.aep.client import AepClient
+
+        settings = self.aep_settings(env)
+        key = repr(settings)
+        if key not in self._clients:
+            self._clients[key] = AepClient(settings, self.aep_secrets())
+        return self._clients[key]
+
+    def workspace_client(self, env: Environment) -> Any:
+        """Our own calls to the workspace (status, adopt, connect, converge)."""
+        from provisioner.databricks.workspace import WorkspaceClient
+
+        token = require(
+            self.databricks_token(),
+            "DATABRICKS_TOKEN is not set — export a personal access token for " + env.databricks_host,
+        )
+        return WorkspaceClient(env.databricks_host, token)
+
+    def terraform_binary(self) -> TerraformBinary:
+        from provisioner.terraform import find_terraform
+
+        if self._binary is None:
+            self._binary = find_terraform(self.environ)
+        return self._binary
+
+    def runner(self, env: Environment, sas: Secret | None, console: Console | None = None) -> TerraformRunner:
+        from provisioner.terraform import TerraformRunner, build_child_env
+
+        console = console or self.console
+        inherited = {k: v for k, v in self.environ.items() if k not in _NOT_FOR_TERRAFORM}
+        extra: dict[str, str] = {"CHECKPOINT_DISABLE": inherited.get("CHECKPOINT_DISABLE", "1")}
+        if self.sandbox is not None:
+            extra.update(self.sandbox.terraform_env())
+        cache_dir = plugin_cache_dir(self.environ)
+        if cache_dir is not None and self.sandbox is None:
+            extra["TF_PLUGIN_CACHE_DIR"] = str(cache_dir)
+        secret_env: dict[str, Secret] = {}
+        token = self.databricks_token()
+        if token is not None:
+            secret_env["DATABRICKS_TOKEN"] = token
+        child = build_child_env(
+            inherited,
+            extra=extra,
+            variables={"dlz_sas_token": sas} if sas is not None else None,
+            secret_env=secret_env,
+            debug=self.debug,
+            warn=console.warn,
+        )
+        return TerraformRunner(self.terraform_binary(), env.root_dir, child, out=console.line, err=console.stderr_line)
+
+
+def plugin_cache_dir(environ: Mapping[str, str]) -> Path | None:
+    """Providers are downloaded once per machine, not once per environment."""
+    if environ.get("TF_PLUGIN_CACHE_DIR"):
+        return Path(environ["TF_PLUGIN_CACHE_DIR"])
+    base = environ.get("XDG_CACHE_HOME") or (str(Path(environ.get("HOME", "/tmp")) / ".cache"))
+    path = Path(base) / "dlz-provisioner" / "plugins"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
+@contextmanager
+def open_context(args: Any, console: Console) -> Iterator[RunContext]:
+    """Load the config and, with --sandbox, run the emulators for the duration of the command."""
+    environ = dict(os.environ)
+    config = load_config(args.config, environ={} if args.sandbox else environ)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not args.sandbox:
+        yield RunContext(config, console, environ, debug=args.debug, interactive=interactive)
+        return
+    from provisioner.sandbox import Sandbox
+
+    envs = list(config.environments.values())
+    first = envs[0].aep
+    with Sandbox(
+        sandbox_dir(config.path, environ),
+        workspace_hosts=sorted({e.databricks_host for e in envs}),
+        client_id=first.client_id,
+        org_id=first.org_id,
+        client_secret=environ.get("AEP_CLIENT_SECRET") or None,
+        databricks_token=environ.get("DATABRICKS_TOKEN") or None,
+    ) as sandbox:
+        from provisioner.sandbox import HOSTS_ENV
+
+        # Our own workspace calls resolve configured hosts through the same map as Terraform's.
+        previous = os.environ.get(HOSTS_ENV)
+        os.environ[HOSTS_ENV] = sandbox.terraform_env()[HOSTS_ENV]
+        try:
+            yield RunContext(config, console, environ, debug=args.debug, sandbox=sandbox, interactive=interactive)
+        finally:
+            if previous is None:
+                os.environ.pop(HOSTS_ENV, None)
+            else:
+                os.environ[HOSTS_ENV] = previous
+
+
+def sandbox_dir(config_path: Path, environ: Mapping[str, str]) -> Path:
+    if environ.get("PROVISION_SANDBOX_DIR"):
+        return Path(environ["PROVISION_SANDBOX_DIR"])
+    return config_path.resolve().parent / ".provision" / "sandbox"
+
+
+# ---- steps ------------------------------------------------------------------------------
+
+
+def fetch_credentials(ctx: RunContext, env: Environment) -> DlzCredentials:
+    return ctx.aep_client(env).get_credentials()
+
+
+def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
+    from provisioner.render import DlzTarget, render_root, write_root
+
+    rendered = render_root(env, DlzTarget(creds.container_name, creds.storage_account_name), ctx.config.path)
+    if write:
+        written = write_root(rendered)
+        if written:
+            ctx.console.info(f"rendered {_display(env.root_dir)}: {', '.join(written)}")
+    return rendered
+
+
+def default_plan_file(env: Environment) -> Path:
+    return env.root_dir / ".terraform" / PLAN_FILE_NAME
+
+
+def plan_env(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, plan_file: Path, console: Console | None = None
+) -> PlanOutcome:
+    """render → init (when needed) → plan -out (0600)."""
+    from provisioner.terraform import PlanOptions
+
+    console = console or ctx.console
+    runner = ctx.runner(env, creds.sas_token, console)
+    if runner.init():
+        console.info(f"initialised {_display(env.root_dir)}")
+    return runner.plan(PlanOptions(out=plan_file))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def require(value: Any, message: str) -> Any:
+    if value is None:
+        raise ConfigError(message)
+    return value
