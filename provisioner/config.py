@@ -31,8 +31,26 @@ MAX_YAML_NODES = 200_000  # bounds alias expansion ("billion laughs")
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Names Terraform or our generated roots give a meaning of their own.
 RESERVED_NAMES = frozenset(
-    {"count", "for_each", "depends_on", "lifecycle", "provider", "providers", "locals", "module",
-     "data", "var", "self", "terraform", "each", "path", "dlz", "import", "moved", "removed"}
+    {
+        "count",
+        "for_each",
+        "depends_on",
+        "lifecycle",
+        "provider",
+        "providers",
+        "locals",
+        "module",
+        "data",
+        "var",
+        "self",
+        "terraform",
+        "each",
+        "path",
+        "dlz",
+        "import",
+        "moved",
+        "removed",
+    }
 )
 # Keys that would hold a secret if someone typed one into the file.
 _SECRET_WORDS = frozenset({"secret", "token", "password", "passwd", "pwd", "pat", "credential", "credentials"})
@@ -121,7 +139,9 @@ class Config:
             if len(self.environments) == 1:
                 return list(self.environments.values())
             names = ", ".join(self.environments)
-            raise ConfigError(f"{self.path}: several environments ({names}) — pick one with --env NAME or use --all-envs")
+            raise ConfigError(
+                f"{self.path}: several environments ({names}) — pick one with --env NAME or use --all-envs"
+            )
         if env not in self.environments:
             names = ", ".join(self.environments)
             raise ConfigError(f"{self.path}: environments.{env}: no such environment — choose one of: {names}")
@@ -190,7 +210,7 @@ def _read_yaml(path: Path) -> Any:
             return super().construct_mapping(node, deep=deep)
 
     try:
-        doc = yaml.load(text, Loader=Loader)  # noqa: S506 — a SafeLoader subclass
+        doc = yaml.load(text, Loader=Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -208,7 +228,9 @@ def _bound_size(path: Path, doc: Any) -> None:
         node = stack.pop()
         budget -= 1
         if budget < 0:
-            raise ConfigError(f"{path}: the YAML expands to more than {MAX_YAML_NODES} values (alias bomb?) — simplify it")
+            raise ConfigError(
+                f"{path}: the YAML expands to more than {MAX_YAML_NODES} values (alias bomb?) — simplify it"
+            )
         if isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
@@ -293,9 +315,9 @@ def _validate(path: Path, env: str | None, doc: dict[str, Any], overlay: Mapping
 def _from_overlay(overlay: Mapping[str, Any], keys: tuple[Any, ...]) -> bool:
     node: Any = overlay
     for key in keys:
-        if isinstance(node, Mapping) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        in_mapping = isinstance(node, Mapping) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and key < len(node)
+        if in_mapping or in_list:
             node = node[key]
         else:
             return False
@@ -343,7 +365,9 @@ def _check_cluster_names(path: Path, env: str | None, doc: Mapping[str, Any], ov
         if name in RESERVED_NAMES:
             raise ConfigError(f"{path}: {prefix}clusters[{i}].name: '{name}' is a reserved word — choose another name")
         if name in seen:
-            raise ConfigError(f"{path}: {prefix}clusters[{i}].name: '{name}' appears twice — cluster names must be unique")
+            raise ConfigError(
+                f"{path}: {prefix}clusters[{i}].name: '{name}' appears twice — cluster names must be unique"
+            )
         seen.add(name)
         autoscale = cluster.get("autoscale")
         if autoscale and autoscale["min_workers"] > autoscale["max_workers"]:

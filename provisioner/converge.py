@@ -69,6 +69,7 @@ def converge_clusters(
     *,
     cluster_ids: dict[str, str] | None = None,
     timeout: float = 1800.0,
+    retry_hint: str = "rerun `provision apply`",
 ) -> ConvergeReport:
     if cluster_ids is None:
         cluster_ids = managed_clusters(ctx.runner(env, sas=None, console=console).state_pull())
@@ -76,14 +77,14 @@ def converge_clusters(
     if not cluster_ids:
         return report
     client = ctx.workspace_client(env)
-    secret_ms = (
-        secret_updated_ms(client, env.sas.secret_scope, env.sas.secret_key) if env.sas.mode == "secret_scope" else None
-    )
+    secret_ms = None
+    if env.sas.mode == "secret_scope":
+        secret_ms = secret_updated_ms(client, env.sas.secret_scope, env.sas.secret_key)
     pending: dict[str, str] = {}
     for name, cid in sorted(cluster_ids.items()):
         info = client.get_cluster(cid)
         state = info.get("state", "")
-        if state == "RUNNING" and secret_ms is not None and last_start_ms(info) < secret_ms:
+        if state == "RUNNING" and is_stale(info, secret_ms):
             console.info(f"restarting {name} ({cid}): it started before the SAS secret was updated")
             client.restart_cluster(cid)
             report.restarted.append(name)
@@ -94,12 +95,32 @@ def converge_clusters(
         elif state in ("TERMINATED", "TERMINATING"):
             report.skipped_terminated.append(name)
     if pending:
-        wait_running(client, pending, console, timeout)
+        wait_running(
+            client, pending, console, timeout, secret_ms=secret_ms, report=report, retry_hint=retry_hint
+        )
     return report
 
 
-def wait_running(client: WorkspaceClient, clusters: dict[str, str], console: Console, timeout: float) -> None:
-    """Poll until every cluster is RUNNING; fast at first (sandbox, small restarts), then every 10 s."""
+def is_stale(info: dict[str, Any], secret_ms: int | None) -> bool:
+    """Did this cluster resolve its `{{secrets/…}}` reference before the secret's current value existed?"""
+    return secret_ms is not None and last_start_ms(info) < secret_ms
+
+
+def wait_running(
+    client: WorkspaceClient,
+    clusters: dict[str, str],
+    console: Console,
+    timeout: float,
+    *,
+    secret_ms: int | None = None,
+    report: ConvergeReport | None = None,
+    retry_hint: str = "rerun `provision apply`",
+) -> None:
+    """Poll until every cluster is RUNNING; fast at first (sandbox, small restarts), then every 10 s.
+
+    A cluster that was already starting when the secret changed resolved the old value: once
+    it is RUNNING it is restarted once more (with `secret_ms`), so RUNNING means current.
+    """
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     remaining = dict(clusters)
@@ -107,14 +128,23 @@ def wait_running(client: WorkspaceClient, clusters: dict[str, str], console: Con
     last_report = started
     while remaining:
         for name, cid in list(remaining.items()):
-            state = client.get_cluster(cid).get("state", "")
-            if state == "RUNNING":
+            info = client.get_cluster(cid)
+            state = info.get("state", "")
+            if state == "RUNNING" and is_stale(info, secret_ms):
+                console.info(f"restarting {name} ({cid}): it was starting when the SAS secret was updated")
+                client.restart_cluster(cid)
+                if report is not None and name not in report.restarted:
+                    report.restarted.append(name)
+            elif state == "RUNNING":
                 del remaining[name]
-                console.ok(f"{name} is RUNNING on the current configuration ({time.monotonic() - started:.1f}s)")
+                elapsed = time.monotonic() - started
+                console.ok(f"{name} is RUNNING on the current configuration ({elapsed:.1f}s)")
             elif state in ("TERMINATED", "ERROR"):
+                reason = (info.get("termination_reason") or {}).get("code") or info.get("state_message") or ""
+                why = f" ({reason})" if reason else ""
                 raise ProvisionError(
-                    f"cluster {name} ({cid}) went {state} while restarting — check it in the workspace, "
-                    "then rerun `provision apply`"
+                    f"cluster {name} ({cid}) went {state}{why} while restarting — "
+                    f"check it in the workspace, then {retry_hint}"
                 )
         if not remaining:
             break
@@ -122,7 +152,7 @@ def wait_running(client: WorkspaceClient, clusters: dict[str, str], console: Con
         if now >= deadline:
             names = ", ".join(sorted(remaining))
             raise ProvisionError(
-                f"clusters {names} not RUNNING after {timeout:.0f}s — rerun `provision apply` to keep waiting"
+                f"clusters {names} not RUNNING after {timeout:.0f}s — {retry_hint} to keep waiting"
             )
         if now - last_report >= 15:
             console.info(f"waiting for {', '.join(sorted(remaining))} to be RUNNING ({now - started:.0f}s)")

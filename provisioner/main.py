@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -30,12 +31,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("common options")
-    g.add_argument("--config", "-c", default=os.environ.get("PROVISION_CONFIG", "provision.yaml"),
-                   help="path to provision.yaml (default: ./provision.yaml or $PROVISION_CONFIG)")
-    g.add_argument("--sandbox", action="store_true",
-                   help="run against the built-in offline sandbox instead of AEP and Databricks")
-    g.add_argument("--debug", action="store_true",
-                   help="let TF_LOG* through to Terraform (its debug logs may contain secrets)")
+    g.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("PROVISION_CONFIG", "provision.yaml"),
+        help="path to provision.yaml (default: ./provision.yaml or $PROVISION_CONFIG)",
+    )
+    g.add_argument(
+        "--sandbox", action="store_true", help="run against the built-in offline sandbox instead of AEP and Databricks"
+    )
+    g.add_argument(
+        "--debug", action="store_true", help="let TF_LOG* through to Terraform (its debug logs may contain secrets)"
+    )
     g.add_argument("--no-color", action="store_true", help="no colour codes (also: NO_COLOR, or when not a TTY)")
     return common
 
@@ -44,8 +51,36 @@ def _env_options(parser: argparse.ArgumentParser, all_envs: bool = True) -> None
     parser.add_argument("--env", "-e", metavar="NAME", help="the environment to act on")
     if all_envs:
         parser.add_argument("--all-envs", action="store_true", help="act on every environment")
-        parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                            help="environments to run in parallel (default: CPU count)")
+        parser.add_argument(
+            "-j",
+            "--jobs",
+            type=int,
+            default=None,
+            metavar="N",
+            help="environments to run in parallel (default: CPU count)",
+        )
+
+
+def _lock_timeout(value: str) -> str:
+    """A Terraform (Go) duration such as 0s, 90s, 5m, 1m30s."""
+    if not re.fullmatch(r"(\d+(ms|s|m|h))+", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration — use e.g. 0s, 30s, 5m")
+    return value
+
+
+def _state_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--migrate-state",
+        action="store_true",
+        help="the backend changed (e.g. local -> pg): copy the existing state to the new one",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=_lock_timeout,
+        default="0s",
+        metavar="DURATION",
+        help="how long to wait for another run's state lock, e.g. 5m (default 0s: no wait)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,20 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("render")
     _env_options(p)
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if the committed roots differ from what would be rendered")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the committed roots differ from what would be rendered",
+    )
 
     p = add("plan")
     _env_options(p)
     p.add_argument("--out", metavar="FILE", help="where to save the plan (mode 0600); one environment only")
     p.add_argument("--summary", metavar="FILE.md|FILE.json", help="write a reviewer summary of the plan")
-    p.add_argument("--stream", action="store_true",
-                   help="with --all-envs: stream lines prefixed with [env] instead of buffered sections")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="with --all-envs: stream lines prefixed with [env] instead of buffered sections",
+    )
+    _state_options(p)
 
     p = add("apply")
     _env_options(p, all_envs=False)
     p.add_argument("plan_file", nargs="?", metavar="PLANFILE", help="a plan saved by `provision plan --out`")
     p.add_argument("--auto-approve", action="store_true", help="apply without asking (required without a TTY)")
+    _state_options(p)
 
     p = add("destroy")
     _env_options(p, all_envs=False)
@@ -87,13 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("rotate")
     _env_options(p, all_envs=False)
-    p.add_argument("--if-expiring-within", type=int, metavar="DAYS",
-                   help="do nothing unless the token expires within DAYS (for a daily scheduled job)")
+    p.add_argument(
+        "--if-expiring-within",
+        type=int,
+        metavar="DAYS",
+        help="do nothing unless the token expires within DAYS (for a daily scheduled job)",
+    )
     p.add_argument("--auto-approve", action="store_true", help="rotate without asking (required without a TTY)")
-    p.add_argument("--resume", action="store_true",
-                   help="finish a rotation that failed after the refresh, without refreshing again")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
-                   help="how long to wait for clusters to run on the new token (default 1800)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish a rotation that failed after the refresh, without refreshing again",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="how long to wait for clusters to run on the new token (default 1800)",
+    )
 
     p = add("status")
     _env_options(p, all_envs=False)
@@ -110,13 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default="default", help="the Databricks database (default: default)")
     p.add_argument("--catalog", metavar="C", help="the Unity Catalog catalog, if any")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--timeout", type=float, default=1200.0, metavar="SECONDS",
-                   help="how long to wait for the cluster to run (default 1200)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1200.0,
+        metavar="SECONDS",
+        help="how long to wait for the cluster to run (default 1200)",
+    )
 
     p = add("sandbox")
-    p.add_argument("action", choices=["serve", "reset", "refresh"],
-                   help="serve: run the emulators in the foreground; reset: wipe sandbox state; "
-                        "refresh: rotate a sandbox's SAS token outside the tool (as someone else would)")
+    p.add_argument(
+        "action",
+        choices=["serve", "reset", "refresh"],
+        help="serve: run the emulators in the foreground; reset: wipe sandbox state; "
+        "refresh: rotate a sandbox's SAS token outside the tool (as someone else would)",
+    )
     p.add_argument("--env", "-e", metavar="NAME", help="for refresh: the environment whose AEP sandbox to refresh")
     p.add_argument("--port", type=int, default=0, help="for serve: the port (default: ephemeral)")
     return parser

@@ -27,16 +27,23 @@ def worst_exit_code(results: list[EnvResult]) -> int:
     return NO_CHANGES
 
 
-def print_summary(console: Console, results: list[EnvResult]) -> None:
+def print_summary(console: Console, results: list[EnvResult], expand_unchanged: bool = False) -> None:
+    """`N environments, X with changes, Y unchanged, Z failed`, then a row per failed or changed
+    environment; unchanged ones collapse into one row (they need no reviewer's attention)
+    unless `expand_unchanged`."""
     changed = [r for r in results if r.code == CHANGES]
-    unchanged = [r for r in results if r.code == NO_CHANGES]
+    unchanged = sorted((r for r in results if r.code == NO_CHANGES), key=lambda r: r.env)
     failed = [r for r in results if r.code == ERROR]
     width = max((len(r.env) for r in results), default=3)
     console.line("")
     console.line(
-        f"{len(results)} environments, {len(changed)} with changes, {len(unchanged)} unchanged, {len(failed)} failed"
+        f"{len(results)} environments, {len(changed)} with changes, "
+        f"{len(unchanged)} unchanged, {len(failed)} failed"
     )
-    for r in sorted(results, key=lambda r: (r.code != ERROR, r.code != CHANGES, r.env)):
+    shown = [*failed, *changed, *(unchanged if expand_unchanged or len(unchanged) == 1 else [])]
+    for r in sorted(shown, key=lambda r: (r.code != ERROR, r.code != CHANGES, r.env)):
         state = {CHANGES: "changes", NO_CHANGES: "unchanged", ERROR: "FAILED"}[r.code]
         tail = f"  {r.message}" if r.message else ""
         console.line(f"  {r.env:<{width}}  {state:<9}  {r.seconds:6.1f}s{tail}")
+    if len(unchanged) > 1 and not expand_unchanged:
+        console.line(f"  unchanged: {', '.join(r.env for r in unchanged)}")

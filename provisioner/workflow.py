@@ -11,7 +11,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.render import RenderedRoot
     from provisioner.sandbox import Sandbox
-    from provisioner.terraform import TerraformBinary, TerraformRunner
+    from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner
     from provisioner.terraform.plan import PlanOutcome
 
 # Secrets the Terraform child never needs: least privilege for the provider processes.
@@ -196,16 +196,29 @@ def default_plan_file(env: Environment) -> Path:
 
 
 def plan_env(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, plan_file: Path, console: Console | None = None
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    plan_file: Path,
+    console: Console | None = None,
+    *,
+    init: InitOptions | None = None,
+    lock_timeout: str = "0s",
+    init_lock: AbstractContextManager[Any] | None = None,
 ) -> PlanOutcome:
-    """render → init (when needed) → plan -out (0600)."""
+    """render → init (when needed; under `init_lock` if given) → plan -out (0600).
+
+    `init` carries e.g. migrate_state (asked for explicitly); `lock_timeout` is how long to
+    wait for another run's state lock (Terraform's default of 0s fails at once).
+    """
     from provisioner.terraform import PlanOptions
 
     console = console or ctx.console
     runner = ctx.runner(env, creds.sas_token, console)
-    if runner.init():
-        console.info(f"initialised {_display(env.root_dir)}")
-    return runner.plan(PlanOptions(out=plan_file))
+    with init_lock or nullcontext():
+        if runner.init(init):
+            console.info(f"initialised {_display(env.root_dir)}")
+    return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))
 
 
 def _display(path: Path) -> str:

@@ -19,7 +19,7 @@ and where from, and everything else is recorded as null ("not established").
 
 Usage:
     pip download cdktf-cdktf-provider-databricks==15.16.1 --no-deps -d /tmp/wheel
-    python scripts/extract_provider_schema.py /tmp/wheel/cdktf_cdktf_provider_databricks-15.16.1-py3-none-any.whl
+    python scripts/extract_provider_schema.py /tmp/wheel/cdktf_cdktf_provider_databricks-*.whl
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ RESOURCES = {
 _SDK_SOURCE = (
     "terraform-provider-databricks providerSchema(): `Sensitive: attr.Sensitive` over "
     "databricks-sdk-go config.ConfigAttributes, whose struct tags mark "
-    "`auth:\"...,sensitive\"` (public source read via code search; sdk version not pinned)"
+    '`auth:"...,sensitive"` (public source read via code search; sdk version not pinned)'
 )
 _NOTES = "shared/reference/terraform-notes.md (read from the provider source)"
 
@@ -60,18 +60,48 @@ _NOTES = "shared/reference/terraform-notes.md (read from the provider source)"
 SENSITIVE: dict[tuple[str, str], tuple[bool, str]] = {
     ("databricks_secret", "string_value"): (True, _NOTES),
     ("databricks_cluster", "spark_conf"): (False, _NOTES),
-    **{("provider", n): (True, _SDK_SOURCE) for n in (
-        "token", "password", "client_secret", "azure_client_secret", "google_credentials",
-        "metadata_service_url",
-    )},
-    **{("provider", n): (False, _SDK_SOURCE) for n in (
-        "host", "cluster_id", "warehouse_id", "serverless_compute_id", "account_id", "username",
-        "profile", "config_file", "google_service_account", "azure_workspace_resource_id",
-        "azure_use_msi", "azure_client_id", "azure_tenant_id", "actions_id_token_request_url",
-        "actions_id_token_request_token", "azure_environment", "azure_login_app_id", "client_id",
-        "databricks_cli_path", "auth_type", "skip_verify", "http_timeout_seconds",
-        "debug_truncate_bytes", "debug_headers", "rate_limit", "retry_timeout_seconds",
-    )},
+    **{
+        ("provider", n): (True, _SDK_SOURCE)
+        for n in (
+            "token",
+            "password",
+            "client_secret",
+            "azure_client_secret",
+            "google_credentials",
+            "metadata_service_url",
+        )
+    },
+    **{
+        ("provider", n): (False, _SDK_SOURCE)
+        for n in (
+            "host",
+            "cluster_id",
+            "warehouse_id",
+            "serverless_compute_id",
+            "account_id",
+            "username",
+            "profile",
+            "config_file",
+            "google_service_account",
+            "azure_workspace_resource_id",
+            "azure_use_msi",
+            "azure_client_id",
+            "azure_tenant_id",
+            "actions_id_token_request_url",
+            "actions_id_token_request_token",
+            "azure_environment",
+            "azure_login_app_id",
+            "client_id",
+            "databricks_cli_path",
+            "auth_type",
+            "skip_verify",
+            "http_timeout_seconds",
+            "debug_truncate_bytes",
+            "debug_headers",
+            "rate_limit",
+            "retry_timeout_seconds",
+        )
+    },
 }
 
 _FLAGS = re.compile(
@@ -82,9 +112,14 @@ _HCL_ENTRY = re.compile(
 )
 _SCALARS = {"string": "string", "number": "number", "boolean": "bool"}
 _GETTERS = {
-    "getStringAttribute": "string", "getNumberAttribute": "number", "getBooleanAttribute": "bool",
-    "StringMap": ["map", "string"], "NumberMap": ["map", "number"], "BooleanMap": ["map", "bool"],
-    "getListAttribute": ["list", "string"], "getNumberListAttribute": ["list", "number"],
+    "getStringAttribute": "string",
+    "getNumberAttribute": "number",
+    "getBooleanAttribute": "bool",
+    "StringMap": ["map", "string"],
+    "NumberMap": ["map", "number"],
+    "BooleanMap": ["map", "bool"],
+    "getListAttribute": ["list", "string"],
+    "getNumberListAttribute": ["list", "number"],
 }
 
 
@@ -119,11 +154,13 @@ def _block(ts: str, struct: str, owner: str, path: str) -> dict[str, Any]:
         name = m.group(1)
         if owner == "provider" and name == "alias":
             continue  # Terraform's provider meta-argument, not part of the provider schema
-        chunk = body[m.end(): flags[i + 1].start() if i + 1 < len(flags) else len(body)]
+        chunk = body[m.end() : flags[i + 1].start() if i + 1 < len(flags) else len(body)]
         computed, optional, required = (m.group(k) == "true" for k in (2, 3, 4))
         entry: dict[str, Any] = {"required": required, "optional": optional, "computed": computed}
         is_block, kind, storage = configurable.get(name, ("false", "", ""))
-        ref = re.search(r"= new (\w+?)(OutputReference|List)\(this, \"" + name + r"\"(, (true|false))?", chunk)
+        ref = re.search(
+            r"= new (\w+?)(OutputReference|List)\(this, \"" + name + r"\"(, (true|false))?", chunk
+        )
         if is_block == "true" or (ref and not ref.group(1).startswith("cdktf")):
             assert ref, f"{owner}.{path}{name}: block without a reference class"
             child = ref.group(1)
@@ -133,8 +170,12 @@ def _block(ts: str, struct: str, owner: str, path: str) -> dict[str, Any]:
                 nesting, max_items = ("set" if ref.group(4) == "true" else "list"), None
             if nesting == "single":
                 max_items = None
-            entry = {"nesting": nesting, "max_items": max_items, "min_items": 1 if required else None,
-                     **_block(ts, child, owner, f"{path}{name}.")}
+            entry = {
+                "nesting": nesting,
+                "max_items": max_items,
+                "min_items": 1 if required else None,
+                **_block(ts, child, owner, f"{path}{name}."),
+            }
             blocks[name] = entry
             continue
         if kind:
@@ -163,7 +204,10 @@ def _typescript(tar: tarfile.TarFile, module: str) -> str:
 
 def extract(wheel: Path) -> dict[str, Any]:
     raw = wheel.read_bytes()
-    with zipfile.ZipFile(io.BytesIO(raw)) as zf, tarfile.open(fileobj=io.BytesIO(zf.read(JSII_MEMBER))) as tar:
+    with (
+        zipfile.ZipFile(io.BytesIO(raw)) as zf,
+        tarfile.open(fileobj=io.BytesIO(zf.read(JSII_MEMBER))) as tar,
+    ):
         provider_ts = _typescript(tar, "provider")
         assert f"/{PROVIDER_VERSION}/" in provider_ts, "wheel was not generated from the expected provider"
         schema: dict[str, Any] = {

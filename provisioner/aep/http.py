@@ -145,10 +145,7 @@ def error_detail(response: requests.Response) -> str:
     if not isinstance(body, dict):
         return ""
     code = body.get("error_code") or body.get("code") or body.get("error") or body.get("title") or ""
-    text = (
-        body.get("message") or body.get("error_description") or body.get("detail")
-        or body.get("errorMessage") or ""
-    )
+    text = body.get("message") or body.get("error_description") or body.get("detail") or body.get("errorMessage") or ""
     detail = " ".join(str(p) for p in (code, text) if p)
     return mask(detail[:200])
 

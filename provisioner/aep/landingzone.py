@@ -131,4 +131,4 @@ def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials"
 
 
 def _is_dns_label(name: str) -> bool:
-    return 3 <= len(name) <= 63 and all(c.isalnum() and c.islower() or c.isdigit() or c == "-" for c in name)
+    return 3 <= len(name) <= 63 and all((c.isalnum() and c.islower()) or c.isdigit() or c == "-" for c in name)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.console import Console
 from provisioner.errors import ConfigError
-from provisioner.terraform import ApplyOptions, PlanOutcome
+from provisioner.terraform import ApplyOptions, InitOptions, PlanOutcome
 from provisioner.workflow import default_plan_file, fetch_credentials, open_context, plan_env, render_env
 
 
@@ -19,15 +20,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.plan_file:
             plan_file = Path(args.plan_file).resolve()
             if not plan_file.is_file():
-                raise ConfigError(f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`")
+                raise ConfigError(
+                    f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`"
+                )
             # A saved plan carries the token it was made with; no new credentials are fetched.
             runner = ctx.runner(env, sas=None)
-            runner.init()
+            runner.init(_init_options(args))
         else:
             creds = fetch_credentials(ctx, env)
             render_env(ctx, env, creds)
-            plan_file = default_plan_file(env)
-            if plan_env(ctx, env, creds, plan_file) == PlanOutcome.NO_CHANGES:
+            # Per process: a second apply of the same root must not overwrite or delete our plan.
+            plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
+            outcome = plan_env(
+                ctx, env, creds, plan_file, init=_init_options(args), lock_timeout=args.lock_timeout
+            )
+            if outcome == PlanOutcome.NO_CHANGES:
                 plan_file.unlink(missing_ok=True)
                 _converge(ctx, env, console)
                 console.ok(f"{env.name}: no changes — nothing to apply")
@@ -37,13 +44,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.warn("apply cancelled; nothing changed")
             return 1
         try:
-            runner.apply(ApplyOptions(plan_file=plan_file))
+            runner.apply(ApplyOptions(plan_file=plan_file, lock_timeout=args.lock_timeout))
         finally:
             # A plan file holds the SAS token; once applied (or refused) it is of no further use.
             plan_file.unlink(missing_ok=True)
         _converge(ctx, env, console)
         console.ok(f"{env.name}: applied")
         return 0
+
+
+def _init_options(args: argparse.Namespace) -> InitOptions | None:
+    # Moving state between backends is never implicit: only with --migrate-state.
+    return InitOptions(migrate_state=True) if args.migrate_state else None
 
 
 def _converge(ctx: object, env: object, console: Console) -> None:

@@ -8,6 +8,7 @@ with --stream), and a combined summary ends the run. Exit code: the worst of the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import threading
 import time
@@ -18,11 +19,21 @@ from provisioner.config import Environment
 from provisioner.console import BufferedConsole, Console
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.report import EnvResult, print_summary, worst_exit_code
+from provisioner.terraform import InitOptions
 from provisioner.terraform.process import Cancelled
-from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, open_context, plan_env, render_env
-
+from provisioner.workflow import (
+    RunContext,
+    default_plan_file,
+    fetch_credentials,
+    open_context,
+    plan_env,
+    render_env,
+)
 
 _section_lock = threading.Lock()
+# Terraform documents its plugin cache as unsafe for concurrent installs: inits that may
+# install providers into a shared TF_PLUGIN_CACHE_DIR run one at a time (plans stay parallel).
+_plugin_cache_lock = threading.Lock()
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -41,16 +52,28 @@ def _plan_one(
 ) -> EnvResult:
     started = time.monotonic()
     plan_file = Path(args.out).resolve() if args.out else default_plan_file(env)
+    # Every line of this environment — ours (render, init) and Terraform's — goes to `console`.
+    ctx = dataclasses.replace(ctx, console=console)
     try:
         creds = fetch_credentials(ctx, env)
         render_env(ctx, env, creds)
-        outcome = plan_env(ctx, env, creds, plan_file, console)
+        outcome = plan_env(
+            ctx,
+            env,
+            creds,
+            plan_file,
+            console,
+            init=InitOptions(migrate_state=True) if args.migrate_state else None,
+            lock_timeout=args.lock_timeout,
+            # The sandbox's provider mirror is read-only, so only real runs need the lock.
+            init_lock=_plugin_cache_lock if ctx.sandbox is None else None,
+        )
         if args.summary:
             from provisioner.summary import write_summary
 
             write_summary(ctx, env, creds, plan_file, Path(args.summary), console)
         if outcome == 2:
-            console.info(f"{env.name}: changes planned; saved plan {plan_file} (apply with `provision apply`)")
+            console.info(f"{env.name}: changes planned; saved plan {plan_file}")
         else:
             console.ok(f"{env.name}: no changes")
         return EnvResult(env.name, int(outcome), time.monotonic() - started)
@@ -60,17 +83,18 @@ def _plan_one(
         if raise_errors:
             raise
         console.error(str(exc))
-        return EnvResult(env.name, 1, time.monotonic() - started, str(exc).split(" — ")[0][:120])
+        return EnvResult(env.name, 1, time.monotonic() - started, str(exc).split(" — ")[0][:160])
 
 
 def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args: argparse.Namespace) -> int:
     jobs = max(1, args.jobs or os.cpu_count() or 1)
     if args.summary:
         raise ConfigError("--summary writes one environment's summary: use it with --env")
+    _warm_up(ctx)
 
     def work(env: Environment) -> EnvResult:
         if args.stream:
-            return _plan_one(ctx, env, Console(console.out, console.err, color=console.color, prefix=f"[{env.name}] "), args)
+            return _plan_one(ctx, env, _prefixed(console, env.name), args)
         buffer = BufferedConsole(color=console.color)
         try:
             return _plan_one(ctx, env, buffer, args)
@@ -84,3 +108,17 @@ def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args:
         results = list(pool.map(work, envs))
     print_summary(console, results)
     return worst_exit_code(results)
+
+
+def _prefixed(console: Console, name: str) -> Console:
+    """A console tagging every line `[name] `, sharing the parent's lock: whole lines only."""
+    child = Console(console.out, console.err, color=console.color, prefix=f"[{name}] ")
+    child._lock = console._lock  # one lock per output stream, not per environment
+    return child
+
+
+def _warm_up(ctx: RunContext) -> None:
+    """Do once, before the threads start, what every environment would otherwise race to do."""
+    ctx.terraform_binary()
+    if ctx.sandbox is not None:
+        ctx.sandbox.terraform_env()  # builds the provider mirror: one per machine, shared by all roots

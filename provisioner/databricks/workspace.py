@@ -118,15 +118,23 @@ class WorkspaceClient:
 
     # -- transport -------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, params: dict[str, str] | None = None,
-              body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
         try:
             resp = self._session.request(
                 method, self.base_url + path, params=params, json=body, headers=headers, timeout=self._timeout
             )
         except requests.RequestException as exc:
-            raise WorkspaceError(0, "CONNECTION_ERROR", f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise WorkspaceError(
+                0, "CONNECTION_ERROR", f"{method} {path}: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             data = resp.json() if resp.content else {}
         except ValueError:
@@ -166,8 +174,9 @@ class WorkspaceClient:
     def permanent_delete_cluster(self, cluster_id: str) -> None:
         self._call("POST", "/api/2.1/clusters/permanent-delete", body={"cluster_id": cluster_id})
 
-    def resize_cluster(self, cluster_id: str, *, num_workers: int | None = None,
-                       autoscale: dict[str, int] | None = None) -> None:
+    def resize_cluster(
+        self, cluster_id: str, *, num_workers: int | None = None, autoscale: dict[str, int] | None = None
+    ) -> None:
         """Change the size of a RUNNING cluster without a restart."""
         body: dict[str, Any] = {"cluster_id": cluster_id}
         if autoscale is not None:
@@ -185,8 +194,9 @@ class WorkspaceClient:
     def list_clusters(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/2.1/clusters/list").get("clusters", []))
 
-    def wait_for_state(self, cluster_id: str, states: Iterable[str], timeout: float = 1200.0,
-                       poll: float = 10.0) -> dict[str, Any]:
+    def wait_for_state(
+        self, cluster_id: str, states: Iterable[str], timeout: float = 1200.0, poll: float = 10.0
+    ) -> dict[str, Any]:
         """Poll until the cluster is in one of `states` and return it.
 
         Also returns early on TERMINATED/ERROR (a cluster does not leave those by itself),
@@ -205,8 +215,9 @@ class WorkspaceClient:
 
     # -- secrets ---------------------------------------------------------------------
 
-    def create_scope(self, scope: str, *, initial_manage_principal: str | None = None,
-                     backend_type: str | None = None) -> None:
+    def create_scope(
+        self, scope: str, *, initial_manage_principal: str | None = None, backend_type: str | None = None
+    ) -> None:
         body: dict[str, Any] = {"scope": scope}
         if initial_manage_principal:
             body["initial_manage_principal"] = initial_manage_principal
@@ -221,8 +232,9 @@ class WorkspaceClient:
         return list(self._call("GET", "/api/2.0/secrets/scopes/list").get("scopes", []))
 
     def put_secret(self, scope: str, key: str, value: Secret) -> None:
-        self._call("POST", "/api/2.0/secrets/put",
-                   body={"scope": scope, "key": key, "string_value": value.reveal()})
+        self._call(
+            "POST", "/api/2.0/secrets/put", body={"scope": scope, "key": key, "string_value": value.reveal()}
+        )
 
     def delete_secret(self, scope: str, key: str) -> None:
         self._call("POST", "/api/2.0/secrets/delete", body={"scope": scope, "key": key})

@@ -45,8 +45,12 @@ class _AccessToken:
 def _problem(status: int, detail: str, title: str = "BadRequestError") -> Response:
     return json_response(
         status,
-        {"type": "https://ns.adobe.com/aep/errors/BadRequestError", "status": status,
-         "title": title, "detail": detail},
+        {
+            "type": "https://ns.adobe.com/aep/errors/BadRequestError",
+            "status": status,
+            "title": title,
+            "detail": detail,
+        },
         {"Content-Type": "application/problem+json"},
     )
 
@@ -101,22 +105,30 @@ class AepEmulator:
     def _ims_token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
         if form.get("grant_type") != "client_credentials":
-            return json_response(400, {"error": "unsupported_grant_type",
-                                       "error_description": "grant_type must be client_credentials"})
+            return json_response(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type must be client_credentials",
+                },
+            )
         client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
         with self._lock:
             client = self._clients.get(client_id)
         if client is None or not secrets.compare_digest(client.secret, client_secret):
-            return json_response(401, {"error": "invalid_client",
-                                       "error_description": "invalid client_id or client_secret"})
+            return json_response(
+                401, {"error": "invalid_client", "error_description": "invalid client_id or client_secret"}
+            )
         if not form.get("scope"):
-            return json_response(400, {"error": "invalid_scope",
-                                       "error_description": "scope parameter is required"})
+            return json_response(
+                400, {"error": "invalid_scope", "error_description": "scope parameter is required"}
+            )
         token = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(48)
         with self._lock:
             self._tokens[token] = _AccessToken(client_id, time.time() + ACCESS_TOKEN_SECONDS)
-        return json_response(200, {"access_token": token, "token_type": "bearer",
-                                   "expires_in": ACCESS_TOKEN_SECONDS})
+        return json_response(
+            200, {"access_token": token, "token_type": "bearer", "expires_in": ACCESS_TOKEN_SECONDS}
+        )
 
     # ---- gateway checks ----------------------------------------------------------------
 
@@ -174,12 +186,13 @@ class AepEmulator:
         if isinstance(checked, Response):
             return checked
         org_id, sandbox = checked
-        connection_id = request.path[len(CONNECTIONS_PATH) + 1:] or None
+        connection_id = request.path[len(CONNECTIONS_PATH) + 1 :] or None
         if request.method == "POST" and connection_id is None:
             return self._create_connection(org_id, sandbox, request.body)
         if request.method == "GET":
-            mine = [c for c in self.store.connections()
-                    if c["org_id"] == org_id and c["sandbox_name"] == sandbox]
+            mine = [
+                c for c in self.store.connections() if c["org_id"] == org_id and c["sandbox_name"] == sandbox
+            ]
             if connection_id is not None:
                 found = [c for c in mine if c["id"] == connection_id]
                 if not found:
@@ -231,8 +244,12 @@ def _method_not_allowed() -> Response:
 def _flow_error(status: int, code: str, detail: str) -> Response:
     return json_response(
         status,
-        {"type": f"https://ns.adobe.com/aep/errors/FLOW-{code}", "status": status,
-         "title": "Bad Request" if status == 400 else "Not Found", "detail": detail},
+        {
+            "type": f"https://ns.adobe.com/aep/errors/FLOW-{code}",
+            "status": status,
+            "title": "Bad Request" if status == 400 else "Not Found",
+            "detail": detail,
+        },
         {"Content-Type": "application/problem+json"},
     )
 

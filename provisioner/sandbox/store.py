@@ -65,9 +65,19 @@ _ALNUM = string.digits + string.ascii_lowercase
 # Fields only the server sets; a client echoing them back must not overwrite ours.
 _READ_ONLY_FIELDS = frozenset(
     {
-        "cluster_id", "state", "state_message", "cluster_source", "start_time",
-        "last_restarted_time", "terminated_time", "termination_reason", "creator_user_name",
-        "default_tags", "is_pinned", "pinned_by_user_name", "no_wait",
+        "cluster_id",
+        "state",
+        "state_message",
+        "cluster_source",
+        "start_time",
+        "last_restarted_time",
+        "terminated_time",
+        "termination_reason",
+        "creator_user_name",
+        "default_tags",
+        "is_pinned",
+        "pinned_by_user_name",
+        "no_wait",
     }
 )
 _STATE_MESSAGES = {
@@ -452,7 +462,9 @@ class SandboxStore:
             entry = _scope(_workspace(state, workspace_key)["scopes"], scope)
             if key not in entry["secrets"]:
                 raise DatabricksError(
-                    404, "RESOURCE_DOES_NOT_EXIST", f"Secret does not exist with scope: {scope} and key: {key}"
+                    404,
+                    "RESOURCE_DOES_NOT_EXIST",
+                    f"Secret does not exist with scope: {scope} and key: {key}",
                 )
             del entry["secrets"][key]
 

@@ -66,7 +66,7 @@ class WorkspaceEmulator:
         self.store.ensure_workspace(workspace_key)
 
     def handle(self, request: Request) -> Response:
-        rest = request.path[len(WORKSPACE_PREFIX):]
+        rest = request.path[len(WORKSPACE_PREFIX) :]
         workspace_key, _, api_path = rest.partition("/")
         with self._lock:
             known = workspace_key in self._workspaces
@@ -165,7 +165,9 @@ class WorkspaceEmulator:
         if value is None and "bytes_value" in body:
             value = str(body["bytes_value"])
         if not isinstance(value, str):
-            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Either string_value or bytes_value is required")
+            raise DatabricksError(
+                400, "INVALID_PARAMETER_VALUE", "Either string_value or bytes_value is required"
+            )
         self.store.put_secret(ws, _required(body, "scope"), _required(body, "key"), value)
         return {}
 

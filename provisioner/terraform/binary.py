@@ -56,7 +56,9 @@ def _probe(path: str) -> TerraformBinary:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TerraformError(f"{path}: cannot run `version` ({type(exc).__name__}) — is it a terraform binary?") from None
+        raise TerraformError(
+            f"{path}: cannot run `version` ({type(exc).__name__}) — is it a terraform binary?"
+        ) from None
     match = _VERSION_RE.search(out.stdout)
     if match is None:
         raise TerraformError(f"{path}: `version` printed no Terraform/OpenTofu version — is it a terraform binary?")

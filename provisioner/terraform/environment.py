@@ -20,7 +20,7 @@ _DEBUG_PREFIXES = ("TF_LOG",)
 
 @dataclass(frozen=True)
 class ChildEnv:
-    values: Mapping[str, str]
+    values: Mapping[str, str] = field(repr=False)  # holds secrets: never in a repr or traceback
     dropped: tuple[str, ...] = ()
     debug_passed: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = field(default=(), repr=False)
@@ -68,7 +68,9 @@ def build_child_env(
         secrets.append(secret)
         values[key] = secret.reveal()
     if warn is not None:
-        user_dropped = sorted(k for k in dropped if not k.startswith(_DEBUG_PREFIXES) and k not in ("TF_IN_AUTOMATION", "TF_INPUT"))
+        user_dropped = sorted(
+            k for k in dropped if not k.startswith(_DEBUG_PREFIXES) and k not in ("TF_IN_AUTOMATION", "TF_INPUT")
+        )
         if user_dropped:
             warn(f"ignoring {', '.join(user_dropped)} from your environment: they would change what Terraform runs")
         debug_dropped = sorted(k for k in dropped if k.startswith(_DEBUG_PREFIXES))

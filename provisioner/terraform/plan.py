@@ -25,7 +25,14 @@ class PlanOptions:
 
 
 def plan_args(opts: PlanOptions) -> list[str]:
-    args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={opts.out}", f"-lock-timeout={opts.lock_timeout}"]
+    args = [
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-detailed-exitcode",
+        f"-out={opts.out}",
+        f"-lock-timeout={opts.lock_timeout}",
+    ]
     if opts.destroy:
         args.append("-destroy")
     if not opts.refresh:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -88,14 +89,16 @@ class _Children:
             raise KeyboardInterrupt
         sig = signal.SIGKILL if self.signals_received >= 3 else signal.SIGINT
         if self.signals_received == 1:
-            sys.stderr.write("\nInterrupt received: asking Terraform to stop cleanly (state and lock are kept safe)...\n")
+            sys.stderr.write(
+                "\nInterrupt received: asking Terraform to stop cleanly (state and lock are kept safe)...\n"
+            )
         elif self.signals_received == 2:
-            sys.stderr.write("\nSecond interrupt: asking Terraform to stop now. Once more kills it (may leave a lock).\n")
+            sys.stderr.write(
+                "\nSecond interrupt: asking Terraform to stop now. Once more kills it (may leave a lock).\n"
+            )
         for proc in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
 
 
 CHILDREN = _Children()
@@ -131,7 +134,7 @@ def run(
         stderr=subprocess.PIPE,
         start_new_session=True,  # a terminal's Ctrl-C reaches us, and we decide what Terraform gets
         umask=0o077,
-        preexec_fn=_child_setup,  # noqa: PLW1509 — only prctl(), resolved before fork
+        preexec_fn=_child_setup,
     )
     CHILDREN.add(proc)
 

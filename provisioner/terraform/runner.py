@@ -41,7 +41,9 @@ class TerraformRunner:
             return False
         self._run(init_args(opts), "init")
         # init may have written the lock file, which is itself an init input.
-        record_init(self.root, init_fingerprint(self.root, extra=repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", "")))
+        record_init(
+            self.root, init_fingerprint(self.root, extra=repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", ""))
+        )
         return True
 
     def validate(self) -> None:
@@ -64,7 +66,12 @@ class TerraformRunner:
 
     def show_json(self, plan_file: Path | None = None) -> dict[str, Any]:
         done = process.run(
-            self._argv(show_args(plan_file)), cwd=self.root, env=self.env, out=self.out, err=self.err, capture_stdout=True
+            self._argv(show_args(plan_file)),
+            cwd=self.root,
+            env=self.env,
+            out=self.out,
+            err=self.err,
+            capture_stdout=True,
         )
         if done.returncode != 0:
             raise self._failure("show", done)
@@ -104,9 +111,9 @@ class TerraformRunner:
 
 def _headline(stderr_tail: str) -> str:
     """The first `Error:` line Terraform printed (its diagnostics are boxed with │)."""
-    for line in stderr_tail.splitlines():
-        text = line.strip().lstrip("│╷╵ ").strip()
+    texts = [line.strip().lstrip("│╷╵ ").strip() for line in stderr_tail.splitlines()]
+    texts = [text for text in texts if text]
+    for text in texts:
         if text.startswith("Error:"):
             return text
-    lines = [l.strip().lstrip("│╷╵ ").strip() for l in stderr_tail.splitlines() if l.strip().lstrip("│╷╵ ").strip()]
-    return lines[-1] if lines else "see the output above"
+    return texts[-1] if texts else "see the output above"

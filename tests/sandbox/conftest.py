@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,12 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-# The package is not necessarily installed into the venv; make the checkout importable.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from provisioner.sandbox import Sandbox  # noqa: E402
+from provisioner.sandbox import Sandbox
 
 HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 WS_KEY = "adb-1234567890123456.7.azuredatabricks.net"
@@ -71,10 +65,14 @@ class Workspace:
         self.headers = {"Authorization": f"Bearer {sb.databricks_token.reveal()}"}
 
     def post(self, endpoint: str, body: dict[str, Any], version: str = "2.1") -> requests.Response:
-        return self.http.post(f"{self.base}/api/{version}/{endpoint}", json=body, headers=self.headers, timeout=5)
+        return self.http.post(
+            f"{self.base}/api/{version}/{endpoint}", json=body, headers=self.headers, timeout=5
+        )
 
     def get(self, endpoint: str, version: str = "2.1", **params: str) -> requests.Response:
-        return self.http.get(f"{self.base}/api/{version}/{endpoint}", params=params, headers=self.headers, timeout=5)
+        return self.http.get(
+            f"{self.base}/api/{version}/{endpoint}", params=params, headers=self.headers, timeout=5
+        )
 
     def ok(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         version = "2.0" if endpoint.startswith("secrets/") else "2.1"

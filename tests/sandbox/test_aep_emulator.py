@@ -26,22 +26,38 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def creds(sb: Sandbox, http: requests.Session, token: str, *, refresh: bool = False,
-          sandbox_name: str = "prod", cred_type: str = "dlz_databricks_source") -> requests.Response:
+def creds(
+    sb: Sandbox,
+    http: requests.Session,
+    token: str,
+    *,
+    refresh: bool = False,
+    sandbox_name: str = "prod",
+    cred_type: str = "dlz_databricks_source",
+) -> requests.Response:
     params = {"type": cred_type}
     if refresh:
         params["action"] = "refresh"
     method = http.post if refresh else http.get
-    return method(f"{sb.platform_url}{CREDS}", params=params, headers=aep_headers(token, sandbox_name), timeout=5)
+    return method(
+        f"{sb.platform_url}{CREDS}", params=params, headers=aep_headers(token, sandbox_name), timeout=5
+    )
 
 
 # ---- IMS ---------------------------------------------------------------------------------
 
 
 def test_ims_issues_bearer_token_for_registered_client(sandbox: Sandbox, http: requests.Session) -> None:
-    resp = http.post(f"{sandbox.ims_url}/ims/token/v3", data={
-        "grant_type": "client_credentials", "client_id": CLIENT_ID,
-        "client_secret": sandbox.client_secret.reveal(), "scope": SCOPE}, timeout=5)
+    resp = http.post(
+        f"{sandbox.ims_url}/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": sandbox.client_secret.reveal(),
+            "scope": SCOPE,
+        },
+        timeout=5,
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert body["token_type"] == "bearer"
@@ -53,8 +69,12 @@ def test_ims_rejects_wrong_secret_unknown_client_and_missing_scope(
     sandbox: Sandbox, http: requests.Session
 ) -> None:
     url = f"{sandbox.ims_url}/ims/token/v3"
-    base = {"grant_type": "client_credentials", "client_id": CLIENT_ID,
-            "client_secret": sandbox.client_secret.reveal(), "scope": SCOPE}
+    base = {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": sandbox.client_secret.reveal(),
+        "scope": SCOPE,
+    }
     wrong = http.post(url, data={**base, "client_secret": "nope"}, timeout=5)
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
@@ -67,8 +87,14 @@ def test_ims_rejects_wrong_secret_unknown_client_and_missing_scope(
 
 
 def test_given_client_secret_is_used(tmp_path: Any, http: requests.Session) -> None:
-    with Sandbox(tmp_path, workspace_hosts=[HOST], client_id=CLIENT_ID, org_id=ORG_ID,
-                 client_secret="s3cr3t-given", databricks_token="dapi-given") as sb:
+    with Sandbox(
+        tmp_path,
+        workspace_hosts=[HOST],
+        client_id=CLIENT_ID,
+        org_id=ORG_ID,
+        client_secret="s3cr3t-given",
+        databricks_token="dapi-given",
+    ) as sb:
         assert sb.client_secret.reveal() == "s3cr3t-given"
         assert str(sb.client_secret) == "***"
         assert sb.databricks_token.reveal() == "dapi-given"
@@ -143,8 +169,9 @@ def test_credentials_shape(sandbox: Sandbox, http: requests.Session) -> None:
     assert date.fromisoformat(body["expiryDate"]) == _today() + timedelta(days=90)
 
 
-def test_each_aep_sandbox_has_its_own_stable_landing_zone(sandbox: Sandbox, http: requests.Session,
-                                                          tmp_path: Any) -> None:
+def test_each_aep_sandbox_has_its_own_stable_landing_zone(
+    sandbox: Sandbox, http: requests.Session, tmp_path: Any
+) -> None:
     token = ims_token(sandbox, http)
     prod1 = creds(sandbox, http, token).json()
     prod2 = creds(sandbox, http, token).json()
@@ -192,8 +219,12 @@ def test_refresh_revokes_previous_token_at_once(sandbox: Sandbox, http: requests
 
 def test_post_without_refresh_action_is_rejected(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
-    resp = http.post(f"{sandbox.platform_url}{CREDS}", params={"type": "dlz_databricks_source"},
-                     headers=aep_headers(token), timeout=5)
+    resp = http.post(
+        f"{sandbox.platform_url}{CREDS}",
+        params={"type": "dlz_databricks_source"},
+        headers=aep_headers(token),
+        timeout=5,
+    )
     assert resp.status_code == 400
 
 
@@ -273,8 +304,10 @@ def _connection_body(cluster_id: str, pat: str) -> dict[str, Any]:
     return {
         "name": "Databricks base connection",
         "description": "test",
-        "auth": {"specName": "Access Token Authentication",
-                 "params": {"domain": HOST, "clusterId": cluster_id, "accessToken": pat, "database": "default"}},
+        "auth": {
+            "specName": "Access Token Authentication",
+            "params": {"domain": HOST, "clusterId": cluster_id, "accessToken": pat, "database": "default"},
+        },
         "connectionSpec": {"id": DATABRICKS_SPEC, "version": "1.0"},
     }
 
@@ -285,14 +318,21 @@ def test_flow_service_connections_create_and_list_mask_the_token(
     token = ims_token(sandbox, http)
     cluster = sandbox.store.add_cluster(WS_KEY)
     pat = sandbox.databricks_token.reveal()
-    created = http.post(f"{sandbox.platform_url}{CONNECTIONS}", json=_connection_body(cluster, pat),
-                        headers=aep_headers(token), timeout=5)
+    created = http.post(
+        f"{sandbox.platform_url}{CONNECTIONS}",
+        json=_connection_body(cluster, pat),
+        headers=aep_headers(token),
+        timeout=5,
+    )
     assert created.status_code == 201, created.text
     assert set(created.json()) == {"id", "etag"}
 
-    listed = http.get(f"{sandbox.platform_url}{CONNECTIONS}",
-                      params={"property": f"connectionSpec.id=={DATABRICKS_SPEC}"},
-                      headers=aep_headers(token), timeout=5)
+    listed = http.get(
+        f"{sandbox.platform_url}{CONNECTIONS}",
+        params={"property": f"connectionSpec.id=={DATABRICKS_SPEC}"},
+        headers=aep_headers(token),
+        timeout=5,
+    )
     assert listed.status_code == 200
     items = listed.json()["items"]
     assert [i["id"] for i in items] == [created.json()["id"]]
@@ -302,10 +342,16 @@ def test_flow_service_connections_create_and_list_mask_the_token(
     # The store keeps what was sent, for tests to check.
     assert sandbox.store.connections()[0]["auth"]["params"]["accessToken"] == pat
 
-    other_spec = http.get(f"{sandbox.platform_url}{CONNECTIONS}", params={"property": "connectionSpec.id==x"},
-                          headers=aep_headers(token), timeout=5)
+    other_spec = http.get(
+        f"{sandbox.platform_url}{CONNECTIONS}",
+        params={"property": "connectionSpec.id==x"},
+        headers=aep_headers(token),
+        timeout=5,
+    )
     assert other_spec.json()["items"] == []
-    other_sandbox = http.get(f"{sandbox.platform_url}{CONNECTIONS}", headers=aep_headers(token, "dev"), timeout=5)
+    other_sandbox = http.get(
+        f"{sandbox.platform_url}{CONNECTIONS}", headers=aep_headers(token, "dev"), timeout=5
+    )
     assert other_sandbox.json()["items"] == []
 
 

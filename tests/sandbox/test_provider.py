@@ -7,6 +7,7 @@ emulator's store holds. Every terraform step is timed (shown with `pytest -s`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -81,8 +82,12 @@ class Root:
     def tf(self, *args: str, ok: tuple[int, ...] = (0,), **env: str) -> subprocess.CompletedProcess[str]:
         started = time.perf_counter()
         proc = subprocess.run(
-            ["terraform", *args, "-no-color", "-input=false"],
-            cwd=self.path, env={**self.env, **env}, capture_output=True, text=True, timeout=120,
+            ["terraform", args[0], "-no-color", "-input=false", *args[1:]],
+            cwd=self.path,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         print(f"terraform {args[0]:<8} {time.perf_counter() - started:5.2f}s  rc={proc.returncode}")
         assert proc.returncode in ok, proc.stdout + proc.stderr
@@ -95,13 +100,13 @@ class Root:
         proc = self.tf("plan", "-detailed-exitcode", ok=(0, 2), **env)
         return proc.returncode, proc.stdout
 
-    def state_attr(self, address: str, name: str) -> str:
-        shown = self.tf("state", "show", address).stdout
-        for line in shown.splitlines():
-            key, _, value = line.strip().partition(" = ")
-            if key == name:
-                return value.strip('"')
-        raise AssertionError(f"{name} not in state of {address}:\n{shown}")
+    def state_attr(self, address: str, name: str) -> object:
+        """An attribute of a resource in the (local) state file."""
+        state = json.loads((self.path / "terraform.tfstate").read_text())
+        for resource in state["resources"]:
+            if f"{resource['type']}.{resource['name']}" == address:
+                return resource["instances"][0]["attributes"][name]
+        raise AssertionError(f"{address} not in state")
 
 
 @pytest.fixture(scope="module")
@@ -153,11 +158,17 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     finally:
         sandbox.store.cluster_start_seconds = slow_start
 
-    # A new secret value: no update exists, so destroy-then-create.
+    # A new secret value: no update exists, so destroy-then-create. The new secret's
+    # config_reference is unknown until created, so the cluster's spark_conf shows an
+    # in-place update too (an SDKv2 computed attribute is unknown in every create plan).
     rc, out = root.plan_rc(TF_VAR_sas=SAS + "new")
-    assert rc == 2 and "must be replaced" in out and "1 to add, 0 to change, 1 to destroy" in out
+    assert rc == 2 and "databricks_secret.sas must be replaced" in out, out
+    assert "databricks_cluster.c will be updated in-place" in out
+    assert "1 to add, 1 to change, 1 to destroy" in out
     applied = root.apply(TF_VAR_sas=SAS + "new").stdout
-    assert applied.index("databricks_secret.sas: Destroying") < applied.index("databricks_secret.sas: Creating")
+    assert applied.index("databricks_secret.sas: Destroying") < applied.index(
+        "databricks_secret.sas: Creating"
+    )
     assert sandbox.store.secret_value(WS, "dlz", "sas") == SAS + "new"
     assert SAS not in applied  # sensitive: never printed
 
@@ -175,7 +186,6 @@ def test_cluster_deleted_out_of_band_is_recreated(sandbox: Sandbox, root: Root) 
     assert rc == 2 and "databricks_cluster.c will be created" in out
     root.apply()
     assert root.state_attr("databricks_cluster.c", "cluster_id") != cluster_id
-    root.tf("destroy", "-auto-approve")
 
 
 def test_server_added_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Root) -> None:
@@ -188,7 +198,6 @@ def test_server_added_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Roo
         # The documented workaround silences it.
         root.write(cluster_hcl(extra="lifecycle {\n ignore_changes = [spark_conf]\n }"))
         assert root.plan_rc()[0] == 0
-        root.tf("destroy", "-auto-approve")
     finally:
         sandbox.store.set_policy_spark_conf(WS, {})
 
@@ -204,3 +213,13 @@ def test_import_cluster_by_id(sandbox: Sandbox, root: Root) -> None:
     assert rc == 0, out  # the imported cluster reads back exactly as the config describes it
     root.tf("destroy", "-auto-approve")
     assert sandbox.store.get_cluster(WS, cluster_id) is None
+
+
+def test_cluster_that_fails_to_start_is_deleted_and_create_fails(sandbox: Sandbox, root: Root) -> None:
+    # A secret reference that does not resolve makes the start fail (TERMINATED).
+    root.write(cluster_hcl('"fs.azure.x" = "{{secrets/missing/key}}"'))
+    out = root.tf("apply", "-auto-approve", ok=(1,))
+    assert "cannot create cluster" in out.stderr and "permanently deleted" in out.stderr
+    leftovers = [c for c in sandbox.store.list_clusters(WS) if "fs.azure.x" in (c.get("spark_conf") or {})]
+    assert leftovers == []
+    assert json.loads((root.path / "terraform.tfstate").read_text())["resources"] == []

@@ -44,14 +44,18 @@ def test_pat_is_required(sandbox: Sandbox, ws: Workspace, http: requests.Session
 
 
 def test_unknown_workspace_and_endpoint(sandbox: Sandbox, ws: Workspace, http: requests.Session) -> None:
-    other = http.get(f"{sandbox.base_url}/ws/adb-999.9.azuredatabricks.net/api/2.1/clusters/list",
-                     headers=ws.headers, timeout=5)
+    other = http.get(
+        f"{sandbox.base_url}/ws/adb-999.9.azuredatabricks.net/api/2.1/clusters/list",
+        headers=ws.headers,
+        timeout=5,
+    )
     assert other.status_code == 404
     missing = ws.get("clusters/events")
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
-    malformed = ws.http.post(f"{ws.base}/api/2.1/clusters/create", data="{not json", headers=ws.headers,
-                             timeout=5)
+    malformed = ws.http.post(
+        f"{ws.base}/api/2.1/clusters/create", data="{not json", headers=ws.headers, timeout=5
+    )
     assert malformed.status_code == 400
     assert malformed.json()["error_code"] == "MALFORMED_REQUEST"
 
@@ -73,8 +77,10 @@ def test_create_goes_pending_then_running_and_round_trips(ws: Workspace) -> None
     assert running["cluster_source"] == "API"
     assert running["driver_node_type_id"] == "Standard_DS3_v2"
     assert running["default_tags"] == {
-        "Vendor": "Databricks", "Creator": running["creator_user_name"],
-        "ClusterName": "dlz-reader", "ClusterId": cluster_id,
+        "Vendor": "Databricks",
+        "Creator": running["creator_user_name"],
+        "ClusterName": "dlz-reader",
+        "ClusterId": cluster_id,
     }
     assert running["start_time"] <= running["last_restarted_time"] <= time.time() * 1000
     listed = ws.get("clusters/list").json()["clusters"]
@@ -192,7 +198,10 @@ def test_policy_spark_conf_is_added_on_create_and_edit(sandbox: Sandbox, ws: Wor
     assert ws.cluster(cluster_id)["spark_conf"] == want
     ws.wait_state(cluster_id, "RUNNING")
     ws.ok("clusters/edit", {**SPEC, "cluster_id": cluster_id, "spark_conf": {"a": "b"}})
-    assert ws.cluster(cluster_id)["spark_conf"] == {"a": "b", "spark.databricks.cluster.profile": "serverless"}
+    assert ws.cluster(cluster_id)["spark_conf"] == {
+        "a": "b",
+        "spark.databricks.cluster.profile": "serverless",
+    }
 
 
 def test_workspace_fail_knob(sandbox: Sandbox, ws: Workspace) -> None:
@@ -213,7 +222,9 @@ def test_secrets_never_come_back(sandbox: Sandbox, ws: Workspace) -> None:
     dup = ws.post("secrets/scopes/create", {"scope": "dlz"}, "2.0")
     assert dup.status_code == 400
     assert dup.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
-    assert ws.get("secrets/scopes/list", "2.0").json() == {"scopes": [{"name": "dlz", "backend_type": "DATABRICKS"}]}
+    assert ws.get("secrets/scopes/list", "2.0").json() == {
+        "scopes": [{"name": "dlz", "backend_type": "DATABRICKS"}]
+    }
 
     before = time.time() * 1000
     ws.ok("secrets/put", {"scope": "dlz", "key": "sas", "string_value": "super-secret-value"})

@@ -15,7 +15,15 @@ import os
 import time
 from typing import Any
 
-from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.iface import (
+    CreateContext,
+    DeleteContext,
+    ImportContext,
+    PlanContext,
+    ReadContext,
+    State,
+    UpdateContext,
+)
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, Map, Number, String, Unknown
 
@@ -23,10 +31,22 @@ from provisioner.sandbox.provider.framework import ListNestedBlock, StandInResou
 
 # Attributes sent to clusters/create and clusters/edit, in the API's own names.
 SPEC_FIELDS = (
-    "cluster_name", "spark_version", "node_type_id", "driver_node_type_id", "num_workers",
-    "autotermination_minutes", "spark_conf", "spark_env_vars", "custom_tags", "data_security_mode",
-    "runtime_engine", "policy_id", "single_user_name", "enable_elastic_disk",
+    "cluster_name",
+    "spark_version",
+    "node_type_id",
+    "driver_node_type_id",
+    "num_workers",
+    "autotermination_minutes",
+    "spark_conf",
+    "spark_env_vars",
+    "custom_tags",
+    "data_security_mode",
+    "runtime_engine",
+    "policy_id",
+    "single_user_name",
+    "enable_elastic_disk",
 )
+MAP_FIELDS = ("spark_conf", "spark_env_vars", "custom_tags")
 RESIZE_FIELDS = frozenset({"num_workers", "autoscale"})
 # Optional attributes the server fills in when unset; the real provider suppresses the
 # diff for them, so a null config is kept null instead of taking the server's value.
@@ -88,14 +108,24 @@ class Cluster(StandInResource):
             block_types=[
                 ListNestedBlock(
                     "autoscale",
-                    Block(attributes=[
-                        Attribute("min_workers", Number(), optional=True),
-                        Attribute("max_workers", Number(), optional=True),
-                    ]),
+                    Block(
+                        attributes=[
+                            Attribute("min_workers", Number(), optional=True),
+                            Attribute("max_workers", Number(), optional=True),
+                        ]
+                    ),
                     max_items=1,
                 )
             ],
         )
+
+    def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
+        # SDKv2 does not tell an empty map from an unset one: `spark_conf = {}` against a
+        # state without spark_conf is no change.
+        for name in MAP_FIELDS:
+            if current is not None and not planned.get(name) and not current.get(name):
+                planned[name] = current.get(name)
+        return planned
 
     @reports_errors("cannot create cluster")
     def create(self, ctx: CreateContext, planned: State) -> State | None:
@@ -128,8 +158,9 @@ class Cluster(StandInResource):
             running = client.get_cluster(cluster_id).get("state") == "RUNNING"
             if changed <= RESIZE_FIELDS and running:
                 spec = _spec(planned)
-                client.resize_cluster(cluster_id, num_workers=spec.get("num_workers"),
-                                      autoscale=spec.get("autoscale"))
+                client.resize_cluster(
+                    cluster_id, num_workers=spec.get("num_workers"), autoscale=spec.get("autoscale")
+                )
             else:
                 self._edit(cluster_id, _spec(planned))
         if bool(current.get("is_pinned")) != bool(planned.get("is_pinned")):
@@ -180,15 +211,19 @@ class Cluster(StandInResource):
             raise
         state = self.blank_state()
         state.update({k: info.get(k) for k in SPEC_FIELDS})
-        for name in ("spark_conf", "spark_env_vars", "custom_tags"):
+        for name in MAP_FIELDS:
             state[name] = info.get(name) or None  # SDKv2 stores an empty map as null
         for name in SERVER_DEFAULTED:
             if prior.get(name) is None:
                 state[name] = None
         state["num_workers"] = info.get("num_workers", 0)
         if info.get("autoscale"):
-            state["autoscale"] = [{"min_workers": info["autoscale"].get("min_workers"),
-                                   "max_workers": info["autoscale"].get("max_workers")}]
+            state["autoscale"] = [
+                {
+                    "min_workers": info["autoscale"].get("min_workers"),
+                    "max_workers": info["autoscale"].get("max_workers"),
+                }
+            ]
         state.update(
             id=info["cluster_id"],
             cluster_id=info["cluster_id"],

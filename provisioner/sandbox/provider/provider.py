@@ -25,18 +25,50 @@ if TYPE_CHECKING:
 
 _BOOLS = ("azure_use_msi", "debug_headers", "experimental_is_unified_host", "skip_verify")
 _NUMBERS = (
-    "debug_truncate_bytes", "http_timeout_seconds", "oauth_callback_port", "rate_limit", "retry_timeout_seconds",
+    "debug_truncate_bytes",
+    "http_timeout_seconds",
+    "oauth_callback_port",
+    "rate_limit",
+    "retry_timeout_seconds",
 )
 _SENSITIVE = (
-    "token", "password", "client_secret", "azure_client_secret", "google_credentials", "metadata_service_url",
+    "token",
+    "password",
+    "client_secret",
+    "azure_client_secret",
+    "google_credentials",
+    "metadata_service_url",
 )
 _STRINGS = (
-    "account_id", "actions_id_token_request_token", "actions_id_token_request_url", "audience", "auth_type",
-    "azure_client_id", "azure_client_secret", "azure_environment", "azure_login_app_id", "azure_tenant_id",
-    "azure_workspace_resource_id", "client_id", "client_secret", "cluster_id", "config_file",
-    "databricks_cli_path", "databricks_id_token_filepath", "google_credentials", "google_service_account",
-    "host", "metadata_service_url", "oidc_token_env", "password", "profile", "serverless_compute_id", "token",
-    "username", "warehouse_id", "workspace_id",
+    "account_id",
+    "actions_id_token_request_token",
+    "actions_id_token_request_url",
+    "audience",
+    "auth_type",
+    "azure_client_id",
+    "azure_client_secret",
+    "azure_environment",
+    "azure_login_app_id",
+    "azure_tenant_id",
+    "azure_workspace_resource_id",
+    "client_id",
+    "client_secret",
+    "cluster_id",
+    "config_file",
+    "databricks_cli_path",
+    "databricks_id_token_filepath",
+    "google_credentials",
+    "google_service_account",
+    "host",
+    "metadata_service_url",
+    "oidc_token_env",
+    "password",
+    "profile",
+    "serverless_compute_id",
+    "token",
+    "username",
+    "warehouse_id",
+    "workspace_id",
 )
 
 
@@ -46,7 +78,6 @@ def _attribute(name: str) -> Attribute:
 
 
 class DatabricksProvider(Provider):
-
     def __init__(self) -> None:
         self.host: str | None = None
         self._token: str | None = None

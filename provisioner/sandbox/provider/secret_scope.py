@@ -27,10 +27,12 @@ class SecretScope(StandInResource):
             block_types=[
                 ListNestedBlock(
                     "keyvault_metadata",
-                    Block(attributes=[
-                        Attribute("dns_name", String(), required=True),
-                        Attribute("resource_id", String(), required=True),
-                    ]),
+                    Block(
+                        attributes=[
+                            Attribute("dns_name", String(), required=True),
+                            Attribute("resource_id", String(), required=True),
+                        ]
+                    ),
                     max_items=1,
                 )
             ],

@@ -1,0 +1,236 @@
+"""Timing, statistics and throwaway sandbox projects for `bench/run.py`.
+
+Benchmarks compare two sides *in one run*: each repetition times both sides back to back,
+alternating which goes first (ABBA), so drift on a shared machine (other jobs, CPU
+frequency, page cache) hits both sides alike and the ratio stays meaningful even when the
+absolute numbers wander.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Throwaway secrets for the sandbox: both sides of every comparison use the same ones.
+BENCH_AEP_SECRET = "bench-aep-client-secret-0000000000"
+BENCH_DATABRICKS_TOKEN = "dapi-bench-token-000000000000000000"
+ORG_ID = "1234ABCD5678EF90ABCD1234@AdobeOrg"
+CLIENT_ID = "0123456789abcdef0123456789abcdef"
+
+
+# ---- statistics ---------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    values: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float) -> None:
+        self.values.append(seconds)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    @property
+    def low(self) -> float:
+        return min(self.values) if self.values else float("nan")
+
+    @property
+    def high(self) -> float:
+        return max(self.values) if self.values else float("nan")
+
+    def text(self, unit: str = "s") -> str:
+        """`1.234 s (1.201–1.290, n=5)`: median, then min–max as the spread."""
+        scale, fmt = (1000.0, "{:.0f}") if unit == "ms" else (1.0, "{:.3f}")
+        m, lo, hi = (fmt.format(v * scale) for v in (self.median, self.low, self.high))
+        return f"{m} {unit} ({lo}–{hi}, n={len(self.values)})"
+
+
+def ratio_samples(a: Samples, b: Samples) -> Samples:
+    """Per-repetition ratios a/b (pairs timed back to back), so their spread is honest."""
+    return Samples([x / y for x, y in zip(a.values, b.values, strict=False) if y > 0])
+
+
+def interleaved(sides: Mapping[str, Callable[[], Any]], reps: int, warmup: int = 1) -> dict[str, Samples]:
+    """Time every side `reps` times, alternating the order each repetition."""
+    names = list(sides)
+    for _ in range(warmup):
+        for name in names:
+            sides[name]()
+    out = {name: Samples() for name in names}
+    for rep in range(reps):
+        order = names if rep % 2 == 0 else list(reversed(names))
+        for name in order:
+            started = time.perf_counter()
+            sides[name]()
+            out[name].add(time.perf_counter() - started)
+    return out
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+# ---- the machine --------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    tf = shutil.which("terraform") or "terraform"
+    try:
+        version = subprocess.run(
+            [tf, "version"], capture_output=True, text=True, env={**os.environ, "CHECKPOINT_DISABLE": "1"}, timeout=30
+        ).stdout.splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        version = "not found"
+    try:
+        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": str(os.cpu_count()),
+        "cpu model": model or "unknown",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "terraform": version,
+        "os": f"{platform.system()} {platform.release()}",
+        "load average at start (1/5/15 min)": load,
+    }
+
+
+# ---- throwaway projects -------------------------------------------------------------------
+
+
+def cluster(i: int) -> dict[str, Any]:
+    return {
+        "name": f"bench-{i:04d}",
+        "spark_version": "15.4.x-scala2.12",
+        "node_type_id": "Standard_DS3_v2",
+        "num_workers": 1,
+        "autotermination_minutes": 30,
+        "spark_conf": {"spark.databricks.delta.preview.enabled": "true"},
+        "custom_tags": {"team": "bench", "index": str(i)},
+    }
+
+
+def config_doc(clusters: int, envs: int = 0, mode: str = "secret_scope") -> dict[str, Any]:
+    """provision.yaml: `clusters` clusters; with envs > 0, that many environments, each with
+    its own AEP sandbox (own DLZ) and its own workspace (own secret scope), as real teams run."""
+    doc: dict[str, Any] = {
+        "aep": {"org_id": ORG_ID, "client_id": CLIENT_ID, "sandbox": "prod"},
+        "databricks": {"host": "https://adb-1234567890123456.7.azuredatabricks.net"},
+        "sas": {"mode": mode, "secret_scope": "aep-dlz", "secret_key": "dlz-sas-token"},
+        "clusters": [cluster(i) for i in range(clusters)],
+        "terraform": {"dir": "terraform", "backend": {"type": "local"}},
+    }
+    if envs:
+        doc["environments"] = {
+            f"env{j}": {
+                "aep": {"sandbox": f"sandbox-{j}"},
+                "databricks": {"host": f"https://adb-{1000000000000000 + j}.{j}.azuredatabricks.net"},
+            }
+            for j in range(envs)
+        }
+    return doc
+
+
+def bench_environ() -> dict[str, str]:
+    """The environment of every `provision` child: our throwaway secrets, no debug logging."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_LOG", "TF_CLI_ARGS", "TF_VAR_"))}
+    env.update(AEP_CLIENT_SECRET=BENCH_AEP_SECRET, DATABRICKS_TOKEN=BENCH_DATABRICKS_TOKEN, NO_COLOR="1")
+    env.pop("PROVISION_SANDBOX_DIR", None)
+    return env
+
+
+def provision_argv() -> list[str]:
+    """The installed `provision` script beside this interpreter (what users run), else -m."""
+    script = Path(sys.executable).with_name("provision")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "provisioner.main"]
+
+
+@dataclass
+class Project:
+    dir: Path
+    clusters: int
+    envs: int = 0
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "provision.yaml"
+
+    def write(self, mode: str = "secret_scope") -> Project:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(yaml.safe_dump(config_doc(self.clusters, self.envs, mode), sort_keys=False))
+        return self
+
+    def provision(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*provision_argv(), *args, "--sandbox", "--config", str(self.config)],
+            cwd=self.dir,
+            env=bench_environ(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if check and done.returncode not in (0, 2):
+            raise RuntimeError(f"provision {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+        return done
+
+
+@contextmanager
+def sandbox_context(project: Project) -> Iterator[Any]:
+    """A RunContext with a Sandbox running *in this process* on the project's state dir:
+    raw Terraform gets exactly the environment `provision` gives its child."""
+    import types
+
+    from provisioner.console import Console
+    from provisioner.workflow import open_context
+
+    saved = {k: os.environ.get(k) for k in ("AEP_CLIENT_SECRET", "DATABRICKS_TOKEN")}
+    os.environ.update(AEP_CLIENT_SECRET=BENCH_AEP_SECRET, DATABRICKS_TOKEN=BENCH_DATABRICKS_TOKEN)
+    quiet = Console(open(os.devnull, "w"), open(os.devnull, "w"), color=False)  # noqa: SIM115
+    args = types.SimpleNamespace(config=str(project.config), sandbox=True, debug=False)
+    try:
+        with open_context(args, quiet) as ctx:
+            yield ctx
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_quiet(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[int, ...] = (0, 2)) -> int:
+    done = subprocess.run(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode not in ok:
+        raise RuntimeError(f"{' '.join(argv[:3])} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.returncode

@@ -1,0 +1,211 @@
+"""provision.yaml: loading, overlays, and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provisioner.config import load_config
+from provisioner.errors import ConfigError
+from tests.conftest import BASE_CONFIG, merge
+
+
+def write(tmp_path: Path, doc: Any) -> Path:
+    path = tmp_path / "provision.yaml"
+    path.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, doc: Any) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, doc), environ={})
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "provision.yaml") in message
+    return message
+
+
+def test_example_config_loads_with_two_environments() -> None:
+    cfg = load_config(Path(__file__).parent.parent / "examples" / "provision.yaml", environ={})
+    assert list(cfg.environments) == ["dev", "prod"]
+    dev, prod = cfg.environments["dev"], cfg.environments["prod"]
+    assert dev.aep.sandbox == "dev" and prod.aep.sandbox == "prod"
+    assert dev.databricks_host != prod.databricks_host
+    assert [c.name for c in dev.clusters] == ["aep-ingest", "aep-explore"]
+    assert dev.clusters[0].autoscale == (1, 4)
+    assert dev.root_dir == (Path(__file__).parent.parent / "terraform" / "dev").resolve()
+
+
+def test_defaults_and_single_default_environment(tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE_CONFIG)
+    del doc["sas"], doc["terraform"]
+    cfg = load_config(write(tmp_path, doc), environ={})
+    (env,) = cfg.select()
+    assert env.name == "default"
+    assert env.sas.mode == "secret_scope" and env.sas.warn_days == 7
+    assert env.aep.platform_url == "https://platform.adobe.io"
+    assert env.backend.type == "local"
+    assert env.root_dir == (tmp_path / "terraform" / "default").resolve()
+
+
+def test_overlay_deep_merges_and_replaces_lists(tmp_path: Path) -> None:
+    doc = merge(
+        BASE_CONFIG,
+        {
+            "environments": {
+                "dev": {"aep": {"sandbox": "dev"}, "clusters": [{"name": "solo", "spark_version": "15.4.x-scala2.12"}]},
+                "prod": {},
+            }
+        },
+    )
+    cfg = load_config(write(tmp_path, doc), environ={})
+    dev, prod = cfg.environments["dev"], cfg.environments["prod"]
+    assert dev.aep.sandbox == "dev" and dev.aep.org_id == prod.aep.org_id
+    assert [c.name for c in dev.clusters] == ["solo"]
+    assert [c.name for c in prod.clusters] == ["aep-ingest", "aep-explore"]
+
+
+def test_databricks_host_env_overrides_config(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE_CONFIG), environ={"DATABRICKS_HOST": "https://adb-9.9.azuredatabricks.net/"})
+    assert cfg.select()[0].databricks_host == "https://adb-9.9.azuredatabricks.net"
+
+
+def test_select_requires_env_when_several(tmp_path: Path) -> None:
+    doc = merge(BASE_CONFIG, {"environments": {"dev": {}, "prod": {}}})
+    cfg = load_config(write(tmp_path, doc), environ={})
+    with pytest.raises(ConfigError, match="--env NAME"):
+        cfg.select()
+    with pytest.raises(ConfigError, match=r"environments\.stage: no such environment"):
+        cfg.select("stage")
+    assert len(cfg.select(all_envs=True)) == 2
+
+
+@pytest.mark.parametrize(
+    ("overlay", "expected"),
+    [
+        ({"aep": {"org_id": "not-an-org"}}, 'aep.org_id: "not-an-org" is not valid — expected an IMS org id'),
+        ({"aep": {"sandbox": 7}}, "aep.sandbox: 7 is the wrong type — expected string"),
+        ({"aep": {"colour": "blue"}}, "aep: unknown key colour"),
+        ({"extra": 1}, "(top level): unknown key extra"),
+        ({"databricks": {"host": "http://plain.example.com"}}, "databricks.host:"),
+        ({"sas": {"mode": "file"}}, 'sas.mode: "file" is not allowed — expected one of secret_scope, inline'),
+        ({"clusters": []}, "clusters: value is out of range"),
+        ({"clusters": [{"name": "../evil", "spark_version": "15.4.x-scala2.12"}]}, "clusters[0].name:"),
+        ({"clusters": [{"name": "a/b", "spark_version": "15.4.x-scala2.12"}]}, "clusters[0].name:"),
+        ({"clusters": [{"name": "ok"}]}, "clusters[0]: 'spark_version' is required here"),
+        (
+            {
+                "clusters": [
+                    {
+                        "name": "ok",
+                        "spark_version": "15.4.x-scala2.12",
+                        "num_workers": 1,
+                        "autoscale": {"min_workers": 1, "max_workers": 2},
+                    }
+                ]
+            },
+            "exclude each other",
+        ),
+        (
+            {
+                "clusters": [
+                    {
+                        "name": "ok",
+                        "spark_version": "15.4.x-scala2.12",
+                        "autoscale": {"min_workers": 5, "max_workers": 2},
+                    }
+                ]
+            },
+            "min_workers 5 is above max_workers 2",
+        ),
+        ({"clusters": [{"name": "count", "spark_version": "15.4.x-scala2.12"}]}, "reserved word"),
+        (
+            {
+                "clusters": [
+                    {"name": "x", "spark_version": "15.4.x-scala2.12"},
+                    {"name": "x", "spark_version": "15.4.x-scala2.12"},
+                ]
+            },
+            "appears twice",
+        ),
+        ({"terraform": {"backend": {"type": "s3"}}}, "terraform.backend:"),
+    ],
+)
+def test_bad_values_give_one_line_naming_key_and_expectation(
+    tmp_path: Path, overlay: dict[str, Any], expected: str
+) -> None:
+    doc = copy.deepcopy(BASE_CONFIG)
+    for key, value in overlay.items():
+        doc[key] = merge(doc[key], value) if isinstance(value, dict) and isinstance(doc.get(key), dict) else value
+    assert expected in error_for(tmp_path, doc)
+
+
+def test_missing_required_section(tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE_CONFIG)
+    del doc["aep"]
+    assert "'aep' is required here" in error_for(tmp_path, doc)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "where"),
+    [
+        ({"aep": {"client_secret": "shh"}}, "aep.client_secret: secrets do not belong"),
+        ({"databricks": {"token": "dapi0123"}}, "databricks.token: secrets do not belong"),
+        ({"terraform": {"backend": {"type": "pg", "conn_str": "postgres://u:p@h/db"}}}, "terraform.backend.conn_str"),
+    ],
+)
+def test_secret_keys_in_yaml_are_refused(tmp_path: Path, overlay: dict[str, Any], where: str) -> None:
+    assert where in error_for(tmp_path, merge(BASE_CONFIG, overlay))
+
+
+def test_secret_values_in_yaml_are_refused(tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["clusters"][0]["spark_conf"]["fs.azure.sas.c.a.blob.core.windows.net"] = "sv=2020&sig=abcdEFGH1234%3D"
+    message = error_for(tmp_path, doc)
+    assert "clusters[0].spark_conf" in message and "a SAS token" in message
+    assert "abcdEFGH1234" not in message
+
+
+def test_env_names_must_be_safe(tmp_path: Path) -> None:
+    for bad in ("../up", "a/b", "/abs", "UPPER", "terraform"):
+        message = error_for(tmp_path, merge(BASE_CONFIG, {"environments": {bad: {}}}))
+        assert "not a safe environment name" in message
+        assert not (tmp_path / "terraform").exists()
+
+
+def test_overlay_error_names_the_environment(tmp_path: Path) -> None:
+    message = error_for(tmp_path, merge(BASE_CONFIG, {"environments": {"dev": {"aep": {"sandbox": "Bad Name"}}}}))
+    assert "environments.dev.aep.sandbox" in message
+
+
+def test_not_yaml_mapping_and_syntax_errors(tmp_path: Path) -> None:
+    assert "must be a YAML mapping" in error_for(tmp_path, "- a\n- b\n")
+    assert "invalid YAML" in error_for(tmp_path, "aep: [unclosed\n")
+    assert "duplicate key 'aep'" in error_for(tmp_path, "aep: {}\naep: {}\n")
+
+
+def test_wrong_encoding_huge_file_and_alias_bomb(tmp_path: Path) -> None:
+    path = tmp_path / "provision.yaml"
+    path.write_bytes("aep: {org_id: \u00e9}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path, environ={})
+    path.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match="must be under"):
+        load_config(path, environ={})
+    bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 9):
+        prev = chr(ord("a") + i - 1)
+        cur = chr(ord("a") + i)
+        bomb.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 10) + "]")
+    path.write_text("\n".join(bomb) + "\n")
+    with pytest.raises(ConfigError, match="alias bomb"):
+        load_config(path, environ={})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml", environ={})

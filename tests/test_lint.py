@@ -1,0 +1,36 @@
+"""The code base stays ruff-clean: a lint failure fails the suite, not just a reviewer's patience."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_ruff_clean() -> None:
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(REPO / ".ci-venv" / "bin"))
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    done = subprocess.run(
+        [ruff, "check", "provisioner", "tests", "bench", "scripts"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cli_help_does_not_import_the_heavy_modules() -> None:
+    """`provision --help` stays fast: argparse only, no jinja2/requests/yaml/jsonschema/grpc."""
+    code = (
+        "import sys; from provisioner.main import build_parser; build_parser().format_help(); "
+        "heavy = [m for m in ('jinja2', 'requests', 'yaml', 'jsonschema', 'grpc', 'urllib3') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
