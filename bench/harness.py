@@ -56,10 +56,10 @@ class Samples:
         return max(self.values) if self.values else float("nan")
 
     def text(self, unit: str = "s") -> str:
-        """`1.234 s (1.201–1.290, n=5)`: median, then min–max as the spread."""
+        """`1.234 s (1.201-1.290, n=5)`: median, then min-max as the spread."""
         scale, fmt = (1000.0, "{:.0f}") if unit == "ms" else (1.0, "{:.3f}")
         m, lo, hi = (fmt.format(v * scale) for v in (self.median, self.low, self.high))
-        return f"{m} {unit} ({lo}–{hi}, n={len(self.values)})"
+        return f"{m} {unit} ({lo}-{hi}, n={len(self.values)})"
 
 
 def ratio_samples(a: Samples, b: Samples) -> Samples:
@@ -87,6 +87,17 @@ def timed(fn: Callable[[], Any]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    figure: str
+    measured: str
+    goal: str
+    met: bool | None  # None: reported, no goal
+    detail: list[str]
 
 
 # ---- the machine --------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """`python bench/run.py` — the performance figures of issue 7, each measured as a ratio in one run.
 
 Every comparison times both sides interleaved on this machine (ABBA order, several
-repetitions) and reports the median with the min–max spread. Prints a table and writes
+repetitions) and reports the median with the min-max spread. Prints a table and writes
 bench/results.md. Benchmarks are not tests: this exits 0 whatever the numbers are (only a
 broken setup — e.g. terraform missing — makes it fail).
 
-    python bench/run.py              # everything, ~3–4 minutes on a 2-core sandbox
+    python bench/run.py              # everything, ~3-4 minutes on a 2-core sandbox
     python bench/run.py --quick      # fewer repetitions, smaller growth series
     python bench/run.py --only help,render
 """
@@ -23,18 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness  # noqa: E402
-import profile_plan  # noqa: E402
-from harness import Project, Samples, interleaved, ratio_samples  # noqa: E402
-
-
-@dataclass
-class Row:
-    figure: str
-    measured: str
-    goal: str
-    met: bool | None  # None: report only
-    detail: list[str]
+import harness
+import profile_plan
+from harness import Project, Row, Samples, interleaved, ratio_samples
 
 
 @dataclass
@@ -100,8 +91,8 @@ def plan_vs_terraform(settings: Settings) -> list[Row]:
     ratio = ratio_samples(ours, raw)
     return [Row(
         "`provision plan --sandbox` vs raw `terraform plan -out` (2 clusters, applied, init done)",
-        f"{ratio.median:.2f}× (per-pair {ratio.low:.2f}–{ratio.high:.2f})",
-        "≤ 1.10×",
+        f"{ratio.median:.2f}x (per-pair {ratio.low:.2f}-{ratio.high:.2f})",
+        "≤ 1.10x",
         ratio.median <= 1.10,
         [f"provision plan: {ours.text()}", f"terraform plan: {raw.text()}",
          f"wrapper overhead (median difference): {1000 * (ours.median - raw.median):.0f} ms"],
@@ -196,11 +187,11 @@ def render(settings: Settings) -> list[Row]:
             shutil.rmtree(out)
     growth = ratio_samples(w_big, w_small)
     return [
-        Row("render + write 500 clusters × 10 environments (in-process)", w_big.text(), "≤ 1 s",
+        Row("render + write 500 clusters x 10 environments (in-process)", w_big.text(), "≤ 1 s",
             w_big.median <= 1.0, [f"render only (in memory): {r_big.text()}",
-                                  f"50 clusters × 10 environments, render + write: {w_small.text()}"]),
+                                  f"50 clusters x 10 environments, render + write: {w_small.text()}"]),
         Row("render linearity: time(500 clusters) / time(50 clusters)",
-            f"{growth.median:.2f}× for 10× clusters", "≤ 11×", growth.median <= 11.0, []),
+            f"{growth.median:.2f}x for 10x clusters", "≤ 11x", growth.median <= 11.0, []),
     ]
 
 
@@ -225,11 +216,12 @@ def parallel(settings: Settings) -> list[Row]:
     speedup = ratio_samples(seq, par)
     goal = 0.8 * cores
     return [Row(
-        f"`plan --all-envs -j {cores}` vs `-j 1`, 8 environments × 2 clusters, {cores} cores",
-        f"{speedup.median:.2f}× speedup (per-pair {speedup.low:.2f}–{speedup.high:.2f})",
-        f"≥ {goal:.1f}× (0.8 × cores)",
+        f"`plan --all-envs -j {cores}` vs `-j 1`, 8 environments x 2 clusters, {cores} cores",
+        f"{speedup.median:.2f}x speedup (per-pair {speedup.low:.2f}-{speedup.high:.2f})",
+        f"≥ {goal:.1f}x (0.8 x cores)",
         speedup.median >= goal,
-        [f"-j 1: {seq.text()}", f"-j {cores}: {par.text()}", "roots initialised, not applied (plans create 4 resources each)"],
+        [f"-j 1: {seq.text()}", f"-j {cores}: {par.text()}",
+         "roots initialised, not applied (each plan creates 4 resources)"],
     )]
 
 
@@ -299,8 +291,8 @@ def growth(settings: Settings) -> list[Row]:
             f"provision {ours.text()}; terraform {raw.text()}",
             "report",
             None,
-            [f"ratio provision/terraform: {ratio_samples(ours, raw).median:.2f}×; "
-             f"terraform time vs 1 cluster: {raw.median / base:.2f}×", *where],
+            [f"ratio provision/terraform: {ratio_samples(ours, raw).median:.2f}x; "
+             f"terraform time vs 1 cluster: {raw.median / base:.2f}x", *where],
         ))
     rows.append(profile_plan.provider_start_row())
     return rows
@@ -323,7 +315,7 @@ def write_results(path: Path, rows: list[Row], info: dict[str, str], elapsed: fl
         "",
         f"Produced by `python bench/run.py{' ' + ' '.join(argv) if argv else ''}` in {elapsed:.0f} s. "
         "Each comparison times both sides interleaved on the same machine in one run; "
-        "numbers are medians with the min–max spread in parentheses. See bench/NOTES.md for what "
+        "numbers are medians with the min-max spread in parentheses. See bench/NOTES.md for what "
         "bounds each figure and what was changed to meet the goals.",
         "",
         "## Machine",

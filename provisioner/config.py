@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -156,6 +157,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg_path}: the file must be a YAML mapping with keys aep, databricks, clusters")
     _reject_secrets(cfg_path, raw, ())
+    _require_nfc(cfg_path, raw, ())
 
     overlays = raw.get("environments")
     base = {k: v for k, v in raw.items() if k != "environments"}
@@ -261,6 +263,23 @@ def _reject_secrets(path: Path, node: Any, where: tuple[str, ...]) -> None:
                 )
 
 
+def _require_nfc(path: Path, node: Any, where: tuple[str, ...]) -> None:
+    """HCL normalises every string literal to Unicode NFC, so a decomposed value ("e" + U+0301)
+    would reach Terraform as a different string than the one written: refuse it instead."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _require_nfc(path, key, where)
+            _require_nfc(path, value, (*where, str(key)))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _require_nfc(path, item, (*where, f"[{i}]"))
+    elif isinstance(node, str) and not unicodedata.is_normalized("NFC", node):
+        raise ConfigError(
+            f"{path}: {_dotted(where) or '(top level)'}: text is not in Unicode NFC form, which Terraform would "
+            "silently change — write it with composed characters (e.g. 'é' as one character)"
+        )
+
+
 def _looks_secret(key: str) -> bool:
     lowered = key.lower()
     if lowered in _SAFE_SECRETISH_KEYS:
@@ -294,7 +313,8 @@ def _validator() -> Any:
 
     schema = json.loads((Path(__file__).with_name("provision.schema.json")).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
+    # No check_schema() here: it cost ~50-100 ms on every run (bench/) for a file we ship;
+    # tests/test_config.py checks the schema itself.
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 

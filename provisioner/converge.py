@@ -13,6 +13,7 @@ the current configuration up at their next start.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ class ConvergeReport:
     restarted: list[str] = field(default_factory=list)
     waited: list[str] = field(default_factory=list)
     skipped_terminated: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)  # already RUNNING on the current config
 
 
 def managed_clusters(state: dict[str, Any]) -> dict[str, str]:
@@ -62,6 +64,27 @@ def last_start_ms(info: dict[str, Any]) -> int:
     return int(info.get("last_restarted_time") or info.get("start_time") or 0)
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """When is a RUNNING cluster still on the old configuration?
+
+    - secret_scope: it (re)started before the secret's current value was written
+      (`secret_ms`, the workspace's own clock, like the cluster times);
+    - any mode, when the caller saw the clusters before changing them (`seen_starts`,
+      e.g. rotate's pre-flight): it has not (re)started since — an edit's restart may not
+      be visible yet right after `apply` returns, so RUNNING alone proves nothing.
+    """
+
+    secret_ms: int | None = None
+    seen_starts: Mapping[str, int] = field(default_factory=dict)
+
+    def stale(self, name: str, info: dict[str, Any]) -> bool:
+        started = last_start_ms(info)
+        if self.secret_ms is not None and started < self.secret_ms:
+            return True
+        return name in self.seen_starts and started <= self.seen_starts[name]
+
+
 def converge_clusters(
     ctx: RunContext,
     env: Environment,
@@ -70,6 +93,7 @@ def converge_clusters(
     cluster_ids: dict[str, str] | None = None,
     timeout: float = 1800.0,
     retry_hint: str = "rerun `provision apply`",
+    seen_starts: Mapping[str, int] | None = None,
 ) -> ConvergeReport:
     if cluster_ids is None:
         cluster_ids = managed_clusters(ctx.runner(env, sas=None, console=console).state_pull())
@@ -80,30 +104,40 @@ def converge_clusters(
     secret_ms = None
     if env.sas.mode == "secret_scope":
         secret_ms = secret_updated_ms(client, env.sas.secret_scope, env.sas.secret_key)
+    fresh = Freshness(secret_ms, dict(seen_starts or {}))
     pending: dict[str, str] = {}
     for name, cid in sorted(cluster_ids.items()):
         info = client.get_cluster(cid)
         state = info.get("state", "")
-        if state == "RUNNING" and is_stale(info, secret_ms):
-            console.info(f"restarting {name} ({cid}): it started before the SAS secret was updated")
-            client.restart_cluster(cid)
-            report.restarted.append(name)
+        if state == "RUNNING" and fresh.stale(name, info):
+            restart(client, name, cid, console, report, "it started before the new SAS token was in place")
             pending[name] = cid
+        elif state == "RUNNING":
+            report.running.append(name)
         elif state in _TRANSITIONAL:
             pending[name] = cid
             report.waited.append(name)
         elif state in ("TERMINATED", "TERMINATING"):
             report.skipped_terminated.append(name)
     if pending:
-        wait_running(
-            client, pending, console, timeout, secret_ms=secret_ms, report=report, retry_hint=retry_hint
-        )
+        wait_running(client, pending, console, timeout, fresh=fresh, report=report, retry_hint=retry_hint)
     return report
 
 
-def is_stale(info: dict[str, Any], secret_ms: int | None) -> bool:
-    """Did this cluster resolve its `{{secrets/…}}` reference before the secret's current value existed?"""
-    return secret_ms is not None and last_start_ms(info) < secret_ms
+def restart(
+    client: WorkspaceClient, name: str, cid: str, console: Console, report: ConvergeReport | None, why: str
+) -> None:
+    from provisioner.databricks.workspace import WorkspaceError
+
+    console.info(f"restarting {name} ({cid}): {why}")
+    try:
+        client.restart_cluster(cid)
+    except WorkspaceError as exc:
+        if exc.error_code != "INVALID_STATE":
+            raise ProvisionError(f"cannot restart cluster {name} ({cid}): {exc.message}") from None
+        # Already restarting (an edit's restart just became visible): waiting is enough.
+    if report is not None and name not in report.restarted:
+        report.restarted.append(name)
 
 
 def wait_running(
@@ -112,15 +146,16 @@ def wait_running(
     console: Console,
     timeout: float,
     *,
-    secret_ms: int | None = None,
+    fresh: Freshness | None = None,
     report: ConvergeReport | None = None,
     retry_hint: str = "rerun `provision apply`",
 ) -> None:
-    """Poll until every cluster is RUNNING; fast at first (sandbox, small restarts), then every 10 s.
+    """Poll until every cluster is RUNNING on the current config; fast at first, then every 10 s.
 
     A cluster that was already starting when the secret changed resolved the old value: once
-    it is RUNNING it is restarted once more (with `secret_ms`), so RUNNING means current.
+    it is RUNNING it is restarted once more, so RUNNING here means current.
     """
+    fresh = fresh or Freshness()
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     remaining = dict(clusters)
@@ -130,11 +165,8 @@ def wait_running(
         for name, cid in list(remaining.items()):
             info = client.get_cluster(cid)
             state = info.get("state", "")
-            if state == "RUNNING" and is_stale(info, secret_ms):
-                console.info(f"restarting {name} ({cid}): it was starting when the SAS secret was updated")
-                client.restart_cluster(cid)
-                if report is not None and name not in report.restarted:
-                    report.restarted.append(name)
+            if state == "RUNNING" and fresh.stale(name, info):
+                restart(client, name, cid, console, report, "it was starting when the SAS secret was updated")
             elif state == "RUNNING":
                 del remaining[name]
                 elapsed = time.monotonic() - started

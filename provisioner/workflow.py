@@ -136,6 +136,9 @@ def plugin_cache_dir(environ: Mapping[str, str]) -> Path | None:
 def open_context(args: Any, console: Console) -> Iterator[RunContext]:
     """Load the config and, with --sandbox, run the emulators for the duration of the command."""
     environ = dict(os.environ)
+    from provisioner.terraform.binary import prefetch
+
+    prefetch(environ)  # overlaps `terraform version` with the config and credential steps
     config = load_config(args.config, environ={} if args.sandbox else environ)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not args.sandbox:

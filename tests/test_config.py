@@ -209,3 +209,15 @@ def test_wrong_encoding_huge_file_and_alias_bomb(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_shipped_schema_is_a_valid_json_schema() -> None:
+    # load_config skips check_schema() at run time (start-up cost); the schema is checked here.
+    import json
+
+    import jsonschema
+
+    import provisioner.config
+
+    schema = json.loads(Path(provisioner.config.__file__).with_name("provision.schema.json").read_text())
+    jsonschema.validators.validator_for(schema).check_schema(schema)

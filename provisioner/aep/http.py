@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from provisioner import __version__
@@ -110,15 +111,22 @@ def send(session: requests.Session, method: str, url: str, what: str, **kw: Any)
             "(raise aep.retries or aep.max_retry_seconds for a slow gateway)"
         ) from None
     except requests.exceptions.Timeout:
-        raise CredentialsError(
-            f"{what}: {url_without_query(url)} did not answer in time — check the network or raise aep.timeout_seconds"
-        ) from None
-    except requests.exceptions.ConnectionError:
+        raise _timeout_error(what, url) from None
+    except requests.exceptions.ConnectionError as exc:
+        # Read timeouts that used up the retries arrive wrapped as a ConnectionError.
+        if isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), ReadTimeoutError):
+            raise _timeout_error(what, url) from None
         raise CredentialsError(
             f"{what}: cannot connect to {url_without_query(url)} — check the URL and the network"
         ) from None
     except requests.exceptions.RequestException as exc:
         raise CredentialsError(f"{what}: request failed ({mask(type(exc).__name__)})") from None
+
+
+def _timeout_error(what: str, url: str) -> CredentialsError:
+    return CredentialsError(
+        f"{what}: {url_without_query(url)} did not answer in time — check the network or raise aep.timeout_seconds"
+    )
 
 
 def json_body(response: requests.Response, what: str) -> dict[str, Any]:

@@ -83,7 +83,12 @@ def _plan_one(
         if raise_errors:
             raise
         console.error(str(exc))
-        return EnvResult(env.name, 1, time.monotonic() - started, str(exc).split(" — ")[0][:160])
+        return EnvResult(env.name, 1, time.monotonic() - started, _short(exc, env))
+
+
+def _short(exc: ProvisionError, env: Environment) -> str:
+    """The what of an error, for its summary row: the row already names the environment."""
+    return str(exc).split(" — ")[0].replace(f" in {env.root_dir}", "").replace(f" {env.root_dir}", "")[:200]
 
 
 def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args: argparse.Namespace) -> int:

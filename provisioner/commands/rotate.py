@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.console import Console
-from provisioner.converge import ConvergeReport, converge_clusters, managed_clusters
+from provisioner.converge import ConvergeReport, converge_clusters, last_start_ms, managed_clusters
 from provisioner.errors import ProvisionError
 from provisioner.terraform import ApplyOptions, PlanOptions, PlanOutcome
 from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, open_context, render_env
@@ -121,20 +121,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )
             return 0
         require_approval_possible(ctx, args.auto_approve, "rotate")
-        cluster_ids = _prepare(ctx, env, creds, console, args.auto_approve)
+        ready = _prepare(ctx, env, creds, console, args.auto_approve)
         question = (
             f"Refresh the SAS token of environment '{env.name}'? AEP revokes the current one at once; "
-            f"{len(cluster_ids)} managed cluster(s) get the new one (running ones restart)."
+            f"{len(ready.cluster_ids)} managed cluster(s) get the new one ({len(ready.seen_starts)} running "
+            "restart)."
         )
         if not confirm(ctx, args.auto_approve, question):
             console.warn("rotation cancelled; nothing changed")
             return 1
-        return _rotate(ctx, env, creds, cluster_ids, console, marker, resume, args.timeout)
+        return _rotate(ctx, env, creds, ready, console, marker, resume, args.timeout)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cluster_ids: dict[str, str]  # resource name -> cluster id
+    seen_starts: dict[str, int]  # running clusters -> their last start (ms), before the refresh
 
 
 def _prepare(
     ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console, auto_approve: bool
-) -> dict[str, str]:
+) -> Prepared:
     """Everything that can fail before the point of no return, done before it."""
     render_env(ctx, env, creds)
     runner = ctx.runner(env, creds.sas_token, console)
@@ -142,49 +149,78 @@ def _prepare(
     plan_file = default_plan_file(env)
     console.info(f"{env.name}: pre-flight plan with the current token")
     try:
-        outcome = runner.plan(PlanOptions(out=plan_file))
+        others: list[str] = []
+        if runner.plan(PlanOptions(out=plan_file)) == PlanOutcome.CHANGES:
+            others = _changes_besides_token(runner.show_json(plan_file), env, creds)
     finally:
         plan_file.unlink(missing_ok=True)  # it holds the token about to be revoked
-    if outcome == PlanOutcome.CHANGES:
+    if others:
+        listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         if auto_approve:
             raise ProvisionError(
-                f"{env.name}: the configuration has pending changes besides the token (plan above) — "
-                "review and apply them first (`provision plan`, `provision apply`), then rotate; "
-                "a scheduled rotation never applies unreviewed changes"
+                f"{env.name}: pending changes besides the SAS token ({listed}) — review and apply them first "
+                "(`provision plan`, `provision apply`), then rotate; a rotation never applies unreviewed changes"
             )
-        console.warn(f"{env.name}: the plan above has pending changes; they are applied with the new token")
+        console.warn(f"{env.name}: pending changes besides the token ({listed}) are applied with the new token")
     cluster_ids = managed_clusters(runner.state_pull())
     # The PAT is needed right after the refresh (restarts); fail now if it is missing or wrong.
     client = ctx.workspace_client(env)
-    running = [n for n, cid in cluster_ids.items() if client.get_cluster(cid).get("state") == "RUNNING"]
-    console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(running)} running")
-    return cluster_ids
+    seen_starts: dict[str, int] = {}
+    for name, cid in cluster_ids.items():
+        info = client.get_cluster(cid)
+        if info.get("state") == "RUNNING":
+            seen_starts[name] = last_start_ms(info)
+    console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(seen_starts)} running")
+    return Prepared(cluster_ids, seen_starts)
+
+
+def _changes_besides_token(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> list[str]:
+    """Addresses the pre-flight plan changes for another reason than the SAS token.
+
+    Token-only changes (the secret replaced, a cluster's SAS entry — e.g. after a refresh
+    outside the tool) are what a rotation does anyway; anything else needs a review first.
+    """
+    from provisioner.summary import summarize
+
+    out = []
+    for res in summarize(plan, env, creds).resources:
+        if res.action == "no-op":
+            continue
+        token_only = (res.type == "databricks_secret" and res.action == "replace") or (
+            res.type == "databricks_cluster"
+            and res.action == "update"
+            and res.changed == [f"spark_conf[{creds.spark_conf_key}]"]
+        )
+        if not token_only:
+            out.append(f"{res.address} {res.action}")
+    return out
 
 
 def _rotate(
     ctx: RunContext,
     env: Environment,
     old: DlzCredentials,
-    cluster_ids: dict[str, str],
+    ready: Prepared,
     console: Console,
     marker: RotationMarker,
     resume: str,
     timeout: float,
 ) -> int:
-    marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None)
+    # seen_starts (ms timestamps, no secret) lets a --resume tell restarted clusters from stale ones.
+    marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
     new = _refresh(ctx, env, old, marker, resume)
     opened = time.monotonic()
     try:
         marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
         expires = new.expiry_date.isoformat()
         console.info(f"{env.name}: token refreshed (expires {expires}); the old one is revoked")
-        _sandbox_report(ctx, env, cluster_ids, console, "right after the refresh")
-        report = _apply_and_converge(ctx, env, new, console, timeout, resume)
+        _sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
+        report = _apply_and_converge(ctx, env, new, ready, console, timeout, resume)
     except BaseException as exc:
         raise _after_refresh_failure(exc, console, resume) from None
     window = time.monotonic() - opened
     marker.clear()
-    _sandbox_report(ctx, env, cluster_ids, console, "after the rotation")
+    _sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
     console.ok(
         f"{env.name}: rotated — {_describe(report)}; token expires {new.expiry_date.isoformat()}"
     )
@@ -214,15 +250,24 @@ def _refresh(
 
 
 def _apply_and_converge(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console, timeout: float, resume: str
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    ready: Prepared,
+    console: Console,
+    timeout: float,
+    resume: str,
 ) -> ConvergeReport:
     runner = ctx.runner(env, creds.sas_token, console)
     # Refresh stays on: reading live clusters costs one parallel round of GETs, and applying
     # against a stale view (a cluster deleted outside) would fail inside the window.
     runner.apply(ApplyOptions(plan_file=None))
     cluster_ids = managed_clusters(runner.state_pull())
+    # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
+    # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
     return converge_clusters(
-        ctx, env, console, cluster_ids=cluster_ids, timeout=timeout, retry_hint=f"run `{resume}`"
+        ctx, env, console, cluster_ids=cluster_ids, timeout=timeout, retry_hint=f"run `{resume}`",
+        seen_starts=ready.seen_starts,
     )
 
 
@@ -264,8 +309,10 @@ def _resume(
     finally:
         plan_file.unlink(missing_ok=True)
     cluster_ids = managed_clusters(runner.state_pull())
+    seen = (unfinished or {}).get("seen_starts")
     report = converge_clusters(
-        ctx, env, console, cluster_ids=cluster_ids, timeout=args.timeout, retry_hint=f"run `{resume}` again"
+        ctx, env, console, cluster_ids=cluster_ids, timeout=args.timeout, retry_hint=f"run `{resume}` again",
+        seen_starts={k: int(v) for k, v in seen.items()} if isinstance(seen, dict) else None,
     )
     marker.clear()
     _sandbox_report(ctx, env, cluster_ids, console, "after the resume")
@@ -294,6 +341,8 @@ def _describe(report: ConvergeReport) -> str:
         parts.append(f"restarted {', '.join(report.restarted)}")
     if report.waited:
         parts.append(f"waited for {', '.join(report.waited)}")
+    if report.running:
+        parts.append(f"already running on the new token: {', '.join(report.running)}")
     if report.skipped_terminated:
         parts.append(f"terminated (new token at next start): {', '.join(report.skipped_terminated)}")
     return "; ".join(parts) or "no managed clusters"

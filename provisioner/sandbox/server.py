@@ -127,8 +127,9 @@ class SandboxServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # stop() waits for the serving loop's next poll: every --sandbox command pays it on exit.
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="sandbox-http", daemon=True
         )
         self._thread.start()
 

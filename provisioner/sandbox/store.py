@@ -180,12 +180,14 @@ class SandboxStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             raw = self.path.read_text() if self.path.exists() else ""
             state = json.loads(raw) if raw else _empty_state()
+            before = json.loads(raw) if raw else None
             _advance(state, time.time())
             yield state
             # Reached only without an exception: a failed operation leaves no half-change.
-            text = json.dumps(state, indent=1, sort_keys=True)
-            if text != raw:
-                self._write(text)
+            # Compare parsed documents, not text: json.dumps with indent is pure Python and
+            # cost ~5 ms per request at 100 clusters, on every read (bench/NOTES.md).
+            if state != before:
+                self._write(json.dumps(state, indent=1, sort_keys=True))
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,7 +44,35 @@ def find_terraform(environ: Mapping[str, str] | None = None) -> TerraformBinary:
             raise TerraformError(
                 "terraform not found on PATH — install Terraform >= 1.5 (or OpenTofu) or set TERRAFORM_BINARY"
             )
-    return _probe(path)
+    return _probe_once(path)
+
+
+# `terraform version` costs 50-130 ms; open_context() starts it in the background at once
+# (prefetch) and the runner's later call joins it instead of probing again.
+_probe_lock = threading.Lock()
+_probed: dict[tuple[str, int, int], TerraformBinary] = {}
+
+
+def _probe_once(path: str) -> TerraformBinary:
+    with _probe_lock:
+        try:
+            st = os.stat(path)
+            key = (path, st.st_mtime_ns, st.st_size)  # a binary replaced in place is probed again
+        except OSError:
+            return _probe(path)
+        if key not in _probed:
+            _probed[key] = _probe(path)  # failures raise and are not remembered
+        return _probed[key]
+
+
+def prefetch(environ: Mapping[str, str]) -> None:
+    """Probe the binary in a daemon thread; errors surface later, from the real call."""
+
+    def probe() -> None:
+        with contextlib.suppress(Exception):  # reported by the caller that needs the binary
+            find_terraform(environ)
+
+    threading.Thread(target=probe, name="terraform-probe", daemon=True).start()
 
 
 def _probe(path: str) -> TerraformBinary:

@@ -10,6 +10,7 @@ from provisioner.errors import TerraformError
 from provisioner.terraform import process
 from provisioner.terraform.apply import ApplyOptions, apply_args
 from provisioner.terraform.binary import TerraformBinary
+from provisioner.terraform.diagnostics import explain
 from provisioner.terraform.environment import ChildEnv
 from provisioner.terraform.init import InitOptions, init_args, init_fingerprint, needs_init, record_init
 from provisioner.terraform.plan import PlanOptions, PlanOutcome, plan_args, plan_outcome
@@ -104,6 +105,9 @@ class TerraformRunner:
         return [self.binary.path, *args]
 
     def _failure(self, what: str, done: process.Completed) -> TerraformError:
+        explained = explain(what, self.root, done.stderr_tail)  # backend changed, state locked, …
+        if explained is not None:
+            return TerraformError(explained)
         return TerraformError(
             f"terraform {what} failed in {self.root} (exit {done.returncode}): {_headline(done.stderr_tail)}"
         )

@@ -112,7 +112,7 @@ class Needles:
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
                 path = Path(dirpath) / name
-                if path.resolve() in skipped or is_state_or_plan(path) or path.is_symlink() and not path.exists():
+                if path.resolve() in skipped or is_state_or_plan(path) or (path.is_symlink() and not path.exists()):
                     continue
                 try:
                     data = path.read_bytes()

@@ -50,12 +50,16 @@ class Session:
     project: Project
     needles: Needles
     runs: dict[str, Sampled] = field(default_factory=dict)
+    # mode of every state/plan file seen after any run (plan files are deleted after apply)
+    modes: dict[str, int] = field(default_factory=dict)
 
     def run(self, name: str, *args: str, **env: str) -> Sampled:
         sampled = run_sampled(self.project, *args, env=self.project.env(**env) if env else None)
         self.runs[name] = sampled
         # Collect every token AEP has issued so far (rotate issues new ones).
         self.needles.add_from_store(self.project.store())
+        for path in state_and_plan_files(self.project.dir):
+            self.modes[f"{path.relative_to(self.project.dir)} after {name}"] = stat.S_IMODE(path.stat().st_mode)
         return sampled
 
 
@@ -145,10 +149,9 @@ def test_no_secret_in_any_file(session: Session) -> None:
 
 
 def test_state_and_plan_files_are_0600(session: Session) -> None:
-    files = state_and_plan_files(session.project.dir)
-    names = {p.name for p in files}
+    names = {Path(key.split(" after ")[0]).name for key in session.modes}
     assert {"terraform.tfstate", "saved.tfplan", "dlz-provisioner.tfplan"} <= names, names
-    loose = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in files if stat.S_IMODE(p.stat().st_mode) != 0o600}
+    loose = {key: oct(mode) for key, mode in session.modes.items() if mode != 0o600}
     assert not loose, loose
 
 

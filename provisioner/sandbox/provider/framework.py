@@ -126,3 +126,18 @@ def install_sdkv2_semantics() -> None:
             return response
 
     tf.provider.ProviderServicer = SDKv2Servicer  # type: ignore[misc]
+
+    import tf.runner
+
+    class GracefulStop(tf.runner._ShutdownInterceptor):  # type: ignore[name-defined]
+        """StopProvider (Terraform got Ctrl-C) means "wrap up in-flight calls", as in SDKv2 —
+        not "drop them": `tf` stops the gRPC server at once, so an interrupted apply lost the
+        cluster it had just created (in the workspace, absent from state). go-plugin's
+        Shutdown still ends the server."""
+
+        def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+            if handler_call_details.method == "/tfplugin6.Provider/StopProvider":
+                return continuation(handler_call_details)
+            return super().intercept_service(continuation, handler_call_details)
+
+    tf.runner._ShutdownInterceptor = GracefulStop  # type: ignore[attr-defined]

@@ -1,0 +1,103 @@
+"""`provision connect`: the AEP base connection for a managed cluster — found if it exists, else created.
+
+The cluster must be running when AEP creates the connection, so a terminated one is
+started and waited for (progress lines, `--timeout`). The Databricks PAT goes into the
+connection's `accessToken` and comes only from `DATABRICKS_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from provisioner.console import Console
+from provisioner.converge import managed_clusters, wait_running
+from provisioner.errors import ConfigError, ProvisionError
+from provisioner.workflow import RunContext, open_context, require
+
+if TYPE_CHECKING:
+    from provisioner.config import ClusterSpec, Environment
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from provisioner.aep.flowservice import ConnectionRequest, FlowServiceClient
+
+    with open_context(args, console) as ctx:
+        (env,) = ctx.config.select(args.env)
+        spec = _cluster_spec(ctx, env, args.cluster)
+        pat = require(ctx.databricks_token(), "DATABRICKS_TOKEN is not set — the connection needs a personal "
+                                              f"access token for {env.databricks_host}")
+        cluster_id = _cluster_id(ctx, env, spec)
+        flow = FlowServiceClient(ctx.aep_client(env))
+        existing = flow.find(env.databricks_host, cluster_id)
+        if existing is not None:
+            connection_id, created = str(existing["id"]), False
+        else:
+            _ensure_running(ctx, env, spec.name, cluster_id, console, args.timeout)
+            request = ConnectionRequest(
+                name=f"Databricks {env.name} {spec.name}",
+                domain=env.databricks_host,
+                cluster_id=cluster_id,
+                access_token=pat,
+                database=args.database,
+                catalog=args.catalog,
+            )
+            connection_id, created = flow.create(request), True
+        doc: dict[str, Any] = {
+            "environment": env.name,
+            "cluster": spec.name,
+            "clusterId": cluster_id,
+            "domain": env.databricks_host,
+            "connectionId": connection_id,
+            "created": created,
+        }
+        if args.json:
+            console.result(json.dumps(doc, indent=2, sort_keys=True))
+        else:
+            verb = "created" if created else "already exists, reused"
+            console.ok(f"{env.name}: base connection for {spec.name} ({cluster_id}) {verb}")
+            console.line(connection_id)
+        return 0
+
+
+def _cluster_spec(ctx: RunContext, env: Environment, name: str | None) -> ClusterSpec:
+    if name is None:
+        return env.clusters[0]
+    for spec in env.clusters:
+        if spec.name == name:
+            return spec
+    names = ", ".join(c.name for c in env.clusters)
+    raise ConfigError(f"{ctx.config.path}: --cluster {name}: no such cluster in environment {env.name} — one of: {names}")
+
+
+def _cluster_id(ctx: RunContext, env: Environment, spec: ClusterSpec) -> str:
+    ids: dict[str, str] = {}
+    if env.root_dir.is_dir() and any(env.root_dir.glob("*.tf")):
+        runner = ctx.runner(env, sas=None, console=Console(ctx.console.out, ctx.console.err, quiet=True))
+        runner.init()
+        ids = managed_clusters(runner.state_pull())
+    if spec.name not in ids:
+        raise ProvisionError(f"{env.name}: cluster {spec.name} is not created yet — run `provision apply` first")
+    return ids[spec.name]
+
+
+def _ensure_running(
+    ctx: RunContext, env: Environment, name: str, cluster_id: str, console: Console, timeout: float
+) -> None:
+    """AEP checks the cluster is RUNNING when the connection is created."""
+    from provisioner.databricks.workspace import WorkspaceError
+
+    client = ctx.workspace_client(env)
+    try:
+        state = client.get_cluster(cluster_id).get("state", "")
+    except WorkspaceError as exc:
+        raise ProvisionError(f"cannot read cluster {name} ({cluster_id}): {exc.message}") from None
+    if state == "RUNNING":
+        return
+    if state in ("TERMINATED", "TERMINATING", "ERROR"):
+        if state == "TERMINATING":
+            client.wait_for_state(cluster_id, {"TERMINATED"}, timeout=timeout, poll=2.0)
+        console.info(f"starting {name} ({cluster_id}): AEP needs it running to create the connection")
+        client.start_cluster(cluster_id)
+    wait_running(client, {name: cluster_id}, console, timeout, retry_hint="run `provision connect` again")

@@ -1,0 +1,318 @@
+"""`provision status`: token expiry, and whether every managed cluster really uses the current token.
+
+Sources, all read-only: AEP (the current token and its expiry), the Terraform state
+(`terraform state pull`: which cluster ids we manage, and — secret_scope mode — the token
+value and timestamp we last wrote to the secret), and the workspace API (each cluster's
+live state and spark_conf, the secret's `last_updated_timestamp`). In sandbox mode the
+DLZ oracle also says whether a running cluster can actually reach the landing zone.
+
+Drift (exit 4): the SAS entry is missing or not what the config renders (inline: the
+current token; secret_scope: the `{{secrets/scope/key}}` reference); a key set in
+provision.yaml is missing or different; the secret is missing, holds a token other than
+the current one (a refresh outside the tool) or was rewritten outside the tool; a RUNNING
+cluster started before the secret's current value was written; a configured cluster is
+missing; (sandbox) a running cluster cannot reach the DLZ. Keys the workspace adds
+itself (cluster policies) are never drift. Otherwise exit 3 when the token expires within
+`sas.warn_days`, else 0. Errors exit 1. The --json document is described in docs/status-json.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provisioner.console import Console
+from provisioner.converge import last_start_ms, managed_clusters
+from provisioner.errors import ProvisionError
+from provisioner.workflow import RunContext, fetch_credentials, open_context
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.config import ClusterSpec, Environment
+    from provisioner.databricks.workspace import WorkspaceClient
+
+SCHEMA_VERSION = 1
+HEALTHY, ERROR, EXPIRING, DRIFT = 0, 1, 3, 4
+_STATUS_WORD = {HEALTHY: "healthy", EXPIRING: "expiring", DRIFT: "drift"}
+
+
+@dataclass
+class SecretStatus:
+    scope: str
+    key: str
+    present: bool
+    last_updated: str | None  # ISO 8601 UTC
+    holds_current_token: bool | None  # from the Terraform state; None when unknown
+    problems: list[str] = field(default_factory=list)
+    updated_ms: int | None = None  # exact, for comparing with cluster start times
+
+
+@dataclass
+class ClusterStatus:
+    name: str
+    cluster_id: str | None
+    state: str  # Databricks state, or NOT_CREATED / DELETED
+    sas_entry: str  # current | missing | different | stale | unknown
+    dlz_access: bool | None  # sandbox oracle; None in real mode or when not running
+    last_started: str | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.problems)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    with open_context(args, console) as ctx:
+        (env,) = ctx.config.select(args.env)
+        creds = fetch_credentials(ctx, env)
+        state = _terraform_state(ctx, env)
+        client = ctx.workspace_client(env)
+        secret = _secret_status(client, env, creds, state) if env.sas.mode == "secret_scope" else None
+        secret_ms = secret.updated_ms if secret is not None else None
+        ids = managed_clusters(state)
+        clusters = [_cluster_status(ctx, client, env, c, ids.get(c.name), creds, secret_ms) for c in env.clusters]
+        unfinished = _unfinished_rotation(env)
+        code = _exit_code(creds, env, secret, clusters, unfinished)
+        doc = _document(env, creds, secret, clusters, code)
+        doc["rotationUnfinished"] = unfinished is not None
+        if args.json:
+            console.result(json.dumps(doc, indent=2, sort_keys=True))
+        else:
+            _print_table(console, doc, secret, clusters)
+        return code
+
+
+# ---- gathering -------------------------------------------------------------------------
+
+
+def _terraform_state(ctx: RunContext, env: Environment) -> dict[str, Any]:
+    """The state document, or {} for an environment that was never rendered (nothing managed)."""
+    if not env.root_dir.is_dir() or not any(env.root_dir.glob("*.tf")):
+        return {}
+    runner = ctx.runner(env, sas=None, console=_quiet(ctx.console))
+    runner.init()  # a fresh CI checkout with a remote backend needs it to read the state
+    return runner.state_pull()
+
+
+def _quiet(console: Console) -> Console:
+    """Terraform's chatter is noise in a status report (and would break --json); errors still raise."""
+    return Console(console.out, console.err, color=console.color, quiet=True)
+
+
+def _secret_status(
+    client: WorkspaceClient, env: Environment, creds: DlzCredentials, state: dict[str, Any]
+) -> SecretStatus:
+    scope, key = env.sas.secret_scope, env.sas.secret_key
+    live_ms = _live_secret_ms(client, scope, key)
+    recorded = _state_secret(state)
+    status = SecretStatus(scope, key, live_ms is not None, _ms_to_iso(live_ms), None, updated_ms=live_ms)
+    if live_ms is None:
+        status.problems.append(f"secret {scope}/{key} is missing — run `provision apply`")
+        return status
+    if recorded is None:
+        return status
+    # The value is never readable from the workspace; the state holds what we last wrote.
+    status.holds_current_token = recorded.get("string_value") == creds.sas_token.reveal()
+    if not status.holds_current_token:
+        status.problems.append(
+            "the secret holds a token other than AEP's current one (a refresh outside the tool?) — "
+            "run `provision rotate --resume`"
+        )
+    written = recorded.get("last_updated_timestamp")
+    if isinstance(written, (int, float)) and live_ms > int(written):
+        status.holds_current_token = None
+        status.problems.append("the secret was rewritten outside the tool — run `provision apply` to put it back")
+    return status
+
+
+def _live_secret_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
+    from provisioner.databricks.workspace import WorkspaceError
+
+    try:
+        listed = client.list_secrets(scope)
+    except WorkspaceError as exc:
+        if exc.not_found:
+            return None
+        raise ProvisionError(f"status: cannot list secrets of scope {scope} ({exc.message})") from None
+    for item in listed:
+        if item.get("key") == key:
+            return int(item.get("last_updated_timestamp") or 0)
+    return None
+
+
+def _state_secret(state: dict[str, Any]) -> dict[str, Any] | None:
+    for res in state.get("resources", []):
+        if res.get("type") == "databricks_secret" and res.get("mode") == "managed":
+            for inst in res.get("instances", []):
+                return dict(inst.get("attributes") or {})
+    return None
+
+
+def _cluster_status(
+    ctx: RunContext,
+    client: WorkspaceClient,
+    env: Environment,
+    spec: ClusterSpec,
+    cluster_id: str | None,
+    creds: DlzCredentials,
+    secret_ms: int | None,
+) -> ClusterStatus:
+    from provisioner.databricks.workspace import WorkspaceError
+
+    if cluster_id is None:
+        return ClusterStatus(spec.name, None, "NOT_CREATED", "unknown", None, None,
+                             ["not created yet — run `provision apply`"])
+    try:
+        info = client.get_cluster(cluster_id)
+    except WorkspaceError as exc:
+        if exc.not_found:
+            return ClusterStatus(spec.name, cluster_id, "DELETED", "unknown", None, None,
+                                 ["deleted outside the tool — run `provision apply` to recreate it"])
+        raise ProvisionError(f"status: cannot read cluster {spec.name} ({cluster_id}): {exc.message}") from None
+    state = str(info.get("state", "UNKNOWN"))
+    started = last_start_ms(info) or None
+    out = ClusterStatus(spec.name, cluster_id, state, "current", None, _ms_to_iso(started))
+    live = info.get("spark_conf") or {}
+    out.sas_entry = _sas_entry(live.get(creds.spark_conf_key), env, creds)
+    if out.sas_entry == "missing":
+        out.problems.append(f"spark_conf lacks {creds.spark_conf_key} (edited outside the tool?)")
+    elif out.sas_entry == "different":
+        what = "a token other than AEP's current one" if env.sas.mode == "inline" else "not the secret reference"
+        out.problems.append(f"spark_conf {creds.spark_conf_key} holds {what} (edited or refreshed outside the tool)")
+    elif state == "RUNNING" and secret_ms is not None and (started or 0) < secret_ms:
+        out.sas_entry = "stale"
+        out.problems.append("running since before the secret's current value was written — restart it")
+    # Only keys provision.yaml sets count: keys the workspace adds (cluster policies) are not drift.
+    for k, v in sorted(spec.spark_conf.items()):
+        if live.get(k) != v:
+            out.problems.append(f"spark_conf {k} is {'missing' if k not in live else 'not as configured'}")
+    if ctx.sandbox is not None and state == "RUNNING":
+        from provisioner.sandbox import workspace_key
+
+        out.dlz_access = ctx.sandbox.store.dlz_access(workspace_key(env.databricks_host), cluster_id)
+        if not out.dlz_access:
+            out.problems.append("cannot reach the DLZ with its running Spark config")
+    return out
+
+
+def _sas_entry(value: Any, env: Environment, creds: DlzCredentials) -> str:
+    if value is None:
+        return "missing"
+    if env.sas.mode == "secret_scope":
+        expected = "{{secrets/" + env.sas.secret_scope + "/" + env.sas.secret_key + "}}"
+    else:
+        expected = creds.sas_token.reveal()
+    return "current" if value == expected else "different"
+
+
+def _unfinished_rotation(env: Environment) -> str | None:
+    """The `provision rotate` marker's path when a rotation failed after its refresh (local state only)."""
+    from provisioner.commands.rotate import RotationMarker
+
+    marker = RotationMarker.of(env)
+    return str(marker.path) if marker.load() is not None else None
+
+
+def _exit_code(
+    creds: DlzCredentials,
+    env: Environment,
+    secret: SecretStatus | None,
+    clusters: list[ClusterStatus],
+    unfinished: str | None = None,
+) -> int:
+    """Drift beats expiry: a cluster that cannot write today matters more than one that will not next week."""
+    if unfinished or (secret is not None and secret.problems) or any(c.drift for c in clusters):
+        return DRIFT
+    if creds.days_left() <= env.sas.warn_days:
+        return EXPIRING
+    return HEALTHY
+
+
+# ---- output ----------------------------------------------------------------------------
+
+
+def _document(
+    env: Environment,
+    creds: DlzCredentials,
+    secret: SecretStatus | None,
+    clusters: list[ClusterStatus],
+    code: int,
+) -> dict[str, Any]:
+    """The stable --json shape (docs/status-json.md). Never a token: only dates, ids, states."""
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "environment": env.name,
+        "status": _STATUS_WORD[code],
+        "exitCode": code,
+        "token": {
+            "mode": env.sas.mode,
+            "containerName": creds.container_name,
+            "storageAccountName": creds.storage_account_name,
+            "sparkConfKey": creds.spark_conf_key,
+            "expiryDate": creds.expiry_date.isoformat(),
+            "daysLeft": creds.days_left(),
+            "warnDays": env.sas.warn_days,
+            "expiring": creds.days_left() <= env.sas.warn_days,
+        },
+        "secret": None if secret is None else {
+            "scope": secret.scope,
+            "key": secret.key,
+            "present": secret.present,
+            "lastUpdated": secret.last_updated,
+            "holdsCurrentToken": secret.holds_current_token,
+            "problems": secret.problems,
+        },
+        "clusters": [
+            {
+                "name": c.name,
+                "clusterId": c.cluster_id,
+                "state": c.state,
+                "sasEntry": c.sas_entry,
+                "dlzAccess": c.dlz_access,
+                "lastStarted": c.last_started,
+                "drift": c.drift,
+                "problems": c.problems,
+            }
+            for c in clusters
+        ],
+    }
+
+
+def _print_table(
+    console: Console, doc: dict[str, Any], secret: SecretStatus | None, clusters: list[ClusterStatus]
+) -> None:
+    token = doc["token"]
+    console.line(
+        f"environment {doc['environment']}: token expires {token['expiryDate']} ({token['daysLeft']} days left, "
+        f"warning at {token['warnDays']}); mode {token['mode']}"
+    )
+    if secret is not None:
+        console.line(f"secret {secret.scope}/{secret.key}: last written {secret.last_updated or '—'}")
+        for problem in secret.problems:
+            console.line(f"  ! {problem}")
+    rows = [("CLUSTER", "ID", "STATE", "SAS", "DLZ")] + [
+        (c.name, c.cluster_id or "—", c.state, c.sas_entry, _yes_no(c.dlz_access)) for c in clusters
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        console.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for c in clusters:
+        for problem in c.problems:
+            console.line(f"  ! {c.name}: {problem}")
+    if doc.get("rotationUnfinished"):
+        console.line("  ! a rotation failed after its refresh — finish it with `provision rotate --resume`")
+    console.line(f"status: {doc['status']} (exit {doc['exitCode']})")
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "NO")
+
+
+def _ms_to_iso(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,96 @@
+"""`provision adopt`: an existing all-purpose cluster comes under management in place."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.conftest import BASE_CONFIG, Project
+
+WS = "adb-1234567890123456.7.azuredatabricks.net"
+ORG = BASE_CONFIG["aep"]["org_id"]
+EXISTING = {
+    "cluster_name": "Team Analytics",
+    "spark_conf": {"spark.sql.shuffle.partitions": "8"},
+    "custom_tags": {"owner": "ana"},
+}
+
+
+def _one_error(done: object) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]  # type: ignore[attr-defined]
+    assert len(lines) == 1, done.stderr  # type: ignore[attr-defined]
+    return lines[0]
+
+
+def test_adopt_then_plan_imports_without_destroying(project: Project) -> None:
+    # A comment and layout the user wrote must survive the edit.
+    project.config_path.write_text("# my settings\n" + project.config_path.read_text())
+    assert project.run("apply", "--auto-approve").returncode == 0
+    store = project.store()
+    cid = store.add_cluster(WS, EXISTING)
+
+    done = project.run("adopt", "--cluster-id", cid)
+
+    assert done.returncode == 0, done.stderr
+    text = project.config_path.read_text()
+    assert text.startswith("# my settings\n")
+    adopted = yaml.safe_load(text)["clusters"][-1]
+    assert adopted["name"] == "team-analytics" and adopted["import_id"] == cid
+    assert adopted["spark_conf"] == EXISTING["spark_conf"] and adopted["custom_tags"] == EXISTING["custom_tags"]
+    assert f'id = "{cid}"' in (project.root() / "imports.tf").read_text()
+
+    plan = project.run("plan", "--summary", str(project.dir / "plan.json"))
+    assert plan.returncode == 2, plan.stderr
+    assert "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy." in plan.stdout
+    doc = json.loads((project.dir / "plan.json").read_text())
+    (res,) = [r for r in doc["resources"] if r["address"] == "databricks_cluster.team-analytics"]
+    assert res["action"] == "import+update" and res["importId"] == cid
+    assert len(res["changedAttributes"]) == 1 and res["changedAttributes"][0].startswith("spark_conf[fs.azure.sas.")
+    assert res["restartsRunningCluster"] is True
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert store.get_cluster(WS, cid) is not None  # the same cluster, not a new one
+    assert store.dlz_access(WS, cid)
+    assert project.run("plan").returncode == 0  # converged: nothing left to do
+
+
+def test_job_cluster_and_unknown_id_are_refused(project: Project) -> None:
+    store = project.store()
+    store.ensure_workspace(WS)
+    job = store.add_cluster(WS, {"cluster_name": "nightly"}, cluster_source="JOB")
+    before = project.config_path.read_bytes()
+
+    refused = project.run("adopt", "--cluster-id", job)
+    assert refused.returncode == 1
+    assert "job cluster" in _one_error(refused)
+
+    unknown = project.run("adopt", "--cluster-id", "0000-000000-nosuchid")
+    assert unknown.returncode == 1
+    assert "no such cluster" in _one_error(unknown)
+    assert project.config_path.read_bytes() == before
+    assert not project.root().exists()
+
+
+def test_name_clash_and_shared_cluster_list_are_refused(project: Project) -> None:
+    store = project.store()
+    cid = store.add_cluster(WS, {"cluster_name": "aep-ingest"})
+    before = project.config_path.read_bytes()
+    clash = project.run("adopt", "--cluster-id", cid)
+    assert clash.returncode == 1 and "--name" in _one_error(clash)
+    assert project.config_path.read_bytes() == before
+
+    # With environments, the shared top-level list belongs to every workspace: refuse to guess.
+    project.config["environments"] = {"dev": {}, "prod": {"aep": {"sandbox": "prod"}}}
+    project.write_config()
+    shared = project.run("adopt", "--cluster-id", cid, "--name", "other", "--env", "dev")
+    assert shared.returncode == 1 and "environments.dev" in _one_error(shared)
+
+    project.config["environments"]["dev"] = {"clusters": [BASE_CONFIG["clusters"][1]]}
+    project.write_config()
+    ok = project.run("adopt", "--cluster-id", cid, "--name", "other", "--env", "dev")
+    assert ok.returncode == 0, ok.stderr
+    doc = yaml.safe_load(project.config_path.read_text())
+    assert [c["name"] for c in doc["environments"]["dev"]["clusters"]] == ["aep-explore", "other"]
+    assert [c["name"] for c in doc["clusters"]] == ["aep-ingest", "aep-explore"]

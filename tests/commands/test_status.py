@@ -1,0 +1,127 @@
+"""`provision status`: exit codes 0 / 3 / 4 / 1, each provoked on the sandbox, and the --json shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from provisioner.converge import managed_clusters
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+
+WS = "adb-1234567890123456.7.azuredatabricks.net"
+ORG = BASE_CONFIG["aep"]["org_id"]
+POLICY = {"spark.databricks.cluster.profile": "serverless"}
+
+TOP_KEYS = {"schemaVersion", "environment", "status", "exitCode", "token", "secret", "clusters", "rotationUnfinished"}
+TOKEN_KEYS = {"mode", "containerName", "storageAccountName", "sparkConfKey", "expiryDate", "daysLeft", "warnDays",
+              "expiring"}
+CLUSTER_KEYS = {"name", "clusterId", "state", "sasEntry", "dlzAccess", "lastStarted", "drift", "problems"}
+
+
+def _status(project: Project) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
+    done = project.run("status", "--json")
+    assert done.returncode in (0, 3, 4), done.stderr
+    doc = json.loads(done.stdout)
+    for secret in (AEP_SECRET, DATABRICKS_PAT, _token(project)):
+        assert secret not in done.stdout + done.stderr
+    return done.returncode, doc, done
+
+
+def _token(project: Project) -> str:
+    return project.store().dlz_credentials(ORG, "prod")["SASToken"]
+
+
+def _ids(project: Project) -> dict[str, str]:
+    return managed_clusters(json.loads((project.root() / "terraform.tfstate").read_text()))
+
+
+def _clusters(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in doc["clusters"]}
+
+
+def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
+    project.store().set_policy_spark_conf(WS, POLICY)  # keys the workspace adds are not drift
+    assert project.run("apply", "--auto-approve").returncode == 0
+
+    code, doc, done = _status(project)
+    assert code == 0 and doc["status"] == "healthy" and doc["exitCode"] == 0
+    assert set(doc) == TOP_KEYS and set(doc["token"]) == TOKEN_KEYS
+    assert all(set(c) == CLUSTER_KEYS for c in doc["clusters"])
+    assert doc["token"]["daysLeft"] == 90 and doc["token"]["warnDays"] == 7
+    assert doc["secret"]["present"] and doc["secret"]["holdsCurrentToken"] is True
+    assert {c["sasEntry"] for c in doc["clusters"]} == {"current"}
+    assert {c["dlzAccess"] for c in doc["clusters"]} == {True}
+    human = project.run("status")
+    assert human.returncode == 0 and "status: healthy (exit 0)" in human.stdout
+    assert "aep-ingest" in human.stdout and "RUNNING" in human.stdout
+
+    # 3: the token expires within the warning window.
+    project.config["sas"]["warn_days"] = 90
+    project.write_config()
+    code, doc, _ = _status(project)
+    assert code == 3 and doc["status"] == "expiring" and doc["token"]["expiring"] is True
+    project.config["sas"]["warn_days"] = 7
+    project.write_config()
+
+    # 4: someone edits a cluster and drops the SAS entry (and changes a configured key).
+    store = project.store()
+    cid = _ids(project)["aep-ingest"]
+    live = store.get_cluster(WS, cid)
+    spec = {k: v for k, v in live.items() if k in ("cluster_name", "spark_version", "node_type_id", "autoscale",
+                                                     "autotermination_minutes", "custom_tags")}
+    spec["spark_conf"] = {"spark.databricks.delta.preview.enabled": "false"}
+    store.edit_cluster(WS, {**spec, "cluster_id": cid})
+    code, doc, _ = _status(project)
+    ingest = _clusters(doc)["aep-ingest"]
+    assert code == 4 and doc["status"] == "drift"
+    assert ingest["sasEntry"] == "missing" and ingest["drift"]
+    assert any("spark.databricks.delta.preview.enabled" in p for p in ingest["problems"])
+    assert not any("cluster.profile" in p for p in ingest["problems"])  # the policy key is not drift
+    assert _clusters(doc)["aep-explore"]["drift"] is False
+
+    # Put it back, then refresh outside the tool: the secret holds a revoked token.
+    assert project.run("apply", "--auto-approve").returncode == 0
+    assert _status(project)[0] == 0
+    store.refresh_dlz(ORG, "prod")
+    code, doc, _ = _status(project)
+    assert code == 4
+    assert doc["secret"]["holdsCurrentToken"] is False and doc["secret"]["problems"]
+    assert {c["dlzAccess"] for c in doc["clusters"]} == {False}
+
+    # A running cluster started before the secret's value was (re)written is stale.
+    assert project.run("apply", "--auto-approve").returncode == 0
+    store.put_secret(WS, "aep-dlz", "dlz-sas-token", _token(project))
+    code, doc, _ = _status(project)
+    assert code == 4
+    assert {c["sasEntry"] for c in doc["clusters"]} == {"stale"}
+
+
+def test_inline_refresh_outside_the_tool_is_drift(project: Project) -> None:
+    project.config["sas"] = {"mode": "inline"}
+    project.write_config()
+    assert project.run("apply", "--auto-approve").returncode == 0
+    assert _status(project)[0] == 0
+    project.store().refresh_dlz(ORG, "prod")
+    code, doc, done = _status(project)
+    assert code == 4
+    assert doc["secret"] is None
+    assert {c["sasEntry"] for c in doc["clusters"]} == {"different"}
+    human = project.run("status")
+    assert human.returncode == 4 and "different" in human.stdout
+
+
+def test_missing_cluster_and_not_applied(project: Project) -> None:
+    code, doc, _ = _status(project)  # never applied: nothing managed yet
+    assert code == 4
+    assert {c["state"] for c in doc["clusters"]} == {"NOT_CREATED"}
+
+
+def test_error_is_exit_1_with_one_line(project: Project) -> None:
+    project.store().set_faults(**{"aep.status_5xx": 50})
+    project.config["aep"] = {**project.config["aep"], "retries": 0, "max_retry_seconds": 1}
+    project.write_config()
+    done = project.run("status", "--json")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
