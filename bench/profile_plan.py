@@ -8,6 +8,7 @@ times the stand-in's start to handshake and splits its imports into ours and thi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -165,3 +166,57 @@ if __name__ == "__main__":
     print(provider_start_row())
     sys.exit(0)
 
+
+
+# ---- the wrapper's own steps, in a fresh interpreter ----------------------------------------
+
+_STEPS_SCRIPT = r"""
+import json, sys, time, types
+t0 = time.perf_counter()
+marks = []
+def mark(name):
+    marks.append((name, time.perf_counter()))
+import provisioner.main
+import provisioner.commands.plan
+from provisioner.console import Console
+from provisioner.workflow import fetch_credentials, open_context, render_env
+mark("imports (CLI, plan command, workflow, config)")
+args = types.SimpleNamespace(config=sys.argv[1], sandbox=True, debug=False)
+quiet = Console(open("/dev/null", "w"), open("/dev/null", "w"), color=False)
+from provisioner.config import load_config
+load_config(sys.argv[1], environ={})
+mark("load + validate provision.yaml")
+with open_context(args, quiet) as ctx:
+    mark("start the sandbox (absent in real mode)")
+    env = ctx.config.select(None, False)[0]
+    creds = fetch_credentials(ctx, env)
+    mark("credentials: IMS + Connectors (imports requests)")
+    render_env(ctx, env, creds)
+    mark("render (imports jinja2) + compare with disk")
+    runner = ctx.runner(env, creds.sas_token, quiet)
+    runner.init()
+    mark("runner: terraform version (prefetched), init check")
+mark("stop the sandbox")
+prev = t0
+out = []
+for name, t in marks:
+    out.append([name, t - prev])
+    prev = t
+print(json.dumps(out))
+"""
+
+
+def wrapper_steps(project: Project, reps: int = 5) -> list[str]:
+    """Median time of each step `provision plan` takes before and after Terraform runs."""
+    runs = []
+    for _ in range(reps):
+        done = subprocess.run([sys.executable, "-c", _STEPS_SCRIPT, str(project.config)], cwd=project.dir,
+                              env=harness.bench_environ(), capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    names = [name for name, _ in runs[0]]
+    medians = [statistics.median(run[i][1] for run in runs) for i in range(len(names))]
+    floor = statistics.median(_python_floor())
+    parts = [f"interpreter start {1000 * floor:.0f}"]
+    parts += [f"{n} {1000 * m:.0f}" for n, m in zip(names, medians, strict=True)]
+    return ["wrapper steps in a fresh interpreter (median ms): " + "; ".join(parts)
+            + f"; total {1000 * (floor + sum(medians)):.0f}"]

@@ -68,7 +68,9 @@ def _cluster_spec(ctx: RunContext, env: Environment, name: str | None) -> Cluste
         if spec.name == name:
             return spec
     names = ", ".join(c.name for c in env.clusters)
-    raise ConfigError(f"{ctx.config.path}: --cluster {name}: no such cluster in environment {env.name} — one of: {names}")
+    raise ConfigError(
+        f"{ctx.config.path}: --cluster {name}: no such cluster in environment {env.name} — one of: {names}"
+    )
 
 
 def _cluster_id(ctx: RunContext, env: Environment, spec: ClusterSpec) -> str:

@@ -41,7 +41,7 @@ def explain(what: str, root: Path, stderr_tail: str) -> str | None:
 
 def _unboxed(stderr_tail: str) -> str:
     """Terraform boxes diagnostics with │ ╷ ╵; drop the box so patterns see plain lines."""
-    return "\n".join(line.lstrip().lstrip("│╷╵").rstrip() for line in stderr_tail.splitlines())
+    return "\n".join(line.strip().lstrip("│╷╵").strip() for line in stderr_tail.splitlines())
 
 
 def _stale_lock_hint(root: Path, detail: str, text: str) -> str:

@@ -75,7 +75,10 @@ def build_child_env(
             warn(f"ignoring {', '.join(user_dropped)} from your environment: they would change what Terraform runs")
         debug_dropped = sorted(k for k in dropped if k.startswith(_DEBUG_PREFIXES))
         if debug_dropped:
-            warn(f"ignoring {', '.join(debug_dropped)}: pass --debug to let Terraform debug logs through")
+            warn(
+                f"ignoring {', '.join(debug_dropped)}: Terraform debug logs may contain secrets "
+                "(SAS token, access tokens) — pass --debug to let them through"
+            )
         if debug_passed:
             warn(
                 f"passing {', '.join(sorted(debug_passed))} to Terraform: debug logs may contain secrets "

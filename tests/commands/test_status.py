@@ -44,7 +44,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     project.store().set_policy_spark_conf(WS, POLICY)  # keys the workspace adds are not drift
     assert project.run("apply", "--auto-approve").returncode == 0
 
-    code, doc, done = _status(project)
+    code, doc, _ = _status(project)
     assert code == 0 and doc["status"] == "healthy" and doc["exitCode"] == 0
     assert set(doc) == TOP_KEYS and set(doc["token"]) == TOKEN_KEYS
     assert all(set(c) == CLUSTER_KEYS for c in doc["clusters"])
@@ -103,7 +103,7 @@ def test_inline_refresh_outside_the_tool_is_drift(project: Project) -> None:
     assert project.run("apply", "--auto-approve").returncode == 0
     assert _status(project)[0] == 0
     project.store().refresh_dlz(ORG, "prod")
-    code, doc, done = _status(project)
+    code, doc, _ = _status(project)
     assert code == 4
     assert doc["secret"] is None
     assert {c["sasEntry"] for c in doc["clusters"]} == {"different"}

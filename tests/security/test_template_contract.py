@@ -127,7 +127,8 @@ class Checker:
                     self.problems.append(f"{where}: block {key} is not in the real schema")
                     continue
                 if spec.get("max_items") is not None and len(value) > spec["max_items"]:
-                    self.problems.append(f"{where}: {len(value)} {key} blocks, the real schema allows {spec['max_items']}")
+                    allowed = spec["max_items"]
+                    self.problems.append(f"{where}: {len(value)} {key} blocks, the real schema allows {allowed}")
                 for i, inner in enumerate(value):
                     self._check_body(f"{where}.{key}[{i}]", inner, spec)
                 continue
@@ -155,7 +156,9 @@ class Checker:
         # Where the real attribute is not sensitive (spark_conf), only the variable's own
         # `sensitive = true` keeps the token out of plan output: it must be there.
         if spec.get("sensitive") is not True and declared.get("sensitive") is not True:
-            self.problems.append(f"{where}: {key} gets the SAS token but neither it nor var.{SAS_VARIABLE} is sensitive")
+            self.problems.append(
+                f"{where}: {key} gets the SAS token but neither it nor var.{SAS_VARIABLE} is sensitive"
+            )
 
     def _check_provider(self, name: str, body: dict[str, Any]) -> None:
         if f"registry.terraform.io/databricks/{name}" != REAL["provenance"]["provider"]:
@@ -234,7 +237,8 @@ def test_every_emitted_resource_and_attribute_exists_in_the_real_provider(tmp_pa
     assert not checker.check(), checker.problems
     # The maximal config really produced what we meant to check.
     types = {t for t, _, _ in checker.resources}
-    expected = {"databricks_cluster"} | ({"databricks_secret_scope", "databricks_secret"} if mode == "secret_scope" else set())
+    secret_types = {"databricks_secret_scope", "databricks_secret"} if mode == "secret_scope" else set()
+    expected = {"databricks_cluster"} | secret_types
     assert types == expected
     everything = next(body for t, n, body in checker.resources if n == "everything")
     assert {"autoscale", "spark_env_vars", "single_user_name", "is_pinned", "policy_id"} <= set(everything)
