@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +40,7 @@ CLIENT_ID = "0123456789abcdef0123456789abcdef"
 @dataclass
 class Samples:
     values: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user+sys of the process tree, when measured
 
     def add(self, seconds: float) -> None:
         self.values.append(seconds)
@@ -67,8 +69,23 @@ def ratio_samples(a: Samples, b: Samples) -> Samples:
     return Samples([x / y for x, y in zip(a.values, b.values, strict=False) if y > 0])
 
 
+def children_cpu() -> float:
+    """user+sys seconds of this process and every finished child process tree (grandchildren
+    included once their parent waited for them: Terraform waits for its providers). This
+    process counts too: for raw Terraform, its sandbox server answers the providers."""
+    total = 0.0
+    for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def interleaved(sides: Mapping[str, Callable[[], Any]], reps: int, warmup: int = 1) -> dict[str, Samples]:
-    """Time every side `reps` times, alternating the order each repetition."""
+    """Time every side `reps` times, alternating the order each repetition.
+
+    Besides wall time, records the CPU time of the child process trees each side ran: on a
+    loaded machine wall time stretches, CPU time much less.
+    """
     names = list(sides)
     for _ in range(warmup):
         for name in names:
@@ -77,9 +94,11 @@ def interleaved(sides: Mapping[str, Callable[[], Any]], reps: int, warmup: int =
     for rep in range(reps):
         order = names if rep % 2 == 0 else list(reversed(names))
         for name in order:
+            cpu = children_cpu()
             started = time.perf_counter()
             sides[name]()
             out[name].add(time.perf_counter() - started)
+            out[name].cpu.append(children_cpu() - cpu)
     return out
 
 

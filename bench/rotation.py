@@ -33,9 +33,8 @@ def rotate_command_available() -> bool:
 
 
 def measure(work: Path, reps: int, applied: Callable[[str, int, str], Project]) -> list[dict[str, Any]]:
-    reps = 3
     rows = []
-    for mode in ("secret_scope", "inline"):
+    for mode, reps in (("secret_scope", 3), ("inline", 2)):
         project = applied(f"rotate-{mode}", 2, mode)
         rows.append(_measure_mode(project, mode, reps))
     return rows

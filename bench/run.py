@@ -13,6 +13,7 @@ broken setup — e.g. terraform missing — makes it fail).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -87,16 +88,19 @@ def applied_project(settings: Settings, name: str, clusters: int, mode: str = "s
 @figure("plan")
 def plan_vs_terraform(settings: Settings) -> list[Row]:
     project = applied_project(settings, "plan", clusters=2)
-    ours, raw = plan_pair(project, settings.reps + 2)
+    ours, raw = plan_pair(project, settings.reps)
     ratio = ratio_samples(ours, raw)
-    steps = profile_plan.wrapper_steps(project)
+    steps = profile_plan.wrapper_steps(project, reps=3)
+    cpu_ours, cpu_raw = Samples(ours.cpu), Samples(raw.cpu)
     return [Row(
         "`provision plan --sandbox` vs raw `terraform plan -out` (2 clusters, applied, init done)",
         f"{ratio.median:.2f}x (per-pair {ratio.low:.2f}-{ratio.high:.2f})",
         "≤ 1.10x",
         ratio.median <= 1.10,
         [f"provision plan: {ours.text()}", f"terraform plan: {raw.text()}",
-         f"wrapper overhead (median difference): {1000 * (ours.median - raw.median):.0f} ms", *steps],
+         f"wrapper overhead (median difference): {1000 * (ours.median - raw.median):.0f} ms",
+         f"CPU (user+sys of the process tree): provision {cpu_ours.text()}, terraform {cpu_raw.text()}, "
+         f"ratio {ratio_samples(cpu_ours, cpu_raw).median:.2f}x", *steps],
     )]
 
 
@@ -289,7 +293,7 @@ def growth(settings: Settings) -> list[Row]:
     base: float | None = None
     for n in sizes:
         project = applied_project(settings, f"growth-{n}", clusters=n)
-        ours, raw = plan_pair(project, 2 if settings.quick or n >= 100 else 3)
+        ours, raw = plan_pair(project, 2)
         base = base or raw.median
         where = profile_plan.breakdown(project)
         rows.append(Row(
@@ -392,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.monotonic() - started
+    with contextlib.suppress(OSError):
+        info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print_table(rows)
     write_results(args.out, rows, info, elapsed, sys.argv[1:] if argv is None else argv)
     print(f"\nwrote {args.out} ({elapsed:.0f} s)")

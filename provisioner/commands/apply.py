@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 
 from provisioner.commands._confirm import confirm, require_approval_possible
+from provisioner.config import Environment
 from provisioner.console import Console
+from provisioner.converge import converge_clusters
 from provisioner.errors import ConfigError
+from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import ApplyOptions, InitOptions, PlanOutcome
-from provisioner.workflow import default_plan_file, fetch_credentials, open_context, plan_env, render_env
+from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, open_context, plan_env, render_env
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )
             if outcome == PlanOutcome.NO_CHANGES:
                 plan_file.unlink(missing_ok=True)
-                _converge(ctx, env, console)
+                _converge(ctx, env, console, fresh_credentials=True)
                 console.ok(f"{env.name}: no changes — nothing to apply")
                 return 0
             runner = ctx.runner(env, creds.sas_token)
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         finally:
             # A plan file holds the SAS token; once applied (or refused) it is of no further use.
             plan_file.unlink(missing_ok=True)
-        _converge(ctx, env, console)
+        _converge(ctx, env, console, fresh_credentials=not args.plan_file)
         console.ok(f"{env.name}: applied")
         return 0
 
@@ -58,8 +61,12 @@ def _init_options(args: argparse.Namespace) -> InitOptions | None:
     return InitOptions(migrate_state=True) if args.migrate_state else None
 
 
-def _converge(ctx: object, env: object, console: Console) -> None:
-    """Make running clusters actually use the current token (see provisioner.converge)."""
-    from provisioner.converge import converge_clusters
+def _converge(ctx: RunContext, env: Environment, console: Console, *, fresh_credentials: bool) -> None:
+    """Make running clusters actually use the current token (see provisioner.converge).
 
-    converge_clusters(ctx, env, console)  # type: ignore[arg-type]
+    Applied with the token AEP hands out now, this also finishes a rotation that failed
+    after its refresh; a saved plan may predate that refresh, so it leaves the marker.
+    """
+    converge_clusters(ctx, env, console)
+    if fresh_credentials:
+        RotationMarker.of(env).clear()

@@ -19,65 +19,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import shlex
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.console import Console
 from provisioner.converge import ConvergeReport, converge_clusters, last_start_ms, managed_clusters
 from provisioner.errors import ProvisionError
+from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import ApplyOptions, PlanOptions, PlanOutcome
 from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, open_context, render_env
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.config import Environment
-
-MARKER_NAME = "dlz-rotation.json"
-
-
-# ---- the rotation marker ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RotationMarker:
-    """`<root>/.terraform/dlz-rotation.json`: a rotation began and has not finished.
-
-    Holds times and the new expiry date only — never a token. While it exists, `rotate`
-    refuses to refresh again (a second refresh would revoke a token that may already be
-    live on some clusters and widen the outage); `rotate --resume` finishes and removes it.
-    """
-
-    path: Path
-
-    @classmethod
-    def of(cls, env: Environment) -> RotationMarker:
-        return cls(env.root_dir / ".terraform" / MARKER_NAME)
-
-    def load(self) -> dict[str, Any] | None:
-        try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {"started_at": "unknown"}  # unreadable still means "unfinished"
-        return doc if isinstance(doc, dict) else {"started_at": "unknown"}
-
-    def write(self, **fields: Any) -> None:
-        doc = {**(self.load() or {}), **fields}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{MARKER_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

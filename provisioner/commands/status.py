@@ -211,7 +211,7 @@ def _sas_entry(value: Any, env: Environment, creds: DlzCredentials) -> str:
 
 def _unfinished_rotation(env: Environment) -> str | None:
     """The `provision rotate` marker's path when a rotation failed after its refresh (local state only)."""
-    from provisioner.commands.rotate import RotationMarker
+    from provisioner.rotation_marker import RotationMarker
 
     marker = RotationMarker.of(env)
     return str(marker.path) if marker.load() is not None else None
