@@ -97,6 +97,11 @@ class RunContext:
         from provisioner.terraform import TerraformRunner, build_child_env
 
         console = console or self.console
+        if env.backend.type == "pg" and not self.environ.get("PG_CONN_STR"):
+            raise ConfigError(
+                f"{self.config.path}: terraform.backend: type pg reads its connection string from PG_CONN_STR, "
+                "which is not set — export PG_CONN_STR=postgres://user@host/db"
+            )
         inherited = {k: v for k, v in self.environ.items() if k not in _NOT_FOR_TERRAFORM}
         extra: dict[str, str] = {"CHECKPOINT_DISABLE": inherited.get("CHECKPOINT_DISABLE", "1")}
         if self.sandbox is not None:
@@ -221,7 +226,18 @@ def plan_env(
     with init_lock or nullcontext():
         if runner.init(init):
             console.info(f"initialised {_display(env.root_dir)}")
+            if init is not None and init.migrate_state and env.backend.type != "local":
+                _remove_migrated_local_state(env, console)
     return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))
+
+
+def _remove_migrated_local_state(env: Environment, console: Console) -> None:
+    """After a migration the old local state is a stale copy that still holds the SAS token."""
+    for name in ("terraform.tfstate", "terraform.tfstate.backup"):
+        path = env.root_dir / name
+        if path.is_file():
+            path.unlink()
+            console.info(f"removed {_display(path)}: the state now lives in the {env.backend.type} backend")
 
 
 def _display(path: Path) -> str:

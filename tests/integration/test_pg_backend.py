@@ -209,6 +209,19 @@ def test_conn_str_in_provision_yaml_is_rejected(tmp_path: Path) -> None:
         load_config(proj.config_path, environ={})
 
 
+def test_pg_backend_without_pg_conn_str_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    proj = Project(tmp_path, copy.deepcopy(BASE_CONFIG))
+    proj.write_config(with_backend({"type": "pg"}))
+    done = proj.run("plan")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "terraform.backend: type pg reads its connection string from PG_CONN_STR, which is not set — "
+        "export PG_CONN_STR=postgres://user@host/db"
+    )
+    assert not (proj.root() / ".terraform").exists()
+
+
 def test_backend_credentials_reach_terraform_only_through_its_environment(tmp_path: Path) -> None:
     proj = Project(tmp_path, with_backend({"type": "pg"}))
     proj.write_config()
@@ -249,6 +262,9 @@ def test_switching_local_to_pg_needs_migrate_state_and_then_moves_the_state(proj
     assert len(state["resources"]) == len(local_state["resources"])
     assert managed_cluster_ids(state) == managed_cluster_ids(local_state) == workspace_cluster_ids(project)
     assert 'schema_name = "dlz_default"' in (project.root() / "versions.tf").read_text()
+    # The old local copy held the SAS token; once migrated it is removed, not left behind.
+    assert not (project.root() / "terraform.tfstate").exists()
+    assert not (project.root() / "terraform.tfstate.backup").exists()
 
     again = project.run("plan")  # no flag needed any more
     assert again.returncode == 0, again.stderr
