@@ -23,9 +23,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.plan_file:
             plan_file = Path(args.plan_file).resolve()
             if not plan_file.is_file():
-                raise ConfigError(
-                    f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`"
-                )
+                raise ConfigError(f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`")
             # A saved plan carries the token it was made with; no new credentials are fetched.
             runner = ctx.runner(env, sas=None)
             runner.init(_init_options(args))
@@ -34,9 +32,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             render_env(ctx, env, creds)
             # Per process: a second apply of the same root must not overwrite or delete our plan.
             plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
-            outcome = plan_env(
-                ctx, env, creds, plan_file, init=_init_options(args), lock_timeout=args.lock_timeout
-            )
+            outcome = plan_env(ctx, env, creds, plan_file, init=_init_options(args), lock_timeout=args.lock_timeout)
             if outcome == PlanOutcome.NO_CHANGES:
                 plan_file.unlink(missing_ok=True)
                 _converge(ctx, env, console, fresh_credentials=True)

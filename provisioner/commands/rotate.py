@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.config import Environment
 
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -178,9 +179,7 @@ def _rotate(
     window = time.monotonic() - opened
     marker.clear()
     _sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
-    console.ok(
-        f"{env.name}: rotated — {_describe(report)}; token expires {new.expiry_date.isoformat()}"
-    )
+    console.ok(f"{env.name}: rotated — {_describe(report)}; token expires {new.expiry_date.isoformat()}")
     console.line(f"revocation window: {window:.1f}s (refresh answered → running clusters on the new token)")
     return 0
 
@@ -223,7 +222,12 @@ def _apply_and_converge(
     # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
     # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
     return converge_clusters(
-        ctx, env, console, cluster_ids=cluster_ids, timeout=timeout, retry_hint=f"run `{resume}`",
+        ctx,
+        env,
+        console,
+        cluster_ids=cluster_ids,
+        timeout=timeout,
+        retry_hint=f"run `{resume}`",
         seen_starts=ready.seen_starts,
     )
 
@@ -268,7 +272,12 @@ def _resume(
     cluster_ids = managed_clusters(runner.state_pull())
     seen = (unfinished or {}).get("seen_starts")
     report = converge_clusters(
-        ctx, env, console, cluster_ids=cluster_ids, timeout=args.timeout, retry_hint=f"run `{resume}` again",
+        ctx,
+        env,
+        console,
+        cluster_ids=cluster_ids,
+        timeout=args.timeout,
+        retry_hint=f"run `{resume}` again",
         seen_starts={k: int(v) for k, v in seen.items()} if isinstance(seen, dict) else None,
     )
     marker.clear()
@@ -318,9 +327,7 @@ def _sandbox_report(
 
     key = workspace_key(env.databricks_host)
     store = ctx.sandbox.store
-    running = {
-        n: c for n, c in cluster_ids.items() if (store.get_cluster(key, c) or {}).get("state") == "RUNNING"
-    }
+    running = {n: c for n, c in cluster_ids.items() if (store.get_cluster(key, c) or {}).get("state") == "RUNNING"}
     reach = sorted(n for n, c in running.items() if store.dlz_access(key, c))
     console.info(
         f"sandbox: {when}, {len(reach)}/{len(running)} running cluster(s) reach the DLZ"

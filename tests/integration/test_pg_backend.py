@@ -110,10 +110,37 @@ def pg() -> Iterator[PgServer]:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{shlex.join(argv)}: {done.stdout}{done.stderr}"
 
-    run(["initdb", "-D", str(data), "-U", "postgres", f"--pwfile={base / 'pwfile'}", "-A", "scram-sha-256",
-         "--no-sync", "-E", "UTF8", "--locale=C"])
-    run(["pg_ctl", "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start",
-         "-o", f"-h 127.0.0.1 -p {port} -k {base} -F"])
+    run(
+        [
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            f"--pwfile={base / 'pwfile'}",
+            "-A",
+            "scram-sha-256",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]
+    )
+    run(
+        [
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {base} -F",
+        ]
+    )
     try:
         server = PgServer(port, password, "postgres")
         server.query("CREATE DATABASE tfstate")
@@ -141,8 +168,12 @@ def with_backend(backend: dict[str, Any], extra_clusters: int = 0) -> dict[str, 
     config["terraform"]["backend"] = backend
     for i in range(extra_clusters):
         config["clusters"].append(
-            {"name": f"aep-slow-{i}", "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2",
-             "num_workers": 1}
+            {
+                "name": f"aep-slow-{i}",
+                "spark_version": "15.4.x-scala2.12",
+                "node_type_id": "Standard_DS3_v2",
+                "num_workers": 1,
+            }
         )
     return config
 
@@ -150,8 +181,13 @@ def with_backend(backend: dict[str, Any], extra_clusters: int = 0) -> dict[str, 
 def start(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
     return subprocess.Popen(
-        argv, cwd=project.dir, env=project.env(**env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        argv,
+        cwd=project.dir,
+        env=project.env(**env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -215,9 +251,13 @@ def test_pg_backend_without_pg_conn_str_is_one_clear_line(tmp_path: Path) -> Non
     proj.write_config(with_backend({"type": "pg"}))
     done = proj.run("plan")
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1].endswith(
-        "terraform.backend: type pg reads its connection string from PG_CONN_STR, which is not set — "
-        "export PG_CONN_STR=postgres://user@host/db"
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "terraform.backend: type pg reads its connection string from PG_CONN_STR, which is not set — "
+            "export PG_CONN_STR=postgres://user@host/db"
+        )
     )
     assert not (proj.root() / ".terraform").exists()
 
