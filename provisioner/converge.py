@@ -50,10 +50,19 @@ def managed_clusters(state: dict[str, Any]) -> dict[str, str]:
 
 
 def secret_updated_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
+    """When the secret was last written (ms), or None if it (or its scope) does not exist.
+
+    Any other failure is an error: guessing "no secret" would skip restarts and leave
+    clusters on a revoked token.
+    """
+    from provisioner.databricks.workspace import WorkspaceError
+
     try:
         secrets = client.list_secrets(scope)
-    except Exception:  # a missing scope means nothing to compare against
-        return None
+    except WorkspaceError as exc:
+        if exc.not_found:
+            return None
+        raise ProvisionError(f"cannot list the secrets of scope {scope} ({exc.message})") from None
     for item in secrets:
         if item.get("key") == key:
             return int(item.get("last_updated_timestamp") or 0)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
-from provisioner.converge import last_start_ms, managed_clusters
+from provisioner.converge import last_start_ms, managed_clusters, secret_updated_ms
 from provisioner.errors import ProvisionError
 from provisioner.workflow import RunContext, fetch_credentials, open_context
 
@@ -107,7 +107,7 @@ def _secret_status(
     client: WorkspaceClient, env: Environment, creds: DlzCredentials, state: dict[str, Any]
 ) -> SecretStatus:
     scope, key = env.sas.secret_scope, env.sas.secret_key
-    live_ms = _live_secret_ms(client, scope, key)
+    live_ms = secret_updated_ms(client, scope, key)
     recorded = _state_secret(state)
     status = SecretStatus(scope, key, live_ms is not None, _ms_to_iso(live_ms), None, updated_ms=live_ms)
     if live_ms is None:
@@ -127,21 +127,6 @@ def _secret_status(
         status.holds_current_token = None
         status.problems.append("the secret was rewritten outside the tool — run `provision apply` to put it back")
     return status
-
-
-def _live_secret_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
-    from provisioner.databricks.workspace import WorkspaceError
-
-    try:
-        listed = client.list_secrets(scope)
-    except WorkspaceError as exc:
-        if exc.not_found:
-            return None
-        raise ProvisionError(f"status: cannot list secrets of scope {scope} ({exc.message})") from None
-    for item in listed:
-        if item.get("key") == key:
-            return int(item.get("last_updated_timestamp") or 0)
-    return None
 
 
 def _state_secret(state: dict[str, Any]) -> dict[str, Any] | None:
