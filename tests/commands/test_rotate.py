@@ -167,6 +167,9 @@ def steady(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         ({"aep.status_5xx": 50, "aep.status_5xx_code": 503}, "503"),
         ({"aep.status_5xx": 50, "aep.status_5xx_code": 500}, "500"),
         ({"aep.html": 50}, "502"),
+        # The gateway's status knob also answers 401/403 (not retried): an expired or wrong secret.
+        ({"aep.status_5xx": 1, "aep.status_5xx_code": 401}, "answered 401"),
+        ({"aep.status_5xx": 1, "aep.status_5xx_code": 403}, "answered 403"),
     ],
 )
 def test_aep_failures_leave_everything_intact(steady: Project, knobs: dict[str, Any], said: str) -> None:
