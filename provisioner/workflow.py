@@ -163,6 +163,11 @@ def open_context(args: Any, console: Console) -> Iterator[RunContext]:
     ) as sandbox:
         from provisioner.sandbox import HOSTS_ENV
 
+        # Environments may use API clients of their own (an IMS client belongs to one org).
+        for env in envs:
+            if env.aep.client_id != first.client_id:
+                sandbox.aep.register_client(env.aep.client_id, sandbox.client_secret.reveal(), env.aep.org_id)
+
         # Our own workspace calls resolve configured hosts through the same map as Terraform's.
         previous = os.environ.get(HOSTS_ENV)
         os.environ[HOSTS_ENV] = sandbox.terraform_env()[HOSTS_ENV]

@@ -128,3 +128,15 @@ def test_render_check_detects_hand_edits(project: Project) -> None:
     clusters.write_text(clusters.read_text().replace("60", "61"))
     done = project.run("render", "--check")
     assert done.returncode == 1 and "clusters.tf" in done.stderr
+
+
+def test_environments_may_use_their_own_aep_clients_and_orgs(project: Project) -> None:
+    project.config["environments"] = {
+        "a": {},
+        "b": {"aep": {"org_id": "9999ABCD5678EF90ABCD1234@AdobeOrg", "client_id": "another-client-id"}},
+    }
+    project.write_config()
+    for env in ("a", "b"):
+        done = project.run("credentials", "--env", env, "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["environment"] == env
