@@ -9,6 +9,7 @@ names the file, the key path and what is expected.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ DEFAULT_PLATFORM_URL = "https://platform.adobe.io"
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
 DEFAULT_SCOPE = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
 DEFAULT_ENV = "default"
+_SCHEMA_PATH = Path(__file__).with_name("provision.schema.json")
 
 MAX_CONFIG_BYTES = 1 << 20  # a real provision.yaml is a few KiB
 MAX_YAML_NODES = 200_000  # bounds alias expansion ("billion laughs")
@@ -311,7 +313,7 @@ def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads((Path(__file__).with_name("provision.schema.json")).read_text(encoding="utf-8"))
+    schema = json.loads(_SCHEMA_PATH.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     # No check_schema() here: it cost ~50-100 ms on every run (bench/) for a file we ship;
     # tests/test_config.py checks the schema itself.
@@ -319,12 +321,55 @@ def _validator() -> Any:
 
 
 def _validate(path: Path, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    key = _validation_key(doc)
+    if key is None or not _known_valid(key):
+        _check_schema(path, env, doc, overlay)
+        _remember_valid(key)
+    _check_cluster_names(path, env, doc, overlay)
+
+
+def _validation_key(doc: Mapping[str, Any]) -> str | None:
+    """A digest of (schema, document): validation is a pure function of both.
+
+    None when the document holds non-JSON values (YAML dates, …): those must meet the schema
+    every time, never share a digest with their string spelling.
+    """
+    try:
+        canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    digest = hashlib.sha256(_SCHEMA_PATH.read_bytes())
+    digest.update(b"\0" + canonical.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _valid_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dlz-provisioner" / "valid-configs"
+
+
+def _known_valid(key: str) -> bool:
+    # Importing jsonschema costs ~140 ms, more than a tenth of a sandbox plan; a config
+    # document that met this very schema before needs no second look.
+    return (_valid_cache_dir() / key).is_file()
+
+
+def _remember_valid(key: str | None) -> None:
+    if key is None:
+        return
+    try:
+        cache_dir = _valid_cache_dir()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        (cache_dir / key).touch()
+    except OSError:
+        pass  # a read-only home only costs the next run the full validation
+
+
+def _check_schema(path: Path, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
     from jsonschema.exceptions import best_match
 
-    validator = _validator()
-    error = best_match(validator.iter_errors(doc))
+    error = best_match(_validator().iter_errors(doc))
     if error is None:
-        _check_cluster_names(path, env, doc, overlay)
         return
     keys = tuple(error.absolute_path)
     prefix = f"environments.{env}." if env and keys and _from_overlay(overlay, keys) else ""
@@ -350,7 +395,7 @@ def _explain(error: Any) -> str:
     described = schema.get("description")
     validator = error.validator
     instance = error.instance
-    shown = json.dumps(instance, ensure_ascii=False) if not isinstance(instance, (dict, list)) else None
+    shown = json.dumps(instance, ensure_ascii=False, default=str) if not isinstance(instance, (dict, list)) else None
     if shown is not None and len(shown) > 60:
         shown = shown[:57] + '..."'
     if validator == "additionalProperties":

@@ -221,3 +221,43 @@ def test_shipped_schema_is_a_valid_json_schema() -> None:
 
     schema = json.loads(Path(provisioner.config.__file__).with_name("provision.schema.json").read_text())
     jsonschema.validators.validator_for(schema).check_schema(schema)
+
+
+def _load_in_fresh_process(path: Path, cache: Path) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from provisioner.config import load_config\n"
+        f"try:\n    load_config({str(path)!r}, environ={{}})\nexcept Exception as e:\n    print('ERR', e)\n"
+        "print('jsonschema' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"XDG_CACHE_HOME": str(cache), "HOME": "/"}
+    )
+    return done.returncode, done.stdout
+
+
+def test_a_config_that_met_the_schema_is_not_validated_again(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE_CONFIG)
+    cache = tmp_path / "cache"
+    assert _load_in_fresh_process(path, cache) == (0, "True\n")  # first run: full validation
+    assert _load_in_fresh_process(path, cache) == (0, "False\n")  # same document: jsonschema not even imported
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["aep"]["sandbox"] = "Not Valid"
+    write(tmp_path, doc)
+    for _ in range(2):  # an invalid document is never remembered
+        rc, out = _load_in_fresh_process(path, cache)
+        assert "ERR" in out and "aep.sandbox" in out and out.endswith("True\n")
+
+
+def test_non_json_yaml_values_are_always_validated(tmp_path: Path) -> None:
+    """A YAML date must not pass because its string spelling once did."""
+    cache = tmp_path / "cache"
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["aep"]["sandbox"] = "2024-01-01"
+    path = write(tmp_path, doc)
+    assert _load_in_fresh_process(path, cache)[1] == "True\n"
+    path.write_text(path.read_text().replace("'2024-01-01'", "2024-01-01"))
+    rc, out = _load_in_fresh_process(path, cache)
+    assert "ERR" in out and "aep.sandbox" in out and "wrong type" in out
