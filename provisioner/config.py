@@ -322,10 +322,12 @@ def _validator() -> Any:
 
 def _validate(path: Path, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
     key = _validation_key(doc)
-    if key is None or not _known_valid(key):
+    known = key is not None and _known_valid(key)
+    if not known:
         _check_schema(path, env, doc, overlay)
-        _remember_valid(key)
     _check_cluster_names(path, env, doc, overlay)
+    if not known:
+        _remember_valid(key)  # only a document that passed every check; a rejected one writes nothing
 
 
 def _validation_key(doc: Mapping[str, Any]) -> str | None:

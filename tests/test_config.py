@@ -247,7 +247,7 @@ def test_a_config_that_met_the_schema_is_not_validated_again(tmp_path: Path) -> 
     doc["aep"]["sandbox"] = "Not Valid"
     write(tmp_path, doc)
     for _ in range(2):  # an invalid document is never remembered
-        rc, out = _load_in_fresh_process(path, cache)
+        out = _load_in_fresh_process(path, cache)[1]
         assert "ERR" in out and "aep.sandbox" in out and out.endswith("True\n")
 
 
@@ -259,5 +259,15 @@ def test_non_json_yaml_values_are_always_validated(tmp_path: Path) -> None:
     path = write(tmp_path, doc)
     assert _load_in_fresh_process(path, cache)[1] == "True\n"
     path.write_text(path.read_text().replace("'2024-01-01'", "2024-01-01"))
-    rc, out = _load_in_fresh_process(path, cache)
+    out = _load_in_fresh_process(path, cache)[1]
     assert "ERR" in out and "aep.sandbox" in out and "wrong type" in out
+
+
+def test_a_rejected_config_is_never_remembered(tmp_path: Path) -> None:
+    """Schema-valid but refused later (a reserved cluster name): nothing is written anywhere."""
+    cache = tmp_path / "cache"
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["clusters"][0]["name"] = "count"
+    out = _load_in_fresh_process(write(tmp_path, doc), cache)[1]
+    assert "reserved word" in out
+    assert not cache.exists()
