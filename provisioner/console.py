@@ -38,6 +38,12 @@ class Console:
         self.quiet = quiet
         self._lock = threading.Lock()
 
+    def prefixed(self, prefix: str) -> Console:
+        """The same streams, every line tagged `prefix`; one lock per stream, so lines never interleave."""
+        child = Console(self.out, self.err, color=self.color, prefix=prefix, quiet=self.quiet)
+        child._lock = self._lock
+        return child
+
     def paint(self, text: str, color: str) -> str:
         return f"\033[{_COLORS[color]}m{text}\033[0m" if self.color else text
 

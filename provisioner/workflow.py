@@ -42,7 +42,6 @@ class RunContext:
     debug: bool = False
     sandbox: Sandbox | None = None
     interactive: bool = False
-    _binary: TerraformBinary | None = field(default=None, repr=False)
     _clients: dict[str, AepClient] = field(default_factory=dict, repr=False)
 
     # ---- secrets, only from the environment (or the sandbox's throwaway ones)
@@ -89,9 +88,7 @@ class RunContext:
     def terraform_binary(self) -> TerraformBinary:
         from provisioner.terraform import find_terraform
 
-        if self._binary is None:
-            self._binary = find_terraform(self.environ)
-        return self._binary
+        return find_terraform(self.environ)  # memoised per binary in provisioner.terraform.binary
 
     def runner(self, env: Environment, sas: Secret | None, console: Console | None = None) -> TerraformRunner:
         from provisioner.terraform import TerraformRunner, build_child_env

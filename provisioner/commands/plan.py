@@ -101,7 +101,7 @@ def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args:
 
     def work(env: Environment) -> EnvResult:
         if args.stream:
-            return _plan_one(ctx, env, _prefixed(console, env.name), args)
+            return _plan_one(ctx, env, console.prefixed(f"[{env.name}] "), args)
         buffer = BufferedConsole(color=console.color)
         try:
             return _plan_one(ctx, env, buffer, args)
@@ -115,13 +115,6 @@ def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args:
         results = list(pool.map(work, envs))
     print_summary(console, results)
     return worst_exit_code(results)
-
-
-def _prefixed(console: Console, name: str) -> Console:
-    """A console tagging every line `[name] `, sharing the parent's lock: whole lines only."""
-    child = Console(console.out, console.err, color=console.color, prefix=f"[{name}] ")
-    child._lock = console._lock  # one lock per output stream, not per environment
-    return child
 
 
 def _warm_up(ctx: RunContext) -> None:
