@@ -259,8 +259,16 @@ def sandbox_context(project: Project) -> Iterator[Any]:
 
 
 def run_quiet(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[int, ...] = (0, 2)) -> int:
-    done = subprocess.run(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     if done.returncode not in ok:
         raise RuntimeError(f"{' '.join(argv[:3])} failed ({done.returncode}): {done.stderr[-2000:]}")
     return done.returncode

@@ -27,8 +27,10 @@ _PID = re.compile(r"\bpid=(\d+)")
 _ID = re.compile(r"\bid=(\d+)")
 _CALL = re.compile(r"GRPCProvider\.v6: (\w+)")
 # go-plugin's handshake cookie: the provider refuses to start without it.
-PLUGIN_ENV = {"PLUGIN_PROTOCOL_VERSIONS": "6",
-              "TF_PLUGIN_MAGIC_COOKIE": "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"}
+PLUGIN_ENV = {
+    "PLUGIN_PROTOCOL_VERSIONS": "6",
+    "TF_PLUGIN_MAGIC_COOKIE": "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+}
 
 
 def _ts(line: str) -> float | None:
@@ -83,8 +85,11 @@ def breakdown(project: Project) -> list[str]:
         child.update(TF_LOG="trace", TF_LOG_PATH=str(log))
         plan_file = env.root_dir / ".terraform" / "bench-trace.tfplan"
         started = time.perf_counter()
-        harness.run_quiet(["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode",
-                           f"-out={plan_file}"], env.root_dir, child)
+        harness.run_quiet(
+            ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"],
+            env.root_dir,
+            child,
+        )
         wall = time.perf_counter() - started
     t = parse_trace(log.read_text(errors="replace"))
     log.unlink(missing_ok=True)  # trace logs hold the SAS token: never keep them
@@ -109,8 +114,12 @@ def provider_start(reps: int = 7) -> list[float]:
     out = []
     for _ in range(reps):
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "provisioner.sandbox.provider"], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "provisioner.sandbox.provider"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         assert proc.stdout is not None
         proc.stdout.readline()
         out.append(time.perf_counter() - started)
@@ -122,8 +131,13 @@ def provider_start(reps: int = 7) -> list[float]:
 def import_split() -> dict[str, float]:
     """Self import time (ms, under -X importtime) of the provider process, by top-level package."""
     env = {**os.environ, **PLUGIN_ENV}
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "provisioner.sandbox.provider"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "provisioner.sandbox.provider"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.readline()
     proc.kill()
@@ -152,9 +166,11 @@ def provider_start_row() -> Row:
         harness.Samples(starts).text("ms"),
         "report",
         None,
-        [f"interpreter floor `python -c pass`: {1000 * floor:.0f} ms",
-         f"imports under -X importtime: {total:.0f} ms, ours (provisioner.*) {split.get('provisioner', 0):.0f} ms; "
-         "largest: " + ", ".join(f"{k} {v:.0f}" for k, v in top)],
+        [
+            f"interpreter floor `python -c pass`: {1000 * floor:.0f} ms",
+            f"imports under -X importtime: {total:.0f} ms, ours (provisioner.*) {split.get('provisioner', 0):.0f} ms; "
+            "largest: " + ", ".join(f"{k} {v:.0f}" for k, v in top),
+        ],
     )
 
 
@@ -165,7 +181,6 @@ def _python_floor() -> list[float]:
 if __name__ == "__main__":
     print(provider_start_row())
     sys.exit(0)
-
 
 
 # ---- the wrapper's own steps, in a fresh interpreter ----------------------------------------
@@ -210,11 +225,19 @@ def wrapper_steps(project: Project, reps: int = 5) -> list[str]:
     """Median CPU time of each step `provision plan` takes before and after Terraform runs."""
     runs = []
     for _ in range(reps):
-        done = subprocess.run([sys.executable, "-c", _STEPS_SCRIPT, str(project.config)], cwd=project.dir,
-                              env=harness.bench_environ(), capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _STEPS_SCRIPT, str(project.config)],
+            cwd=project.dir,
+            env=harness.bench_environ(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     names = [name for name, _ in runs[0]]
     medians = [statistics.median(run[i][1] for run in runs) for i in range(len(names))]
     parts = [f"{n} {1000 * m:.0f}" for n, m in zip(names, medians, strict=True)]
-    return ["wrapper steps in a fresh interpreter, process CPU time (median ms; the first includes interpreter "
-            "start-up): " + "; ".join(parts) + f"; total {1000 * sum(medians):.0f}"]
+    return [
+        "wrapper steps in a fresh interpreter, process CPU time (median ms; the first includes interpreter "
+        "start-up): " + "; ".join(parts) + f"; total {1000 * sum(medians):.0f}"
+    ]

@@ -58,8 +58,13 @@ def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
             creds = client.refresh_credentials()
             opened = time.perf_counter()
             runner = ctx.runner(env, creds.sas_token, quiet)
-            done = process.run([runner.binary.path, *APPLY_ARGS], cwd=runner.root, env=runner.env,
-                               out=lambda _line: None, err=lambda _line: None)
+            done = process.run(
+                [runner.binary.path, *APPLY_ARGS],
+                cwd=runner.root,
+                env=runner.env,
+                out=lambda _line: None,
+                err=lambda _line: None,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"apply failed ({done.returncode}): {done.stderr_tail[-500:]}")
             converge_clusters(ctx, env, quiet, cluster_ids=cluster_ids, timeout=120)
@@ -87,8 +92,11 @@ def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
             for fn, samples in ((tool, ours), (raw, theirs))[:: 1 if rep % 2 == 0 else -1]:
                 samples.add(fn())
     ratio = ratio_samples(ours, theirs)
-    how = ("`provision rotate --sandbox --auto-approve` (window as it prints it)" if use_command
-           else "rotate's post-refresh steps driven directly (apply through our runner + converge_clusters)")
+    how = (
+        "`provision rotate --sandbox --auto-approve` (window as it prints it)"
+        if use_command
+        else "rotate's post-refresh steps driven directly (apply through our runner + converge_clusters)"
+    )
     floor = theirs.median + start_seconds
     return {
         "figure": f"rotation revocation window vs raw `terraform apply` ({mode} mode, 2 running clusters)",

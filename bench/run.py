@@ -56,8 +56,15 @@ def _verdict(met: bool | None) -> str:
 
 def raw_plan_argv(plan_file: Path) -> list[str]:
     # The same flags provision passes (provisioner/terraform/plan.py).
-    return ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode",
-            f"-out={plan_file}", "-lock-timeout=0s"]
+    return [
+        "terraform",
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-detailed-exitcode",
+        f"-out={plan_file}",
+        "-lock-timeout=0s",
+    ]
 
 
 def plan_pair(project: Project, reps: int) -> tuple[Samples, Samples]:
@@ -92,16 +99,22 @@ def plan_vs_terraform(settings: Settings) -> list[Row]:
     ratio = ratio_samples(ours, raw)
     steps = profile_plan.wrapper_steps(project, reps=3)
     cpu_ours, cpu_raw = Samples(ours.cpu), Samples(raw.cpu)
-    return [Row(
-        "`provision plan --sandbox` vs raw `terraform plan -out` (2 clusters, applied, init done)",
-        f"{ratio.median:.2f}x (per-pair {ratio.low:.2f}-{ratio.high:.2f})",
-        "≤ 1.10x",
-        ratio.median <= 1.10,
-        [f"provision plan: {ours.text()}", f"terraform plan: {raw.text()}",
-         f"wrapper overhead (median difference): {1000 * (ours.median - raw.median):.0f} ms",
-         f"CPU (user+sys of the process tree): provision {cpu_ours.text()}, terraform {cpu_raw.text()}, "
-         f"ratio {ratio_samples(cpu_ours, cpu_raw).median:.2f}x", *steps],
-    )]
+    return [
+        Row(
+            "`provision plan --sandbox` vs raw `terraform plan -out` (2 clusters, applied, init done)",
+            f"{ratio.median:.2f}x (per-pair {ratio.low:.2f}-{ratio.high:.2f})",
+            "≤ 1.10x",
+            ratio.median <= 1.10,
+            [
+                f"provision plan: {ours.text()}",
+                f"terraform plan: {raw.text()}",
+                f"wrapper overhead (median difference): {1000 * (ours.median - raw.median):.0f} ms",
+                f"CPU (user+sys of the process tree): provision {cpu_ours.text()}, terraform {cpu_raw.text()}, "
+                f"ratio {ratio_samples(cpu_ours, cpu_raw).median:.2f}x",
+                *steps,
+            ],
+        )
+    ]
 
 
 # ---- 2. CLI start ---------------------------------------------------------------------------
@@ -116,8 +129,13 @@ def cli_start(settings: Settings) -> list[Row]:
     uncached = {k: v for k, v in env.items() if k != "PYTHONPYCACHEPREFIX"} | {"PYTHONDONTWRITEBYTECODE": "1"}
 
     def run(*args: str, environ: dict[str, str] = env) -> Callable[[], None]:
-        return lambda: subprocess.run([*harness.provision_argv(), *args], env=environ, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, check=True)
+        return lambda: subprocess.run(
+            [*harness.provision_argv(), *args],
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
 
     reps = max(10, 2 * settings.reps)
     samples = interleaved(
@@ -126,7 +144,8 @@ def cli_start(settings: Settings) -> list[Row]:
             "provision credentials --help": run("credentials", "--help"),
             "uncached": run("credentials", "--help", environ=uncached),
             "python -c pass (interpreter floor)": lambda: subprocess.run(
-                [sys.executable, "-c", "pass"], env=env, check=True),
+                [sys.executable, "-c", "pass"], env=env, check=True
+            ),
         },
         reps,
     )
@@ -134,10 +153,19 @@ def cli_start(settings: Settings) -> list[Row]:
     uncached_s = samples.pop("uncached")
     rows = []
     for name, s in samples.items():
-        rows.append(Row(f"`{name}` wall time", s.text("ms"), "≤ 150 ms", s.median <= 0.150,
-                        [f"interpreter floor (`python -c pass`, same venv): {floor.text('ms')}",
-                         f"`provision credentials --help` with PYTHONDONTWRITEBYTECODE=1 (no bytecode cache): "
-                         f"{uncached_s.text('ms')}"]))
+        rows.append(
+            Row(
+                f"`{name}` wall time",
+                s.text("ms"),
+                "≤ 150 ms",
+                s.median <= 0.150,
+                [
+                    f"interpreter floor (`python -c pass`, same venv): {floor.text('ms')}",
+                    f"`provision credentials --help` with PYTHONDONTWRITEBYTECODE=1 (no bytecode cache): "
+                    f"{uncached_s.text('ms')}",
+                ],
+            )
+        )
     return rows
 
 
@@ -157,8 +185,12 @@ def render_envs(settings: Settings, clusters: int, envs: int) -> tuple[list[obje
     for env in config.environments.values():
         base = env.clusters[0]
         specs = tuple(
-            dataclasses.replace(base, name=f"c{i:05d}", cluster_name=f"{env.name}-c{i:05d}",
-                                custom_tags={**base.custom_tags, "index": str(i)})
+            dataclasses.replace(
+                base,
+                name=f"c{i:05d}",
+                cluster_name=f"{env.name}-c{i:05d}",
+                custom_tags={**base.custom_tags, "index": str(i)},
+            )
             for i in range(clusters)
         )
         out.append(dataclasses.replace(env, clusters=specs))
@@ -198,11 +230,23 @@ def render(settings: Settings) -> list[Row]:
             shutil.rmtree(out)
     growth = ratio_samples(w_big, w_small)
     return [
-        Row("render + write 500 clusters x 10 environments (in-process)", w_big.text(), "≤ 1 s",
-            w_big.median <= 1.0, [f"render only (in memory): {r_big.text()}",
-                                  f"50 clusters x 10 environments, render + write: {w_small.text()}"]),
-        Row("render linearity: time(500 clusters) / time(50 clusters)",
-            f"{growth.median:.2f}x for 10x clusters", "≤ 11x", growth.median <= 11.0, []),
+        Row(
+            "render + write 500 clusters x 10 environments (in-process)",
+            w_big.text(),
+            "≤ 1 s",
+            w_big.median <= 1.0,
+            [
+                f"render only (in memory): {r_big.text()}",
+                f"50 clusters x 10 environments, render + write: {w_small.text()}",
+            ],
+        ),
+        Row(
+            "render linearity: time(500 clusters) / time(50 clusters)",
+            f"{growth.median:.2f}x for 10x clusters",
+            "≤ 11x",
+            growth.median <= 11.0,
+            [],
+        ),
     ]
 
 
@@ -226,14 +270,19 @@ def parallel(settings: Settings) -> list[Row]:
     seq, par = samples["-j 1"], samples[f"-j {cores}"]
     speedup = ratio_samples(seq, par)
     goal = 0.8 * cores
-    return [Row(
-        f"`plan --all-envs -j {cores}` vs `-j 1`, 8 environments x 2 clusters, {cores} cores",
-        f"{speedup.median:.2f}x speedup (per-pair {speedup.low:.2f}-{speedup.high:.2f})",
-        f"≥ {goal:.1f}x (0.8 x cores)",
-        speedup.median >= goal,
-        [f"-j 1: {seq.text()}", f"-j {cores}: {par.text()}",
-         "roots initialised, not applied (each plan creates 4 resources)"],
-    )]
+    return [
+        Row(
+            f"`plan --all-envs -j {cores}` vs `-j 1`, 8 environments x 2 clusters, {cores} cores",
+            f"{speedup.median:.2f}x speedup (per-pair {speedup.low:.2f}-{speedup.high:.2f})",
+            f"≥ {goal:.1f}x (0.8 x cores)",
+            speedup.median >= goal,
+            [
+                f"-j 1: {seq.text()}",
+                f"-j {cores}: {par.text()}",
+                "roots initialised, not applied (each plan creates 4 resources)",
+            ],
+        )
+    ]
 
 
 # ---- 5. rotation revocation window ----------------------------------------------------------
@@ -273,14 +322,18 @@ def credentials(settings: Settings) -> list[Row]:
             before = len(issued)
             warm.add(harness.timed(lambda: ctx.aep_client(env).get_credentials()))
             ims_warm += len(issued) - before
-    return [Row(
-        "credential fetch, IMS + Connectors, local emulator: cold / token reused",
-        f"cold {cold.text('ms')}; reused {warm.text('ms')}",
-        "report; second call must not re-fetch the IMS token",
-        ims_warm == 0 and ims_cold == reps,
-        [f"IMS token requests counted by the emulator: {ims_cold} for {reps} cold fetches, "
-         f"{ims_warm} for {reps} fetches with the token reused"],
-    )]
+    return [
+        Row(
+            "credential fetch, IMS + Connectors, local emulator: cold / token reused",
+            f"cold {cold.text('ms')}; reused {warm.text('ms')}",
+            "report; second call must not re-fetch the IMS token",
+            ims_warm == 0 and ims_cold == reps,
+            [
+                f"IMS token requests counted by the emulator: {ims_cold} for {reps} cold fetches, "
+                f"{ims_warm} for {reps} fetches with the token reused"
+            ],
+        )
+    ]
 
 
 # ---- growth ---------------------------------------------------------------------------------
@@ -296,14 +349,19 @@ def growth(settings: Settings) -> list[Row]:
         ours, raw = plan_pair(project, 2)
         base = base or raw.median
         where = profile_plan.breakdown(project)
-        rows.append(Row(
-            f"plan growth: {n} cluster(s) in one environment (applied)",
-            f"provision {ours.text()}; terraform {raw.text()}",
-            "report",
-            None,
-            [f"ratio provision/terraform: {ratio_samples(ours, raw).median:.2f}x; "
-             f"terraform time vs 1 cluster: {raw.median / base:.2f}x", *where],
-        ))
+        rows.append(
+            Row(
+                f"plan growth: {n} cluster(s) in one environment (applied)",
+                f"provision {ours.text()}; terraform {raw.text()}",
+                "report",
+                None,
+                [
+                    f"ratio provision/terraform: {ratio_samples(ours, raw).median:.2f}x; "
+                    f"terraform time vs 1 cluster: {raw.median / base:.2f}x",
+                    *where,
+                ],
+            )
+        )
     rows.append(profile_plan.provider_start_row())
     return rows
 
@@ -367,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="repetitions per side (default 5)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller growth series")
     parser.add_argument("--only", metavar="A,B", help=f"figures to run, from: {', '.join(FIGURES)}")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.md",
-                        help="where to write the Markdown results (default: bench/results.md)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results.md",
+        help="where to write the Markdown results (default: bench/results.md)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(FIGURES)

@@ -194,9 +194,7 @@ def wait_running(
         now = time.monotonic()
         if now >= deadline:
             names = ", ".join(sorted(remaining))
-            raise ProvisionError(
-                f"clusters {names} not RUNNING after {timeout:.0f}s — {retry_hint} to keep waiting"
-            )
+            raise ProvisionError(f"clusters {names} not RUNNING after {timeout:.0f}s — {retry_hint} to keep waiting")
         if now - last_report >= 15:
             console.info(f"waiting for {', '.join(sorted(remaining))} to be RUNNING ({now - started:.0f}s)")
             last_report = now

@@ -37,8 +37,7 @@ def print_summary(console: Console, results: list[EnvResult], expand_unchanged: 
     width = max((len(r.env) for r in results), default=3)
     console.line("")
     console.line(
-        f"{len(results)} environments, {len(changed)} with changes, "
-        f"{len(unchanged)} unchanged, {len(failed)} failed"
+        f"{len(results)} environments, {len(changed)} with changes, {len(unchanged)} unchanged, {len(failed)} failed"
     )
     shown = [*failed, *changed, *(unchanged if expand_unchanged or len(unchanged) == 1 else [])]
     for r in sorted(shown, key=lambda r: (r.code != ERROR, r.code != CHANGES, r.env)):

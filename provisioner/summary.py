@@ -34,13 +34,24 @@ SCHEMA_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_535
 # Scalars whose values are shown (before → after); everything else by name only.
 _SHOWN_VALUES = frozenset(
-    {"cluster_name", "spark_version", "node_type_id", "driver_node_type_id", "num_workers",
-     "autotermination_minutes", "data_security_mode", "runtime_engine", "is_pinned", "policy_id"}
+    {
+        "cluster_name",
+        "spark_version",
+        "node_type_id",
+        "driver_node_type_id",
+        "num_workers",
+        "autotermination_minutes",
+        "data_security_mode",
+        "runtime_engine",
+        "is_pinned",
+        "policy_id",
+    }
 )
 _MAPS = frozenset({"spark_conf", "spark_env_vars", "custom_tags"})
 # Computed attributes that always read "known after apply" on an update: not a change.
-_COMPUTED_NOISE = frozenset({"id", "cluster_id", "state", "url", "default_tags", "last_updated_timestamp",
-                             "config_reference", "backend_type"})
+_COMPUTED_NOISE = frozenset(
+    {"id", "cluster_id", "state", "url", "default_tags", "last_updated_timestamp", "config_reference", "backend_type"}
+)
 _RESIZE_ONLY = frozenset({"num_workers", "autoscale"})
 
 
@@ -142,8 +153,12 @@ def summarize(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> 
         for res, change in zip(resources, changes, strict=True):
             # A new secret value reaches a running cluster only through a restart (rotate/apply do it).
             before = change.get("change", {}).get("before") or {}
-            if res.type == "databricks_cluster" and _running(before) and not res.restart \
-                    and reference in (before.get("spark_conf") or {}).values():
+            if (
+                res.type == "databricks_cluster"
+                and _running(before)
+                and not res.restart
+                and reference in (before.get("spark_conf") or {}).values()
+            ):
                 res.restart = True
                 res.restart_reason = "the SAS secret is replaced; running clusters are restarted to resolve it"
                 res.sas_entry_changes = True
@@ -178,7 +193,8 @@ def _resource(change: dict[str, Any], sas_key: str) -> ResourceSummary:
     unknown = body.get("after_unknown") or {}
     sensitive = {**_flags(body.get("before_sensitive")), **_flags(body.get("after_sensitive"))}
     changed_keys = sorted(
-        k for k in set(before) | set(after) | {k for k, v in unknown.items() if v is True}
+        k
+        for k in set(before) | set(after) | {k for k, v in unknown.items() if v is True}
         if k not in _COMPUTED_NOISE and (before.get(k) != after.get(k) or unknown.get(k) is True)
     )
     if res.action == "create":
@@ -190,8 +206,7 @@ def _resource(change: dict[str, Any], sas_key: str) -> ResourceSummary:
         res.sas_entry_changes = before_sas != after_sas or _map_key_unknown(unknown, "spark_conf", sas_key)
         if res.action == "replace":
             res.restart, res.restart_reason = _running(before), "the cluster is replaced (a new cluster id)"
-        elif res.action in ("update", "import+update") and _running(before) \
-                and not set(changed_keys) <= _RESIZE_ONLY:
+        elif res.action in ("update", "import+update") and _running(before) and not set(changed_keys) <= _RESIZE_ONLY:
             what = "spark_conf change" if "spark_conf" in changed_keys else "configuration change"
             res.restart, res.restart_reason = True, f"{what} on a RUNNING cluster (clusters/edit restarts it)"
     elif res.type == "databricks_secret":

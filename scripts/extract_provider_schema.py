@@ -104,9 +104,7 @@ SENSITIVE: dict[tuple[str, str], tuple[bool, str]] = {
     },
 }
 
-_FLAGS = re.compile(
-    r"^\s*// (\w+) - computed: (true|false), optional: (true|false), required: (true|false)\s*$", re.M
-)
+_FLAGS = re.compile(r"^\s*// (\w+) - computed: (true|false), optional: (true|false), required: (true|false)\s*$", re.M)
 _HCL_ENTRY = re.compile(
     r'(\w+): \{\s*value: [^\n]*\n\s*isBlock: (true|false),\s*type: "(\w+)",\s*storageClassType: "(\w+)",'
 )
@@ -158,9 +156,7 @@ def _block(ts: str, struct: str, owner: str, path: str) -> dict[str, Any]:
         computed, optional, required = (m.group(k) == "true" for k in (2, 3, 4))
         entry: dict[str, Any] = {"required": required, "optional": optional, "computed": computed}
         is_block, kind, storage = configurable.get(name, ("false", "", ""))
-        ref = re.search(
-            r"= new (\w+?)(OutputReference|List)\(this, \"" + name + r"\"(, (true|false))?", chunk
-        )
+        ref = re.search(r"= new (\w+?)(OutputReference|List)\(this, \"" + name + r"\"(, (true|false))?", chunk)
         if is_block == "true" or (ref and not ref.group(1).startswith("cdktf")):
             assert ref, f"{owner}.{path}{name}: block without a reference class"
             child = ref.group(1)

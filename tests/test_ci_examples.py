@@ -120,9 +120,9 @@ def test_pipelines_plan_on_pr_apply_the_saved_plan_and_rotate_daily(name: str) -
     assert any(p.summary and p.summary.endswith(".md") for p in plans), "no plan writes a Markdown summary"
     assert any(p.out for p in plans), "no plan saves a plan file for apply"
     assert any(p.command == "apply" and p.plan_file and p.auto_approve for p in parsed), "no apply of a saved plan"
-    assert any(
-        p.command == "rotate" and p.if_expiring_within == 7 and p.auto_approve for p in parsed
-    ), "no unattended rotate --if-expiring-within 7"
+    assert any(p.command == "rotate" and p.if_expiring_within == 7 and p.auto_approve for p in parsed), (
+        "no unattended rotate --if-expiring-within 7"
+    )
     # Unattended: anything that changes infrastructure says --auto-approve (it would refuse otherwise).
     for p in parsed:
         if p.command in ("apply", "destroy", "rotate"):
@@ -201,7 +201,7 @@ def test_command_extraction_handles_shell_and_ci_syntax() -> None:
         "set -e\n"
         "code=0\n"
         'provision plan --env "${{ matrix.env }}" \\\n  --summary plan.md || code=$?\n'
-        "if [ \"$code\" -eq 1 ]; then exit 1; fi\n"
+        'if [ "$code" -eq 1 ]; then exit 1; fi\n'
         "FOO=1 provision credentials --env $(DLZ_ENV) --json | jq .expiry  # comment: provision nothing\n"
         "python3 - <<'PY'\nprint('provision apply --oops')\nPY\n"
         "pip install dlz-provisioner\n"

@@ -123,8 +123,9 @@ def test_no_colour_codes_on_a_terminal_with_no_color(project: Project) -> None:
     assert ESC not in text
 
 
-@pytest.mark.parametrize(("extra", "flag", "coloured"), [({}, (), True), ({}, ("--no-color",), False),
-                                                         ({"TERM": "dumb"}, (), False)])
+@pytest.mark.parametrize(
+    ("extra", "flag", "coloured"), [({}, (), True), ({}, ("--no-color",), False), ({"TERM": "dumb"}, (), False)]
+)
 def test_colour_only_on_a_terminal_that_wants_it(
     project: Project, extra: dict[str, str], flag: tuple[str, ...], coloured: bool
 ) -> None:

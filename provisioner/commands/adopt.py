@@ -28,8 +28,17 @@ from provisioner.workflow import RunContext, fetch_credentials, open_context, re
 
 # Server-side defaults: writing them would only add noise (and a diff if the server changes them).
 _DEFAULTS = {"data_security_mode": "NONE", "runtime_engine": "STANDARD"}
-_SCALARS = ("cluster_name", "spark_version", "node_type_id", "driver_node_type_id", "autotermination_minutes",
-            "data_security_mode", "single_user_name", "runtime_engine", "policy_id")
+_SCALARS = (
+    "cluster_name",
+    "spark_version",
+    "node_type_id",
+    "driver_node_type_id",
+    "autotermination_minutes",
+    "data_security_mode",
+    "single_user_name",
+    "runtime_engine",
+    "policy_id",
+)
 _MAPS = ("spark_conf", "spark_env_vars", "custom_tags")
 
 

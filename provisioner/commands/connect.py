@@ -26,8 +26,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         spec = _cluster_spec(ctx, env, args.cluster)
-        pat = require(ctx.databricks_token(), "DATABRICKS_TOKEN is not set — the connection needs a personal "
-                                              f"access token for {env.databricks_host}")
+        pat = require(
+            ctx.databricks_token(),
+            f"DATABRICKS_TOKEN is not set — the connection needs a personal access token for {env.databricks_host}",
+        )
         cluster_id = _cluster_id(ctx, env, spec)
         flow = FlowServiceClient(ctx.aep_client(env))
         existing = flow.find(env.databricks_host, cluster_id)

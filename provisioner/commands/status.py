@@ -149,14 +149,22 @@ def _cluster_status(
     from provisioner.databricks.workspace import WorkspaceError
 
     if cluster_id is None:
-        return ClusterStatus(spec.name, None, "NOT_CREATED", "unknown", None, None,
-                             ["not created yet — run `provision apply`"])
+        return ClusterStatus(
+            spec.name, None, "NOT_CREATED", "unknown", None, None, ["not created yet — run `provision apply`"]
+        )
     try:
         info = client.get_cluster(cluster_id)
     except WorkspaceError as exc:
         if exc.not_found:
-            return ClusterStatus(spec.name, cluster_id, "DELETED", "unknown", None, None,
-                                 ["deleted outside the tool — run `provision apply` to recreate it"])
+            return ClusterStatus(
+                spec.name,
+                cluster_id,
+                "DELETED",
+                "unknown",
+                None,
+                None,
+                ["deleted outside the tool — run `provision apply` to recreate it"],
+            )
         raise ProvisionError(f"status: cannot read cluster {spec.name} ({cluster_id}): {exc.message}") from None
     state = str(info.get("state", "UNKNOWN"))
     started = last_start_ms(info) or None
@@ -243,7 +251,9 @@ def _document(
             "warnDays": env.sas.warn_days,
             "expiring": creds.days_left() <= env.sas.warn_days,
         },
-        "secret": None if secret is None else {
+        "secret": None
+        if secret is None
+        else {
             "scope": secret.scope,
             "key": secret.key,
             "present": secret.present,

@@ -74,9 +74,7 @@ def resolve_host(host: str) -> str:
         return host
     mapping = {normalize_host(k): v.rstrip("/") for k, v in json.loads(raw).items()}
     if host not in mapping:
-        raise WorkspaceError(
-            0, "SANDBOX_UNKNOWN_HOST", f"{host} is not a sandbox workspace (known: {sorted(mapping)})"
-        )
+        raise WorkspaceError(0, "SANDBOX_UNKNOWN_HOST", f"{host} is not a sandbox workspace (known: {sorted(mapping)})")
     return mapping[host]
 
 
@@ -132,9 +130,7 @@ class WorkspaceClient:
                 method, self.base_url + path, params=params, json=body, headers=headers, timeout=self._timeout
             )
         except requests.RequestException as exc:
-            raise WorkspaceError(
-                0, "CONNECTION_ERROR", f"{method} {path}: {type(exc).__name__}: {exc}"
-            ) from None
+            raise WorkspaceError(0, "CONNECTION_ERROR", f"{method} {path}: {type(exc).__name__}: {exc}") from None
         try:
             data = resp.json() if resp.content else {}
         except ValueError:
@@ -232,9 +228,7 @@ class WorkspaceClient:
         return list(self._call("GET", "/api/2.0/secrets/scopes/list").get("scopes", []))
 
     def put_secret(self, scope: str, key: str, value: Secret) -> None:
-        self._call(
-            "POST", "/api/2.0/secrets/put", body={"scope": scope, "key": key, "string_value": value.reveal()}
-        )
+        self._call("POST", "/api/2.0/secrets/put", body={"scope": scope, "key": key, "string_value": value.reveal()})
 
     def delete_secret(self, scope: str, key: str) -> None:
         self._call("POST", "/api/2.0/secrets/delete", body={"scope": scope, "key": key})

@@ -120,15 +120,11 @@ class AepEmulator:
                 401, {"error": "invalid_client", "error_description": "invalid client_id or client_secret"}
             )
         if not form.get("scope"):
-            return json_response(
-                400, {"error": "invalid_scope", "error_description": "scope parameter is required"}
-            )
+            return json_response(400, {"error": "invalid_scope", "error_description": "scope parameter is required"})
         token = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(48)
         with self._lock:
             self._tokens[token] = _AccessToken(client_id, time.time() + ACCESS_TOKEN_SECONDS)
-        return json_response(
-            200, {"access_token": token, "token_type": "bearer", "expires_in": ACCESS_TOKEN_SECONDS}
-        )
+        return json_response(200, {"access_token": token, "token_type": "bearer", "expires_in": ACCESS_TOKEN_SECONDS})
 
     # ---- gateway checks ----------------------------------------------------------------
 
@@ -190,9 +186,7 @@ class AepEmulator:
         if request.method == "POST" and connection_id is None:
             return self._create_connection(org_id, sandbox, request.body)
         if request.method == "GET":
-            mine = [
-                c for c in self.store.connections() if c["org_id"] == org_id and c["sandbox_name"] == sandbox
-            ]
+            mine = [c for c in self.store.connections() if c["org_id"] == org_id and c["sandbox_name"] == sandbox]
             if connection_id is not None:
                 found = [c for c in mine if c["id"] == connection_id]
                 if not found:

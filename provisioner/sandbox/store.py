@@ -271,10 +271,7 @@ class SandboxStore:
             for record in state["dlz"].values():
                 if not _token_valid(record):
                     continue
-                key = (
-                    f"fs.azure.sas.{record['containerName']}."
-                    f"{record['storageAccountName']}.blob.core.windows.net"
-                )
+                key = f"fs.azure.sas.{record['containerName']}.{record['storageAccountName']}.blob.core.windows.net"
                 if effective.get(key) == record["SASToken"]:
                     return True
             return False
@@ -639,9 +636,7 @@ def _cluster_id_of(spec: Mapping[str, Any]) -> str:
 
 def _invalid_state(cluster: Mapping[str, Any]) -> DatabricksError:
     pretty = cluster["state"].capitalize()
-    return DatabricksError(
-        400, "INVALID_STATE", f"Cluster {cluster['cluster_id']} is in unexpected state {pretty}."
-    )
+    return DatabricksError(400, "INVALID_STATE", f"Cluster {cluster['cluster_id']} is in unexpected state {pretty}.")
 
 
 def _new_cluster_id() -> str:
@@ -655,9 +650,7 @@ def _validated_spec(spec: Mapping[str, Any], *, require_version: bool) -> dict[s
     if require_version and not body.get("spark_version"):
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: spark_version")
     if "num_workers" in body and "autoscale" in body:
-        raise DatabricksError(
-            400, "INVALID_PARAMETER_VALUE", "Only one of num_workers or autoscale may be specified."
-        )
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Only one of num_workers or autoscale may be specified.")
     minutes = body.get("autotermination_minutes")
     if minutes is not None and not (minutes == 0 or 10 <= minutes <= 43200):
         raise DatabricksError(
@@ -669,9 +662,7 @@ def _validated_spec(spec: Mapping[str, Any], *, require_version: bool) -> dict[s
         value = body.get(field)
         if value is None:
             continue
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"{field} must map strings to strings")
     return body
 
@@ -727,9 +718,7 @@ def _begin_start(ws: Mapping[str, Any], cluster: dict[str, Any], state: str, sec
     _set_state(cluster, state, pending_to="RUNNING", after=seconds)
 
 
-def _set_state(
-    cluster: dict[str, Any], state: str, *, pending_to: str | None = None, after: float = 0.0
-) -> None:
+def _set_state(cluster: dict[str, Any], state: str, *, pending_to: str | None = None, after: float = 0.0) -> None:
     cluster["state"] = state
     cluster["state_message"] = _STATE_MESSAGES.get(state, "")
     cluster["pending"] = None if pending_to is None else {"to": pending_to, "at": time.time() + after}

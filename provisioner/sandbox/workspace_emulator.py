@@ -115,9 +115,7 @@ class WorkspaceEmulator:
         return {}
 
     def _resize(self, ws: str, body: Body) -> Body:
-        self.store.resize_cluster(
-            ws, _required(body, "cluster_id"), body.get("num_workers"), body.get("autoscale")
-        )
+        self.store.resize_cluster(ws, _required(body, "cluster_id"), body.get("num_workers"), body.get("autoscale"))
         return {}
 
     def _get(self, ws: str, body: Body) -> Body:
@@ -165,9 +163,7 @@ class WorkspaceEmulator:
         if value is None and "bytes_value" in body:
             value = str(body["bytes_value"])
         if not isinstance(value, str):
-            raise DatabricksError(
-                400, "INVALID_PARAMETER_VALUE", "Either string_value or bytes_value is required"
-            )
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Either string_value or bytes_value is required")
         self.store.put_secret(ws, _required(body, "scope"), _required(body, "key"), value)
         return {}
 

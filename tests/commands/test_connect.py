@@ -27,16 +27,24 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
     assert second.returncode == 0, second.stderr
     doc = json.loads(second.stdout)
     assert doc == {
-        "environment": "default", "cluster": "aep-explore", "clusterId": cid,
+        "environment": "default",
+        "cluster": "aep-explore",
+        "clusterId": cid,
         "domain": "https://adb-1234567890123456.7.azuredatabricks.net",
-        "connectionId": connection_id, "created": False,
+        "connectionId": connection_id,
+        "created": False,
     }
     (stored,) = store.connections()
     assert stored["id"] == connection_id
     assert stored["connectionSpec"]["id"] == SPEC and stored["auth"]["specName"] == "Access Token Authentication"
     params = stored["auth"]["params"]
-    assert params == {"domain": "https://adb-1234567890123456.7.azuredatabricks.net", "clusterId": cid,
-                      "accessToken": DATABRICKS_PAT, "database": "default", "catalog": "main"}
+    assert params == {
+        "domain": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "clusterId": cid,
+        "accessToken": DATABRICKS_PAT,
+        "database": "default",
+        "catalog": "main",
+    }
     for done in (first, second):
         assert DATABRICKS_PAT not in done.stdout + done.stderr
         assert AEP_SECRET not in done.stdout + done.stderr

@@ -137,8 +137,9 @@ def test_provider_is_linked_from_one_mirror_not_copied_per_environment(three: Pr
     targets = set()
     for env in ENVS:
         platform_dirs = list(
-            (three.root(env) / ".terraform" / "providers" / "registry.terraform.io" / "databricks" / "databricks")
-            .glob("*/*")
+            (three.root(env) / ".terraform" / "providers" / "registry.terraform.io" / "databricks" / "databricks").glob(
+                "*/*"
+            )
         )
         assert len(platform_dirs) == 1, platform_dirs
         (installed,) = platform_dirs
@@ -199,10 +200,24 @@ def test_unchanged_environments_collapse_and_exit_code_is_the_worst(three: Proje
     # Apply the three environments at once (their own roots and states; one sandbox).
     applies = [
         subprocess.Popen(
-            [sys.executable, "-m", "provisioner.main", "apply", "--env", env, "--auto-approve",
-             "--config", str(three.config_path), "--sandbox"],
-            cwd=three.dir, env=three.env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "provisioner.main",
+                "apply",
+                "--env",
+                env,
+                "--auto-approve",
+                "--config",
+                str(three.config_path),
+                "--sandbox",
+            ],
+            cwd=three.dir,
+            env=three.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for env in ENVS
     ]

@@ -139,7 +139,12 @@ def test_failure_after_refresh_prints_the_command_that_recovers(tmp_path: Path, 
     project.store().clear_faults()
     resumed = subprocess.run(
         [sys.executable, "-m", "provisioner.main", *argv[1:]],
-        cwd=project.dir, env=project.env(), capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+        cwd=project.dir,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert _token(project) == refreshed  # --resume never refreshes

@@ -14,8 +14,16 @@ ORG = BASE_CONFIG["aep"]["org_id"]
 POLICY = {"spark.databricks.cluster.profile": "serverless"}
 
 TOP_KEYS = {"schemaVersion", "environment", "status", "exitCode", "token", "secret", "clusters", "rotationUnfinished"}
-TOKEN_KEYS = {"mode", "containerName", "storageAccountName", "sparkConfKey", "expiryDate", "daysLeft", "warnDays",
-              "expiring"}
+TOKEN_KEYS = {
+    "mode",
+    "containerName",
+    "storageAccountName",
+    "sparkConfKey",
+    "expiryDate",
+    "daysLeft",
+    "warnDays",
+    "expiring",
+}
 CLUSTER_KEYS = {"name", "clusterId", "state", "sasEntry", "dlzAccess", "lastStarted", "drift", "problems"}
 
 
@@ -68,8 +76,11 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     store = project.store()
     cid = _ids(project)["aep-ingest"]
     live = store.get_cluster(WS, cid)
-    spec = {k: v for k, v in live.items() if k in ("cluster_name", "spark_version", "node_type_id", "autoscale",
-                                                     "autotermination_minutes", "custom_tags")}
+    spec = {
+        k: v
+        for k, v in live.items()
+        if k in ("cluster_name", "spark_version", "node_type_id", "autoscale", "autotermination_minutes", "custom_tags")
+    }
     spec["spark_conf"] = {"spark.databricks.delta.preview.enabled": "false"}
     store.edit_cluster(WS, {**spec, "cluster_id": cid})
     code, doc, _ = _status(project)

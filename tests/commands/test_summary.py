@@ -80,15 +80,31 @@ def creds() -> DlzCredentials:
 
 def _cluster_change(actions: list[str], before: dict[str, Any], after: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
-        "address": "databricks_cluster.c", "mode": "managed", "type": "databricks_cluster", "name": "c",
-        "change": {"actions": actions, "before": before, "after": after, "after_unknown": {},
-                   "before_sensitive": {"spark_conf": True}, "after_sensitive": {"spark_conf": True}, **extra},
+        "address": "databricks_cluster.c",
+        "mode": "managed",
+        "type": "databricks_cluster",
+        "name": "c",
+        "change": {
+            "actions": actions,
+            "before": before,
+            "after": after,
+            "after_unknown": {},
+            "before_sensitive": {"spark_conf": True},
+            "after_sensitive": {"spark_conf": True},
+            **extra,
+        },
     }
 
 
 def _base(state: str = "RUNNING", **kw: Any) -> dict[str, Any]:
-    return {"cluster_name": "c", "num_workers": 1, "state": state, "spark_conf": {SAS_KEY: OLD_TOKEN},
-            "spark_env_vars": {"PASSWORD": "hunter2-env-secret"}, **kw}
+    return {
+        "cluster_name": "c",
+        "num_workers": 1,
+        "state": state,
+        "spark_conf": {SAS_KEY: OLD_TOKEN},
+        "spark_env_vars": {"PASSWORD": "hunter2-env-secret"},
+        **kw,
+    }
 
 
 def test_restart_detection(env: Environment, creds: DlzCredentials) -> None:
@@ -107,13 +123,25 @@ def test_restart_detection(env: Environment, creds: DlzCredentials) -> None:
 
 def test_import_plus_update_and_nothing_secret(env: Environment, creds: DlzCredentials) -> None:
     change = _cluster_change(
-        ["update"], _base(), _base(spark_conf={SAS_KEY: TOKEN}, spark_env_vars={"PASSWORD": "hunter3-new"}),
+        ["update"],
+        _base(),
+        _base(spark_conf={SAS_KEY: TOKEN}, spark_env_vars={"PASSWORD": "hunter3-new"}),
         importing={"id": "0101-000000-abcdefgh"},
     )
-    secret = {"address": "databricks_secret.s", "mode": "managed", "type": "databricks_secret", "name": "s",
-              "change": {"actions": ["delete", "create"], "before": {"string_value": OLD_TOKEN},
-                         "after": {"string_value": TOKEN}, "after_unknown": {},
-                         "before_sensitive": {"string_value": True}, "after_sensitive": {"string_value": True}}}
+    secret = {
+        "address": "databricks_secret.s",
+        "mode": "managed",
+        "type": "databricks_secret",
+        "name": "s",
+        "change": {
+            "actions": ["delete", "create"],
+            "before": {"string_value": OLD_TOKEN},
+            "after": {"string_value": TOKEN},
+            "after_unknown": {},
+            "before_sensitive": {"string_value": True},
+            "after_sensitive": {"string_value": True},
+        },
+    }
     plan = {"variables": {"dlz_sas_token": {"value": TOKEN}}, "resource_changes": [change, secret]}
     summary = summarize(plan, env, creds)
     assert summary.resources[0].action == "import+update"
@@ -127,9 +155,14 @@ def test_import_plus_update_and_nothing_secret(env: Environment, creds: DlzCrede
 
 def test_markdown_stays_under_the_comment_limit(env: Environment) -> None:
     resources = [
-        ResourceSummary(f"databricks_cluster.c{i:05d}", "databricks_cluster", "update",
-                        changed=[f"spark_conf[key.{j}.{'x' * 40}]" for j in range(5)], restart=True,
-                        restart_reason="spark_conf change on a RUNNING cluster")
+        ResourceSummary(
+            f"databricks_cluster.c{i:05d}",
+            "databricks_cluster",
+            "update",
+            changed=[f"spark_conf[key.{j}.{'x' * 40}]" for j in range(5)],
+            restart=True,
+            restart_reason="spark_conf change on a RUNNING cluster",
+        )
         for i in range(3000)
     ]
     summary = PlanSummary("default", "inline", resources, True, "2030-01-01")

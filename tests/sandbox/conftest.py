@@ -65,14 +65,10 @@ class Workspace:
         self.headers = {"Authorization": f"Bearer {sb.databricks_token.reveal()}"}
 
     def post(self, endpoint: str, body: dict[str, Any], version: str = "2.1") -> requests.Response:
-        return self.http.post(
-            f"{self.base}/api/{version}/{endpoint}", json=body, headers=self.headers, timeout=5
-        )
+        return self.http.post(f"{self.base}/api/{version}/{endpoint}", json=body, headers=self.headers, timeout=5)
 
     def get(self, endpoint: str, version: str = "2.1", **params: str) -> requests.Response:
-        return self.http.get(
-            f"{self.base}/api/{version}/{endpoint}", params=params, headers=self.headers, timeout=5
-        )
+        return self.http.get(f"{self.base}/api/{version}/{endpoint}", params=params, headers=self.headers, timeout=5)
 
     def ok(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         version = "2.0" if endpoint.startswith("secrets/") else "2.1"

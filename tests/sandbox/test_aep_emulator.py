@@ -39,9 +39,7 @@ def creds(
     if refresh:
         params["action"] = "refresh"
     method = http.post if refresh else http.get
-    return method(
-        f"{sb.platform_url}{CREDS}", params=params, headers=aep_headers(token, sandbox_name), timeout=5
-    )
+    return method(f"{sb.platform_url}{CREDS}", params=params, headers=aep_headers(token, sandbox_name), timeout=5)
 
 
 # ---- IMS ---------------------------------------------------------------------------------
@@ -65,9 +63,7 @@ def test_ims_issues_bearer_token_for_registered_client(sandbox: Sandbox, http: r
     assert len(body["access_token"]) > 40
 
 
-def test_ims_rejects_wrong_secret_unknown_client_and_missing_scope(
-    sandbox: Sandbox, http: requests.Session
-) -> None:
+def test_ims_rejects_wrong_secret_unknown_client_and_missing_scope(sandbox: Sandbox, http: requests.Session) -> None:
     url = f"{sandbox.ims_url}/ims/token/v3"
     base = {
         "grant_type": "client_credentials",
@@ -312,9 +308,7 @@ def _connection_body(cluster_id: str, pat: str) -> dict[str, Any]:
     }
 
 
-def test_flow_service_connections_create_and_list_mask_the_token(
-    sandbox: Sandbox, http: requests.Session
-) -> None:
+def test_flow_service_connections_create_and_list_mask_the_token(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
     cluster = sandbox.store.add_cluster(WS_KEY)
     pat = sandbox.databricks_token.reveal()
@@ -349,15 +343,11 @@ def test_flow_service_connections_create_and_list_mask_the_token(
         timeout=5,
     )
     assert other_spec.json()["items"] == []
-    other_sandbox = http.get(
-        f"{sandbox.platform_url}{CONNECTIONS}", headers=aep_headers(token, "dev"), timeout=5
-    )
+    other_sandbox = http.get(f"{sandbox.platform_url}{CONNECTIONS}", headers=aep_headers(token, "dev"), timeout=5)
     assert other_sandbox.json()["items"] == []
 
 
-def test_flow_service_rejects_missing_fields_and_stopped_clusters(
-    sandbox: Sandbox, http: requests.Session
-) -> None:
+def test_flow_service_rejects_missing_fields_and_stopped_clusters(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
     stopped = sandbox.store.add_cluster(WS_KEY, state="TERMINATED")
     body = _connection_body(stopped, "dapi-x")

@@ -166,9 +166,7 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     assert "databricks_cluster.c will be updated in-place" in out
     assert "1 to add, 1 to change, 1 to destroy" in out
     applied = root.apply(TF_VAR_sas=SAS + "new").stdout
-    assert applied.index("databricks_secret.sas: Destroying") < applied.index(
-        "databricks_secret.sas: Creating"
-    )
+    assert applied.index("databricks_secret.sas: Destroying") < applied.index("databricks_secret.sas: Creating")
     assert sandbox.store.secret_value(WS, "dlz", "sas") == SAS + "new"
     assert SAS not in applied  # sensitive: never printed
 
@@ -203,9 +201,7 @@ def test_server_added_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Roo
 
 
 def test_import_cluster_by_id(sandbox: Sandbox, root: Root) -> None:
-    cluster_id = sandbox.store.add_cluster(
-        WS, {"cluster_name": "dlz", "num_workers": 0, "autotermination_minutes": 60}
-    )
+    cluster_id = sandbox.store.add_cluster(WS, {"cluster_name": "dlz", "num_workers": 0, "autotermination_minutes": 60})
     root.write(cluster_hcl())
     root.tf("import", "databricks_cluster.c", cluster_id)
     assert root.state_attr("databricks_cluster.c", "state") == "RUNNING"

@@ -48,9 +48,7 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     env.update(build_mirror(work / "state"), PYTHONPATH=str(REPO))
     for args in (["init", "-input=false", "-no-color"], ["providers", "schema", "-json"]):
-        proc = subprocess.run(
-            ["terraform", *args], cwd=work, env=env, capture_output=True, text=True, timeout=60
-        )
+        proc = subprocess.run(["terraform", *args], cwd=work, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout)["provider_schemas"][SOURCE]
 
@@ -114,9 +112,7 @@ def test_standin_implements_the_resources_we_generate(standin: dict[str, Any]) -
         "databricks_secret",
     }
     cluster = standin["resource_schemas"]["databricks_cluster"]["block"]
-    assert {"cluster_id", "spark_version", "num_workers", "spark_conf", "state", "url"} <= set(
-        cluster["attributes"]
-    )
+    assert {"cluster_id", "spark_version", "num_workers", "spark_conf", "state", "url"} <= set(cluster["attributes"])
     assert "autoscale" in cluster["block_types"]
 
 
@@ -135,28 +131,28 @@ MUTATIONS = {
     "required flipped": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["attributes"][
         "spark_version"
     ].update(required=None, optional=True),
-    "type changed": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["attributes"][
-        "num_workers"
-    ].update(type="string"),
-    "computed dropped": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["attributes"][
-        "cluster_id"
-    ].pop("computed"),
+    "type changed": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["attributes"]["num_workers"].update(
+        type="string"
+    ),
+    "computed dropped": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["attributes"]["cluster_id"].pop(
+        "computed"
+    ),
     "sensitivity dropped": lambda s: s["resource_schemas"]["databricks_secret"]["block"]["attributes"][
         "string_value"
     ].pop("sensitive"),
     "token not sensitive": lambda s: s["provider"]["block"]["attributes"]["token"].pop("sensitive"),
-    "attribute renamed": lambda s: s["resource_schemas"]["databricks_secret_scope"]["block"][
+    "attribute renamed": lambda s: s["resource_schemas"]["databricks_secret_scope"]["block"]["attributes"].update(
+        scope_name=s["resource_schemas"]["databricks_secret_scope"]["block"]["attributes"].pop("name")
+    ),
+    "block as set": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["autoscale"].update(
+        nesting_mode="set"
+    ),
+    "block max_items": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["autoscale"].pop(
+        "max_items"
+    ),
+    "nested type": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["autoscale"]["block"][
         "attributes"
-    ].update(scope_name=s["resource_schemas"]["databricks_secret_scope"]["block"]["attributes"].pop("name")),
-    "block as set": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"][
-        "autoscale"
-    ].update(nesting_mode="set"),
-    "block max_items": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"][
-        "autoscale"
-    ].pop("max_items"),
-    "nested type": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["autoscale"][
-        "block"
-    ]["attributes"]["min_workers"].update(type="string"),
+    ]["min_workers"].update(type="string"),
 }
 
 

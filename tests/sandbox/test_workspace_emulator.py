@@ -53,9 +53,7 @@ def test_unknown_workspace_and_endpoint(sandbox: Sandbox, ws: Workspace, http: r
     missing = ws.get("clusters/events")
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "ENDPOINT_NOT_FOUND"
-    malformed = ws.http.post(
-        f"{ws.base}/api/2.1/clusters/create", data="{not json", headers=ws.headers, timeout=5
-    )
+    malformed = ws.http.post(f"{ws.base}/api/2.1/clusters/create", data="{not json", headers=ws.headers, timeout=5)
     assert malformed.status_code == 400
     assert malformed.json()["error_code"] == "MALFORMED_REQUEST"
 
@@ -222,9 +220,7 @@ def test_secrets_never_come_back(sandbox: Sandbox, ws: Workspace) -> None:
     dup = ws.post("secrets/scopes/create", {"scope": "dlz"}, "2.0")
     assert dup.status_code == 400
     assert dup.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
-    assert ws.get("secrets/scopes/list", "2.0").json() == {
-        "scopes": [{"name": "dlz", "backend_type": "DATABRICKS"}]
-    }
+    assert ws.get("secrets/scopes/list", "2.0").json() == {"scopes": [{"name": "dlz", "backend_type": "DATABRICKS"}]}
 
     before = time.time() * 1000
     ws.ok("secrets/put", {"scope": "dlz", "key": "sas", "string_value": "super-secret-value"})

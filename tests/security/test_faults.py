@@ -71,8 +71,9 @@ def set_aep(project: Project, **settings: Any) -> None:
     project.write_config()
 
 
-def assert_clean_failure(project: Project, before: dict[str, Any], done: subprocess.CompletedProcess[str],
-                         *expected: str) -> str:
+def assert_clean_failure(
+    project: Project, before: dict[str, Any], done: subprocess.CompletedProcess[str], *expected: str
+) -> str:
     """exit 1, exactly one `error:` line naming the cause, no traceback, nothing rendered or applied."""
     assert done.returncode == 1, done.stdout[-1500:] + done.stderr[-1500:]
     errors = error_lines(done)
@@ -249,16 +250,28 @@ def real_mode(prepared: Project, aep_server: tuple[str, Script]) -> tuple[Projec
 
 
 SERVER_CASES: dict[str, tuple[str, int, Any, tuple[str, ...]]] = {
-    "AEP 401": (DLZ, 401, {"error_code": "401013", "message": "Oauth token is not valid"},
-                ("401", "AEP_CLIENT_SECRET")),
+    "AEP 401": (
+        DLZ,
+        401,
+        {"error_code": "401013", "message": "Oauth token is not valid"},
+        ("401", "AEP_CLIENT_SECRET"),
+    ),
     "AEP 403": (DLZ, 403, {"error_code": "403003", "message": "Api Key is invalid"}, ("403", "aep.client_id")),
     "AEP 404": (DLZ, 404, {"title": "NotFound", "detail": "no such sandbox"}, ("404", "aep.sandbox")),
-    "IMS 401": (IMS, 401, {"error": "invalid_client", "error_description": "invalid client_id or client_secret"},
-                ("IMS", "AEP_CLIENT_SECRET")),
+    "IMS 401": (
+        IMS,
+        401,
+        {"error": "invalid_client", "error_description": "invalid client_id or client_secret"},
+        ("IMS", "AEP_CLIENT_SECRET"),
+    ),
     "HTML 200": (DLZ, 200, b"<html><body>Sign in</body></html>", ("text/html", "instead of JSON")),
     "JSON missing fields": (DLZ, 200, dlz_body(SASToken=None, expiryDate=None), ("lacks SASToken, expiryDate",)),
-    "expiryDate past": (DLZ, 200, dlz_body(expiryDate=(date.today() - timedelta(days=2)).isoformat()),
-                        ("expired", "provision rotate")),
+    "expiryDate past": (
+        DLZ,
+        200,
+        dlz_body(expiryDate=(date.today() - timedelta(days=2)).isoformat()),
+        ("expired", "provision rotate"),
+    ),
     "expiryDate malformed": (DLZ, 200, dlz_body(expiryDate="31/12/2099"), ("31/12/2099", "YYYY-MM-DD")),
 }
 
@@ -350,10 +363,10 @@ def test_provider_init_failure(project: Project) -> None:
         'provider "registry.terraform.io/databricks/databricks" {\n'
         '  version     = "1.99.0"\n'
         '  constraints = "~> 1.99"\n'
-        '  hashes = [\n'
+        "  hashes = [\n"
         '    "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",\n'
-        '  ]\n'
-        '}\n'
+        "  ]\n"
+        "}\n"
     )
     done = project.run("apply", "--auto-approve")
     assert done.returncode == 1, done.stderr
@@ -385,10 +398,25 @@ def test_apply_failure_midway_keeps_state_consistent_and_converges(project: Proj
 
 
 def _start_slow_apply(project: Project) -> tuple[subprocess.Popen[str], list[str]]:
-    argv = [sys.executable, "-m", "provisioner.main", "apply", "--auto-approve",
-            "--config", str(project.config_path), "--sandbox"]
-    proc = subprocess.Popen(argv, cwd=project.dir, env=project.env(PROVISION_SANDBOX_CLUSTER_START_SECONDS="4"),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "provisioner.main",
+        "apply",
+        "--auto-approve",
+        "--config",
+        str(project.config_path),
+        "--sandbox",
+    ]
+    proc = subprocess.Popen(
+        argv,
+        cwd=project.dir,
+        env=project.env(PROVISION_SANDBOX_CLUSTER_START_SECONDS="4"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     assert proc.stdout is not None
     deadline = time.monotonic() + 90

@@ -36,10 +36,46 @@ TERRAFORM = os.environ.get("TERRAFORM_BINARY", "terraform")
 DLZ_KEY_PREFIX = "fs.azure.sas."
 
 FRAGMENTS = [
-    '"', "\\", "\\n", "\n", "\r\n", "\t", "${", "}", "${var.dlz_sas_token}", "$${x}", "%{", "%%{",
-    "%{ if true }x%{ endif }", "{{", "}}", "{{secrets/aep-dlz/dlz-sas-token}}", "{{ header }}", "{% raw %}",
-    "'", "`", "#", "//", "/*", "*/", "<<EOF\n", "=", "é", "e\u0301", "\u212b", "日本語", "😀", "\u2028",
-    "\x00", "\x1b[31m", "\x7f", "\ufeff", "\u200b", "null", "true", "-1",
+    '"',
+    "\\",
+    "\\n",
+    "\n",
+    "\r\n",
+    "\t",
+    "${",
+    "}",
+    "${var.dlz_sas_token}",
+    "$${x}",
+    "%{",
+    "%%{",
+    "%{ if true }x%{ endif }",
+    "{{",
+    "}}",
+    "{{secrets/aep-dlz/dlz-sas-token}}",
+    "{{ header }}",
+    "{% raw %}",
+    "'",
+    "`",
+    "#",
+    "//",
+    "/*",
+    "*/",
+    "<<EOF\n",
+    "=",
+    "é",
+    "e\u0301",
+    "\u212b",
+    "日本語",
+    "😀",
+    "\u2028",
+    "\x00",
+    "\x1b[31m",
+    "\x7f",
+    "\ufeff",
+    "\u200b",
+    "null",
+    "true",
+    "-1",
 ]
 hostile = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), min_size=1, max_size=8).map("".join)
 long_text = st.text(min_size=90, max_size=400)
@@ -64,8 +100,13 @@ def yaml_round_trips(obj: Any) -> bool:
 
 
 def full_cluster(i: int, fields: dict[str, Any]) -> dict[str, Any]:
-    return {"name": f"c{i}", "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2",
-            "num_workers": 1, **fields}
+    return {
+        "name": f"c{i}",
+        "spark_version": "15.4.x-scala2.12",
+        "node_type_id": "Standard_DS3_v2",
+        "num_workers": 1,
+        **fields,
+    }
 
 
 def classify(workdir: Path, drawn: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -144,11 +185,17 @@ def check_batch(drawn: list[dict[str, Any]]) -> None:
 
 
 NAMED_NASTIES = [
-    {"cluster_name": 'quote " backslash \\ newline \n tab \t', "custom_tags": {"t": "${var.dlz_sas_token}"},
-     "spark_conf": {"spark.a": "%{ if true }x%{ endif }", "spark.b": "{{secrets/aep-dlz/dlz-sas-token}}"}},
-    {"cluster_name": "$${already} %%{doubled} {{ header }} {% raw %}", "custom_tags": {"u": "日本語 😀 é \u2028"},
-     "spark_conf": {"spark.c": "\\${x}", "spark.d": "a\r\nb\x00c\x1b[31m"}},
-    {"cluster_name": "x" * 100, "custom_tags": {"long": "y" * 256}, "spark_conf": {"spark.long": "z\\\"" * 1000}},
+    {
+        "cluster_name": 'quote " backslash \\ newline \n tab \t',
+        "custom_tags": {"t": "${var.dlz_sas_token}"},
+        "spark_conf": {"spark.a": "%{ if true }x%{ endif }", "spark.b": "{{secrets/aep-dlz/dlz-sas-token}}"},
+    },
+    {
+        "cluster_name": "$${already} %%{doubled} {{ header }} {% raw %}",
+        "custom_tags": {"u": "日本語 😀 é \u2028"},
+        "spark_conf": {"spark.c": "\\${x}", "spark.d": "a\r\nb\x00c\x1b[31m"},
+    },
+    {"cluster_name": "x" * 100, "custom_tags": {"long": "y" * 256}, "spark_conf": {"spark.long": 'z\\"' * 1000}},
     # Rejected: non-NFC (HCL would normalise it), too long, a key that is not a Spark key.
     {"cluster_name": "caf" + "e\u0301", "custom_tags": {}, "spark_conf": {}},
     {"cluster_name": "x" * 101, "custom_tags": {}, "spark_conf": {}},
@@ -235,6 +282,10 @@ def test_wrong_encoding_is_refused(project: Project, encoding: str) -> None:
 
 def test_cli_process_is_the_real_one() -> None:
     """The subprocess runs this checkout's CLI (not an installed copy elsewhere)."""
-    out = subprocess.run([sys.executable, "-c", "import provisioner, sys; print(provisioner.__file__)"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import provisioner, sys; print(provisioner.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip().startswith(str(Path(__file__).resolve().parents[2]))

@@ -158,9 +158,7 @@ class Cluster(StandInResource):
             running = client.get_cluster(cluster_id).get("state") == "RUNNING"
             if changed <= RESIZE_FIELDS and running:
                 spec = _spec(planned)
-                client.resize_cluster(
-                    cluster_id, num_workers=spec.get("num_workers"), autoscale=spec.get("autoscale")
-                )
+                client.resize_cluster(cluster_id, num_workers=spec.get("num_workers"), autoscale=spec.get("autoscale"))
             else:
                 self._edit(cluster_id, _spec(planned))
         if bool(current.get("is_pinned")) != bool(planned.get("is_pinned")):
