@@ -20,6 +20,17 @@ def test_ruff_clean() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_ruff_format_clean() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "provisioner", "tests", "bench", "scripts"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_cli_help_does_not_import_the_heavy_modules() -> None:
     """`provision --help` stays fast: argparse only, no jinja2/requests/yaml/jsonschema/grpc."""
     code = (
