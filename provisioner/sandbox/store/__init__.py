@@ -1,0 +1,47 @@
+"""The sandbox's persisted world: AEP landing zones, Databricks workspaces, fault knobs.
+
+One JSON state file under a lock (`base`); one mixin per part of the world, each in its
+own module. `SandboxStore` is all of them together.
+"""
+
+from __future__ import annotations
+
+from provisioner.sandbox.store.base import (
+    DEFAULT_CLUSTER_START_SECONDS,
+    DEFAULT_FAULTS,
+    START_SECONDS_ENV,
+    DatabricksError,
+    State,
+)
+from provisioner.sandbox.store.clusters import SANDBOX_USER, ClusterStore
+from provisioner.sandbox.store.connections import ConnectionStore
+from provisioner.sandbox.store.dlz import (
+    CREDENTIAL_TYPES,
+    DATABRICKS_SOURCE,
+    DLZ_VALID_DAYS,
+    DlzStore,
+    new_sas_token,
+    storage_account_name,
+)
+from provisioner.sandbox.store.faults import AepFault, FaultStore
+from provisioner.sandbox.store.secrets import SecretStore
+
+__all__ = [
+    "CREDENTIAL_TYPES",
+    "DATABRICKS_SOURCE",
+    "DEFAULT_CLUSTER_START_SECONDS",
+    "DEFAULT_FAULTS",
+    "DLZ_VALID_DAYS",
+    "SANDBOX_USER",
+    "START_SECONDS_ENV",
+    "AepFault",
+    "DatabricksError",
+    "SandboxStore",
+    "State",
+    "new_sas_token",
+    "storage_account_name",
+]
+
+
+class SandboxStore(DlzStore, ClusterStore, SecretStore, ConnectionStore, FaultStore):
+    """The sandbox's state file; every public method is one locked transaction."""

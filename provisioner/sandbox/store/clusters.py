@@ -1,0 +1,362 @@
+"""Databricks clusters: the state machine, specs as the Clusters API accepts them, and views.
+
+Cluster state transitions are stored as deadlines (`pending = {"to", "at"}`) and applied
+lazily whenever the state is loaded: no background thread, and a reader in another
+process sees exactly the same clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import string
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, now_ms, workspace_state
+
+SANDBOX_USER = "sandbox-user@example.com"
+
+_SECRET_REF = re.compile(r"\{\{secrets/([^/{}]+)/([^/{}]+)\}\}")
+_ALNUM = string.digits + string.ascii_lowercase
+
+# Fields only the server sets; a client echoing them back must not overwrite ours.
+_READ_ONLY_FIELDS = frozenset(
+    {
+        "cluster_id",
+        "state",
+        "state_message",
+        "cluster_source",
+        "start_time",
+        "last_restarted_time",
+        "terminated_time",
+        "termination_reason",
+        "creator_user_name",
+        "default_tags",
+        "is_pinned",
+        "pinned_by_user_name",
+        "no_wait",
+    }
+)
+_STATE_MESSAGES = {
+    "PENDING": "Finding instances for new nodes, acquiring more instances if necessary",
+    "RUNNING": "",
+    "RESTARTING": "Restarting Spark",
+    "RESIZING": "Resizing cluster",
+    "TERMINATING": "Terminating cluster",
+    "TERMINATED": "Terminated by user",
+}
+
+
+class ClusterStore(StoreBase):
+    def _advance_clock(self, state: State, now: float) -> None:
+        _advance(state, now)
+
+    def ensure_workspace(self, workspace_key: str) -> None:
+        with self._txn() as state:
+            workspace_state(state, workspace_key)
+
+    def workspace_keys(self) -> list[str]:
+        with self._txn() as state:
+            return sorted(state["workspaces"])
+
+    def set_policy_spark_conf(self, workspace_key: str, conf: Mapping[str, str]) -> None:
+        """Keys a 'cluster policy' forces into every cluster's spark_conf on create/edit."""
+        with self._txn() as state:
+            workspace_state(state, workspace_key)["policy_spark_conf"] = dict(conf)
+
+    def get_cluster(self, workspace_key: str, cluster_id: str) -> dict[str, Any] | None:
+        """The `clusters/get` view, or None when there is no such cluster."""
+        with self._txn() as state:
+            cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
+            return None if cluster is None else _cluster_view(cluster)
+
+    def list_clusters(self, workspace_key: str) -> list[dict[str, Any]]:
+        with self._txn() as state:
+            clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
+            return [_cluster_view(c) for c in clusters.values()]
+
+    def effective_spark_conf(self, workspace_key: str, cluster_id: str) -> dict[str, str] | None:
+        """The spark_conf the cluster really runs with (as of its last start); for tests."""
+        with self._txn() as state:
+            cluster = _cluster(state, workspace_key, cluster_id)
+            return dict(cluster.get("effective_spark_conf") or {})
+
+    def add_cluster(
+        self,
+        workspace_key: str,
+        spec: Mapping[str, Any] | None = None,
+        *,
+        state: str = "RUNNING",
+        cluster_source: str = "UI",
+        cluster_id: str | None = None,
+    ) -> str:
+        """Test helper: a cluster that existed before us (e.g. for adopt), RUNNING or TERMINATED."""
+        if state not in ("RUNNING", "TERMINATED"):
+            raise ValueError("add_cluster creates RUNNING or TERMINATED clusters")
+        full_spec = {
+            "cluster_name": "existing-cluster",
+            "spark_version": "15.4.x-scala2.12",
+            "node_type_id": "Standard_DS3_v2",
+            "num_workers": 1,
+            "autotermination_minutes": 60,
+            **(spec or {}),
+        }
+        with self._txn() as st:
+            ws = workspace_state(st, workspace_key)
+            cid = cluster_id or _new_cluster_id()
+            now = now_ms()
+            cluster = _new_cluster(cid, full_spec, cluster_source, now)
+            ws["clusters"][cid] = cluster
+            _begin_start(ws, cluster, "PENDING", 0.0)
+            _advance(st, time.time())
+            if state == "TERMINATED":
+                _set_state(cluster, "TERMINATED")
+            return cid
+
+    def create_cluster(self, workspace_key: str, spec: Mapping[str, Any], cluster_source: str = "API") -> str:
+        body = _validated_spec(spec, require_version=True)
+        with self._txn() as state:
+            ws = workspace_state(state, workspace_key)
+            _apply_policy(ws, body)
+            cid = _new_cluster_id()
+            cluster = _new_cluster(cid, body, cluster_source, now_ms())
+            ws["clusters"][cid] = cluster
+            _begin_start(ws, cluster, "PENDING", self.cluster_start_seconds)
+            return cid
+
+    def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any]) -> None:
+        cluster_id = _cluster_id_of(spec)
+        body = _validated_spec(spec, require_version=True)
+        with self._txn() as state:
+            ws = workspace_state(state, workspace_key)
+            cluster = _cluster(state, workspace_key, cluster_id)
+            if cluster["cluster_source"] == "JOB":
+                raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Job clusters cannot be edited.")
+            if cluster["state"] not in ("RUNNING", "TERMINATED"):
+                raise _invalid_state(cluster)
+            _apply_policy(ws, body)
+            cluster["spec"] = body
+            if cluster["state"] == "RUNNING":
+                _begin_start(ws, cluster, "RESTARTING", self.cluster_start_seconds)
+            # A TERMINATED cluster keeps its state; the new config applies at its next start.
+
+    def start_cluster(self, workspace_key: str, cluster_id: str) -> None:
+        with self._txn() as state:
+            ws = workspace_state(state, workspace_key)
+            cluster = _cluster(state, workspace_key, cluster_id)
+            if cluster["state"] != "TERMINATED":
+                raise _invalid_state(cluster)
+            _begin_start(ws, cluster, "PENDING", self.cluster_start_seconds)
+
+    def restart_cluster(self, workspace_key: str, cluster_id: str) -> None:
+        with self._txn() as state:
+            ws = workspace_state(state, workspace_key)
+            cluster = _cluster(state, workspace_key, cluster_id)
+            if cluster["state"] in ("PENDING", "RESTARTING"):
+                return  # already (re)starting: Databricks accepts and does nothing more
+            if cluster["state"] != "RUNNING":
+                raise _invalid_state(cluster)
+            _begin_start(ws, cluster, "RESTARTING", self.cluster_start_seconds)
+
+    def resize_cluster(
+        self,
+        workspace_key: str,
+        cluster_id: str,
+        num_workers: int | None = None,
+        autoscale: Mapping[str, int] | None = None,
+    ) -> None:
+        if (num_workers is None) == (autoscale is None):
+            raise DatabricksError(
+                400, "INVALID_PARAMETER_VALUE", "Exactly one of num_workers or autoscale must be specified."
+            )
+        with self._txn() as state:
+            cluster = _cluster(state, workspace_key, cluster_id)
+            if cluster["state"] != "RUNNING":
+                raise _invalid_state(cluster)
+            spec = cluster["spec"]
+            spec.pop("num_workers", None)
+            spec.pop("autoscale", None)
+            if num_workers is not None:
+                spec["num_workers"] = int(num_workers)
+            else:
+                spec["autoscale"] = dict(autoscale or {})
+            # No restart: the effective Spark config and last_restarted_time stay as they were.
+            _set_state(cluster, "RESIZING", pending_to="RUNNING", after=self.cluster_start_seconds)
+
+    def delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
+        """Terminate (config kept)."""
+        with self._txn() as state:
+            cluster = _cluster(state, workspace_key, cluster_id)
+            if cluster["state"] in ("TERMINATING", "TERMINATED"):
+                return
+            _set_state(cluster, "TERMINATING", pending_to="TERMINATED", after=self.cluster_start_seconds)
+
+    def permanent_delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
+        with self._txn() as state:
+            _cluster(state, workspace_key, cluster_id)
+            del state["workspaces"][workspace_key]["clusters"][cluster_id]
+
+    def pin_cluster(self, workspace_key: str, cluster_id: str, pinned: bool = True) -> None:
+        with self._txn() as state:
+            _cluster(state, workspace_key, cluster_id)["is_pinned"] = pinned
+
+
+def _cluster(state: State, workspace_key: str, cluster_id: str) -> dict[str, Any]:
+    cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
+    if cluster is None:
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Cluster {cluster_id} does not exist")
+    return cluster
+
+
+def _cluster_id_of(spec: Mapping[str, Any]) -> str:
+    cluster_id = spec.get("cluster_id")
+    if not isinstance(cluster_id, str) or not cluster_id:
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: cluster_id")
+    return cluster_id
+
+
+def _invalid_state(cluster: Mapping[str, Any]) -> DatabricksError:
+    pretty = cluster["state"].capitalize()
+    return DatabricksError(400, "INVALID_STATE", f"Cluster {cluster['cluster_id']} is in unexpected state {pretty}.")
+
+
+def _new_cluster_id() -> str:
+    now = datetime.now(UTC)
+    suffix = "".join(secrets.choice(_ALNUM) for _ in range(8))
+    return f"{now:%m%d}-{now:%H%M%S}-{suffix}"
+
+
+def _validated_spec(spec: Mapping[str, Any], *, require_version: bool) -> dict[str, Any]:
+    body = {k: copy.deepcopy(v) for k, v in spec.items() if k not in _READ_ONLY_FIELDS}
+    if require_version and not body.get("spark_version"):
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: spark_version")
+    if "num_workers" in body and "autoscale" in body:
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Only one of num_workers or autoscale may be specified.")
+    minutes = body.get("autotermination_minutes")
+    if minutes is not None and not (minutes == 0 or 10 <= minutes <= 43200):
+        raise DatabricksError(
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Automatic termination minutes must be 0 or between 10 and 43200.",
+        )
+    for field in ("spark_conf", "spark_env_vars", "custom_tags"):
+        value = body.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"{field} must map strings to strings")
+    return body
+
+
+def _apply_policy(ws: Mapping[str, Any], body: dict[str, Any]) -> None:
+    policy = ws.get("policy_spark_conf") or {}
+    if policy:
+        body["spark_conf"] = {**(body.get("spark_conf") or {}), **policy}
+
+
+def _new_cluster(cluster_id: str, spec: dict[str, Any], source: str, now_ms: int) -> dict[str, Any]:
+    return {
+        "cluster_id": cluster_id,
+        "spec": dict(spec),
+        "state": "PENDING",
+        "state_message": _STATE_MESSAGES["PENDING"],
+        "cluster_source": source,
+        "creator_user_name": SANDBOX_USER,
+        "start_time": now_ms,
+        "is_pinned": False,
+        "pending": None,
+        "effective_spark_conf": {},
+    }
+
+
+def _resolve(conf: Mapping[str, str], scopes: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
+    """Spark conf with secret references replaced by today's values, or the first bad reference."""
+    missing: list[str] = []
+
+    def sub(match: re.Match[str]) -> str:
+        secret = scopes.get(match.group(1), {}).get("secrets", {}).get(match.group(2))
+        if secret is None:
+            missing.append(f"scope: {match.group(1)} and key: {match.group(2)}")
+            return match.group(0)
+        return str(secret["value"])
+
+    resolved = {k: _SECRET_REF.sub(sub, v) for k, v in conf.items()}
+    return resolved, (missing[0] if missing else None)
+
+
+def _begin_start(ws: Mapping[str, Any], cluster: dict[str, Any], state: str, seconds: float) -> None:
+    # Databricks resolves secret references when the (re)start begins: this snapshot is
+    # what the cluster runs with until its next start, whatever happens to the secret.
+    resolved, missing = _resolve(cluster["spec"].get("spark_conf") or {}, ws["scopes"])
+    cluster["effective_spark_conf"] = resolved
+    cluster["last_restarted_time"] = now_ms()
+    cluster.pop("termination_reason", None)
+    cluster.pop("terminated_time", None)
+    if missing:
+        cluster["start_error"] = f"Secret does not exist with {missing}"
+    else:
+        cluster.pop("start_error", None)
+    _set_state(cluster, state, pending_to="RUNNING", after=seconds)
+
+
+def _set_state(cluster: dict[str, Any], state: str, *, pending_to: str | None = None, after: float = 0.0) -> None:
+    cluster["state"] = state
+    cluster["state_message"] = _STATE_MESSAGES.get(state, "")
+    cluster["pending"] = None if pending_to is None else {"to": pending_to, "at": time.time() + after}
+    if state == "TERMINATED":
+        cluster["terminated_time"] = now_ms()
+        cluster.setdefault("termination_reason", {"code": "USER_REQUEST", "type": "SUCCESS"})
+
+
+def _advance(state: State, now: float) -> None:
+    for ws in state["workspaces"].values():
+        for cluster in ws["clusters"].values():
+            pending = cluster.get("pending")
+            if not pending or pending["at"] > now:
+                continue
+            target = pending["to"]
+            error = cluster.pop("start_error", None)
+            if target == "RUNNING" and error:
+                # A start that cannot resolve its secrets fails the way Databricks does.
+                cluster["termination_reason"] = {
+                    "code": "SECRET_RESOLUTION_ERROR",
+                    "type": "CLIENT_ERROR",
+                }
+                _set_state(cluster, "TERMINATED")
+                cluster["state_message"] = error
+                continue
+            _set_state(cluster, target)
+
+
+def _cluster_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """What `clusters/get` answers: the accepted spec unchanged, plus server fields."""
+    spec = copy.deepcopy(cluster["spec"])
+    view: dict[str, Any] = {"cluster_id": cluster["cluster_id"], **spec}
+    if "num_workers" not in spec and "autoscale" not in spec:
+        view["num_workers"] = 0
+    if "node_type_id" in spec:
+        view.setdefault("driver_node_type_id", spec["node_type_id"])
+    view.setdefault("autotermination_minutes", 0)
+    view.setdefault("enable_elastic_disk", True)
+    view.setdefault("data_security_mode", "NONE")
+    view.setdefault("runtime_engine", "STANDARD")
+    view["default_tags"] = {
+        "Vendor": "Databricks",
+        "Creator": cluster["creator_user_name"],
+        "ClusterName": spec.get("cluster_name", ""),
+        "ClusterId": cluster["cluster_id"],
+    }
+    view["creator_user_name"] = cluster["creator_user_name"]
+    view["state"] = cluster["state"]
+    view["state_message"] = cluster["state_message"]
+    view["cluster_source"] = cluster["cluster_source"]
+    view["start_time"] = cluster["start_time"]
+    for field in ("last_restarted_time", "terminated_time", "termination_reason"):
+        if field in cluster:
+            view[field] = copy.deepcopy(cluster[field])
+    view["is_pinned"] = bool(cluster.get("is_pinned"))
+    return view

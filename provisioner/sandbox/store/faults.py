@@ -1,0 +1,71 @@
+"""Fault knobs: what the emulators make of the next requests (consumed atomically)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.sandbox.store.base import DEFAULT_FAULTS, StoreBase
+
+
+@dataclass(frozen=True)
+class AepFault:
+    """What the fault knobs make of one AEP request (consumed atomically)."""
+
+    latency_ms: int = 0
+    html: bool = False
+    status: int | None = None  # 429 or a 5xx
+    retry_after: int | None = None
+
+
+def _knob_name(name: str) -> str:
+    # Lets callers write set_faults(aep_status_429=2) as well as **{"aep.status_429": 2}.
+    return name if "." in name else name.replace("_", ".", 1)
+
+
+class FaultStore(StoreBase):
+    def faults(self) -> dict[str, Any]:
+        with self._txn() as state:
+            return copy.deepcopy(state["faults"])
+
+    def set_faults(self, **knobs: Any) -> None:
+        """Merge knob values: `set_faults(aep_status_429=2)` or `**{"aep.status_429": 2}`."""
+        updates = {_knob_name(k): v for k, v in knobs.items()}
+        unknown = sorted(set(updates) - set(DEFAULT_FAULTS))
+        if unknown:
+            raise ValueError(f"unknown fault knob(s): {', '.join(unknown)}")
+        if "aep.expired" in updates:
+            updates["aep.expired"] = int(updates["aep.expired"])
+        with self._txn() as state:
+            state["faults"].update(copy.deepcopy(updates))
+
+    def clear_faults(self) -> None:
+        with self._txn() as state:
+            state["faults"] = copy.deepcopy(DEFAULT_FAULTS)
+
+    def take_aep_fault(self) -> AepFault:
+        """Consume at most one status fault (HTML page, then 429, then 5xx) for a request."""
+        with self._txn() as state:
+            f = state["faults"]
+            latency = int(f.get("aep.latency_ms") or 0)
+            if f.get("aep.html", 0) > 0:
+                f["aep.html"] -= 1
+                return AepFault(latency_ms=latency, html=True)
+            if f.get("aep.status_429", 0) > 0:
+                f["aep.status_429"] -= 1
+                retry = f.get("aep.retry_after")
+                return AepFault(latency_ms=latency, status=429, retry_after=retry)
+            if f.get("aep.status_5xx", 0) > 0:
+                f["aep.status_5xx"] -= 1
+                return AepFault(latency_ms=latency, status=int(f.get("aep.status_5xx_code") or 503))
+            return AepFault(latency_ms=latency)
+
+    def take_workspace_fail(self, endpoint: str) -> bool:
+        """True (and one fewer left) when `workspace.fail[endpoint]` says this call fails."""
+        with self._txn() as state:
+            fails = state["faults"].setdefault("workspace.fail", {})
+            if fails.get(endpoint, 0) > 0:
+                fails[endpoint] -= 1
+                return True
+            return False

@@ -1,0 +1,72 @@
+"""Databricks secret scopes and secrets (values are stored; the API never returns them)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, workspace_state
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+
+
+class SecretStore(StoreBase):
+    def create_scope(self, workspace_key: str, scope: str, backend_type: str = "DATABRICKS") -> None:
+        if not isinstance(scope, str) or not _NAME_RE.match(scope):
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid scope name: {scope!r}")
+        with self._txn() as state:
+            scopes = workspace_state(state, workspace_key)["scopes"]
+            if scope in scopes:
+                raise DatabricksError(400, "RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!")
+            scopes[scope] = {"backend_type": backend_type, "secrets": {}}
+
+    def delete_scope(self, workspace_key: str, scope: str) -> None:
+        with self._txn() as state:
+            scopes = workspace_state(state, workspace_key)["scopes"]
+            _scope(scopes, scope)
+            del scopes[scope]
+
+    def list_scopes(self, workspace_key: str) -> list[dict[str, str]]:
+        with self._txn() as state:
+            scopes = workspace_state(state, workspace_key)["scopes"]
+            return [{"name": n, "backend_type": s["backend_type"]} for n, s in sorted(scopes.items())]
+
+    def put_secret(self, workspace_key: str, scope: str, key: str, value: str) -> None:
+        if not isinstance(key, str) or not _NAME_RE.match(key):
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid secret key: {key!r}")
+        with self._txn() as state:
+            entry = _scope(workspace_state(state, workspace_key)["scopes"], scope)
+            entry["secrets"][key] = {"value": value, "last_updated_timestamp": now_ms()}
+
+    def delete_secret(self, workspace_key: str, scope: str, key: str) -> None:
+        with self._txn() as state:
+            entry = _scope(workspace_state(state, workspace_key)["scopes"], scope)
+            if key not in entry["secrets"]:
+                raise DatabricksError(
+                    404,
+                    "RESOURCE_DOES_NOT_EXIST",
+                    f"Secret does not exist with scope: {scope} and key: {key}",
+                )
+            del entry["secrets"][key]
+
+    def list_secrets(self, workspace_key: str, scope: str) -> list[dict[str, Any]]:
+        """Keys and timestamps only: Databricks never gives values back."""
+        with self._txn() as state:
+            entry = _scope(workspace_state(state, workspace_key)["scopes"], scope)
+            return [
+                {"key": k, "last_updated_timestamp": s["last_updated_timestamp"]}
+                for k, s in sorted(entry["secrets"].items())
+            ]
+
+    def secret_value(self, workspace_key: str, scope: str, key: str) -> str | None:
+        """Test helper (there is no such API): what a cluster would resolve right now."""
+        with self._txn() as state:
+            scope_entry = workspace_state(state, workspace_key)["scopes"].get(scope, {})
+            secret = scope_entry.get("secrets", {}).get(key)
+            return None if secret is None else secret["value"]
+
+
+def _scope(scopes: dict[str, Any], scope: str) -> dict[str, Any]:
+    if scope not in scopes:
+        raise DatabricksError(404, "RESOURCE_DOES_NOT_EXIST", f"Scope {scope} does not exist!")
+    return scopes[scope]
