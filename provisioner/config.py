@@ -126,6 +126,8 @@ class Environment:
     clusters: tuple[ClusterSpec, ...]
     root_dir: Path
     backend: Backend
+    # Workspace calls in flight at once; None: the default of provisioner/databricks/parallel.py.
+    databricks_max_parallel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -461,6 +463,7 @@ def _build_environment(path: Path, name: str, doc: Mapping[str, Any], environ: M
         clusters=clusters,
         root_dir=root_base / name,
         backend=backend,
+        databricks_max_parallel=doc["databricks"].get("max_parallel"),
     )
 
 

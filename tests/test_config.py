@@ -74,6 +74,14 @@ def test_databricks_host_env_overrides_config(tmp_path: Path) -> None:
     assert cfg.select()[0].databricks_host == "https://adb-9.9.azuredatabricks.net"
 
 
+def test_databricks_max_parallel_is_optional_and_bounded(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, BASE_CONFIG), environ={}).select()[0].databricks_max_parallel is None
+    doc = merge(BASE_CONFIG, {"databricks": {"max_parallel": 8}})
+    assert load_config(write(tmp_path, doc), environ={}).select()[0].databricks_max_parallel == 8
+    too_many = merge(BASE_CONFIG, {"databricks": {"max_parallel": 500}})
+    assert "databricks.max_parallel: 500 is out of range (maximum 64)" in error_for(tmp_path, too_many)
+
+
 def test_select_requires_env_when_several(tmp_path: Path) -> None:
     doc = merge(BASE_CONFIG, {"environments": {"dev": {}, "prod": {}}})
     cfg = load_config(write(tmp_path, doc), environ={})

@@ -1,0 +1,97 @@
+"""Bounded concurrency for per-cluster workspace calls.
+
+At ~200 ms per workspace call, reading or restarting 50 clusters one after another costs
+~10 s; `map_bounded` runs such calls on at most `max_parallel` threads (the calls wait on
+the network, so threads are enough) and gives back one `Outcome` per item **in input
+order**, each holding either the value or the exception. One cluster's failure never loses
+the others' results: callers decide what a failure means (e.g. `not_found` is "deleted").
+
+Rate limits stay the workspace client's business: a 429 is retried there, honouring
+`Retry-After` within its time budget, so the pool only bounds how many calls are in flight.
+`DEFAULT_MAX_PARALLEL` matches the databricks-sdk's own connection pool (20 connections,
+`pool_block=True` in `databricks/sdk/_base_client.py`): more threads would only queue for
+a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
+
+from provisioner.errors import ProvisionError
+from provisioner.secret import mask
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_MAX_PARALLEL = 20
+MAX_PARALLEL_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T, R]):
+    """What `fn(item)` gave: a value, or the exception it raised (never both)."""
+
+    item: T
+    value: R | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __repr__(self) -> str:
+        # A worker's exception may quote what it held; a repr ends up in logs and tracebacks.
+        shown = f"error={_describe(self.error)!r}" if self.error is not None else f"value={self.value!r}"
+        return mask(f"Outcome(item={self.item!r}, {shown})")
+
+
+def map_bounded(fn: Callable[[T], R], items: Iterable[T], *, max_parallel: int | None = None) -> list[Outcome[T, R]]:
+    """`fn` over `items` with at most `max_parallel` calls in flight; outcomes in input order.
+
+    `max_parallel` None means `DEFAULT_MAX_PARALLEL` (pass `env.databricks_max_parallel`:
+    `databricks.max_parallel` in provision.yaml).
+
+    Exceptions (`Exception` subclasses) are collected per item. Ctrl-C cancels what has not
+    started and propagates; calls already in flight finish in their threads.
+    """
+    todo = list(items)
+    bound = DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel
+    workers = max(1, min(bound, len(todo)))
+    if workers == 1:  # no thread for a single call (or a sequential setting)
+        return [_call(fn, item) for item in todo]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workspace-call")
+    try:
+        futures: list[Future[Outcome[T, R]]] = [pool.submit(_call, fn, item) for item in todo]
+        return [future.result() for future in futures]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _call(fn: Callable[[T], R], item: T) -> Outcome[T, R]:
+    try:
+        return Outcome(item, value=fn(item))
+    except Exception as exc:
+        return Outcome(item, error=exc)
+
+
+def values_or_raise(outcomes: list[Outcome[T, R]], what: Callable[[T], str], action: str) -> list[R]:
+    """The values in input order, or one ProvisionError naming *every* failed item.
+
+    The message is built from each error's text, masked (SAS signatures, registered
+    secrets): an exception from a worker thread is as likely to quote a token as any other.
+    """
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        lines = "; ".join(f"{what(o.item)}: {_describe(o.error)}" for o in failed)
+        raise ProvisionError(mask(f"{action} failed for {len(failed)} of {len(outcomes)}: {lines}"))
+    return [cast(R, o.value) for o in outcomes]
+
+
+def _describe(error: Exception | None) -> str:
+    return mask(str(error) or type(error).__name__)
