@@ -101,8 +101,10 @@ class RunContext:
             )
         inherited = {k: v for k, v in self.environ.items() if k not in _NOT_FOR_TERRAFORM}
         extra: dict[str, str] = {"CHECKPOINT_DISABLE": inherited.get("CHECKPOINT_DISABLE", "1")}
+        lock_seed = None
         if self.sandbox is not None:
             extra.update(self.sandbox.terraform_env())
+            lock_seed = self.sandbox.provider_lock_file()
         cache_dir = plugin_cache_dir(self.environ)
         if cache_dir is not None and self.sandbox is None:
             extra["TF_PLUGIN_CACHE_DIR"] = str(cache_dir)
@@ -118,7 +120,14 @@ class RunContext:
             debug=self.debug,
             warn=console.warn,
         )
-        return TerraformRunner(self.terraform_binary(), env.root_dir, child, out=console.line, err=console.stderr_line)
+        return TerraformRunner(
+            self.terraform_binary(),
+            env.root_dir,
+            child,
+            out=console.line,
+            err=console.stderr_line,
+            lock_seed=lock_seed,
+        )
 
 
 def plugin_cache_dir(environ: Mapping[str, str]) -> Path | None:

@@ -144,6 +144,13 @@ class Sandbox:
             mapping[host] = url
         return mapping
 
+    def provider_lock_file(self) -> str:
+        """The lock file a root's first init would write for the mirror (see mirror.lock_file)."""
+        from provisioner.render import PROVIDER_CONSTRAINT
+        from provisioner.sandbox.mirror import lock_file
+
+        return lock_file(PROVIDER_CONSTRAINT)
+
     def terraform_env(self) -> dict[str, str]:
         """Environment additions for terraform (and our own commands) in sandbox mode."""
         if self._mirror_env is None:

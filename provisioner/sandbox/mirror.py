@@ -9,6 +9,8 @@ from PROVISION_SANDBOX_PYTHON in the environment returned here.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import platform
@@ -65,6 +67,39 @@ def _write_if_changed(path: Path, content: str, mode: int) -> None:
     tmp.write_text(content)
     tmp.chmod(mode)
     os.replace(tmp, path)
+
+
+def package_hash() -> str:
+    """The `h1:` hash Terraform records for the mirrored package (its "dirhash" Hash1).
+
+    Hash1 (golang.org/x/mod/sumdb/dirhash, as Terraform's getproviders.PackageHashV1 uses it)
+    is the base64 SHA-256 of the lines `<sha256 hex>  <relative path>` of the package's files,
+    sorted by path. The package is the launcher alone, the same on every platform.
+    """
+    line = f"{hashlib.sha256(LAUNCHER.encode()).hexdigest()}  {EXECUTABLE}\n"
+    return "h1:" + base64.b64encode(hashlib.sha256(line.encode()).digest()).decode()
+
+
+def lock_file(constraint: str) -> str:
+    """`.terraform.lock.hcl` exactly as `terraform init` writes it for the mirrored provider.
+
+    A filesystem mirror carries no signed checksums, so a root's first init records only the
+    local `h1:` hash and prints "Incomplete lock file information for providers". Terraform
+    keeps quiet when the lock file already holds that hash (init then leaves it unchanged),
+    and the launcher is identical on every platform, so this file is complete everywhere.
+    """
+    return (
+        '# This file is maintained automatically by "terraform init".\n'
+        "# Manual edits may be lost in future updates.\n"
+        "\n"
+        f'provider "{SOURCE}" {{\n'
+        f'  version     = "{MIRRORED_VERSION}"\n'
+        f"  constraints = {json.dumps(constraint)}\n"
+        "  hashes = [\n"
+        f'    "{package_hash()}",\n'
+        "  ]\n"
+        "}\n"
+    )
 
 
 def build_mirror(state_dir: Path) -> dict[str, str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 # What init depends on: provider requirements and the backend. When their hash matches the
 # one recorded after the last successful init, init is skipped (it costs seconds per plan).
-_INIT_INPUTS = ("versions.tf", "provider.tf", ".terraform.lock.hcl")
+LOCK_FILE = ".terraform.lock.hcl"
+_INIT_INPUTS = ("versions.tf", "provider.tf", LOCK_FILE)
 STAMP = ".terraform/dlz-provisioner-init.sha256"
 
 
@@ -51,3 +53,19 @@ def record_init(root: Path, fingerprint: str) -> None:
     stamp = root / STAMP
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint + "\n")
+
+
+def seed_lock_file(root: Path, content: str) -> None:
+    """Write `.terraform.lock.hcl` if the root has none; an existing one is the user's choice."""
+    path = root / LOCK_FILE
+    if path.exists():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{LOCK_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(content, encoding="utf-8")
+    try:
+        os.link(tmp, path)  # atomic and never overwrites: a concurrent run may have written it
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()

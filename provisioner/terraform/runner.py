@@ -12,7 +12,14 @@ from provisioner.terraform.apply import ApplyOptions, apply_args
 from provisioner.terraform.binary import TerraformBinary
 from provisioner.terraform.diagnostics import explain
 from provisioner.terraform.environment import ChildEnv
-from provisioner.terraform.init import InitOptions, init_args, init_fingerprint, needs_init, record_init
+from provisioner.terraform.init import (
+    InitOptions,
+    init_args,
+    init_fingerprint,
+    needs_init,
+    record_init,
+    seed_lock_file,
+)
 from provisioner.terraform.plan import PlanOptions, PlanOutcome, plan_args, plan_outcome
 from provisioner.terraform.show import show_args
 from provisioner.terraform.state import state_pull_args
@@ -27,16 +34,21 @@ class TerraformRunner:
         env: ChildEnv,
         out: process.LineSink,
         err: process.LineSink | None = None,
+        lock_seed: str | None = None,
     ) -> None:
         self.binary = binary
         self.root = root
         self.env = env
         self.out = out
         self.err = err or out
+        # The lock file to start from when the root has none (the provider source knows its hashes).
+        self.lock_seed = lock_seed
 
     def init(self, opts: InitOptions | None = None, *, force: bool = False) -> bool:
         """Run init when the root's providers or backend changed; True if it ran."""
         opts = opts or InitOptions()
+        if self.lock_seed is not None:
+            seed_lock_file(self.root, self.lock_seed)
         fingerprint = init_fingerprint(self.root, extra=repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", ""))
         if not force and not opts.upgrade and not opts.migrate_state and not needs_init(self.root, fingerprint):
             return False

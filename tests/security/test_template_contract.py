@@ -64,7 +64,7 @@ def render(tmp_path: Path, mode: str) -> dict[str, str]:
     path = tmp_path / f"{mode}.yaml"
     path.write_text(yaml.safe_dump(config))
     (env,) = load_config(path, environ={}).environments.values()
-    return dict(render_root(env, DLZ, path).files)
+    return {name: text for name, text in render_root(env, DLZ, path).files.items() if name.endswith(".tf")}
 
 
 # ---- a small checker over python-hcl2's output -----------------------------------------------
