@@ -8,6 +8,7 @@ store and the provider mirror are loaded only when a sandbox is actually entered
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 from types import TracebackType
@@ -68,20 +69,29 @@ class Sandbox:
 
     def __enter__(self) -> Sandbox:
         from provisioner.sandbox.aep_emulator import AepEmulator
+        from provisioner.sandbox.profile import TRACE_ENV, current_profile
         from provisioner.sandbox.server import SandboxServer, redacted_state
         from provisioner.sandbox.store import SandboxStore
         from provisioner.sandbox.workspace_emulator import WORKSPACE_PREFIX, WorkspaceEmulator
 
+        profile = current_profile()
         store = SandboxStore(self.state_dir)
         aep = AepEmulator(store)
         aep.register_client(self.client_id, self.client_secret.reveal(), self.org_id)
-        workspace = WorkspaceEmulator(store)
+        workspace = WorkspaceEmulator(store, rate_limit_rps=profile.rate_limit_rps)
         workspace.add_token(self.databricks_token.reveal())
         for host in self.workspace_hosts:
             workspace.add_workspace(workspace_key(host))
+        trace = os.environ.get(TRACE_ENV)
         server = SandboxServer(
             {"/ims/": aep.handle, "/data/": aep.handle, WORKSPACE_PREFIX: workspace.handle},
             admin=lambda: redacted_state(store.snapshot()),
+            latency={
+                "/ims/": profile.aep_latency,
+                "/data/": profile.aep_latency,
+                WORKSPACE_PREFIX: profile.workspace_latency,
+            },
+            trace=Path(trace) if trace else None,
         )
         server.start()
         self._store, self._aep, self._workspace, self._server = store, aep, workspace, server

@@ -3,15 +3,27 @@
 The emulators are plain `handle(Request) -> Response` objects so they can be tested and
 reasoned about without sockets; this module only moves bytes. It never logs: request
 headers and bodies carry IMS secrets, PATs and SAS tokens.
+
+Two things happen here because they are about the wire, not about either service:
+- latency: each route may take a random time per request (the `realistic` profile,
+  provisioner/sandbox/profile.py). The handler runs *after* the wait, as a real service's
+  processing ends just before it answers, and each request waits in its own thread, so
+  parallel calls overlap as they would against a real workspace;
+- a request journal for benchmarks (`PROVISION_SANDBOX_TRACE=<file>`): one JSON line per
+  request with its route, path without query string, status and start/end times — no
+  header, body or query, so nothing secret.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,10 +68,35 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, routes: dict[str, Handler], admin: Callable[[], dict[str, Any]] | None) -> None:
+    def __init__(
+        self,
+        routes: dict[str, Handler],
+        admin: Callable[[], dict[str, Any]] | None,
+        latency: dict[str, tuple[float, float]],
+        trace: Path | None,
+    ) -> None:
         self.routes = routes
         self.admin = admin
+        self.latency = latency
+        self.trace = trace
+        self.trace_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _RequestHandler)
+
+    def journal(self, prefix: str, request: Request, status: int, began: float) -> None:
+        if self.trace is None:
+            return
+        line = json.dumps(
+            {
+                "route": prefix,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "start": began,
+                "end": time.time(),
+            }
+        )
+        with self.trace_lock, self.trace.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -101,7 +138,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return json_response(200, self.server.admin())
         for prefix, handler in self.server.routes.items():
             if request.path.startswith(prefix):
-                return handler(request)
+                began = time.time()
+                low, high = self.server.latency.get(prefix, (0.0, 0.0))
+                if high > 0:
+                    time.sleep(random.uniform(low, high))
+                response = handler(request)
+                self.server.journal(prefix, request, response.status, began)
+                return response
         return json_response(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "Not Found"})
 
     do_GET = _dispatch
@@ -114,8 +157,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class SandboxServer:
     """The listening socket plus its serving thread; `start()`/`stop()`."""
 
-    def __init__(self, routes: dict[str, Handler], admin: Callable[[], dict[str, Any]] | None = None) -> None:
-        self._httpd = _SandboxHTTPServer(routes, admin)
+    def __init__(
+        self,
+        routes: dict[str, Handler],
+        admin: Callable[[], dict[str, Any]] | None = None,
+        *,
+        latency: dict[str, tuple[float, float]] | None = None,
+        trace: Path | None = None,
+    ) -> None:
+        """`latency`: route prefix → (min, max) seconds per request; `trace`: the journal file."""
+        self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace)
         self._thread: threading.Thread | None = None
 
     @property

@@ -3,14 +3,23 @@
 State lives in the `SandboxStore`; this module parses requests, checks the PAT and the
 `workspace.fail` knob, and renders Databricks-shaped answers and errors. Like the real
 API, list answers omit an empty array (`{}`), so clients must cope with a missing key.
+
+Rate limits: Databricks limits requests per workspace and answers 429 with an integer
+`Retry-After` (https://learn.microsoft.com/azure/databricks/resources/limits, "API rate
+limits"; the SDK reads the header as whole seconds, `databricks/sdk/errors/customizer.py`,
+and maps `REQUEST_LIMIT_EXCEEDED` to `TooManyRequests`, `errors/platform.py`). With
+`rate_limit_rps` set (`PROVISION_SANDBOX_RATE_LIMIT`), each workspace gets a token bucket
+of that many requests per second (burst: one second's worth) across all its endpoints.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +40,14 @@ def _error(status: int, code: str, message: str) -> Response:
 class WorkspaceEmulator:
     """`handle(request)` for `/ws/<key>/api/...`; PATs are accepted per emulator instance."""
 
-    def __init__(self, store: SandboxStore) -> None:
+    def __init__(self, store: SandboxStore, rate_limit_rps: float | None = None) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
         self._workspaces: set[str] = set()
+        self._rate_limit = rate_limit_rps
+        self._buckets: dict[str, _TokenBucket] = {}
+        self.throttled = 0  # 429s answered, for tests and benchmarks
         self._endpoints: dict[str, tuple[str, Endpoint]] = {
             "clusters/create": ("POST", self._create),
             "clusters/edit": ("POST", self._edit),
@@ -73,6 +85,13 @@ class WorkspaceEmulator:
             token_ok = self._authorized(request.header("authorization"))
         if not known:
             return _error(404, "ENDPOINT_NOT_FOUND", f"No workspace {workspace_key} in this sandbox")
+        wait = self._throttle(workspace_key)
+        if wait > 0:
+            return json_response(
+                429,
+                {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests. Please try again later."},
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         if not token_ok:
             return _error(401, "UNAUTHENTICATED", "Invalid access token.")
         match = _API_RE.match("/" + api_path)
@@ -98,6 +117,17 @@ class WorkspaceEmulator:
             return json_response(200, endpoint_fn(workspace_key, body))
         except DatabricksError as exc:
             return _error(exc.status, exc.error_code, exc.message)
+
+    def _throttle(self, workspace_key: str) -> float:
+        """0 when the request may proceed, else seconds until the workspace accepts one."""
+        if not self._rate_limit:
+            return 0.0
+        with self._lock:
+            bucket = self._buckets.setdefault(workspace_key, _TokenBucket(self._rate_limit))
+            wait = bucket.take(time.monotonic())
+            if wait > 0:
+                self.throttled += 1
+            return wait
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.lower().startswith("bearer "):
@@ -174,6 +204,23 @@ class WorkspaceEmulator:
     def _list_secrets(self, ws: str, body: Body) -> Body:
         listed = self.store.list_secrets(ws, _required(body, "scope"))
         return {"secrets": listed} if listed else {}
+
+
+class _TokenBucket:
+    """`rate` requests per second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.at = time.monotonic()
+
+    def take(self, now: float) -> float:
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
 
 
 def _required(body: Body, name: str) -> str:

@@ -67,6 +67,8 @@ class Session:
 def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Session:
     mode = request.param
     project = new_project(tmp_path_factory.mktemp(f"leaks-{mode}"), merge(BASE_CONFIG, {"sas": {"mode": mode}}))
+    # The sandbox's request journal is a file too: it must hold no header, body or query.
+    project.extra_env["PROVISION_SANDBOX_TRACE"] = str(project.dir / "sandbox-trace.jsonl")
     needles = Needles()
     needles.add("AEP_SECRET", AEP_SECRET)
     needles.add("DATABRICKS_PAT", DATABRICKS_PAT)
@@ -102,6 +104,7 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     assert codes["apply (workspace error)"] == 1, session.runs["apply (workspace error)"].output[-2000:]
     assert codes["plan TF_LOG=trace"] == 2
     assert codes["plan --debug TF_LOG=trace"] == 2
+    assert (session.project.dir / "sandbox-trace.jsonl").stat().st_size > 0  # scanned by the file test
     # The needles include what must be hidden: the token is really in the state file.
     state = (session.project.root() / "terraform.tfstate").read_bytes()
     assert any(hit.startswith("sas#") for hit in session.needles.scan_bytes(state, "state")), (

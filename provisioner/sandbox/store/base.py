@@ -16,6 +16,7 @@ import copy
 import fcntl
 import json
 import os
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +24,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from provisioner.sandbox.profile import FAST, current_profile
+from provisioner.sandbox.profile import START_SECONDS_ENV as START_SECONDS_ENV  # re-exported
+
 State = dict[str, Any]
 
-DEFAULT_CLUSTER_START_SECONDS = 0.3
-START_SECONDS_ENV = "PROVISION_SANDBOX_CLUSTER_START_SECONDS"
+DEFAULT_CLUSTER_START_SECONDS = FAST.cluster_start_seconds
 
 DEFAULT_FAULTS: dict[str, Any] = {
     "aep.status_429": 0,
@@ -81,10 +84,18 @@ class StoreBase:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.state_dir / "state.json"
         self.lock_path = self.state_dir / "state.lock"
-        if cluster_start_seconds is None:
-            env = os.environ.get(START_SECONDS_ENV)
-            cluster_start_seconds = float(env) if env else DEFAULT_CLUSTER_START_SECONDS
-        self.cluster_start_seconds = cluster_start_seconds
+        # The profile (provisioner/sandbox/profile.py) decides how long a (re)start takes;
+        # an explicit value is exact (no jitter), for tests.
+        profile = current_profile()
+        self.cluster_start_seconds = profile.cluster_start_seconds
+        self.cluster_start_jitter = profile.cluster_start_jitter
+        if cluster_start_seconds is not None:
+            self.cluster_start_seconds, self.cluster_start_jitter = cluster_start_seconds, 0.0
+
+    def start_duration(self) -> float:
+        """How long the (re)start beginning now takes: `cluster_start_seconds` ± the profile's jitter."""
+        spread = self.cluster_start_jitter * self.cluster_start_seconds
+        return self.cluster_start_seconds + (random.uniform(-spread, spread) if spread else 0.0)
 
     # ---- transaction machinery -------------------------------------------------------
 

@@ -125,7 +125,7 @@ class ClusterStore(StoreBase):
             cid = _new_cluster_id()
             cluster = _new_cluster(cid, body, cluster_source, now_ms())
             ws["clusters"][cid] = cluster
-            _begin_start(ws, cluster, "PENDING", self.cluster_start_seconds)
+            _begin_start(ws, cluster, "PENDING", self.start_duration())
             return cid
 
     def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any]) -> None:
@@ -141,7 +141,7 @@ class ClusterStore(StoreBase):
             _apply_policy(ws, body)
             cluster["spec"] = body
             if cluster["state"] == "RUNNING":
-                _begin_start(ws, cluster, "RESTARTING", self.cluster_start_seconds)
+                _begin_start(ws, cluster, "RESTARTING", self.start_duration())
             # A TERMINATED cluster keeps its state; the new config applies at its next start.
 
     def start_cluster(self, workspace_key: str, cluster_id: str) -> None:
@@ -150,7 +150,7 @@ class ClusterStore(StoreBase):
             cluster = _cluster(state, workspace_key, cluster_id)
             if cluster["state"] != "TERMINATED":
                 raise _invalid_state(cluster)
-            _begin_start(ws, cluster, "PENDING", self.cluster_start_seconds)
+            _begin_start(ws, cluster, "PENDING", self.start_duration())
 
     def restart_cluster(self, workspace_key: str, cluster_id: str) -> None:
         with self._txn() as state:
@@ -160,7 +160,7 @@ class ClusterStore(StoreBase):
                 return  # already (re)starting: Databricks accepts and does nothing more
             if cluster["state"] != "RUNNING":
                 raise _invalid_state(cluster)
-            _begin_start(ws, cluster, "RESTARTING", self.cluster_start_seconds)
+            _begin_start(ws, cluster, "RESTARTING", self.start_duration())
 
     def resize_cluster(
         self,
@@ -185,7 +185,7 @@ class ClusterStore(StoreBase):
             else:
                 spec["autoscale"] = dict(autoscale or {})
             # No restart: the effective Spark config and last_restarted_time stay as they were.
-            _set_state(cluster, "RESIZING", pending_to="RUNNING", after=self.cluster_start_seconds)
+            _set_state(cluster, "RESIZING", pending_to="RUNNING", after=self.start_duration())
 
     def delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
         """Terminate (config kept)."""
@@ -193,7 +193,7 @@ class ClusterStore(StoreBase):
             cluster = _cluster(state, workspace_key, cluster_id)
             if cluster["state"] in ("TERMINATING", "TERMINATED"):
                 return
-            _set_state(cluster, "TERMINATING", pending_to="TERMINATED", after=self.cluster_start_seconds)
+            _set_state(cluster, "TERMINATING", pending_to="TERMINATED", after=self.start_duration())
 
     def permanent_delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
         with self._txn() as state:
@@ -294,6 +294,7 @@ def _begin_start(ws: Mapping[str, Any], cluster: dict[str, Any], state: str, sec
     resolved, missing = _resolve(cluster["spec"].get("spark_conf") or {}, ws["scopes"])
     cluster["effective_spark_conf"] = resolved
     cluster["last_restarted_time"] = now_ms()
+    cluster["last_start"] = {"began": time.time(), "seconds": seconds}  # not an API field: for bench/
     cluster.pop("termination_reason", None)
     cluster.pop("terminated_time", None)
     if missing:
