@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from provisioner.cluster_rules import cluster_problem
 from provisioner.errors import ConfigError
 
 DEFAULT_PLATFORM_URL = "https://platform.adobe.io"
@@ -101,6 +102,9 @@ class ClusterSpec:
     data_security_mode: str | None = None
     single_user_name: str | None = None
     runtime_engine: str | None = None
+    kind: str | None = None
+    is_single_node: bool | None = None
+    use_ml_runtime: bool | None = None
     policy_id: str | None = None
     is_pinned: bool | None = None
     spark_conf: Mapping[str, str] = field(default_factory=dict)
@@ -438,6 +442,9 @@ def _check_cluster_names(path: Path, env: str | None, doc: Mapping[str, Any], ov
                 f"{path}: {prefix}clusters[{i}].name: '{name}' appears twice — cluster names must be unique"
             )
         seen.add(name)
+        problem = cluster_problem(cluster)
+        if problem is not None:
+            raise ConfigError(f"{path}: {prefix}clusters[{i}].{problem[0]}: {problem[1]}")
         autoscale = cluster.get("autoscale")
         if autoscale and autoscale["min_workers"] > autoscale["max_workers"]:
             raise ConfigError(

@@ -57,7 +57,7 @@ def test_overlay_deep_merges_and_replaces_lists(tmp_path: Path) -> None:
         BASE_CONFIG,
         {
             "environments": {
-                "dev": {"aep": {"sandbox": "dev"}, "clusters": [{"name": "solo", "spark_version": "15.4.x-scala2.12"}]},
+                "dev": {"aep": {"sandbox": "dev"}, "clusters": [{"name": "solo", "spark_version": "15.4.x-scala2.12", "num_workers": 1}]},
                 "prod": {},
             }
         },
@@ -134,8 +134,8 @@ def test_select_requires_env_when_several(tmp_path: Path) -> None:
         (
             {
                 "clusters": [
-                    {"name": "x", "spark_version": "15.4.x-scala2.12"},
-                    {"name": "x", "spark_version": "15.4.x-scala2.12"},
+                    {"name": "x", "spark_version": "15.4.x-scala2.12", "num_workers": 1},
+                    {"name": "x", "spark_version": "15.4.x-scala2.12", "num_workers": 1},
                 ]
             },
             "appears twice",
@@ -279,3 +279,59 @@ def test_a_rejected_config_is_never_remembered(tmp_path: Path) -> None:
     out = _load_in_fresh_process(write(tmp_path, doc), cache)[1]
     assert "reserved word" in out
     assert not cache.exists()
+
+
+MODERN = {
+    "name": "modern",
+    "spark_version": "16.4.x-scala2.12",
+    "node_type_id": "Standard_DS3_v2",
+    "kind": "CLASSIC_PREVIEW",
+    "is_single_node": True,
+    "use_ml_runtime": True,
+    "data_security_mode": "DATA_SECURITY_MODE_DEDICATED",
+    "single_user_name": "ana@example.com",
+}
+
+
+def test_todays_cluster_spec_is_accepted(tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["clusters"] = [MODERN, {**MODERN, "name": "auto", "data_security_mode": "DATA_SECURITY_MODE_AUTO"}]
+    (env,) = load_config(write(tmp_path, doc), environ={}).environments.values()
+    cluster = env.clusters[0]
+    assert (cluster.kind, cluster.is_single_node, cluster.use_ml_runtime) == ("CLASSIC_PREVIEW", True, True)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"single_user_name": None}, "clusters[0].single_user_name: data_security_mode DATA_SECURITY_MODE_DEDICATED"),
+        ({"data_security_mode": "SINGLE_USER", "single_user_name": None}, "clusters[0].single_user_name:"),
+        ({"kind": None}, "clusters[0].data_security_mode: DATA_SECURITY_MODE_DEDICATED needs kind"),
+        ({"kind": None, "data_security_mode": None}, "clusters[0].is_single_node: needs kind"),
+        ({"is_single_node": None}, "clusters[0].num_workers: 0 workers is only valid for a single-node cluster"),
+        ({"is_single_node": False, "num_workers": 0}, "clusters[0].num_workers: 0 workers"),
+        ({"num_workers": 2}, "clusters[0].is_single_node: a single-node cluster has no workers"),
+        ({"data_security_mode": "DATA_SECURITY_MODE_STANDARD"}, "cannot use the fs.azure.sas.* Spark configuration"),
+        ({"data_security_mode": "USER_ISOLATION"}, "clusters[0].data_security_mode: USER_ISOLATION (standard/shared"),
+    ],
+)
+def test_cluster_spec_needs_what_the_api_needs(tmp_path: Path, change: dict[str, Any], expected: str) -> None:
+    cluster = {k: v for k, v in {**MODERN, **change}.items() if v is not None}
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["clusters"] = [cluster]
+    message = error_for(tmp_path, doc)
+    assert expected in message and message.count("\n") == 0
+
+
+def test_legacy_single_node_settings_allow_zero_workers(tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE_CONFIG)
+    doc["clusters"] = [
+        {
+            "name": "legacy",
+            "spark_version": "15.4.x-scala2.12",
+            "num_workers": 0,
+            "spark_conf": {"spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*]"},
+            "custom_tags": {"ResourceClass": "SingleNode"},
+        }
+    ]
+    assert load_config(write(tmp_path, doc), environ={}).environments

@@ -108,6 +108,7 @@ def _raise_for_status(response: requests.Response, what: str, ctx: AepContext) -
 
 
 def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials") -> DlzCredentials:
+    _refuse_other_cloud(body, what)
     fields = ("containerName", "storageAccountName", "SASToken", "expiryDate")
     missing = [f for f in fields if not isinstance(body.get(f), str) or not body.get(f)]
     if missing:
@@ -122,6 +123,7 @@ def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials"
         expiry_date = dt.date.fromisoformat(expiry[:10])
     except ValueError:
         raise CredentialsError(f"{what}: expiryDate {expiry!r} is not a YYYY-MM-DD date") from None
+    _check_sas_uri(body.get("SASUri"), container, account, what)
     creds = DlzCredentials(container, account, sas, expiry_date)
     if creds.days_left() < 0:
         raise CredentialsError(
@@ -132,3 +134,41 @@ def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials"
 
 def _is_dns_label(name: str) -> bool:
     return 3 <= len(name) <= 63 and all((c.isalnum() and c.islower()) or c.isdigit() or c == "-" for c in name)
+
+
+def _refuse_other_cloud(body: dict[str, object], what: str) -> None:
+    """AEP on AWS answers with an S3 landing zone (Adobe `help/landing/multi-cloud.md`;
+    `data-landing-zone.md`: `dlzProvider: "Amazon S3"`, `dlzPath.bucketName`, `credentials.aws*`).
+    The Azure Databricks source reads the DLZ through WASB with a SAS token, so it cannot work there."""
+    provider = body.get("dlzProvider")
+    if provider is None and not isinstance(body.get("dlzPath"), dict):
+        return
+    if isinstance(provider, str) and "azure" in provider.lower():
+        return
+    path = body.get("dlzPath")
+    bucket = path.get("bucketName") if isinstance(path, dict) else None
+    where = f" (bucket {bucket})" if isinstance(bucket, str) else ""
+    raise CredentialsError(
+        f"{what}: this AEP sandbox runs on {provider or 'another cloud'} — its Data Landing Zone is not Azure "
+        f"Blob storage{where}; the Azure Databricks source needs an Azure-hosted Experience Platform — use a "
+        "sandbox of an Azure-hosted AEP organisation (check aep.org_id / aep.sandbox)"
+    )
+
+
+def _check_sas_uri(uri: object, container: str, account: str, what: str) -> None:
+    """`SASUri` is the container URL plus the token: its host and path must name the same
+    account and container as the separate fields, or the Spark key would point elsewhere."""
+    if uri is None:
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(uri))
+    host = (parts.hostname or "").lower()
+    path_container = parts.path.strip("/").split("/")[0]
+    expected = f"{account.lower()}.blob.core.windows.net"
+    if host != expected or path_container != container:
+        shown = f"{parts.scheme}://{host}{parts.path}"  # never the query: it is the token
+        raise CredentialsError(
+            f"{what}: SASUri points at {shown}, not {expected}/{container} (storageAccountName/containerName) — "
+            "AEP's answer is inconsistent; try again later or contact Adobe support"
+        )

@@ -1,54 +1,28 @@
 """`provision adopt --cluster-id ID`: bring an existing all-purpose cluster under management in place.
 
-Reads the cluster from the workspace (`clusters/get`), appends a block for it — with
-`import_id: <cluster id>` — to the right `clusters:` list of provision.yaml, and renders
-the root, whose `imports.tf` then holds an `import {}` block. The next plan shows the
-import plus the spark_conf change (the DLZ SAS entry), nothing destructive.
-
-The user's file is edited as text, not re-dumped: comments, order and formatting stay as
-they were; only a new list item is inserted after the last one. PyYAML's node marks say
-where that list ends and how it is indented. The result is validated with the normal
-config loader before it replaces the file (atomically), so a failure leaves it untouched.
+Reads the cluster (`clusters/get`), appends its entry — with `import_id: <cluster id>` — to the
+right `clusters:` list of provision.yaml and renders the root, whose `imports.tf` then holds an
+`import {}` block. The next plan shows the import plus the DLZ SAS entry, nothing destructive.
+The work lives in `provisioner.adoption`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import tempfile
-from pathlib import Path
-from typing import Any
 
-from provisioner.config import Environment, load_config
+from provisioner.adoption import append_to_config, cluster_block, name_from, read_cluster, refuse_managed
+from provisioner.config import load_config
 from provisioner.console import Console
-from provisioner.converge import managed_clusters
-from provisioner.errors import ConfigError, ProvisionError
-from provisioner.workflow import RunContext, fetch_credentials, open_context, render_env
-
-# Server-side defaults: writing them would only add noise (and a diff if the server changes them).
-_DEFAULTS = {"data_security_mode": "NONE", "runtime_engine": "STANDARD"}
-_SCALARS = (
-    "cluster_name",
-    "spark_version",
-    "node_type_id",
-    "driver_node_type_id",
-    "autotermination_minutes",
-    "data_security_mode",
-    "single_user_name",
-    "runtime_engine",
-    "policy_id",
-)
-_MAPS = ("spark_conf", "spark_env_vars", "custom_tags")
+from provisioner.workflow import fetch_credentials, open_context, render_env
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
-        info = _read_cluster(ctx, env, args.cluster_id)
-        _refuse_managed(ctx, env, args.cluster_id)
-        block = cluster_block(info, args.name or _name_from(info), env)
-        _append_to_config(ctx.config.path, env, block)
+        info = read_cluster(ctx, env, args.cluster_id)
+        refuse_managed(ctx, env, args.cluster_id)
+        block = cluster_block(info, args.name or name_from(info), env)
+        append_to_config(ctx.config.path, env, block)
         console.ok(f"{env.name}: added cluster '{block['name']}' ({args.cluster_id}) to {ctx.config.path}")
         # Reload so the rendered root (imports.tf) includes the new cluster.
         fresh = load_config(ctx.config.path, environ={} if ctx.sandbox is not None else dict(ctx.environ))
@@ -60,151 +34,3 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "and the spark_conf change (the DLZ SAS entry) — nothing is recreated"
         )
         return 0
-
-
-def _read_cluster(ctx: RunContext, env: Environment, cluster_id: str) -> dict[str, Any]:
-    from provisioner.databricks.workspace import WorkspaceError
-
-    client = ctx.workspace_client(env)
-    try:
-        info = client.get_cluster(cluster_id)
-    except WorkspaceError as exc:
-        if exc.not_found:
-            raise ProvisionError(
-                f"--cluster-id {cluster_id}: no such cluster in {env.databricks_host} — copy the id from the "
-                "cluster's page (Compute → cluster → Tags / JSON)"
-            ) from None
-        raise ProvisionError(f"cannot read cluster {cluster_id} from {env.databricks_host}: {exc.message}") from None
-    if info.get("cluster_source") == "JOB":
-        raise ProvisionError(
-            f"--cluster-id {cluster_id}: a job cluster — AEP needs an all-purpose (interactive) cluster; "
-            "adopt one created from Compute, or let `provision apply` create one"
-        )
-    return info
-
-
-def _refuse_managed(ctx: RunContext, env: Environment, cluster_id: str) -> None:
-    for spec in env.clusters:
-        if spec.import_id == cluster_id:
-            raise ConfigError(f"{ctx.config.path}: clusters.{spec.name} already adopts {cluster_id}")
-    if env.root_dir.is_dir() and any(env.root_dir.glob("*.tf")):
-        runner = ctx.runner(env, sas=None, console=Console(ctx.console.out, ctx.console.err, quiet=True))
-        runner.init()
-        for name, cid in managed_clusters(runner.state_pull()).items():
-            if cid == cluster_id:
-                raise ConfigError(f"--cluster-id {cluster_id}: already managed as clusters.{name}")
-
-
-def _name_from(info: dict[str, Any]) -> str:
-    slug = re.sub(r"[^a-z0-9_-]+", "-", str(info.get("cluster_name") or "").lower()).strip("-_")
-    if not slug or not slug[0].isalpha():
-        slug = "adopted-" + slug if slug else "adopted"
-    return slug[:63]
-
-
-def cluster_block(info: dict[str, Any], name: str, env: Environment) -> dict[str, Any]:
-    """The provision.yaml entry matching the live cluster, so the only planned change is the SAS entry."""
-    if any(c.name == name for c in env.clusters):
-        raise ConfigError(f"--name {name}: a cluster of that name is already configured — pass another --name")
-    block: dict[str, Any] = {"name": name}
-    for key in _SCALARS:
-        value = info.get(key)
-        if value in (None, "") or _DEFAULTS.get(key) == value:
-            continue
-        if key == "driver_node_type_id" and value == info.get("node_type_id"):
-            continue
-        block[key] = value
-    if info.get("autoscale"):
-        scale = info["autoscale"]
-        block["autoscale"] = {"min_workers": scale["min_workers"], "max_workers": scale["max_workers"]}
-    else:
-        block["num_workers"] = int(info.get("num_workers") or 0)
-    for key in _MAPS:
-        values = dict(info.get(key) or {})
-        if key == "spark_conf":
-            # The SAS entry is ours to manage (and may hold a token): never copied into the file.
-            values = {k: v for k, v in values.items() if not k.startswith("fs.azure.sas.")}
-        if values:
-            block[key] = values
-    block["import_id"] = str(info["cluster_id"])
-    return block
-
-
-# ---- editing provision.yaml as text --------------------------------------------------------
-
-
-def _append_to_config(path: Path, env: Environment, block: dict[str, Any]) -> None:
-    import yaml
-
-    text = path.read_text(encoding="utf-8")
-    root = yaml.compose(text)
-    seq = _clusters_node(path, root, env)
-    if seq.flow_style or not seq.value:
-        raise ConfigError(
-            f"{path}: the clusters list is empty or written inline ([...]) — write it as a block list to adopt into"
-        )
-    dash_col = seq.start_mark.column
-    lines = text.splitlines(keepends=True)
-    insert_at = _line_after(lines, seq.value[-1])
-    dumped = yaml.safe_dump([block], sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
-    new_lines = [(" " * dash_col + line if line.strip() else line) for line in dumped.splitlines(keepends=True)]
-    if insert_at > 0 and insert_at <= len(lines) and not lines[insert_at - 1].endswith("\n"):
-        lines[insert_at - 1] += "\n"
-    updated = "".join(lines[:insert_at] + new_lines + lines[insert_at:])
-    _replace_validated(path, updated, env, block["name"])
-
-
-def _line_after(lines: list[str], node: Any) -> int:
-    """The line index just after `node`: its end mark sits on the next token, maybe indented."""
-    end = node.end_mark
-    if end.line >= len(lines):
-        return len(lines)
-    at = end.line if lines[end.line][: end.column].strip() == "" else end.line + 1
-    # Blank lines and comments before the next key belong to what follows, not to the list.
-    while at - 1 > node.start_mark.line and (lines[at - 1].strip() == "" or lines[at - 1].lstrip().startswith("#")):
-        at -= 1
-    return at
-
-
-def _clusters_node(path: Path, root: Any, env: Environment) -> Any:
-    import yaml
-
-    def child(node: Any, key: str) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == key:
-                    return v
-        return None
-
-    envs = child(root, "environments")
-    if envs is None:
-        seq = child(root, "clusters")
-    else:
-        seq = child(child(envs, env.name), "clusters")
-        if seq is None:
-            raise ConfigError(
-                f"{path}: environments.{env.name} has no clusters list of its own and the shared one is used by "
-                f"every environment — add `clusters:` under environments.{env.name} (a cluster id belongs to one "
-                "workspace), then adopt again"
-            )
-    if not isinstance(seq, yaml.SequenceNode):
-        raise ConfigError(f"{path}: clusters: expected a list")
-    return seq
-
-
-def _replace_validated(path: Path, text: str, env: Environment, name: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        try:
-            config = load_config(tmp, environ={})
-        except ConfigError as exc:
-            raise ConfigError(f"{str(exc).replace(tmp, str(path))} (adopting wrote nothing)") from None
-        if not any(c.name == name for c in config.environments[env.name].clusters):
-            raise ConfigError(f"{path}: the adopted cluster did not land in environment {env.name} — edit by hand")
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -165,6 +165,8 @@ class AepEmulator:
         if cred_type not in CREDENTIAL_TYPES:
             return _problem(400, f"Invalid type {cred_type!r}; expected one of {', '.join(CREDENTIAL_TYPES)}")
         action = request.param("action")
+        if self.store.faults().get("aep.dlz_provider") == "Amazon S3" and request.method in ("GET", "POST"):
+            return json_response(200, _s3_answer(sandbox, cred_type))
         if request.method == "GET" and action is None:
             body = self.store.dlz_credentials(org_id, sandbox, cred_type, answer=True)
         elif request.method == "POST" and action == "refresh":
@@ -229,6 +231,22 @@ class AepEmulator:
         if cluster["state"] != "RUNNING":
             return f"Cluster {params['clusterId']} is not running (state {cluster['state']})"
         return None
+
+
+def _s3_answer(sandbox: str, cred_type: str) -> dict[str, Any]:
+    """The credentials answer of an AEP hosted on AWS: Adobe `data-landing-zone.md`
+    ("Response on AWS": `credentials.awsAccessKeyId/awsSecretAccessKey/awsSessionToken`,
+    `dlzPath.bucketName/dlzFolder`, `dlzProvider: "Amazon S3"`, `expiryTime` in epoch seconds)."""
+    return {
+        "credentials": {
+            "awsAccessKeyId": "ASIA" + secrets.token_hex(8).upper(),
+            "awsSecretAccessKey": secrets.token_urlsafe(30),
+            "awsSessionToken": secrets.token_urlsafe(60),
+        },
+        "dlzPath": {"bucketName": f"dlz-prod-{sandbox}", "dlzFolder": cred_type.replace("_", "-")},
+        "dlzProvider": "Amazon S3",
+        "expiryTime": int(time.time()) + 12 * 3600,
+    }
 
 
 def _method_not_allowed() -> Response:

@@ -94,3 +94,72 @@ def test_name_clash_and_shared_cluster_list_are_refused(project: Project) -> Non
     doc = yaml.safe_load(project.config_path.read_text())
     assert [c["name"] for c in doc["environments"]["dev"]["clusters"]] == ["aep-explore", "other"]
     assert [c["name"] for c in doc["clusters"]] == ["aep-ingest", "aep-explore"]
+
+
+MODERN_UI_CLUSTER = {
+    # What today's Compute UI creates: the `kind` form, dedicated access, single node, ML runtime.
+    "cluster_name": "Ana's ML box",
+    "spark_version": "16.4.x-cpu-ml-scala2.12",
+    "node_type_id": "Standard_D4ds_v5",
+    "kind": "CLASSIC_PREVIEW",
+    "is_single_node": True,
+    "use_ml_runtime": True,
+    "data_security_mode": "DATA_SECURITY_MODE_DEDICATED",
+    "single_user_name": "ana@example.com",
+    "num_workers": 0,
+    "runtime_engine": "PHOTON",
+    "autotermination_minutes": 120,
+}
+
+
+def test_adopt_a_cluster_from_todays_ui_plans_only_import_and_sas_entry(project: Project) -> None:
+    assert project.run("apply", "--auto-approve").returncode == 0
+    store = project.store()
+    cid = store.add_cluster(WS, MODERN_UI_CLUSTER)
+
+    done = project.run("adopt", "--cluster-id", cid)
+    assert done.returncode == 0, done.stderr
+    adopted = yaml.safe_load(project.config_path.read_text())["clusters"][-1]
+    for key in ("kind", "is_single_node", "use_ml_runtime", "data_security_mode", "single_user_name"):
+        assert adopted[key] == MODERN_UI_CLUSTER[key], key
+    clusters_tf = (project.root() / "clusters.tf").read_text()
+    assert 'single_user_name        = "ana@example.com"' in clusters_tf
+    assert 'kind                    = "CLASSIC_PREVIEW"' in clusters_tf
+
+    plan = project.run("plan", "--summary", str(project.dir / "plan.json"))
+    assert plan.returncode == 2, plan.stderr
+    assert "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy." in plan.stdout
+    doc = json.loads((project.dir / "plan.json").read_text())
+    (res,) = [r for r in doc["resources"] if r["address"] == "databricks_cluster.ana-s-ml-box"]
+    assert res["action"] == "import+update" and res["importId"] == cid
+    assert [a.split("[")[0] for a in res["changedAttributes"]] == ["spark_conf"], res["changedAttributes"]
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert store.dlz_access(WS, cid)
+    assert project.run("plan").returncode == 0  # no `single_user_name -> null`, nothing left
+
+
+def test_dedicated_cluster_created_by_the_tool_has_no_perpetual_diff(project: Project) -> None:
+    project.config["clusters"] = [
+        {
+            "name": "dedicated",
+            "spark_version": "16.4.x-scala2.12",
+            "node_type_id": "Standard_DS3_v2",
+            "kind": "CLASSIC_PREVIEW",
+            "is_single_node": True,
+            "data_security_mode": "DATA_SECURITY_MODE_DEDICATED",
+            "single_user_name": "ana@example.com",
+        }
+    ]
+    project.write_config()
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert project.run("plan").returncode == 0
+
+    # Without single_user_name the workspace would assign the creator and every plan would
+    # show `single_user_name -> null` (databricks/cli#4418): refused before anything runs.
+    del project.config["clusters"][0]["single_user_name"]
+    project.write_config()
+    refused = project.run("plan")
+    assert refused.returncode == 1 and "single_user_name" in _one_error(refused)

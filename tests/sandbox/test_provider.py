@@ -44,6 +44,7 @@ resource "databricks_cluster" "c" {{
   cluster_name  = "dlz"
   spark_version = "15.4.x-scala2.12"
   node_type_id  = "Standard_DS3_v2"
+  num_workers   = 1
   spark_conf = {{ {spark_conf} }}
   {extra}
 }}
@@ -141,7 +142,7 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     cluster = sandbox.store.get_cluster(WS, cluster_id)
     assert cluster is not None and cluster["state"] == "RUNNING"  # create waited
     assert cluster["spark_conf"] == {"fs.azure.sas.c.a.blob.core.windows.net": "{{secrets/dlz/sas}}"}
-    assert cluster["autotermination_minutes"] == 60 and cluster["num_workers"] == 0  # SDKv2 defaults
+    assert cluster["autotermination_minutes"] == 60 and cluster["num_workers"] == 1  # SDKv2 default
     rc, out = root.plan_rc()
     assert rc == 0, out  # a fresh apply re-plans clean
 
@@ -201,7 +202,7 @@ def test_server_added_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Roo
 
 
 def test_import_cluster_by_id(sandbox: Sandbox, root: Root) -> None:
-    cluster_id = sandbox.store.add_cluster(WS, {"cluster_name": "dlz", "num_workers": 0, "autotermination_minutes": 60})
+    cluster_id = sandbox.store.add_cluster(WS, {"cluster_name": "dlz", "num_workers": 1, "autotermination_minutes": 60})
     root.write(cluster_hcl())
     root.tf("import", "databricks_cluster.c", cluster_id)
     assert root.state_attr("databricks_cluster.c", "state") == "RUNNING"
@@ -219,3 +220,16 @@ def test_cluster_that_fails_to_start_is_deleted_and_create_fails(sandbox: Sandbo
     leftovers = [c for c in sandbox.store.list_clusters(WS) if "fs.azure.x" in (c.get("spark_conf") or {})]
     assert leftovers == []
     assert json.loads((root.path / "terraform.tfstate").read_text())["resources"] == []
+
+
+def test_zero_workers_without_single_node_settings_is_refused_like_the_provider(sandbox: Sandbox, root: Root) -> None:
+    # The provider's Validate() (clusters/resource_cluster.go) refuses it before any API call.
+    before = len(sandbox.store.list_clusters(WS))
+    root.write(cluster_hcl(extra="num_workers = 0").replace("  num_workers   = 1\n", ""))
+    out = root.tf("apply", "-auto-approve", ok=(1,))
+    assert "NumWorkers could be 0 only for SingleNode clusters" in out.stderr
+    assert len(sandbox.store.list_clusters(WS)) == before
+    single = 'kind = "CLASSIC_PREVIEW"\n  is_single_node = true\n  num_workers = 0'
+    root.write(cluster_hcl(extra=single).replace("  num_workers   = 1\n", ""))
+    root.apply()
+    assert root.plan_rc()[0] == 0

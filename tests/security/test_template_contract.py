@@ -54,6 +54,16 @@ MAXIMAL_CLUSTERS = [
         "import_id": "0101-010101-abcdefgh",
     },
     {"name": "fixed", "spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2", "num_workers": 2},
+    {
+        "name": "modern",
+        "spark_version": "16.4.x-scala2.12",
+        "node_type_id": "Standard_DS3_v2",
+        "kind": "CLASSIC_PREVIEW",
+        "is_single_node": True,
+        "use_ml_runtime": False,
+        "data_security_mode": "DATA_SECURITY_MODE_DEDICATED",
+        "single_user_name": "someone@example.com",
+    },
 ]
 
 

@@ -45,6 +45,10 @@ SPEC_FIELDS = (
     "policy_id",
     "single_user_name",
     "enable_elastic_disk",
+    "kind",
+    "is_single_node",
+    "use_ml_runtime",
+    "apply_policy_default_values",
 )
 MAP_FIELDS = ("spark_conf", "spark_env_vars", "custom_tags")
 RESIZE_FIELDS = frozenset({"num_workers", "autoscale"})
@@ -69,6 +73,28 @@ def _spec(state: State) -> dict[str, Any]:
         spec["autoscale"] = {k: v for k, v in state["autoscale"][0].items() if v is not None}
         spec.pop("num_workers", None)  # the API accepts exactly one of the two
     return spec
+
+
+NUM_WORKERS_ERROR = (
+    "NumWorkers could be 0 only for SingleNode clusters. "
+    "See https://docs.databricks.com/clusters/single-node.html for more details"
+)
+
+
+def _validate(spec: dict[str, Any]) -> str | None:
+    """The provider's `Validate()` (clusters/resource_cluster.go): 0 workers only for single node."""
+    if spec.get("num_workers") or spec.get("autoscale"):
+        return None
+    if spec.get("kind") == "CLASSIC_PREVIEW" and spec.get("is_single_node"):
+        return None
+    conf = spec.get("spark_conf") or {}
+    tags = spec.get("custom_tags") or {}
+    legacy = (
+        conf.get("spark.databricks.cluster.profile") == "singleNode"
+        and str(conf.get("spark.master", "")).startswith("local")
+        and tags.get("ResourceClass") == "SingleNode"
+    )
+    return None if legacy else NUM_WORKERS_ERROR
 
 
 class Cluster(StandInResource):
@@ -100,6 +126,10 @@ class Cluster(StandInResource):
                 Attribute("policy_id", String(), optional=True),
                 Attribute("single_user_name", String(), optional=True),
                 Attribute("enable_elastic_disk", Bool(), optional=True, computed=True),
+                Attribute("kind", String(), optional=True),
+                Attribute("is_single_node", Bool(), optional=True),
+                Attribute("use_ml_runtime", Bool(), optional=True),
+                Attribute("apply_policy_default_values", Bool(), optional=True),
                 Attribute("is_pinned", Bool(), optional=True),
                 Attribute("no_wait", Bool(), optional=True),
                 Attribute("state", String(), computed=True),
@@ -125,11 +155,20 @@ class Cluster(StandInResource):
         for name in MAP_FIELDS:
             if current is not None and not planned.get(name) and not current.get(name):
                 planned[name] = current.get(name)
+        # SetSuppressDiff (resource_cluster.go): an unset value is no change from what the
+        # server chose — e.g. right after an import, which records the server's value.
+        for name in SERVER_DEFAULTED:
+            if current is not None and planned.get(name) is None and current.get(name) is not None:
+                planned[name] = current[name]
         return planned
 
     @reports_errors("cannot create cluster")
     def create(self, ctx: CreateContext, planned: State) -> State | None:
         client = self.provider.client()
+        problem = _validate(_spec(planned))
+        if problem:
+            ctx.diagnostics.add_error("cannot create cluster", problem)
+            return None
         cluster_id = client.create_cluster(_spec(planned))
         if not planned.get("no_wait"):
             info = client.wait_for_state(cluster_id, {"RUNNING"}, CREATE_TIMEOUT, _poll_seconds())
@@ -154,6 +193,10 @@ class Cluster(StandInResource):
         client = self.provider.client()
         cluster_id = current["cluster_id"]
         changed = {k for k in (*SPEC_FIELDS, "autoscale") if current.get(k) != planned.get(k)}
+        problem = _validate(_spec(planned)) if changed else None
+        if problem:
+            ctx.diagnostics.add_error("cannot update cluster", problem)
+            return None
         if changed:
             running = client.get_cluster(cluster_id).get("state") == "RUNNING"
             if changed <= RESIZE_FIELDS and running:
@@ -178,7 +221,7 @@ class Cluster(StandInResource):
 
     @reports_errors("cannot import cluster")
     def import_(self, ctx: ImportContext, id: str) -> State | None:
-        state = self._read(id, self.DEFAULTS)
+        state = self._read(id, self.DEFAULTS, importing=True)
         if state is None:
             ctx.diagnostics.add_error("cannot import cluster", f"cluster {id} does not exist")
         return state
@@ -197,7 +240,7 @@ class Cluster(StandInResource):
                     raise
                 time.sleep(_poll_seconds())
 
-    def _read(self, cluster_id: str, prior: State) -> State | None:
+    def _read(self, cluster_id: str, prior: State, importing: bool = False) -> State | None:
         """The state for a cluster as the API reports it; None when it no longer exists."""
         from provisioner.databricks.workspace import WorkspaceError
 
@@ -212,7 +255,8 @@ class Cluster(StandInResource):
         for name in MAP_FIELDS:
             state[name] = info.get(name) or None  # SDKv2 stores an empty map as null
         for name in SERVER_DEFAULTED:
-            if prior.get(name) is None:
+            # An import has no config yet: it records what the cluster really has.
+            if prior.get(name) is None and not importing:
                 state[name] = None
         state["num_workers"] = info.get("num_workers", 0)
         if info.get("autoscale"):

@@ -40,6 +40,8 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "aep.expired": 0,
     "aep.html": 0,
     "workspace.fail": {},
+    # "Amazon S3": the Connectors API answers like AEP on AWS (Adobe data-landing-zone.md).
+    "aep.dlz_provider": None,
 }
 
 

@@ -41,6 +41,7 @@ _READ_ONLY_FIELDS = frozenset(
         "no_wait",
     }
 )
+_DEDICATED = frozenset({"SINGLE_USER", "DATA_SECURITY_MODE_DEDICATED"})
 _STATE_MESSAGES = {
     "PENDING": "Finding instances for new nodes, acquiring more instances if necessary",
     "RUNNING": "",
@@ -243,6 +244,14 @@ def _validated_spec(spec: Mapping[str, Any], *, require_version: bool) -> dict[s
             "INVALID_PARAMETER_VALUE",
             "Automatic termination minutes must be 0 or between 10 and 43200.",
         )
+    problem = _kind_problem(body)
+    if problem:
+        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", problem)
+    if body.get("data_security_mode") in _DEDICATED and not body.get("single_user_name"):
+        # The workspace assigns a dedicated cluster to its creator (databricks/cli
+        # libs/testserver/clusters.go, "Match cloud behavior"): the read-back then differs
+        # from a config without single_user_name (databricks/cli#4418).
+        body["single_user_name"] = SANDBOX_USER
     for field in ("spark_conf", "spark_env_vars", "custom_tags"):
         value = body.get(field)
         if value is None:
@@ -250,6 +259,20 @@ def _validated_spec(spec: Mapping[str, Any], *, require_version: bool) -> dict[s
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"{field} must map strings to strings")
     return body
+
+
+def _kind_problem(body: Mapping[str, Any]) -> str | None:
+    """SDK `compute.DataSecurityMode`: the DATA_SECURITY_MODE_* aliases, like `is_single_node`
+    and `use_ml_runtime`, exist only for `kind = CLASSIC_PREVIEW`."""
+    if body.get("kind") not in (None, "CLASSIC_PREVIEW"):
+        return f"Invalid kind: {body['kind']}"
+    if body.get("kind") is None:
+        if str(body.get("data_security_mode", "")).startswith("DATA_SECURITY_MODE_"):
+            return f"data_security_mode {body['data_security_mode']} is only supported with kind CLASSIC_PREVIEW"
+        for flag in ("is_single_node", "use_ml_runtime"):
+            if flag in body:
+                return f"{flag} is only supported with kind CLASSIC_PREVIEW"
+    return None
 
 
 def _apply_policy(ws: Mapping[str, Any], body: dict[str, Any]) -> None:
