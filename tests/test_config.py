@@ -57,7 +57,10 @@ def test_overlay_deep_merges_and_replaces_lists(tmp_path: Path) -> None:
         BASE_CONFIG,
         {
             "environments": {
-                "dev": {"aep": {"sandbox": "dev"}, "clusters": [{"name": "solo", "spark_version": "15.4.x-scala2.12", "num_workers": 1}]},
+                "dev": {
+                    "aep": {"sandbox": "dev"},
+                    "clusters": [{"name": "solo", "spark_version": "15.4.x-scala2.12", "num_workers": 1}],
+                },
                 "prod": {},
             }
         },
