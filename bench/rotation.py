@@ -42,8 +42,8 @@ def measure(work: Path, reps: int, applied: Callable[[str, int, str], Project]) 
 
 def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
     from provisioner.console import Console
-    from provisioner.converge import converge_clusters, managed_clusters
-    from provisioner.terraform import process
+    from provisioner.converge import converge_clusters
+    from provisioner.terraform import process, read_state
     from provisioner.workflow import fetch_credentials
 
     use_command = rotate_command_available()
@@ -51,7 +51,7 @@ def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
         env = ctx.config.select(None, False)[0]
         quiet = Console(open("/dev/null", "w"), open("/dev/null", "w"), color=False)  # noqa: SIM115
         client = ctx.aep_client(env)
-        cluster_ids = managed_clusters(ctx.runner(env, fetch_credentials(ctx, env).sas_token, quiet).state_pull())
+        cluster_ids = read_state(ctx.runner(env, fetch_credentials(ctx, env).sas_token, quiet), init=False).clusters()
         start_seconds = ctx.sandbox.store.cluster_start_seconds
 
         def tool_direct() -> float:

@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.config import Environment, load_config
-from provisioner.console import Console
-from provisioner.converge import managed_clusters
 from provisioner.errors import ConfigError, ProvisionError
-from provisioner.workflow import RunContext
+from provisioner.workflow import RunContext, read_env_state
 
 # Server-side defaults: writing them would only add noise (and a diff if the server changes them).
 _DEFAULTS: dict[str, Any] = {"data_security_mode": "NONE", "runtime_engine": "STANDARD"}
@@ -69,12 +67,9 @@ def refuse_managed(ctx: RunContext, env: Environment, cluster_id: str) -> None:
     for spec in env.clusters:
         if spec.import_id == cluster_id:
             raise ConfigError(f"{ctx.config.path}: clusters.{spec.name} already adopts {cluster_id}")
-    if env.root_dir.is_dir() and any(env.root_dir.glob("*.tf")):
-        runner = ctx.runner(env, sas=None, console=Console(ctx.console.out, ctx.console.err, quiet=True))
-        runner.init()
-        for name, cid in managed_clusters(runner.state_pull()).items():
-            if cid == cluster_id:
-                raise ConfigError(f"--cluster-id {cluster_id}: already managed as clusters.{name}")
+    for name, cid in read_env_state(ctx, env).clusters().items():
+        if cid == cluster_id:
+            raise ConfigError(f"--cluster-id {cluster_id}: already managed as clusters.{name}")
 
 
 def name_from(info: dict[str, Any]) -> str:

@@ -36,19 +36,6 @@ class ConvergeReport:
     running: list[str] = field(default_factory=list)  # already RUNNING on the current config
 
 
-def managed_clusters(state: dict[str, Any]) -> dict[str, str]:
-    """Resource name → cluster id of every databricks_cluster in a Terraform state document."""
-    out: dict[str, str] = {}
-    for res in state.get("resources", []):
-        if res.get("type") != "databricks_cluster" or res.get("mode") != "managed":
-            continue
-        for inst in res.get("instances", []):
-            cid = (inst.get("attributes") or {}).get("cluster_id") or (inst.get("attributes") or {}).get("id")
-            if cid:
-                out[res["name"]] = cid
-    return out
-
-
 def secret_updated_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
     """When the secret was last written (ms), or None if it (or its scope) does not exist.
 
@@ -105,7 +92,9 @@ def converge_clusters(
     seen_starts: Mapping[str, int] | None = None,
 ) -> ConvergeReport:
     if cluster_ids is None:
-        cluster_ids = managed_clusters(ctx.runner(env, sas=None, console=console).state_pull())
+        from provisioner.terraform import read_state
+
+        cluster_ids = read_state(ctx.runner(env, sas=None, console=console), init=False).clusters()
     report = ConvergeReport()
     if not cluster_ids:
         return report

@@ -1,12 +1,28 @@
-"""The one exception type the CLI turns into a one-line message and exit code 1."""
+"""The exit codes of `provision`, and the exception types the CLI turns into a one-line message."""
 
 from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code `provision` uses; 0, 1 and 2 are Terraform's -detailed-exitcode."""
+
+    OK = 0
+    NO_CHANGES = 0  # plan: nothing to change
+    HEALTHY = 0  # status: every cluster on the current token, not expiring
+    ERROR = 1
+    CHANGES = 2  # plan: changes planned
+    EXPIRING = 3  # status: the token expires within sas.warn_days
+    CRASH = 3  # an unexpected exception (a bug); the README documents it, so it stays 3
+    DRIFT = 4  # status: something is not as provision.yaml and AEP say
+    CANCELLED = 130  # Ctrl-C / SIGTERM, like a shell's 128 + SIGINT
 
 
 class ProvisionError(Exception):
     """A failure the user can fix; the message names what, where and how."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.ERROR
 
 
 class ConfigError(ProvisionError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.config import Config, Environment, load_config
 from provisioner.console import Console
-from provisioner.errors import ConfigError
+from provisioner.errors import ConfigError, ExitCode
 from provisioner.secret import Secret
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.render import RenderedRoot
     from provisioner.sandbox import Sandbox
-    from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner
-    from provisioner.terraform.plan import PlanOutcome
+    from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
 
 # Secrets the Terraform child never needs: least privilege for the provider processes.
 _NOT_FOR_TERRAFORM = ("AEP_CLIENT_SECRET", "AEP_ACCESS_TOKEN")
@@ -214,6 +213,27 @@ def default_plan_file(env: Environment) -> Path:
     return env.root_dir / ".terraform" / PLAN_FILE_NAME
 
 
+def init_env(
+    ctx: RunContext,
+    env: Environment,
+    runner: TerraformRunner,
+    console: Console | None = None,
+    *,
+    init: InitOptions | None = None,
+    init_lock: AbstractContextManager[Any] | None = None,
+) -> None:
+    """init when needed (under `init_lock` if given); after a migration, drop the stale local state.
+
+    `init` carries e.g. migrate_state (asked for explicitly).
+    """
+    console = console or ctx.console
+    with init_lock or nullcontext():
+        if runner.init(init):
+            console.info(f"initialised {_display(env.root_dir)}")
+            if init is not None and init.migrate_state and env.backend.type != "local":
+                _remove_migrated_local_state(env, console)
+
+
 def plan_env(
     ctx: RunContext,
     env: Environment,
@@ -224,22 +244,26 @@ def plan_env(
     init: InitOptions | None = None,
     lock_timeout: str = "0s",
     init_lock: AbstractContextManager[Any] | None = None,
-) -> PlanOutcome:
-    """render → init (when needed; under `init_lock` if given) → plan -out (0600).
+) -> ExitCode:
+    """init (see init_env) → plan -out (0600): ExitCode.NO_CHANGES or ExitCode.CHANGES.
 
-    `init` carries e.g. migrate_state (asked for explicitly); `lock_timeout` is how long to
-    wait for another run's state lock (Terraform's default of 0s fails at once).
+    `lock_timeout` is how long to wait for another run's state lock (Terraform's default of
+    0s fails at once).
     """
     from provisioner.terraform import PlanOptions
 
-    console = console or ctx.console
     runner = ctx.runner(env, creds.sas_token, console)
-    with init_lock or nullcontext():
-        if runner.init(init):
-            console.info(f"initialised {_display(env.root_dir)}")
-            if init is not None and init.migrate_state and env.backend.type != "local":
-                _remove_migrated_local_state(env, console)
+    init_env(ctx, env, runner, console, init=init, init_lock=init_lock)
     return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))
+
+
+def read_env_state(ctx: RunContext, env: Environment) -> TerraformState:
+    """The environment's Terraform state, read quietly (init first when needed; nothing for a
+    root never rendered). Terraform's chatter would be noise in a report and break --json."""
+    from provisioner.terraform import read_state
+
+    quiet = Console(ctx.console.out, ctx.console.err, color=ctx.console.color, quiet=True)
+    return read_state(ctx.runner(env, sas=None, console=quiet))
 
 
 def _remove_migrated_local_state(env: Environment, console: Console) -> None:

@@ -10,16 +10,20 @@ from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.converge import converge_clusters
-from provisioner.errors import ConfigError
+from provisioner.errors import ConfigError, ExitCode
 from provisioner.rotation_marker import RotationMarker
-from provisioner.terraform import ApplyOptions, InitOptions, PlanOutcome
-from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, open_context, plan_env, render_env
+from provisioner.terraform import Applied, InitOptions, PlanOptions, apply_saved, plan_and_apply
+from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, init_env, open_context, render_env
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         require_approval_possible(ctx, args.auto_approve, "apply")
+
+        def ask() -> bool:
+            return confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?")
+
         if args.plan_file:
             plan_file = Path(args.plan_file).resolve()
             if not plan_file.is_file():
@@ -27,29 +31,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
             # A saved plan carries the token it was made with; no new credentials are fetched.
             runner = ctx.runner(env, sas=None)
             runner.init(_init_options(args))
+            applied = apply_saved(runner, plan_file, ask, args.lock_timeout)
         else:
             creds = fetch_credentials(ctx, env)
             render_env(ctx, env, creds)
+            runner = ctx.runner(env, creds.sas_token)
+            init_env(ctx, env, runner, init=_init_options(args))
             # Per process: a second apply of the same root must not overwrite or delete our plan.
             plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
-            outcome = plan_env(ctx, env, creds, plan_file, init=_init_options(args), lock_timeout=args.lock_timeout)
-            if outcome == PlanOutcome.NO_CHANGES:
-                plan_file.unlink(missing_ok=True)
-                _converge(ctx, env, console, fresh_credentials=True)
-                console.ok(f"{env.name}: no changes — nothing to apply")
-                return 0
-            runner = ctx.runner(env, creds.sas_token)
-        if not confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?"):
+            applied = plan_and_apply(runner, PlanOptions(out=plan_file, lock_timeout=args.lock_timeout), ask)
+        if applied is Applied.DECLINED:
             console.warn("apply cancelled; nothing changed")
-            return 1
-        try:
-            runner.apply(ApplyOptions(plan_file=plan_file, lock_timeout=args.lock_timeout))
-        finally:
-            # A plan file holds the SAS token; once applied (or refused) it is of no further use.
-            plan_file.unlink(missing_ok=True)
+            return ExitCode.ERROR
         _converge(ctx, env, console, fresh_credentials=not args.plan_file)
-        console.ok(f"{env.name}: applied")
-        return 0
+        if applied is Applied.NO_CHANGES:
+            console.ok(f"{env.name}: no changes — nothing to apply")
+        else:
+            console.ok(f"{env.name}: applied")
+        return ExitCode.OK
 
 
 def _init_options(args: argparse.Namespace) -> InitOptions | None:

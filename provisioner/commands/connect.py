@@ -12,9 +12,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
-from provisioner.converge import managed_clusters, wait_running
+from provisioner.converge import wait_running
 from provisioner.errors import ConfigError, ProvisionError
-from provisioner.workflow import RunContext, open_context, require
+from provisioner.workflow import RunContext, open_context, read_env_state, require
 
 if TYPE_CHECKING:
     from provisioner.config import ClusterSpec, Environment
@@ -76,11 +76,7 @@ def _cluster_spec(ctx: RunContext, env: Environment, name: str | None) -> Cluste
 
 
 def _cluster_id(ctx: RunContext, env: Environment, spec: ClusterSpec) -> str:
-    ids: dict[str, str] = {}
-    if env.root_dir.is_dir() and any(env.root_dir.glob("*.tf")):
-        runner = ctx.runner(env, sas=None, console=Console(ctx.console.out, ctx.console.err, quiet=True))
-        runner.init()
-        ids = managed_clusters(runner.state_pull())
+    ids = read_env_state(ctx, env).clusters()
     if spec.name not in ids:
         raise ProvisionError(f"{env.name}: cluster {spec.name} is not created yet — run `provision apply` first")
     return ids[spec.name]

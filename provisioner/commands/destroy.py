@@ -6,7 +6,8 @@ import argparse
 
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.console import Console
-from provisioner.terraform import ApplyOptions, PlanOptions, PlanOutcome
+from provisioner.errors import ExitCode
+from provisioner.terraform import Applied, PlanOptions, plan_and_apply
 from provisioner.workflow import default_plan_file, fetch_credentials, open_context, render_env
 
 
@@ -18,16 +19,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
         render_env(ctx, env, creds)
         runner = ctx.runner(env, creds.sas_token)
         runner.init()
-        plan_file = default_plan_file(env)
-        try:
-            if runner.plan(PlanOptions(out=plan_file, destroy=True)) == PlanOutcome.NO_CHANGES:
-                console.ok(f"{env.name}: nothing to destroy")
-                return 0
-            if not confirm(ctx, args.auto_approve, f"Destroy everything environment '{env.name}' manages?"):
-                console.warn("destroy cancelled; nothing changed")
-                return 1
-            runner.apply(ApplyOptions(plan_file=plan_file))
-        finally:
-            plan_file.unlink(missing_ok=True)
-        console.ok(f"{env.name}: destroyed")
-        return 0
+        applied = plan_and_apply(
+            runner,
+            PlanOptions(out=default_plan_file(env), destroy=True),
+            lambda: confirm(ctx, args.auto_approve, f"Destroy everything environment '{env.name}' manages?"),
+        )
+        if applied is Applied.NO_CHANGES:
+            console.ok(f"{env.name}: nothing to destroy")
+        elif applied is Applied.DECLINED:
+            console.warn("destroy cancelled; nothing changed")
+            return ExitCode.ERROR
+        else:
+            console.ok(f"{env.name}: destroyed")
+        return ExitCode.OK

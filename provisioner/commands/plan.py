@@ -17,7 +17,7 @@ from pathlib import Path
 
 from provisioner.config import Environment
 from provisioner.console import BufferedConsole, Console
-from provisioner.errors import ConfigError, ProvisionError
+from provisioner.errors import ConfigError, ExitCode, ProvisionError
 from provisioner.report import EnvResult, print_summary, worst_exit_code
 from provisioner.terraform import InitOptions
 from provisioner.terraform.process import Cancelled
@@ -74,18 +74,18 @@ def _plan_one(
             from provisioner.summary import write_summary
 
             write_summary(ctx, env, creds, plan_file, Path(args.summary), console)
-        if outcome == 2:
+        if outcome is ExitCode.CHANGES:
             console.info(f"{env.name}: changes planned; saved plan {plan_file}")
         else:
             console.ok(f"{env.name}: no changes")
-        return EnvResult(env.name, int(outcome), time.monotonic() - started)
+        return EnvResult(env.name, outcome, time.monotonic() - started)
     except Cancelled:
         raise
     except ProvisionError as exc:
         if raise_errors:
             raise
         console.error(str(exc))
-        return EnvResult(env.name, 1, time.monotonic() - started, _short(exc, env))
+        return EnvResult(env.name, ExitCode.ERROR, time.monotonic() - started, _short(exc, env))
 
 
 def _short(exc: ProvisionError, env: Environment) -> str:

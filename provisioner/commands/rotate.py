@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.console import Console
-from provisioner.converge import ConvergeReport, converge_clusters, last_start_ms, managed_clusters
-from provisioner.errors import ProvisionError
+from provisioner.converge import ConvergeReport, converge_clusters, last_start_ms
+from provisioner.errors import ExitCode, ProvisionError
 from provisioner.rotation_marker import RotationMarker
-from provisioner.terraform import ApplyOptions, PlanOptions, PlanOutcome
+from provisioner.terraform import Applied, ApplyOptions, PlanOptions, plan_and_apply, read_state, saved_plan
 from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, open_context, render_env
 
 if TYPE_CHECKING:
@@ -106,12 +106,10 @@ def _prepare(
     runner.init()
     plan_file = default_plan_file(env)
     console.info(f"{env.name}: pre-flight plan with the current token")
-    try:
-        others: list[str] = []
-        if runner.plan(PlanOptions(out=plan_file)) == PlanOutcome.CHANGES:
+    others: list[str] = []
+    with saved_plan(runner, PlanOptions(out=plan_file)) as outcome:
+        if outcome is ExitCode.CHANGES:
             others = _changes_besides_token(runner.show_json(plan_file), env, creds)
-    finally:
-        plan_file.unlink(missing_ok=True)  # it holds the token about to be revoked
     if others:
         listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         if auto_approve:
@@ -120,7 +118,7 @@ def _prepare(
                 "(`provision plan`, `provision apply`), then rotate; a rotation never applies unreviewed changes"
             )
         console.warn(f"{env.name}: pending changes besides the token ({listed}) are applied with the new token")
-    cluster_ids = managed_clusters(runner.state_pull())
+    cluster_ids = read_state(runner, init=False).clusters()
     # The PAT is needed right after the refresh (restarts); fail now if it is missing or wrong.
     client = ctx.workspace_client(env)
     seen_starts: dict[str, int] = {}
@@ -218,7 +216,7 @@ def _apply_and_converge(
     # Refresh stays on: reading live clusters costs one parallel round of GETs, and applying
     # against a stale view (a cluster deleted outside) would fail inside the window.
     runner.apply(ApplyOptions(plan_file=None))
-    cluster_ids = managed_clusters(runner.state_pull())
+    cluster_ids = read_state(runner, init=False).clusters()
     # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
     # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
     return converge_clusters(
@@ -260,16 +258,15 @@ def _resume(
     render_env(ctx, env, creds)
     runner = ctx.runner(env, creds.sas_token, console)
     runner.init()
-    plan_file = default_plan_file(env)
-    try:
-        if runner.plan(PlanOptions(out=plan_file)) == PlanOutcome.CHANGES:
-            if not confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?"):
-                console.warn("resume cancelled; clusters may still hold the revoked token")
-                return 1
-            runner.apply(ApplyOptions(plan_file=plan_file))
-    finally:
-        plan_file.unlink(missing_ok=True)
-    cluster_ids = managed_clusters(runner.state_pull())
+    applied = plan_and_apply(
+        runner,
+        PlanOptions(out=default_plan_file(env)),
+        lambda: confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?"),
+    )
+    if applied is Applied.DECLINED:
+        console.warn("resume cancelled; clusters may still hold the revoked token")
+        return ExitCode.ERROR
+    cluster_ids = read_state(runner, init=False).clusters()
     seen = (unfinished or {}).get("seen_starts")
     report = converge_clusters(
         ctx,

@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
-from provisioner.converge import last_start_ms, managed_clusters, secret_updated_ms
-from provisioner.errors import ProvisionError
-from provisioner.workflow import RunContext, fetch_credentials, open_context
+from provisioner.converge import last_start_ms, secret_updated_ms
+from provisioner.errors import ExitCode, ProvisionError
+from provisioner.workflow import RunContext, fetch_credentials, open_context, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.config import ClusterSpec, Environment
     from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.terraform import TerraformState
 
 SCHEMA_VERSION = 1
-HEALTHY, ERROR, EXPIRING, DRIFT = 0, 1, 3, 4
-_STATUS_WORD = {HEALTHY: "healthy", EXPIRING: "expiring", DRIFT: "drift"}
+_STATUS_WORD = {ExitCode.HEALTHY: "healthy", ExitCode.EXPIRING: "expiring", ExitCode.DRIFT: "drift"}
 
 
 @dataclass
@@ -69,11 +69,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         creds = fetch_credentials(ctx, env)
-        state = _terraform_state(ctx, env)
+        state = read_env_state(ctx, env)
         client = ctx.workspace_client(env)
         secret = _secret_status(client, env, creds, state) if env.sas.mode == "secret_scope" else None
         secret_ms = secret.updated_ms if secret is not None else None
-        ids = managed_clusters(state)
+        ids = state.clusters()
         clusters = [_cluster_status(ctx, client, env, c, ids.get(c.name), creds, secret_ms) for c in env.clusters]
         unfinished = _unfinished_rotation(env)
         code = _exit_code(creds, env, secret, clusters, unfinished)
@@ -89,26 +89,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
 # ---- gathering -------------------------------------------------------------------------
 
 
-def _terraform_state(ctx: RunContext, env: Environment) -> dict[str, Any]:
-    """The state document, or {} for an environment that was never rendered (nothing managed)."""
-    if not env.root_dir.is_dir() or not any(env.root_dir.glob("*.tf")):
-        return {}
-    runner = ctx.runner(env, sas=None, console=_quiet(ctx.console))
-    runner.init()  # a fresh CI checkout with a remote backend needs it to read the state
-    return runner.state_pull()
-
-
-def _quiet(console: Console) -> Console:
-    """Terraform's chatter is noise in a status report (and would break --json); errors still raise."""
-    return Console(console.out, console.err, color=console.color, quiet=True)
-
-
 def _secret_status(
-    client: WorkspaceClient, env: Environment, creds: DlzCredentials, state: dict[str, Any]
+    client: WorkspaceClient, env: Environment, creds: DlzCredentials, state: TerraformState
 ) -> SecretStatus:
     scope, key = env.sas.secret_scope, env.sas.secret_key
     live_ms = secret_updated_ms(client, scope, key)
-    recorded = _state_secret(state)
+    recorded = state.resource("databricks_secret")
     status = SecretStatus(scope, key, live_ms is not None, _ms_to_iso(live_ms), None, updated_ms=live_ms)
     if live_ms is None:
         status.problems.append(f"secret {scope}/{key} is missing — run `provision apply`")
@@ -127,14 +113,6 @@ def _secret_status(
         status.holds_current_token = None
         status.problems.append("the secret was rewritten outside the tool — run `provision apply` to put it back")
     return status
-
-
-def _state_secret(state: dict[str, Any]) -> dict[str, Any] | None:
-    for res in state.get("resources", []):
-        if res.get("type") == "databricks_secret" and res.get("mode") == "managed":
-            for inst in res.get("instances", []):
-                return dict(inst.get("attributes") or {})
-    return None
 
 
 def _cluster_status(
@@ -216,13 +194,13 @@ def _exit_code(
     secret: SecretStatus | None,
     clusters: list[ClusterStatus],
     unfinished: str | None = None,
-) -> int:
+) -> ExitCode:
     """Drift beats expiry: a cluster that cannot write today matters more than one that will not next week."""
     if unfinished or (secret is not None and secret.problems) or any(c.drift for c in clusters):
-        return DRIFT
+        return ExitCode.DRIFT
     if creds.days_left() <= env.sas.warn_days:
-        return EXPIRING
-    return HEALTHY
+        return ExitCode.EXPIRING
+    return ExitCode.HEALTHY
 
 
 # ---- output ----------------------------------------------------------------------------
@@ -233,14 +211,14 @@ def _document(
     creds: DlzCredentials,
     secret: SecretStatus | None,
     clusters: list[ClusterStatus],
-    code: int,
+    code: ExitCode,
 ) -> dict[str, Any]:
     """The stable --json shape (docs/status-json.md). Never a token: only dates, ids, states."""
     return {
         "schemaVersion": SCHEMA_VERSION,
         "environment": env.name,
         "status": _STATUS_WORD[code],
-        "exitCode": code,
+        "exitCode": int(code),
         "token": {
             "mode": env.sas.mode,
             "containerName": creds.container_name,

@@ -1,20 +1,26 @@
 """A small Terraform runner modelled on hashicorp/terraform-exec (see process.py for why not python-terraform)."""
 
-from provisioner.terraform.apply import ApplyOptions
+from provisioner.terraform.apply import Applied, ApplyOptions, apply_saved, plan_and_apply
 from provisioner.terraform.binary import TerraformBinary, find_terraform
 from provisioner.terraform.environment import ChildEnv, build_child_env
 from provisioner.terraform.init import InitOptions
-from provisioner.terraform.plan import PlanOptions, PlanOutcome
-from provisioner.terraform.runner import TerraformRunner
+from provisioner.terraform.plan import PlanOptions, saved_plan
+from provisioner.terraform.state import TerraformState, read_state
+from provisioner.terraform.terraform import TerraformRunner
 
 __all__ = [
+    "Applied",
     "ApplyOptions",
     "ChildEnv",
     "InitOptions",
     "PlanOptions",
-    "PlanOutcome",
     "TerraformBinary",
     "TerraformRunner",
+    "TerraformState",
+    "apply_saved",
     "build_child_env",
     "find_terraform",
+    "plan_and_apply",
+    "read_state",
+    "saved_plan",
 ]

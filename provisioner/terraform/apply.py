@@ -1,9 +1,20 @@
-"""`terraform apply <saved plan>` — what was shown is what is applied."""
+"""`terraform apply <saved plan>` — what was shown is what is applied — and the one sequence
+every changing command follows: plan -out → confirm → apply that plan → remove it."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provisioner.errors import ExitCode
+from provisioner.terraform.plan import PlanOptions, saved_plan
+from provisioner.terraform.runner import Runner
+
+if TYPE_CHECKING:
+    from provisioner.terraform.terraform import TerraformRunner
 
 
 @dataclass(frozen=True)
@@ -19,3 +30,40 @@ def apply_args(opts: ApplyOptions) -> list[str]:
     # would print both values of a sensitive variable in the refusal).
     args = ["apply", "-input=false", "-no-color", f"-lock-timeout={opts.lock_timeout}"]
     return [*args, str(opts.plan_file)] if opts.plan_file is not None else [*args, "-auto-approve"]
+
+
+class Apply(Runner):
+    def apply(self, opts: ApplyOptions) -> None:
+        self.run(apply_args(opts), "apply")
+
+
+class Applied(enum.Enum):
+    NO_CHANGES = "no changes"
+    APPLIED = "applied"
+    DECLINED = "declined"
+
+
+def apply_saved(runner: Apply, plan_file: Path, confirm: Callable[[], bool], lock_timeout: str = "0s") -> Applied:
+    """confirm → apply `plan_file` → remove it (applied or refused, it holds the token).
+
+    Declined, the file is left alone: it may be the user's own `provision plan --out`.
+    """
+    if not confirm():
+        return Applied.DECLINED
+    try:
+        runner.apply(ApplyOptions(plan_file=plan_file, lock_timeout=lock_timeout))
+    finally:
+        plan_file.unlink(missing_ok=True)
+    return Applied.APPLIED
+
+
+def plan_and_apply(runner: TerraformRunner, plan: PlanOptions, confirm: Callable[[], bool]) -> Applied:
+    """plan -out → (when there are changes) confirm → apply exactly that plan → remove it.
+
+    The runner must be initialised. `confirm` is asked only when the plan changes something;
+    the plan file is removed in every case.
+    """
+    with saved_plan(runner, plan) as outcome:
+        if outcome is ExitCode.NO_CHANGES:
+            return Applied.NO_CHANGES
+        return apply_saved(runner, plan.out, confirm, plan.lock_timeout)

@@ -23,10 +23,6 @@ class TerraformBinary:
     version: tuple[int, int, int]
     flavor: str  # "terraform" or "tofu"
 
-    @property
-    def version_text(self) -> str:
-        return ".".join(map(str, self.version))
-
 
 def find_terraform(environ: Mapping[str, str] | None = None) -> TerraformBinary:
     """TERRAFORM_BINARY if set, else `terraform` then `tofu` on PATH; at least 1.5."""

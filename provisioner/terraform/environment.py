@@ -58,12 +58,12 @@ def build_child_env(
     values["TF_IN_AUTOMATION"] = "1"
     values["TF_INPUT"] = "0"
     secrets: list[Secret] = []
-    for name, value in (variables or {}).items():
-        if isinstance(value, Secret):
-            secrets.append(value)
-            values[f"TF_VAR_{name}"] = value.reveal()
+    for name, variable in (variables or {}).items():
+        if isinstance(variable, Secret):
+            secrets.append(variable)
+            values[f"TF_VAR_{name}"] = variable.reveal()
         else:
-            values[f"TF_VAR_{name}"] = value
+            values[f"TF_VAR_{name}"] = variable
     for key, secret in (secret_env or {}).items():
         secrets.append(secret)
         values[key] = secret.reveal()

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioner.terraform.runner import Runner
+
 # What init depends on: provider requirements and the backend. When their hash matches the
 # one recorded after the last successful init, init is skipped (it costs seconds per plan).
 LOCK_FILE = ".terraform.lock.hcl"
@@ -34,6 +36,21 @@ def init_args(opts: InitOptions) -> list[str]:
     return args
 
 
+class Init(Runner):
+    def init(self, opts: InitOptions | None = None, *, force: bool = False) -> bool:
+        """Run init when the root's providers or backend changed; True if it ran."""
+        opts = opts or InitOptions()
+        if self.lock_seed is not None:
+            seed_lock_file(self.root, self.lock_seed)
+        extra = repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", "")
+        if not force and not opts.upgrade and not opts.migrate_state and not needs_init(self.root, extra):
+            return False
+        self.run(init_args(opts), "init")
+        # init may have written the lock file, which is itself an init input.
+        record_init(self.root, init_fingerprint(self.root, extra))
+        return True
+
+
 def init_fingerprint(root: Path, extra: str = "") -> str:
     digest = hashlib.sha256(extra.encode())
     for name in _INIT_INPUTS:
@@ -44,9 +61,11 @@ def init_fingerprint(root: Path, extra: str = "") -> str:
     return digest.hexdigest()
 
 
-def needs_init(root: Path, fingerprint: str) -> bool:
+def needs_init(root: Path, extra: str = "") -> bool:
     stamp = root / STAMP
-    return not (root / ".terraform").is_dir() or not stamp.is_file() or stamp.read_text().strip() != fingerprint
+    if not (root / ".terraform").is_dir() or not stamp.is_file():
+        return True
+    return stamp.read_text().strip() != init_fingerprint(root, extra)
 
 
 def record_init(root: Path, fingerprint: str) -> None:

@@ -1,18 +1,14 @@
-"""`terraform plan -out`, with -detailed-exitcode mapped to a result."""
+"""`terraform plan -out`, with -detailed-exitcode mapped to a result; a saved plan's lifetime."""
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class PlanOutcome(enum.IntEnum):
-    """Terraform's -detailed-exitcode, which is also ours."""
-
-    NO_CHANGES = 0
-    ERROR = 1
-    CHANGES = 2
+from provisioner.errors import ExitCode
+from provisioner.terraform.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,33 @@ def plan_args(opts: PlanOptions) -> list[str]:
     return args
 
 
-def plan_outcome(returncode: int) -> PlanOutcome:
-    if returncode in (0, 2):
-        return PlanOutcome(returncode)
-    return PlanOutcome.ERROR
+def plan_outcome(returncode: int) -> ExitCode:
+    """-detailed-exitcode: 0 no changes, 2 changes, anything else an error."""
+    if returncode in (ExitCode.NO_CHANGES, ExitCode.CHANGES):
+        return ExitCode(returncode)
+    return ExitCode.ERROR
+
+
+class Plan(Runner):
+    def plan(self, opts: PlanOptions) -> ExitCode:
+        """ExitCode.NO_CHANGES or ExitCode.CHANGES; a failed plan raises and leaves no plan file."""
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        done = self.execute(plan_args(opts))
+        outcome = plan_outcome(done.returncode)
+        if outcome is ExitCode.ERROR:
+            opts.out.unlink(missing_ok=True)
+            raise self.failure("plan", done)
+        return outcome
+
+
+@contextmanager
+def saved_plan(runner: Plan, opts: PlanOptions) -> Iterator[ExitCode]:
+    """Plan into `opts.out` and remove the file on the way out, whatever happens.
+
+    A saved plan holds the SAS token in clear: it lives only as long as the caller needs it
+    (to show, confirm and apply it).
+    """
+    try:
+        yield runner.plan(opts)
+    finally:
+        opts.out.unlink(missing_ok=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -50,7 +49,8 @@ def _load_prctl() -> Callable[[int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+        prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
     except (OSError, AttributeError):
         return None
 
@@ -175,15 +175,3 @@ def run(
             "state was saved by Terraform — rerun the command to converge"
         )
     return Completed(returncode, "".join(captured), "\n".join(tail))
-
-
-def render_argv(argv: Sequence[str]) -> str:
-    """argv for messages; it never carries secrets, by construction."""
-    return " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
-
-
-def terminal_width() -> int:
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 100

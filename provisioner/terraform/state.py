@@ -1,7 +1,72 @@
-"""`terraform state pull`: the raw state from any backend, without starting a provider."""
+"""The one place that reads Terraform state: `terraform state pull` (any backend, no provider
+start) and typed views of the document, so no caller walks its JSON by hand."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from provisioner.terraform.runner import Runner
+
+if TYPE_CHECKING:
+    from provisioner.terraform.terraform import TerraformRunner
 
 
 def state_pull_args() -> list[str]:
     return ["state", "pull"]
+
+
+class StatePull(Runner):
+    def state_pull(self) -> dict[str, Any]:
+        """The current state document ({} when there is none yet). Holds secrets: never print it."""
+        return self.run_json(state_pull_args(), "state pull")
+
+
+class TerraformState:
+    """A state document's managed resources. Attribute values may be secrets (the SAS token in
+    `databricks_secret.string_value`): compare them, never print them; the repr shows none."""
+
+    def __init__(self, doc: Mapping[str, Any] | None = None) -> None:
+        self._resources: list[Mapping[str, Any]] = [
+            res for res in (doc or {}).get("resources", []) if isinstance(res, Mapping) and res.get("mode") == "managed"
+        ]
+
+    def __repr__(self) -> str:
+        return f"TerraformState({len(self._resources)} managed resources)"
+
+    def instances(self, type_: str, name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(resource name, attributes) of every instance of `type_` (and `name`, if given)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for res in self._resources:
+            if res.get("type") != type_ or (name is not None and res.get("name") != name):
+                continue
+            for inst in res.get("instances", []):
+                out.append((str(res.get("name")), dict(inst.get("attributes") or {})))
+        return out
+
+    def resource(self, type_: str, name: str | None = None) -> dict[str, Any] | None:
+        """The attributes of the first instance of `type_` (and `name`), or None if there is none."""
+        found = self.instances(type_, name)
+        return found[0][1] if found else None
+
+    def clusters(self) -> dict[str, str]:
+        """Resource name → cluster id of every managed databricks_cluster."""
+        out: dict[str, str] = {}
+        for name, attrs in self.instances("databricks_cluster"):
+            cid = attrs.get("cluster_id") or attrs.get("id")
+            if cid:
+                out[name] = str(cid)
+        return out
+
+
+def read_state(runner: TerraformRunner, *, init: bool = True) -> TerraformState:
+    """The root's state as it is now; empty for a root that was never rendered (nothing managed).
+
+    `init` first (skipped when already done): a fresh CI checkout with a remote backend needs
+    it to reach the state. Give the runner a quiet console where Terraform's chatter is noise.
+    """
+    if not runner.root.is_dir() or not any(runner.root.glob("*.tf")):
+        return TerraformState()
+    if init:
+        runner.init()
+    return TerraformState(runner.state_pull())

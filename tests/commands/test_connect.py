@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.converge import managed_clusters
+from provisioner.terraform import TerraformState
 from tests.conftest import AEP_SECRET, DATABRICKS_PAT, Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
@@ -14,7 +14,7 @@ SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
 def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(project: Project) -> None:
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
-    cid = managed_clusters(json.loads((project.root() / "terraform.tfstate").read_text()))["aep-explore"]
+    cid = TerraformState(json.loads((project.root() / "terraform.tfstate").read_text())).clusters()["aep-explore"]
     store.delete_cluster(WS, cid)  # terminate: AEP needs it running
 
     first = project.run("connect", "--cluster", "aep-explore", "--catalog", "main")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from provisioner.converge import managed_clusters
+from provisioner.terraform import TerraformState
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
@@ -47,7 +47,7 @@ def _token(project: Project) -> str:
 
 def _cluster_ids(project: Project) -> dict[str, str]:
     state = json.loads((project.root() / "terraform.tfstate").read_text())
-    return managed_clusters(state)
+    return TerraformState(state).clusters()
 
 
 def _access(project: Project) -> dict[str, bool]:

@@ -6,7 +6,7 @@ import json
 import subprocess
 from typing import Any
 
-from provisioner.converge import managed_clusters
+from provisioner.terraform import TerraformState
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
@@ -41,7 +41,7 @@ def _token(project: Project) -> str:
 
 
 def _ids(project: Project) -> dict[str, str]:
-    return managed_clusters(json.loads((project.root() / "terraform.tfstate").read_text()))
+    return TerraformState(json.loads((project.root() / "terraform.tfstate").read_text())).clusters()
 
 
 def _clusters(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
