@@ -17,8 +17,8 @@ from pathlib import Path
 
 from provisioner.config import Environment
 from provisioner.console import BufferedConsole, Console
+from provisioner.env_results import EnvResult, print_results, worst_exit_code
 from provisioner.errors import ConfigError, ExitCode, ProvisionError
-from provisioner.report import EnvResult, print_summary, worst_exit_code
 from provisioner.terraform import InitOptions
 from provisioner.terraform.process import Cancelled
 from provisioner.workflow import (
@@ -113,7 +113,7 @@ def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args:
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="plan") as pool:
         results = list(pool.map(work, envs))
-    print_summary(console, results)
+    print_results(console, results)
     return worst_exit_code(results)
 
 

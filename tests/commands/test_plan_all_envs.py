@@ -21,7 +21,7 @@ import pytest
 
 from provisioner.config import load_config
 from provisioner.console import Console
-from provisioner.report import EnvResult, print_summary, worst_exit_code
+from provisioner.env_results import EnvResult, print_results, worst_exit_code
 from provisioner.sandbox.store import storage_account_name
 from provisioner.workflow import RunContext
 from tests.conftest import BASE_CONFIG, Project
@@ -259,7 +259,7 @@ def test_worst_exit_code(codes: tuple[int, ...], worst: int) -> None:
 def test_summary_lists_failures_first_and_collapses_unchanged(tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
     with out.open("w") as fh:
-        print_summary(
+        print_results(
             Console(fh, fh, color=False),
             [EnvResult("b", 0, 1.0), EnvResult("a", 2, 2.0), EnvResult("c", 1, 3.0, "boom"), EnvResult("d", 0, 1.0)],
         )

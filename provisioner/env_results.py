@@ -1,4 +1,4 @@
-"""The last step: per-environment results → a combined summary line/table and the exit code."""
+"""Per-environment results of a multi-environment run → the closing table and the worst exit code."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def worst_exit_code(results: list[EnvResult]) -> ExitCode:
     return ExitCode.NO_CHANGES
 
 
-def print_summary(console: Console, results: list[EnvResult], expand_unchanged: bool = False) -> None:
+def print_results(console: Console, results: list[EnvResult], expand_unchanged: bool = False) -> None:
     """`N environments, X with changes, Y unchanged, Z failed`, then a row per failed or changed
     environment; unchanged ones collapse into one row (they need no reviewer's attention)
     unless `expand_unchanged`."""
