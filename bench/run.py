@@ -366,6 +366,16 @@ def growth(settings: Settings) -> list[Row]:
     return rows
 
 
+# ---- 7. scale (issue 16): status, window, plan at 1/10/50 clusters, both profiles ------------
+
+
+@figure("scale")
+def scale_figures(settings: Settings) -> list[Row]:
+    import scale
+
+    return scale.measure(settings.work, settings.quick)
+
+
 # ---- output ---------------------------------------------------------------------------------
 
 

@@ -194,8 +194,16 @@ def sandbox_dir(config_path: Path, environ: Mapping[str, str]) -> Path:
 # ---- steps ------------------------------------------------------------------------------
 
 
-def fetch_credentials(ctx: RunContext, env: Environment) -> DlzCredentials:
-    return ctx.aep_client(env).get_credentials()
+def fetch_credentials(
+    ctx: RunContext, env: Environment, *, warm: tuple[str, ...] = ("provisioner.render",)
+) -> DlzCredentials:
+    """The DLZ credentials; `warm`: modules to import while IMS and AEP answer (provisioner/warmup.py)."""
+    client = ctx.aep_client(env)
+    if warm:
+        from provisioner.warmup import import_in_background
+
+        import_in_background(*warm)
+    return client.get_credentials()
 
 
 def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:

@@ -1,0 +1,357 @@
+"""Issue 16 at scale: status, the revocation window and plan at 1, 10 and 50 clusters,
+under the `fast` and the `realistic` sandbox profile, with and without a workspace rate limit.
+
+Every `provision` run here writes the sandbox's request journal (PROVISION_SANDBOX_TRACE,
+docs/sandbox.md), so figures come from what the workspace emulator saw, not from guesses:
+
+- status: the span of its workspace calls (first request in → last answer out) against one
+  API round trip (the median duration of the 200-answers in the same run). Goal (realistic,
+  no limit, 50 clusters): span ≤ 3 round trips.
+- revocation window: the window `provision rotate` prints (refresh answered → every running
+  cluster seen RUNNING on the new token) against the physical floor = one secret write
+  (the `secrets/put` call's duration in the journal) + the slowest of the restarts the
+  rotation caused (each restart's drawn duration, recorded by the store in `last_start`).
+  The physical outage (refresh answered → last restart finished, from the journal and the
+  store) is shown too: the printed window adds the poll that observes RUNNING.
+- plan: `provision plan` vs raw `terraform plan` (same child environment, same server
+  profile), and how much of the difference is the two AEP round trips (IMS token,
+  credentials GET) that obtaining the SAS token needs whatever tool runs Terraform.
+
+Projects are applied once per size on the fast profile (creating 50 clusters at 20 s a
+start would dominate the run); each variant then runs status, plan and one rotation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness import Project, Row, Samples, ratio_samples
+
+SIZES = (1, 10, 50)
+LIMIT_RPS = 20.0
+_WINDOW_RE = re.compile(r"revocation window[^0-9]*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", re.IGNORECASE)
+_PROFILE_KEYS = (
+    "PROVISION_SANDBOX_PROFILE",
+    "PROVISION_SANDBOX_RATE_LIMIT",
+    "PROVISION_SANDBOX_CLUSTER_START_SECONDS",
+    "PROVISION_SANDBOX_TRACE",
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    profile: str
+    limit: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.profile + (f" + {self.limit:.0f} req/s limit" if self.limit else "")
+
+    def environ(self, trace: Path) -> dict[str, str]:
+        env = {
+            "PROVISION_SANDBOX_PROFILE": self.profile,
+            "PROVISION_SANDBOX_RATE_LIMIT": str(self.limit or 0),
+            "PROVISION_SANDBOX_TRACE": str(trace),
+        }
+        if self.profile == "fast":
+            env["PROVISION_SANDBOX_CLUSTER_START_SECONDS"] = "0.3"
+        return env
+
+
+VARIANTS = (Variant("fast"), Variant("realistic"), Variant("realistic", LIMIT_RPS))
+
+
+@dataclass
+class Call:
+    route: str
+    method: str
+    path: str
+    status: int
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    wall: float
+    calls: list[Call] = field(default_factory=list)
+
+    def workspace(self, suffix: str = "") -> list[Call]:
+        return [c for c in self.calls if c.route == "/ws/" and c.path.endswith(suffix)]
+
+    @property
+    def throttled(self) -> int:
+        return sum(c.status == 429 for c in self.calls)
+
+
+def run(project: Project, variant: Variant, *args: str, ok: tuple[int, ...] = (0,)) -> Run:
+    trace = project.dir / "trace.jsonl"
+    trace.unlink(missing_ok=True)
+    env = {k: v for k, v in harness.bench_environ().items() if k not in _PROFILE_KEYS}
+    env.update(variant.environ(trace))
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*harness.provision_argv(), *args, "--sandbox", "--config", str(project.config)],
+        cwd=project.dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    calls = [Call(**json.loads(line)) for line in trace.read_text().splitlines()] if trace.exists() else []
+    trace.unlink(missing_ok=True)
+    if done.returncode not in ok:
+        raise RuntimeError(f"provision {' '.join(args)} ({variant.label}) exit {done.returncode}: {done.stderr[-600:]}")
+    return Run(done.returncode, done.stdout, done.stderr, wall, calls)
+
+
+def store_state(project: Project) -> dict[str, Any]:
+    return dict(json.loads((project.dir / ".provision" / "sandbox" / "state.json").read_text()))
+
+
+# ---- one size, every variant ----------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """What one (size, variant) measured; rows are built once every size has run."""
+
+    status_span: Samples = field(default_factory=Samples)
+    status_rtt: Samples = field(default_factory=Samples)
+    status_wall: Samples = field(default_factory=Samples)
+    status_429: int = 0
+    window: Samples = field(default_factory=Samples)
+    floor: Samples = field(default_factory=Samples)
+    outage: Samples = field(default_factory=Samples)
+    window_429: int = 0
+    window_detail: list[str] = field(default_factory=list)
+    plan_ours: Samples = field(default_factory=Samples)
+    plan_raw: Samples = field(default_factory=Samples)
+    plan_aep: Samples = field(default_factory=Samples)
+    plan_429: int = 0
+
+
+def measure_status(project: Project, variant: Variant, reps: int, out: Figures) -> None:
+    for _ in range(reps):
+        r = run(project, variant, "status", ok=(0, 3))
+        calls = r.workspace()
+        answered = [c.seconds for c in calls if c.status == 200]
+        out.status_wall.add(r.wall)
+        out.status_span.add(max(c.end for c in calls) - min(c.start for c in calls))
+        out.status_rtt.add(statistics.median(answered))
+        out.status_429 += r.throttled
+
+
+def measure_window(project: Project, variant: Variant, reps: int, out: Figures) -> None:
+    for _ in range(reps):
+        r = run(project, variant, "rotate", "--auto-approve", "--timeout", "600")
+        match = _WINDOW_RE.search(r.stdout + r.stderr)
+        if match is None:
+            raise RuntimeError(f"rotate printed no revocation window: {r.stderr[-300:]}")
+        printed = float(match.group(1)) / (1000 if match.group(2).lower() == "ms" else 1)
+        refresh = [c for c in r.calls if c.method == "POST" and c.path.endswith("/landingzone/credentials")]
+        if not refresh:
+            raise RuntimeError("no refresh in the journal")
+        opened = refresh[-1].end
+        puts = [c for c in r.workspace("/secrets/put") if c.start >= opened and c.status == 200]
+        write = puts[0].seconds if puts else 0.0
+        starts = [
+            c["last_start"]
+            for ws in store_state(project)["workspaces"].values()
+            for c in ws["clusters"].values()
+            if c.get("last_start") and c["last_start"]["began"] >= opened
+        ]
+        if not starts:
+            raise RuntimeError("the rotation restarted no cluster")
+        slowest = max(s["seconds"] for s in starts)
+        out.window.add(printed)
+        out.floor.add(write + slowest)
+        out.outage.add(max(s["began"] + s["seconds"] for s in starts) - opened)
+        out.window_429 += r.throttled
+        out.window_detail.append(
+            f"secret write {1000 * write:.0f} ms + slowest of {len(starts)} restarts {slowest:.2f} s; "
+            f"last restart requested {max(s['began'] for s in starts) - opened:.2f} s after the refresh; "
+            f"{len(r.workspace())} workspace calls in the run"
+        )
+
+
+def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) -> None:
+    from provisioner.workflow import fetch_credentials
+
+    with variant_environ(variant, project.dir / "raw-trace.jsonl"), harness.sandbox_context(project) as ctx:
+        env = ctx.config.select(None, False)[0]
+        child = dict(ctx.runner(env, fetch_credentials(ctx, env).sas_token).env.values)
+        plan_file = env.root_dir / ".terraform" / "bench-raw.tfplan"
+        argv = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+        argv.append("-lock-timeout=0s")
+        for rep in range(reps):
+            sides: list[Callable[[], None]] = [
+                lambda: _ours(project, variant, out),
+                lambda: out.plan_raw.add(harness.timed(lambda: harness.run_quiet(argv, env.root_dir, child))),
+            ]
+            for side in sides[:: 1 if rep % 2 == 0 else -1]:
+                side()
+        plan_file.unlink(missing_ok=True)
+
+
+def _ours(project: Project, variant: Variant, out: Figures) -> None:
+    r = run(project, variant, "plan", ok=(0, 2))
+    out.plan_ours.add(r.wall)
+    aep = [c for c in r.calls if c.route in ("/ims/", "/data/")]
+    out.plan_aep.add(sum(c.seconds for c in aep))
+    out.plan_429 += r.throttled
+
+
+@contextmanager
+def variant_environ(variant: Variant, trace: Path) -> Iterator[None]:
+    """The variant for a Sandbox run inside this process (raw Terraform's server)."""
+    saved = {k: os.environ.get(k) for k in _PROFILE_KEYS}
+    for key in _PROFILE_KEYS:
+        os.environ.pop(key, None)
+    os.environ.update(variant.environ(trace))
+    try:
+        yield
+    finally:
+        trace.unlink(missing_ok=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# ---- rows ---------------------------------------------------------------------------------
+
+
+def measure(work: Path, quick: bool) -> list[Row]:
+    sizes = (1, 10) if quick else SIZES
+    results: dict[tuple[int, Variant], Figures] = {}
+    for n in sizes:
+        project = Project(work / f"scale-{n}", n).write()
+        run(project, Variant("fast"), "apply", "--auto-approve")
+        for variant in VARIANTS:
+            figures = results[(n, variant)] = Figures()
+            measure_status(project, variant, 2, figures)
+            measure_plan(project, variant, 1 if variant.limit else 2, figures)
+            measure_window(project, variant, 1 if variant.profile == "realistic" else 2, figures)
+    return status_rows(results, sizes) + window_rows(results, sizes) + plan_rows(results, sizes)
+
+
+def _linearity(values: dict[int, float], sizes: tuple[int, ...]) -> tuple[str, bool]:
+    """Cost per cluster must not grow: t(n_max)/t(n_prev) ≤ n_max/n_prev."""
+    lo, hi = sizes[-2], sizes[-1]
+    growth = values[hi] / values[lo] if values[lo] > 0 else float("inf")
+    return f"t({hi})/t({lo}) = {growth:.2f} for {hi / lo:.0f}x clusters", growth <= hi / lo
+
+
+def status_rows(results: dict[tuple[int, Variant], Figures], sizes: tuple[int, ...]) -> list[Row]:
+    rows = []
+    for variant in VARIANTS:
+        walls = {n: results[(n, variant)].status_wall.median for n in sizes}
+        for n in sizes:
+            f = results[(n, variant)]
+            rtts = f.status_span.median / f.status_rtt.median if f.status_rtt.median >= 0.005 else float("nan")
+            gated = variant == Variant("realistic") and n == sizes[-1]
+            rows.append(
+                Row(
+                    f"status, {n} cluster(s), {variant.label}: workspace calls' span / one round trip",
+                    f"{rtts:.1f} round trips ({1000 * f.status_span.median:.0f} ms; "
+                    f"round trip {1000 * f.status_rtt.median:.0f} ms)"
+                    if rtts == rtts
+                    else f"{1000 * f.status_span.median:.0f} ms (calls answer at once in this profile)",
+                    "≤ 3 round trips" if gated else ("report (bound: the rate limit)" if variant.limit else "report"),
+                    (rtts <= 3.0) if gated else None,
+                    [
+                        f"span {f.status_span.text('ms')}; whole command {f.status_wall.text()}",
+                        f"429 answers: {f.status_429} (every run exited 0 or 3)",
+                    ],
+                )
+            )
+        text, ok = _linearity(walls, sizes)
+        rows.append(
+            Row(f"status linearity (whole command), {variant.label}", text, "cost per cluster must not grow", ok, [])
+        )
+    return rows
+
+
+def window_rows(results: dict[tuple[int, Variant], Figures], sizes: tuple[int, ...]) -> list[Row]:
+    rows = []
+    for variant in VARIANTS:
+        windows = {n: results[(n, variant)].window.median for n in sizes}
+        for n in sizes:
+            f = results[(n, variant)]
+            ratio = ratio_samples(f.window, f.floor)
+            gated = variant.profile == "realistic" and n == sizes[-1]
+            rows.append(
+                Row(
+                    f"revocation window, {n} running cluster(s), {variant.label}: window / physical floor",
+                    f"{ratio.median:.2f}x (window {f.window.median:.1f} s, floor {f.floor.median:.2f} s)",
+                    "≤ 1.05x" if gated else "report",
+                    (ratio.median <= 1.05) if gated else None,
+                    [
+                        f"window as `provision rotate` prints it: {f.window.text()}",
+                        f"floor = secret write + slowest restart: {f.floor.text()}",
+                        f"physical outage (refresh answered → last restart finished): {f.outage.text()}",
+                        f"429 answers during the rotations: {f.window_429} (every rotation exited 0)",
+                        *f.window_detail,
+                    ],
+                )
+            )
+        if variant.profile == "realistic":
+            # Restarts dominate: linearity is about what the tool adds on top of them.
+            extra = {n: results[(n, variant)].window.median - results[(n, variant)].floor.median for n in sizes}
+            text = ", ".join(f"{n}: {v:+.2f} s" for n, v in extra.items())
+            rows.append(
+                Row(f"window minus floor by size, {variant.label}", text, "report (what the tool adds)", None, [])
+            )
+        else:
+            text, ok = _linearity(windows, sizes)
+            rows.append(Row(f"window linearity, {variant.label}", text, "cost per cluster must not grow", ok, []))
+    return rows
+
+
+def plan_rows(results: dict[tuple[int, Variant], Figures], sizes: tuple[int, ...]) -> list[Row]:
+    rows = []
+    for variant in VARIANTS:
+        for n in sizes:
+            f = results[(n, variant)]
+            ratio = ratio_samples(f.plan_ours, f.plan_raw)
+            aep = f.plan_aep.median
+            without_aep = (f.plan_ours.median - aep) / f.plan_raw.median
+            gated = variant == Variant("realistic")
+            rows.append(
+                Row(
+                    f"plan, {n} cluster(s), {variant.label}: `provision plan` / raw `terraform plan`",
+                    f"{ratio.median:.2f}x; {without_aep:.2f}x without the two AEP round trips",
+                    "≤ 1.10x" if gated else "report",
+                    (ratio.median <= 1.10) if gated else None,
+                    [
+                        f"provision plan {f.plan_ours.text()}; terraform plan {f.plan_raw.text()}",
+                        f"IMS token + credentials GET (the token any run needs): {1000 * aep:.0f} ms",
+                        f"429 answers during provision plan: {f.plan_429}",
+                    ],
+                )
+            )
+        text, ok = _linearity({n: results[(n, variant)].plan_ours.median for n in sizes}, sizes)
+        rows.append(Row(f"plan linearity, {variant.label}", text, "cost per cluster must not grow", ok, []))
+    return rows
