@@ -149,6 +149,7 @@ class Figures:
     plan_raw: Samples = field(default_factory=Samples)
     plan_aep: Samples = field(default_factory=Samples)
     plan_429: int = 0
+    plan_steps: list[str] = field(default_factory=list)
 
 
 def measure_status(project: Project, variant: Variant, reps: int, out: Figures) -> None:
@@ -212,6 +213,13 @@ def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) ->
             for side in sides[:: 1 if rep % 2 == 0 else -1]:
                 side()
         plan_file.unlink(missing_ok=True)
+    if not variant.limit:
+        import profile_plan
+
+        environ = {k: v for k, v in harness.bench_environ().items() if k not in _PROFILE_KEYS}
+        environ.update(variant.environ(project.dir / "steps-trace.jsonl"))
+        out.plan_steps = profile_plan.wrapper_steps(project, reps=3, environ=environ)
+        (project.dir / "steps-trace.jsonl").unlink(missing_ok=True)
 
 
 def _ours(project: Project, variant: Variant, out: Figures) -> None:
@@ -349,6 +357,7 @@ def plan_rows(results: dict[tuple[int, Variant], Figures], sizes: tuple[int, ...
                         f"provision plan {f.plan_ours.text()}; terraform plan {f.plan_raw.text()}",
                         f"IMS token + credentials GET (the token any run needs): {1000 * aep:.0f} ms",
                         f"429 answers during provision plan: {f.plan_429}",
+                        *f.plan_steps,
                     ],
                 )
             )

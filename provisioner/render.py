@@ -93,6 +93,13 @@ def _jinja(directory: Path | None = None) -> Any:
     return env
 
 
+def warm() -> None:
+    """Import jinja2 and compile every template now (cached), e.g. while the network is awaited."""
+    jinja = _jinja(None)
+    for name in TEMPLATE_FILES:
+        jinja.get_template(_template_name(name))
+
+
 def render_root(env: Environment, dlz: DlzTarget, config_path: Path, templates: Path | None = None) -> RenderedRoot:
     """All files of `terraform/<env>/`, in memory. Raises RenderError, writes nothing.
 

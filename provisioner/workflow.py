@@ -194,15 +194,14 @@ def sandbox_dir(config_path: Path, environ: Mapping[str, str]) -> Path:
 # ---- steps ------------------------------------------------------------------------------
 
 
-def fetch_credentials(
-    ctx: RunContext, env: Environment, *, warm: tuple[str, ...] = ("provisioner.render",)
-) -> DlzCredentials:
-    """The DLZ credentials; `warm`: modules to import while IMS and AEP answer (provisioner/warmup.py)."""
+def fetch_credentials(ctx: RunContext, env: Environment, *, render_next: bool = True) -> DlzCredentials:
+    """The DLZ credentials; with `render_next`, render's set-up runs while IMS and AEP answer."""
     client = ctx.aep_client(env)
-    if warm:
-        from provisioner.warmup import import_in_background
+    if render_next:
+        from provisioner.render import warm
+        from provisioner.warmup import in_background
 
-        import_in_background(*warm)
+        in_background(warm)
     return client.get_credentials()
 
 

@@ -12,7 +12,7 @@ from provisioner.workflow import fetch_credentials, open_context
 def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
-        creds = fetch_credentials(ctx, env, warm=())
+        creds = fetch_credentials(ctx, env, render_next=False)
         doc = {
             "environment": env.name,
             "sandbox": env.aep.sandbox,
