@@ -90,6 +90,22 @@ def test_another_process_sees_and_changes_the_same_state(tmp_path: Path) -> None
     assert store.faults()["workspace.fail"] == {"clusters/edit": 1}
 
 
+def test_dlz_access_of_many_clusters_in_one_read(tmp_path: Path) -> None:
+    store = SandboxStore(tmp_path)
+    body = store.dlz_credentials(ORG_ID, "prod")
+    reaches = store.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
+    stopped = store.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}}, state="TERMINATED")
+    lacks = store.add_cluster(WS_KEY)
+    ids = [lacks, "0000-000000-missing0", reaches, stopped]
+    assert store.dlz_access_many(WS_KEY, ids) == {
+        lacks: False,
+        "0000-000000-missing0": False,
+        reaches: True,
+        stopped: False,
+    }
+    assert [store.dlz_access(WS_KEY, cid) for cid in ids] == [False, False, True, False]
+
+
 def test_concurrent_writers_from_threads_and_processes_lose_nothing(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
     store.create_scope(WS_KEY, "dlz")

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import string
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -100,18 +100,26 @@ class DlzStore(StoreBase):
         True iff it is RUNNING and the Spark config it started with (secret references
         resolved at that start) carries, under AEP's exact key, a token AEP still honours.
         """
+        return self.dlz_access_many(workspace_key, [cluster_id])[cluster_id]
+
+    def dlz_access_many(self, workspace_key: str, cluster_ids: Iterable[str]) -> dict[str, bool]:
+        """`dlz_access` of several clusters in one transaction (one state-file read, not one each)."""
         with self._txn() as state:
-            cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
-            if cluster is None or cluster["state"] != "RUNNING":
-                return False
-            effective = cluster.get("effective_spark_conf") or {}
-            for record in state["dlz"].values():
-                if not _token_valid(record):
-                    continue
-                key = f"fs.azure.sas.{record['containerName']}.{record['storageAccountName']}.blob.core.windows.net"
-                if effective.get(key) == record["SASToken"]:
-                    return True
-            return False
+            clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
+            return {cid: _reaches_dlz(state, clusters.get(cid)) for cid in cluster_ids}
+
+
+def _reaches_dlz(state: State, cluster: dict[str, Any] | None) -> bool:
+    if cluster is None or cluster["state"] != "RUNNING":
+        return False
+    effective = cluster.get("effective_spark_conf") or {}
+    for record in state["dlz"].values():
+        if not _token_valid(record):
+            continue
+        key = f"fs.azure.sas.{record['containerName']}.{record['storageAccountName']}.blob.core.windows.net"
+        if effective.get(key) == record["SASToken"]:
+            return True
+    return False
 
 
 def _dlz_key(org_id: str, sandbox_name: str, cred_type: str) -> str:
