@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adopt": ("adopt", "bring an existing all-purpose cluster under management"),
     "connect": ("connect", "create (or find) the AEP base connection for a managed cluster"),
     "sandbox": ("sandbox", "run or reset the offline sandbox (AEP, IMS and a Databricks workspace)"),
+    "envs": ("envs", "list the environments (as a CI matrix with --json), optionally only those changed since a ref"),
+    "summary": ("summary", "merge per-environment plan summaries into one pull-request comment"),
 }
 
 
@@ -116,7 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("apply")
     _env_options(p, all_envs=False)
-    p.add_argument("plan_file", nargs="?", metavar="PLANFILE", help="a plan saved by `provision plan --out`")
+    p.add_argument("plan_file", nargs="?", metavar="PLANFILE", help="a plan saved by `plan --out` (local use)")
+    p.add_argument(
+        "--reviewed",
+        metavar="SUMMARY.json",
+        help="plan afresh and apply only if the change set matches this reviewed `plan --summary` JSON (for CI)",
+    )
     p.add_argument("--auto-approve", action="store_true", help="apply without asking (required without a TTY)")
     _state_options(p)
 
@@ -171,6 +178,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=1200.0,
         metavar="SECONDS",
         help="how long to wait for the cluster to run (default 1200)",
+    )
+
+    p = add("envs")
+    p.add_argument("--json", action="store_true", help="one line of JSON: a CI matrix (see --matrix)")
+    p.add_argument(
+        "--matrix",
+        choices=["github", "azure-devops"],
+        default="github",
+        help="with --json: GitHub Actions ({include: [...]}, default) or Azure DevOps ({name: {...}}) form",
+    )
+    p.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only environments whose effective config or rendered root differs from git revision REF",
+    )
+
+    p = add("summary")
+    p.add_argument("action", choices=["merge"], help="merge: combine `plan --summary *.json` files")
+    p.add_argument("summaries", nargs="+", metavar="SUMMARY.json", help="per-environment JSON plan summaries")
+    p.add_argument(
+        "--out",
+        action="append",
+        default=[],
+        metavar="FILE.md|FILE.json",
+        help="write the merged review (repeatable; the suffix picks the format); default: print Markdown",
+    )
+    p.add_argument(
+        "--expect",
+        metavar="ENVS.json",
+        help="the output of `provision envs --json`: an environment without a summary is reported as failed",
     )
 
     p = add("sandbox")

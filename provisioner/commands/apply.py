@@ -1,24 +1,44 @@
-"""`provision apply [PLANFILE]`: apply a saved plan as-is, or plan then apply what was shown."""
+"""`provision apply [PLANFILE | --reviewed SUMMARY.json]`: apply a saved plan as-is (local use), or
+plan then apply what was shown — with --reviewed, only if it is the change set a reviewer approved
+(provisioner.plan_review), so no plan file (which holds the token) travels between CI jobs."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.converge import converge_clusters
 from provisioner.errors import ConfigError, ExitCode
+from provisioner.plan_review import ReviewedPlan
+from provisioner.plan_summary import summary_of
 from provisioner.rotation_marker import RotationMarker
-from provisioner.terraform import Applied, InitOptions, PlanOptions, apply_saved, plan_and_apply
+from provisioner.terraform import (
+    Applied,
+    InitOptions,
+    PlanOptions,
+    TerraformRunner,
+    apply_saved,
+    plan_and_apply,
+    saved_plan,
+)
 from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, init_env, open_context, render_env
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    reviewed = _reviewed(args)
     with open_context(args, console) as ctx:
-        (env,) = ctx.config.select(args.env)
+        (env,) = ctx.config.select(args.env or (reviewed.environment if reviewed else None))
+        if reviewed is not None and reviewed.environment != env.name:
+            raise ConfigError(f"{args.reviewed}: reviews environment {reviewed.environment}, not {env.name}")
         require_approval_possible(ctx, args.auto_approve, "apply")
 
         def ask() -> bool:
@@ -39,7 +59,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
             init_env(ctx, env, runner, init=_init_options(args))
             # Per process: a second apply of the same root must not overwrite or delete our plan.
             plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
-            applied = plan_and_apply(runner, PlanOptions(out=plan_file, lock_timeout=args.lock_timeout), ask)
+            plan = PlanOptions(out=plan_file, lock_timeout=args.lock_timeout)
+            if reviewed is None:
+                applied = plan_and_apply(runner, plan, ask)
+            else:
+                applied = _apply_reviewed(ctx, env, creds, runner, plan, reviewed, ask)
         if applied is Applied.DECLINED:
             console.warn("apply cancelled; nothing changed")
             return ExitCode.ERROR
@@ -49,6 +73,32 @@ def run(args: argparse.Namespace, console: Console) -> int:
         else:
             console.ok(f"{env.name}: applied")
         return ExitCode.OK
+
+
+def _apply_reviewed(
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    runner: TerraformRunner,
+    plan: PlanOptions,
+    reviewed: ReviewedPlan,
+    ask: Callable[[], bool],
+) -> Applied:
+    """plan -out → compare its change set with the reviewed one → apply it, or stop (plan removed)."""
+    with saved_plan(runner, plan) as outcome:
+        reviewed.require_match(summary_of(ctx, env, creds, plan.out, ctx.console).change_set)
+        ctx.console.ok(f"{env.name}: the fresh plan matches the reviewed change set ({reviewed.digest[:19]}…)")
+        if outcome is ExitCode.NO_CHANGES:
+            return Applied.NO_CHANGES
+        return apply_saved(runner, plan.out, ask, plan.lock_timeout)
+
+
+def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:
+    if not args.reviewed:
+        return None
+    if args.plan_file:
+        raise ConfigError("apply: give a reviewed summary (--reviewed) or a saved PLANFILE, not both")
+    return ReviewedPlan.load(Path(args.reviewed))
 
 
 def _init_options(args: argparse.Namespace) -> InitOptions | None:

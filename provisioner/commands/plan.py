@@ -71,7 +71,7 @@ def _plan_one(
             init_lock=_plugin_cache_lock if ctx.sandbox is None else None,
         )
         if args.summary:
-            from provisioner.summary import write_summary
+            from provisioner.plan_summary import write_summary
 
             write_summary(ctx, env, creds, plan_file, Path(args.summary), console)
         if outcome is ExitCode.CHANGES:
@@ -82,6 +82,11 @@ def _plan_one(
     except Cancelled:
         raise
     except ProvisionError as exc:
+        if args.summary:
+            from provisioner.plan_summary import write_failed_summary
+
+            # The review must name the failure, not miss the environment.
+            write_failed_summary(env.name, str(exc).replace(f" in {env.root_dir}", ""), Path(args.summary))
         if raise_errors:
             raise
         console.error(str(exc))

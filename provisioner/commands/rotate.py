@@ -136,7 +136,7 @@ def _changes_besides_token(plan: dict[str, Any], env: Environment, creds: DlzCre
     Token-only changes (the secret replaced, a cluster's SAS entry — e.g. after a refresh
     outside the tool) are what a rotation does anyway; anything else needs a review first.
     """
-    from provisioner.summary import summarize
+    from provisioner.plan_summary import summarize
 
     out = []
     for res in summarize(plan, env, creds).resources:

@@ -11,8 +11,8 @@ import pytest
 
 from provisioner.aep.landingzone import DlzCredentials
 from provisioner.config import Environment, load_config
+from provisioner.plan_summary import GITHUB_COMMENT_LIMIT, PlanSummary, ResourceSummary, summarize, to_markdown
 from provisioner.secret import Secret
-from provisioner.summary import GITHUB_COMMENT_LIMIT, PlanSummary, ResourceSummary, summarize, to_markdown
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 
 ORG = BASE_CONFIG["aep"]["org_id"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import ConfigError
+from provisioner.plan_review import COMPUTED, SHOWN_VALUES, change_set, digest
 from provisioner.secret import MASK, mask
 
 if TYPE_CHECKING:
@@ -32,26 +33,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_535
-# Scalars whose values are shown (before → after); everything else by name only.
-_SHOWN_VALUES = frozenset(
-    {
-        "cluster_name",
-        "spark_version",
-        "node_type_id",
-        "driver_node_type_id",
-        "num_workers",
-        "autotermination_minutes",
-        "data_security_mode",
-        "runtime_engine",
-        "is_pinned",
-        "policy_id",
-    }
-)
 _MAPS = frozenset({"spark_conf", "spark_env_vars", "custom_tags"})
-# Computed attributes that always read "known after apply" on an update: not a change.
-_COMPUTED_NOISE = frozenset(
-    {"id", "cluster_id", "state", "url", "default_tags", "last_updated_timestamp", "config_reference", "backend_type"}
-)
 _RESIZE_ONLY = frozenset({"num_workers", "autoscale"})
 
 
@@ -70,6 +52,19 @@ class ResourceSummary:
     def listed(self) -> bool:
         """Shown in the details: anything that changes, or restarts although its config does not."""
         return self.action != "no-op" or self.restart
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ResourceSummary:
+        return cls(
+            address=str(doc.get("address")),
+            type=str(doc.get("type")),
+            action=str(doc.get("action")),
+            import_id=doc.get("importId"),
+            changed=[str(c) for c in doc.get("changedAttributes") or []],
+            restart=bool(doc.get("restartsRunningCluster")),
+            restart_reason=doc.get("restartReason"),
+            sas_entry_changes=bool(doc.get("sasEntryChanges")),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +86,11 @@ class PlanSummary:
     resources: list[ResourceSummary]
     sas_changes: bool
     expiry_date: str
+    change_set: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "changes" if any(r.listed for r in self.resources) else "no-changes"
 
     @property
     def totals(self) -> dict[str, int]:
@@ -131,6 +131,10 @@ class PlanSummary:
         return {
             "schemaVersion": SCHEMA_VERSION,
             "environment": self.environment,
+            "status": self.status,
+            "error": None,
+            "changeSet": self.change_set,
+            "changeDigest": digest(self.change_set),
             "sasMode": self.mode,
             "totals": self.totals,
             "restarts": self.restarts,
@@ -163,7 +167,14 @@ def summarize(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> 
                 res.restart_reason = "the SAS secret is replaced; running clusters are restarted to resolve it"
                 res.sas_entry_changes = True
     sas_changes = secret_changes or any(r.sas_entry_changes for r in resources)
-    return PlanSummary(env.name, env.sas.mode, resources, sas_changes, creds.expiry_date.isoformat())
+    return PlanSummary(
+        env.name,
+        env.sas.mode,
+        resources,
+        sas_changes,
+        creds.expiry_date.isoformat(),
+        change_set(changes, resources),
+    )
 
 
 def _action(change: dict[str, Any]) -> str:
@@ -195,7 +206,7 @@ def _resource(change: dict[str, Any], sas_key: str) -> ResourceSummary:
     changed_keys = sorted(
         k
         for k in set(before) | set(after) | {k for k, v in unknown.items() if v is True}
-        if k not in _COMPUTED_NOISE and (before.get(k) != after.get(k) or unknown.get(k) is True)
+        if k not in COMPUTED and (before.get(k) != after.get(k) or unknown.get(k) is True)
     )
     if res.action == "create":
         changed_keys = []  # a new resource: every attribute is new, listing them says nothing
@@ -221,7 +232,7 @@ def _describe(key: str, before: dict[str, Any], after: dict[str, Any], sensitive
         old, new = before.get(key) or {}, after.get(key) or {}
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         return ", ".join(f"{key}[{k}]" for k in keys) or key
-    if key in _SHOWN_VALUES and not sensitive.get(key):
+    if key in SHOWN_VALUES and not sensitive.get(key):
         return f"{key}: {_short(before.get(key))} → {_short(after.get(key))}"
     return key
 
@@ -254,12 +265,9 @@ def to_markdown(summary: PlanSummary, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     unchanged = len(summary.resources) - len(shown)
     if not shown:
         return head + f"\nNo changes. {unchanged} resource(s) unchanged.\n"
-    top = (
-        f"\n<details><summary>{len(shown)} resource(s) affected, {unchanged} unchanged</summary>\n\n"
-        "| resource | action | restarts a running cluster | changes |\n|---|---|---|---|\n"
-    )
+    top = f"\n<details><summary>{len(shown)} resource(s) affected, {unchanged} unchanged</summary>\n\n{TABLE_HEAD}"
     tail = "\n</details>\n"
-    rows = [_row(r) for r in shown]
+    rows = [table_row(r) for r in shown]
     body = ""
     for i, row in enumerate(rows):
         note = f"| … | {len(rows) - i} more not shown (comment size limit) | | |\n"
@@ -270,7 +278,10 @@ def to_markdown(summary: PlanSummary, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     return head + top + body + tail
 
 
-def _row(r: ResourceSummary) -> str:
+TABLE_HEAD = "| resource | action | restarts a running cluster | changes |\n|---|---|---|---|\n"
+
+
+def table_row(r: ResourceSummary) -> str:
     action = r.action + (f" (id `{_cell(r.import_id)}`)" if r.import_id else "")
     restart = f"yes — {r.restart_reason}" if r.restart else "no"
     changes = ", ".join(f"`{_cell(c)}`" for c in r.changed)
@@ -296,10 +307,33 @@ def write_summary(
     suffix = out_path.suffix.lower()
     if suffix not in (".md", ".json"):
         raise ConfigError(f"--summary {out_path}: name a .md or .json file (the suffix picks the format)")
+    summary = summary_of(ctx, env, creds, plan_file, console)
+    write_text(out_path, mask(render(summary, "json" if suffix == ".json" else "md")))
+    console.info(f"{env.name}: plan summary written to {out_path.resolve()}")
+
+
+def summary_of(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, plan_file: Path, console: Console
+) -> PlanSummary:
+    """The summary of a saved plan (read through `terraform show -json`, which needs no token)."""
     if not plan_file.is_file():
         raise ConfigError(f"--summary: the plan {plan_file} was not saved — nothing to summarise")
-    doc = ctx.runner(env, sas=None, console=console).show_json(plan_file)
-    text = mask(render(summarize(doc, env, creds), "json" if suffix == ".json" else "md"))
+    return summarize(ctx.runner(env, sas=None, console=console).show_json(plan_file), env, creds)
+
+
+def write_failed_summary(environment: str, error: str, out_path: Path) -> None:
+    """A failed plan still leaves its summary, so a merged review names the failure (masked)."""
+    error = mask(error.splitlines()[0] if error else "failed")
+    if out_path.suffix.lower() == ".json":
+        doc = {"schemaVersion": SCHEMA_VERSION, "environment": environment, "status": "failed", "error": error}
+        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    else:
+        text = f"**Plan for `{environment}` failed:** {_cell(error)}\n"
+    write_text(out_path, text)
+
+
+def write_text(out_path: Path, text: str) -> None:
+    """Atomically, 0644: summaries are meant to be shared (they hold no secret)."""
     out_path = out_path.resolve()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
@@ -307,4 +341,3 @@ def write_summary(
         fh.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, out_path)
-    console.info(f"{env.name}: plan summary written to {out_path}")
