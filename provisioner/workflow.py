@@ -208,12 +208,22 @@ def fetch_credentials(ctx: RunContext, env: Environment, *, render_next: bool = 
 def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
     from provisioner.render import DlzTarget, render_root, write_root
 
+    env = with_policies(ctx, env)
     rendered = render_root(env, DlzTarget(creds.container_name, creds.storage_account_name), ctx.config.path)
     if write:
         written = write_root(rendered)
         if written:
             ctx.console.info(f"rendered {_display(env.root_dir)}: {', '.join(written)}")
     return rendered
+
+
+def with_policies(ctx: RunContext, env: Environment) -> Environment:
+    """The clusters as their cluster policies make them (provisioner.policies); fails on a conflict."""
+    if not any(c.policy_id for c in env.clusters):
+        return env
+    from provisioner.policies import apply_policies, fetch_policies
+
+    return apply_policies(env, fetch_policies(ctx.workspace_client(env), env))
 
 
 def default_plan_file(env: Environment) -> Path:

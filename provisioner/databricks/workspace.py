@@ -236,3 +236,9 @@ class WorkspaceClient:
     def list_secrets(self, scope: str) -> list[dict[str, Any]]:
         """Keys with `last_updated_timestamp`; values are never returned."""
         return list(self._call("GET", "/api/2.0/secrets/list", params={"scope": scope}).get("secrets", []))
+
+    # -- production (cluster policies, pinning; issue 15) ---------------------------------
+
+    def get_cluster_policy(self, policy_id: str) -> dict[str, Any]:
+        """`policy_id`, `name` and `definition` (a JSON string of attribute path -> rule)."""
+        return self._call("GET", "/api/2.0/policies/clusters/get", params={"policy_id": policy_id})

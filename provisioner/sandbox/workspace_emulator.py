@@ -60,6 +60,11 @@ class WorkspaceEmulator:
             "clusters/unpin": ("POST", self._pin(False)),
             "clusters/get": ("GET", self._get),
             "clusters/list": ("GET", self._list),
+            "policies/clusters/get": ("GET", self._get_policy),
+            "policies/clusters/list": ("GET", self._list_policies),
+            "policies/clusters/create": ("POST", self._create_policy),
+            "policies/clusters/edit": ("POST", self._edit_policy),
+            "policies/clusters/delete": ("POST", self._delete_policy),
             "secrets/scopes/create": ("POST", self._create_scope),
             "secrets/scopes/delete": ("POST", self._delete_scope),
             "secrets/scopes/list": ("GET", self._list_scopes),
@@ -173,6 +178,27 @@ class WorkspaceEmulator:
             return {}
 
         return endpoint
+
+    # ---- cluster policies (store/policies.py has the semantics and sources) ----------------
+
+    def _get_policy(self, ws: str, body: Body) -> Body:
+        return self.store.get_policy(ws, _required(body, "policy_id"))
+
+    def _list_policies(self, ws: str, body: Body) -> Body:
+        policies = self.store.list_policies(ws)
+        return {"policies": policies, "total_count": len(policies)} if policies else {"total_count": 0}
+
+    def _create_policy(self, ws: str, body: Body) -> Body:
+        definition = body.get("definition") or "{}"
+        return {"policy_id": self.store.create_policy(ws, _required(body, "name"), str(definition))}
+
+    def _edit_policy(self, ws: str, body: Body) -> Body:
+        self.store.edit_policy(ws, _required(body, "policy_id"), str(body.get("definition") or "{}"))
+        return {}
+
+    def _delete_policy(self, ws: str, body: Body) -> Body:
+        self.store.delete_policy(ws, _required(body, "policy_id"))
+        return {}
 
     # ---- secrets ---------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
 ORG = BASE_CONFIG["aep"]["org_id"]
-POLICY = {"spark.databricks.cluster.profile": "serverless"}
+POLICY = {"spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "serverless"}}
 
 TOP_KEYS = {"schemaVersion", "environment", "status", "exitCode", "token", "secret", "clusters", "rotationUnfinished"}
 TOKEN_KEYS = {
@@ -49,7 +49,9 @@ def _clusters(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
-    project.store().set_policy_spark_conf(WS, POLICY)  # keys the workspace adds are not drift
+    # Keys a cluster policy adds are not drift.
+    project.config["clusters"][0]["policy_id"] = project.store().create_policy(WS, "team", POLICY)
+    project.write_config()
     assert project.run("apply", "--auto-approve").returncode == 0
 
     code, doc, _ = _status(project)

@@ -187,18 +187,19 @@ def test_cluster_deleted_out_of_band_is_recreated(sandbox: Sandbox, root: Root) 
     assert root.state_attr("databricks_cluster.c", "cluster_id") != cluster_id
 
 
-def test_server_added_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Root) -> None:
-    sandbox.store.set_policy_spark_conf(WS, {"spark.databricks.policy": "on"})
-    try:
-        root.write(cluster_hcl())
-        root.apply()
-        rc, out = root.plan_rc()
-        assert rc == 2 and '"spark.databricks.policy" = "on" -> null' in out
-        # The documented workaround silences it.
-        root.write(cluster_hcl(extra="lifecycle {\n ignore_changes = [spark_conf]\n }"))
-        assert root.plan_rc()[0] == 0
-    finally:
-        sandbox.store.set_policy_spark_conf(WS, {})
+def test_policy_fixed_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Root) -> None:
+    # Provider docs/resources/cluster.md (and issues #3653, #3985, #4982): keys a policy fixes
+    # come back from clusters/get, so a config without them shows a change on every plan.
+    policy_id = sandbox.store.create_policy(
+        WS, "perpetual", {"spark_conf.spark.databricks.policy": {"type": "fixed", "value": "on"}}
+    )
+    root.write(cluster_hcl(extra=f'policy_id = "{policy_id}"'))
+    root.apply()
+    rc, out = root.plan_rc()
+    assert rc == 2 and '"spark.databricks.policy" = "on" -> null' in out
+    # The documented workaround silences it.
+    root.write(cluster_hcl(extra=f'policy_id = "{policy_id}"\n lifecycle {{\n ignore_changes = [spark_conf]\n }}'))
+    assert root.plan_rc()[0] == 0
 
 
 def test_import_cluster_by_id(sandbox: Sandbox, root: Root) -> None:

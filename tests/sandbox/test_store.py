@@ -198,11 +198,12 @@ def test_reset_wipes_everything(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
     store.dlz_credentials(ORG_ID, "prod")
     store.add_cluster(WS_KEY)
-    store.set_policy_spark_conf(WS_KEY, {"a": "b"})
+    store.create_policy(WS_KEY, "p", {"spark_conf.a": {"type": "fixed", "value": "b"}})
     store.reset()
     assert store.valid_tokens() == []
     assert store.list_clusters(WS_KEY) == []
     assert store.connections() == []
+    assert store.list_policies(WS_KEY) == []
     assert store.faults()["aep.status_429"] == 0
 
 

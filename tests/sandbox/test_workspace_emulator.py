@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from provisioner.sandbox import Sandbox
@@ -189,17 +191,82 @@ def test_job_cluster_from_store_is_visible_and_not_editable(sandbox: Sandbox, ws
     assert resp.status_code == 400
 
 
-def test_policy_spark_conf_is_added_on_create_and_edit(sandbox: Sandbox, ws: Workspace) -> None:
-    sandbox.store.set_policy_spark_conf(WS_KEY, {"spark.databricks.cluster.profile": "serverless"})
-    cluster_id = _create(ws)
-    want = {**SPEC["spark_conf"], "spark.databricks.cluster.profile": "serverless"}
-    assert ws.cluster(cluster_id)["spark_conf"] == want
+POLICY = {
+    "spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "serverless", "hidden": True},
+    "custom_tags.CostCenter": {"type": "fixed", "value": "4711"},
+    "autotermination_minutes": {"type": "range", "minValue": 10, "maxValue": 120, "defaultValue": 30},
+    "runtime_engine": {"type": "allowlist", "values": ["STANDARD", "PHOTON"], "isOptional": True},
+    "instance_pool_id": {"type": "forbidden", "hidden": True},
+    "cluster_name": {"type": "regex", "pattern": "dlz-.*", "isOptional": True},
+    "node_type_id": {"type": "blocklist", "values": ["Standard_NC6"], "isOptional": True},
+    "spark_version": {"type": "unlimited", "defaultValue": "15.4.x-scala2.12"},
+    "cluster_type": {"type": "allowlist", "values": ["all-purpose"]},
+}
+
+
+def _policy_spec(policy_id: str, **extra: Any) -> dict[str, Any]:
+    return {**SPEC, "cluster_name": "dlz-ingest", "policy_id": policy_id, "autotermination_minutes": 60, **extra}
+
+
+def test_policies_get_and_list(sandbox: Sandbox, ws: Workspace) -> None:
+    assert ws.get("policies/clusters/list", version="2.0").json() == {"total_count": 0}
+    policy_id = sandbox.store.create_policy(WS_KEY, "AEP ingest", POLICY)
+    got = ws.get("policies/clusters/get", version="2.0", policy_id=policy_id).json()
+    assert got["name"] == "AEP ingest" and json.loads(got["definition"]) == POLICY
+    listed = ws.get("policies/clusters/list", version="2.0").json()
+    assert listed["total_count"] == 1 and listed["policies"][0]["policy_id"] == policy_id
+    missing = ws.get("policies/clusters/get", version="2.0", policy_id="NOPE")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_fixed_policy_values_are_written_into_the_cluster_on_create_and_edit(sandbox: Sandbox, ws: Workspace) -> None:
+    policy_id = sandbox.store.create_policy(WS_KEY, "AEP ingest", POLICY)
+    cluster_id = ws.ok("clusters/create", _policy_spec(policy_id))["cluster_id"]
+    got = ws.cluster(cluster_id)
+    assert got["spark_conf"] == {**SPEC["spark_conf"], "spark.databricks.cluster.profile": "serverless"}
+    assert got["custom_tags"]["CostCenter"] == "4711"
+    assert got["autotermination_minutes"] == 60  # a default never overrides a value that was sent
+    assert "apply_policy_default_values" not in got
     ws.wait_state(cluster_id, "RUNNING")
-    ws.ok("clusters/edit", {**SPEC, "cluster_id": cluster_id, "spark_conf": {"a": "b"}})
-    assert ws.cluster(cluster_id)["spark_conf"] == {
-        "a": "b",
-        "spark.databricks.cluster.profile": "serverless",
-    }
+    ws.ok("clusters/edit", {**_policy_spec(policy_id), "cluster_id": cluster_id, "spark_conf": {"a": "b"}})
+    assert ws.cluster(cluster_id)["spark_conf"] == {"a": "b", "spark.databricks.cluster.profile": "serverless"}
+
+
+def test_default_values_apply_only_when_asked(sandbox: Sandbox, ws: Workspace) -> None:
+    policy_id = sandbox.store.create_policy(WS_KEY, "defaults", POLICY)
+    body = {k: v for k, v in _policy_spec(policy_id).items() if k not in ("autotermination_minutes", "spark_version")}
+    refused = ws.post("clusters/create", body)
+    assert refused.status_code == 400 and "autotermination_minutes, the value must be present" in refused.text
+    created = ws.ok("clusters/create", {**body, "apply_policy_default_values": True})["cluster_id"]
+    got = ws.cluster(created)
+    assert got["autotermination_minutes"] == 30 and got["spark_version"] == "15.4.x-scala2.12"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"custom_tags": {"CostCenter": "0815"}}, 'custom_tags, CostCenter must be 4711 (is "0815")'),
+        ({"autotermination_minutes": 600}, "autotermination_minutes must be at most 120 (is 600)"),
+        ({"autotermination_minutes": 0}, "autotermination_minutes must be at least 10 (is 0)"),
+        ({"runtime_engine": "TURBO"}, "runtime_engine must be one of"),
+        ({"node_type_id": "Standard_NC6"}, "node_type_id must not be one of"),
+        ({"cluster_name": "ingest"}, 'cluster_name must match dlz-.* (is "ingest")'),
+        ({"instance_pool_id": "pool-1"}, "instance_pool_id must not be present"),
+    ],
+)
+def test_create_and_edit_against_the_policy_are_refused(
+    sandbox: Sandbox, ws: Workspace, change: dict[str, Any], message: str
+) -> None:
+    policy_id = sandbox.store.create_policy(WS_KEY, "strict", POLICY)
+    refused = ws.post("clusters/create", _policy_spec(policy_id, **change))
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert body["message"].startswith("Cluster validation error: Validation failed for ") and message in body["message"]
+    cluster_id = ws.ok("clusters/create", _policy_spec(policy_id))["cluster_id"]
+    ws.wait_state(cluster_id, "RUNNING")
+    edit = ws.post("clusters/edit", {**_policy_spec(policy_id, **change), "cluster_id": cluster_id})
+    assert edit.status_code == 400 and message in edit.json()["message"]
 
 
 def test_workspace_fail_knob(sandbox: Sandbox, ws: Workspace) -> None:

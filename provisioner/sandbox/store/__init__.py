@@ -24,6 +24,7 @@ from provisioner.sandbox.store.dlz import (
     storage_account_name,
 )
 from provisioner.sandbox.store.faults import AepFault, FaultStore
+from provisioner.sandbox.store.policies import PolicyStore
 from provisioner.sandbox.store.secrets import SecretStore
 
 __all__ = [
@@ -43,5 +44,5 @@ __all__ = [
 ]
 
 
-class SandboxStore(DlzStore, ClusterStore, SecretStore, ConnectionStore, FaultStore):
+class SandboxStore(DlzStore, ClusterStore, PolicyStore, SecretStore, ConnectionStore, FaultStore):
     """The sandbox's state file; every public method is one locked transaction."""

@@ -75,7 +75,7 @@ def empty_state() -> State:
 
 
 def workspace_state(state: State, key: str) -> dict[str, Any]:
-    return state["workspaces"].setdefault(key, {"clusters": {}, "scopes": {}, "policy_spark_conf": {}})
+    return state["workspaces"].setdefault(key, {"clusters": {}, "scopes": {}, "policies": {}})
 
 
 class StoreBase:

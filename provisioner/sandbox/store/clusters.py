@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, now_ms, workspace_state
+from provisioner.sandbox.store.policies import enforce_policy
 
 SANDBOX_USER = "sandbox-user@example.com"
 
@@ -63,11 +64,6 @@ class ClusterStore(StoreBase):
     def workspace_keys(self) -> list[str]:
         with self._txn() as state:
             return sorted(state["workspaces"])
-
-    def set_policy_spark_conf(self, workspace_key: str, conf: Mapping[str, str]) -> None:
-        """Keys a 'cluster policy' forces into every cluster's spark_conf on create/edit."""
-        with self._txn() as state:
-            workspace_state(state, workspace_key)["policy_spark_conf"] = dict(conf)
 
     def get_cluster(self, workspace_key: str, cluster_id: str) -> dict[str, Any] | None:
         """The `clusters/get` view, or None when there is no such cluster."""
@@ -119,10 +115,11 @@ class ClusterStore(StoreBase):
             return cid
 
     def create_cluster(self, workspace_key: str, spec: Mapping[str, Any], cluster_source: str = "API") -> str:
-        body = _validated_spec(spec, require_version=True)
+        body = _validated_spec(spec)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
-            _apply_policy(ws, body)
+            enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
+            _require_version(body)
             cid = _new_cluster_id()
             cluster = _new_cluster(cid, body, cluster_source, now_ms())
             ws["clusters"][cid] = cluster
@@ -131,7 +128,7 @@ class ClusterStore(StoreBase):
 
     def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any]) -> None:
         cluster_id = _cluster_id_of(spec)
-        body = _validated_spec(spec, require_version=True)
+        body = _validated_spec(spec)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
             cluster = _cluster(state, workspace_key, cluster_id)
@@ -139,7 +136,8 @@ class ClusterStore(StoreBase):
                 raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Job clusters cannot be edited.")
             if cluster["state"] not in ("RUNNING", "TERMINATED"):
                 raise _invalid_state(cluster)
-            _apply_policy(ws, body)
+            enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
+            _require_version(body)
             cluster["spec"] = body
             if cluster["state"] == "RUNNING":
                 _begin_start(ws, cluster, "RESTARTING", self.start_duration())
@@ -231,10 +229,13 @@ def _new_cluster_id() -> str:
     return f"{now:%m%d}-{now:%H%M%S}-{suffix}"
 
 
-def _validated_spec(spec: Mapping[str, Any], *, require_version: bool) -> dict[str, Any]:
-    body = {k: copy.deepcopy(v) for k, v in spec.items() if k not in _READ_ONLY_FIELDS}
-    if require_version and not body.get("spark_version"):
+def _require_version(body: Mapping[str, Any]) -> None:
+    if not body.get("spark_version"):
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: spark_version")
+
+
+def _validated_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    body = {k: copy.deepcopy(v) for k, v in spec.items() if k not in _READ_ONLY_FIELDS}
     if "num_workers" in body and "autoscale" in body:
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Only one of num_workers or autoscale may be specified.")
     minutes = body.get("autotermination_minutes")
@@ -273,12 +274,6 @@ def _kind_problem(body: Mapping[str, Any]) -> str | None:
             if flag in body:
                 return f"{flag} is only supported with kind CLASSIC_PREVIEW"
     return None
-
-
-def _apply_policy(ws: Mapping[str, Any], body: dict[str, Any]) -> None:
-    policy = ws.get("policy_spark_conf") or {}
-    if policy:
-        body["spark_conf"] = {**(body.get("spark_conf") or {}), **policy}
 
 
 def _new_cluster(cluster_id: str, spec: dict[str, Any], source: str, now_ms: int) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""Cluster policies end to end: fixed values never drift, rotate is not blocked, conflicts fail fast."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import Project
+
+WS = "adb-1234567890123456.7.azuredatabricks.net"
+POLICY = {
+    "spark_conf.spark.databricks.acl.dfAclsEnabled": {"type": "fixed", "value": "true", "hidden": True},
+    "custom_tags.CostCenter": {"type": "fixed", "value": "4711"},
+    "runtime_engine": {"type": "fixed", "value": "PHOTON"},
+    "autotermination_minutes": {"type": "range", "minValue": 10, "maxValue": 90},
+    "node_type_id": {"type": "allowlist", "values": ["Standard_DS3_v2", "Standard_DS4_v2"]},
+    "instance_pool_id": {"type": "forbidden", "hidden": True},
+}
+
+
+def _errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def _with_policy(project: Project, policy: dict[str, object]) -> str:
+    policy_id = str(project.store().create_policy(WS, "AEP ingest", policy))
+    for cluster in project.config["clusters"]:
+        cluster["policy_id"] = policy_id
+    project.write_config()
+    return policy_id
+
+
+def test_policy_fixed_fields_never_drift_and_rotate_is_not_blocked(project: Project) -> None:
+    _with_policy(project, POLICY)
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    store = project.store()
+    clusters = store.list_clusters(WS)
+    assert len(clusters) == 2
+    for info in clusters:  # the workspace applied the policy ...
+        assert info["spark_conf"]["spark.databricks.acl.dfAclsEnabled"] == "true"
+        assert info["custom_tags"]["CostCenter"] == "4711" and info["runtime_engine"] == "PHOTON"
+    # ... and the rendered roots say the same, so nothing drifts.
+    clusters_tf = (project.root() / "clusters.tf").read_text()
+    assert re.search(r'"spark.databricks.acl.dfAclsEnabled" += "true"', clusters_tf)
+    assert re.search(r'"CostCenter" += "4711"', clusters_tf)
+    plan = project.run("plan", "--summary", str(project.dir / "plan.json"))
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+    # A daily unattended rotation is not refused for "pending changes besides the token".
+    rotated = project.run("rotate", "--auto-approve")
+    assert rotated.returncode == 0, rotated.stderr
+    for info in store.list_clusters(WS):
+        assert store.dlz_access(WS, info["cluster_id"])
+    assert project.run("plan").returncode == 0
+
+
+def test_a_conflict_with_the_policy_fails_the_plan_before_terraform(project: Project) -> None:
+    policy_id = _with_policy(project, POLICY)
+    project.config["clusters"][0]["autotermination_minutes"] = 120
+    project.write_config()
+    done = project.run("plan")
+    assert done.returncode == 1
+    (line,) = _errors(done.stderr)
+    assert "clusters.aep-ingest.autotermination_minutes: 120" in line
+    assert f"cluster policy 'AEP ingest' ({policy_id}): range 10..90" in line
+    assert not (project.root() / ".terraform").exists()  # terraform never ran
+
+    # The provider's default counts too: no autotermination_minutes means 60 is sent.
+    project.config["clusters"][0]["autotermination_minutes"] = 60
+    project.config["clusters"][1]["custom_tags"] = {"CostCenter": "0815"}
+    project.write_config()
+    done = project.run("plan")
+    (line,) = _errors(done.stderr)
+    assert 'clusters.aep-explore.custom_tags.CostCenter: "0815"' in line and 'fixed to "4711"' in line
+
+    project.config["clusters"][1]["custom_tags"] = {}
+    project.config["clusters"][1]["policy_id"] = "NOSUCHPOLICY"
+    project.write_config()
+    done = project.run("plan")
+    (line,) = _errors(done.stderr)
+    assert "clusters.aep-explore.policy_id: no cluster policy NOSUCHPOLICY" in line
+    assert project.store().list_clusters(WS) == []
+
+
+def test_the_workspace_refuses_what_the_policy_forbids(project: Project) -> None:
+    # The emulator enforces the policy on its own: a policy edited after the plan fails the apply
+    # with Databricks' own error, and nothing is half-created.
+    _with_policy(project, POLICY)
+    plan = project.run("plan", "--out", str(project.dir / "saved.tfplan"))
+    assert plan.returncode == 2, plan.stderr
+    project.store().edit_policy(
+        WS,
+        project.config["clusters"][0]["policy_id"],
+        {**POLICY, "runtime_engine": {"type": "fixed", "value": "STANDARD"}},
+    )
+    done = project.run("apply", str(project.dir / "saved.tfplan"), "--auto-approve")
+    assert done.returncode == 1
+    said = " ".join(done.stderr.split())
+    assert 'Cluster validation error: Validation failed for runtime_engine must be STANDARD (is "PHOTON")' in said
+    state = json.loads((project.root() / "terraform.tfstate").read_text())
+    assert not [r for r in state["resources"] if r["type"] == "databricks_cluster"]
