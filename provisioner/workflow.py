@@ -166,23 +166,26 @@ def open_context(args: Any, console: Console) -> Iterator[RunContext]:
         client_secret=environ.get("AEP_CLIENT_SECRET") or None,
         databricks_token=environ.get("DATABRICKS_TOKEN") or None,
     ) as sandbox:
-        from provisioner.sandbox import HOSTS_ENV
-
         # Environments may use API clients of their own (an IMS client belongs to one org).
         for env in envs:
             if env.aep.client_id != first.client_id:
                 sandbox.aep.register_client(env.aep.client_id, sandbox.client_secret.reveal(), env.aep.org_id)
+        announcement = sandbox.dlz_announcement()
+        if announcement:
+            console.info(announcement)
 
-        # Our own workspace calls resolve configured hosts through the same map as Terraform's.
-        previous = os.environ.get(HOSTS_ENV)
-        os.environ[HOSTS_ENV] = sandbox.terraform_env()[HOSTS_ENV]
+        # Our own workspace and storage calls resolve hosts through the same maps as Terraform's.
+        routing = sandbox.routing_env()
+        previous = {name: os.environ.get(name) for name in routing}
+        os.environ.update(routing)
         try:
             yield RunContext(config, console, environ, debug=args.debug, sandbox=sandbox, interactive=interactive)
         finally:
-            if previous is None:
-                os.environ.pop(HOSTS_ENV, None)
-            else:
-                os.environ[HOSTS_ENV] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def sandbox_dir(config_path: Path, environ: Mapping[str, str]) -> Path:

@@ -132,3 +132,27 @@ def project(tmp_path: Path) -> Project:
     proj = Project(tmp_path, copy.deepcopy(BASE_CONFIG))
     proj.write_config()
     return proj
+
+
+def require_azurite() -> None:
+    """Tests of Azure Blob semantics run on Azurite: skipped only where Node is absent, never on CI."""
+    import shutil
+
+    from provisioner.sandbox.azurite import AZURITE_VERSION, find_azurite
+
+    if find_azurite(os.environ) is not None:
+        return
+    if shutil.which("node") is None and os.environ.get("CI") != "true":
+        pytest.skip(f"needs Node.js to run Azurite (then `npm install azurite@{AZURITE_VERSION}`)")
+    pytest.fail(
+        f"Azurite is not installed: `npm install azurite@{AZURITE_VERSION}` and put its node_modules/.bin on PATH "
+        "(.ci/run does) — this run must test the DLZ on Azure Blob semantics"
+    )
+
+
+@pytest.fixture(params=["azurite", "oracle"])
+def dlz_backend(request: pytest.FixtureRequest) -> str:
+    """Each sandbox DLZ backend in turn; `PROVISION_AZURITE=off` selects the oracle in CLI runs."""
+    if request.param == "azurite":
+        require_azurite()
+    return str(request.param)

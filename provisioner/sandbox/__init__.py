@@ -15,17 +15,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from provisioner.reach.endpoint import BLOB_HOSTS_ENV
 from provisioner.secret import Secret
 
 if TYPE_CHECKING:
     from provisioner.sandbox.aep_emulator import AepEmulator
+    from provisioner.sandbox.blob import DlzBackend
     from provisioner.sandbox.server import SandboxServer
     from provisioner.sandbox.store import SandboxStore
     from provisioner.sandbox.workspace_emulator import WorkspaceEmulator
 
 HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
 
-__all__ = ["HOSTS_ENV", "Sandbox", "workspace_key"]
+__all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "Sandbox", "workspace_key"]
 
 
 def workspace_key(host: str) -> str:
@@ -54,6 +56,7 @@ class Sandbox:
         org_id: str = "SANDBOX0000000000000000@AdobeOrg",
         client_secret: Secret | str | None = None,
         databricks_token: Secret | str | None = None,
+        dlz_backend: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.workspace_hosts = [h.rstrip("/") for h in workspace_hosts]
@@ -65,10 +68,13 @@ class Sandbox:
         self._store: SandboxStore | None = None
         self._aep: AepEmulator | None = None
         self._workspace: WorkspaceEmulator | None = None
+        self._dlz: DlzBackend | None = None
+        self._dlz_choice = dlz_backend  # "azurite" | "oracle" | None: Azurite when installed
         self._mirror_env: dict[str, str] | None = None
 
     def __enter__(self) -> Sandbox:
         from provisioner.sandbox.aep_emulator import AepEmulator
+        from provisioner.sandbox.blob import BLOB_PREFIX
         from provisioner.sandbox.profile import TRACE_ENV, current_profile
         from provisioner.sandbox.server import SandboxServer, redacted_state
         from provisioner.sandbox.store import SandboxStore
@@ -76,6 +82,7 @@ class Sandbox:
 
         profile = current_profile()
         store = SandboxStore(self.state_dir)
+        dlz = _dlz_backend(store, self._dlz_choice)
         aep = AepEmulator(store)
         aep.register_client(self.client_id, self.client_secret.reveal(), self.org_id)
         workspace = WorkspaceEmulator(store, rate_limit_rps=profile.rate_limit_rps)
@@ -84,7 +91,7 @@ class Sandbox:
             workspace.add_workspace(workspace_key(host))
         trace = os.environ.get(TRACE_ENV)
         server = SandboxServer(
-            {"/ims/": aep.handle, "/data/": aep.handle, WORKSPACE_PREFIX: workspace.handle},
+            {"/ims/": aep.handle, "/data/": aep.handle, WORKSPACE_PREFIX: workspace.handle, BLOB_PREFIX: dlz.forward},
             admin=lambda: redacted_state(store.snapshot()),
             latency={
                 "/ims/": profile.aep_latency,
@@ -95,6 +102,7 @@ class Sandbox:
         )
         server.start()
         self._store, self._aep, self._workspace, self._server = store, aep, workspace, server
+        self._dlz = dlz
         return self
 
     def __exit__(
@@ -106,6 +114,9 @@ class Sandbox:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._dlz is not None:
+            self._dlz.close()
+            self._dlz = None
 
     # ---- what callers use --------------------------------------------------------------
 
@@ -126,6 +137,19 @@ class Sandbox:
         if self._workspace is None:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._workspace
+
+    @property
+    def dlz(self) -> DlzBackend:
+        """The landing zone's storage: Azurite, or the built-in oracle without Node."""
+        if self._dlz is None:
+            raise RuntimeError("the sandbox is not running (use it as a context manager)")
+        return self._dlz
+
+    def dlz_announcement(self) -> str | None:
+        """'The sandbox's DLZ is …', the first time this state directory uses that backend; else None."""
+        if self.store.note_dlz_backend(self.dlz.name):
+            return f"sandbox: the Data Landing Zone is {self.dlz.describe()}"
+        return None
 
     @property
     def base_url(self) -> str:
@@ -161,6 +185,17 @@ class Sandbox:
 
         return lock_file(PROVIDER_CONSTRAINT)
 
+    def blob_hosts(self) -> dict[str, str]:
+        """The PROVISION_SANDBOX_BLOB_HOSTS mapping: every storage account → the DLZ backend, path-style."""
+        return {"https://*.blob.core.windows.net": f"{self.base_url}/blob/*"}
+
+    def routing_env(self) -> dict[str, str]:
+        """The hosts files our own commands resolve workspace and storage hosts through."""
+        return {
+            HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True),
+            BLOB_HOSTS_ENV: json.dumps(self.blob_hosts(), sort_keys=True),
+        }
+
     def terraform_env(self) -> dict[str, str]:
         """Environment additions for terraform (and our own commands) in sandbox mode."""
         if self._mirror_env is None:
@@ -169,3 +204,17 @@ class Sandbox:
 
             self._mirror_env = dict(build_mirror(self.state_dir))
         return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}
+
+
+def _dlz_backend(store: SandboxStore, choice: str | None) -> DlzBackend:
+    import os
+
+    from provisioner.sandbox.azurite import find_azurite
+    from provisioner.sandbox.blob import AzuriteDlz, OracleDlz
+
+    executable = None if choice == "oracle" else find_azurite(os.environ)
+    if executable is None:
+        if choice == "azurite":
+            raise RuntimeError("Azurite was asked for but is not installed (needs node and `azurite-blob`)")
+        return OracleDlz(store)
+    return AzuriteDlz(store, executable)

@@ -37,6 +37,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    raw_query: str = ""  # as sent: a proxied SAS must reach Azurite byte for byte
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -120,6 +121,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            raw_query=parts.query,
         )
         try:
             response = self._route(request)
@@ -197,6 +199,7 @@ def redacted_state(state: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(state))
     for record in out.get("dlz", {}).values():
         record["SASToken"] = mask_sas(record["SASToken"])
+    out["dlz_accounts"] = {name: "***" for name in out.get("dlz_accounts", {})}
     for ws in out.get("workspaces", {}).values():
         for scope in ws.get("scopes", {}).values():
             for secret in scope.get("secrets", {}).values():

@@ -17,7 +17,7 @@ CREDS = "/data/foundation/connectors/landingzone/credentials"
 CONNECTIONS = "/data/foundation/flowservice/connections"
 DATABRICKS_SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
 SAS_RE = re.compile(
-    r"^sv=2020-10-02&si=dlz-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"^sv=\d{4}-\d{2}-\d{2}&si=dlz-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     r"&sr=c&sp=racwdlm&sig=(?P<sig>[A-Za-z0-9%]+)$"
 )
 

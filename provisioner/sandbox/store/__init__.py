@@ -19,8 +19,11 @@ from provisioner.sandbox.store.dlz import (
     CREDENTIAL_TYPES,
     DATABRICKS_SOURCE,
     DLZ_VALID_DAYS,
+    SAS_PERMISSIONS,
     DlzStore,
     new_sas_token,
+    policy_window,
+    sas_fields,
     storage_account_name,
 )
 from provisioner.sandbox.store.faults import AepFault, FaultStore
@@ -34,12 +37,15 @@ __all__ = [
     "DEFAULT_FAULTS",
     "DLZ_VALID_DAYS",
     "SANDBOX_USER",
+    "SAS_PERMISSIONS",
     "START_SECONDS_ENV",
     "AepFault",
     "DatabricksError",
     "SandboxStore",
     "State",
     "new_sas_token",
+    "policy_window",
+    "sas_fields",
     "storage_account_name",
 ]
 

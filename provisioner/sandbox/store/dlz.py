@@ -1,4 +1,12 @@
-"""AEP landing zones: credentials per (org, sandbox, type), refresh, expiry, and the DLZ oracle."""
+"""AEP landing zones: credentials per (org, sandbox, type), refresh, expiry, and the DLZ oracle.
+
+Each landing zone is a container in a storage account named like the `storageAccountName`
+AEP hands out. The account key lives here (one per account, never shown), and every token
+is a real service SAS bound to a stored access policy (`si=dlz-<uuid>`), signed with
+`azure-storage-blob`'s `generate_container_sas`: the store is the one source of truth, and
+the Azurite backend (`provisioner/sandbox/blob.py`) replays it — container plus the current
+policy only — so replacing the policy on a refresh revokes the old token as Azure does.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +16,9 @@ import secrets
 import string
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from provisioner.sandbox.store.base import State, StoreBase, now_ms, today
 
@@ -36,17 +44,52 @@ def storage_account_name(org_id: str, sandbox_name: str) -> str:
     return "sndbxdtln" + "".join(chars)
 
 
-def new_sas_token() -> str:
-    """A SAS token in the real shape, its signature deliberately full of URL escapes.
+SAS_PERMISSIONS = "racwdlm"
 
-    Forcing `/`, `+` and a trailing `=` means every run exercises the encoding paths
-    (double-encoding, decoding by accident) that a lucky random signature would miss.
+
+def new_account_key() -> str:
+    return base64.b64encode(secrets.token_bytes(64)).decode()
+
+
+def new_sas_token(
+    account: str = "sndbxdtlnexample",
+    container: str = _CONTAINERS[DATABRICKS_SOURCE],
+    account_key: str | None = None,
+    policy_id: str | None = None,
+) -> str:
+    """A service SAS for the container, bound to the stored access policy `policy_id`.
+
+    AEP's shape (`sv&si&sr=c&sp=racwdlm&sig`, every value fully URL-encoded). The policy id
+    is drawn again until the signature holds `/` and `+` (about four draws): every run then
+    exercises the encoding paths (double-encoding, decoding by accident) that a lucky
+    signature would miss. A `policy_id` given by the caller is kept as it is.
     """
-    raw = list(base64.b64encode(secrets.token_bytes(32)).decode())  # 43 chars + "="
-    slash, plus = secrets.SystemRandom().sample(range(40), 2)
-    raw[slash], raw[plus] = "/", "+"
-    sig = quote("".join(raw), safe="")
-    return f"sv=2020-10-02&si=dlz-{uuid.uuid4()}&sr=c&sp=racwdlm&sig={sig}"
+    from azure.storage.blob import generate_container_sas  # ~0.4 s to import: only when issuing
+
+    key = account_key or new_account_key()
+    while True:
+        si = policy_id or f"dlz-{uuid.uuid4()}"
+        sdk_token = generate_container_sas(
+            account, container, account_key=key, policy_id=si, permission=SAS_PERMISSIONS
+        )
+        fields = dict(parse_qsl(sdk_token))
+        if policy_id is not None or ("/" in fields["sig"] and "+" in fields["sig"]):
+            break
+    return "&".join(
+        f"{name}={quote(fields[name], safe='')}" for name in ("sv", "si", "sr", "sp", "sig") if name in fields
+    )
+
+
+def sas_fields(token: str) -> dict[str, str]:
+    """The decoded query fields of a SAS token (`si`, `sig`, …)."""
+    return dict(parse_qsl(token, keep_blank_values=True))
+
+
+def policy_window(record: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """(start, expiry) of the record's stored access policy: valid through its expiryDate (UTC)."""
+    start = datetime.fromtimestamp(record["issued_at"] / 1000, UTC) - timedelta(minutes=5)
+    expiry = datetime.combine(date.fromisoformat(record["expiryDate"]) + timedelta(days=1), time(), UTC)
+    return start, expiry
 
 
 class DlzStore(StoreBase):
@@ -59,7 +102,8 @@ class DlzStore(StoreBase):
         """
         with self._txn() as state:
             record = _dlz_record(state, org_id, sandbox_name, cred_type)
-            if record is None or date.fromisoformat(record["expiryDate"]) < today():
+            # A record without a policy predates real SAS tokens: issue one that Azurite can honour.
+            if record is None or date.fromisoformat(record["expiryDate"]) < today() or "policyId" not in record:
                 record = _issue_dlz(state, org_id, sandbox_name, cred_type)
             if answer:
                 _maybe_expire(state, record)
@@ -82,6 +126,22 @@ class DlzStore(StoreBase):
             if record is None:
                 raise KeyError(f"no landing zone for {org_id}/{sandbox_name}/{cred_type}")
             record["expiryDate"] = (today() - timedelta(days=1)).isoformat()
+
+    def note_dlz_backend(self, backend: str) -> bool:
+        """Remember which DLZ backend this state uses; True when that is news (say it once)."""
+        with self._txn() as state:
+            if state.get("dlz_backend") == backend:
+                return False
+            state["dlz_backend"] = backend
+            return True
+
+    def dlz_records(self) -> list[dict[str, Any]]:
+        """Every landing zone with its account key and current policy: what Azurite replays."""
+        with self._txn() as state:
+            keys = state.get("dlz_accounts", {})
+            return [
+                {**record, "accountKey": keys.get(record["storageAccountName"], "")} for record in state["dlz"].values()
+            ]
 
     def valid_tokens(self) -> list[dict[str, str]]:
         """Every SAS token AEP currently honours, with its container/account/owner."""
@@ -137,13 +197,17 @@ def _issue_dlz(state: State, org_id: str, sandbox_name: str, cred_type: str) -> 
     if key in state["dlz"]:
         # Replacing the record is the revocation: only the current token is honoured.
         state["revoked_tokens"] = state.get("revoked_tokens", 0) + 1
+    account, container = storage_account_name(org_id, sandbox_name), _CONTAINERS[cred_type]
+    account_key = state.setdefault("dlz_accounts", {}).setdefault(account, new_account_key())
+    token = new_sas_token(account, container, account_key)
     record = {
         "org_id": org_id,
         "sandbox_name": sandbox_name,
         "type": cred_type,
-        "containerName": _CONTAINERS[cred_type],
-        "storageAccountName": storage_account_name(org_id, sandbox_name),
-        "SASToken": new_sas_token(),
+        "containerName": container,
+        "storageAccountName": account,
+        "SASToken": token,
+        "policyId": sas_fields(token)["si"],
         "expiryDate": (today() + timedelta(days=DLZ_VALID_DAYS)).isoformat(),
         "issued_at": now_ms(),
     }
