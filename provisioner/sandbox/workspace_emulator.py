@@ -19,10 +19,10 @@ import math
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
+from provisioner.sandbox.ratelimit import TokenBucket
 from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 
@@ -46,7 +46,7 @@ class WorkspaceEmulator:
         self._tokens: set[str] = set()
         self._workspaces: set[str] = set()
         self._rate_limit = rate_limit_rps
-        self._buckets: dict[str, _TokenBucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self.throttled = 0  # 429s answered, for tests and benchmarks
         self._endpoints: dict[str, tuple[str, Endpoint]] = {
             "clusters/create": ("POST", self._create),
@@ -128,11 +128,12 @@ class WorkspaceEmulator:
         if not self._rate_limit:
             return 0.0
         with self._lock:
-            bucket = self._buckets.setdefault(workspace_key, _TokenBucket(self._rate_limit))
-            wait = bucket.take(time.monotonic())
-            if wait > 0:
+            bucket = self._buckets.setdefault(workspace_key, TokenBucket(self._rate_limit))
+        wait = bucket.take()
+        if wait > 0:
+            with self._lock:
                 self.throttled += 1
-            return wait
+        return wait
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.lower().startswith("bearer "):
@@ -230,23 +231,6 @@ class WorkspaceEmulator:
     def _list_secrets(self, ws: str, body: Body) -> Body:
         listed = self.store.list_secrets(ws, _required(body, "scope"))
         return {"secrets": listed} if listed else {}
-
-
-class _TokenBucket:
-    """`rate` requests per second, bursts up to one second's worth."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = rate
-        self.at = time.monotonic()
-
-    def take(self, now: float) -> float:
-        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
 
 
 def _required(body: Body, name: str) -> str:
