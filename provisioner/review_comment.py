@@ -136,6 +136,8 @@ def headline(plans: Sequence[EnvPlan]) -> str:
 
 def to_markdown(plans: Sequence[EnvPlan], limit: int = GITHUB_COMMENT_LIMIT) -> str:
     head = f"{MARKER}\n### dlz-provisioner plan: {headline(plans)}\n\n"
+    if not plans:
+        return head + "No environment is affected by this change: nothing was planned.\n"
     table = "| environment | result | import | add | change | destroy | notes |\n|---|---|---|---|---|---|---|\n"
     rows = "".join(p.row() for p in plans)
     if len(head) + len(table) + len(rows) > limit:

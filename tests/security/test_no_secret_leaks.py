@@ -89,6 +89,17 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
     s.run("plan TF_LOG=trace", "plan", TF_LOG="trace")
     s.run("plan --debug TF_LOG=trace", "plan", "--debug", TF_LOG="trace")
+
+    # The CI fan-out: a matrix, a reviewed JSON summary, one merged comment, apply --reviewed —
+    # then the same after AEP rotated the token behind the review (the apply is refused).
+    review = str(project.dir / "plan-default.json")
+    s.run("envs --json", "envs", "--json")
+    s.run("plan --summary (review)", "plan", "--summary", review)
+    s.run("summary merge", "summary", "merge", review, "--out", "comment.md", "--out", "merged.json")
+    s.run("apply --reviewed", "apply", "--reviewed", review, "--auto-approve")
+    s.run("plan --summary (no changes)", "plan", "--summary", review)
+    project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
+    s.run("apply --reviewed (differs)", "apply", "--reviewed", review, "--auto-approve")
     for name, argv in LATER_COMMANDS.items():
         if implemented(name):
             s.run(name, *argv)
@@ -104,6 +115,14 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     assert codes["apply (workspace error)"] == 1, session.runs["apply (workspace error)"].output[-2000:]
     assert codes["plan TF_LOG=trace"] == 2
     assert codes["plan --debug TF_LOG=trace"] == 2
+    assert codes["envs --json"] == 0
+    assert codes["plan --summary (review)"] == 2 and codes["summary merge"] == 0
+    assert codes["apply --reviewed"] == 0, session.runs["apply --reviewed"].output[-2000:]
+    assert codes["plan --summary (no changes)"] == 0
+    assert codes["apply --reviewed (differs)"] == 1
+    assert "differs from the reviewed" in session.runs["apply --reviewed (differs)"].output
+    for artifact in ("plan-default.json", "comment.md", "merged.json"):
+        assert (session.project.dir / artifact).is_file()  # scanned by the file test
     assert (session.project.dir / "sandbox-trace.jsonl").stat().st_size > 0  # scanned by the file test
     # The needles include what must be hidden: the token is really in the state file.
     state = (session.project.root() / "terraform.tfstate").read_bytes()
