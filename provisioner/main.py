@@ -197,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("summary")
     p.add_argument("action", choices=["merge"], help="merge: combine `plan --summary *.json` files")
     p.add_argument(
-        "summaries", nargs="*", metavar="SUMMARY.json", help="per-environment JSON plan summaries (none: nothing planned)"
+        "summaries",
+        nargs="*",
+        metavar="SUMMARY.json",
+        help="per-environment JSON plan summaries (none: nothing was planned)",
     )
     p.add_argument(
         "--out",
