@@ -127,13 +127,13 @@ def test_changed_since_names_only_the_environments_a_change_reaches(multi: Proje
     assert "--changed-since no-such-ref: no such commit" in line and "fetch-depth: 0" in line
 
 
-def test_changed_since_in_this_repository_uses_its_own_templates() -> None:
+def test_changed_since_in_this_repository_uses_its_own_templates(tmp_path: Path) -> None:
     """The tool's own checkout: templates/ and examples/ are in one repository; HEAD changes nothing."""
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
     if git(REPO, "status", "--porcelain", "--", "templates", "examples", "terraform").strip():
         pytest.skip("uncommitted template/example changes in this checkout")
-    proj = Project(REPO, {})
+    proj = Project(tmp_path, {})  # its environment only: HOME (and caches) in tmp_path, not in the checkout
     done = subprocess.run(
         [*_cli(), "envs", "--json", "--changed-since", "HEAD", "--config", str(REPO / "examples" / "provision.yaml")],
         cwd=REPO,
