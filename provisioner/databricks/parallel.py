@@ -15,12 +15,15 @@ a connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
 from provisioner.errors import ProvisionError
+from provisioner.ratelimit import TokenBucket
 from provisioner.secret import mask
 
 T = TypeVar("T")
@@ -28,6 +31,9 @@ R = TypeVar("R")
 
 DEFAULT_MAX_PARALLEL = 20
 MAX_PARALLEL_LIMIT = 64
+# Polls of many clusters together: below the 15 requests/s the Terraform provider allows
+# itself by default (databricks-sdk-go `httpclient/api_client.go`), leaving room for others.
+DEFAULT_POLL_RATE = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,87 @@ def map_bounded(fn: Callable[[T], R], items: Iterable[T], *, max_parallel: int |
         raise
     finally:
         pool.shutdown(wait=True)
+
+
+def poll_all(
+    probe: Callable[[T], R | None],
+    items: Sequence[T],
+    *,
+    max_parallel: int | None = None,
+    rate: float = DEFAULT_POLL_RATE,
+    min_interval: float = 0.05,
+    stop: threading.Event | None = None,
+) -> list[Outcome[T, R]]:
+    """Probe every item again and again until its probe returns a result (not None) or raises.
+
+    The waits of many clusters share one request budget: all probes together run at most
+    `rate` per second (bursts of one second's worth) and at most `max_parallel` at a time,
+    the pending item probed longest ago first, none twice within `min_interval`. With 50
+    clusters restarting, each is probed every ~5 s; as they finish the others are probed
+    more often, so the *last* one — which closes a wait such as the revocation window — is
+    seen within ~1/rate s of finishing, at a request rate the workspace can take.
+
+    Outcomes come back in input order. `stop` (or Ctrl-C) ends the polling: unfinished items
+    get an `InterruptedError`. Probe timeouts are the probe's business (it knows the deadline).
+    """
+    todo = list(items)
+    if not todo:
+        return []
+    stop = stop or threading.Event()
+    done: list[Outcome[T, R] | None] = [None] * len(todo)
+    last = [float("-inf")] * len(todo)
+    busy: set[int] = set()
+    ready = threading.Condition()
+    bucket = TokenBucket(rate)
+
+    def claim() -> int | None:
+        with ready:
+            while not stop.is_set():
+                idle = [i for i, d in enumerate(done) if d is None and i not in busy]
+                if not idle:
+                    if all(d is not None for d in done):
+                        return None
+                    ready.wait(0.5)  # every pending item is being probed by another thread
+                    continue
+                i = min(idle, key=last.__getitem__)
+                due = last[i] + min_interval - time.monotonic()
+                if due > 0:
+                    ready.wait(due)
+                    continue
+                busy.add(i)
+                return i
+            return None
+
+    def worker() -> None:
+        while (i := claim()) is not None:
+            outcome: Outcome[T, R] | None = None
+            if bucket.wait(stop):
+                result = _call(probe, todo[i])
+                if result.error is not None or result.value is not None:
+                    outcome = cast(Outcome[T, R], result)
+            with ready:
+                busy.discard(i)
+                last[i] = time.monotonic()
+                if outcome is not None:
+                    done[i] = outcome
+                ready.notify_all()
+
+    workers = max(1, min(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel, len(todo)))
+    threads = [threading.Thread(target=worker, name="workspace-poll", daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)  # a join with a timeout keeps Ctrl-C deliverable
+    finally:
+        stop.set()
+        with ready:
+            ready.notify_all()
+    return [
+        d if d is not None else Outcome(item, error=InterruptedError("stopped before it finished"))
+        for item, d in zip(todo, done, strict=True)
+    ]
 
 
 def _call(fn: Callable[[T], R], item: T) -> Outcome[T, R]:

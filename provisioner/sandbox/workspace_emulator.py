@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.sandbox.ratelimit import TokenBucket
+from provisioner.ratelimit import TokenBucket
 from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 

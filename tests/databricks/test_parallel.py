@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from provisioner.databricks.parallel import map_bounded, values_or_raise
+from provisioner.databricks.parallel import map_bounded, poll_all, values_or_raise
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
@@ -121,3 +121,72 @@ def test_an_empty_input_makes_no_call() -> None:
         raise AssertionError("called")
 
     assert map_bounded(never, [], max_parallel=8) == []
+
+
+# ---- poll_all: many waits sharing one request budget --------------------------------------
+
+
+def test_poll_all_probes_each_item_until_done_and_keeps_input_order() -> None:
+    needed = {"a": 3, "b": 1, "c": 5, "d": 2}
+    probes: dict[str, int] = dict.fromkeys(needed, 0)
+    lock = threading.Lock()
+
+    def probe(name: str) -> str | None:
+        with lock:
+            probes[name] += 1
+            return f"{name} after {probes[name]}" if probes[name] >= needed[name] else None
+
+    outcomes = poll_all(probe, list(needed), max_parallel=3, rate=1000, min_interval=0)
+    assert [o.item for o in outcomes] == list(needed)
+    assert [o.value for o in outcomes] == [f"{n} after {k}" for n, k in needed.items()]
+    assert probes == needed  # never probed again once done
+
+
+def test_poll_all_probes_the_longest_waiting_item_first() -> None:
+    order: list[int] = []
+
+    def probe(i: int) -> int | None:
+        order.append(i)
+        return i if len(order) > 9 else None
+
+    poll_all(probe, [0, 1, 2], max_parallel=1, rate=1000, min_interval=0)
+    # Round robin over what is pending: nobody is probed twice before the others once.
+    assert order[:9] == [0, 1, 2] * 3
+
+
+def test_poll_all_keeps_one_items_error_and_finishes_the_others() -> None:
+    def probe(i: int) -> int | None:
+        if i == 1:
+            raise WorkspaceError(500, "INTERNAL_ERROR", "GET /api/2.1/clusters/get: boom")
+        return i
+
+    outcomes = poll_all(probe, [0, 1, 2], rate=1000, min_interval=0)
+    assert [o.value for o in outcomes] == [0, None, 2]
+    assert isinstance(outcomes[1].error, WorkspaceError)
+
+
+def test_poll_all_stops_when_asked_and_says_which_did_not_finish() -> None:
+    stop = threading.Event()
+
+    def probe(i: int) -> int | None:
+        if i == 0:
+            return 0
+        stop.set()  # e.g. Ctrl-C or a deadline seen by the caller
+        return None
+
+    outcomes = poll_all(probe, [0, 1, 2], max_parallel=1, rate=1000, min_interval=0, stop=stop)
+    assert outcomes[0].value == 0
+    assert all(isinstance(o.error, InterruptedError) for o in outcomes[1:])
+
+
+def test_poll_all_waits_for_real_restarts(sandbox: Sandbox, client: WorkspaceClient) -> None:
+    ids = [sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(6)]
+    for cid in ids:
+        client.restart_cluster(cid)
+
+    def running(cid: str) -> dict[str, Any] | None:
+        info = client.get_cluster(cid)
+        return info if info["state"] == "RUNNING" else None
+
+    outcomes = poll_all(running, ids, max_parallel=4)
+    assert [o.value["cluster_id"] for o in outcomes if o.value] == ids

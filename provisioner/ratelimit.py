@@ -1,9 +1,10 @@
-"""A token bucket: the workspace emulator's per-workspace limit, and the stand-in provider's own.
+"""A token bucket: requests per second, with bursts.
 
-Both sides of a real workspace limit requests: the workspace answers 429 + `Retry-After`
-(workspace_emulator.py) and the Terraform provider's Go SDK throttles itself before each
-request — `rate.NewLimiter(15, 15)` by default (databricks-sdk-go `httpclient/api_client.go`,
-`defaultRateLimitPerSeconds`; provider `docs/index.md`, `rate_limit`).
+Used on both sides of a workspace's rate limit: by our own status polls (a shared request
+budget, provisioner/databricks/parallel.py `poll_all`), by the sandbox's workspace emulator
+(429 + `Retry-After` over the limit) and by the stand-in provider, which throttles itself as
+the real provider's Go SDK does — `rate.NewLimiter(15, 15)` by default (databricks-sdk-go
+`httpclient/api_client.go`, `defaultRateLimitPerSeconds`; provider `docs/index.md`, `rate_limit`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ class TokenBucket:
                 return 0.0
             return (1 - self._tokens) / self.rate
 
-    def wait(self) -> None:
-        """Block until a token is taken (a client throttling itself)."""
+    def wait(self, stop: threading.Event | None = None) -> bool:
+        """Block until a token is taken (a client throttling itself); False if `stop` was set first."""
         while (delay := self.take()) > 0:
-            time.sleep(delay)
+            if stop is not None and stop.wait(delay):
+                return False
+            if stop is None:
+                time.sleep(delay)
+        return True
