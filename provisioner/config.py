@@ -87,6 +87,9 @@ class SasSettings:
     secret_scope: str = "aep-dlz"
     secret_key: str = "dlz-sas-token"
     warn_days: int = 7
+    # False: secret_scope names a scope that exists already; the tool writes its secret but
+    # Terraform never creates, changes or deletes the scope itself.
+    manage_scope: bool = True
 
 
 @dataclass(frozen=True)

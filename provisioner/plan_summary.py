@@ -147,11 +147,16 @@ class PlanSummary:
 # ---- building the summary from `terraform show -json` ------------------------------------
 
 
-def summarize(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> PlanSummary:
+def summarize(
+    plan: dict[str, Any], env: Environment, creds: DlzCredentials, *, secret_write: bool = False
+) -> PlanSummary:
+    """`secret_write`: secret_scope mode, the tool (not Terraform) writes a new value on apply."""
     sas_key = creds.spark_conf_key
     changes = [c for c in plan.get("resource_changes", []) if c.get("mode") == "managed"]
     resources = [_resource(c, sas_key) for c in changes]
-    secret_changes = any(r.type == "databricks_secret" and r.action in ("create", "replace") for r in resources)
+    secret_changes = secret_write or any(
+        r.type == "databricks_secret" and r.action in ("create", "replace") for r in resources
+    )
     if env.sas.mode == "secret_scope" and secret_changes:
         reference = "{{secrets/" + env.sas.secret_scope + "/" + env.sas.secret_key + "}}"
         for res, change in zip(resources, changes, strict=True):
@@ -164,7 +169,7 @@ def summarize(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> 
                 and reference in (before.get("spark_conf") or {}).values()
             ):
                 res.restart = True
-                res.restart_reason = "the SAS secret is replaced; running clusters are restarted to resolve it"
+                res.restart_reason = "the SAS secret gets a new value; running clusters are restarted to resolve it"
                 res.sas_entry_changes = True
     sas_changes = secret_changes or any(r.sas_entry_changes for r in resources)
     return PlanSummary(
@@ -301,24 +306,38 @@ def render(summary: PlanSummary, kind: str) -> str:
 
 
 def write_summary(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, plan_file: Path, out_path: Path, console: Console
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    plan_file: Path,
+    out_path: Path,
+    console: Console,
+    *,
+    secret_write: bool = False,
 ) -> None:
     """Write the summary of `plan_file` to `out_path` (.md or .json), atomically."""
     suffix = out_path.suffix.lower()
     if suffix not in (".md", ".json"):
         raise ConfigError(f"--summary {out_path}: name a .md or .json file (the suffix picks the format)")
-    summary = summary_of(ctx, env, creds, plan_file, console)
+    summary = summary_of(ctx, env, creds, plan_file, console, secret_write=secret_write)
     write_text(out_path, mask(render(summary, "json" if suffix == ".json" else "md")))
     console.info(f"{env.name}: plan summary written to {out_path.resolve()}")
 
 
 def summary_of(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, plan_file: Path, console: Console
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    plan_file: Path,
+    console: Console,
+    *,
+    secret_write: bool = False,
 ) -> PlanSummary:
     """The summary of a saved plan (read through `terraform show -json`, which needs no token)."""
     if not plan_file.is_file():
         raise ConfigError(f"--summary: the plan {plan_file} was not saved — nothing to summarise")
-    return summarize(ctx.runner(env, sas=None, console=console).show_json(plan_file), env, creds)
+    doc = ctx.runner(env, sas=None, console=console).show_json(plan_file)
+    return summarize(doc, env, creds, secret_write=secret_write)
 
 
 def write_failed_summary(environment: str, error: str, out_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Render one environment's Terraform root from the Jinja templates — deterministic, secret-free, atomic.
 
 The SAS token itself is never an input here: the HCL carries `var.dlz_sas_token` (inline
-mode) or a `{{secrets/scope/key}}` reference (secret_scope mode), and the runner hands the
-value to Terraform through its environment.
+mode; the runner hands the value to Terraform through its environment) or a
+`{{secrets/scope/key}}` reference (secret_scope mode: Terraform never sees the token, the
+tool writes the secret itself — provisioner.dlz_secret).
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def render_root(env: Environment, dlz: DlzTarget, config_path: Path, templates: 
     for name in TEMPLATE_FILES:
         if name == "dlz.tf" and env.sas.mode != "secret_scope":
             continue
+        if name == "variables.tf" and env.sas.mode == "secret_scope":
+            continue  # no variable, so the token cannot reach a plan file
         if name == "imports.tf" and not any(c.import_id for c in env.clusters):
             continue
         template = _template_name(name)

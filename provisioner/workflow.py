@@ -114,7 +114,8 @@ class RunContext:
         child = build_child_env(
             inherited,
             extra=extra,
-            variables={"dlz_sas_token": sas} if sas is not None else None,
+            # secret_scope roots declare no variable: the token stays out of Terraform entirely.
+            variables={"dlz_sas_token": sas} if sas is not None and env.sas.mode == "inline" else None,
             secret_env=secret_env,
             debug=self.debug,
             warn=console.warn,

@@ -54,7 +54,9 @@ def test_rendering_is_deterministic_and_secret_free(tmp_path: Path) -> None:
     second = render_root(env, target, cfg.path).files
     assert first == second
     text = "".join(first.values())
-    assert "sig=" not in text and "TF_VAR_dlz_sas_token" in text
+    # secret_scope mode: no variable at all, so the token can reach no plan file.
+    assert "sig=" not in text and "dlz_sas_token" not in text.replace("databricks_secret.dlz_sas_token", "")
+    assert 'variable "dlz_sas_token"' not in text and "variables.tf" not in first
     assert '"{{secrets/aep-dlz/dlz-sas-token}}"' in text
     assert f'"fs.azure.sas.{CONTAINER}.{target.storage_account_name}.blob.core.windows.net"' in text
     for name, content in first.items():

@@ -1,6 +1,9 @@
 """`provision apply [PLANFILE | --reviewed SUMMARY.json]`: apply a saved plan as-is (local use), or
 plan then apply what was shown — with --reviewed, only if it is the change set a reviewer approved
-(provisioner.plan_review), so no plan file (which holds the token) travels between CI jobs."""
+(provisioner.plan_review), so no plan file (which holds the token) travels between CI jobs.
+
+secret_scope mode: the tool writes the SAS secret itself (provisioner.secret_apply) — after
+the question and before Terraform applies, so what the apply starts finds the current token."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provisioner import secret_apply
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
@@ -40,18 +44,32 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if reviewed is not None and reviewed.environment != env.name:
             raise ConfigError(f"{args.reviewed}: reviews environment {reviewed.environment}, not {env.name}")
         require_approval_possible(ctx, args.auto_approve, "apply")
+        scoped = env.sas.mode == "secret_scope"
 
-        def ask() -> bool:
-            return confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?")
+        def ask(runner: TerraformRunner, plan_file: Path, creds: DlzCredentials | None) -> Callable[[], bool]:
+            def asked() -> bool:
+                found = secret_apply.check(ctx, env, creds, runner) if scoped and creds else None
+                if found is not None:
+                    secret_apply.report(env, found, console)
+                if not confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?"):
+                    return False
+                if found is not None and creds is not None:
+                    # May re-plan into plan_file (first apply: the scope alone first, then the rest).
+                    secret_apply.before_apply(ctx, env, creds, runner, plan_file, found, console, args.lock_timeout)
+                return True
+
+            return asked
 
         if args.plan_file:
             plan_file = Path(args.plan_file).resolve()
             if not plan_file.is_file():
                 raise ConfigError(f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`")
-            # A saved plan carries the token it was made with; no new credentials are fetched.
+            # A saved plan carries the token it was made with (inline mode); secret_scope mode
+            # writes the secret itself, from AEP's current token.
+            creds = fetch_credentials(ctx, env) if scoped else None
             runner = ctx.runner(env, sas=None)
             runner.init(_init_options(args))
-            applied = apply_saved(runner, plan_file, ask, args.lock_timeout)
+            applied = apply_saved(runner, plan_file, ask(runner, plan_file, creds), args.lock_timeout)
         else:
             creds = fetch_credentials(ctx, env)
             render_env(ctx, env, creds)
@@ -60,14 +78,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
             # Per process: a second apply of the same root must not overwrite or delete our plan.
             plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
             plan = PlanOptions(out=plan_file, lock_timeout=args.lock_timeout)
+            asked = ask(runner, plan_file, creds)
             if reviewed is None:
-                applied = plan_and_apply(runner, plan, ask)
+                applied = plan_and_apply(runner, plan, asked)
             else:
-                applied = _apply_reviewed(ctx, env, creds, runner, plan, reviewed, ask)
+                applied = _apply_reviewed(ctx, env, creds, runner, plan, reviewed, asked)
         if applied is Applied.DECLINED:
             console.warn("apply cancelled; nothing changed")
             return ExitCode.ERROR
-        _converge(ctx, env, console, fresh_credentials=not args.plan_file)
+        if scoped and creds is not None:
+            if applied is Applied.NO_CHANGES:
+                found = secret_apply.check(ctx, env, creds, runner)
+                secret_apply.report(env, found, console)
+                secret_apply.before_apply(ctx, env, creds, runner, None, found, console)
+            else:
+                secret_apply.after_apply(env, console)
+        _converge(ctx, env, console, fresh_credentials=not args.plan_file or scoped)
         if applied is Applied.NO_CHANGES:
             console.ok(f"{env.name}: no changes — nothing to apply")
         else:

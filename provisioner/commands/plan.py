@@ -70,10 +70,20 @@ def _plan_one(
             # The sandbox's provider mirror is read-only, so only real runs need the lock.
             init_lock=_plugin_cache_lock if ctx.sandbox is None else None,
         )
+        secret_write = False
+        if env.sas.mode == "secret_scope":
+            # The value is not Terraform's: check the scope and say whether apply will write it.
+            from provisioner import secret_apply
+
+            found = secret_apply.check(ctx, env, creds, ctx.runner(env, None, console))
+            secret_apply.report(env, found, console)
+            secret_write = found.needs_write
+            if secret_write:
+                outcome = ExitCode.CHANGES  # apply has something to do
         if args.summary:
             from provisioner.plan_summary import write_summary
 
-            write_summary(ctx, env, creds, plan_file, Path(args.summary), console)
+            write_summary(ctx, env, creds, plan_file, Path(args.summary), console, secret_write=secret_write)
         if outcome is ExitCode.CHANGES:
             console.info(f"{env.name}: changes planned; saved plan {plan_file}")
         else:

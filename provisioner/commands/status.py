@@ -1,9 +1,9 @@
 """`provision status`: token expiry, and whether every managed cluster really uses the current token.
 
 Sources, all read-only: AEP (the current token and its expiry), the Terraform state
-(`terraform state pull`: which cluster ids we manage, and — secret_scope mode — the token
-value and timestamp we last wrote to the secret), and the workspace API (each cluster's
-live state and spark_conf, the secret's `last_updated_timestamp`). In sandbox mode the
+(`terraform state pull`: which cluster ids we manage), and the workspace API (each
+cluster's live state and spark_conf; the secret's `last_updated_timestamp` and the
+fingerprint key the tool writes beside it, provisioner.dlz_secret). In sandbox mode the
 DLZ oracle also says whether a running cluster can actually reach the landing zone.
 
 Drift (exit 4): the SAS entry is missing or not what the config renders (inline: the
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
-from provisioner.converge import last_start_ms, secret_updated_ms
+from provisioner.converge import last_start_ms
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.workflow import RunContext, fetch_credentials, open_context, read_env_state
 
@@ -92,26 +92,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def _secret_status(
     client: WorkspaceClient, env: Environment, creds: DlzCredentials, state: TerraformState
 ) -> SecretStatus:
-    scope, key = env.sas.secret_scope, env.sas.secret_key
-    live_ms = secret_updated_ms(client, scope, key)
-    recorded = state.resource("databricks_secret")
-    status = SecretStatus(scope, key, live_ms is not None, _ms_to_iso(live_ms), None, updated_ms=live_ms)
-    if live_ms is None:
-        status.problems.append(f"secret {scope}/{key} is missing — run `provision apply`")
-        return status
-    if recorded is None:
-        return status
-    # The value is never readable from the workspace; the state holds what we last wrote.
-    status.holds_current_token = recorded.get("string_value") == creds.sas_token.reveal()
-    if not status.holds_current_token:
+    """Freshness from the workspace alone (provisioner.dlz_secret): the state holds no token."""
+    from provisioner.dlz_secret import read_freshness
+
+    fresh = read_freshness(client, env, creds)
+    status = SecretStatus(
+        fresh.scope, fresh.key, fresh.present, fresh.last_updated, fresh.holds_current, updated_ms=fresh.updated_ms
+    )
+    if not fresh.present:
+        status.problems.append(f"secret {fresh.scope}/{fresh.key} is missing — run `provision apply`")
+    elif fresh.rewritten_outside:
+        status.problems.append("the secret was rewritten outside the tool — run `provision apply` to put it back")
+    elif fresh.holds_current is False:
         status.problems.append(
             "the secret holds a token other than AEP's current one (a refresh outside the tool?) — "
             "run `provision rotate --resume`"
         )
-    written = recorded.get("last_updated_timestamp")
-    if isinstance(written, (int, float)) and live_ms > int(written):
-        status.holds_current_token = None
-        status.problems.append("the secret was rewritten outside the tool — run `provision apply` to put it back")
     return status
 
 

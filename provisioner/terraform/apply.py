@@ -23,13 +23,22 @@ class ApplyOptions:
     # asked before the point of no return and must not spend a second process start).
     plan_file: Path | None
     lock_timeout: str = "0s"
+    # Only without a saved plan: a first secret_scope apply creates the scope alone first.
+    targets: tuple[str, ...] = ()
+    # Only without a saved plan: write what the provider reads into state, change nothing.
+    refresh_only: bool = False
 
 
 def apply_args(opts: ApplyOptions) -> list[str]:
     # A saved plan carries its variables; passing any again would be refused (and Terraform
     # would print both values of a sensitive variable in the refusal).
     args = ["apply", "-input=false", "-no-color", f"-lock-timeout={opts.lock_timeout}"]
-    return [*args, str(opts.plan_file)] if opts.plan_file is not None else [*args, "-auto-approve"]
+    if opts.plan_file is not None:
+        return [*args, str(opts.plan_file)]
+    args += [f"-target={t}" for t in opts.targets]
+    if opts.refresh_only:
+        args.append("-refresh-only")
+    return [*args, "-auto-approve"]
 
 
 class Apply(Runner):

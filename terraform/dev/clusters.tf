@@ -20,8 +20,8 @@ resource "databricks_cluster" "aep-ingest" {
     "team" = "data"
   }
 
-  # The secret must exist before a cluster starts with a reference to it.
-  depends_on = [databricks_secret.dlz_sas_token]
+  # Created after (and destroyed before) the scope its secret reference points into.
+  depends_on = [databricks_secret_scope.dlz]
 }
 
 resource "databricks_cluster" "aep-explore" {
@@ -40,6 +40,6 @@ resource "databricks_cluster" "aep-explore" {
     "team"    = "data"
   }
 
-  # The secret must exist before a cluster starts with a reference to it.
-  depends_on = [databricks_secret.dlz_sas_token]
+  # Created after (and destroyed before) the scope its secret reference points into.
+  depends_on = [databricks_secret_scope.dlz]
 }

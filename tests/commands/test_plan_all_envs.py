@@ -125,7 +125,7 @@ def test_buffered_sections_never_interleave(first_plan: Run) -> None:
         assert f"rendered terraform/{name}:" in text
         assert f"initialised terraform/{name}" in text
         assert storage_account_name(ORG, name) in text
-        assert "Plan: 4 to add, 0 to change, 0 to destroy." in text
+        assert "Plan: 3 to add, 0 to change, 0 to destroy." in text
         assert f"==> {name}: changes planned" in text
     assert set(run.rows()) == set(ENVS)
     assert all(state == "changes" for state, _ in run.rows().values())
@@ -191,7 +191,7 @@ def test_one_failing_environment_does_not_stop_the_others(three: Project, first_
     assert "could not lock the state" in failed_row and "Unsupported state file format" in failed_row
     sections = run.sections()
     for env in ("dev", "prod"):
-        assert "Plan: 4 to add" in sections[env]
+        assert "Plan: 3 to add" in sections[env]
     assert "error: terraform plan in" in sections["stage"]
 
 

@@ -107,7 +107,7 @@ def test_not_due_does_nothing(project: Project) -> None:
     assert not project.root().exists()  # nothing rendered, nothing refreshed
 
 
-@pytest.mark.parametrize(("mode", "endpoint"), [("inline", "clusters/edit"), ("secret_scope", "secrets/put")])
+@pytest.mark.parametrize(("mode", "endpoint"), [("inline", "clusters/edit"), ("secret_scope", "clusters/restart")])
 def test_failure_after_refresh_prints_the_command_that_recovers(tmp_path: Path, mode: str, endpoint: str) -> None:
     project = _applied(_project(tmp_path, mode))
     old = _token(project)
@@ -152,6 +152,23 @@ def test_failure_after_refresh_prints_the_command_that_recovers(tmp_path: Path, 
     assert not _marker(project).exists()
     _no_secrets(failed, old, refreshed)
     _no_secrets(resumed, old, refreshed)
+
+
+def test_a_scope_that_cannot_be_written_stops_the_rotation_before_the_refresh(tmp_path: Path) -> None:
+    """secret_scope: the put is the one workspace write inside the window; pre-flight proves it works."""
+    project = _applied(_project(tmp_path, "secret_scope"))
+    old = _token(project)
+    project.store().set_faults(**{"workspace.fail": {"secrets/put": 20}})
+    try:
+        done = project.run("rotate", "--auto-approve")
+    finally:
+        project.store().clear_faults()
+    assert done.returncode == 1
+    errors = _error_lines(done)
+    assert len(errors) == 1 and "cannot write secret aep-dlz/" in errors[0], done.stderr
+    assert _token(project) == old  # never refreshed: nothing was revoked
+    assert not _marker(project).exists()
+    assert all(_access(project).values())
 
 
 # ---- bad input: one clear line, exit 1, nothing changed -----------------------------------

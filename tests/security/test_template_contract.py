@@ -247,7 +247,8 @@ def test_every_emitted_resource_and_attribute_exists_in_the_real_provider(tmp_pa
     assert not checker.check(), checker.problems
     # The maximal config really produced what we meant to check.
     types = {t for t, _, _ in checker.resources}
-    secret_types = {"databricks_secret_scope", "databricks_secret"} if mode == "secret_scope" else set()
+    # secret_scope: the tool writes the secret's value; Terraform holds only the scope.
+    secret_types = {"databricks_secret_scope"} if mode == "secret_scope" else set()
     expected = {"databricks_cluster"} | secret_types
     assert types == expected
     everything = next(body for t, n, body in checker.resources if n == "everything")
@@ -256,12 +257,12 @@ def test_every_emitted_resource_and_attribute_exists_in_the_real_provider(tmp_pa
 
 
 def test_sas_token_only_reaches_sensitive_places(tmp_path: Path) -> None:
-    files = render(tmp_path, "secret_scope")
-    checker = Checker(files)
+    # secret_scope: Terraform never gets the token — no variable, no databricks_secret.
+    scoped = render(tmp_path, "secret_scope")
+    assert "variables.tf" not in scoped
+    assert SAS_VARIABLE not in "".join(scoped.values()).replace(f"databricks_secret.{SAS_VARIABLE}", "")
+    checker = Checker(render(tmp_path, "inline"))
     assert checker.variables[SAS_VARIABLE].get("sensitive") is True
-    (secret,) = [body for t, _, body in checker.resources if t == "databricks_secret"]
-    assert secret["string_value"] == f"${{var.{SAS_VARIABLE}}}"
-    assert REAL["resources"]["databricks_secret"]["attributes"]["string_value"]["sensitive"] is True
 
 
 def test_provider_requirement_admits_the_snapshot_version(tmp_path: Path) -> None:
@@ -279,7 +280,7 @@ BROKEN = {  # case: (emitted text, broken text, what the checker must say)
     "computed-only attribute": ("  cluster_name ", '  cluster_id = "x"\n  cluster_name ', "computed-only"),
     "wrong type": ("autotermination_minutes = 60", 'autotermination_minutes = { a = "b" }', "says number"),
     "unknown block": ("  autoscale {", "  bogus_block {\n  }\n\n  autoscale {", "block bogus_block"),
-    "missing required": ("  key          = ", "  # key = ", "required attribute key is missing"),
+    "missing required": ("  name = ", "  # name = ", "required attribute name is missing"),
 }
 
 

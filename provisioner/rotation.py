@@ -1,0 +1,369 @@
+"""Rotating the DLZ SAS token: refresh it at AEP and put the new one live on every cluster, fast.
+
+AEP revokes the old token the instant `POST …&action=refresh` answers: from then until every
+running cluster uses the new one (the *revocation window*) nothing can reach the landing zone.
+
+secret_scope mode — no Terraform inside the window:
+1. pre-flight, everything that can fail: GET the credentials, render, init, read the state
+   (cluster ids), check the scope (exists, Databricks-backed), list and write-probe it
+   (WRITE permission), read every cluster (the PAT works), ask;
+2. write a rotation marker, refresh;
+3. at once: `secrets/put` (an in-place overwrite: a cluster starting at any instant resolves
+   the old or the new value, never nothing), then restart the running clusters and wait
+   until each is RUNNING on the new value (provisioner.converge);
+4. after the window: reconcile the state (`terraform apply -refresh-only`); a failure there
+   is a warning, the rotation itself is done.
+
+inline mode keeps the Terraform path: a pre-flight plan with the current token (provider,
+backend and pending changes), then after the refresh one `terraform apply -auto-approve`
+and converge.
+
+Anything failing after the refresh names the `provision rotate --resume …` command, which
+GETs the (new) token and converges on it without refreshing again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from provisioner import dlz_secret
+from provisioner.commands._confirm import confirm, require_approval_possible
+from provisioner.console import Console
+from provisioner.converge import ConvergeReport, converge_clusters, last_start_ms
+from provisioner.errors import ExitCode, ProvisionError
+from provisioner.rotation_marker import RotationMarker
+from provisioner.terraform import (
+    Applied,
+    ApplyOptions,
+    PlanOptions,
+    plan_and_apply,
+    read_state,
+    saved_plan,
+)
+from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, render_env
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.config import Environment
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """One rotation request: which environment, how to ask, how to finish if it fails."""
+
+    env: Environment
+    auto_approve: bool
+    timeout: float
+    resume_command: str  # printed whenever the old token is gone and something failed
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cluster_ids: dict[str, str]  # resource name -> cluster id
+    seen_starts: dict[str, int]  # running clusters -> their last start (ms), before the refresh
+
+
+def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> int:
+    env, marker = req.env, RotationMarker.of(req.env)
+    unfinished = marker.load()
+    if unfinished is not None:
+        raise ProvisionError(
+            f"{env.name}: a rotation started {unfinished.get('started_at', '?')} has not finished "
+            f"({marker.path}) — refreshing again would revoke the token it issued; "
+            f"finish it with `{req.resume_command}`"
+        )
+    creds = fetch_credentials(ctx, env)
+    days = creds.days_left()
+    if if_expiring_within is not None and days > if_expiring_within:
+        console.ok(
+            f"{env.name}: the SAS token expires on {creds.expiry_date.isoformat()} ({days} days left), "
+            f"not within {if_expiring_within} days — nothing to do"
+        )
+        return ExitCode.OK
+    require_approval_possible(ctx, req.auto_approve, "rotate")
+    scoped = env.sas.mode == "secret_scope"
+    ready = _prepare_scoped(ctx, env, creds, console) if scoped else _prepare_inline(ctx, env, creds, console, req)
+    question = (
+        f"Refresh the SAS token of environment '{env.name}'? AEP revokes the current one at once; "
+        f"{len(ready.cluster_ids)} managed cluster(s) get the new one ({len(ready.seen_starts)} running "
+        "restart)."
+    )
+    if not confirm(ctx, req.auto_approve, question):
+        console.warn("rotation cancelled; nothing changed")
+        return ExitCode.ERROR
+    if scoped:
+        # The last thing that can fail before the point of no return: may we write the scope?
+        dlz_secret.probe_write(ctx.workspace_client(env), env)
+    return _rotate(ctx, req, creds, ready, console, marker)
+
+
+# ---- before the point of no return -----------------------------------------------------
+
+
+def _prepare_scoped(ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console) -> Prepared:
+    render_env(ctx, env, creds)
+    runner = ctx.runner(env, None, console)
+    state = read_state(runner)
+    if dlz_secret.legacy_secret_in_state(state):
+        raise ProvisionError(
+            f"{env.name}: the Terraform state still holds the SAS token ({dlz_secret.LEGACY_SECRET_ADDRESS}, "
+            "the layout before the tool wrote the secret itself) — run `provision apply` once to move it "
+            "(the live secret is kept, no gap), then rotate"
+        )
+    client = ctx.workspace_client(env)
+    dlz_secret.check_scope(client, env, state, must_exist=True)
+    dlz_secret.read_freshness(client, env, creds)  # READ on the scope
+    return _clusters(ctx, env, state.clusters(), console)
+
+
+def _prepare_inline(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console, req: Rotation
+) -> Prepared:
+    render_env(ctx, env, creds)
+    runner = ctx.runner(env, creds.sas_token, console)
+    runner.init()
+    plan_file = default_plan_file(env)
+    console.info(f"{env.name}: pre-flight plan with the current token")
+    others: list[str] = []
+    with saved_plan(runner, PlanOptions(out=plan_file)) as outcome:  # it holds the token about to be revoked
+        if outcome is ExitCode.CHANGES:
+            others = _changes_besides_token(runner.show_json(plan_file), env, creds)
+    if others:
+        listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        if req.auto_approve:
+            raise ProvisionError(
+                f"{env.name}: pending changes besides the SAS token ({listed}) — review and apply them first "
+                "(`provision plan`, `provision apply`), then rotate; a rotation never applies unreviewed changes"
+            )
+        console.warn(f"{env.name}: pending changes besides the token ({listed}) are applied with the new token")
+    return _clusters(ctx, env, read_state(runner, init=False).clusters(), console)
+
+
+def _clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console) -> Prepared:
+    # The PAT is needed right after the refresh (restarts); fail now if it is missing or wrong.
+    client = ctx.workspace_client(env)
+    seen_starts: dict[str, int] = {}
+    for name, cid in cluster_ids.items():
+        info = client.get_cluster(cid)
+        if info.get("state") == "RUNNING":
+            seen_starts[name] = last_start_ms(info)
+    console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(seen_starts)} running")
+    return Prepared(cluster_ids, seen_starts)
+
+
+def _changes_besides_token(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> list[str]:
+    """Addresses the inline pre-flight plan changes for another reason than the SAS token."""
+    from provisioner.plan_summary import summarize
+
+    out = []
+    for res in summarize(plan, env, creds).resources:
+        if res.action == "no-op":
+            continue
+        token_only = res.type == "databricks_cluster" and res.action == "update"
+        if not (token_only and res.changed == [f"spark_conf[{creds.spark_conf_key}]"]):
+            out.append(f"{res.address} {res.action}")
+    return out
+
+
+# ---- the window --------------------------------------------------------------------------
+
+
+def _rotate(
+    ctx: RunContext, req: Rotation, old: DlzCredentials, ready: Prepared, console: Console, marker: RotationMarker
+) -> int:
+    env = req.env
+    # seen_starts (ms timestamps, no secret) lets a --resume tell restarted clusters from stale ones.
+    marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
+    new = _refresh(ctx, env, old, marker, req.resume_command)
+    opened = time.monotonic()
+    try:
+        marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
+        console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
+        sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
+        if env.sas.mode == "secret_scope":
+            dlz_secret.write_secret(ctx.workspace_client(env), env, new)
+            cluster_ids = ready.cluster_ids
+        else:
+            runner = ctx.runner(env, new.sas_token, console)
+            # Refresh stays on: applying against a stale view (a cluster deleted outside) would fail here.
+            runner.apply(ApplyOptions(plan_file=None))
+            cluster_ids = read_state(runner, init=False).clusters()
+        report = _converge(ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`")
+    except BaseException as exc:
+        raise _after_refresh_failure(exc, console, req.resume_command) from None
+    window = time.monotonic() - opened
+    marker.clear()
+    sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
+    console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
+    console.line(f"revocation window: {window:.1f}s (refresh answered → running clusters on the new token)")
+    _reconcile(ctx, env, console)
+    return ExitCode.OK
+
+
+def _refresh(ctx: RunContext, env: Environment, old: DlzCredentials, marker: RotationMarker, resume: str) -> Any:
+    """POST …&action=refresh. When the answer is lost, ask AEP (GET) whether it took effect."""
+    client = ctx.aep_client(env)
+    try:
+        return client.refresh_credentials()
+    except (ProvisionError, KeyboardInterrupt) as exc:
+        try:
+            now = client.get_credentials()
+        except BaseException:
+            raise ProvisionError(
+                f"{exc} — AEP may or may not have issued a new token; run `{resume}` (it converges on "
+                "whatever token AEP holds now and is harmless if nothing changed)"
+            ) from None
+        if now.sas_token == old.sas_token:
+            marker.clear()  # nothing happened: state and token are as before
+            raise
+        return now  # the refresh happened although its answer was lost: carry on
+
+
+def _converge(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    cluster_ids: dict[str, str],
+    req: Rotation,
+    seen_starts: dict[str, int] | None,
+    retry_hint: str,
+) -> ConvergeReport:
+    # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
+    # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
+    return converge_clusters(
+        ctx, env, console, cluster_ids=cluster_ids, timeout=req.timeout, retry_hint=retry_hint, seen_starts=seen_starts
+    )
+
+
+def _after_refresh_failure(exc: BaseException, console: Console, resume: str) -> BaseException:
+    """The old token is gone: whatever failed, say exactly how to finish."""
+    line = f"the old SAS token is already revoked — finish the rotation with: {resume}"
+    if isinstance(exc, ProvisionError):
+        if resume in str(exc):
+            return exc
+        failure = ProvisionError(f"{exc} — {line}")
+        failure.exit_code = exc.exit_code
+        return failure
+    console.error(line)  # Ctrl-C or a bug: the handler adds its own line after this one
+    return exc
+
+
+def _reconcile(ctx: RunContext, env: Environment, console: Console) -> None:
+    """After the window: let the state catch up with the restarted clusters (changes nothing)."""
+    if env.sas.mode != "secret_scope":
+        return  # the apply inside the window wrote the state already
+    try:
+        ctx.runner(env, None, console).apply(ApplyOptions(plan_file=None, refresh_only=True))
+    except ProvisionError as exc:
+        console.warn(f"{env.name}: the rotation is done, but refreshing the Terraform state failed ({exc})")
+
+
+# ---- finishing a rotation that failed after its refresh ----------------------------------
+
+
+def resume(ctx: RunContext, req: Rotation, console: Console) -> int:
+    """GET the current (already refreshed) token and converge on it; never refresh."""
+    env = req.env
+    marker = RotationMarker.of(env)
+    unfinished = marker.load()
+    creds = fetch_credentials(ctx, env)
+    if env.sas.mode == "secret_scope":
+        state = read_state(ctx.runner(env, None, console))
+        client = ctx.workspace_client(env)
+        dlz_secret.check_scope(client, env, state, must_exist=True)
+        before = dlz_secret.ensure_current(client, env, creds)
+        if not before.holds_current:
+            console.info(f"{env.name}: wrote AEP's current token to secret {env.sas.secret_scope}/{env.sas.secret_key}")
+        cluster_ids: dict[str, str] | None = state.clusters()
+    else:
+        cluster_ids = _resume_inline(ctx, env, creds, console, req)
+    if cluster_ids is None:
+        return ExitCode.ERROR
+    seen = (unfinished or {}).get("seen_starts")
+    report = _converge(
+        ctx,
+        env,
+        console,
+        cluster_ids,
+        req,
+        {k: int(v) for k, v in seen.items()} if isinstance(seen, dict) else None,
+        f"run `{req.resume_command}` again",
+    )
+    marker.clear()
+    sandbox_report(ctx, env, cluster_ids, console, "after the resume")
+    console.ok(f"{env.name}: rotation finished — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
+    since = _since(unfinished)
+    if since is not None:
+        console.line(f"revocation window: {since:.1f}s (refresh answered → running clusters on the new token)")
+    _reconcile(ctx, env, console)
+    return ExitCode.OK
+
+
+def _resume_inline(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console, req: Rotation
+) -> dict[str, str] | None:
+    render_env(ctx, env, creds)
+    runner = ctx.runner(env, creds.sas_token, console)
+    runner.init()
+    applied = plan_and_apply(
+        runner,
+        PlanOptions(out=default_plan_file(env)),
+        lambda: confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"),
+    )
+    if applied is Applied.DECLINED:
+        console.warn("resume cancelled; clusters may still hold the revoked token")
+        return None
+    return read_state(runner, init=False).clusters()
+
+
+# ---- reporting ---------------------------------------------------------------------------
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _since(marker_doc: dict[str, Any] | None) -> float | None:
+    """Wall-clock seconds since the recorded refresh (monotonic time does not survive a process)."""
+    stamp = (marker_doc or {}).get("refreshed_at")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return None
+
+
+def describe(report: ConvergeReport) -> str:
+    parts = []
+    if report.restarted:
+        parts.append(f"restarted {', '.join(report.restarted)}")
+    if report.waited:
+        parts.append(f"waited for {', '.join(report.waited)}")
+    if report.running:
+        parts.append(f"already running on the new token: {', '.join(report.running)}")
+    if report.skipped_terminated:
+        parts.append(f"terminated (new token at next start): {', '.join(report.skipped_terminated)}")
+    return "; ".join(parts) or "no managed clusters"
+
+
+def sandbox_report(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console, when: str) -> None:
+    """Sandbox only: ask the DLZ oracle which clusters can reach the landing zone now.
+
+    One local state-file read per cluster (milliseconds); in real mode there is no oracle.
+    """
+    if ctx.sandbox is None or not cluster_ids:
+        return
+    from provisioner.sandbox import workspace_key
+
+    key = workspace_key(env.databricks_host)
+    store = ctx.sandbox.store
+    running = {n: c for n, c in cluster_ids.items() if (store.get_cluster(key, c) or {}).get("state") == "RUNNING"}
+    reach = sorted(n for n, c in running.items() if store.dlz_access(key, c))
+    console.info(
+        f"sandbox: {when}, {len(reach)}/{len(running)} running cluster(s) reach the DLZ"
+        + (f" ({', '.join(reach)})" if reach else "")
+    )
