@@ -100,8 +100,17 @@ def read_freshness(client: WorkspaceClient, env: Environment, creds: DlzCredenti
 
 def write_secret(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> None:
     """Overwrite the value in place, then record its fingerprint and drop older ones."""
-    _put(client, env, env.sas.secret_key, creds.sas_token)
+    put_value(client, env, creds)
     record_fingerprint(client, env, creds)
+
+
+def put_value(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> None:
+    """Only the in-place overwrite (one call): what a rotation's window needs before the restarts.
+
+    Until `record_fingerprint` follows, the value is newer than its fingerprint and reads as
+    "rewritten outside the tool", which a `--resume` repairs by writing both again.
+    """
+    _put(client, env, env.sas.secret_key, creds.sas_token)
 
 
 def record_fingerprint(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> None:

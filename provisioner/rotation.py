@@ -24,6 +24,7 @@ GETs the (new) token and converges on it without refreshing again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -179,12 +180,15 @@ def _rotate(
     marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
     new = _refresh(ctx, env, old, marker, req.resume_command)
     opened = time.monotonic()
+    written = False
     try:
         marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
         console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
         sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
         if env.sas.mode == "secret_scope":
-            dlz_secret.write_secret(ctx.workspace_client(env), env, new)
+            # The one write the restarts need; its fingerprint (2-3 more calls) waits until after the window.
+            dlz_secret.put_value(ctx.workspace_client(env), env, new)
+            written = True
             cluster_ids = ready.cluster_ids
         else:
             runner = ctx.runner(env, new.sas_token, console)
@@ -193,8 +197,13 @@ def _rotate(
             cluster_ids = read_state(runner, init=False).clusters()
         report = _converge(ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`")
     except BaseException as exc:
+        if written and isinstance(exc, Exception):
+            with contextlib.suppress(Exception):  # --resume writes value and fingerprint again anyway
+                dlz_secret.record_fingerprint(ctx.workspace_client(env), env, new)
         raise _after_refresh_failure(exc, console, req.resume_command) from None
     window = time.monotonic() - opened
+    if written:
+        dlz_secret.record_fingerprint(ctx.workspace_client(env), env, new)
     marker.clear()
     sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
     console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
@@ -353,7 +362,8 @@ def describe(report: ConvergeReport) -> str:
 def sandbox_report(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console, when: str) -> None:
     """Sandbox only: ask the DLZ oracle which clusters can reach the landing zone now.
 
-    One local state-file read per cluster (milliseconds); in real mode there is no oracle.
+    Two local state-file reads whatever the number of clusters (it runs inside the window);
+    in real mode there is no oracle.
     """
     if ctx.sandbox is None or not cluster_ids:
         return
@@ -361,8 +371,10 @@ def sandbox_report(ctx: RunContext, env: Environment, cluster_ids: dict[str, str
 
     key = workspace_key(env.databricks_host)
     store = ctx.sandbox.store
-    running = {n: c for n, c in cluster_ids.items() if (store.get_cluster(key, c) or {}).get("state") == "RUNNING"}
-    reach = sorted(n for n, c in running.items() if store.dlz_access(key, c))
+    states = {c["cluster_id"]: c.get("state") for c in store.list_clusters(key)}
+    running = {n: c for n, c in cluster_ids.items() if states.get(c) == "RUNNING"}
+    access = store.dlz_access_many(key, running.values())
+    reach = sorted(n for n, c in running.items() if access[c])
     console.info(
         f"sandbox: {when}, {len(reach)}/{len(running)} running cluster(s) reach the DLZ"
         + (f" ({', '.join(reach)})" if reach else "")
