@@ -179,6 +179,25 @@ def test_secret_value_changes_do_not_reach_a_running_cluster(tmp_path: Path) -> 
     assert store.effective_spark_conf(WS_KEY, cluster) == {"k": "second"}
 
 
+def test_put_overwrites_in_place_and_a_key_vault_scope_refuses_it(tmp_path: Path) -> None:
+    """SDK `SecretsAPI.put_secret`: overwrites an existing value; BAD_REQUEST on an Azure
+    KeyVault-backed scope (whose secrets are read-only through Databricks)."""
+    store = SandboxStore(tmp_path)
+    store.create_scope(WS_KEY, "dlz")
+    store.put_secret(WS_KEY, "dlz", "sas", "first")
+    store.put_secret(WS_KEY, "dlz", "sas", "second")
+    assert store.secret_value(WS_KEY, "dlz", "sas") == "second"
+    assert [s["key"] for s in store.list_secrets(WS_KEY, "dlz")] == ["sas"]
+    store.create_scope(WS_KEY, "kv", "AZURE_KEYVAULT")
+    assert {"name": "kv", "backend_type": "AZURE_KEYVAULT"} in store.list_scopes(WS_KEY)
+    with pytest.raises(DatabricksError) as err:
+        store.put_secret(WS_KEY, "kv", "sas", "x")
+    assert (err.value.status, err.value.error_code) == (400, "BAD_REQUEST")
+    with pytest.raises(DatabricksError) as err:
+        store.create_scope(WS_KEY, "other", "HASHICORP_VAULT")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
 def test_faults_validate_names_and_reset(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
     with pytest.raises(ValueError, match="unknown fault"):

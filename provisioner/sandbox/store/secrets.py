@@ -1,4 +1,15 @@
-"""Databricks secret scopes and secrets (values are stored; the API never returns them)."""
+"""Databricks secret scopes and secrets (values are stored; the API never returns them).
+
+Semantics from databricks-sdk-py `service/workspace.py` (`SecretsAPI`):
+- `put_secret` overwrites an existing secret's value in place ("If a secret already exists
+  with the same name, this command overwrites the existing secret's value") — one atomic
+  write, so a reader sees the old value or the new one, never none;
+- it "Throws BAD_REQUEST if request is made against Azure KeyVault backed scope" (such a
+  scope is read-only through Databricks: its secrets live in the Key Vault);
+- `scope_backend_type` is `DATABRICKS` or `AZURE_KEYVAULT` (`ScopeBackendType`). The real
+  API needs `backend_azure_keyvault` metadata and an Entra ID token to create the latter;
+  the sandbox lets a test seed one with the backend type alone.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +19,16 @@ from typing import Any
 from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, workspace_state
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+KEY_VAULT = "AZURE_KEYVAULT"
+_BACKENDS = frozenset({"DATABRICKS", KEY_VAULT})
 
 
 class SecretStore(StoreBase):
     def create_scope(self, workspace_key: str, scope: str, backend_type: str = "DATABRICKS") -> None:
         if not isinstance(scope, str) or not _NAME_RE.match(scope):
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid scope name: {scope!r}")
+        if backend_type not in _BACKENDS:
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid scope backend type: {backend_type!r}")
         with self._txn() as state:
             scopes = workspace_state(state, workspace_key)["scopes"]
             if scope in scopes:
@@ -36,6 +51,10 @@ class SecretStore(StoreBase):
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid secret key: {key!r}")
         with self._txn() as state:
             entry = _scope(workspace_state(state, workspace_key)["scopes"], scope)
+            if entry["backend_type"] == KEY_VAULT:
+                raise DatabricksError(
+                    400, "BAD_REQUEST", f"Scope {scope} is backed by Azure KeyVault; secrets can only be read."
+                )
             entry["secrets"][key] = {"value": value, "last_updated_timestamp": now_ms()}
 
     def delete_secret(self, workspace_key: str, scope: str, key: str) -> None:
