@@ -88,4 +88,5 @@ class SecretStore(StoreBase):
 def _scope(scopes: dict[str, Any], scope: str) -> dict[str, Any]:
     if scope not in scopes:
         raise DatabricksError(404, "RESOURCE_DOES_NOT_EXIST", f"Scope {scope} does not exist!")
-    return scopes[scope]
+    entry: dict[str, Any] = scopes[scope]
+    return entry
