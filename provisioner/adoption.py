@@ -13,12 +13,12 @@ config loader before it replaces the file (atomically), so a failure leaves it u
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from provisioner.aep.sas import SAS_CONF_PREFIX
+from provisioner.atomic import staged
 from provisioner.config import Environment, load_config
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.workflow import RunContext, read_env_state
@@ -100,7 +100,7 @@ def cluster_block(info: dict[str, Any], name: str, env: Environment) -> dict[str
         values = dict(info.get(key) or {})
         if key == "spark_conf":
             # The SAS entry is ours to manage (and may hold a token): never copied into the file.
-            values = {k: v for k, v in values.items() if not k.startswith("fs.azure.sas.")}
+            values = {k: v for k, v in values.items() if not k.startswith(SAS_CONF_PREFIX)}
         if values:
             block[key] = values
     block["import_id"] = str(info["cluster_id"])
@@ -170,18 +170,10 @@ def _clusters_node(path: Path, root: Any, env: Environment) -> Any:
 
 
 def _replace_validated(path: Path, text: str, env: Environment, name: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    with staged(path, text, mode=path.stat().st_mode & 0o777) as tmp:
         try:
             config = load_config(tmp, environ={})
         except ConfigError as exc:
-            raise ConfigError(f"{str(exc).replace(tmp, str(path))} (adopting wrote nothing)") from None
+            raise ConfigError(f"{str(exc).replace(str(tmp), str(path))} (adopting wrote nothing)") from None
         if not any(c.name == name for c in config.environments[env.name].clusters):
             raise ConfigError(f"{path}: the adopted cluster did not land in environment {env.name} — edit by hand")
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -157,8 +157,8 @@ def wait_running(
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     remaining = dict(clusters)
-    # Dense polls first: the poll after a restart finishes closes the revocation window, and
-    # 0.1 s x 1.5 overshot a 0.3 s sandbox restart by ~0.17 s (bench/); capped at 10 s below.
+    # Dense polls first: the poll after a restart finishes is what closes the revocation
+    # window, so it must come soon after; the delay then grows to at most 10 s.
     delay = 0.05
     last_report = started
     while remaining:

@@ -25,8 +25,7 @@ def _escape(match: re.Match[str]) -> str:
 
 def string(value: str) -> str:
     """A quoted HCL string literal whose value is exactly `value`."""
-    # One regex pass instead of a Python loop per character: the loop was 70% of render
-    # time at 500 clusters (bench/NOTES.md).
+    # One regex pass instead of a Python loop per character: large configs render many strings.
     body = _SPECIAL.sub(_escape, value).replace("${", "$${").replace("%{", "%%{")
     return f'"{body}"'
 

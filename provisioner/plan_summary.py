@@ -15,12 +15,11 @@ fold, details in `<details>`, always under GitHub's 65,535-character comment lim
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provisioner.atomic import atomic_write
 from provisioner.errors import ConfigError
 from provisioner.plan_review import COMPUTED, SHOWN_VALUES, change_set, digest
 from provisioner.secret import MASK, mask
@@ -158,7 +157,7 @@ def summarize(
         r.type == "databricks_secret" and r.action in ("create", "replace") for r in resources
     )
     if env.sas.mode == "secret_scope" and secret_changes:
-        reference = "{{secrets/" + env.sas.secret_scope + "/" + env.sas.secret_key + "}}"
+        reference = env.sas.secret_reference
         for res, change in zip(resources, changes, strict=True):
             # A new secret value reaches a running cluster only through a restart (rotate/apply do it).
             before = change.get("change", {}).get("before") or {}
@@ -299,10 +298,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
-def render(summary: PlanSummary, kind: str) -> str:
+def format_summary(summary: PlanSummary, kind: str) -> str:
     if kind == "json":
         return json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n"
     return to_markdown(summary)
+
+
+def summary_format(out_path: Path, option: str = "--summary") -> str:
+    """The format, "md" or "json", named by the suffix of the file given to `option`."""
+    suffix = out_path.suffix.lower()
+    if suffix not in (".md", ".json"):
+        raise ConfigError(f"{option} {out_path}: name a .md or .json file (the suffix picks the format)")
+    return suffix[1:]
 
 
 def write_summary(
@@ -316,11 +323,9 @@ def write_summary(
     secret_write: bool = False,
 ) -> None:
     """Write the summary of `plan_file` to `out_path` (.md or .json), atomically."""
-    suffix = out_path.suffix.lower()
-    if suffix not in (".md", ".json"):
-        raise ConfigError(f"--summary {out_path}: name a .md or .json file (the suffix picks the format)")
+    kind = summary_format(out_path)
     summary = summary_of(ctx, env, creds, plan_file, console, secret_write=secret_write)
-    write_text(out_path, mask(render(summary, "json" if suffix == ".json" else "md")))
+    write_text(out_path, mask(format_summary(summary, kind)))
     console.info(f"{env.name}: plan summary written to {out_path.resolve()}")
 
 
@@ -343,7 +348,7 @@ def summary_of(
 def write_failed_summary(environment: str, error: str, out_path: Path) -> None:
     """A failed plan still leaves its summary, so a merged review names the failure (masked)."""
     error = mask(error.splitlines()[0] if error else "failed")
-    if out_path.suffix.lower() == ".json":
+    if summary_format(out_path) == "json":
         doc = {"schemaVersion": SCHEMA_VERSION, "environment": environment, "status": "failed", "error": error}
         text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     else:
@@ -355,8 +360,4 @@ def write_text(out_path: Path, text: str) -> None:
     """Atomically, 0644: summaries are meant to be shared (they hold no secret)."""
     out_path = out_path.resolve()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out_path)
+    atomic_write(out_path, text, mode=0o644)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import hcl
+from provisioner.aep.sas import sas_spark_conf_key
+from provisioner.atomic import stage
 from provisioner.config import ClusterSpec, Environment
 from provisioner.errors import RenderError
 
@@ -49,7 +50,7 @@ class DlzTarget:
 
     @property
     def spark_conf_key(self) -> str:
-        return f"fs.azure.sas.{self.container_name}.{self.storage_account_name}.blob.core.windows.net"
+        return sas_spark_conf_key(self.container_name, self.storage_account_name)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def _spark_conf(cluster: ClusterSpec, env: Environment, dlz: DlzTarget) -> dict[
             "dlz-provisioner manages the DLZ SAS entry"
         )
     if env.sas.mode == "secret_scope":
-        conf[dlz.spark_conf_key] = hcl.string("{{secrets/" + env.sas.secret_scope + "/" + env.sas.secret_key + "}}")
+        conf[dlz.spark_conf_key] = hcl.string(env.sas.secret_reference)
     else:
         conf[dlz.spark_conf_key] = f"var.{SAS_VARIABLE}"
     return conf
@@ -207,11 +208,7 @@ def write_root(rendered: RenderedRoot) -> list[str]:
             target = root / name
             if target.is_file() and target.read_text(encoding="utf-8") == content:
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=root)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(content)
-            os.chmod(tmp, 0o644)
-            staged.append((Path(tmp), target))
+            staged.append((stage(target, content, mode=0o644), target))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

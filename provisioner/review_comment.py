@@ -195,7 +195,7 @@ def to_json(plans: Sequence[EnvPlan]) -> dict[str, Any]:
     }
 
 
-def render(plans: Sequence[EnvPlan], kind: str) -> str:
+def format_review(plans: Sequence[EnvPlan], kind: str) -> str:
     if kind == "json":
         return mask(json.dumps(to_json(plans), indent=2, sort_keys=True) + "\n")
     return to_markdown(plans)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from provisioner.atomic import atomic_write
 
 if TYPE_CHECKING:
     from provisioner.config import Environment
@@ -41,9 +42,7 @@ class RotationMarker:
     def write(self, **fields: Any) -> None:
         doc = {**(self.load() or {}), **fields}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{MARKER_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -37,6 +37,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from provisioner.sandbox.provider.sensitive import SENSITIVE_PROVIDER_ATTRIBUTES
+
 WHEEL_VERSION = "15.16.1"
 PROVIDER_VERSION = "1.99.0"
 JSII_MEMBER = f"cdktf_cdktf_provider_databricks/_jsii/provider-databricks@{WHEEL_VERSION}.jsii.tgz"
@@ -60,17 +63,7 @@ _NOTES = "shared/reference/terraform-notes.md (read from the provider source)"
 SENSITIVE: dict[tuple[str, str], tuple[bool, str]] = {
     ("databricks_secret", "string_value"): (True, _NOTES),
     ("databricks_cluster", "spark_conf"): (False, _NOTES),
-    **{
-        ("provider", n): (True, _SDK_SOURCE)
-        for n in (
-            "token",
-            "password",
-            "client_secret",
-            "azure_client_secret",
-            "google_credentials",
-            "metadata_service_url",
-        )
-    },
+    **{("provider", n): (True, _SDK_SOURCE) for n in SENSITIVE_PROVIDER_ATTRIBUTES},
     **{
         ("provider", n): (False, _SDK_SOURCE)
         for n in (

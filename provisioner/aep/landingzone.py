@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import requests
 
 from provisioner.aep.http import error_detail, json_body, send
+from provisioner.aep.sas import sas_spark_conf_key
 from provisioner.errors import CredentialsError
 from provisioner.secret import Secret, mask_sas
 
@@ -46,7 +47,7 @@ class DlzCredentials:
 
     @property
     def spark_conf_key(self) -> str:
-        return f"fs.azure.sas.{self.container_name}.{self.storage_account_name}.blob.core.windows.net"
+        return sas_spark_conf_key(self.container_name, self.storage_account_name)
 
     def days_left(self, today: dt.date | None = None) -> int:
         return (self.expiry_date - (today or dt.date.today())).days

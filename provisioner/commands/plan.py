@@ -41,8 +41,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         envs = ctx.config.select(args.env, args.all_envs)
         if args.out and len(envs) != 1:
             raise ConfigError("--out names one plan file: use it with a single --env")
-        if args.summary and Path(args.summary).suffix.lower() not in (".md", ".json"):
-            raise ConfigError(f"--summary {args.summary}: name a .md or .json file (the suffix picks the format)")
+        if args.summary:
+            from provisioner.plan_summary import summary_format
+
+            summary_format(Path(args.summary))  # refused before any work
         if len(envs) == 1:
             result = _plan_one(ctx, envs[0], console, args, raise_errors=True)
             return result.code

@@ -169,10 +169,7 @@ def _cluster_status(
 def _sas_entry(value: Any, env: Environment, creds: DlzCredentials) -> str:
     if value is None:
         return "missing"
-    if env.sas.mode == "secret_scope":
-        expected = "{{secrets/" + env.sas.secret_scope + "/" + env.sas.secret_key + "}}"
-    else:
-        expected = creds.sas_token.reveal()
+    expected = env.sas.secret_reference if env.sas.mode == "secret_scope" else creds.sas_token.reveal()
     return "current" if value == expected else "different"
 
 

@@ -8,23 +8,21 @@ from pathlib import Path
 
 from provisioner.console import Console
 from provisioner.errors import ConfigError
-from provisioner.plan_summary import write_text
-from provisioner.review_comment import headline, read_summaries, render
+from provisioner.plan_summary import summary_format, write_text
+from provisioner.review_comment import format_review, headline, read_summaries
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     outs = [Path(p) for p in args.out]
-    for out in outs:
-        if out.suffix.lower() not in (".md", ".json"):
-            raise ConfigError(f"--out {out}: name a .md or .json file (the suffix picks the format)")
+    kinds = {out: summary_format(out, "--out") for out in outs}
     expected = _expected(Path(args.expect)) if args.expect else []
     plans = read_summaries([Path(p) for p in args.summaries], expected)
-    texts = {out: render(plans, "json" if out.suffix.lower() == ".json" else "md") for out in outs}
+    texts = {out: format_review(plans, kind) for out, kind in kinds.items()}
     for out, text in texts.items():  # everything rendered before anything is written
         write_text(out, text)
     console.ok(headline(plans) + (f" — written to {', '.join(map(str, outs))}" if outs else ""))
     if not outs:
-        console.result(render(plans, "md").rstrip("\n"))
+        console.result(format_review(plans, "md").rstrip("\n"))
     # Merging worked: 0. A failed environment already failed its own plan job.
     return 0
 

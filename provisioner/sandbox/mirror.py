@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import platform
 import sys
 from pathlib import Path
 
+from provisioner.atomic import atomic_write
 from provisioner.sandbox.provider import MIRRORED_VERSION
 
 SOURCE = "registry.terraform.io/databricks/databricks"
@@ -63,10 +63,7 @@ def _write_if_changed(path: Path, content: str, mode: int) -> None:
             path.chmod(mode)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(content)
-    tmp.chmod(mode)
-    os.replace(tmp, path)
+    atomic_write(path, content, mode=mode)
 
 
 def package_hash() -> str:

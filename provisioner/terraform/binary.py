@@ -43,7 +43,7 @@ def find_terraform(environ: Mapping[str, str] | None = None) -> TerraformBinary:
     return _probe_once(path)
 
 
-# `terraform version` costs 50-130 ms; open_context() starts it in the background at once
+# `terraform version` is a process start; open_context() starts it in the background at once
 # (prefetch) and the runner's later call joins it instead of probing again.
 _probe_lock = threading.Lock()
 _probed: dict[tuple[str, int, int], TerraformBinary] = {}

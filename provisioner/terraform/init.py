@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioner.atomic import stage
 from provisioner.terraform.runner import Runner
 
 # What init depends on: provider requirements and the backend. When their hash matches the
@@ -80,8 +81,7 @@ def seed_lock_file(root: Path, content: str) -> None:
     if path.exists():
         return
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{LOCK_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(content, encoding="utf-8")
+    tmp = stage(path, content, mode=0o644)
     try:
         os.link(tmp, path)  # atomic and never overwrites: a concurrent run may have written it
     except FileExistsError:

@@ -289,7 +289,9 @@ def test_secrets_never_come_back(sandbox: Sandbox, ws: Workspace) -> None:
     assert dup.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
     assert ws.get("secrets/scopes/list", "2.0").json() == {"scopes": [{"name": "dlz", "backend_type": "DATABRICKS"}]}
 
-    before = time.time() * 1000
+    # The store records whole milliseconds (truncated): a float `before` within the same
+    # millisecond as the put would be above it.
+    before = int(time.time() * 1000)
     ws.ok("secrets/put", {"scope": "dlz", "key": "sas", "string_value": "super-secret-value"})
     listed = ws.get("secrets/list", "2.0", scope="dlz")
     assert listed.status_code == 200

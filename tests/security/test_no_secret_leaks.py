@@ -11,7 +11,6 @@ token (matched by shape): each in raw, URL-encoded and URL-decoded form.
 
 from __future__ import annotations
 
-import importlib.util
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +32,12 @@ from .conftest import (
 )
 
 WS_KEY = "adb-1234567890123456.7.azuredatabricks.net"
+# command -> (argv, exit code, a phrase its output must contain): each must really have done its work.
 LATER_COMMANDS = {
-    "rotate": ("rotate", "--auto-approve", "--timeout", "60"),
-    "status": ("status",),
-    "connect": ("connect", "--cluster", "aep-ingest", "--timeout", "60"),
+    "rotate": (("rotate", "--auto-approve", "--timeout", "60"), 0, "rotated"),
+    "status": (("status",), 0, "status: healthy"),
+    "connect": (("connect", "--cluster", "aep-ingest", "--timeout", "60"), 0, "base connection for aep-ingest"),
 }
-
-
-def implemented(command: str) -> bool:
-    return importlib.util.find_spec(f"provisioner.commands.{command}") is not None
 
 
 @dataclass
@@ -93,7 +89,6 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
     s.run("plan TF_LOG=trace", "plan", TF_LOG="trace")
     s.run("plan --debug TF_LOG=trace", "plan", "--debug", TF_LOG="trace")
-
     # The CI fan-out: a matrix, a reviewed JSON summary, one merged comment, apply --reviewed —
     # then the same after AEP rotated the token behind the review (the apply is refused).
     review = str(project.dir / "plan-default.json")
@@ -104,9 +99,10 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("plan --summary (no changes)", "plan", "--summary", review)
     project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
     s.run("apply --reviewed (differs)", "apply", "--reviewed", review, "--auto-approve")
-    for name, argv in LATER_COMMANDS.items():
-        if implemented(name):
-            s.run(name, *argv)
+    # The reviewed apply applied the edit above: nothing unreviewed is pending, so a rotation
+    # (which refuses to carry unreviewed changes along) really rotates.
+    for name, (argv, _, _) in LATER_COMMANDS.items():
+        s.run(name, *argv)
     return s
 
 
@@ -210,12 +206,20 @@ def test_tf_log_with_debug_warns_that_logs_may_contain_secrets(session: Session)
     assert "[TRACE]" in run.output
 
 
+def test_every_scanned_command_is_a_cli_command() -> None:
+    """A renamed or removed command fails here instead of silently dropping out of the scan."""
+    from provisioner.main import COMMANDS
+
+    assert set(LATER_COMMANDS) <= set(COMMANDS)
+
+
 @pytest.mark.parametrize("command", sorted(LATER_COMMANDS))
 def test_later_commands_leak_nothing(session: Session, command: str) -> None:
-    if not implemented(command):
-        pytest.skip(f"`provision {command}` is not implemented yet (issue 4); rerun this suite once it is")
     run = session.runs[command]
-    assert run.result.returncode != 3, run.output[-2000:]  # 3 = unexpected exception
+    _, code, phrase = LATER_COMMANDS[command]
+    # Did its work (a command that failed early would have had nothing to leak).
+    assert run.result.returncode == code, run.output[-2000:]
+    assert phrase in run.output, run.output[-2000:]
     hits = session.needles.scan_text(run.output, f"output of {command}")
     for argv in run.cmdlines:
         hits += session.needles.scan_text("\0".join(argv), f"argv during {command}")

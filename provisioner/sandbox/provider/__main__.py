@@ -2,7 +2,7 @@
 
 Terraform starts the provider about three times per plan (schemas, validate, plan) and
 waits for each process to exit after Close, so start-up and exit are on every plan's
-critical path; the two shortcuts below are measured in bench/ (bench/NOTES.md).
+critical path; hence the two shortcuts below.
 """
 
 import os
@@ -23,8 +23,8 @@ _CERT_TRUSTED_SECONDS = 6 * 86400
 def _cached_certificate(generate: Any) -> Any:
     """tf's cached certificate, without importing `cryptography` to re-parse it.
 
-    tf checks the cached certificate's expiry with `cryptography.x509` (~50 ms of imports
-    per start); the cache file's age says the same. Anything unexpected falls back to tf.
+    tf checks the cached certificate's expiry with `cryptography.x509`, a heavy import on
+    every start; the cache file's age says the same. Anything unexpected falls back to tf.
     """
 
     def load() -> tuple[bytes, Any]:
@@ -52,7 +52,7 @@ def main() -> None:
     tf.runner._self_signed_cert = _cached_certificate(tf.runner._self_signed_cert)
     run_provider(DatabricksProvider())
     # The server has stopped and every answer is sent. Terraform waits for this process to
-    # exit; interpreter teardown (gRPC's threads, module cleanup) took 100-250 ms of it.
+    # exit, and interpreter teardown (gRPC's threads, module cleanup) is slow.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -19,6 +19,7 @@ from tf.utils import Diagnostics
 from provisioner.sandbox.provider.cluster import Cluster
 from provisioner.sandbox.provider.secret import SecretResource
 from provisioner.sandbox.provider.secret_scope import SecretScope
+from provisioner.sandbox.provider.sensitive import SENSITIVE_PROVIDER_ATTRIBUTES
 
 if TYPE_CHECKING:
     from provisioner.databricks.workspace import WorkspaceClient
@@ -30,14 +31,6 @@ _NUMBERS = (
     "oauth_callback_port",
     "rate_limit",
     "retry_timeout_seconds",
-)
-_SENSITIVE = (
-    "token",
-    "password",
-    "client_secret",
-    "azure_client_secret",
-    "google_credentials",
-    "metadata_service_url",
 )
 _STRINGS = (
     "account_id",
@@ -74,7 +67,7 @@ _STRINGS = (
 
 def _attribute(name: str) -> Attribute:
     kind = Bool() if name in _BOOLS else Number() if name in _NUMBERS else String()
-    return Attribute(name, kind, optional=True, sensitive=name in _SENSITIVE)
+    return Attribute(name, kind, optional=True, sensitive=name in SENSITIVE_PROVIDER_ATTRIBUTES)
 
 
 class DatabricksProvider(Provider):

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from provisioner.atomic import atomic_write
 from provisioner.sandbox.profile import FAST, current_profile
 from provisioner.sandbox.profile import START_SECONDS_ENV as START_SECONDS_ENV  # re-exported
 
@@ -112,21 +113,15 @@ class StoreBase:
             self._advance_clock(state, time.time())
             yield state
             # Reached only without an exception: a failed operation leaves no half-change.
-            # Compare parsed documents, not text: json.dumps with indent is pure Python and
-            # cost ~5 ms per request at 100 clusters, on every read (bench/NOTES.md).
+            # Compare parsed documents, not text: an indented json.dumps is pure Python and
+            # would be paid on every read, not only on writes.
             if state != before:
                 self._write(json.dumps(state, indent=1, sort_keys=True))
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 
     def _write(self, text: str) -> None:
-        tmp = self.path.with_name(f".state.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, text, mode=0o600, durable=True)
 
     def reset(self) -> None:
         """Forget everything (landing zones, workspaces, connections, knobs)."""
