@@ -139,7 +139,7 @@ def test_secret_scope_mode_keeps_the_token_out_of_every_state_and_plan_file(sess
         pytest.skip("inline mode puts the token in spark_conf, so in state and plans by design")
     seen = {key.split(" after ")[0] for key in session.modes}
     assert {"saved.tfplan", "terraform/default/terraform.tfstate"} <= seen, seen
-    assert any(key.endswith("after rotate") for key in session.modes) or not implemented("rotate")
+    assert any(key.endswith("after rotate") for key in session.modes)
     tokens = [label for label in session.needles.secrets if label.startswith("sas#") and "." not in label]
     assert len(tokens) >= 2, tokens  # the one applied and the one rotate issued
     assert not session.state_hits, session.state_hits
