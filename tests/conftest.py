@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,28 @@ def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
+# The stand-in provider (the `tf` framework) serves gRPC over TLS with a self-signed
+# certificate it caches in ~/.cache/tf-python-provider/. Every project has a HOME of its
+# own, so without this each one's first provider start would import `cryptography` and
+# generate a key: one certificate per test session, copied into each project's HOME.
+_CERT_CACHE = Path(".cache") / "tf-python-provider" / "ssl_cert.json"
+
+
+@cache
+def _session_certificate() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="provider-cert-"))
+    code = "import tf.runner; tf.runner._self_signed_cert()"
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, check=True)
+    return home / _CERT_CACHE
+
+
+def share_provider_certificate(home: Path) -> None:
+    target = home / _CERT_CACHE
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_session_certificate(), target)  # a fresh mtime: the provider trusts it
+
+
 @dataclass
 class Project:
     dir: Path
@@ -83,6 +108,7 @@ class Project:
         return self.dir / "terraform" / env
 
     def env(self, **extra: str) -> dict[str, str]:
+        share_provider_certificate(self.dir / "home")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AEP_", "DATABRICKS_", "PROVISION_"))}
         env.update(
             {

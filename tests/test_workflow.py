@@ -36,6 +36,9 @@ def out() -> io.StringIO:
 
 @pytest.fixture
 def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunContext]:
+    # inline mode: Terraform alone creates everything (secret_scope needs the tool's secret step).
+    project.config["sas"] = {"mode": "inline"}
+    project.write_config()
     for key, value in project.env().items():
         monkeypatch.setenv(key, value)
     args = argparse.Namespace(config=str(project.config_path), sandbox=True, debug=False)
@@ -87,8 +90,8 @@ def test_plan_confirm_apply_and_read_state(ctx: RunContext, project: Project) ->
     assert not plan_file.exists()
     state = read_env_state(ctx, env)
     assert set(state.clusters()) == {"aep-ingest", "aep-explore"}
-    secret = state.resource("databricks_secret")
-    assert secret is not None and secret["string_value"] == creds.sas_token.reveal()
+    cluster = state.resource("databricks_cluster", "aep-ingest")
+    assert cluster is not None and cluster["spark_conf"][creds.spark_conf_key] == creds.sas_token.reveal()
     assert "sig=" not in repr(state)
 
     asked.clear()
