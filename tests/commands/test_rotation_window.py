@@ -1,0 +1,42 @@
+"""What runs inside the revocation window of `provision rotate` (secret_scope mode).
+
+The window opens when AEP answers the refresh. Before the restarts only one write belongs in
+it: the `secrets/put` of the new value. Bookkeeping (the fingerprint put and the delete of
+the old fingerprint) moves after it. Checked from the sandbox's request journal
+(PROVISION_SANDBOX_TRACE): which calls came between the refresh and the restarts, in order;
+no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Project
+
+
+def _journal(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_only_the_value_write_precedes_the_restarts(project: Project) -> None:
+    assert project.run("apply", "--auto-approve").returncode == 0
+    trace = project.dir / "trace.jsonl"
+    done = project.run("rotate", "--auto-approve", env=project.env(PROVISION_SANDBOX_TRACE=str(trace)))
+    assert done.returncode == 0, done.stderr
+    calls = _journal(trace)
+    refresh = max(
+        i for i, c in enumerate(calls) if c["method"] == "POST" and str(c["path"]).endswith("/landingzone/credentials")
+    )
+    restarts = [i for i, c in enumerate(calls) if str(c["path"]).endswith("/clusters/restart")]
+    assert restarts and restarts[0] > refresh, "the running clusters were restarted after the refresh"
+    before = [str(c["path"]).split("/api/")[-1] for c in calls[refresh + 1 : restarts[0]]]
+    # One put (the value); converge may read the secret's timestamp beside its first reads.
+    assert [p for p in before if p in ("2.0/secrets/put", "2.0/secrets/delete")] == ["2.0/secrets/put"], before
+    during = [str(c["path"]) for c in calls[refresh + 1 : restarts[-1]]]
+    assert not [p for p in during if p.endswith("/secrets/delete")], during
+    # The bookkeeping did happen, after the window: status sees the secret as current.
+    after = [str(c["path"]) for c in calls[restarts[-1] :]]
+    assert sum(p.endswith("/secrets/put") for p in after) == 1
+    status = project.run("status")
+    assert status.returncode == 0, status.stdout + status.stderr
