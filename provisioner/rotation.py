@@ -176,19 +176,23 @@ def _rotate(
     ctx: RunContext, req: Rotation, old: DlzCredentials, ready: Prepared, console: Console, marker: RotationMarker
 ) -> int:
     env = req.env
+    scoped = env.sas.mode == "secret_scope"
+    client = ctx.workspace_client(env) if scoped else None  # connected before the window opens
     # seen_starts (ms timestamps, no secret) lets a --resume tell restarted clusters from stale ones.
     marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
     new = _refresh(ctx, env, old, marker, req.resume_command)
     opened = time.monotonic()
     written = False
     try:
+        if client is not None:
+            # First thing in the window, the one write the restarts need; the fingerprint (2-3
+            # more calls) and all bookkeeping wait until after it.
+            dlz_secret.put_value(client, env, new)
+            written = True
         marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
         console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
         sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
-        if env.sas.mode == "secret_scope":
-            # The one write the restarts need; its fingerprint (2-3 more calls) waits until after the window.
-            dlz_secret.put_value(ctx.workspace_client(env), env, new)
-            written = True
+        if scoped:
             cluster_ids = ready.cluster_ids
         else:
             runner = ctx.runner(env, new.sas_token, console)
@@ -207,7 +211,7 @@ def _rotate(
     marker.clear()
     sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
     console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
-    console.line(f"revocation window: {window:.1f}s (refresh answered → running clusters on the new token)")
+    console.line(f"revocation window: {window:.2f}s (refresh answered → running clusters on the new token)")
     _reconcile(ctx, env, console)
     return ExitCode.OK
 
@@ -306,7 +310,7 @@ def resume(ctx: RunContext, req: Rotation, console: Console) -> int:
     console.ok(f"{env.name}: rotation finished — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
     since = _since(unfinished)
     if since is not None:
-        console.line(f"revocation window: {since:.1f}s (refresh answered → running clusters on the new token)")
+        console.line(f"revocation window: {since:.2f}s (refresh answered → running clusters on the new token)")
     _reconcile(ctx, env, console)
     return ExitCode.OK
 

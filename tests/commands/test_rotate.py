@@ -20,7 +20,7 @@ from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 WS = "adb-1234567890123456.7.azuredatabricks.net"
 ORG = BASE_CONFIG["aep"]["org_id"]
 SANDBOX = BASE_CONFIG["aep"]["sandbox"]
-WINDOW_RE = re.compile(r"revocation window: (\d+\.\d)s")
+WINDOW_RE = re.compile(r"revocation window: (\d+\.\d+)s")
 RESUME_RE = re.compile(r"(provision rotate --resume [^\n`]*?)(?:`|$)", re.MULTILINE)
 
 
