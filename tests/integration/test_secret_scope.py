@@ -233,3 +233,17 @@ def test_a_managed_scope_is_protected_and_destroy_keeps_it(project: Project) -> 
     assert store.list_clusters(WS) == []
     assert store.secret_value(WS, SCOPE, KEY) == _token(project)  # kept, and said so
     assert f"kept secret scope {SCOPE}" in done.stderr
+
+
+def test_a_managed_scope_handed_over_is_forgotten_not_destroyed(project: Project) -> None:
+    """manage_scope true → false: the `removed` block drops the scope from state; it stays live."""
+    assert project.run("apply", "--auto-approve").returncode == 0
+    project.config = merge(project.config, {"sas": {"manage_scope": False}})
+    project.write_config()
+    done = project.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    assert "databricks_secret_scope.dlz will no longer be managed by Terraform" in done.stdout
+    assert "Destroying" not in done.stdout
+    assert "databricks_secret_scope" not in (project.root() / "terraform.tfstate").read_text()
+    assert project.store().secret_value(WS, SCOPE, KEY) == _token(project)
+    assert project.run("plan").returncode == 0
