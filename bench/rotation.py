@@ -44,7 +44,7 @@ def measure(work: Path, reps: int, applied: Callable[[str, int, str], Project]) 
 
 def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
     from provisioner.console import Console
-    from provisioner.converge import converge_clusters
+    from provisioner.databricks.converge import converge_clusters
     from provisioner.terraform import process, read_state
     from provisioner.workflow import fetch_credentials
 
@@ -69,7 +69,7 @@ def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
             )
             if done.returncode != 0:
                 raise RuntimeError(f"apply failed ({done.returncode}): {done.stderr_tail[-500:]}")
-            converge_clusters(ctx, env, quiet, cluster_ids=cluster_ids, timeout=120)
+            converge_clusters(ctx.workspace_client(env), cluster_ids, quiet, secret=env.sas.secret, timeout=120)
             return time.perf_counter() - opened
 
         def tool_command() -> float:

@@ -54,6 +54,11 @@ class SasSettings:
         """What a cluster's spark_conf holds in secret_scope mode; Databricks resolves it at cluster start."""
         return "{{secrets/" + self.secret_scope + "/" + self.secret_key + "}}"
 
+    @property
+    def secret(self) -> tuple[str, str] | None:
+        """(scope, key) the clusters reference in secret_scope mode; None inline."""
+        return (self.secret_scope, self.secret_key) if self.mode == "secret_scope" else None
+
 
 @dataclass(frozen=True)
 class ClusterSpec:

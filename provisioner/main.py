@@ -85,6 +85,12 @@ def _state_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _timeout_option(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    parser.add_argument(
+        "--timeout", type=float, default=default, metavar="SECONDS", help=f"{what} (default {default:.0f})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provision",
@@ -125,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="plan afresh and apply only if the change set matches this reviewed `plan --summary` JSON (for CI)",
     )
     p.add_argument("--auto-approve", action="store_true", help="apply without asking (required without a TTY)")
+    _timeout_option(p, 1800.0, "how long to wait for clusters to run on the current token")
     _state_options(p)
 
     p = add("destroy")
@@ -149,13 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="finish a rotation that failed after the refresh, without refreshing again",
     )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=1800.0,
-        metavar="SECONDS",
-        help="how long to wait for clusters to run on the new token (default 1800)",
-    )
+    _timeout_option(p, 1800.0, "how long to wait for clusters to run on the new token")
 
     p = add("status")
     _env_options(p, all_envs=False)
@@ -218,11 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sandbox")
     p.add_argument(
         "action",
-        choices=["serve", "reset", "refresh"],
+        choices=["serve", "reset", "refresh", "expire"],
         help="serve: run the emulators in the foreground; reset: wipe sandbox state; "
-        "refresh: rotate a sandbox's SAS token outside the tool (as someone else would)",
+        "refresh: rotate a sandbox's SAS token outside the tool (as someone else would); "
+        "expire: move the token's expiry into the past (the next credentials GET auto-refreshes)",
     )
-    p.add_argument("--env", "-e", metavar="NAME", help="for refresh: the environment whose AEP sandbox to refresh")
+    p.add_argument(
+        "--env", "-e", metavar="NAME", help="for refresh/expire: the environment whose AEP sandbox to change"
+    )
     p.add_argument("--port", type=int, default=0, help="for serve: the port (default: ephemeral)")
     return parser
 

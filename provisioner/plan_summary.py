@@ -86,6 +86,7 @@ class PlanSummary:
     sas_changes: bool
     expiry_date: str
     change_set: list[dict[str, Any]] = field(default_factory=list)
+    rotation_needed: str | None = None  # why AEP's current token is not the one the workspace holds
 
     @property
     def status(self) -> str:
@@ -116,6 +117,8 @@ class PlanSummary:
             f"{t['change']} to change, {t['destroy']} to destroy"
         )
         extras = []
+        if self.rotation_needed:
+            extras.append("⚠️ rotation needed: AEP issued a new SAS token the workspace does not hold yet")
         if self.restarts:
             extras.append(f"{len(self.restarts)} running cluster(s) restart")
         if self.sas_changes:
@@ -137,6 +140,7 @@ class PlanSummary:
             "sasMode": self.mode,
             "totals": self.totals,
             "restarts": self.restarts,
+            "rotationNeeded": self.rotation_needed,
             "sasToken": {"changes": self.sas_changes, "masked": f"sig={MASK}", "expiryDate": self.expiry_date},
             "resources": [r.to_json() for r in self.resources if r.listed],
             "unchanged": sum(1 for r in self.resources if not r.listed),
@@ -265,6 +269,11 @@ def _running(before: dict[str, Any]) -> bool:
 def to_markdown(summary: PlanSummary, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """Totals first (never cut); details in a fold, truncated row by row to stay under `limit`."""
     head = f"**{summary.totals_line()}**\n"
+    if summary.rotation_needed:
+        head += (
+            f"\n> ⚠️ **Rotation needed** — {summary.rotation_needed}. "
+            "Applying this plan puts AEP's current token live.\n"
+        )
     shown = [r for r in summary.resources if r.listed]
     unchanged = len(summary.resources) - len(shown)
     if not shown:
@@ -321,10 +330,12 @@ def write_summary(
     console: Console,
     *,
     secret_write: bool = False,
+    rotation_needed: str | None = None,
 ) -> None:
     """Write the summary of `plan_file` to `out_path` (.md or .json), atomically."""
     kind = summary_format(out_path)
     summary = summary_of(ctx, env, creds, plan_file, console, secret_write=secret_write)
+    summary.rotation_needed = rotation_needed
     write_text(out_path, mask(format_summary(summary, kind)))
     console.info(f"{env.name}: plan summary written to {out_path.resolve()}")
 

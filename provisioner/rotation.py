@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from provisioner import dlz_secret
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.console import Console
-from provisioner.converge import ConvergeReport, converge_clusters, last_start_ms
+from provisioner.databricks.converge import ConvergeReport, converge_clusters, last_start_ms
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import (
@@ -49,6 +49,7 @@ from provisioner.workflow import RunContext, default_plan_file, fetch_credential
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.config import Environment
+    from provisioner.expiry import TokenReplaced
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
             f"finish it with `{req.resume_command}`"
         )
     creds = fetch_credentials(ctx, env)
+    replaced = rotation_needed(ctx, env, creds)
+    if replaced is not None:
+        # AEP already issued a new token (expired and refreshed on read, or refreshed outside):
+        # put that one live; refreshing again would only revoke it too.
+        console.warn(f"{env.name}: rotation needed without a refresh — {replaced.reason()}")
+        require_approval_possible(ctx, req.auto_approve, "rotate")
+        return resume(ctx, req, console)
     days = creds.days_left()
     if if_expiring_within is not None and days > if_expiring_within:
         console.ok(
@@ -99,6 +107,18 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
         # The last thing that can fail before the point of no return: may we write the scope?
         dlz_secret.probe_write(ctx.workspace_client(env), env)
     return _rotate(ctx, req, creds, ready, console, marker)
+
+
+def rotation_needed(ctx: RunContext, env: Environment, creds: DlzCredentials) -> TokenReplaced | None:
+    """Does the workspace hold a token other than AEP's current one? (provisioner.expiry)"""
+    from provisioner.expiry import token_replaced
+
+    state = read_state(ctx.runner(env, None, Console(ctx.console.out, ctx.console.err, quiet=True)))
+    holds: bool | None = None
+    if env.sas.mode == "secret_scope" and state.clusters():
+        fresh = dlz_secret.read_freshness(ctx.workspace_client(env), env, creds)
+        holds = fresh.holds_current if fresh.present else None
+    return token_replaced(state, env, creds, secret_holds_current=holds)
 
 
 # ---- before the point of no return -----------------------------------------------------
@@ -247,7 +267,14 @@ def _converge(
     # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
     # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
     return converge_clusters(
-        ctx, env, console, cluster_ids=cluster_ids, timeout=req.timeout, retry_hint=retry_hint, seen_starts=seen_starts
+        ctx.workspace_client(env),
+        cluster_ids,
+        console,
+        secret=env.sas.secret,
+        seen_starts=seen_starts,
+        timeout=req.timeout,
+        retry_hint=retry_hint,
+        max_parallel=env.databricks_max_parallel,
     )
 
 

@@ -3,24 +3,32 @@
 `POST /data/foundation/flowservice/connections` creates one; `GET …?property=connectionSpec.id==<id>`
 lists them (paginated through `_links.next.href`). AEP never returns the stored access
 token, so an existing connection is recognised by its `domain` + `clusterId` params.
+
+The create is not idempotent: a POST whose answer was lost (timeout, 5xx from a gateway)
+may have created the connection, and a blind retry creates a duplicate
+(`../shared/reference/real-world-facts.md`, AEP). So the POST is sent once per attempt,
+never retried by the transport, and before each new attempt the connection is looked up.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 from provisioner.aep.client import AepClient
-from provisioner.aep.http import error_detail, json_body, send
-from provisioner.errors import ProvisionError
+from provisioner.aep.http import HttpSettings, error_detail, json_body, send, single_attempt_session
+from provisioner.errors import CredentialsError, ProvisionError
 from provisioner.secret import Secret
 
 DATABRICKS_CONNECTION_SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
 AUTH_SPEC_NAME = "Access Token Authentication"
 PATH = "/data/foundation/flowservice/connections"
 MAX_PAGES = 200  # a loop guard: a broken `next` link must not spin forever
+CREATE_ATTEMPTS = 3
+_LOST = frozenset({429, 500, 502, 503, 504})
 
 
 class FlowServiceError(ProvisionError):
@@ -57,6 +65,10 @@ class ConnectionRequest:
 class FlowServiceClient:
     def __init__(self, aep: AepClient) -> None:
         self.aep = aep
+        settings = aep.settings
+        self._once = single_attempt_session(
+            HttpSettings(settings.timeout_seconds, settings.retries, settings.max_retry_seconds)
+        )
 
     def _url(self, path_or_url: str) -> str:
         return urljoin(self.aep.settings.platform_url.rstrip("/") + "/", path_or_url)
@@ -86,14 +98,36 @@ class FlowServiceClient:
         return None
 
     def create(self, request: ConnectionRequest) -> str:
+        """POST once per attempt; after a lost answer, the connection it may have made is looked up first."""
         what = f"AEP Flow Service: create connection (sandbox '{self.aep.settings.sandbox}')"
-        response = send(
-            self.aep.session, "POST", self._url(PATH), what, json=request.body(), headers=self.aep.context().headers()
+        lost = ""
+        for attempt in range(CREATE_ATTEMPTS):
+            if attempt:
+                existing = self.find(request.domain, request.cluster_id)
+                if existing is not None and existing.get("id"):
+                    return str(existing["id"])  # the lost POST did create it
+                time.sleep(min(2.0**attempt, 10.0))
+            try:
+                response = send(
+                    self._once, "POST", self._url(PATH), what, json=request.body(), headers=self.aep.context().headers()
+                )
+            except CredentialsError as exc:  # timeout / connection reset: the POST may have landed
+                lost = str(exc)
+                continue
+            if response.status_code in _LOST:
+                lost = f"AEP answered {response.status_code}"
+                continue
+            body = _checked(response, what)
+            if not body.get("id"):
+                raise FlowServiceError(f"{what}: the answer has no connection id — AEP's API may have changed")
+            return str(body["id"])
+        existing = self.find(request.domain, request.cluster_id)
+        if existing is not None and existing.get("id"):
+            return str(existing["id"])
+        raise FlowServiceError(
+            f"{what}: {lost} on each of {CREATE_ATTEMPTS} attempts, and no connection for cluster "
+            f"{request.cluster_id} exists — try `provision connect` again later"
         )
-        body = _checked(response, what)
-        if not body.get("id"):
-            raise FlowServiceError(f"{what}: the answer has no connection id — AEP's API may have changed")
-        return str(body["id"])
 
 
 def _checked(response: Any, what: str) -> dict[str, Any]:

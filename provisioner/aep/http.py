@@ -93,6 +93,18 @@ def new_session(settings: HttpSettings) -> requests.Session:
     return session
 
 
+def single_attempt_session(settings: HttpSettings) -> requests.Session:
+    """A session that never repeats a request: for calls that are not idempotent (a lost answer
+    may hide a call that took effect, so the caller looks before trying again)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.request = _with_timeout(session.request, settings.timeout_seconds)  # type: ignore[method-assign]
+    return session
+
+
 def _with_timeout(request: Any, timeout: float) -> Any:
     def call(method: str, url: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", timeout)

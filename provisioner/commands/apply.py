@@ -17,8 +17,9 @@ from provisioner import secret_apply
 from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
-from provisioner.converge import converge_clusters
-from provisioner.errors import ConfigError, ExitCode
+from provisioner.databricks.converge import converge_clusters
+from provisioner.errors import ConfigError, ExitCode, ProvisionError
+from provisioner.expiry import plan_token_honoured
 from provisioner.plan_review import ReviewedPlan
 from provisioner.plan_summary import summary_of
 from provisioner.rotation_marker import RotationMarker
@@ -31,7 +32,15 @@ from provisioner.terraform import (
     plan_and_apply,
     saved_plan,
 )
-from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, init_env, open_context, render_env
+from provisioner.workflow import (
+    RunContext,
+    default_plan_file,
+    fetch_credentials,
+    init_env,
+    open_context,
+    read_env_state,
+    render_env,
+)
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -69,6 +78,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             creds = fetch_credentials(ctx, env) if scoped else None
             runner = ctx.runner(env, sas=None)
             runner.init(_init_options(args))
+            if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
+                _refuse_revoked_plan(ctx, env, runner.show_json(plan_file), args.plan_file)
             applied = apply_saved(runner, plan_file, ask(runner, plan_file, creds), args.lock_timeout)
         else:
             creds = fetch_credentials(ctx, env)
@@ -93,7 +104,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 secret_apply.before_apply(ctx, env, creds, runner, None, found, console)
             else:
                 secret_apply.after_apply(env, console)
-        _converge(ctx, env, console, fresh_credentials=not args.plan_file or scoped)
+        _converge(ctx, env, console, args.timeout, fresh_credentials=not args.plan_file or scoped)
         if applied is Applied.NO_CHANGES:
             console.ok(f"{env.name}: no changes — nothing to apply")
         else:
@@ -132,12 +143,30 @@ def _init_options(args: argparse.Namespace) -> InitOptions | None:
     return InitOptions(migrate_state=True) if args.migrate_state else None
 
 
-def _converge(ctx: RunContext, env: Environment, console: Console, *, fresh_credentials: bool) -> None:
-    """Make running clusters actually use the current token (see provisioner.converge).
+def _refuse_revoked_plan(ctx: RunContext, env: Environment, plan: dict[str, object], shown: str) -> None:
+    """A saved plan made with a token AEP has since replaced would put a dead token live."""
+    if plan_token_honoured(plan, fetch_credentials(ctx, env)) is False:
+        raise ProvisionError(
+            f"{shown}: this plan was made with a SAS token AEP no longer honours (AEP issued a new one since: "
+            f"it expired or was refreshed) — make a new plan: `provision plan --env {env.name} --out {shown}`"
+        )
+
+
+def _converge(ctx: RunContext, env: Environment, console: Console, timeout: float, *, fresh_credentials: bool) -> None:
+    """Make running clusters actually use the current token (see provisioner.databricks.converge).
 
     Applied with the token AEP hands out now, this also finishes a rotation that failed
     after its refresh; a saved plan may predate that refresh, so it leaves the marker.
     """
-    converge_clusters(ctx, env, console)
+    cluster_ids = read_env_state(ctx, env).clusters()
+    if cluster_ids:
+        converge_clusters(
+            ctx.workspace_client(env),
+            cluster_ids,
+            console,
+            secret=env.sas.secret,
+            timeout=timeout,
+            max_parallel=env.databricks_max_parallel,
+        )
     if fresh_credentials:
         RotationMarker.of(env).clear()

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
-from provisioner.converge import wait_running
+from provisioner.databricks.converge import wait_running
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.workflow import RunContext, open_context, read_env_state, require
 

@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provisioner.config import Environment
 from provisioner.console import BufferedConsole, Console
@@ -29,6 +30,10 @@ from provisioner.workflow import (
     plan_env,
     render_env,
 )
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.expiry import TokenReplaced
 
 _section_lock = threading.Lock()
 # Terraform documents its plugin cache as unsafe for concurrent installs: inits that may
@@ -73,6 +78,7 @@ def _plan_one(
             init_lock=_plugin_cache_lock if ctx.sandbox is None else None,
         )
         secret_write = False
+        holds_current: bool | None = None
         if env.sas.mode == "secret_scope":
             # The value is not Terraform's: check the scope and say whether apply will write it.
             from provisioner import secret_apply
@@ -82,10 +88,28 @@ def _plan_one(
             secret_write = found.needs_write
             if secret_write:
                 outcome = ExitCode.CHANGES  # apply has something to do
+            if found.freshness is not None and found.freshness.present:
+                holds_current = found.freshness.holds_current
+        replaced = _token_replaced(env, creds, plan_file, holds_current)
+        if replaced is not None:
+            console.warn(
+                f"{env.name}: ROTATION NEEDED — {replaced.reason()}; applying this plan "
+                "(or `provision rotate`) puts AEP's current token live"
+            )
         if args.summary:
             from provisioner.plan_summary import write_summary
 
-            write_summary(ctx, env, creds, plan_file, Path(args.summary), console, secret_write=secret_write)
+            reason = None if replaced is None else replaced.reason()
+            write_summary(
+                ctx,
+                env,
+                creds,
+                plan_file,
+                Path(args.summary),
+                console,
+                secret_write=secret_write,
+                rotation_needed=reason,
+            )
         if outcome is ExitCode.CHANGES:
             console.info(f"{env.name}: changes planned; saved plan {plan_file}")
         else:
@@ -103,6 +127,19 @@ def _plan_one(
             raise
         console.error(str(exc))
         return EnvResult(env.name, ExitCode.ERROR, time.monotonic() - started, _short(exc, env))
+
+
+def _token_replaced(
+    env: Environment, creds: DlzCredentials, plan_file: Path, secret_holds_current: bool | None
+) -> TokenReplaced | None:
+    """Compared against the state the plan was made on (read from the plan file: no extra terraform run)
+    and, in secret_scope mode, what the workspace says about the secret."""
+    from provisioner.expiry import token_replaced
+    from provisioner.terraform import TerraformState
+    from provisioner.terraform.planfile import prior_state
+
+    state = TerraformState(prior_state(plan_file))
+    return token_replaced(state, env, creds, secret_holds_current=secret_holds_current)
 
 
 def _short(exc: ProvisionError, env: Environment) -> str:

@@ -1,4 +1,4 @@
-"""`provision sandbox serve|reset|refresh`: poke the offline sandbox by hand."""
+"""`provision sandbox serve|reset|refresh|expire`: poke the offline sandbox by hand."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 from provisioner.config import load_config
 from provisioner.console import Console
+from provisioner.errors import ConfigError
 from provisioner.workflow import sandbox_dir
 
 
@@ -28,6 +29,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.ok(
             f"refreshed the DLZ token of AEP sandbox '{env.aep.sandbox}' outside the tool "
             f"(new expiry {body['expiryDate']}); the previous token is revoked"
+        )
+        return 0
+    if args.action == "expire":
+        from provisioner.sandbox.store import SandboxStore
+
+        (env,) = config.select(args.env)
+        try:
+            SandboxStore(state_dir).expire_dlz(env.aep.org_id, env.aep.sandbox)
+        except KeyError:
+            raise ConfigError(
+                f"{env.name}: AEP sandbox '{env.aep.sandbox}' has no DLZ token yet — run a command with --sandbox first"
+            ) from None
+        console.ok(
+            f"the DLZ token of AEP sandbox '{env.aep.sandbox}' is now past its expiry date: the next credentials "
+            "GET (any plan, status, rotate) makes AEP issue a new one and revoke it"
         )
         return 0
     from provisioner.sandbox import Sandbox

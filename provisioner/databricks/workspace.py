@@ -78,8 +78,19 @@ def resolve_host(host: str) -> str:
     return mapping[host]
 
 
+# A workspace answering 429 says how long to wait; a huge Retry-After must not stall a
+# command for hours: each wait is capped, and the retries are bounded (total=4).
+MAX_RETRY_AFTER = 30.0
+
+
+class _BoundedRetry(Retry):
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, MAX_RETRY_AFTER)
+
+
 def _retry(statuses: Iterable[int]) -> Retry:
-    return Retry(
+    return _BoundedRetry(
         total=4,
         connect=2,
         read=0,  # a read timeout may hide a call that took effect
@@ -187,8 +198,21 @@ class WorkspaceClient:
     def unpin_cluster(self, cluster_id: str) -> None:
         self._call("POST", "/api/2.1/clusters/unpin", body={"cluster_id": cluster_id})
 
-    def list_clusters(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/api/2.1/clusters/list").get("clusters", []))
+    def list_clusters(self, *, pinned_only: bool = False) -> list[dict[str, Any]]:
+        """Every cluster, following `next_page_token` (clusters/list 2.1 is paginated)."""
+        params: dict[str, str] = {"page_size": "100"}
+        if pinned_only:
+            params["filter_by.is_pinned"] = "true"
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while True:
+            page = self._call("GET", "/api/2.1/clusters/list", params=params)
+            out.extend(page.get("clusters", []))
+            token = page.get("next_page_token")
+            if not token or token in seen:  # a repeated token would loop forever
+                return out
+            seen.add(token)
+            params["page_token"] = str(token)
 
     def wait_for_state(
         self, cluster_id: str, states: Iterable[str], timeout: float = 1200.0, poll: float = 10.0

@@ -215,7 +215,13 @@ class AepEmulator:
             problem = self._check_databricks_params(body["auth"]["params"])
             if problem:
                 return _flow_error(400, "1304-400", problem)
-        return json_response(201, self.store.add_connection(org_id, sandbox, body))
+        created = self.store.add_connection(org_id, sandbox, body)
+        if self.store.take_connection_answer_lost():
+            # The connection exists, but the gateway timed out before the answer came back.
+            return Response(
+                504, _HTML_PAGE.replace(b"502 Bad Gateway", b"504 Gateway Time-out"), {"Content-Type": "text/html"}
+            )
+        return json_response(201, created)
 
     def _check_databricks_params(self, params: Any) -> str | None:
         if not isinstance(params, dict):

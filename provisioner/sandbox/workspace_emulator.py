@@ -10,6 +10,13 @@ limits"; the SDK reads the header as whole seconds, `databricks/sdk/errors/custo
 and maps `REQUEST_LIMIT_EXCEEDED` to `TooManyRequests`, `errors/platform.py`). With
 `rate_limit_rps` set (`PROVISION_SANDBOX_RATE_LIMIT`), each workspace gets a token bucket
 of that many requests per second (burst: one second's worth) across all its endpoints.
+
+`clusters/list` is paginated at `LIST_PAGE_SIZE` (small on purpose, so every client's
+paging is exercised; the real API pages too: databricks-sdk-py `service/compute.py`
+`ClustersAPI.list` follows `next_page_token`) and honours `filter_by.is_pinned`, which is
+how the real provider reads `is_pinned` (`clusters/resource_cluster.go` `setPinnedStatus`).
+Rate limits and transient failures: knobs `workspace.status_429` (with `Retry-After`) and
+`workspace.status_5xx` answer any endpoint the way the workspace's gateway does.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 
 WORKSPACE_PREFIX = "/ws/"
+LIST_PAGE_SIZE = 2
 _API_RE = re.compile(r"^/api/2\.[01]/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
 
 Body = dict[str, Any]
@@ -107,8 +115,9 @@ class WorkspaceEmulator:
         if request.method != method:
             return _error(405, "BAD_REQUEST", f"Method {request.method} not allowed for /{api_path}")
         endpoint = match.group("endpoint")
-        if self.store.take_workspace_fail(endpoint):
-            return _error(500, "INTERNAL_ERROR", f"Injected failure for {endpoint}")
+        fault = self.store.take_workspace_fault(endpoint)
+        if fault is not None:
+            return _fault_response(endpoint, *fault)
         if method == "GET":
             body: Any = {k: v[0] for k, v in request.query.items()}
         else:
@@ -162,8 +171,18 @@ class WorkspaceEmulator:
         return view
 
     def _list(self, ws: str, body: Body) -> Body:
-        clusters = self.store.list_clusters(ws)
-        return {"clusters": clusters} if clusters else {}
+        try:
+            asked = int(body.get("page_size") or LIST_PAGE_SIZE)
+        except ValueError:
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "page_size must be an integer") from None
+        pinned_only = str(body.get("filter_by.is_pinned", "")).lower() == "true"
+        clusters, next_token = self.store.list_clusters_page(
+            ws, body.get("page_token") or None, max(1, min(asked, LIST_PAGE_SIZE)), pinned_only=pinned_only
+        )
+        out: Body = {"clusters": clusters} if clusters else {}
+        if next_token:
+            out["next_page_token"] = next_token
+        return out
 
     @staticmethod
     def _by_id(action: Callable[[str, str], None]) -> Endpoint:
@@ -231,6 +250,16 @@ class WorkspaceEmulator:
     def _list_secrets(self, ws: str, body: Body) -> Body:
         listed = self.store.list_secrets(ws, _required(body, "scope"))
         return {"secrets": listed} if listed else {}
+
+
+def _fault_response(endpoint: str, status: int, retry_after: int | None) -> Response:
+    if status == 429:
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        body = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests. Please wait and retry."}
+        return json_response(429, body, headers)
+    if status == 500:
+        return _error(500, "INTERNAL_ERROR", f"Injected failure for {endpoint}")
+    return _error(status, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable.")
 
 
 def _required(body: Body, name: str) -> str:

@@ -13,7 +13,17 @@ WS = "adb-1234567890123456.7.azuredatabricks.net"
 ORG = BASE_CONFIG["aep"]["org_id"]
 POLICY = {"spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "serverless"}}
 
-TOP_KEYS = {"schemaVersion", "environment", "status", "exitCode", "token", "secret", "clusters", "rotationUnfinished"}
+TOP_KEYS = {
+    "schemaVersion",
+    "environment",
+    "status",
+    "exitCode",
+    "token",
+    "secret",
+    "clusters",
+    "rotationNeeded",
+    "rotationUnfinished",
+}
 TOKEN_KEYS = {
     "mode",
     "containerName",
@@ -89,7 +99,8 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     ingest = _clusters(doc)["aep-ingest"]
     assert code == 4 and doc["status"] == "drift"
     assert ingest["sasEntry"] == "missing" and ingest["drift"]
-    assert any("spark.databricks.delta.preview.enabled" in p for p in ingest["problems"])
+    # The real provider diff-suppresses this key (SparkConfDiffSuppressFunc): never drift.
+    assert not any("spark.databricks.delta.preview.enabled" in p for p in ingest["problems"])
     assert not any("cluster.profile" in p for p in ingest["problems"])  # the policy key is not drift
     assert _clusters(doc)["aep-explore"]["drift"] is False
 
@@ -100,6 +111,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     code, doc, _ = _status(project)
     assert code == 4
     assert doc["secret"]["holdsCurrentToken"] is False and doc["secret"]["problems"]
+    assert "AEP issued a new SAS token" in doc["rotationNeeded"]
     assert {c["dlzAccess"] for c in doc["clusters"]} == {False}
 
     # A running cluster started before the secret's value was (re)written is stale.

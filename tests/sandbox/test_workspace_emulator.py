@@ -174,12 +174,56 @@ def test_permanent_delete_makes_the_cluster_unknown(ws: Workspace) -> None:
     assert again.status_code == 400
 
 
+def _pinned_ids(ws: Workspace) -> list[str]:
+    resp = ws.get("clusters/list", **{"filter_by.is_pinned": "true"})
+    assert resp.status_code == 200, resp.text
+    return [c["cluster_id"] for c in resp.json().get("clusters", [])]
+
+
 def test_pin_and_unpin(ws: Workspace) -> None:
+    """`is_pinned` is not a clusters/get field; the pinned filter of clusters/list says it."""
     cluster_id = _create(ws)
     ws.ok("clusters/pin", {"cluster_id": cluster_id})
-    assert ws.cluster(cluster_id)["is_pinned"] is True
+    assert "is_pinned" not in ws.cluster(cluster_id)
+    assert _pinned_ids(ws) == [cluster_id]
+    refused = ws.post("clusters/permanent-delete", {"cluster_id": cluster_id})
+    assert refused.status_code == 400 and "unpin the cluster first" in refused.json()["message"]
     ws.ok("clusters/unpin", {"cluster_id": cluster_id})
-    assert ws.cluster(cluster_id)["is_pinned"] is False
+    assert _pinned_ids(ws) == []
+    ws.ok("clusters/permanent-delete", {"cluster_id": cluster_id})
+
+
+def test_cluster_list_is_paginated(sandbox: Sandbox, ws: Workspace) -> None:
+    made = sorted(sandbox.store.add_cluster(WS_KEY, {"cluster_name": f"c{i}"}) for i in range(5))
+    seen: list[str] = []
+    token: str | None = None
+    pages = 0
+    while True:
+        params = {"page_token": token} if token else {}
+        body = ws.get("clusters/list", **params).json()
+        pages += 1
+        seen += [c["cluster_id"] for c in body.get("clusters", [])]
+        token = body.get("next_page_token")
+        if not token:
+            break
+    assert pages == 3 and seen == made
+
+
+def test_rate_limit_and_transient_errors_knobs(sandbox: Sandbox, ws: Workspace) -> None:
+    sandbox.store.set_faults(**{"workspace.status_429": 1, "workspace.retry_after": 7, "workspace.status_5xx": 1})
+    limited = ws.get("clusters/list")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
+    assert limited.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    unavailable = ws.get("clusters/list")
+    assert unavailable.status_code == 503 and unavailable.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert ws.get("clusters/list").status_code == 200
+
+
+def test_purged_cluster_answers_invalid_state(sandbox: Sandbox, ws: Workspace) -> None:
+    cluster_id = sandbox.store.add_cluster(WS_KEY, state="TERMINATED")
+    sandbox.store.purge_cluster(WS_KEY, cluster_id)
+    resp = ws.get("clusters/get", cluster_id=cluster_id)
+    assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_STATE"
 
 
 def test_job_cluster_from_store_is_visible_and_not_editable(sandbox: Sandbox, ws: Workspace) -> None:

@@ -1,12 +1,19 @@
 """`databricks_cluster`: an all-purpose cluster, behaving like the real provider's.
 
-- create: `clusters/create`, then wait for RUNNING unless `no_wait`; a cluster that ends
-  TERMINATED/ERROR is permanently deleted and the create fails; `is_pinned` -> `clusters/pin`.
+Copied from terraform-provider-databricks `clusters/resource_cluster.go`:
+- create: `clusters/create`, then `clusters/pin` when `is_pinned` (before waiting), then wait
+  for RUNNING unless `no_wait`; a cluster that ends TERMINATED/ERROR is deleted (as below)
+  and the create fails.
 - update: only `num_workers`/`autoscale` changed on a RUNNING cluster -> `clusters/resize`;
   anything else -> `clusters/edit` with the full spec, *without* waiting for the restart.
-- read: a cluster that is gone leaves the state (the next plan recreates it); keys the
-  server added to `spark_conf` come back, so they show as a diff on every plan.
-- delete: `clusters/permanent-delete`; already gone is fine.
+- read: `clusters/get`, where INVALID_STATE or "does not exist" means gone (the cluster
+  leaves the state and the next plan recreates it; `wrapMissingClusterError` in
+  `clusters/clusters_api.go`); `is_pinned` is not a get field, so it comes from
+  `clusters/list` filtered to pinned clusters (`setPinnedStatus`); keys the server added to
+  `spark_conf` come back, so they show as a diff on every plan — except the diff-suppressed
+  ones (`SparkConfDiffSuppressFunc`, see provisioner/databricks/spark_conf.py).
+- delete: `clusters/permanent-delete`; already gone is fine; "unpin the cluster first" ->
+  `clusters/unpin`, then permanent-delete again (`resourceClusterDelete`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from tf.iface import (
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, Map, Number, String, Unknown
 
+from provisioner.databricks.spark_conf import suppress_spark_conf_diff
 from provisioner.sandbox.provider.framework import ListNestedBlock, StandInResource, reports_errors
 
 # Attributes sent to clusters/create and clusters/edit, in the API's own names.
@@ -160,6 +168,8 @@ class Cluster(StandInResource):
         for name in SERVER_DEFAULTED:
             if current is not None and planned.get(name) is None and current.get(name) is not None:
                 planned[name] = current[name]
+        if current is not None:
+            planned["spark_conf"] = suppress_spark_conf_diff(current.get("spark_conf"), planned.get("spark_conf"))
         return planned
 
     @reports_errors("cannot create cluster")
@@ -170,18 +180,18 @@ class Cluster(StandInResource):
             ctx.diagnostics.add_error("cannot create cluster", problem)
             return None
         cluster_id = client.create_cluster(_spec(planned))
+        if planned.get("is_pinned"):
+            client.pin_cluster(cluster_id)
         if not planned.get("no_wait"):
             info = client.wait_for_state(cluster_id, {"RUNNING"}, CREATE_TIMEOUT, _poll_seconds())
             if info.get("state") != "RUNNING":
-                client.permanent_delete_cluster(cluster_id)
+                self._permanent_delete(cluster_id)
                 ctx.diagnostics.add_error(
                     "cannot create cluster",
                     f"cluster {cluster_id} ended {info.get('state')}: {info.get('state_message', '')}; "
                     "it was permanently deleted",
                 )
                 return None
-        if planned.get("is_pinned"):
-            client.pin_cluster(cluster_id)
         return self._read(cluster_id, planned)
 
     @reports_errors("cannot read cluster")
@@ -211,13 +221,21 @@ class Cluster(StandInResource):
 
     @reports_errors("cannot delete cluster")
     def delete(self, ctx: DeleteContext, current: State) -> None:
+        self._permanent_delete(current["cluster_id"])
+
+    def _permanent_delete(self, cluster_id: str) -> None:
         from provisioner.databricks.workspace import WorkspaceError
 
+        client = self.provider.client()
         try:
-            self.provider.client().permanent_delete_cluster(current["cluster_id"])
+            client.permanent_delete_cluster(cluster_id)
         except WorkspaceError as exc:
-            if not exc.not_found:
+            if exc.not_found:
+                return
+            if "unpin the cluster first" not in exc.message:
                 raise
+            client.unpin_cluster(cluster_id)
+            client.permanent_delete_cluster(cluster_id)
 
     @reports_errors("cannot import cluster")
     def import_(self, ctx: ImportContext, id: str) -> State | None:
@@ -250,6 +268,7 @@ class Cluster(StandInResource):
             if exc.not_found or exc.error_code == "INVALID_STATE":
                 return None
             raise
+        pinned = any(c.get("cluster_id") == cluster_id for c in self.provider.client().list_clusters(pinned_only=True))
         state = self.blank_state()
         state.update({k: info.get(k) for k in SPEC_FIELDS})
         for name in MAP_FIELDS:
@@ -272,7 +291,7 @@ class Cluster(StandInResource):
             default_tags=info.get("default_tags") or {},
             state=info.get("state"),
             url=f"{self.provider.client().host}/#setting/clusters/{info['cluster_id']}/configuration",
-            is_pinned=bool(info.get("is_pinned", prior.get("is_pinned"))),
+            is_pinned=pinned,
             no_wait=bool(prior.get("no_wait")),  # not an API field: kept from config/state
         )
         return state

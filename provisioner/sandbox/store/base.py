@@ -40,9 +40,18 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "aep.latency_ms": 0,
     "aep.expired": 0,
     "aep.html": 0,
+    "aep.connection_answer_lost": 0,  # count: a connection POST takes effect, then answers 504
     "workspace.fail": {},
     # "Amazon S3": the Connectors API answers like AEP on AWS (Adobe data-landing-zone.md).
     "aep.dlz_provider": None,
+    # Lifecycle knobs (store/clusters.py, store/secrets.py, workspace_emulator.py):
+    "workspace.secrets_clock_skew_seconds": 0,  # the secrets service's clock minus the clusters service's
+    "workspace.restart_time_lag_seconds": 0,  # last_restarted_time shows the old value this long after a start
+    "workspace.restart_fails": 0,  # count: the next clusters/restart ends TERMINATED (cloud launch failure)
+    "workspace.status_429": 0,  # count of 429 answers (any endpoint), with Retry-After below
+    "workspace.retry_after": 1,  # seconds, or None = header absent
+    "workspace.status_5xx": 0,  # count of transient 5xx answers (any endpoint)
+    "workspace.status_5xx_code": 503,
 }
 
 

@@ -3,10 +3,23 @@
 Cluster state transitions are stored as deadlines (`pending = {"to", "at"}`) and applied
 lazily whenever the state is loaded: no background thread, and a reader in another
 process sees exactly the same clock.
+
+Real behaviours copied here (terraform-provider-databricks `clusters/resource_cluster.go`,
+`clusters/clusters_api.go`; databricks-sdk-py `service/compute.py`):
+- `is_pinned` is not a `clusters/get` field: the provider learns it from
+  `clusters/list?filter_by.is_pinned=true` (`setPinnedStatus`);
+- `clusters/list` (2.1) is paginated with `page_token` / `next_page_token`;
+- `permanent-delete` of a pinned cluster fails with "You should unpin the cluster first"
+  (`clusters_api_test.go`); the provider then unpins and retries;
+- a cluster purged 30 days after termination answers `clusters/get` with 400
+  `INVALID_STATE` (provider issue #1177, `wrapMissingClusterError`);
+- knobs (faults): `last_restarted_time` that lags a start, a restart that fails to launch
+  (`termination_reason` CLOUD_PROVIDER_LAUNCH_FAILURE / CLOUD_FAILURE with Azure parameters).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import secrets
@@ -20,6 +33,17 @@ from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, no
 from provisioner.sandbox.store.policies import enforce_policy
 
 SANDBOX_USER = "sandbox-user@example.com"
+# What a restart that fails to launch ends with (knob `workspace.restart_fails`); the codes
+# are databricks-sdk-py `service/compute.py` TerminationReasonCode / TerminationReasonType.
+LAUNCH_FAILURE: dict[str, Any] = {
+    "code": "CLOUD_PROVIDER_LAUNCH_FAILURE",
+    "type": "CLOUD_FAILURE",
+    "parameters": {
+        "azure_error_code": "OperationNotAllowed",
+        "azure_error_message": "Operation could not be completed as it results in exceeding approved "
+        "standardDSv2Family Cores quota.",
+    },
+}
 
 _SECRET_REF = re.compile(r"\{\{secrets/([^/{}]+)/([^/{}]+)\}\}")
 _ALNUM = string.digits + string.ascii_lowercase
@@ -66,9 +90,12 @@ class ClusterStore(StoreBase):
             return sorted(state["workspaces"])
 
     def get_cluster(self, workspace_key: str, cluster_id: str) -> dict[str, Any] | None:
-        """The `clusters/get` view, or None when there is no such cluster."""
+        """The `clusters/get` view, or None when there is no such cluster (purged: INVALID_STATE)."""
         with self._txn() as state:
-            cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
+            ws = state["workspaces"].get(workspace_key, {})
+            if cluster_id in ws.get("purged", ()):
+                _cluster(state, workspace_key, cluster_id)  # raises the purge error
+            cluster = ws.get("clusters", {}).get(cluster_id)
             return None if cluster is None else _cluster_view(cluster)
 
     def list_clusters(self, workspace_key: str) -> list[dict[str, Any]]:
@@ -108,7 +135,7 @@ class ClusterStore(StoreBase):
             now = now_ms()
             cluster = _new_cluster(cid, full_spec, cluster_source, now)
             ws["clusters"][cid] = cluster
-            _begin_start(ws, cluster, "PENDING", 0.0)
+            _begin_start(ws, cluster, "PENDING", 0.0, st["faults"])
             _advance(st, time.time())
             if state == "TERMINATED":
                 _set_state(cluster, "TERMINATED")
@@ -123,7 +150,7 @@ class ClusterStore(StoreBase):
             cid = _new_cluster_id()
             cluster = _new_cluster(cid, body, cluster_source, now_ms())
             ws["clusters"][cid] = cluster
-            _begin_start(ws, cluster, "PENDING", self.start_duration())
+            _begin_start(ws, cluster, "PENDING", self.start_duration(), state["faults"])
             return cid
 
     def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any]) -> None:
@@ -140,7 +167,7 @@ class ClusterStore(StoreBase):
             _require_version(body)
             cluster["spec"] = body
             if cluster["state"] == "RUNNING":
-                _begin_start(ws, cluster, "RESTARTING", self.start_duration())
+                _begin_start(ws, cluster, "RESTARTING", self.start_duration(), state["faults"])
             # A TERMINATED cluster keeps its state; the new config applies at its next start.
 
     def start_cluster(self, workspace_key: str, cluster_id: str) -> None:
@@ -149,7 +176,7 @@ class ClusterStore(StoreBase):
             cluster = _cluster(state, workspace_key, cluster_id)
             if cluster["state"] != "TERMINATED":
                 raise _invalid_state(cluster)
-            _begin_start(ws, cluster, "PENDING", self.start_duration())
+            _begin_start(ws, cluster, "PENDING", self.start_duration(), state["faults"])
 
     def restart_cluster(self, workspace_key: str, cluster_id: str) -> None:
         with self._txn() as state:
@@ -159,7 +186,12 @@ class ClusterStore(StoreBase):
                 return  # already (re)starting: Databricks accepts and does nothing more
             if cluster["state"] != "RUNNING":
                 raise _invalid_state(cluster)
-            _begin_start(ws, cluster, "RESTARTING", self.start_duration())
+            _begin_start(ws, cluster, "RESTARTING", self.start_duration(), state["faults"])
+            cluster["restart_calls"] = int(cluster.get("restart_calls") or 0) + 1
+            faults = state["faults"]
+            if faults.get("workspace.restart_fails", 0) > 0:
+                faults["workspace.restart_fails"] -= 1
+                cluster["start_failure"] = dict(LAUNCH_FAILURE)
 
     def resize_cluster(
         self,
@@ -196,16 +228,68 @@ class ClusterStore(StoreBase):
 
     def permanent_delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
         with self._txn() as state:
-            _cluster(state, workspace_key, cluster_id)
+            if _cluster(state, workspace_key, cluster_id).get("is_pinned"):
+                raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "You should unpin the cluster first")
             del state["workspaces"][workspace_key]["clusters"][cluster_id]
 
     def pin_cluster(self, workspace_key: str, cluster_id: str, pinned: bool = True) -> None:
         with self._txn() as state:
-            _cluster(state, workspace_key, cluster_id)["is_pinned"] = pinned
+            cluster = _cluster(state, workspace_key, cluster_id)
+            cluster["is_pinned"] = pinned
+            # Which state it was in when pinned: the provider pins right after create, before waiting.
+            cluster["pinned_in_state"] = cluster["state"] if pinned else None
+
+    def is_pinned(self, workspace_key: str, cluster_id: str) -> bool:
+        """Not a clusters/get field (see the module docstring); for tests and clusters/list."""
+        with self._txn() as state:
+            return bool(_cluster(state, workspace_key, cluster_id).get("is_pinned"))
+
+    def restart_calls(self, workspace_key: str, cluster_id: str) -> int:
+        """How many clusters/restart calls restarted this cluster (for tests: converge must not loop)."""
+        with self._txn() as state:
+            return int(_cluster(state, workspace_key, cluster_id).get("restart_calls") or 0)
+
+    def pinned_in_state(self, workspace_key: str, cluster_id: str) -> str | None:
+        with self._txn() as state:
+            value = _cluster(state, workspace_key, cluster_id).get("pinned_in_state")
+            return None if value is None else str(value)
+
+    def list_clusters_page(
+        self, workspace_key: str, page_token: str | None, page_size: int, *, pinned_only: bool = False
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `clusters/list` (2.1): clusters in id order, and the token of the next page."""
+        offset = 0
+        if page_token:
+            try:
+                offset = int(base64.urlsafe_b64decode(page_token.encode()).decode())
+            except (ValueError, UnicodeDecodeError):
+                raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Invalid page_token") from None
+        with self._txn() as state:
+            clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
+            chosen = [c for _, c in sorted(clusters.items()) if not pinned_only or c.get("is_pinned")]
+            page = [_list_view(c) for c in chosen[offset : offset + page_size]]
+            more = offset + page_size < len(chosen)
+            token = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode() if more else None
+            return page, token
+
+    def purge_cluster(self, workspace_key: str, cluster_id: str) -> None:
+        """Time travel: Databricks removed this terminated, unpinned cluster after 30 days."""
+        with self._txn() as state:
+            _cluster(state, workspace_key, cluster_id)
+            ws = workspace_state(state, workspace_key)
+            del ws["clusters"][cluster_id]
+            ws.setdefault("purged", []).append(cluster_id)
 
 
 def _cluster(state: State, workspace_key: str, cluster_id: str) -> dict[str, Any]:
-    cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
+    ws = state["workspaces"].get(workspace_key, {})
+    cluster = ws.get("clusters", {}).get(cluster_id)
+    if cluster is None and cluster_id in ws.get("purged", ()):
+        raise DatabricksError(
+            400,
+            "INVALID_STATE",
+            f"Cluster {cluster_id} was terminated or unpinned more than 30 days ago and cannot be accessed",
+        )
     if cluster is None:
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Cluster {cluster_id} does not exist")
     return cluster
@@ -306,13 +390,23 @@ def _resolve(conf: Mapping[str, str], scopes: Mapping[str, Any]) -> tuple[dict[s
     return resolved, (missing[0] if missing else None)
 
 
-def _begin_start(ws: Mapping[str, Any], cluster: dict[str, Any], state: str, seconds: float) -> None:
+def _begin_start(
+    ws: Mapping[str, Any], cluster: dict[str, Any], state: str, seconds: float, faults: Mapping[str, Any]
+) -> None:
     # Databricks resolves secret references when the (re)start begins: this snapshot is
     # what the cluster runs with until its next start, whatever happens to the secret.
     resolved, missing = _resolve(cluster["spec"].get("spark_conf") or {}, ws["scopes"])
     cluster["effective_spark_conf"] = resolved
+    previous = cluster.get("last_restarted_time")
     cluster["last_restarted_time"] = now_ms()
     cluster["last_start"] = {"began": time.time(), "seconds": seconds}  # not an API field: for bench/
+    cluster.pop("start_failure", None)
+    lag = float(faults.get("workspace.restart_time_lag_seconds") or 0)
+    if lag > 0 and previous is not None:
+        # The field catches up only `lag` seconds after the start finished.
+        cluster["restart_time_shown"] = {"value": previous, "until": time.time() + seconds + lag}
+    else:
+        cluster.pop("restart_time_shown", None)
     cluster.pop("termination_reason", None)
     cluster.pop("terminated_time", None)
     if missing:
@@ -339,6 +433,12 @@ def _advance(state: State, now: float) -> None:
                 continue
             target = pending["to"]
             error = cluster.pop("start_error", None)
+            failure = cluster.pop("start_failure", None)
+            if target == "RUNNING" and failure:
+                cluster["termination_reason"] = failure
+                _set_state(cluster, "TERMINATED")
+                cluster["state_message"] = "Cluster launch failed: cloud provider launch failure"
+                continue
             if target == "RUNNING" and error:
                 # A start that cannot resolve its secrets fails the way Databricks does.
                 cluster["termination_reason"] = {
@@ -377,5 +477,15 @@ def _cluster_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
     for field in ("last_restarted_time", "terminated_time", "termination_reason"):
         if field in cluster:
             view[field] = copy.deepcopy(cluster[field])
-    view["is_pinned"] = bool(cluster.get("is_pinned"))
+    shown = cluster.get("restart_time_shown")
+    if shown and time.time() < shown["until"]:
+        view["last_restarted_time"] = shown["value"]
+    return view
+
+
+def _list_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """A `clusters/list` item: the get view, plus `is_pinned` when the cluster is pinned."""
+    view = _cluster_view(cluster)
+    if cluster.get("is_pinned"):
+        view["is_pinned"] = True
     return view

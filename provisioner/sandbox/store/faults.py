@@ -61,11 +61,32 @@ class FaultStore(StoreBase):
                 return AepFault(latency_ms=latency, status=int(f.get("aep.status_5xx_code") or 503))
             return AepFault(latency_ms=latency)
 
-    def take_workspace_fail(self, endpoint: str) -> bool:
-        """True (and one fewer left) when `workspace.fail[endpoint]` says this call fails."""
+    def take_workspace_fault(self, endpoint: str) -> tuple[int, int | None] | None:
+        """What the next call to `endpoint` answers instead of working, if anything (one transaction).
+
+        `workspace.fail[endpoint]` → 500; then `workspace.status_429` → 429 with Retry-After
+        (`workspace.retry_after` seconds, None = no header); then `workspace.status_5xx`.
+        """
         with self._txn() as state:
-            fails = state["faults"].setdefault("workspace.fail", {})
+            f = state["faults"]
+            fails = f.setdefault("workspace.fail", {})
             if fails.get(endpoint, 0) > 0:
                 fails[endpoint] -= 1
+                return 500, None
+            if f.get("workspace.status_429", 0) > 0:
+                f["workspace.status_429"] -= 1
+                retry = f.get("workspace.retry_after")
+                return 429, None if retry is None else int(retry)
+            if f.get("workspace.status_5xx", 0) > 0:
+                f["workspace.status_5xx"] -= 1
+                return int(f.get("workspace.status_5xx_code") or 503), None
+            return None
+
+    def take_connection_answer_lost(self) -> bool:
+        """True (and one fewer left) when the next connection POST's answer is lost after it took effect."""
+        with self._txn() as state:
+            f = state["faults"]
+            if f.get("aep.connection_answer_lost", 0) > 0:
+                f["aep.connection_answer_lost"] -= 1
                 return True
             return False

@@ -55,7 +55,10 @@ class SecretStore(StoreBase):
                 raise DatabricksError(
                     400, "BAD_REQUEST", f"Scope {scope} is backed by Azure KeyVault; secrets can only be read."
                 )
-            entry["secrets"][key] = {"value": value, "last_updated_timestamp": now_ms()}
+            # The secrets service keeps its own clock: the skew knob makes its timestamps
+            # disagree with the clusters service's `last_restarted_time`, as two services can.
+            skew_ms = int(float(state["faults"].get("workspace.secrets_clock_skew_seconds") or 0) * 1000)
+            entry["secrets"][key] = {"value": value, "last_updated_timestamp": now_ms() + skew_ms}
 
     def delete_secret(self, workspace_key: str, scope: str, key: str) -> None:
         with self._txn() as state:

@@ -1,0 +1,376 @@
+"""After an apply, make every running managed cluster actually use the current SAS token.
+
+Terraform's view ends too early for AEP's refresh-revokes-at-once semantics:
+- inline mode: the provider `edit`s a running cluster, which restarts it, but returns before
+  the restart finishes — the old process may still be serving with the revoked token;
+- secret_scope mode: the secret is replaced and nothing restarts at all, because
+  `{{secrets/…}}` references are resolved only when a cluster starts.
+So: restart running clusters that started before the new token was in place, then wait
+until every cluster that is (re)starting is RUNNING. Terminated clusters are left alone:
+they pick the current configuration up at their next start.
+
+"Started before" compares the clusters service's `last_restarted_time` with the secrets
+service's `last_updated_timestamp` — two services, two clocks, and a field that may lag the
+state it describes. So that cannot make us loop or lie:
+- at most one restart per cluster per run; after it, the cluster is judged by what the
+  restart did (a state other than RUNNING observed after the call, or a changed start
+  time), never by comparing the two clocks again;
+- a restart that shows no effect is reported with the facts, not repeated;
+- TERMINATED/ERROR during the wait is reported with its `termination_reason`;
+- clusters are handled in parallel (bounded), each with its own outcome, so one cluster's
+  failure never hides another's result; progress is printed per cluster; one deadline.
+
+Only a workspace client and cluster ids come in: this module knows nothing of commands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.console import Console
+from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
+from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
+from provisioner.errors import ProvisionError
+
+TRANSITIONAL = frozenset({"PENDING", "RESTARTING", "RESIZING"})
+TERMINAL = frozenset({"TERMINATED", "ERROR"})
+# After our restart call, how long a cluster may still look untouched (RUNNING, same start
+# time) before we say the restart had no visible effect. Databricks shows RESTARTING at once.
+NO_EFFECT_GRACE_SECONDS = 30.0
+PROGRESS_EVERY_SECONDS = 15.0
+
+
+def secret_updated_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
+    """When the secret was last written (ms), or None if it (or its scope) does not exist.
+
+    Any other failure is an error: guessing "no secret" would skip restarts and leave
+    clusters on a revoked token.
+    """
+    try:
+        secrets = client.list_secrets(scope)
+    except WorkspaceError as exc:
+        if exc.not_found:
+            return None
+        raise ProvisionError(f"cannot list the secrets of scope {scope} ({said(exc)})") from None
+    for item in secrets:
+        if item.get("key") == key:
+            return int(item.get("last_updated_timestamp") or 0)
+    return None
+
+
+def last_start_ms(info: Mapping[str, Any]) -> int:
+    return int(info.get("last_restarted_time") or info.get("start_time") or 0)
+
+
+def cluster_gone(exc: WorkspaceError) -> bool:
+    """`clusters/get` of a cluster that no longer exists: missing, or INVALID_STATE once purged.
+
+    The real provider treats both as gone (`clusters/clusters_api.go` `wrapMissingClusterError`).
+    """
+    return exc.not_found or exc.error_code == "INVALID_STATE"
+
+
+def termination_text(info: Mapping[str, Any]) -> str:
+    """`CODE (TYPE): k=v, …` from a cluster's termination_reason, else its state message."""
+    reason = info.get("termination_reason") or {}
+    code = reason.get("code")
+    if not code:
+        return str(info.get("state_message") or "no termination reason given")
+    text = f"{code} ({reason['type']})" if reason.get("type") else str(code)
+    params = reason.get("parameters") or {}
+    if params:
+        text += ": " + ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return text
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """When is a RUNNING cluster still on the old configuration? (Used once per cluster.)
+
+    - secret_scope: it (re)started before the secret's current value was written;
+    - when the caller saw the clusters before changing them (`seen_starts`, e.g. rotate's
+      pre-flight): it has not (re)started since.
+    """
+
+    secret_ms: int | None = None
+    seen_starts: Mapping[str, int] = field(default_factory=dict)
+
+    def stale(self, name: str, info: Mapping[str, Any]) -> bool:
+        started = last_start_ms(info)
+        if self.secret_ms is not None and started < self.secret_ms:
+            return True
+        return name in self.seen_starts and started <= self.seen_starts[name]
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    name: str
+    cluster_id: str
+    # running: already current | restarted | waited: was starting, now RUNNING |
+    # terminated: left for its next start | failed | timeout | gone
+    result: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("running", "restarted", "waited", "terminated")
+
+
+@dataclass
+class ConvergeReport:
+    outcomes: list[ClusterOutcome] = field(default_factory=list)
+
+    def _named(self, *results: str) -> list[str]:
+        return sorted(o.name for o in self.outcomes if o.result in results)
+
+    @property
+    def restarted(self) -> list[str]:
+        return self._named("restarted")
+
+    @property
+    def waited(self) -> list[str]:
+        return self._named("waited")
+
+    @property
+    def running(self) -> list[str]:
+        return self._named("running")
+
+    @property
+    def skipped_terminated(self) -> list[str]:
+        return self._named("terminated")
+
+    @property
+    def failed(self) -> list[ClusterOutcome]:
+        return sorted((o for o in self.outcomes if not o.ok), key=lambda o: o.name)
+
+
+class ConvergeError(ProvisionError):
+    """Some clusters are not on the current configuration; `report` has every cluster's outcome."""
+
+    def __init__(self, message: str, report: ConvergeReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def converge_clusters(
+    client: WorkspaceClient,
+    cluster_ids: Mapping[str, str],
+    console: Console,
+    *,
+    secret: tuple[str, str] | None = None,
+    seen_starts: Mapping[str, int] | None = None,
+    timeout: float = 1800.0,
+    retry_hint: str = "rerun `provision apply`",
+    max_parallel: int | None = None,
+) -> ConvergeReport:
+    """Restart (once) what runs on the old token and wait for every (re)starting cluster.
+
+    `secret` is the (scope, key) the clusters reference in secret_scope mode. Raises
+    ConvergeError naming every cluster that did not make it (the others still converged).
+    """
+    if not cluster_ids:
+        return ConvergeReport()
+    secret_ms = secret_updated_ms(client, *secret) if secret is not None else None
+    worker = _Worker(client, console, Freshness(secret_ms, dict(seen_starts or {})), timeout, restart=True)
+    return _run_all(worker, cluster_ids, max_parallel, retry_hint)
+
+
+def wait_running(
+    client: WorkspaceClient,
+    clusters: Mapping[str, str],
+    console: Console,
+    timeout: float,
+    *,
+    retry_hint: str = "rerun `provision apply`",
+) -> ConvergeReport:
+    """Wait until every cluster (already starting) is RUNNING; never restarts anything."""
+    worker = _Worker(client, console, Freshness(), timeout, restart=False)
+    return _run_all(worker, clusters, None, retry_hint)
+
+
+def _run_all(
+    worker: _Worker, cluster_ids: Mapping[str, str], max_parallel: int | None, retry_hint: str
+) -> ConvergeReport:
+    """Like `databricks.parallel.map_bounded`, but Ctrl-C also ends the waits in flight at once."""
+    report = ConvergeReport()
+    items = sorted(cluster_ids.items())
+    bound = DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel
+    pool = ThreadPoolExecutor(max_workers=max(1, min(bound, len(items))), thread_name_prefix="converge")
+    try:
+        futures = {pool.submit(worker.one, name, cid): (name, cid) for name, cid in items}
+        wait(futures)
+        for future, (name, cid) in futures.items():
+            exc = future.exception()
+            if exc is None:
+                report.outcomes.append(future.result())
+            elif isinstance(exc, ProvisionError):
+                report.outcomes.append(ClusterOutcome(name, cid, "failed", str(exc)))
+            else:
+                raise exc  # a bug: the handler reports it
+    except BaseException:
+        worker.stop.set()  # Ctrl-C: the waits end at their next poll
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    report.outcomes.sort(key=lambda o: o.name)
+    if report.failed:
+        parts = [f"{o.name} ({o.cluster_id}) {o.detail}" for o in report.failed]
+        raise ConvergeError(
+            f"{len(report.failed)} of {len(items)} cluster(s) not running on the current configuration: "
+            + "; ".join(parts)
+            + f" — {retry_hint}",
+            report,
+        )
+    return report
+
+
+@dataclass
+class _Watch:
+    """What one wait observed."""
+
+    info: dict[str, Any] | None = None
+    outcome: ClusterOutcome | None = None  # set when the wait ended otherwise than RUNNING
+    saw_transition: bool = False
+
+
+class _Worker:
+    def __init__(
+        self, client: WorkspaceClient, console: Console, fresh: Freshness, timeout: float, *, restart: bool
+    ) -> None:
+        self.client = client
+        self.console = console
+        self.fresh = fresh
+        self.restart = restart
+        self.started = time.monotonic()
+        self.timeout = timeout
+        self.deadline = self.started + timeout
+        self.stop = threading.Event()
+
+    def one(self, name: str, cid: str) -> ClusterOutcome:
+        info = self._get(name, cid)
+        if isinstance(info, ClusterOutcome):
+            return info
+        state = str(info.get("state", ""))
+        if state in ("TERMINATED", "TERMINATING"):
+            return ClusterOutcome(name, cid, "terminated", "gets the current configuration at its next start")
+        if state == "ERROR":
+            return ClusterOutcome(name, cid, "failed", f"is in ERROR: {termination_text(info)}")
+        if state == "RUNNING" and not (self.restart and self.fresh.stale(name, info)):
+            return ClusterOutcome(name, cid, "running")
+        if state in TRANSITIONAL:
+            self.console.info(f"{name} ({cid}): {state}, waiting for it to run")
+            watch = self._wait(name, cid, restart_from=None)
+            if watch.outcome is not None:
+                return watch.outcome
+            assert watch.info is not None
+            if not (self.restart and self.fresh.stale(name, watch.info)):
+                self._ok(name, "RUNNING on the current configuration")
+                return ClusterOutcome(name, cid, "waited")
+            info, why = watch.info, "it was starting when the SAS secret was updated"
+        else:
+            why = "it started before the new SAS token was in place"
+        return self._restart_once(name, cid, info, why)
+
+    def _restart_once(self, name: str, cid: str, info: Mapping[str, Any], why: str) -> ClusterOutcome:
+        before = last_start_ms(info)
+        self.console.info(f"{name} ({cid}): restarting — {why}")
+        try:
+            self.client.restart_cluster(cid)
+        except WorkspaceError as exc:
+            # INVALID_STATE: already restarting (an edit's restart just became visible).
+            if exc.error_code != "INVALID_STATE":
+                return ClusterOutcome(name, cid, "failed", f"restart refused ({said(exc)})")
+        watch = self._wait(name, cid, restart_from=before)
+        if watch.outcome is not None:
+            return watch.outcome
+        assert watch.info is not None
+        if self.fresh.stale(name, watch.info):
+            # Judged by the restart we watched, not by the two services' clocks (skew or lag).
+            self.console.info(
+                f"{name}: restarted (observed), though its last_restarted_time "
+                f"{_iso(last_start_ms(watch.info))} is not after the secret's last update "
+                f"{_iso(self.fresh.secret_ms)} — the clusters and secrets services' clocks differ "
+                "or the field lags; not restarting again"
+            )
+        self._ok(name, "RUNNING on the current configuration (restarted)")
+        return ClusterOutcome(name, cid, "restarted")
+
+    def _wait(self, name: str, cid: str, *, restart_from: int | None) -> _Watch:
+        """Poll until RUNNING (and, after our restart, with the restart's effect seen)."""
+        watch = _Watch()
+        called = time.monotonic()
+        last_state = ""
+        last_progress = called
+        delay = 0.05  # dense first polls: the one after the restart finishes closes the window
+        while not self.stop.is_set():
+            info = self._get(name, cid)
+            if isinstance(info, ClusterOutcome):
+                watch.outcome = info
+                return watch
+            state = str(info.get("state", ""))
+            now = time.monotonic()
+            if state != "RUNNING":
+                watch.saw_transition = True
+            if state != last_state and last_state:
+                self.console.info(f"{name}: {last_state} → {state} ({now - self.started:.1f}s)")
+            last_state = state
+            if state == "RUNNING":
+                effect = watch.saw_transition or last_start_ms(info) != restart_from
+                if restart_from is None or effect:
+                    watch.info = info
+                    return watch
+                if now - called >= NO_EFFECT_GRACE_SECONDS:
+                    watch.outcome = ClusterOutcome(
+                        name,
+                        cid,
+                        "failed",
+                        f"showed no sign of the restart after {now - called:.0f}s (still RUNNING, "
+                        f"last_restarted_time {_iso(restart_from)} unchanged) — check its event log; "
+                        "it was not restarted again",
+                    )
+                    return watch
+            elif state in TERMINAL:
+                watch.outcome = ClusterOutcome(
+                    name, cid, "failed", f"went {state} while starting: {termination_text(info)}"
+                )
+                return watch
+            if now >= self.deadline:
+                watch.outcome = ClusterOutcome(
+                    name, cid, "timeout", f"still {state} after the {self.timeout:.0f}s timeout (--timeout)"
+                )
+                return watch
+            if now - last_progress >= PROGRESS_EVERY_SECONDS:
+                self.console.info(f"{name}: still {state} ({now - self.started:.0f}s of {self.timeout:.0f}s)")
+                last_progress = now
+            self.stop.wait(min(delay, max(0.0, self.deadline - now)))
+            delay = min(delay * 1.3, 10.0)
+        watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
+        return watch
+
+    def _get(self, name: str, cid: str) -> dict[str, Any] | ClusterOutcome:
+        try:
+            return self.client.get_cluster(cid)
+        except WorkspaceError as exc:
+            if cluster_gone(exc):
+                return ClusterOutcome(name, cid, "gone", "was deleted outside Terraform — run `provision apply`")
+            return ClusterOutcome(name, cid, "failed", f"cannot read it ({said(exc)})")
+
+    def _ok(self, name: str, what: str) -> None:
+        self.console.ok(f"{name} is {what} ({time.monotonic() - self.started:.1f}s)")
+
+
+def said(exc: WorkspaceError) -> str:
+    """What the workspace answered, status and code included (a 429 must read as one)."""
+    return f"HTTP {exc.status} {exc.error_code}: {exc.message}" if exc.status else exc.message
+
+
+def _iso(ms: int | None) -> str:
+    if not ms:
+        return "—"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")

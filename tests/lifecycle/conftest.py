@@ -1,0 +1,61 @@
+"""Helpers for the lifecycle tests (issue 11): applied sandbox projects and what the oracle says."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from provisioner.terraform import TerraformState
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+
+WS = "adb-1234567890123456.7.azuredatabricks.net"
+ORG = BASE_CONFIG["aep"]["org_id"]
+SANDBOX = BASE_CONFIG["aep"]["sandbox"]
+
+
+def make_project(root: Path, mode: str = "secret_scope", **overlay: Any) -> Project:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "home").mkdir(exist_ok=True)
+    config = copy.deepcopy(BASE_CONFIG)
+    config["sas"] = {**config["sas"], "mode": mode}
+    config.update(overlay)
+    project = Project(root, config)
+    project.write_config()
+    return project
+
+
+def applied(project: Project) -> Project:
+    done = project.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+def token(project: Project) -> str:
+    return str(project.store().dlz_credentials(ORG, SANDBOX)["SASToken"])
+
+
+def revocations(project: Project) -> int:
+    return int(project.store().snapshot().get("revoked_tokens", 0))
+
+
+def cluster_ids(project: Project) -> dict[str, str]:
+    return TerraformState(json.loads((project.root() / "terraform.tfstate").read_text())).clusters()
+
+
+def access(project: Project) -> dict[str, bool]:
+    store = project.store()
+    return {name: store.dlz_access(WS, cid) for name, cid in cluster_ids(project).items()}
+
+
+def no_secrets(done: subprocess.CompletedProcess[str], *tokens: str) -> None:
+    text = done.stdout + done.stderr
+    for secret in (AEP_SECRET, DATABRICKS_PAT, *tokens):
+        assert secret not in text
+    assert "sig=" not in text.replace("sig=***", "")
+
+
+def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]

@@ -1,0 +1,128 @@
+"""Issue 11 item 4: the real provider's and workspace's behaviours, copied and handled.
+
+End to end on the sandbox with the real terraform: diff-suppressed Spark conf keys, a
+cluster purged outside Terraform (`clusters/get` INVALID_STATE), `is_pinned` read from the
+paginated `clusters/list`, pin-before-wait on create and unpin on delete, a Flow Service
+create whose answer was lost, workspace 429 / transient 5xx.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.lifecycle.conftest import WS, applied, cluster_ids, error_lines, make_project, no_secrets, token
+
+DELTA_PREVIEW = "spark.databricks.delta.preview.enabled"
+SPEC_KEYS = ("cluster_name", "spark_version", "node_type_id", "autoscale", "autotermination_minutes", "custom_tags")
+
+
+def wait_running(store: Any, cid: str) -> None:
+    deadline = time.monotonic() + 30
+    while store.get_cluster(WS, cid)["state"] != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_diff_suppressed_spark_conf_key_is_neither_a_plan_diff_nor_drift(tmp_path: Path) -> None:
+    project = applied(make_project(tmp_path))
+    cid = cluster_ids(project)["aep-ingest"]
+    store = project.store()
+    # A legacy workspace rewrites the key on the cluster (the config says "true").
+    live = store.get_cluster(WS, cid)
+    spec = {k: v for k, v in live.items() if k in SPEC_KEYS}
+    spec["spark_conf"] = {**live["spark_conf"], DELTA_PREVIEW: "false"}
+    store.edit_cluster(WS, {**spec, "cluster_id": cid})
+    wait_running(store, cid)
+
+    plan = project.run("plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    status = project.run("status")
+    assert status.returncode == 0, status.stdout
+    assert DELTA_PREVIEW not in status.stdout
+
+
+def test_cluster_purged_outside_terraform_is_reported_as_deleted(tmp_path: Path) -> None:
+    project = applied(make_project(tmp_path))
+    ids = cluster_ids(project)
+    project.store().delete_cluster(WS, ids["aep-explore"])
+    project.store().purge_cluster(WS, ids["aep-explore"])  # clusters/get now answers INVALID_STATE
+
+    done = project.run("status", "--json")
+
+    assert done.returncode == 4, done.stderr
+    explore = {c["name"]: c for c in json.loads(done.stdout)["clusters"]}["aep-explore"]
+    assert explore["state"] == "DELETED"
+    assert explore["problems"] == ["deleted outside Terraform — run `provision apply` to recreate it"]
+    again = project.run("apply", "--auto-approve")
+    assert again.returncode == 0, again.stderr
+    assert cluster_ids(project)["aep-explore"] != ids["aep-explore"]
+    assert project.run("status").returncode == 0
+
+
+def test_is_pinned_comes_from_the_paginated_cluster_list(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    store = project.store()
+    store.ensure_workspace(WS)
+    for i in range(3):  # pinned clusters on the first pages (ids sort before ours)
+        store.pin_cluster(WS, store.add_cluster(WS, {"cluster_name": f"other-{i}"}, cluster_id=f"0000-00000{i}-pinned"))
+    applied(project)
+    ids = cluster_ids(project)
+    assert project.run("plan").returncode == 0
+
+    store.pin_cluster(WS, ids["aep-ingest"])  # pinned outside Terraform: the config says unpinned
+    plan = project.run("plan")
+
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "is_pinned" in plan.stdout and "true -> false" in plan.stdout
+
+
+def test_create_pins_before_waiting_and_destroy_unpins(tmp_path: Path) -> None:
+    config_overlay = copy.deepcopy(make_project(tmp_path / "probe").config["clusters"])
+    config_overlay[0]["is_pinned"] = True
+    project = applied(make_project(tmp_path / "p", clusters=config_overlay))
+    cid = cluster_ids(project)["aep-ingest"]
+    store = project.store()
+    assert store.is_pinned(WS, cid)
+    assert store.pinned_in_state(WS, cid) == "PENDING"  # pinned right after create, before the wait
+    assert project.run("plan").returncode == 0
+
+    done = project.run("destroy", "--auto-approve")
+
+    assert done.returncode == 0, done.stderr
+    assert store.get_cluster(WS, cid) is None
+
+
+def test_a_lost_connection_create_answer_yields_exactly_one_connection(tmp_path: Path) -> None:
+    project = applied(make_project(tmp_path))
+    project.store().set_faults(**{"aep.connection_answer_lost": 1})
+
+    done = project.run("connect", "--cluster", "aep-ingest", "--json")
+
+    assert done.returncode == 0, done.stderr
+    (stored,) = project.store().connections()
+    assert json.loads(done.stdout)["connectionId"] == stored["id"]
+
+
+def test_workspace_rate_limits_and_transient_errors_are_retried_then_reported(tmp_path: Path) -> None:
+    project = applied(make_project(tmp_path))
+    store = project.store()
+    store.set_faults(**{"workspace.status_429": 2, "workspace.retry_after": 1, "workspace.status_5xx": 2})
+
+    ok = project.run("status")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    faults = store.faults()
+    assert faults["workspace.status_429"] == 0 and faults["workspace.status_5xx"] == 0
+
+    store.set_faults(**{"workspace.status_429": 200, "workspace.retry_after": 0})
+    try:
+        limited = project.run("status")
+    finally:
+        store.clear_faults()
+    assert limited.returncode == 1
+    errors = error_lines(limited)
+    assert len(errors) == 1, limited.stderr
+    assert "429" in errors[0] or "REQUEST_LIMIT_EXCEEDED" in errors[0]
+    no_secrets(limited, token(project))
