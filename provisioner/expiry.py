@@ -66,12 +66,21 @@ def held_tokens(state: TerraformState, env: Environment, creds: DlzCredentials) 
     return held
 
 
-def token_replaced(state: TerraformState, env: Environment, creds: DlzCredentials) -> TokenReplaced | None:
-    """A TokenReplaced when something in the workspace holds a token other than AEP's current one."""
+def token_replaced(
+    state: TerraformState, env: Environment, creds: DlzCredentials, *, secret_holds_current: bool | None = None
+) -> TokenReplaced | None:
+    """A TokenReplaced when something in the workspace holds a token other than AEP's current one.
+
+    `secret_holds_current`: what the workspace itself says about the secret when its value
+    is not in the state (a fingerprint the tool records beside it); None = unknown.
+    """
     current = creds.sas_token.reveal().encode()
     held = held_tokens(state, env, creds)
-    stale = tuple(where for where, value in held.items() if not hmac.compare_digest(value.encode(), current))
-    return TokenReplaced(stale, creds.expiry_date) if stale else None
+    stale = [where for where, value in held.items() if not hmac.compare_digest(value.encode(), current)]
+    secret = f"secret {env.sas.secret_scope}/{env.sas.secret_key}"
+    if env.sas.mode == "secret_scope" and secret_holds_current is False and secret not in stale:
+        stale.insert(0, secret)
+    return TokenReplaced(tuple(stale), creds.expiry_date) if stale else None
 
 
 def plan_token_honoured(plan: dict[str, Any], creds: DlzCredentials) -> bool | None:
