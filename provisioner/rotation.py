@@ -10,7 +10,7 @@ secret_scope mode — no Terraform inside the window:
 2. write a rotation marker, refresh;
 3. at once: `secrets/put` (an in-place overwrite: a cluster starting at any instant resolves
    the old or the new value, never nothing), then restart the running clusters and wait
-   until each is RUNNING on the new value (provisioner.converge);
+   until each is RUNNING on the new value (provisioner.databricks.converge);
 4. after the window: reconcile the state (`terraform apply -refresh-only`); a failure there
    is a warning, the rotation itself is done.
 
