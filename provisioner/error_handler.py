@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.console import Console
-from provisioner.errors import ProvisionError
+from provisioner.errors import ExitCode, ProvisionError
 from provisioner.secret import mask
 
 
@@ -31,11 +31,11 @@ def run_command(func: Callable[[argparse.Namespace, Console], int], args: argpar
         return exc.exit_code
     except KeyboardInterrupt:
         console.error("interrupted")
-        return 130
+        return ExitCode.CANCELLED
     except Exception as exc:
         log = _write_traceback()
         console.error(f"unexpected {type(exc).__name__} — this is a bug; details in {log}")
-        return 3
+        return ExitCode.CRASH
 
 
 def _one_line(text: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner.errors import ProvisionError
+from provisioner.errors import ExitCode, ProvisionError
 from provisioner.secret import mask
 from provisioner.terraform.environment import ChildEnv
 
@@ -35,7 +35,7 @@ _PR_SET_PDEATHSIG = 1
 class Cancelled(ProvisionError):
     """The user interrupted; Terraform was asked to stop and did."""
 
-    exit_code = 130
+    exit_code = ExitCode.CANCELLED
 
 
 @dataclass(frozen=True)
