@@ -47,7 +47,7 @@ def read_cluster(ctx: RunContext, env: Environment, cluster_id: str) -> dict[str
 
     client = ctx.workspace_client(env)
     try:
-        info = client.get_cluster(cluster_id)
+        info: dict[str, Any] = client.get_cluster(cluster_id)
     except WorkspaceError as exc:
         if exc.not_found:
             raise ProvisionError(
@@ -136,7 +136,7 @@ def _line_after(lines: list[str], node: Any) -> int:
     end = node.end_mark
     if end.line >= len(lines):
         return len(lines)
-    at = end.line if lines[end.line][: end.column].strip() == "" else end.line + 1
+    at: int = end.line if lines[end.line][: end.column].strip() == "" else end.line + 1
     # Blank lines and comments before the next key belong to what follows, not to the list.
     while at - 1 > node.start_mark.line and (lines[at - 1].strip() == "" or lines[at - 1].lstrip().startswith("#")):
         at -= 1

@@ -1,4 +1,5 @@
-"""The code base stays ruff-clean: a lint failure fails the suite, not just a reviewer's patience."""
+"""The code base stays ruff-clean and strictly typed: a lint or type error fails the suite, not just a
+reviewer's patience."""
 
 from __future__ import annotations
 
@@ -23,6 +24,19 @@ def test_ruff_clean() -> None:
 def test_ruff_format_clean() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", "provisioner", "tests", "bench", "scripts"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_strict_clean() -> None:
+    # Configured in pyproject.toml ([tool.mypy]: strict, the provisioner package; untyped
+    # third-party libraries are Any). mypy is a test dependency, installed beside this interpreter.
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -108,7 +108,8 @@ def single_attempt_session(settings: HttpSettings) -> requests.Session:
 def _with_timeout(request: Any, timeout: float) -> Any:
     def call(method: str, url: str, **kw: Any) -> requests.Response:
         kw.setdefault("timeout", timeout)
-        return request(method, url, **kw)
+        response: requests.Response = request(method, url, **kw)
+        return response
 
     return call
 

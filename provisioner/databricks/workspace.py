@@ -72,7 +72,7 @@ def resolve_host(host: str) -> str:
     raw = os.environ.get(SANDBOX_HOSTS_ENV)
     if not raw:
         return host
-    mapping = {normalize_host(k): v.rstrip("/") for k, v in json.loads(raw).items()}
+    mapping: dict[str, str] = {normalize_host(k): v.rstrip("/") for k, v in json.loads(raw).items()}
     if host not in mapping:
         raise WorkspaceError(0, "SANDBOX_UNKNOWN_HOST", f"{host} is not a sandbox workspace (known: {sorted(mapping)})")
     return mapping[host]

@@ -196,7 +196,7 @@ class SandboxServer:
 
 def redacted_state(state: dict[str, Any]) -> dict[str, Any]:
     """The state for the admin endpoint: SAS signatures, secret values, PATs hidden."""
-    out = json.loads(json.dumps(state))
+    out: dict[str, Any] = json.loads(json.dumps(state))
     for record in out.get("dlz", {}).values():
         record["SASToken"] = mask_sas(record["SASToken"])
     out["dlz_accounts"] = {name: "***" for name in out.get("dlz_accounts", {})}

@@ -39,10 +39,12 @@ def _cached_certificate(generate: Any) -> Any:
                 cached = json.loads(path.read_text())
                 pair = (cached["key_pem"].encode(), cached["cert_pem"].encode())
                 credentials = grpc.ssl_server_credentials([pair], require_client_auth=False)
-                return base64.b64decode(cached["cert_chain"]), credentials
+                chain: bytes = base64.b64decode(cached["cert_chain"])
+                return chain, credentials
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
-        return generate()
+        generated: tuple[bytes, Any] = generate()
+        return generated
 
     return load
 

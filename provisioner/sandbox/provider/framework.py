@@ -125,11 +125,11 @@ def install_sdkv2_semantics() -> None:
             response.legacy_type_system = True
             return response
 
-    tf.provider.ProviderServicer = SDKv2Servicer  # type: ignore[misc]
+    tf.provider.ProviderServicer = SDKv2Servicer
 
     import tf.runner
 
-    class GracefulStop(tf.runner._ShutdownInterceptor):  # type: ignore[name-defined]
+    class GracefulStop(tf.runner._ShutdownInterceptor):
         """StopProvider (Terraform got Ctrl-C) means "wrap up in-flight calls", as in SDKv2 —
         not "drop them": `tf` stops the gRPC server at once, so an interrupted apply lost the
         cluster it had just created (in the workspace, absent from state). go-plugin's
@@ -140,4 +140,4 @@ def install_sdkv2_semantics() -> None:
                 return continuation(handler_call_details)
             return super().intercept_service(continuation, handler_call_details)
 
-    tf.runner._ShutdownInterceptor = GracefulStop  # type: ignore[attr-defined]
+    tf.runner._ShutdownInterceptor = GracefulStop

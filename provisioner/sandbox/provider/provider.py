@@ -110,7 +110,7 @@ class DatabricksProvider(Provider):
         return []
 
     def get_resources(self) -> list[type[Resource]]:
-        return [Cluster, SecretScope, SecretResource]  # type: ignore[list-item]
+        return [Cluster, SecretScope, SecretResource]
 
 
 def _setting(config: Config, name: str, env: str) -> str | None:

@@ -85,7 +85,8 @@ def empty_state() -> State:
 
 
 def workspace_state(state: State, key: str) -> dict[str, Any]:
-    return state["workspaces"].setdefault(key, {"clusters": {}, "scopes": {}, "policies": {}})
+    workspace: dict[str, Any] = state["workspaces"].setdefault(key, {"clusters": {}, "scopes": {}, "policies": {}})
+    return workspace
 
 
 class StoreBase:

@@ -283,7 +283,7 @@ class ClusterStore(StoreBase):
 
 def _cluster(state: State, workspace_key: str, cluster_id: str) -> dict[str, Any]:
     ws = state["workspaces"].get(workspace_key, {})
-    cluster = ws.get("clusters", {}).get(cluster_id)
+    cluster: dict[str, Any] | None = ws.get("clusters", {}).get(cluster_id)
     if cluster is None and cluster_id in ws.get("purged", ()):
         raise DatabricksError(
             400,

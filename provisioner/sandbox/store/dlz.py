@@ -187,7 +187,8 @@ def _dlz_key(org_id: str, sandbox_name: str, cred_type: str) -> str:
 
 
 def _dlz_record(state: State, org_id: str, sandbox_name: str, cred_type: str) -> dict[str, Any] | None:
-    return state["dlz"].get(_dlz_key(org_id, sandbox_name, cred_type))
+    record: dict[str, Any] | None = state["dlz"].get(_dlz_key(org_id, sandbox_name, cred_type))
+    return record
 
 
 def _issue_dlz(state: State, org_id: str, sandbox_name: str, cred_type: str) -> dict[str, Any]:
