@@ -48,6 +48,12 @@ class SasSettings:
     # False: secret_scope names a scope that exists already; the tool writes its secret but
     # Terraform never creates, changes or deletes the scope itself.
     manage_scope: bool = True
+    # Principals (users, groups, service principal application ids) granted READ on the scope:
+    # a cluster's owner needs READ to resolve the secret reference when the cluster starts.
+    readers: tuple[str, ...] = ()
+    # "users" gives every workspace user MANAGE on a scope this root creates (the only value
+    # the API accepts; some pricing tiers require it); unset: the creator gets MANAGE.
+    initial_manage_principal: str | None = None
 
     @property
     def secret_reference(self) -> str:
@@ -178,7 +184,9 @@ def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str
 def _build_environment(path: Path, name: str, doc: Mapping[str, Any], environ: Mapping[str, str]) -> Environment:
     aep = AepSettings(**doc["aep"])
     host = environ.get("DATABRICKS_HOST") or doc["databricks"]["host"]
-    sas = SasSettings(**doc.get("sas", {}))
+    sas_doc = dict(doc.get("sas", {}))
+    sas_doc["readers"] = tuple(dict.fromkeys(sas_doc.get("readers", ())))  # toset() in HCL: order kept, no repeats
+    sas = SasSettings(**sas_doc)
     clusters = tuple(_build_cluster(c) for c in doc["clusters"])
     tf = doc.get("terraform", {})
     root_base = (path.parent / tf.get("dir", "terraform")).resolve()

@@ -50,6 +50,7 @@ RESOURCES = {
     "databricks_cluster": ("cluster", "Cluster"),
     "databricks_secret_scope": ("secret-scope", "SecretScope"),
     "databricks_secret": ("secret", "Secret"),
+    "databricks_secret_acl": ("secret-acl", "SecretAcl"),
 }
 
 _SDK_SOURCE = (

@@ -18,6 +18,7 @@ from provisioner.commands._confirm import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.errors import ConfigError, ExitCode, ProvisionError
 from provisioner.expiry import plan_token_honoured
 from provisioner.plan_review import ReviewedPlan
@@ -28,10 +29,12 @@ from provisioner.terraform import (
     InitOptions,
     PlanOptions,
     TerraformRunner,
+    TerraformState,
     apply_saved,
     plan_and_apply,
     saved_plan,
 )
+from provisioner.terraform.planfile import prior_state
 from provisioner.workflow import (
     RunContext,
     default_plan_file,
@@ -57,6 +60,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         def ask(runner: TerraformRunner, plan_file: Path, creds: DlzCredentials | None) -> Callable[[], bool]:
             def asked() -> bool:
+                if scoped:  # before anything changes: can every cluster's owner read the secret?
+                    planned_on = TerraformState(prior_state(plan_file)).clusters()
+                    check_owners_can_read(ctx.workspace_client(env), env, planned_on, console.warn)
                 found = secret_apply.check(ctx, env, creds, runner) if scoped and creds else None
                 if found is not None:
                     secret_apply.report(env, found, console)

@@ -34,6 +34,7 @@ from provisioner.workflow import (
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.expiry import TokenReplaced
+    from provisioner.terraform import TerraformState
 
 _section_lock = threading.Lock()
 # Terraform documents its plugin cache as unsafe for concurrent installs: inits that may
@@ -90,6 +91,10 @@ def _plan_one(
                 outcome = ExitCode.CHANGES  # apply has something to do
             if found.freshness is not None and found.freshness.present:
                 holds_current = found.freshness.holds_current
+        if env.sas.mode == "secret_scope":
+            from provisioner.databricks.ownership import check_owners_can_read
+
+            check_owners_can_read(ctx.workspace_client(env), env, _planned_on(plan_file).clusters(), console.warn)
         replaced = _token_replaced(env, creds, plan_file, holds_current)
         if replaced is not None:
             console.warn(
@@ -129,17 +134,22 @@ def _plan_one(
         return EnvResult(env.name, ExitCode.ERROR, time.monotonic() - started, _short(exc, env))
 
 
+def _planned_on(plan_file: Path) -> TerraformState:
+    """The state the plan was made on, read from the plan file (no extra terraform run)."""
+    from provisioner.terraform import TerraformState
+    from provisioner.terraform.planfile import prior_state
+
+    return TerraformState(prior_state(plan_file))
+
+
 def _token_replaced(
     env: Environment, creds: DlzCredentials, plan_file: Path, secret_holds_current: bool | None
 ) -> TokenReplaced | None:
     """Compared against the state the plan was made on (read from the plan file: no extra terraform run)
     and, in secret_scope mode, what the workspace says about the secret."""
     from provisioner.expiry import token_replaced
-    from provisioner.terraform import TerraformState
-    from provisioner.terraform.planfile import prior_state
 
-    state = TerraformState(prior_state(plan_file))
-    return token_replaced(state, env, creds, secret_holds_current=secret_holds_current)
+    return token_replaced(_planned_on(plan_file), env, creds, secret_holds_current=secret_holds_current)
 
 
 def _short(exc: ProvisionError, env: Environment) -> str:

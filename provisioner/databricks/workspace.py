@@ -266,3 +266,32 @@ class WorkspaceClient:
     def get_cluster_policy(self, policy_id: str) -> dict[str, Any]:
         """`policy_id`, `name` and `definition` (a JSON string of attribute path -> rule)."""
         return self._call("GET", "/api/2.0/policies/clusters/get", params={"policy_id": policy_id})
+
+    # -- lifecycle: secret scope ACLs (databricks_secret_acl), the caller's user name ---------
+
+    def put_scope_acl(self, scope: str, principal: str, permission: str) -> None:
+        self._call(
+            "POST", "/api/2.0/secrets/acls/put", body={"scope": scope, "principal": principal, "permission": permission}
+        )
+
+    def get_scope_acl(self, scope: str, principal: str) -> str | None:
+        """The principal's own ACL entry on the scope (not what it gets through a group), or None."""
+        try:
+            found = self._call("GET", "/api/2.0/secrets/acls/get", params={"scope": scope, "principal": principal})
+        except WorkspaceError as exc:
+            if exc.not_found:  # no entry for the principal, or no such scope: nothing granted here
+                return None
+            raise
+        permission = found.get("permission")
+        return str(permission) if permission else None
+
+    def scope_acls(self, scope: str) -> dict[str, str]:
+        """principal -> permission of every ACL entry on the scope (needs MANAGE)."""
+        items = self._call("GET", "/api/2.0/secrets/acls/list", params={"scope": scope}).get("items", [])
+        return {str(i.get("principal")): str(i.get("permission")) for i in items}
+
+    def delete_scope_acl(self, scope: str, principal: str) -> None:
+        self._call("POST", "/api/2.0/secrets/acls/delete", body={"scope": scope, "principal": principal})
+
+    def current_user_name(self) -> str:
+        return str(self._call("GET", "/api/2.0/preview/scim/v2/Me").get("userName") or "")

@@ -79,6 +79,10 @@ class WorkspaceEmulator:
             "secrets/put": ("POST", self._put_secret),
             "secrets/delete": ("POST", self._delete_secret),
             "secrets/list": ("GET", self._list_secrets),
+            "secrets/acls/list": ("GET", self._list_acls),
+            "secrets/acls/get": ("GET", self._get_acl),
+            "secrets/acls/put": ("POST", self._put_acl),
+            "secrets/acls/delete": ("POST", self._delete_acl),
         }
 
     def add_token(self, token: str) -> None:
@@ -223,7 +227,12 @@ class WorkspaceEmulator:
     # ---- secrets ---------------------------------------------------------------------------
 
     def _create_scope(self, ws: str, body: Body) -> Body:
-        self.store.create_scope(ws, _required(body, "scope"), body.get("scope_backend_type") or "DATABRICKS")
+        self.store.create_scope(
+            ws,
+            _required(body, "scope"),
+            body.get("scope_backend_type") or "DATABRICKS",
+            initial_manage_principal=body.get("initial_manage_principal"),
+        )
         return {}
 
     def _delete_scope(self, ws: str, body: Body) -> Body:
@@ -245,6 +254,32 @@ class WorkspaceEmulator:
 
     def _delete_secret(self, ws: str, body: Body) -> Body:
         self.store.delete_secret(ws, _required(body, "scope"), _required(body, "key"))
+        return {}
+
+    # ---- secret scope ACLs (store/acls.py) ------------------------------------------------
+
+    def _list_acls(self, ws: str, body: Body) -> Body:
+        acls = self.store.scope_acls(ws, _required(body, "scope"))
+        items = [{"principal": p, "permission": perm} for p, perm in sorted(acls.items())]
+        return {"items": items} if items else {}
+
+    def _get_acl(self, ws: str, body: Body) -> Body:
+        scope, principal = _required(body, "scope"), _required(body, "principal")
+        acls = self.store.scope_acls(ws, scope)
+        if principal not in acls:
+            raise DatabricksError(
+                404, "RESOURCE_DOES_NOT_EXIST", f"Failed to get secret ACL for {principal} in {scope}"
+            )
+        return {"principal": principal, "permission": acls[principal]}
+
+    def _put_acl(self, ws: str, body: Body) -> Body:
+        self.store.put_scope_acl(
+            ws, _required(body, "scope"), _required(body, "principal"), _required(body, "permission")
+        )
+        return {}
+
+    def _delete_acl(self, ws: str, body: Body) -> Body:
+        self.store.delete_scope_acl(ws, _required(body, "scope"), _required(body, "principal"))
         return {}
 
     def _list_secrets(self, ws: str, body: Body) -> Body:

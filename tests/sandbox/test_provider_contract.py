@@ -110,6 +110,7 @@ def test_standin_implements_the_resources_we_generate(standin: dict[str, Any]) -
         "databricks_cluster",
         "databricks_secret_scope",
         "databricks_secret",
+        "databricks_secret_acl",
     }
     cluster = standin["resource_schemas"]["databricks_cluster"]["block"]
     assert {"cluster_id", "spark_version", "num_workers", "spark_conf", "state", "url"} <= set(cluster["attributes"])

@@ -398,3 +398,19 @@ def test_missing_secret_fails_the_start(ws: Workspace) -> None:
     cluster_id = _create(ws, spark_conf={"x": "{{secrets/none/such}}"})
     failed = ws.wait_state(cluster_id, "TERMINATED")
     assert failed["termination_reason"]["code"] == "SECRET_RESOLUTION_ERROR"
+
+
+def test_secret_scope_acls(ws: Workspace) -> None:
+    ws.ok("secrets/scopes/create", {"scope": "acl-scope", "initial_manage_principal": "users"})
+    ws.ok("secrets/acls/put", {"scope": "acl-scope", "principal": "data-engineers", "permission": "READ"})
+    listed = ws.get("secrets/acls/list", version="2.0", scope="acl-scope").json()
+    assert listed == {
+        "items": [{"principal": "data-engineers", "permission": "READ"}, {"principal": "users", "permission": "MANAGE"}]
+    }
+    got = ws.get("secrets/acls/get", version="2.0", scope="acl-scope", principal="data-engineers").json()
+    assert got == {"principal": "data-engineers", "permission": "READ"}
+    ws.ok("secrets/acls/delete", {"scope": "acl-scope", "principal": "data-engineers"})
+    missing = ws.get("secrets/acls/get", version="2.0", scope="acl-scope", principal="data-engineers")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    bad = ws.post("secrets/scopes/create", {"scope": "other", "initial_manage_principal": "admins"}, "2.0")
+    assert bad.status_code == 400

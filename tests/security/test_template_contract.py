@@ -71,6 +71,8 @@ def render(tmp_path: Path, mode: str) -> dict[str, str]:
     config = copy.deepcopy(BASE_CONFIG)
     config["clusters"] = MAXIMAL_CLUSTERS
     config["sas"] = {"mode": mode, "secret_scope": "aep-dlz", "secret_key": "dlz-sas-token"}
+    if mode == "secret_scope":  # every optional sas field that reaches HCL
+        config["sas"].update(readers=["data-engineers", "alice@example.com"], initial_manage_principal="users")
     path = tmp_path / f"{mode}.yaml"
     path.write_text(yaml.safe_dump(config))
     (env,) = load_config(path, environ={}).environments.values()
@@ -248,7 +250,8 @@ def test_every_emitted_resource_and_attribute_exists_in_the_real_provider(tmp_pa
     # The maximal config really produced what we meant to check.
     types = {t for t, _, _ in checker.resources}
     # secret_scope: the tool writes the secret's value; Terraform holds only the scope.
-    secret_types = {"databricks_secret_scope"} if mode == "secret_scope" else set()
+    # sas.readers: READ grants on the scope (databricks_secret_acl).
+    secret_types = {"databricks_secret_scope", "databricks_secret_acl"} if mode == "secret_scope" else set()
     expected = {"databricks_cluster"} | secret_types
     assert types == expected
     everything = next(body for t, n, body in checker.resources if n == "everything")
@@ -280,7 +283,7 @@ BROKEN = {  # case: (emitted text, broken text, what the checker must say)
     "computed-only attribute": ("  cluster_name ", '  cluster_id = "x"\n  cluster_name ', "computed-only"),
     "wrong type": ("autotermination_minutes = 60", 'autotermination_minutes = { a = "b" }', "says number"),
     "unknown block": ("  autoscale {", "  bogus_block {\n  }\n\n  autoscale {", "block bogus_block"),
-    "missing required": ("  name = ", "  # name = ", "required attribute name is missing"),
+    "missing required": ("  name ", "  # name ", "required attribute name is missing"),
 }
 
 

@@ -18,6 +18,7 @@ from tf.utils import Diagnostics
 
 from provisioner.sandbox.provider.cluster import Cluster
 from provisioner.sandbox.provider.secret import SecretResource
+from provisioner.sandbox.provider.secret_acl import SecretAcl
 from provisioner.sandbox.provider.secret_scope import SecretScope
 from provisioner.sandbox.provider.sensitive import SENSITIVE_PROVIDER_ATTRIBUTES
 
@@ -110,7 +111,7 @@ class DatabricksProvider(Provider):
         return []
 
     def get_resources(self) -> list[type[Resource]]:
-        return [Cluster, SecretScope, SecretResource]
+        return [Cluster, SecretScope, SecretResource, SecretAcl]
 
 
 def _setting(config: Config, name: str, env: str) -> str | None:

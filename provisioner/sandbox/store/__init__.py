@@ -6,6 +6,7 @@ own module. `SandboxStore` is all of them together.
 
 from __future__ import annotations
 
+from provisioner.sandbox.store.acls import AclStore
 from provisioner.sandbox.store.base import (
     DEFAULT_CLUSTER_START_SECONDS,
     DEFAULT_FAULTS,
@@ -50,5 +51,5 @@ __all__ = [
 ]
 
 
-class SandboxStore(DlzStore, ClusterStore, PolicyStore, SecretStore, ConnectionStore, FaultStore):
+class SandboxStore(DlzStore, ClusterStore, PolicyStore, SecretStore, AclStore, ConnectionStore, FaultStore):
     """The sandbox's state file; every public method is one locked transaction."""

@@ -375,12 +375,21 @@ def _new_cluster(cluster_id: str, spec: dict[str, Any], source: str, now_ms: int
     }
 
 
-def _resolve(conf: Mapping[str, str], scopes: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
-    """Spark conf with secret references replaced by today's values, or the first bad reference."""
+def _resolve(conf: Mapping[str, str], scopes: Mapping[str, Any], owner: str) -> tuple[dict[str, str], str | None]:
+    """Spark conf with secret references replaced by today's values, or the first bad reference.
+
+    References resolve with the permissions of the cluster's owner, who needs READ on the
+    scope (docs.databricks.com security/secrets/secrets-spark-conf-env-var, "Requirements").
+    """
     missing: list[str] = []
 
     def sub(match: re.Match[str]) -> str:
-        secret = scopes.get(match.group(1), {}).get("secrets", {}).get(match.group(2))
+        scope = scopes.get(match.group(1), {})
+        acls = scope.get("acls")
+        if acls is not None and not ({owner, "users"} & set(acls)):
+            missing.append(f"scope: {match.group(1)}: the cluster owner {owner} lacks READ on the scope")
+            return match.group(0)
+        secret = scope.get("secrets", {}).get(match.group(2))
         if secret is None:
             missing.append(f"scope: {match.group(1)} and key: {match.group(2)}")
             return match.group(0)
@@ -395,7 +404,7 @@ def _begin_start(
 ) -> None:
     # Databricks resolves secret references when the (re)start begins: this snapshot is
     # what the cluster runs with until its next start, whatever happens to the secret.
-    resolved, missing = _resolve(cluster["spec"].get("spark_conf") or {}, ws["scopes"])
+    resolved, missing = _resolve(cluster["spec"].get("spark_conf") or {}, ws["scopes"], cluster["creator_user_name"])
     cluster["effective_spark_conf"] = resolved
     previous = cluster.get("last_restarted_time")
     cluster["last_restarted_time"] = now_ms()
@@ -410,7 +419,11 @@ def _begin_start(
     cluster.pop("termination_reason", None)
     cluster.pop("terminated_time", None)
     if missing:
-        cluster["start_error"] = f"Secret does not exist with {missing}"
+        cluster["start_error"] = (
+            f"Failed to resolve secret reference: {missing}"
+            if "lacks READ" in missing
+            else f"Secret does not exist with {missing}"
+        )
     else:
         cluster.pop("start_error", None)
     _set_state(cluster, state, pending_to="RUNNING", after=seconds)

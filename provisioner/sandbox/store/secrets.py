@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, workspace_state
+from provisioner.sandbox.store.clusters import SANDBOX_USER
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 KEY_VAULT = "AZURE_KEYVAULT"
@@ -24,7 +25,22 @@ _BACKENDS = frozenset({"DATABRICKS", KEY_VAULT})
 
 
 class SecretStore(StoreBase):
-    def create_scope(self, workspace_key: str, scope: str, backend_type: str = "DATABRICKS") -> None:
+    def create_scope(
+        self,
+        workspace_key: str,
+        scope: str,
+        backend_type: str = "DATABRICKS",
+        *,
+        creator: str = SANDBOX_USER,
+        initial_manage_principal: str | None = None,
+    ) -> None:
+        """The creator gets MANAGE, or every user with `initial_manage_principal = "users"` (store/acls.py)."""
+        if initial_manage_principal not in (None, "", "users"):
+            raise DatabricksError(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                f"initial_manage_principal must be 'users' (got {initial_manage_principal!r})",
+            )
         if not isinstance(scope, str) or not _NAME_RE.match(scope):
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid scope name: {scope!r}")
         if backend_type not in _BACKENDS:
@@ -33,7 +49,8 @@ class SecretStore(StoreBase):
             scopes = workspace_state(state, workspace_key)["scopes"]
             if scope in scopes:
                 raise DatabricksError(400, "RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!")
-            scopes[scope] = {"backend_type": backend_type, "secrets": {}}
+            manager = "users" if initial_manage_principal == "users" else creator
+            scopes[scope] = {"backend_type": backend_type, "secrets": {}, "acls": {manager: "MANAGE"}}
 
     def delete_scope(self, workspace_key: str, scope: str) -> None:
         with self._txn() as state:
