@@ -89,7 +89,7 @@ def new_session(settings: HttpSettings) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
-    session.request = _with_timeout(session.request, settings.timeout_seconds)  # type: ignore[method-assign]
+    session.request = _with_timeout(session.request, settings.timeout_seconds)
     return session
 
 
@@ -101,7 +101,7 @@ def single_attempt_session(settings: HttpSettings) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
-    session.request = _with_timeout(session.request, settings.timeout_seconds)  # type: ignore[method-assign]
+    session.request = _with_timeout(session.request, settings.timeout_seconds)
     return session
 
 
