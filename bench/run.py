@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -427,7 +428,10 @@ def write_results(path: Path, rows: list[Row], info: dict[str, str], elapsed: fl
     for r in rows:
         lines.append(f"- **{r.figure}**")
         lines += [f"  - {d}" for d in r.detail]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Sections other benchmarks write (e.g. bench/fanout.py, between <!-- name:begin/end --> markers) stay.
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, flags=re.S)]
+    path.write_text("\n".join([*lines, *("\n" + k for k in kept)]) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

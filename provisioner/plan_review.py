@@ -9,13 +9,14 @@ settings (SHOWN_VALUES) as they are and any other value by a SHA-256 fingerprint
 summary copies out no free-form value (spark_env_vars, tags, …) — and a digest over it.
 The apply job plans afresh and applies that plan only if its change set has the same digest.
 
-**A token AEP rotated in between** is never part of the change set (its value is sensitive,
-its expiry date is left out). It counts only through the resources it changes: in
-`secret_scope` mode a new token replaces `databricks_secret` (and restarts the clusters that
-read it); in `inline` mode it updates every cluster's `spark_conf`. If the reviewed change set
-already contained exactly those changes (a first deployment, a reviewed rotation), the fresh
-plan matches and applies the current token — never the older one the reviewer's plan held.
-If it did not, the apply stops and asks for a new review.
+**A token AEP rotated in between** is never part of the change set: its value is sensitive
+and its expiry date is left out. It counts only through the resources it changes. In
+`secret_scope` mode (the default) no Terraform resource holds the token — the tool writes the
+secret itself on apply — so a rotation never differs from a review; the apply writes the
+token that is valid *now*. In `inline` mode a new token updates every cluster's `spark_conf`:
+if the reviewed change set already had exactly those updates (a first deployment, a reviewed
+rotation) the fresh plan matches and applies the current token, never the reviewer's older
+one; if not, the apply stops and asks for a new review.
 """
 
 from __future__ import annotations

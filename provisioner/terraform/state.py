@@ -3,9 +3,15 @@ start) and typed views of the document, so no caller walks its JSON by hand."""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provisioner.errors import TerraformError
 from provisioner.terraform.runner import Runner
 
 if TYPE_CHECKING:
@@ -20,6 +26,51 @@ class StatePull(Runner):
     def state_pull(self) -> dict[str, Any]:
         """The current state document ({} when there is none yet). Holds secrets: never print it."""
         return self.run_json(state_pull_args(), "state pull")
+
+
+def state_push_args(path: Path, lock_timeout: str) -> list[str]:
+    return ["state", "push", f"-lock-timeout={lock_timeout}", str(path)]
+
+
+class StatePush(Runner):
+    def state_push(self, path: Path, lock_timeout: str = "0s") -> None:
+        self.run(state_push_args(path, lock_timeout), "state push")
+
+
+def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> bool:
+    """Give a remote backend an (empty) state for this root if it has none; True if created.
+
+    Terraform's `pg` backend (1.11; remote-state/pg/client.go) locks a state that has no row
+    yet with one database-wide advisory lock (-1, "workspace creation") and holds it for the
+    whole plan or apply — the default workspace's row is only written when state is first
+    persisted. Until then every other environment sharing the database is refused ("Already
+    locked for workspace creation"), however distinct its schema. Writing an empty state once,
+    right after init, holds that lock for milliseconds; from then on each environment locks
+    only its own row. `lock_timeout` bounds the wait for another root doing the same.
+    """
+    if runner.state_pull():
+        return False
+    doc = {
+        "version": 4,
+        "terraform_version": "1.5.0",  # the oldest we support: any newer Terraform reads it
+        "serial": 0,
+        "lineage": str(uuid.uuid4()),
+        "outputs": {},
+        "resources": [],
+    }
+    fd, tmp = tempfile.mkstemp(prefix="empty-", suffix=".tfstate", dir=runner.root / ".terraform")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        try:
+            runner.state_push(Path(tmp), lock_timeout)
+        except TerraformError:
+            if runner.state_pull():  # another run of this root created it first: as good
+                return False
+            raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
 
 
 class TerraformState:

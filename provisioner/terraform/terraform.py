@@ -11,8 +11,8 @@ from provisioner.terraform.apply import Apply
 from provisioner.terraform.init import Init
 from provisioner.terraform.plan import Plan
 from provisioner.terraform.show import Show
-from provisioner.terraform.state import StatePull
+from provisioner.terraform.state import StatePull, StatePush
 
 
-class TerraformRunner(Init, Plan, Apply, Show, StatePull):
+class TerraformRunner(Init, Plan, Apply, Show, StatePull, StatePush):
     """One root, one binary, one explicit environment (see runner.Runner)."""
