@@ -48,7 +48,8 @@ def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> boo
     right after init, holds that lock for milliseconds; from then on each environment locks
     only its own row. `lock_timeout` bounds the wait for another root doing the same.
     """
-    if runner.state_pull():
+    # With no state, `state pull` prints an empty document whose lineage is "" (pg, 1.11).
+    if runner.state_pull().get("lineage"):
         return False
     doc = {
         "version": 4,
@@ -65,7 +66,7 @@ def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> boo
         try:
             runner.state_push(Path(tmp), lock_timeout)
         except TerraformError:
-            if runner.state_pull():  # another run of this root created it first: as good
+            if runner.state_pull().get("lineage"):  # another run of this root created it first: as good
                 return False
             raise
     finally:
