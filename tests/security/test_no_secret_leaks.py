@@ -90,7 +90,7 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("plan TF_LOG=trace", "plan", TF_LOG="trace")
     s.run("plan --debug TF_LOG=trace", "plan", "--debug", TF_LOG="trace")
     # The CI fan-out: a matrix, a reviewed JSON summary, one merged comment, apply --reviewed —
-    # then the same after AEP rotated the token and the config changed behind the review (refused).
+    # then the same after AEP rotated the token behind the review (refused in inline mode).
     review = str(project.dir / "plan-default.json")
     s.run("envs --json", "envs", "--json")
     s.run("plan --summary (review)", "plan", "--summary", review)
@@ -98,9 +98,6 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("apply --reviewed", "apply", "--reviewed", review, "--auto-approve")
     s.run("plan --summary (no changes)", "plan", "--summary", review)
     project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
-    for cluster in project.config["clusters"]:
-        cluster["autotermination_minutes"] = 62
-    project.write_config()
     s.run("apply --reviewed (differs)", "apply", "--reviewed", review, "--auto-approve")
     # The reviewed apply applied the edit above: nothing unreviewed is pending, so a rotation
     # (which refuses to carry unreviewed changes along) really rotates.
