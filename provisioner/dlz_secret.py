@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provisioner.errors import ProvisionError
 from provisioner.secret import Secret
@@ -189,16 +189,9 @@ def check_scope(client: WorkspaceClient, env: Environment, state: TerraformState
     return scope is not None
 
 
-def destroy_targets(state_doc: dict[str, Any]) -> tuple[str, ...]:
-    """Every managed resource in a state document but the protected scope (`provision destroy`)."""
-    out = []
-    for res in state_doc.get("resources", []):
-        if res.get("mode") != "managed" or not res.get("instances"):
-            continue
-        address = f"{res.get('module') + '.' if res.get('module') else ''}{res.get('type')}.{res.get('name')}"
-        if address != SCOPE_ADDRESS:
-            out.append(address)
-    return tuple(sorted(out))
+def destroy_targets(state: TerraformState) -> tuple[str, ...]:
+    """Every managed resource in the state but the protected scope (`provision destroy`)."""
+    return tuple(sorted(a for a in state.addresses() if a != SCOPE_ADDRESS))
 
 
 # ---- helpers ------------------------------------------------------------------------------

@@ -110,4 +110,4 @@ def test_destroy_keeps_only_the_scope() -> None:
             {"mode": "data", "type": "databricks_current_user", "name": "me", "instances": [{}]},
         ]
     }
-    assert dlz_secret.destroy_targets(doc) == ("databricks_cluster.aep-ingest",)
+    assert dlz_secret.destroy_targets(TerraformState(doc)) == ("databricks_cluster.aep-ingest",)

@@ -14,7 +14,7 @@ from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.dlz_secret import SCOPE_ADDRESS, destroy_targets
 from provisioner.errors import ExitCode
-from provisioner.terraform import Applied, PlanOptions, plan_and_apply
+from provisioner.terraform import Applied, PlanOptions, plan_and_apply, read_state
 from provisioner.workflow import default_plan_file, fetch_credentials, open_context, render_env
 
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         targets: tuple[str, ...] = ()
         kept = env.sas.mode == "secret_scope" and env.sas.manage_scope
         if kept:
-            targets = destroy_targets(runner.state_pull())
+            targets = destroy_targets(read_state(runner, init=False))
             if not targets:
                 console.ok(f"{env.name}: nothing to destroy")
                 _say_kept(env, console)

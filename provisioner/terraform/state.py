@@ -101,6 +101,15 @@ class TerraformState:
         found = self.instances(type_, name)
         return found[0][1] if found else None
 
+    def addresses(self) -> list[str]:
+        """The address (`[module.]type.name`) of every managed resource that has instances."""
+        out = []
+        for res in self._resources:
+            if res.get("instances"):
+                module = f"{res['module']}." if res.get("module") else ""
+                out.append(f"{module}{res.get('type')}.{res.get('name')}")
+        return out
+
     def clusters(self) -> dict[str, str]:
         """Resource name → cluster id of every managed databricks_cluster."""
         out: dict[str, str] = {}
