@@ -13,6 +13,7 @@ import argparse
 from provisioner.adoption import append_to_config, cluster_block, name_from, read_cluster, refuse_managed
 from provisioner.config import load_config
 from provisioner.console import Console
+from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.workflow import fetch_credentials, open_context, render_env
 
 
@@ -21,7 +22,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (env,) = ctx.config.select(args.env)
         info = read_cluster(ctx, env, args.cluster_id)
         refuse_managed(ctx, env, args.cluster_id)
-        block = cluster_block(info, args.name or name_from(info), env)
+        name = args.name or name_from(info)
+        # It is about to reference the SAS secret: its owner must be able to read it.
+        check_owners_can_read(ctx.workspace_client(env), env, {name: args.cluster_id}, console.warn)
+        block = cluster_block(info, name, env)
         append_to_config(ctx.config.path, env, block)
         console.ok(f"{env.name}: added cluster '{block['name']}' ({args.cluster_id}) to {ctx.config.path}")
         # Reload so the rendered root (imports.tf) includes the new cluster.

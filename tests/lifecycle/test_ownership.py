@@ -62,3 +62,23 @@ def test_an_owner_without_read_fails_plan_early_and_sas_readers_fixes_it(tmp_pat
     while store.get_cluster(WS, cid)["state"] != "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert access(project) == {"aep-ingest": True, "aep-explore": True}
+
+
+def test_adopt_refuses_a_cluster_whose_owner_cannot_read_the_scope(tmp_path: Path) -> None:
+    project = applied(make_project(tmp_path))
+    store = project.store()
+    spec = {"cluster_name": "bobs-cluster", "spark_version": "15.4.x-scala2.12", "num_workers": 1}
+    cid = store.add_cluster(WS, spec, creator="bob@example.com")
+    before = project.config_path.read_text()
+
+    refused = project.run("adopt", "--cluster-id", cid, "--name", "bobs")
+
+    assert refused.returncode == 1
+    errors = error_lines(refused)
+    assert len(errors) == 1, refused.stderr
+    assert "bob@example.com lacks READ on secret scope aep-dlz" in errors[0] and "sas.readers" in errors[0]
+    assert project.config_path.read_text() == before  # nothing written
+
+    project.write_config({**project.config, "sas": {**project.config["sas"], "readers": ["bob@example.com"]}})
+    adopted = project.run("adopt", "--cluster-id", cid, "--name", "bobs")
+    assert adopted.returncode == 0, adopted.stderr

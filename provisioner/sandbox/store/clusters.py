@@ -117,6 +117,7 @@ class ClusterStore(StoreBase):
         state: str = "RUNNING",
         cluster_source: str = "UI",
         cluster_id: str | None = None,
+        creator: str = SANDBOX_USER,
     ) -> str:
         """Test helper: a cluster that existed before us (e.g. for adopt), RUNNING or TERMINATED."""
         if state not in ("RUNNING", "TERMINATED"):
@@ -134,6 +135,7 @@ class ClusterStore(StoreBase):
             cid = cluster_id or _new_cluster_id()
             now = now_ms()
             cluster = _new_cluster(cid, full_spec, cluster_source, now)
+            cluster["creator_user_name"] = creator
             ws["clusters"][cid] = cluster
             _begin_start(ws, cluster, "PENDING", 0.0, st["faults"])
             _advance(st, time.time())
