@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provisioner import dlz_secret
-from provisioner.commands._confirm import confirm, require_approval_possible
+from provisioner.approval import confirm, require_approval_possible
 from provisioner.console import Console
 from provisioner.databricks.converge import ConvergeReport, converge_clusters, last_start_ms
 from provisioner.errors import ExitCode, ProvisionError

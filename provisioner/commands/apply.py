@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner import secret_apply
-from provisioner.commands._confirm import confirm, require_approval_possible
+from provisioner.approval import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.databricks.converge import converge_clusters

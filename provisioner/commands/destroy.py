@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from provisioner.commands._confirm import confirm, require_approval_possible
+from provisioner.approval import confirm, require_approval_possible
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.dlz_secret import SCOPE_ADDRESS, destroy_targets

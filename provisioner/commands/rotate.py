@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (env,) = ctx.config.select(args.env)
         req = Rotation(env, args.auto_approve, args.timeout, recovery_command(args, env))
         if args.resume:
-            from provisioner.commands._confirm import require_approval_possible
+            from provisioner.approval import require_approval_possible
 
             require_approval_possible(ctx, args.auto_approve, "resume the rotation")
             return resume(ctx, req, console)
