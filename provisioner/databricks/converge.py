@@ -29,14 +29,15 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.console import Console
-from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
+from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
+from provisioner.ratelimit import TokenBucket
 
 TRANSITIONAL = frozenset({"PENDING", "RESTARTING", "RESIZING"})
 TERMINAL = frozenset({"TERMINATED", "ERROR"})
@@ -44,6 +45,7 @@ TERMINAL = frozenset({"TERMINATED", "ERROR"})
 # time) before we say the restart had no visible effect. Databricks shows RESTARTING at once.
 NO_EFFECT_GRACE_SECONDS = 30.0
 PROGRESS_EVERY_SECONDS = 15.0
+_MAX_WAITERS = 512  # threads that only sleep between polls; calls in flight are bounded apart
 
 
 def secret_updated_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
@@ -93,19 +95,28 @@ def termination_text(info: Mapping[str, Any]) -> str:
 class Freshness:
     """When is a RUNNING cluster still on the old configuration? (Used once per cluster.)
 
-    - secret_scope: it (re)started before the secret's current value was written;
     - when the caller saw the clusters before changing them (`seen_starts`, e.g. rotate's
-      pre-flight): it has not (re)started since.
+      pre-flight): it has not (re)started since;
+    - secret_scope: it (re)started before the secret's current value was written.
+
+    The secret's timestamp is one more call (`secrets/list`): it is read in the background
+    and waited for only when `seen_starts` cannot decide, so a rotation's restarts do not
+    wait for it inside the revocation window.
     """
 
-    secret_ms: int | None = None
+    secret_ms_read: Future[int | None] | None = None
     seen_starts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def secret_ms(self) -> int | None:
+        return None if self.secret_ms_read is None else self.secret_ms_read.result()
 
     def stale(self, name: str, info: Mapping[str, Any]) -> bool:
         started = last_start_ms(info)
-        if self.secret_ms is not None and started < self.secret_ms:
+        if name in self.seen_starts and started <= self.seen_starts[name]:
             return True
-        return name in self.seen_starts and started <= self.seen_starts[name]
+        secret_ms = self.secret_ms
+        return secret_ms is not None and started < secret_ms
 
 
 @dataclass(frozen=True)
@@ -176,9 +187,10 @@ def converge_clusters(
     """
     if not cluster_ids:
         return ConvergeReport()
-    secret_ms = secret_updated_ms(client, *secret) if secret is not None else None
-    worker = _Worker(client, console, Freshness(secret_ms, dict(seen_starts or {})), timeout, restart=True)
-    return _run_all(worker, cluster_ids, max_parallel, retry_hint)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
+        secret_ms = reader.submit(secret_updated_ms, client, *secret) if secret is not None else None
+        worker = _Worker(client, console, Freshness(secret_ms, dict(seen_starts or {})), timeout, restart=True)
+        return _run_all(worker, cluster_ids, max_parallel, retry_hint)
 
 
 def wait_running(
@@ -197,11 +209,17 @@ def wait_running(
 def _run_all(
     worker: _Worker, cluster_ids: Mapping[str, str], max_parallel: int | None, retry_hint: str
 ) -> ConvergeReport:
-    """Like `databricks.parallel.map_bounded`, but Ctrl-C also ends the waits in flight at once."""
+    """Like `databricks.parallel.map_bounded`, but Ctrl-C also ends the waits in flight at once.
+
+    Every cluster waits in a thread of its own — a restart takes minutes and a wait costs
+    nothing, while a pool of `max_parallel` would serialise the restarts in batches — and
+    what is bounded is the calls: at most `max_parallel` in flight, polls within one
+    request budget (`parallel.DEFAULT_POLL_RATE`).
+    """
     report = ConvergeReport()
     items = sorted(cluster_ids.items())
-    bound = DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel
-    pool = ThreadPoolExecutor(max_workers=max(1, min(bound, len(items))), thread_name_prefix="converge")
+    worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel, len(items))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), _MAX_WAITERS)), thread_name_prefix="converge")
     try:
         futures = {pool.submit(worker.one, name, cid): (name, cid) for name, cid in items}
         wait(futures)
@@ -251,8 +269,33 @@ class _Worker:
         self.timeout = timeout
         self.deadline = self.started + timeout
         self.stop = threading.Event()
+        self.calls = threading.BoundedSemaphore(DEFAULT_MAX_PARALLEL)
+        self.polls = TokenBucket(DEFAULT_POLL_RATE)
+        self.waiting = 0  # clusters not yet settled: they share the poll budget
+        self.lock = threading.Lock()
+
+    def bound(self, max_parallel: int, clusters: int) -> None:
+        self.calls = threading.BoundedSemaphore(max(1, max_parallel))
+        self.waiting = clusters
 
     def one(self, name: str, cid: str) -> ClusterOutcome:
+        try:
+            return self._one(name, cid)
+        finally:
+            with self.lock:
+                self.waiting -= 1
+
+    def _poll_interval(self, delay: float) -> float:
+        """The growing delay, but no longer than the budget allows for the clusters still waiting.
+
+        With 50 restarting, each is polled every ~5 s; once only a few remain they are polled
+        often — the last one closes the revocation window and is seen soon after it runs.
+        """
+        with self.lock:
+            share = self.waiting / DEFAULT_POLL_RATE
+        return min(delay, max(0.05, share))
+
+    def _one(self, name: str, cid: str) -> ClusterOutcome:
         info = self._get(name, cid)
         if isinstance(info, ClusterOutcome):
             return info
@@ -281,7 +324,8 @@ class _Worker:
         before = last_start_ms(info)
         self.console.info(f"{name} ({cid}): restarting — {why}")
         try:
-            self.client.restart_cluster(cid)
+            with self.calls:
+                self.client.restart_cluster(cid)
         except WorkspaceError as exc:
             # INVALID_STATE: already restarting (an edit's restart just became visible).
             if exc.error_code != "INVALID_STATE":
@@ -309,6 +353,8 @@ class _Worker:
         last_progress = called
         delay = 0.05  # dense first polls: the one after the restart finishes closes the window
         while not self.stop.is_set():
+            if not self.polls.wait(self.stop):
+                break
             info = self._get(name, cid)
             if isinstance(info, ClusterOutcome):
                 watch.outcome = info
@@ -348,14 +394,15 @@ class _Worker:
             if now - last_progress >= PROGRESS_EVERY_SECONDS:
                 self.console.info(f"{name}: still {state} ({now - self.started:.0f}s of {self.timeout:.0f}s)")
                 last_progress = now
-            self.stop.wait(min(delay, max(0.0, self.deadline - now)))
+            self.stop.wait(min(self._poll_interval(delay), max(0.0, self.deadline - now)))
             delay = min(delay * 1.3, 10.0)
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
 
     def _get(self, name: str, cid: str) -> dict[str, Any] | ClusterOutcome:
         try:
-            return self.client.get_cluster(cid)
+            with self.calls:
+                return self.client.get_cluster(cid)
         except WorkspaceError as exc:
             if cluster_gone(exc):
                 return ClusterOutcome(name, cid, "gone", "was deleted outside Terraform — run `provision apply`")
