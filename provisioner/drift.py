@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks.converge import cluster_gone, last_start_ms, said
-from provisioner.databricks.parallel import map_bounded, values_or_raise
+from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, map_bounded, values_or_raise
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ExitCode, ProvisionError
@@ -100,18 +101,26 @@ def gather_status(
     oracle: Oracle | None = None,
     unfinished_rotation: str | None = None,
 ) -> StatusReport:
-    secret = _secret_status(client, env, creds) if env.sas.mode == "secret_scope" else None
+    ids = state.clusters()
+    bound = env.databricks_max_parallel or DEFAULT_MAX_PARALLEL
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-secret") as side:
+        # The secret's list is one call more: made beside the cluster reads, not before them
+        # (the read that needs its timestamp waits for it), within the same bound.
+        secret_read = side.submit(_secret_status, client, env, creds) if env.sas.mode == "secret_scope" else None
+
+        def secret_ms() -> int | None:
+            return None if secret_read is None else secret_read.result().updated_ms
+
+        outcomes = map_bounded(
+            lambda c: _cluster_status(client, env, c, ids.get(c.name), creds, secret_ms, oracle),
+            env.clusters,
+            max_parallel=max(1, bound - 1) if secret_read is not None else bound,
+        )
+        secret = None if secret_read is None else secret_read.result()  # its error, once, before the clusters'
     holds = secret.holds_current_token if secret is not None and secret.present else None
     replaced = token_replaced(state, env, creds, secret_holds_current=holds)
     if secret is not None and replaced is not None and secret.holds_current_token is None:
         secret.holds_current_token = False  # the older layout: the state says which token the value is
-    secret_ms = secret.updated_ms if secret is not None else None
-    ids = state.clusters()
-    outcomes = map_bounded(
-        lambda c: _cluster_status(client, env, c, ids.get(c.name), creds, secret_ms, oracle),
-        env.clusters,
-        max_parallel=env.databricks_max_parallel,
-    )
     clusters = values_or_raise(outcomes, lambda c: f"cluster {c.name}", "status")
     return StatusReport(env, creds, secret, clusters, replaced, unfinished_rotation)
 
@@ -142,7 +151,7 @@ def _cluster_status(
     spec: ClusterSpec,
     cluster_id: str | None,
     creds: DlzCredentials,
-    secret_ms: int | None,
+    secret_ms: Callable[[], int | None],
     oracle: Oracle | None,
 ) -> ClusterStatus:
     if cluster_id is None:
@@ -173,7 +182,7 @@ def _cluster_status(
     elif out.sas_entry == "different":
         what = "a token other than AEP's current one" if env.sas.mode == "inline" else "not the secret reference"
         out.problems.append(f"spark_conf {creds.spark_conf_key} holds {what} (edited or refreshed outside the tool)")
-    elif state == "RUNNING" and secret_ms is not None and (started or 0) < secret_ms:
+    elif state == "RUNNING" and (written := secret_ms()) is not None and (started or 0) < written:
         out.sas_entry = "stale"
         out.problems.append("running since before the secret's current value was written — restart it")
     # Only keys provision.yaml sets count: keys the workspace adds (cluster policies) are not
