@@ -28,10 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from provisioner.console import Console
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE
@@ -45,6 +45,7 @@ TERMINAL = frozenset({"TERMINATED", "ERROR"})
 # time) before we say the restart had no visible effect. Databricks shows RESTARTING at once.
 NO_EFFECT_GRACE_SECONDS = 30.0
 PROGRESS_EVERY_SECONDS = 15.0
+T = TypeVar("T")
 _MAX_WAITERS = 512  # threads that only sleep between polls; calls in flight are bounded apart
 
 
@@ -187,10 +188,13 @@ def converge_clusters(
     """
     if not cluster_ids:
         return ConvergeReport()
+    worker = _Worker(client, console, Freshness(None, dict(seen_starts or {})), timeout, restart=True)
+    worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel, len(cluster_ids))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
-        secret_ms = reader.submit(secret_updated_ms, client, *secret) if secret is not None else None
-        worker = _Worker(client, console, Freshness(secret_ms, dict(seen_starts or {})), timeout, restart=True)
-        return _run_all(worker, cluster_ids, max_parallel, retry_hint)
+        if secret is not None:
+            read = reader.submit(worker.call, secret_updated_ms, client, *secret)  # within the bound too
+            worker.fresh = Freshness(read, worker.fresh.seen_starts)
+        return _run_all(worker, cluster_ids, retry_hint)
 
 
 def wait_running(
@@ -203,12 +207,11 @@ def wait_running(
 ) -> ConvergeReport:
     """Wait until every cluster (already starting) is RUNNING; never restarts anything."""
     worker = _Worker(client, console, Freshness(), timeout, restart=False)
-    return _run_all(worker, clusters, None, retry_hint)
+    worker.bound(DEFAULT_MAX_PARALLEL, len(clusters))
+    return _run_all(worker, clusters, retry_hint)
 
 
-def _run_all(
-    worker: _Worker, cluster_ids: Mapping[str, str], max_parallel: int | None, retry_hint: str
-) -> ConvergeReport:
+def _run_all(worker: _Worker, cluster_ids: Mapping[str, str], retry_hint: str) -> ConvergeReport:
     """Like `databricks.parallel.map_bounded`, but Ctrl-C also ends the waits in flight at once.
 
     Every cluster waits in a thread of its own — a restart takes minutes and a wait costs
@@ -218,7 +221,6 @@ def _run_all(
     """
     report = ConvergeReport()
     items = sorted(cluster_ids.items())
-    worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel, len(items))
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), _MAX_WAITERS)), thread_name_prefix="converge")
     try:
         futures = {pool.submit(worker.one, name, cid): (name, cid) for name, cid in items}
@@ -277,6 +279,11 @@ class _Worker:
     def bound(self, max_parallel: int, clusters: int) -> None:
         self.calls = threading.BoundedSemaphore(max(1, max_parallel))
         self.waiting = clusters
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A workspace call within the bound on calls in flight."""
+        with self.calls:
+            return fn(*args)
 
     def one(self, name: str, cid: str) -> ClusterOutcome:
         try:
