@@ -54,7 +54,7 @@ def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
         quiet = Console(open("/dev/null", "w"), open("/dev/null", "w"), color=False)  # noqa: SIM115
         client = ctx.aep_client(env)
         cluster_ids = read_state(ctx.runner(env, fetch_credentials(ctx, env).sas_token, quiet), init=False).clusters()
-        start_seconds = ctx.sandbox.store.cluster_start_seconds
+        start_seconds = ctx.target.sandbox.store.cluster_start_seconds
 
         def tool_direct() -> float:
             creds = client.refresh_credentials()

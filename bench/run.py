@@ -311,7 +311,7 @@ def credentials(settings: Settings) -> list[Row]:
     reps = max(10, 2 * settings.reps)
     with harness.sandbox_context(project) as ctx:
         env = ctx.config.select(None, False)[0]
-        issued = ctx.sandbox.aep._tokens  # IMS tokens the emulator has issued, one per token request
+        issued = ctx.target.sandbox.aep._tokens  # IMS tokens the emulator has issued, one per token request
         cold, warm = Samples(), Samples()
         ims_cold, ims_warm = 0, 0
         for _ in range(reps):

@@ -40,6 +40,14 @@ class AepSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """`databricks.auth_type` / `databricks.profile`: which unified-auth method to use (both optional)."""
+
+    auth_type: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
 class SasSettings:
     mode: str = "secret_scope"
     secret_scope: str = "aep-dlz"
@@ -109,6 +117,7 @@ class Environment:
     backend: Backend
     # Workspace calls in flight at once; None: the default of provisioner/databricks/parallel.py.
     databricks_max_parallel: int | None = None
+    databricks_auth: AuthSettings = AuthSettings()
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,9 @@ def _build_environment(path: Path, name: str, doc: Mapping[str, Any], environ: M
         root_dir=root_base / name,
         backend=backend,
         databricks_max_parallel=doc["databricks"].get("max_parallel"),
+        databricks_auth=AuthSettings(
+            auth_type=doc["databricks"].get("auth_type"), profile=doc["databricks"].get("profile")
+        ),
     )
 
 

@@ -44,7 +44,14 @@ from provisioner.terraform import (
     read_state,
     saved_plan,
 )
-from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, render_env
+from provisioner.workflow import (
+    RunContext,
+    check_workspace_access,
+    default_plan_file,
+    fetch_credentials,
+    identify,
+    render_env,
+)
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -77,6 +84,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
             f"({marker.path}) — refreshing again would revoke the token it issued; "
             f"finish it with `{req.resume_command}`"
         )
+    identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
     creds = fetch_credentials(ctx, env)
     replaced = rotation_needed(ctx, env, creds)
     if replaced is not None:
@@ -164,7 +172,8 @@ def _prepare_inline(
 
 
 def _clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console) -> Prepared:
-    # The PAT is needed right after the refresh (restarts); fail now if it is missing or wrong.
+    # The identity restarts clusters right after the refresh: fail now if it may not.
+    check_workspace_access(ctx, env, cluster_ids)
     client = ctx.workspace_client(env)
     seen_starts: dict[str, int] = {}
     for name, cid in cluster_ids.items():
@@ -391,21 +400,14 @@ def describe(report: ConvergeReport) -> str:
 
 
 def sandbox_report(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console, when: str) -> None:
-    """Sandbox only: ask the DLZ oracle which clusters can reach the landing zone now.
-
-    Two local state-file reads whatever the number of clusters (it runs inside the window);
-    in real mode there is no oracle.
-    """
-    if ctx.sandbox is None or not cluster_ids:
+    """Where the target has a DLZ oracle (the sandbox), say which running clusters reach the
+    landing zone. Two local state-file reads whatever the number of clusters (it runs inside
+    the window); a real workspace has no oracle (`provision verify` asks the clusters)."""
+    answers = ctx.target.dlz_access(env, cluster_ids) if cluster_ids else None
+    if answers is None:
         return
-    from provisioner.sandbox import workspace_key
-
-    key = workspace_key(env.databricks_host)
-    store = ctx.sandbox.store
-    states = {c["cluster_id"]: c.get("state") for c in store.list_clusters(key)}
-    running = {n: c for n, c in cluster_ids.items() if states.get(c) == "RUNNING"}
-    access = store.dlz_access_many(key, running.values())
-    reach = sorted(n for n, c in running.items() if access[c])
+    running = [n for n, ok in answers.items() if ok is not None]
+    reach = sorted(n for n in running if answers[n])
     console.info(
         f"sandbox: {when}, {len(reach)}/{len(running)} running cluster(s) reach the DLZ"
         + (f" ({', '.join(reach)})" if reach else "")

@@ -1,15 +1,17 @@
 """The steps every command composes, in the one direction data flows:
 config → credentials → render → terraform → report.
 
-`RunContext` holds what a command run shares (config, console, secrets, the sandbox when
-`--sandbox` is on). The step functions below each do one thing and only look left.
+`RunContext` holds what a command run shares: the config, the console, the `Target` (real
+services or the offline sandbox — the one seam between them, see provisioner/target.py) and
+the Databricks identity resolved once per workspace. The step functions below each do one
+thing and only look left.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -20,12 +22,14 @@ from provisioner.config import Config, Environment, load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.secret import Secret
+from provisioner.target import RealTarget, Target
 
 if TYPE_CHECKING:
     from provisioner.aep.client import AepClient
     from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.databricks.identity import Identity
+    from provisioner.databricks.workspace import WorkspaceClient
     from provisioner.render import RenderedRoot
-    from provisioner.sandbox import Sandbox
     from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
 
 # Secrets the Terraform child never needs: least privilege for the provider processes.
@@ -38,58 +42,65 @@ class RunContext:
     config: Config
     console: Console
     environ: Mapping[str, str]
+    target: Target
+    # What provision.yaml may read from the environment (DATABRICKS_HOST); empty in the sandbox,
+    # which serves the workspaces the file names.
+    config_environ: Mapping[str, str] = field(default_factory=dict)
     debug: bool = False
-    sandbox: Sandbox | None = None
     interactive: bool = False
     _clients: dict[str, AepClient] = field(default_factory=dict, repr=False)
+    # host → (client, identity); shared by copies made with dataclasses.replace.
+    _workspaces: dict[str, tuple[WorkspaceClient, Identity]] = field(default_factory=dict, repr=False)
+    _workspace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    # ---- secrets, only from the environment (or the sandbox's throwaway ones)
-
-    def aep_secrets(self) -> Any:
-        from provisioner.aep.client import AepSecrets
-
-        if self.sandbox is not None:
-            return AepSecrets(client_secret=self.sandbox.client_secret, access_token=None)
-        return AepSecrets.from_environ(self.environ)
-
-    def databricks_token(self) -> Secret | None:
-        if self.sandbox is not None:
-            return self.sandbox.databricks_token
-        value = self.environ.get("DATABRICKS_TOKEN")
-        return Secret(value) if value else None
-
-    # ---- clients and runners
-
-    def aep_settings(self, env: Environment) -> Any:
-        if self.sandbox is None:
-            return env.aep
-        return dataclasses.replace(env.aep, platform_url=self.sandbox.platform_url, ims_url=self.sandbox.ims_url)
+    # ---- AEP
 
     def aep_client(self, env: Environment) -> AepClient:
         from provisioner.aep.client import AepClient
 
-        settings = self.aep_settings(env)
+        settings = self.target.aep_settings(env)
         key = repr(settings)
         if key not in self._clients:
-            self._clients[key] = AepClient(settings, self.aep_secrets())
+            self._clients[key] = AepClient(settings, self.target.aep_secrets())
         return self._clients[key]
 
-    def workspace_client(self, env: Environment) -> Any:
-        """Our own calls to the workspace (status, adopt, connect, converge)."""
-        from provisioner.databricks.workspace import WorkspaceClient
+    # ---- Databricks: one identity per workspace, for our calls and Terraform's
 
-        token = require(
-            self.databricks_token(),
-            "DATABRICKS_TOKEN is not set — export a personal access token for " + env.databricks_host,
-        )
-        return WorkspaceClient(env.databricks_host, token)
+    def identity(self, env: Environment) -> Identity:
+        """Who this run is in the environment's workspace; resolved (and printed) once."""
+        return self._workspace(env)[1]
+
+    def workspace_client(self, env: Environment) -> WorkspaceClient:
+        """Our own calls to the workspace (status, adopt, connect, converge, preflight)."""
+        return self._workspace(env)[0]
+
+    def _workspace(self, env: Environment) -> tuple[WorkspaceClient, Identity]:
+        host = env.databricks_host
+        with self._workspace_lock:
+            if host not in self._workspaces:
+                from provisioner.databricks import identity
+
+                identity.register_secrets(self.environ)
+                url = self.target.workspace_url(host)
+                client, who = identity.connect(host, url, env.databricks_auth, self.target.databricks_credentials())
+                self._workspaces[host] = (client, who)
+                self.console.info(f"{env.name}: Databricks as {who.describe()}")
+                if who.note:
+                    self.console.info(f"{env.name}: {who.note}")
+            return self._workspaces[host]
+
+    # ---- Terraform
 
     def terraform_binary(self) -> TerraformBinary:
         from provisioner.terraform import find_terraform
 
         return find_terraform(self.environ)  # memoised per binary in provisioner.terraform.binary
 
-    def runner(self, env: Environment, sas: Secret | None, console: Console | None = None) -> TerraformRunner:
+    def runner(
+        self, env: Environment, sas: Secret | None, console: Console | None = None, identity: Identity | None = None
+    ) -> TerraformRunner:
+        """A runner whose child environment carries the run's Databricks identity (or the one
+        given), its auth type pinned."""
         from provisioner.terraform import TerraformRunner, build_child_env
 
         console = console or self.console
@@ -98,25 +109,17 @@ class RunContext:
                 f"{self.config.path}: terraform.backend: type pg reads its connection string from PG_CONN_STR, "
                 "which is not set — export PG_CONN_STR=postgres://user@host/db"
             )
+        identity = identity or self.identity(env)
         inherited = {k: v for k, v in self.environ.items() if k not in _NOT_FOR_TERRAFORM}
         extra: dict[str, str] = {"CHECKPOINT_DISABLE": inherited.get("CHECKPOINT_DISABLE", "1")}
-        lock_seed = None
-        if self.sandbox is not None:
-            extra.update(self.sandbox.terraform_env())
-            lock_seed = self.sandbox.provider_lock_file()
-        cache_dir = plugin_cache_dir(self.environ)
-        if cache_dir is not None and self.sandbox is None:
-            extra["TF_PLUGIN_CACHE_DIR"] = str(cache_dir)
-        secret_env: dict[str, Secret] = {}
-        token = self.databricks_token()
-        if token is not None:
-            secret_env["DATABRICKS_TOKEN"] = token
+        extra.update(self.target.terraform_env())
+        extra.update(identity.terraform_env(env.databricks_auth))
         child = build_child_env(
             inherited,
             extra=extra,
             # secret_scope roots declare no variable: the token stays out of Terraform entirely.
             variables={"dlz_sas_token": sas} if sas is not None and env.sas.mode == "inline" else None,
-            secret_env=secret_env,
+            secret_env=dict(self.target.databricks_credentials()),
             debug=self.debug,
             warn=console.warn,
         )
@@ -126,21 +129,8 @@ class RunContext:
             child,
             out=console.line,
             err=console.stderr_line,
-            lock_seed=lock_seed,
+            lock_seed=self.target.provider_lock_file(),
         )
-
-
-def plugin_cache_dir(environ: Mapping[str, str]) -> Path | None:
-    """Providers are downloaded once per machine, not once per environment."""
-    if environ.get("TF_PLUGIN_CACHE_DIR"):
-        return Path(environ["TF_PLUGIN_CACHE_DIR"])
-    base = environ.get("XDG_CACHE_HOME") or (str(Path(environ.get("HOME", "/tmp")) / ".cache"))
-    path = Path(base) / "dlz-provisioner" / "plugins"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path
 
 
 @contextmanager
@@ -150,43 +140,26 @@ def open_context(args: Any, console: Console) -> Iterator[RunContext]:
     from provisioner.terraform.binary import prefetch
 
     prefetch(environ)  # overlaps `terraform version` with the config and credential steps
-    config = load_config(args.config, environ={} if args.sandbox else environ)
+    config_environ: Mapping[str, str] = {} if args.sandbox else environ
+    config = load_config(args.config, environ=config_environ)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not args.sandbox:
-        yield RunContext(config, console, environ, debug=args.debug, interactive=interactive)
+        target: Target = RealTarget(environ)
+        yield RunContext(config, console, environ, target, config_environ, debug=args.debug, interactive=interactive)
         return
-    from provisioner.sandbox import Sandbox
+    from provisioner.sandbox.target import SandboxTarget, sandbox_for
 
-    envs = list(config.environments.values())
-    first = envs[0].aep
-    with Sandbox(
-        sandbox_dir(config.path, environ),
-        workspace_hosts=sorted({e.databricks_host for e in envs}),
-        client_id=first.client_id,
-        org_id=first.org_id,
-        client_secret=environ.get("AEP_CLIENT_SECRET") or None,
-        databricks_token=environ.get("DATABRICKS_TOKEN") or None,
-    ) as sandbox:
-        # Environments may use API clients of their own (an IMS client belongs to one org).
-        for env in envs:
-            if env.aep.client_id != first.client_id:
-                sandbox.aep.register_client(env.aep.client_id, sandbox.client_secret.reveal(), env.aep.org_id)
-        announcement = sandbox.dlz_announcement()
-        if announcement:
-            console.info(announcement)
+    with sandbox_for(config, sandbox_dir(config.path, environ), environ) as sandbox:
+        target = SandboxTarget(sandbox)
+        for notice in target.notices():
+            console.info(notice)
+        yield RunContext(config, console, environ, target, config_environ, debug=args.debug, interactive=interactive)
 
-        # Our own workspace and storage calls resolve hosts through the same maps as Terraform's.
-        routing = sandbox.routing_env()
-        previous = {name: os.environ.get(name) for name in routing}
-        os.environ.update(routing)
-        try:
-            yield RunContext(config, console, environ, debug=args.debug, sandbox=sandbox, interactive=interactive)
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+
+def reload_config(ctx: RunContext) -> Config:
+    """Read provision.yaml again (after a command edited it), as `open_context` read it."""
+    ctx.config = load_config(ctx.config.path, environ=ctx.config_environ)
+    return ctx.config
 
 
 def sandbox_dir(config_path: Path, environ: Mapping[str, str]) -> Path:
@@ -207,6 +180,20 @@ def fetch_credentials(ctx: RunContext, env: Environment, *, render_next: bool = 
 
         in_background(warm)
     return client.get_credentials()
+
+
+def identify(ctx: RunContext, env: Environment) -> Identity:
+    """First step of a command that changes or inspects a workspace: the local credentials are
+    there (no call yet), then who this run is in the workspace — before any AEP call."""
+    ctx.target.aep_secrets().require()
+    return ctx.identity(env)
+
+
+def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> None:
+    """Preflight before a change: the identity can manage the clusters and write the scope."""
+    from provisioner.databricks.preflight import check_access
+
+    check_access(ctx.workspace_client(env), ctx.identity(env), env, cluster_ids, ctx.console.warn)
 
 
 def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
@@ -307,9 +294,3 @@ def _display(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def require(value: Any, message: str) -> Any:
-    if value is None:
-        raise ConfigError(message)
-    return value

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from provisioner.databricks.identity import Identity
+
 REPO = Path(__file__).resolve().parent.parent
 
 BASE_CONFIG: dict[str, Any] = {
@@ -47,6 +49,11 @@ BASE_CONFIG: dict[str, Any] = {
     ],
     "terraform": {"dir": "terraform", "backend": {"type": "local"}},
 }
+
+# For unit tests of Terraform's child environment: the identity a run would have resolved.
+IDENTITY = Identity(
+    host=BASE_CONFIG["databricks"]["host"], auth_type="pat", user_name="u@example.com", display_name="u"
+)
 
 # Distinctive throwaway secrets: leak scans grep for exactly these.
 AEP_SECRET = "p8e-SECRETaep0client0secret0XYZ"
@@ -149,6 +156,15 @@ class Project:
         from provisioner.sandbox.store import SandboxStore
 
         return SandboxStore(self.sandbox_dir)
+
+
+def sandbox_workspace(sandbox: Any, host: str = BASE_CONFIG["databricks"]["host"]) -> Any:
+    """A workspace client for a running Sandbox, with its own credentials, resolved as a run would."""
+    from provisioner.config import AuthSettings
+    from provisioner.databricks.identity import connect
+
+    client, _ = connect(host, sandbox.workspace_url(host), AuthSettings(), sandbox.supplied_credentials)
+    return client
 
 
 @pytest.fixture

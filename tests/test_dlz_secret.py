@@ -19,6 +19,7 @@ from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.secret import Secret
 from provisioner.terraform import TerraformState
+from tests.conftest import sandbox_workspace
 
 HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 WS = workspace_key(HOST)
@@ -35,7 +36,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
 
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[WorkspaceClient]:
-    with WorkspaceClient(HOST, sandbox.databricks_token) as c:
+    with sandbox_workspace(sandbox, HOST) as c:
         yield c
 
 

@@ -16,12 +16,13 @@ import pytest
 from provisioner.config import load_config
 from provisioner.console import Console, use_color
 from provisioner.secret import Secret
+from provisioner.target import RealTarget
 from provisioner.terraform.apply import ApplyOptions, apply_args
 from provisioner.terraform.environment import build_child_env
 from provisioner.terraform.init import InitOptions, init_args
 from provisioner.terraform.plan import PlanOptions, plan_args
 from provisioner.workflow import RunContext
-from tests.conftest import Project
+from tests.conftest import IDENTITY, Project
 
 ESC = "\x1b["
 
@@ -163,8 +164,8 @@ def test_child_env_always_sets_tf_in_automation_and_no_input() -> None:
 def test_run_context_runner_gives_terraform_tf_in_automation(project: Project) -> None:
     config = load_config(project.config_path, environ={})
     environ = {"PATH": os.environ["PATH"], "HOME": str(project.dir / "home"), "TF_IN_AUTOMATION": "0"}
-    ctx = RunContext(config, Console(color=False), environ)
-    runner = ctx.runner(config.environments["default"], Secret("sv=1&sig=abcdefgh%3D"))
+    ctx = RunContext(config, Console(color=False), environ, RealTarget(environ))
+    runner = ctx.runner(config.environments["default"], Secret("sv=1&sig=abcdefgh%3D"), identity=IDENTITY)
     assert runner.env.values["TF_IN_AUTOMATION"] == "1"
     assert runner.env.values["TF_INPUT"] == "0"
 

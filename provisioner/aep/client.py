@@ -30,6 +30,13 @@ class AepSecrets:
         token = environ.get("AEP_ACCESS_TOKEN") or None
         return cls(Secret(secret) if secret else None, Secret(token) if token else None)
 
+    def require(self) -> None:
+        """A local check, before any call: is there anything to authenticate to IMS with?"""
+        if self.access_token is None and self.client_secret is None:
+            raise ConfigError(
+                "AEP_CLIENT_SECRET is not set — export the API client's secret (or a ready AEP_ACCESS_TOKEN)"
+            )
+
 
 class AepClient:
     def __init__(self, settings: AepSettings, secrets: AepSecrets, session: requests.Session | None = None):
@@ -55,11 +62,9 @@ class AepClient:
         return landingzone.refresh_credentials(self.session, self.context())
 
     def _access_token(self) -> Secret:
+        self.secrets.require()
         if self.secrets.access_token is not None:
             return self.secrets.access_token
-        if self.secrets.client_secret is None:
-            raise ConfigError(
-                "AEP_CLIENT_SECRET is not set — export the API client's secret (or a ready AEP_ACCESS_TOKEN)"
-            )
+        assert self.secrets.client_secret is not None  # require() checked
         s = self.settings
         return ims.get_access_token(self.session, s.ims_url, s.client_id, self.secrets.client_secret, s.scope)

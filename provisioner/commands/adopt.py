@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 
 from provisioner.adoption import append_to_config, cluster_block, name_from, read_cluster, refuse_managed
-from provisioner.config import load_config
 from provisioner.console import Console
 from provisioner.databricks.ownership import check_owners_can_read
-from provisioner.workflow import fetch_credentials, open_context, render_env
+from provisioner.workflow import fetch_credentials, open_context, reload_config, render_env
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -29,8 +28,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         append_to_config(ctx.config.path, env, block)
         console.ok(f"{env.name}: added cluster '{block['name']}' ({args.cluster_id}) to {ctx.config.path}")
         # Reload so the rendered root (imports.tf) includes the new cluster.
-        fresh = load_config(ctx.config.path, environ={} if ctx.sandbox is not None else dict(ctx.environ))
-        ctx.config = fresh
+        fresh = reload_config(ctx)
         new_env = fresh.environments[env.name]
         render_env(ctx, new_env, fetch_credentials(ctx, new_env))
         console.info(

@@ -32,13 +32,16 @@ from provisioner.terraform import (
     TerraformState,
     apply_saved,
     plan_and_apply,
+    read_state,
     saved_plan,
 )
 from provisioner.terraform.planfile import prior_state
 from provisioner.workflow import (
     RunContext,
+    check_workspace_access,
     default_plan_file,
     fetch_credentials,
+    identify,
     init_env,
     open_context,
     read_env_state,
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if reviewed is not None and reviewed.environment != env.name:
             raise ConfigError(f"{args.reviewed}: reviews environment {reviewed.environment}, not {env.name}")
         require_approval_possible(ctx, args.auto_approve, "apply")
+        identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
         scoped = env.sas.mode == "secret_scope"
 
         def ask(runner: TerraformRunner, plan_file: Path, creds: DlzCredentials | None) -> Callable[[], bool]:
@@ -86,12 +90,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
             runner.init(_init_options(args))
             if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
                 _refuse_revoked_plan(ctx, env, runner.show_json(plan_file), args.plan_file)
+            _preflight(ctx, env, runner)
             applied = apply_saved(runner, plan_file, ask(runner, plan_file, creds), args.lock_timeout)
         else:
             creds = fetch_credentials(ctx, env)
             render_env(ctx, env, creds)
             runner = ctx.runner(env, creds.sas_token)
             init_env(ctx, env, runner, init=_init_options(args))
+            _preflight(ctx, env, runner)
             # Per process: a second apply of the same root must not overwrite or delete our plan.
             plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
             plan = PlanOptions(out=plan_file, lock_timeout=args.lock_timeout)
@@ -134,6 +140,11 @@ def _apply_reviewed(
         if outcome is ExitCode.NO_CHANGES:
             return Applied.NO_CHANGES
         return apply_saved(runner, plan.out, ask, plan.lock_timeout)
+
+
+def _preflight(ctx: RunContext, env: Environment, runner: TerraformRunner) -> None:
+    """After the apply, converge restarts clusters: a missing right must fail before anything changes."""
+    check_workspace_access(ctx, env, read_state(runner, init=False).clusters())
 
 
 def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:

@@ -2,7 +2,8 @@
 
 The cluster must be running when AEP creates the connection, so a terminated one is
 started and waited for (progress lines, `--timeout`). The Databricks PAT goes into the
-connection's `accessToken` and comes only from `DATABRICKS_TOKEN`.
+connection's `accessToken`: the run's own PAT when it authenticates with one, otherwise a
+PAT minted for the run's principal (OAuth M2M and Entra ID identities have no PAT to give).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
 from provisioner.databricks.converge import wait_running
+from provisioner.databricks.identity import connection_token
 from provisioner.errors import ConfigError, ProvisionError
-from provisioner.workflow import RunContext, open_context, read_env_state, require
+from provisioner.workflow import RunContext, open_context, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.config import ClusterSpec, Environment
@@ -26,10 +28,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         spec = _cluster_spec(ctx, env, args.cluster)
-        pat = require(
-            ctx.databricks_token(),
-            f"DATABRICKS_TOKEN is not set — the connection needs a personal access token for {env.databricks_host}",
-        )
         cluster_id = _cluster_id(ctx, env, spec)
         flow = FlowServiceClient(ctx.aep_client(env))
         existing = flow.find(env.databricks_host, cluster_id)
@@ -37,6 +35,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
             connection_id, created = str(existing["id"]), False
         else:
             _ensure_running(ctx, env, spec.name, cluster_id, console, args.timeout)
+            pat, minted = connection_token(
+                ctx.workspace_client(env), ctx.identity(env), f"dlz-provisioner: AEP base connection for {spec.name}"
+            )
+            if minted:
+                console.info(f"minted a personal access token of {ctx.identity(env).principal} for AEP's connection")
             request = ConnectionRequest(
                 name=f"Databricks {env.name} {spec.name}",
                 domain=env.databricks_host,

@@ -26,6 +26,7 @@ from provisioner.workflow import (
     RunContext,
     default_plan_file,
     fetch_credentials,
+    identify,
     open_context,
     plan_env,
     render_env,
@@ -65,6 +66,7 @@ def _plan_one(
     # Every line of this environment — ours (render, init) and Terraform's — goes to `console`.
     ctx = dataclasses.replace(ctx, console=console)
     try:
+        identify(ctx, env)  # Terraform gets the same identity, its auth type pinned
         creds = fetch_credentials(ctx, env)
         render_env(ctx, env, creds)
         outcome = plan_env(
@@ -75,8 +77,7 @@ def _plan_one(
             console,
             init=InitOptions(migrate_state=True) if args.migrate_state else None,
             lock_timeout=args.lock_timeout,
-            # The sandbox's provider mirror is read-only, so only real runs need the lock.
-            init_lock=_plugin_cache_lock if ctx.sandbox is None else None,
+            init_lock=_plugin_cache_lock if ctx.target.shares_plugin_cache() else None,
         )
         secret_write = False
         holds_current: bool | None = None
@@ -184,5 +185,4 @@ def _plan_many(ctx: RunContext, envs: list[Environment], console: Console, args:
 def _warm_up(ctx: RunContext) -> None:
     """Do once, before the threads start, what every environment would otherwise race to do."""
     ctx.terraform_binary()
-    if ctx.sandbox is not None:
-        ctx.sandbox.terraform_env()  # builds the provider mirror: one per machine, shared by all roots
+    ctx.target.terraform_env()  # e.g. builds the sandbox's provider mirror, shared by all roots

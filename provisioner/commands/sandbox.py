@@ -46,23 +46,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "GET (any plan, status, rotate) makes AEP issue a new one and revoke it"
         )
         return 0
-    from provisioner.sandbox import Sandbox
+    from provisioner.sandbox.target import sandbox_for
 
-    envs = list(config.environments.values())
-    with Sandbox(
-        state_dir,
-        workspace_hosts=sorted({e.databricks_host for e in envs}),
-        client_id=envs[0].aep.client_id,
-        org_id=envs[0].aep.org_id,
-        client_secret=os.environ.get("AEP_CLIENT_SECRET") or None,
-        databricks_token=os.environ.get("DATABRICKS_TOKEN") or None,
-    ) as sb:
+    with sandbox_for(config, state_dir, os.environ) as sb:
         console.line(f"AEP + IMS:  {sb.platform_url}")
         for host, url in sorted(sb.hosts().items()):
             if host.startswith("https://"):
                 console.line(f"workspace:  {host} -> {url}")
         console.line(f"state:      {state_dir}")
-        console.line("secrets:    export AEP_CLIENT_SECRET / DATABRICKS_TOKEN before `serve` to choose them")
+        console.line(
+            "secrets:    export AEP_CLIENT_SECRET and DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/_SECRET "
+            "before `serve` to choose them"
+        )
         console.line("Ctrl-C stops the sandbox.")
         try:
             while True:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
 from provisioner.drift import STATUS_WORD, StatusReport, gather_status
-from provisioner.workflow import RunContext, fetch_credentials, open_context, read_env_state
+from provisioner.workflow import RunContext, fetch_credentials, identify, open_context, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.config import Environment
@@ -25,6 +25,7 @@ SCHEMA_VERSION = 1
 def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
+        identity = identify(ctx, env)
         creds = fetch_credentials(ctx, env)
         report = gather_status(
             env,
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             unfinished_rotation=_unfinished_rotation(env),
         )
         doc = document(report)
+        doc["databricksIdentity"] = identity.as_json()
         if args.json:
             console.result(json.dumps(doc, indent=2, sort_keys=True))
         else:
@@ -43,12 +45,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _oracle(ctx: RunContext, env: Environment) -> Oracle | None:
-    if ctx.sandbox is None:
+    """The target's DLZ oracle for one cluster, when it has one (the sandbox)."""
+    if ctx.target.dlz_access(env, {}) is None:
         return None
-    from provisioner.sandbox import workspace_key
-
-    store, key = ctx.sandbox.store, workspace_key(env.databricks_host)
-    return lambda cluster_id: store.dlz_access(key, cluster_id)
+    return lambda cluster_id: bool((ctx.target.dlz_access(env, {cluster_id: cluster_id}) or {}).get(cluster_id))
 
 
 def _unfinished_rotation(env: Environment) -> str | None:

@@ -1,38 +1,28 @@
-"""The Databricks workspace REST client (clusters and secrets).
+"""The Databricks workspace, through the official SDK (`databricks-sdk`).
 
-Used by real-mode commands (status, adopt, connect) and by the sandbox's stand-in
-Terraform provider, so both speak to a workspace the same way. Every host goes through
-`resolve_host`, which applies the sandbox "hosts file" (`PROVISION_SANDBOX_HOSTS`, see
-docs/sandbox.md): in sandbox mode a workspace host that is not in the map is an error,
-never a real network call.
+`WorkspaceClient` is a small facade over `databricks.sdk.WorkspaceClient`: the calls the
+tool and the sandbox's stand-in provider make (clusters, secrets, permissions, identity),
+with dict-shaped results and one error type, `WorkspaceError(status, error_code, message)`.
+Authentication, retries of 429/503 with `Retry-After` (within `retry_timeout_seconds`) and
+pagination are the SDK's (`databricks/sdk/_base_client.py`, `service/compute.py`
+`ClustersAPI.list`), so our calls behave as the Databricks CLI and the Terraform
+provider's Go SDK do. How the identity is chosen lives in `identity.py`.
 
-Errors are `WorkspaceError(status, error_code, message)`. The token only ever travels in
-the Authorization header and messages are masked, so an error never carries it.
+Error messages are masked: a workspace can echo request content, and the SDK's messages
+can carry URLs.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Iterable
-from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from provisioner.secret import Secret, mask
 
-SANDBOX_HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
-
-# (connect, read) seconds. Cluster calls answer quickly; waiting happens by polling.
-TIMEOUT = (10.0, 60.0)
-
-# Calls that must not be repeated after a 5xx, because the first one may have taken
-# effect (a second cluster, or RESOURCE_ALREADY_EXISTS). 429/503 mean "not processed",
-# so those are still retried. Everything else here is idempotent (edit sends the full spec).
-_NOT_IDEMPOTENT = ("/api/2.1/clusters/create", "/api/2.0/secrets/scopes/create")
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
 
 # States a cluster does not leave by itself: waiting for RUNNING stops there.
 _TERMINAL = frozenset({"TERMINATED", "ERROR"})
@@ -56,6 +46,10 @@ class WorkspaceError(Exception):
             or "does not exist" in self.message.lower()
         )
 
+    @property
+    def permission_denied(self) -> bool:
+        return self.status == 403 or self.error_code == "PERMISSION_DENIED"
+
 
 def normalize_host(host: str) -> str:
     """`adb-1.2.azuredatabricks.net/` -> `https://adb-1.2.azuredatabricks.net` (as the real provider)."""
@@ -63,61 +57,41 @@ def normalize_host(host: str) -> str:
     return host if "://" in host else "https://" + host
 
 
-def resolve_host(host: str) -> str:
-    """The base URL to call for a configured workspace host.
+def _status_of(exc: Exception) -> int:
+    from databricks.sdk.errors import platform
 
-    Identity (normalised) unless PROVISION_SANDBOX_HOSTS is set; then the host must be in it.
-    """
-    host = normalize_host(host)
-    raw = os.environ.get(SANDBOX_HOSTS_ENV)
-    if not raw:
-        return host
-    mapping: dict[str, str] = {normalize_host(k): v.rstrip("/") for k, v in json.loads(raw).items()}
-    if host not in mapping:
-        raise WorkspaceError(0, "SANDBOX_UNKNOWN_HOST", f"{host} is not a sandbox workspace (known: {sorted(mapping)})")
-    return mapping[host]
+    for status, cls in platform.STATUS_CODE_MAPPING.items():
+        if isinstance(exc, cls):
+            return int(status)
+    return 0
 
 
-# A workspace answering 429 says how long to wait; a huge Retry-After must not stall a
-# command for hours: each wait is capped, and the retries are bounded (total=4).
-MAX_RETRY_AFTER = 30.0
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """SDK and transport errors → WorkspaceError with a masked one-line message."""
+    from databricks.sdk.errors import DatabricksError
 
-
-class _BoundedRetry(Retry):
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, MAX_RETRY_AFTER)
-
-
-def _retry(statuses: Iterable[int]) -> Retry:
-    return _BoundedRetry(
-        total=4,
-        connect=2,
-        read=0,  # a read timeout may hide a call that took effect
-        status_forcelist=frozenset(statuses),
-        allowed_methods=frozenset({"GET", "POST"}),
-        backoff_factor=0.5,
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the last answer becomes a WorkspaceError with its body
-    )
+    try:
+        yield
+    except DatabricksError as exc:
+        code = exc.error_code or type(exc).__name__.upper()
+        raise WorkspaceError(_status_of(exc), str(code), f"{what}: {exc}") from None
+    except (TimeoutError, OSError) as exc:
+        raise WorkspaceError(0, "CONNECTION_ERROR", f"{what}: {type(exc).__name__}: {exc}") from None
+    except ValueError as exc:
+        # The SDK's credential providers signal a refused login (e.g. OAuth `invalid_client`) so.
+        raise WorkspaceError(401, "AUTH_ERROR", f"{what}: {exc}") from None
 
 
 class WorkspaceClient:
-    """Clusters and secrets of one workspace, authenticated with a PAT."""
+    """Clusters, secrets, permissions and identity of one workspace."""
 
-    def __init__(self, host: str, token: Secret, *, timeout: tuple[float, float] = TIMEOUT) -> None:
+    def __init__(self, sdk: SdkWorkspaceClient, host: str) -> None:
+        self.sdk = sdk
         self.host = normalize_host(host)
-        self.base_url = resolve_host(host)
-        self._token = token
-        self._timeout = timeout
-        self._session = requests.Session()
-        self._session.mount(self.base_url, HTTPAdapter(max_retries=_retry((429, 500, 502, 503, 504))))
-        # requests picks the longest mounted prefix, so these calls get the cautious policy.
-        for path in _NOT_IDEMPOTENT:
-            self._session.mount(self.base_url + path, HTTPAdapter(max_retries=_retry((429, 503))))
 
     def close(self) -> None:
-        self._session.close()
+        pass  # the SDK's session lives as long as the client object
 
     def __enter__(self) -> WorkspaceClient:
         return self
@@ -125,61 +99,56 @@ class WorkspaceClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- transport -------------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: dict[str, Any] | None = None,
+    def _do(
+        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept": "application/json"}
-        try:
-            resp = self._session.request(
-                method, self.base_url + path, params=params, json=body, headers=headers, timeout=self._timeout
-            )
-        except requests.RequestException as exc:
-            raise WorkspaceError(0, "CONNECTION_ERROR", f"{method} {path}: {type(exc).__name__}: {exc}") from None
-        try:
-            data = resp.json() if resp.content else {}
-        except ValueError:
-            data = {"message": resp.text[:300]}
-        if not isinstance(data, dict):
-            data = {"value": data}
-        if resp.status_code >= 400:
-            raise WorkspaceError(
-                resp.status_code,
-                str(data.get("error_code") or data.get("error") or f"HTTP_{resp.status_code}"),
-                f"{method} {path}: {data.get('message') or resp.reason}",
-            )
-        return data
+        with translated(f"{method} {path}"):
+            answer = self.sdk.api_client.do(method, path, query=query, body=body)
+        return answer if isinstance(answer, dict) else {}
+
+    # -- identity --------------------------------------------------------------------
+
+    def current_user(self) -> dict[str, Any]:
+        """SCIM `Me`: userName (e-mail, or a service principal's application id), displayName, groups."""
+        with translated("GET /api/2.0/preview/scim/v2/Me"):
+            return self.sdk.current_user.me().as_dict()
+
+    def create_token(self, comment: str, lifetime_seconds: int | None = None) -> Secret:
+        """A PAT for the current identity (AEP's base connection authenticates with one)."""
+        with translated("POST /api/2.0/token/create"):
+            created = self.sdk.tokens.create(comment=comment, lifetime_seconds=lifetime_seconds)
+        if not created.token_value:
+            raise WorkspaceError(0, "NO_TOKEN", "POST /api/2.0/token/create answered without a token")
+        return Secret(created.token_value)
 
     # -- clusters --------------------------------------------------------------------
 
     def create_cluster(self, spec: dict[str, Any]) -> str:
-        return str(self._call("POST", "/api/2.1/clusters/create", body=spec)["cluster_id"])
+        return str(self._do("POST", "/api/2.1/clusters/create", body=spec)["cluster_id"])
 
     def get_cluster(self, cluster_id: str) -> dict[str, Any]:
-        return self._call("GET", "/api/2.1/clusters/get", params={"cluster_id": cluster_id})
+        return self._do("GET", "/api/2.1/clusters/get", query={"cluster_id": cluster_id})
 
     def edit_cluster(self, cluster_id: str, spec: dict[str, Any]) -> None:
         """Replace the whole spec; a RUNNING cluster restarts, a TERMINATED one stays so."""
-        self._call("POST", "/api/2.1/clusters/edit", body={**spec, "cluster_id": cluster_id})
+        self._do("POST", "/api/2.1/clusters/edit", body={**spec, "cluster_id": cluster_id})
 
     def start_cluster(self, cluster_id: str) -> None:
-        self._call("POST", "/api/2.1/clusters/start", body={"cluster_id": cluster_id})
+        with translated("POST /api/2.1/clusters/start"):
+            self.sdk.clusters.start(cluster_id)  # returns a waiter we do not use: we poll ourselves
 
     def restart_cluster(self, cluster_id: str) -> None:
-        self._call("POST", "/api/2.1/clusters/restart", body={"cluster_id": cluster_id})
+        with translated("POST /api/2.1/clusters/restart"):
+            self.sdk.clusters.restart(cluster_id)
 
     def delete_cluster(self, cluster_id: str) -> None:
         """Terminate (the cluster and its config stay, TERMINATED)."""
-        self._call("POST", "/api/2.1/clusters/delete", body={"cluster_id": cluster_id})
+        with translated("POST /api/2.1/clusters/delete"):
+            self.sdk.clusters.delete(cluster_id)
 
     def permanent_delete_cluster(self, cluster_id: str) -> None:
-        self._call("POST", "/api/2.1/clusters/permanent-delete", body={"cluster_id": cluster_id})
+        with translated("POST /api/2.1/clusters/permanent-delete"):
+            self.sdk.clusters.permanent_delete(cluster_id)
 
     def resize_cluster(
         self, cluster_id: str, *, num_workers: int | None = None, autoscale: dict[str, int] | None = None
@@ -190,29 +159,23 @@ class WorkspaceClient:
             body["autoscale"] = autoscale
         else:
             body["num_workers"] = num_workers or 0
-        self._call("POST", "/api/2.1/clusters/resize", body=body)
+        self._do("POST", "/api/2.1/clusters/resize", body=body)
 
     def pin_cluster(self, cluster_id: str) -> None:
-        self._call("POST", "/api/2.1/clusters/pin", body={"cluster_id": cluster_id})
+        with translated("POST /api/2.1/clusters/pin"):
+            self.sdk.clusters.pin(cluster_id)
 
     def unpin_cluster(self, cluster_id: str) -> None:
-        self._call("POST", "/api/2.1/clusters/unpin", body={"cluster_id": cluster_id})
+        with translated("POST /api/2.1/clusters/unpin"):
+            self.sdk.clusters.unpin(cluster_id)
 
     def list_clusters(self, *, pinned_only: bool = False) -> list[dict[str, Any]]:
-        """Every cluster, following `next_page_token` (clusters/list 2.1 is paginated)."""
-        params: dict[str, str] = {"page_size": "100"}
-        if pinned_only:
-            params["filter_by.is_pinned"] = "true"
-        out: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        while True:
-            page = self._call("GET", "/api/2.1/clusters/list", params=params)
-            out.extend(page.get("clusters", []))
-            token = page.get("next_page_token")
-            if not token or token in seen:  # a repeated token would loop forever
-                return out
-            seen.add(token)
-            params["page_token"] = str(token)
+        """Every cluster the identity can see, following `next_page_token` (the SDK's iterator)."""
+        from databricks.sdk.service.compute import ListClustersFilterBy
+
+        filter_by = ListClustersFilterBy(is_pinned=True) if pinned_only else None
+        with translated("GET /api/2.1/clusters/list"):
+            return [c.as_dict() for c in self.sdk.clusters.list(filter_by=filter_by, page_size=100)]
 
     def wait_for_state(
         self, cluster_id: str, states: Iterable[str], timeout: float = 1200.0, poll: float = 10.0
@@ -233,6 +196,18 @@ class WorkspaceClient:
                 raise TimeoutError(f"cluster {cluster_id} still {state} after {timeout:.0f}s")
             time.sleep(poll)
 
+    def cluster_permission_levels(self, cluster_id: str) -> dict[str, str]:
+        """Principal or group name → highest level on the cluster (reading it needs CAN_MANAGE)."""
+        with translated(f"GET /api/2.0/permissions/clusters/{cluster_id}"):
+            acl = self.sdk.permissions.get("clusters", cluster_id)
+        levels: dict[str, str] = {}
+        for entry in acl.access_control_list or []:
+            name = entry.user_name or entry.service_principal_name or entry.group_name or ""
+            for permission in entry.all_permissions or []:
+                if permission.permission_level is not None:
+                    levels[name] = _higher(levels.get(name), permission.permission_level.value)
+        return levels
+
     # -- secrets ---------------------------------------------------------------------
 
     def create_scope(
@@ -243,55 +218,77 @@ class WorkspaceClient:
             body["initial_manage_principal"] = initial_manage_principal
         if backend_type:
             body["scope_backend_type"] = backend_type
-        self._call("POST", "/api/2.0/secrets/scopes/create", body=body)
+        self._do("POST", "/api/2.0/secrets/scopes/create", body=body)
 
     def delete_scope(self, scope: str) -> None:
-        self._call("POST", "/api/2.0/secrets/scopes/delete", body={"scope": scope})
+        with translated("POST /api/2.0/secrets/scopes/delete"):
+            self.sdk.secrets.delete_scope(scope)
 
     def list_scopes(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/api/2.0/secrets/scopes/list").get("scopes", []))
+        with translated("GET /api/2.0/secrets/scopes/list"):
+            return [s.as_dict() for s in self.sdk.secrets.list_scopes()]
 
     def put_secret(self, scope: str, key: str, value: Secret) -> None:
-        self._call("POST", "/api/2.0/secrets/put", body={"scope": scope, "key": key, "string_value": value.reveal()})
+        """Create or overwrite (atomically: the old value is readable until the new one is)."""
+        with translated("POST /api/2.0/secrets/put"):
+            self.sdk.secrets.put_secret(scope, key, string_value=value.reveal())
 
     def delete_secret(self, scope: str, key: str) -> None:
-        self._call("POST", "/api/2.0/secrets/delete", body={"scope": scope, "key": key})
+        with translated("POST /api/2.0/secrets/delete"):
+            self.sdk.secrets.delete_secret(scope, key)
 
     def list_secrets(self, scope: str) -> list[dict[str, Any]]:
         """Keys with `last_updated_timestamp`; values are never returned."""
-        return list(self._call("GET", "/api/2.0/secrets/list", params={"scope": scope}).get("secrets", []))
+        with translated("GET /api/2.0/secrets/list"):
+            return [s.as_dict() for s in self.sdk.secrets.list_secrets(scope)]
 
-    # -- production (cluster policies, pinning; issue 15) ---------------------------------
+    # -- cluster policies ------------------------------------------------------------
 
     def get_cluster_policy(self, policy_id: str) -> dict[str, Any]:
         """`policy_id`, `name` and `definition` (a JSON string of attribute path -> rule)."""
-        return self._call("GET", "/api/2.0/policies/clusters/get", params={"policy_id": policy_id})
+        return self._do("GET", "/api/2.0/policies/clusters/get", query={"policy_id": policy_id})
 
-    # -- lifecycle: secret scope ACLs (databricks_secret_acl), the caller's user name ---------
+    # -- secret scope ACLs (databricks_secret_acl; the ACL API needs MANAGE) -----------
 
     def put_scope_acl(self, scope: str, principal: str, permission: str) -> None:
-        self._call(
-            "POST", "/api/2.0/secrets/acls/put", body={"scope": scope, "principal": principal, "permission": permission}
-        )
+        from databricks.sdk.service.workspace import AclPermission
+
+        with translated("POST /api/2.0/secrets/acls/put"):
+            self.sdk.secrets.put_acl(scope, principal, AclPermission(permission))
 
     def get_scope_acl(self, scope: str, principal: str) -> str | None:
         """The principal's own ACL entry on the scope (not what it gets through a group), or None."""
         try:
-            found = self._call("GET", "/api/2.0/secrets/acls/get", params={"scope": scope, "principal": principal})
+            with translated("GET /api/2.0/secrets/acls/get"):
+                found = self.sdk.secrets.get_acl(scope, principal)
         except WorkspaceError as exc:
             if exc.not_found:  # no entry for the principal, or no such scope: nothing granted here
                 return None
             raise
-        permission = found.get("permission")
-        return str(permission) if permission else None
+        return found.permission.value if found.permission is not None else None
 
     def scope_acls(self, scope: str) -> dict[str, str]:
-        """principal -> permission of every ACL entry on the scope (needs MANAGE)."""
-        items = self._call("GET", "/api/2.0/secrets/acls/list", params={"scope": scope}).get("items", [])
-        return {str(i.get("principal")): str(i.get("permission")) for i in items}
+        """Principal → READ/WRITE/MANAGE of every ACL entry on the scope."""
+        with translated("GET /api/2.0/secrets/acls/list"):
+            return {
+                a.principal: a.permission.value
+                for a in self.sdk.secrets.list_acls(scope)
+                if a.principal and a.permission is not None
+            }
 
     def delete_scope_acl(self, scope: str, principal: str) -> None:
-        self._call("POST", "/api/2.0/secrets/acls/delete", body={"scope": scope, "principal": principal})
+        with translated("POST /api/2.0/secrets/acls/delete"):
+            self.sdk.secrets.delete_acl(scope, principal)
 
     def current_user_name(self) -> str:
-        return str(self._call("GET", "/api/2.0/preview/scim/v2/Me").get("userName") or "")
+        return str(self.current_user().get("userName") or "")
+
+
+_LEVEL_ORDER = ("CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE")
+
+
+def _higher(a: str | None, b: str) -> str:
+    rank = {lvl: i for i, lvl in enumerate(_LEVEL_ORDER)}
+    if a is None:
+        return b
+    return a if rank.get(a, -1) >= rank.get(b, -1) else b

@@ -1,15 +1,15 @@
 """Where a storage account's Blob endpoint is: `https://<account>.blob.core.windows.net`.
 
-The sandbox's hosts file for storage (`PROVISION_SANDBOX_BLOB_HOSTS`, set only for sandbox
-runs, like `PROVISION_SANDBOX_HOSTS` for workspaces) maps the wildcard host to a local
-path-style base: `{"https://*.blob.core.windows.net": "http://127.0.0.1:<port>/blob/*"}`,
-`*` standing for the account name. Unset (real mode) it is the identity.
+A run's `Target` says where storage hosts are served (`Target.blob_routing()`): empty for
+Azure itself; the sandbox maps the wildcard host to a local path-style base,
+`{"https://*.blob.core.windows.net": "http://127.0.0.1:<port>/blob/*"}`, `*` standing for
+the account name. The same mapping reaches child processes that need it as
+PROVISION_SANDBOX_BLOB_HOSTS (never through this process's own environment).
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Mapping
 
 from provisioner.errors import ProvisionError
 
@@ -21,13 +21,12 @@ def blob_host(account: str) -> str:
     return f"https://{account}{BLOB_SUFFIX}"
 
 
-def container_url(account: str, container: str) -> str:
-    """The container's URL, without any credential in it."""
+def container_url(account: str, container: str, routing: Mapping[str, str] | None = None) -> str:
+    """The container's URL, without any credential in it; `routing` from `Target.blob_routing()`."""
     host = blob_host(account)
-    raw = os.environ.get(BLOB_HOSTS_ENV)
-    if not raw:
+    if not routing:
         return f"{host}/{container}"
-    for pattern, target in json.loads(raw).items():
+    for pattern, target in routing.items():
         prefix, _, suffix = pattern.partition("*")
         if host.startswith(prefix) and host.endswith(suffix) and len(host) > len(prefix) + len(suffix):
             name = host[len(prefix) : len(host) - len(suffix)]

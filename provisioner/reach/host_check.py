@@ -15,6 +15,7 @@ its query — so only our own words and the service's masked first line are ever
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -50,13 +51,20 @@ class HostCheck:
         return {"ok": self.ok, "cause": self.cause, "detail": self.detail}
 
 
-def check_from_host(creds: DlzCredentials, *, timeout: float = 30.0, now: dt.datetime | None = None) -> HostCheck:
+def check_from_host(
+    creds: DlzCredentials,
+    *,
+    routing: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    now: dt.datetime | None = None,
+) -> HostCheck:
+    """`routing`: the run's `Target.blob_routing()` (where storage hosts are served)."""
     from azure.core.exceptions import AzureError, HttpResponseError
     from azure.storage.blob import ContainerClient
 
     account, container = creds.storage_account_name, creds.container_name
     client = ContainerClient.from_container_url(
-        container_url(account, container),
+        container_url(account, container, routing),
         credential=creds.sas_token.reveal(),
         retry_total=1,
         connection_timeout=min(10.0, timeout),

@@ -57,13 +57,26 @@ class Sandbox:
         client_secret: Secret | str | None = None,
         databricks_token: Secret | str | None = None,
         dlz_backend: str | None = None,
+        databricks_client: tuple[str, Secret | str] | None = None,
     ) -> None:
+        """`databricks_token` / `databricks_client` (OAuth M2M id and secret) are the
+        caller's own Databricks credentials, registered as a user and a service principal;
+        with neither, a throwaway PAT is made and `supplied_credentials` hands it out."""
         self.state_dir = Path(state_dir)
         self.workspace_hosts = [h.rstrip("/") for h in workspace_hosts]
         self.client_id = client_id
         self.org_id = org_id
         self.client_secret = _as_secret(client_secret, "sbx-ims-")
-        self.databricks_token = _as_secret(databricks_token, "dapi-sbx-")
+        self.databricks_client = (
+            (databricks_client[0], _as_secret(databricks_client[1], "")) if databricks_client else None
+        )
+        self.databricks_token: Secret | None = None
+        self.supplied_credentials: dict[str, Secret] = {}
+        if databricks_token is not None:
+            self.databricks_token = _as_secret(databricks_token, "")
+        elif databricks_client is None:
+            self.databricks_token = _as_secret(None, "dapi-sbx-")
+            self.supplied_credentials["DATABRICKS_TOKEN"] = self.databricks_token
         self._server: SandboxServer | None = None
         self._store: SandboxStore | None = None
         self._aep: AepEmulator | None = None
@@ -86,7 +99,11 @@ class Sandbox:
         aep = AepEmulator(store)
         aep.register_client(self.client_id, self.client_secret.reveal(), self.org_id)
         workspace = WorkspaceEmulator(store, rate_limit_rps=profile.rate_limit_rps)
-        workspace.add_token(self.databricks_token.reveal())
+        if self.databricks_token is not None:
+            workspace.add_token(self.databricks_token.reveal())
+        if self.databricks_client is not None:
+            client_id, secret = self.databricks_client
+            workspace.add_service_principal(client_id, secret.reveal())
         for host in self.workspace_hosts:
             workspace.add_workspace(workspace_key(host))
         trace = os.environ.get(TRACE_ENV)
@@ -188,13 +205,6 @@ class Sandbox:
     def blob_hosts(self) -> dict[str, str]:
         """The PROVISION_SANDBOX_BLOB_HOSTS mapping: every storage account → the DLZ backend, path-style."""
         return {"https://*.blob.core.windows.net": f"{self.base_url}/blob/*"}
-
-    def routing_env(self) -> dict[str, str]:
-        """The hosts files our own commands resolve workspace and storage hosts through."""
-        return {
-            HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True),
-            BLOB_HOSTS_ENV: json.dumps(self.blob_hosts(), sort_keys=True),
-        }
 
     def terraform_env(self) -> dict[str, str]:
         """Environment additions for terraform (and our own commands) in sandbox mode."""

@@ -23,8 +23,9 @@ from provisioner.config import load_config
 from provisioner.console import Console
 from provisioner.env_results import EnvResult, print_results, worst_exit_code
 from provisioner.sandbox.store import storage_account_name
+from provisioner.target import RealTarget
 from provisioner.workflow import RunContext
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, IDENTITY, Project
 
 ENVS = ("dev", "stage", "prod")
 WORKSPACE_1 = "https://adb-1111111111111111.1.azuredatabricks.net"
@@ -279,11 +280,17 @@ def test_real_runs_share_one_plugin_cache_across_environments(tmp_path: Path) ->
     config = load_config(project.config_path, environ={})
     home = tmp_path / "home"
     environ = {"PATH": os.environ["PATH"], "HOME": str(home)}
-    ctx = RunContext(config, Console(color=False), environ)
-    caches = {ctx.runner(env, None).env.values.get("TF_PLUGIN_CACHE_DIR") for env in config.environments.values()}
+    ctx = RunContext(config, Console(color=False), environ, RealTarget(environ))
+    caches = {
+        ctx.runner(env, None, identity=IDENTITY).env.values.get("TF_PLUGIN_CACHE_DIR")
+        for env in config.environments.values()
+    }
     assert caches == {str(home / ".cache" / "dlz-provisioner" / "plugins")}
     assert (home / ".cache" / "dlz-provisioner" / "plugins").is_dir()
 
     # A cache the user (or CI) already set up is used as it is.
-    ctx = RunContext(config, Console(color=False), {**environ, "TF_PLUGIN_CACHE_DIR": str(tmp_path / "ci-cache")})
-    assert ctx.runner(config.environments["dev"], None).env.values["TF_PLUGIN_CACHE_DIR"] == str(tmp_path / "ci-cache")
+    cached = {**environ, "TF_PLUGIN_CACHE_DIR": str(tmp_path / "ci-cache")}
+    ctx = RunContext(config, Console(color=False), cached, RealTarget(cached))
+    assert ctx.runner(config.environments["dev"], None, identity=IDENTITY).env.values["TF_PLUGIN_CACHE_DIR"] == str(
+        tmp_path / "ci-cache"
+    )

@@ -1,4 +1,5 @@
-"""WorkspaceClient against the sandbox's workspace emulator, and the sandbox host map."""
+"""The databricks-sdk facade against the sandbox's workspace emulator: clusters, secrets,
+permissions, and errors that never carry a credential."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError, resolve_host
+from provisioner.config import AuthSettings
+from provisioner.databricks.identity import connect
+from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.secret import Secret
 
@@ -17,30 +20,27 @@ WS = workspace_key(HOST)
 SPEC = {"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Unified auth reads the process environment and ~/.databrickscfg: start from nothing."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("DATABRICKS_", "ARM_", "ACTIONS_ID_TOKEN", "AZURE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, workspace_hosts=[HOST]) as sb:
-        monkeypatch.setenv("PROVISION_SANDBOX_HOSTS", json.dumps(sb.hosts()))
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
         yield sb
 
 
 @pytest.fixture
-def client(sandbox: Sandbox) -> Iterator[WorkspaceClient]:
-    with WorkspaceClient(HOST, sandbox.databricks_token) as c:
-        yield c
-
-
-def test_resolve_host_is_identity_outside_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROVISION_SANDBOX_HOSTS", raising=False)
-    assert resolve_host(HOST + "/") == HOST
-    assert resolve_host("adb-1.2.azuredatabricks.net") == "https://adb-1.2.azuredatabricks.net"
-
-
-def test_unknown_host_in_sandbox_mode_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROVISION_SANDBOX_HOSTS", json.dumps({HOST: "http://127.0.0.1:9/ws/x"}))
-    assert resolve_host(HOST) == "http://127.0.0.1:9/ws/x"
-    with pytest.raises(WorkspaceError, match="SANDBOX_UNKNOWN_HOST"):
-        WorkspaceClient("https://adb-9.9.azuredatabricks.net", Secret("dapi-x"))
+def client(sandbox: Sandbox) -> WorkspaceClient:
+    c, _ = connect(HOST, sandbox.workspace_url(HOST), AuthSettings(), sandbox.supplied_credentials)
+    return c
 
 
 def test_cluster_lifecycle(sandbox: Sandbox, client: WorkspaceClient) -> None:
@@ -67,20 +67,43 @@ def test_secrets_never_come_back(client: WorkspaceClient) -> None:
     client.delete_scope("dlz")
 
 
-def test_5xx_is_retried_except_for_create(sandbox: Sandbox, client: WorkspaceClient) -> None:
+def test_creator_manages_what_it_creates(sandbox: Sandbox, client: WorkspaceClient) -> None:
+    cluster_id = client.create_cluster(SPEC)
+    assert client.cluster_permission_levels(cluster_id)["sandbox-user@example.com"] == "CAN_MANAGE"
+    client.create_scope("dlz")
+    assert client.scope_acls("dlz") == {"sandbox-user@example.com": "MANAGE"}
+
+
+def test_permission_denied_is_a_403_naming_the_level(sandbox: Sandbox, client: WorkspaceClient) -> None:
     cluster_id = client.create_cluster(SPEC)
     client.wait_for_state(cluster_id, {"RUNNING"}, timeout=10, poll=0.05)
-    sandbox.store.set_faults(**{"workspace.fail": {"clusters/get": 2, "clusters/create": 1}})
-    assert client.get_cluster(cluster_id)["cluster_id"] == cluster_id  # two 500s absorbed
+    sandbox.store.set_admin("sandbox-user@example.com", False)
+    sandbox.store.set_cluster_permission(WS, cluster_id, "sandbox-user@example.com", "CAN_ATTACH_TO")
+    assert client.get_cluster(cluster_id)["state"] == "RUNNING"
     with pytest.raises(WorkspaceError) as err:
-        client.create_cluster(SPEC)  # a retried create could make a second cluster
+        client.restart_cluster(cluster_id)
+    assert err.value.permission_denied and "CAN_RESTART" in err.value.message
+    with pytest.raises(WorkspaceError) as err:
+        client.cluster_permission_levels(cluster_id)
+    assert err.value.permission_denied
+
+
+def test_5xx_is_retried_by_the_sdk_except_where_it_is_not_safe(sandbox: Sandbox, client: WorkspaceClient) -> None:
+    cluster_id = client.create_cluster(SPEC)
+    client.wait_for_state(cluster_id, {"RUNNING"}, timeout=10, poll=0.05)
+    sandbox.store.set_faults(**{"workspace.fail": {"clusters/create": 1}})
+    with pytest.raises(WorkspaceError) as err:
+        client.create_cluster(SPEC)  # a 500 is not retried: the create may have happened
     assert err.value.status == 500
     assert len(client.list_clusters()) == 1
 
 
 def test_errors_never_carry_the_token(sandbox: Sandbox) -> None:
-    token = Secret("dapi-wrong-token-value")
-    with WorkspaceClient(HOST, token) as bad, pytest.raises(WorkspaceError) as err:
+    from databricks.sdk import WorkspaceClient as Sdk
+
+    token = Secret("dapi-wrong-token-value-0123456789")
+    bad = WorkspaceClient(Sdk(host=sandbox.workspace_url(HOST), token=token.reveal(), auth_type="pat"), HOST)
+    with pytest.raises(WorkspaceError) as err:
         bad.list_clusters()
-    assert err.value.status == 401 and err.value.error_code == "UNAUTHENTICATED"
+    assert err.value.status == 401
     assert token.reveal() not in str(err.value) and token.reveal() not in repr(err.value.args)

@@ -32,8 +32,9 @@ import pytest
 from provisioner.config import load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError
+from provisioner.target import RealTarget
 from provisioner.workflow import RunContext
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, IDENTITY, Project
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (a test extra) talks to the test's PostgreSQL server")
 
@@ -274,7 +275,9 @@ def test_backend_credentials_reach_terraform_only_through_its_environment(tmp_pa
         "ARM_CLIENT_SECRET": "arm-secret",
         "ARM_USE_OIDC": "true",
     }
-    runner = RunContext(config, Console(color=False), environ).runner(config.environments["default"], None)
+    runner = RunContext(config, Console(color=False), environ, RealTarget(environ)).runner(
+        config.environments["default"], None, identity=IDENTITY
+    )
     for key in ("PG_CONN_STR", "ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_USE_OIDC"):
         assert runner.env.values[key] == environ[key]
 

@@ -4,7 +4,6 @@ Blob semantics: service SAS bound to a stored access policy) and the built-in or
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,8 @@ ORG = "1234567890ABCDEF12345678@AdobeOrg"
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, dlz_backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def sandbox(tmp_path: Path, dlz_backend: str) -> Iterator[Sandbox]:
     with Sandbox(tmp_path / "sandbox", dlz_backend=dlz_backend) as sb:
-        for name, value in sb.routing_env().items():
-            monkeypatch.setenv(name, value)
         yield sb
 
 
@@ -51,7 +48,7 @@ def assert_masked(text: str, token: str) -> None:
 
 def test_current_token_lists_the_container(sandbox: Sandbox) -> None:
     body = sandbox.store.dlz_credentials(ORG, "prod")
-    check = check_from_host(credentials(body))
+    check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(body))
     assert check.ok and check.cause == OK, check
     assert body["containerName"] in check.detail
 
@@ -63,29 +60,29 @@ def test_the_token_is_a_service_sas_bound_to_a_stored_access_policy(sandbox: San
 
 def test_a_refresh_revokes_the_old_token_at_once(sandbox: Sandbox) -> None:
     old = sandbox.store.dlz_credentials(ORG, "prod")
-    assert check_from_host(credentials(old)).ok
+    assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old)).ok
     new = sandbox.store.refresh_dlz(ORG, "prod")
-    check = check_from_host(credentials(old))
+    check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old))
     assert not check.ok and check.cause == REVOKED, check
     assert check.detail.startswith("403 "), check
     assert "refresh" in check.detail
     assert_masked(check.detail, old["SASToken"])
-    assert check_from_host(credentials(new)).ok
+    assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(new)).ok
 
 
 def test_a_refresh_by_another_process_is_honoured(sandbox: Sandbox, tmp_path: Path) -> None:
     from provisioner.sandbox.store import SandboxStore
 
     old = sandbox.store.dlz_credentials(ORG, "prod")
-    assert check_from_host(credentials(old)).ok
+    assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old)).ok
     SandboxStore(tmp_path / "sandbox").refresh_dlz(ORG, "prod")  # what `provision sandbox refresh` does
-    assert check_from_host(credentials(old)).cause == REVOKED
+    assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old)).cause == REVOKED
 
 
 def test_token_altered_by_one_character_fails_with_a_clear_line(sandbox: Sandbox) -> None:
     body = sandbox.store.dlz_credentials(ORG, "prod")
     altered = one_char_altered(body["SASToken"])
-    check = check_from_host(credentials(body, SASToken=altered))
+    check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(body, SASToken=altered))
     assert not check.ok and check.cause == REVOKED, check
     assert "\n" not in check.detail
     assert_masked(check.detail, altered)
@@ -96,7 +93,7 @@ def test_expired_policy_fails_as_expired(sandbox: Sandbox) -> None:
     sandbox.store.dlz_credentials(ORG, "prod")
     sandbox.store.expire_dlz(ORG, "prod")  # the stored access policy ends yesterday
     (record,) = sandbox.store.dlz_records()
-    check = check_from_host(credentials(record))
+    check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(record))
     assert not check.ok and check.cause == EXPIRED, check
     assert record["expiryDate"] in check.detail and "rotate" in check.detail
     assert_masked(check.detail, record["SASToken"])
@@ -104,7 +101,9 @@ def test_expired_policy_fails_as_expired(sandbox: Sandbox) -> None:
 
 def test_wrong_account_fails_as_wrong_account(sandbox: Sandbox) -> None:
     body = sandbox.store.dlz_credentials(ORG, "prod")
-    check = check_from_host(credentials(body, storageAccountName="sndbxdtlnnosuchaccount0"))
+    check = check_from_host(
+        routing=sandbox.blob_hosts(), creds=credentials(body, storageAccountName="sndbxdtlnnosuchaccount0")
+    )
     assert not check.ok and check.cause == WRONG_ACCOUNT, check
     assert "sndbxdtlnnosuchaccount0" in check.detail
     assert_masked(check.detail, body["SASToken"])
@@ -112,7 +111,7 @@ def test_wrong_account_fails_as_wrong_account(sandbox: Sandbox) -> None:
 
 def test_the_backend_is_the_one_asked_for(sandbox: Sandbox, dlz_backend: str) -> None:
     assert sandbox.dlz.name == dlz_backend
-    assert os.environ["PROVISION_SANDBOX_BLOB_HOSTS"].startswith('{"https://*.blob.core.windows.net"')
+    assert list(sandbox.blob_hosts()) == ["https://*.blob.core.windows.net"]
 
 
 def test_ci_installs_the_pinned_azurite() -> None:

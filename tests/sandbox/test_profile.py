@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from provisioner.databricks.parallel import map_bounded, values_or_raise
-from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.sandbox.profile import FAST, REALISTIC, current_profile
 from provisioner.sandbox.store import SandboxStore
+from tests.conftest import sandbox_workspace
 
 HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 WS = workspace_key(HOST)
@@ -88,7 +88,7 @@ def test_a_rate_limited_workspace_answers_429_with_an_integer_retry_after(limite
 
 def test_parallel_reads_under_a_rate_limit_all_succeed_in_order(limited: Sandbox, tmp_path: Path) -> None:
     ids = [limited.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(10)]
-    with WorkspaceClient(HOST, limited.databricks_token) as client:
+    with sandbox_workspace(limited, HOST) as client:
         infos = values_or_raise(map_bounded(client.get_cluster, ids, max_parallel=10), str, "read clusters")
     assert [i["cluster_id"] for i in infos] == ids
     assert limited.workspace.throttled > 0  # the limit did bite, and Retry-After was honoured

@@ -96,7 +96,9 @@ def reports_errors(summary: str) -> Callable[[Callable[..., R]], Callable[..., R
             try:
                 return method(self, ctx, *args)
             except Exception as exc:
-                ctx.diagnostics.add_error(summary, mask(f"{type(exc).__name__}: {exc}"))
+                # Errors the real provider shows as they are (auth) carry no Python type name.
+                detail = str(exc) if getattr(exc, "verbatim", False) else f"{type(exc).__name__}: {exc}"
+                ctx.diagnostics.add_error(summary, mask(detail))
                 return None
 
         return inner

@@ -1,14 +1,14 @@
 """The provider block of the stand-in: same attributes as the real provider v1.99.0.
 
-Only `host` and `token` (PAT auth) are used. The other attributes exist so that any
-provider block valid for the real provider is valid here too; their names, types and
-sensitivity follow real_schema.json (checked by tests/sandbox/test_provider_contract.py).
-Like the real provider, unset `host`/`token` fall back to DATABRICKS_HOST/DATABRICKS_TOKEN.
+Every attribute of the block, with the environment, goes through unified-auth resolution
+(auth.py: databricks-sdk's `Config`, which copies the real provider's rules — PAT, OAuth
+M2M, Azure, OIDC, profiles, and the "more than one authorization method" conflict). Names,
+types and sensitivity follow real_schema.json (checked by tests/sandbox/test_provider_contract.py).
 """
 
 from __future__ import annotations
 
-import os
+import threading
 from typing import TYPE_CHECKING
 
 from tf.iface import Config, DataSource, Provider, Resource
@@ -73,9 +73,11 @@ def _attribute(name: str) -> Attribute:
 
 class DatabricksProvider(Provider):
     def __init__(self) -> None:
-        self.host: str | None = None
-        self._token: str | None = None
+        self._block: dict[str, str | bool | int | float] = {}
         self._client: WorkspaceClient | None = None
+        # Terraform creates resources in parallel: one client, made once (unified-auth
+        # resolution is not safe to run twice at the same time).
+        self._client_lock = threading.Lock()
 
     def get_model_prefix(self) -> str:
         return "databricks_"
@@ -90,30 +92,22 @@ class DatabricksProvider(Provider):
         pass
 
     def configure_provider(self, diags: Diagnostics, config: Config) -> None:
-        # Nothing is checked here: like the real provider, a missing host or token only
-        # fails once a resource needs the workspace (a plan with no resources still works).
-        self.host = _setting(config, "host", "DATABRICKS_HOST")
-        self._token = _setting(config, "token", "DATABRICKS_TOKEN")
+        # Nothing is resolved here: like the real provider, missing or conflicting credentials
+        # only fail once a resource needs the workspace (a plan with no resources still works).
+        self._block = {k: v for k, v in config.items() if isinstance(v, str | bool | int | float)}
 
     def client(self) -> WorkspaceClient:
-        if self._client is None:
-            # Imported here, not at module level: requests costs start-up time in every
-            # provider process, and most of them (schema, validate) never call the API.
-            from provisioner.databricks.workspace import WorkspaceClient
-            from provisioner.secret import Secret
+        with self._client_lock:
+            if self._client is None:
+                # Imported here, not at module level: the SDK costs start-up time in every
+                # provider process, and most of them (schema, validate) never call the API.
+                from provisioner.sandbox.provider.auth import workspace_client
 
-            if not self.host or not self._token:
-                raise ValueError("the stand-in provider needs `host` and `token` (or DATABRICKS_HOST/_TOKEN)")
-            self._client = WorkspaceClient(self.host, Secret(self._token))
-        return self._client
+                self._client = workspace_client(self._block)
+            return self._client
 
     def get_data_sources(self) -> list[type[DataSource]]:
         return []
 
     def get_resources(self) -> list[type[Resource]]:
         return [Cluster, SecretScope, SecretResource, SecretAcl]
-
-
-def _setting(config: Config, name: str, env: str) -> str | None:
-    value = config.get(name)
-    return value if isinstance(value, str) and value else os.environ.get(env) or None

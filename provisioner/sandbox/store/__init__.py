@@ -28,6 +28,7 @@ from provisioner.sandbox.store.dlz import (
     storage_account_name,
 )
 from provisioner.sandbox.store.faults import AepFault, FaultStore
+from provisioner.sandbox.store.identities import IdentityStore
 from provisioner.sandbox.store.policies import PolicyStore
 from provisioner.sandbox.store.secrets import SecretStore
 
@@ -51,5 +52,7 @@ __all__ = [
 ]
 
 
-class SandboxStore(DlzStore, ClusterStore, PolicyStore, SecretStore, AclStore, ConnectionStore, FaultStore):
+class SandboxStore(
+    DlzStore, ClusterStore, PolicyStore, SecretStore, AclStore, ConnectionStore, FaultStore, IdentityStore
+):
     """The sandbox's state file; every public method is one locked transaction."""

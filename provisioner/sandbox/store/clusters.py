@@ -143,14 +143,20 @@ class ClusterStore(StoreBase):
                 _set_state(cluster, "TERMINATED")
             return cid
 
-    def create_cluster(self, workspace_key: str, spec: Mapping[str, Any], cluster_source: str = "API") -> str:
+    def create_cluster(
+        self,
+        workspace_key: str,
+        spec: Mapping[str, Any],
+        cluster_source: str = "API",
+        creator: str = SANDBOX_USER,
+    ) -> str:
         body = _validated_spec(spec)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
             enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
             _require_version(body)
             cid = _new_cluster_id()
-            cluster = _new_cluster(cid, body, cluster_source, now_ms())
+            cluster = _new_cluster(cid, body, cluster_source, now_ms(), creator)
             ws["clusters"][cid] = cluster
             _begin_start(ws, cluster, "PENDING", self.start_duration(), state["faults"])
             return cid
@@ -362,14 +368,18 @@ def _kind_problem(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _new_cluster(cluster_id: str, spec: dict[str, Any], source: str, now_ms: int) -> dict[str, Any]:
+def _new_cluster(
+    cluster_id: str, spec: dict[str, Any], source: str, now_ms: int, creator: str = SANDBOX_USER
+) -> dict[str, Any]:
     return {
         "cluster_id": cluster_id,
         "spec": dict(spec),
         "state": "PENDING",
         "state_message": _STATE_MESSAGES["PENDING"],
         "cluster_source": source,
-        "creator_user_name": SANDBOX_USER,
+        "creator_user_name": creator,
+        # The creator may manage it (provider docs/resources/permissions.md, "Cluster usage").
+        "acl": {creator: "CAN_MANAGE"},
         "start_time": now_ms,
         "is_pinned": False,
         "pending": None,

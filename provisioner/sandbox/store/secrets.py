@@ -45,6 +45,12 @@ class SecretStore(StoreBase):
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid scope name: {scope!r}")
         if backend_type not in _BACKENDS:
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Invalid scope backend type: {backend_type!r}")
+        if initial_manage_principal not in (None, "", "users"):
+            raise DatabricksError(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                f"initial_manage_principal must be 'users' (got {initial_manage_principal!r})",
+            )
         with self._txn() as state:
             scopes = workspace_state(state, workspace_key)["scopes"]
             if scope in scopes:

@@ -1,0 +1,198 @@
+"""Which Databricks identity a run uses: databricks-sdk's unified auth, resolved once.
+
+The Terraform provider and databricks-sdk share Databricks' "unified auth": the same
+environment variables, the same precedence and the same conflict rule — attributes of two
+auth families (say `ARM_CLIENT_*` for the azurerm backend and `DATABRICKS_TOKEN`) make both
+refuse with "validate: more than one authorization method configured: azure and pat"
+unless an auth type is pinned (databricks-sdk-py `databricks/sdk/config.py` `_validate`,
+`credentials_provider.py` `DefaultCredentials`; provider `internal/providers/providers_test.go`,
+`docs/guides/troubleshooting.md`, `docs/index.md` `auth_type`). So the tool resolves the
+identity with the SDK's own `Config`, then gives Terraform the same identity with its auth
+type pinned (`DATABRICKS_AUTH_TYPE` in the child environment): whatever else is exported,
+both sides use one principal.
+
+One choice where the rule would only get in the way: when the conflict is between Azure
+attributes and one Databricks-specific method (`pat` or `oauth-m2m`), CI almost always
+exports `ARM_*` for the azurerm state backend, so the Databricks-specific method is pinned
+and the run says so. Any other conflict is an error naming the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from provisioner.config import AuthSettings
+from provisioner.errors import ConfigError
+from provisioner.secret import Secret, mask
+
+if TYPE_CHECKING:
+    from databricks.sdk.config import Config
+
+    from provisioner.databricks.workspace import WorkspaceClient
+
+AUTH_TYPE_ENV = "DATABRICKS_AUTH_TYPE"
+PROFILE_ENV = "DATABRICKS_CONFIG_PROFILE"
+# How long the SDK keeps retrying 429/503 and connection failures of one call.
+RETRY_BUDGET_SECONDS = 120
+
+_CONFLICT_RE = re.compile(r"more than one authorization method configured: ([a-z\- ]+)")
+# A conflict of Azure attributes with one of these is resolved by pinning the latter.
+_DATABRICKS_FAMILIES = {"pat": "pat", "oauth": "oauth-m2m"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the run acts as in one workspace."""
+
+    host: str
+    auth_type: str
+    user_name: str  # e-mail, or a service principal's application id
+    display_name: str
+    groups: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def principal(self) -> str:
+        return self.display_name or self.user_name
+
+    def describe(self) -> str:
+        return f"{self.principal} ({self.auth_type})"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "principal": self.principal,
+            "userName": self.user_name,
+            "authType": self.auth_type,
+            "admin": "admins" in self.groups,
+        }
+
+    def terraform_env(self, settings: AuthSettings) -> dict[str, str]:
+        """What pins Terraform's provider to this identity (no secret: those it inherits)."""
+        env = {AUTH_TYPE_ENV: self.auth_type}
+        if settings.profile:
+            env[PROFILE_ENV] = settings.profile
+        return env
+
+
+def quiet_sdk_logging() -> None:
+    """The SDK logs warnings (and, at debug level, request dumps) through `logging`: keep
+    them out of our output, which is masked line by line and must stay one line per error."""
+    logger = logging.getLogger("databricks.sdk")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    logger.setLevel(logging.ERROR)
+
+
+def register_secrets(environ: Mapping[str, str]) -> None:
+    """Mask every sensitive unified-auth attribute found in the environment."""
+    from databricks.sdk.config import Config
+
+    for attr in Config.attributes():
+        if attr.sensitive and attr.env and environ.get(attr.env):
+            Secret(environ[attr.env])
+
+
+def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None) -> tuple[Config, str]:
+    """The SDK's Config for `url`, resolved from the environment as the provider would, and
+    a note when the tool had to pin the auth type itself.
+
+    `supplied` are credentials the target adds under their environment names (the sandbox's
+    throwaway PAT). Raises ConfigError (one line, masked) when no identity or an ambiguous
+    one is configured.
+    """
+    from databricks.sdk.config import Config
+
+    quiet_sdk_logging()
+    kwargs: dict[str, Any] = {"host": url, "retry_timeout_seconds": RETRY_BUDGET_SECONDS}
+    by_env = {a.env: a.name for a in Config.attributes() if a.env}
+    for name, value in (supplied or {}).items():
+        kwargs[by_env[name]] = value.reveal()
+    if settings.auth_type:
+        kwargs["auth_type"] = settings.auth_type
+    if settings.profile:
+        kwargs["profile"] = settings.profile
+    try:
+        return Config(**kwargs), ""
+    except ValueError as exc:
+        families = _conflict(str(exc))
+        pinned = _databricks_side(families)
+        if pinned is None or "auth_type" in kwargs:
+            raise ConfigError(_auth_error(url, exc, families)) from None
+    try:
+        config = Config(**{**kwargs, "auth_type": pinned})
+    except ValueError as exc:
+        raise ConfigError(_auth_error(url, exc, ())) from None
+    return config, f"ARM_* are set too (for the azurerm backend): Databricks auth pinned to {pinned}"
+
+
+def connect(
+    host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
+) -> tuple[WorkspaceClient, Identity]:
+    """Resolve the identity for `host` (served at `url`) and prove it authenticates (SCIM Me)."""
+    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
+
+    from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
+
+    config, note = sdk_config(url, settings, supplied)
+    client = WorkspaceClient(SdkWorkspaceClient(config=config), host)
+    auth_type = str(config.auth_type)
+    try:
+        me = client.current_user()
+    except WorkspaceError as exc:
+        hint = (
+            "the credentials were refused — check they belong to this workspace and have not expired"
+            if exc.status in (401, 403)
+            else "is the workspace reachable?"
+        )
+        raise ConfigError(f"Databricks {host}: {auth_type} authentication failed ({exc.message}) — {hint}") from None
+    identity = Identity(
+        host=host,
+        auth_type=auth_type,
+        user_name=str(me.get("userName") or me.get("id") or ""),
+        display_name=str(me.get("displayName") or ""),
+        groups=tuple(sorted(str(g.get("display")) for g in me.get("groups", []) if g.get("display"))),
+        note=note,
+    )
+    return client, identity
+
+
+def _conflict(message: str) -> tuple[str, ...]:
+    match = _CONFLICT_RE.search(message)
+    return tuple(match.group(1).strip().split(" and ")) if match else ()
+
+
+def _databricks_side(families: tuple[str, ...]) -> str | None:
+    if len(families) != 2 or "azure" not in families:
+        return None
+    (other,) = [f for f in families if f != "azure"]
+    return _DATABRICKS_FAMILIES.get(other)
+
+
+def _auth_error(url: str, exc: ValueError, families: tuple[str, ...]) -> str:
+    first = mask(str(exc).split(". Config:")[0].split(". Env:")[0].strip())
+    if families:
+        return (
+            f"Databricks auth: {first} — set databricks.auth_type in provision.yaml "
+            f"(or {AUTH_TYPE_ENV}) to the one to use, or unset the other's variables"
+        )
+    if "cannot configure default credentials" in first or "not configured" in first:
+        return (
+            "Databricks auth: no credentials found — export DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET "
+            "(OAuth M2M), ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID (Entra ID service principal), "
+            "run `az login` (azure-cli), or DATABRICKS_TOKEN; see README 'Databricks authentication'"
+        )
+    return f"Databricks auth: {first} — see README 'Databricks authentication'"
+
+
+def connection_token(client: WorkspaceClient, identity: Identity, comment: str) -> tuple[Secret, bool]:
+    """A PAT for AEP's Databricks base connection ("Access Token Authentication"), and
+    whether it was minted: the run's own PAT when it authenticates with one, otherwise a
+    new PAT of the run's principal (`/api/2.0/token/create`), so OAuth-only CI can connect."""
+    if identity.auth_type == "pat" and client.sdk.config.token:
+        return Secret(client.sdk.config.token), False
+    return client.create_token(comment), True

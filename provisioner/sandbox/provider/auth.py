@@ -1,0 +1,73 @@
+"""The stand-in provider's identity: unified auth resolved exactly as the real provider does.
+
+The real provider is built on the Databricks Go SDK, whose rules databricks-sdk-py mirrors
+(same attributes and environment variables, same precedence, same "more than one
+authorization method configured" conflict unless `auth_type` pins one: provider
+`internal/providers/providers_test.go`, `docs/guides/troubleshooting.md`; SDK
+`databricks/sdk/config.py`). Resolving with the SDK's own `Config` copies those rules
+instead of re-implementing them. Like the real provider, resolution happens lazily, at the
+first call that needs the workspace, so a plan with nothing to read still works.
+
+The sandbox's only intervention is the address: a configured workspace host is sent to the
+local emulator through PROVISION_SANDBOX_HOSTS (see docs/sandbox.md); an unknown host is an
+error, never a real network call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from provisioner.secret import Secret, mask
+
+if TYPE_CHECKING:
+    from provisioner.databricks.workspace import WorkspaceClient
+
+SANDBOX_HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+
+
+class ProviderConfigError(Exception):
+    """What the real provider reports when it cannot configure its client (shown verbatim)."""
+
+    verbatim = True
+
+
+def resolve_host(host: str) -> str:
+    """The local URL standing in for a configured workspace host."""
+    from provisioner.databricks.workspace import normalize_host
+
+    host = normalize_host(host)
+    raw = os.environ.get(SANDBOX_HOSTS_ENV)
+    if not raw:
+        raise ProviderConfigError(f"{SANDBOX_HOSTS_ENV} is not set: the stand-in provider only runs in a sandbox")
+    mapping = {normalize_host(k): v.rstrip("/") for k, v in json.loads(raw).items()}
+    if host not in mapping:
+        raise ProviderConfigError(f"{host} is not a sandbox workspace (known: {sorted(mapping)})")
+    return mapping[host]
+
+
+def workspace_client(block: Mapping[str, str | bool | int | float]) -> WorkspaceClient:
+    """A client for the provider block's attributes plus the environment, as the real provider."""
+    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
+    from databricks.sdk.config import Config
+
+    from provisioner.databricks.identity import quiet_sdk_logging, register_secrets
+    from provisioner.databricks.workspace import WorkspaceClient
+
+    quiet_sdk_logging()
+    register_secrets(os.environ)
+    names = {a.name for a in Config.attributes()}
+    kwargs = {k: v for k, v in block.items() if k in names and v not in (None, "")}
+    for name in ("token", "client_secret", "azure_client_secret", "password"):
+        if isinstance(kwargs.get(name), str):
+            Secret(str(kwargs[name]))
+    host = str(kwargs.pop("host", "") or os.environ.get("DATABRICKS_HOST") or "")
+    if not host:
+        raise ProviderConfigError("cannot configure the provider: host is not set (nor DATABRICKS_HOST)")
+    try:
+        config = Config(host=resolve_host(host), **kwargs)
+    except ValueError as exc:
+        raise ProviderConfigError(mask(str(exc))) from None
+    return WorkspaceClient(SdkWorkspaceClient(config=config), host)
