@@ -69,7 +69,7 @@ def _status_of(exc: Exception) -> int:
 @contextmanager
 def translated(what: str) -> Iterator[None]:
     """SDK and transport errors → WorkspaceError with a masked one-line message."""
-    from databricks.sdk.errors import DatabricksError
+    from databricks.sdk.errors.base import DatabricksError
 
     try:
         yield

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provisioner.secret import Secret, mask
 
@@ -45,7 +45,7 @@ def resolve_host(host: str) -> str:
     mapping = {normalize_host(k): v.rstrip("/") for k, v in json.loads(raw).items()}
     if host not in mapping:
         raise ProviderConfigError(f"{host} is not a sandbox workspace (known: {sorted(mapping)})")
-    return mapping[host]
+    return str(mapping[host])
 
 
 def workspace_client(block: Mapping[str, str | bool | int | float]) -> WorkspaceClient:
@@ -59,7 +59,7 @@ def workspace_client(block: Mapping[str, str | bool | int | float]) -> Workspace
     quiet_sdk_logging()
     register_secrets(os.environ)
     names = {a.name for a in Config.attributes()}
-    kwargs = {k: v for k, v in block.items() if k in names and v not in (None, "")}
+    kwargs: dict[str, Any] = {k: v for k, v in block.items() if k in names and v not in (None, "")}
     for name in ("token", "client_secret", "azure_client_secret", "password"):
         if isinstance(kwargs.get(name), str):
             Secret(str(kwargs[name]))

@@ -42,7 +42,10 @@ def _digest(value: str) -> str:
 
 
 def _identities(state: State) -> dict[str, Any]:
-    return state.setdefault("identities", {"principals": {}, "pats": {}, "oauth_clients": {}, "oauth_tokens": {}})
+    ids: dict[str, Any] = state.setdefault(
+        "identities", {"principals": {}, "pats": {}, "oauth_clients": {}, "oauth_tokens": {}}
+    )
+    return ids
 
 
 def principal_names(principal: dict[str, Any]) -> set[str]:
