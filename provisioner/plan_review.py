@@ -84,7 +84,7 @@ def digest(entries: list[dict[str, Any]]) -> str:
 
 
 def _new_values(body: dict[str, Any], action: str) -> dict[str, Any]:
-    if action in ("delete", "import", "no-op"):
+    if action in ("delete", "import", "no-op", "forget"):
         return {}
     before = body.get("before") or {}
     after = body.get("after") or {}

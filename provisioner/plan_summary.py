@@ -196,6 +196,10 @@ def _action(change: dict[str, Any]) -> str:
         return "delete"
     if actions == ["update"]:
         return "import+update" if importing else "update"
+    if actions == ["forget"]:
+        # A `removed { lifecycle { destroy = false } }` block (Terraform ≥ 1.7): out of state,
+        # left alive — e.g. the SAS secret of older roots, which the tool owns from then on.
+        return "forget"
     return "import" if importing else "no-op"
 
 
@@ -205,7 +209,7 @@ def _resource(change: dict[str, Any], sas_key: str) -> ResourceSummary:
     importing = body.get("importing") or {}
     if importing.get("id"):
         res.import_id = str(importing["id"])
-    if res.action in ("no-op", "import", "delete"):
+    if res.action in ("no-op", "import", "delete", "forget"):
         return res
     before = body.get("before") or {}
     after = body.get("after") or {}

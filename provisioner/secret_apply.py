@@ -119,6 +119,11 @@ def before_apply(
 
 def after_apply(env: Environment, console: Console) -> None:
     _drop_legacy_backup(env, console)
+    # `provision plan`'s saved plan is stale once the state changed (Terraform refuses it),
+    # and one made before a migration carries the old state, token included.
+    from provisioner.workflow import default_plan_file
+
+    default_plan_file(env).unlink(missing_ok=True)
 
 
 def _ensure_value(

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -135,6 +136,18 @@ def test_migration_and_rotation_keep_a_secret_at_every_instant(
     token = _legacy_root(project, monkeypatch)
     store = project.store()
     assert store.secret_value(WS, SCOPE, KEY) == token
+
+    # The reviewer sees the old resource forgotten (not destroyed), and no token.
+    planned = project.run("plan", "--summary", "migration.json")
+    assert planned.returncode == 2, planned.stderr
+    summary = (project.dir / "migration.json").read_text()
+    doc = json.loads(summary)
+    assert {"address": "databricks_secret.dlz_sas_token", "action": "forget"}.items() <= next(
+        e for e in doc["changeSet"] if e["address"] == "databricks_secret.dlz_sas_token"
+    ).items()
+    assert "holds AEP's current token (older layout)" in planned.stderr
+    assert token not in summary and "sig=" not in summary.replace("sig=***", "")
+    assert list(project.root().rglob("*.tfplan")), "plan saved its plan (holding the old state)"
 
     with SecretSampler(project) as migration:
         done = project.run("apply", "--auto-approve")
