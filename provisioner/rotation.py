@@ -92,7 +92,10 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
         # put that one live; refreshing again would only revoke it too.
         console.warn(f"{env.name}: rotation needed without a refresh — {replaced.reason()}")
         require_approval_possible(ctx, req.auto_approve, "rotate")
-        return resume(ctx, req, console)
+        code = resume(ctx, req, console)
+        issued = replaced.issued_on.isoformat()
+        console.ok(f"{env.name}: rotated onto the token AEP issued on {issued} (no new refresh)")
+        return code
     days = creds.days_left()
     if if_expiring_within is not None and days > if_expiring_within:
         console.ok(

@@ -101,6 +101,9 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("apply --reviewed (differs)", "apply", "--reviewed", review, "--auto-approve")
     # The reviewed apply applied the edit above: nothing unreviewed is pending, so a rotation
     # (which refuses to carry unreviewed changes along) really rotates.
+    # AEP's refresh on read: the token expires, the next GET replaces it; rotate converges on it.
+    s.run("sandbox expire", "sandbox", "expire", "--env", "default")
+    s.run("rotate (after expiry)", "rotate", "--if-expiring-within", "7", "--auto-approve", "--timeout", "60")
     for name, (argv, _, _) in LATER_COMMANDS.items():
         s.run(name, *argv)
     return s
@@ -126,6 +129,10 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     else:  # the secret's value is the tool's, not part of a review: it writes the current token
         assert codes["apply --reviewed (differs)"] == 0, differs.output[-2000:]
         assert "matches the reviewed change set" in differs.output
+    assert codes["sandbox expire"] == 0
+    after_expiry = session.runs["rotate (after expiry)"]
+    assert codes["rotate (after expiry)"] == 0, after_expiry.output[-2000:]
+    assert "rotation needed without a refresh" in after_expiry.output
     for artifact in ("plan-default.json", "comment.md", "merged.json"):
         assert (session.project.dir / artifact).is_file()  # scanned by the file test
     assert (session.project.dir / "sandbox-trace.jsonl").stat().st_size > 0  # scanned by the file test
