@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provisioner.config import AuthSettings
+from provisioner.databricks.parallel import MAX_PARALLEL_LIMIT
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret, mask
 
@@ -108,7 +109,13 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
     from databricks.sdk.config import Config
 
     quiet_sdk_logging()
-    kwargs: dict[str, Any] = {"host": url, "retry_timeout_seconds": RETRY_BUDGET_SECONDS}
+    kwargs: dict[str, Any] = {
+        "host": url,
+        "retry_timeout_seconds": RETRY_BUDGET_SECONDS,
+        # The SDK's pool holds 20 connections and blocks beyond (`_base_client.py`, where this
+        # attribute sets `pool_maxsize`): sized for the most calls `databricks.max_parallel` allows.
+        "max_connection_pools": MAX_PARALLEL_LIMIT,
+    }
     by_env = {a.env: a.name for a in Config.attributes() if a.env}
     for name, value in (supplied or {}).items():
         kwargs[by_env[name]] = value.reveal()

@@ -20,12 +20,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from provisioner.ratelimit import TokenBucket
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:
     from provisioner.databricks.workspace import WorkspaceClient
 
 SANDBOX_HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+DEFAULT_RATE_LIMIT = 15  # requests per second: the real provider's default `rate_limit`
 
 
 class ProviderConfigError(Exception):
@@ -70,4 +72,26 @@ def workspace_client(block: Mapping[str, str | bool | int | float]) -> Workspace
         config = Config(host=resolve_host(host), **kwargs)
     except ValueError as exc:
         raise ProviderConfigError(mask(str(exc))) from None
-    return WorkspaceClient(SdkWorkspaceClient(config=config), host)
+    sdk = SdkWorkspaceClient(config=config)
+    throttle(sdk.api_client, float(config.rate_limit or DEFAULT_RATE_LIMIT))
+    return WorkspaceClient(sdk, host)
+
+
+def throttle(api_client: Any, rate: float) -> None:
+    """At most `rate` requests per second from this provider process, as the real provider.
+
+    Its Go SDK waits on `rate.NewLimiter(rate_limit, rate_limit)` before every request,
+    `rate_limit` (`DATABRICKS_RATE_LIMIT`) defaulting to 15 (databricks-sdk-go
+    `httpclient/api_client.go`, `defaultRateLimitPerSeconds`; provider `docs/index.md`).
+    databricks-sdk-py reads the attribute but applies no limit, so the stand-in does, on the
+    one method every SDK call goes through. Without it the stand-in would send Terraform's
+    parallel refreshes faster than the real provider ever does (and trip 429s it never sees).
+    """
+    bucket = TokenBucket(rate)
+    call = api_client.do
+
+    def do(*args: Any, **kwargs: Any) -> Any:
+        bucket.wait()
+        return call(*args, **kwargs)
+
+    api_client.do = do
