@@ -14,6 +14,7 @@ import pytest
 from provisioner.config import load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
+from provisioner.target import RealTarget, plugin_cache_dir
 from provisioner.terraform import Applied, PlanOptions, plan_and_apply
 from provisioner.workflow import (
     RunContext,
@@ -21,12 +22,10 @@ from provisioner.workflow import (
     fetch_credentials,
     open_context,
     plan_env,
-    plugin_cache_dir,
     read_env_state,
     render_env,
-    require,
 )
-from tests.conftest import AEP_SECRET, DATABRICKS_PAT, Project
+from tests.conftest import AEP_SECRET, DATABRICKS_PAT, IDENTITY, Project
 
 
 @pytest.fixture
@@ -104,11 +103,12 @@ def test_terraform_gets_only_the_secrets_it_needs(project: Project) -> None:
     (env,) = config.select()
     environ = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(project.dir / "home")}
     environ |= {"AEP_CLIENT_SECRET": AEP_SECRET, "DATABRICKS_TOKEN": DATABRICKS_PAT, "TF_VAR_x": "1"}
-    ctx = RunContext(config, Console(io.StringIO(), io.StringIO(), color=False), environ)
-    child = ctx.runner(env, sas=None).env.values
+    ctx = RunContext(config, Console(io.StringIO(), io.StringIO(), color=False), environ, RealTarget(environ))
+    child = ctx.runner(env, sas=None, identity=IDENTITY).env.values
     assert "AEP_CLIENT_SECRET" not in child and "TF_VAR_x" not in child
     assert child["DATABRICKS_TOKEN"] == DATABRICKS_PAT
     assert "TF_VAR_dlz_sas_token" not in child  # only with a token to hand over
+    assert child["DATABRICKS_AUTH_TYPE"] == IDENTITY.auth_type  # the run's identity, pinned
     assert child["TF_PLUGIN_CACHE_DIR"] == str(project.dir / "home" / ".cache" / "dlz-provisioner" / "plugins")
 
 
@@ -116,9 +116,10 @@ def test_a_pg_backend_needs_its_connection_string_first(project: Project) -> Non
     project.config["terraform"]["backend"] = {"type": "pg"}
     project.write_config()
     config = load_config(project.config_path, environ={})
-    ctx = RunContext(config, Console(io.StringIO(), io.StringIO(), color=False), {"PATH": "/usr/bin"})
+    environ = {"PATH": "/usr/bin"}
+    ctx = RunContext(config, Console(io.StringIO(), io.StringIO(), color=False), environ, RealTarget(environ))
     with pytest.raises(ConfigError, match="PG_CONN_STR"):
-        ctx.runner(config.select()[0], sas=None)
+        ctx.runner(config.select()[0], sas=None, identity=IDENTITY)
 
 
 def test_plugin_cache_dir_precedence(tmp_path: Path) -> None:
@@ -126,9 +127,3 @@ def test_plugin_cache_dir_precedence(tmp_path: Path) -> None:
     xdg = plugin_cache_dir({"XDG_CACHE_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path)})
     assert xdg == tmp_path / "xdg" / "dlz-provisioner" / "plugins" and xdg.is_dir()
     assert plugin_cache_dir({"HOME": str(tmp_path)}) == tmp_path / ".cache" / "dlz-provisioner" / "plugins"
-
-
-def test_require() -> None:
-    assert require("x", "never shown") == "x"
-    with pytest.raises(ConfigError, match="DATABRICKS_TOKEN is not set"):
-        require(None, "DATABRICKS_TOKEN is not set")
