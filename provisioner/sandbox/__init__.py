@@ -88,6 +88,7 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         from provisioner.sandbox.aep_emulator import AepEmulator
         from provisioner.sandbox.blob import BLOB_PREFIX
+        from provisioner.sandbox.command_execution import CommandExecutionEmulator
         from provisioner.sandbox.profile import TRACE_ENV, current_profile
         from provisioner.sandbox.server import SandboxServer, redacted_state
         from provisioner.sandbox.store import SandboxStore
@@ -104,6 +105,7 @@ class Sandbox:
         if self.databricks_client is not None:
             client_id, secret = self.databricks_client
             workspace.add_service_principal(client_id, secret.reveal())
+        workspace.add_endpoints(CommandExecutionEmulator(store, dlz).endpoints())
         for host in self.workspace_hosts:
             workspace.add_workspace(workspace_key(host))
         trace = os.environ.get(TRACE_ENV)

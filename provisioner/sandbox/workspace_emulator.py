@@ -51,6 +51,8 @@ from provisioner.sandbox.store.identities import ADMINS, CLUSTER_LEVELS, SCOPE_L
 WORKSPACE_PREFIX = "/ws/"
 LIST_PAGE_SIZE = 2
 _API_RE = re.compile(r"^/api/2\.[01]/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
+# The Command Execution API is still 1.2 (provisioner/sandbox/command_execution.py).
+_API_12_RE = re.compile(r"^/api/1\.2/(?P<endpoint>(?:contexts|commands)/[a-z]+)$")
 
 Body = dict[str, Any]
 Endpoint = Callable[[str, Body], Body]
@@ -144,6 +146,10 @@ class WorkspaceEmulator:
     def add_service_principal(self, client_id: str, client_secret: str, display_name: str | None = None) -> None:
         self.store.add_service_principal(client_id, client_secret, display_name=display_name)
 
+    def add_endpoints(self, endpoints: dict[str, tuple[str, Endpoint]]) -> None:
+        """More APIs on every workspace (`{"contexts/create": ("POST", handler), …}`)."""
+        self._endpoints.update(endpoints)
+
     def add_workspace(self, workspace_key: str) -> None:
         with self._lock:
             self._workspaces.add(workspace_key)
@@ -185,7 +191,7 @@ class WorkspaceEmulator:
         permissions = _PERMISSIONS_RE.match(api_path)
         if permissions:
             return self._cluster_permissions(request, ws, permissions.group("cluster_id"), principal)
-        match = _API_RE.match(api_path)
+        match = _API_RE.match(api_path) or _API_12_RE.match(api_path)
         entry = self._endpoints.get(match.group("endpoint")) if match else None
         if match is None or entry is None:
             return _error(404, "ENDPOINT_NOT_FOUND", f"No API found for '{request.method} {api_path}'")

@@ -27,6 +27,7 @@ from provisioner.sandbox.store.dlz import (
     sas_fields,
     storage_account_name,
 )
+from provisioner.sandbox.store.execution import ExecutionStore
 from provisioner.sandbox.store.faults import AepFault, FaultStore
 from provisioner.sandbox.store.identities import IdentityStore
 from provisioner.sandbox.store.policies import PolicyStore
@@ -53,6 +54,14 @@ __all__ = [
 
 
 class SandboxStore(
-    DlzStore, ClusterStore, PolicyStore, SecretStore, AclStore, ConnectionStore, FaultStore, IdentityStore
+    DlzStore,
+    ClusterStore,
+    PolicyStore,
+    SecretStore,
+    AclStore,
+    ConnectionStore,
+    ExecutionStore,
+    FaultStore,
+    IdentityStore,
 ):
     """The sandbox's state file; every public method is one locked transaction."""
