@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 STATUS_WORD = {ExitCode.HEALTHY: "healthy", ExitCode.EXPIRING: "expiring", ExitCode.DRIFT: "drift"}
 Oracle = Callable[[str], bool]  # cluster id -> can it reach the DLZ right now?
+DLZ_ORACLE_PROBLEM = "cannot reach the DLZ with its running Spark config"
 
 
 @dataclass
@@ -193,7 +194,7 @@ def _cluster_status(
     if oracle is not None and state == "RUNNING":
         out.dlz_access = oracle(cluster_id)
         if not out.dlz_access:
-            out.problems.append("cannot reach the DLZ with its running Spark config")
+            out.problems.append(DLZ_ORACLE_PROBLEM)
     return out
 
 

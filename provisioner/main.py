@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "credentials": ("credentials", "show the DLZ container, account and token expiry (never the token)"),
     "rotate": ("rotate", "refresh the SAS token and put it live on every cluster"),
     "status": ("status", "token expiry and per-cluster drift (exit 0 ok, 3 expiring, 4 drift)"),
+    "verify": ("verify", "prove the DLZ is reachable: from here, and from every running cluster (exit 4 if not)"),
     "adopt": ("adopt", "bring an existing all-purpose cluster under management"),
     "connect": ("connect", "create (or find) the AEP base connection for a managed cluster"),
     "sandbox": ("sandbox", "run or reset the offline sandbox (AEP, IMS and a Databricks workspace)"),
@@ -47,6 +48,20 @@ def _common() -> argparse.ArgumentParser:
     )
     g.add_argument("--no-color", action="store_true", help="no colour codes (also: NO_COLOR, or when not a TTY)")
     return common
+
+
+def _no_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the closing DLZ probe on every running cluster (`provision verify` runs it on its own)",
+    )
+
+
+def _probe_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("DLZ probe (Command Execution API on each running cluster)")
+    g.add_argument("--timeout", type=float, metavar="SECONDS", help="per cluster, all calls included (default 180)")
+    g.add_argument("--parallel", type=int, metavar="N", help="clusters probed at once (default 8)")
 
 
 def _env_options(parser: argparse.ArgumentParser, all_envs: bool = True) -> None:
@@ -132,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--auto-approve", action="store_true", help="apply without asking (required without a TTY)")
     _timeout_option(p, 1800.0, "how long to wait for clusters to run on the current token")
+    _no_verify(p)
     _state_options(p)
 
     p = add("destroy")
@@ -151,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do nothing unless the token expires within DAYS (for a daily scheduled job)",
     )
     p.add_argument("--auto-approve", action="store_true", help="rotate without asking (required without a TTY)")
+    _no_verify(p)
     p.add_argument(
         "--resume",
         action="store_true",
@@ -161,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status")
     _env_options(p, all_envs=False)
     p.add_argument("--json", action="store_true", help="machine-readable output (documented in README)")
+    p.add_argument(
+        "--probe", action="store_true", help="also run the DLZ probe on every running cluster (see `verify`)"
+    )
+    _probe_options(p)
+
+    p = add("verify")
+    _env_options(p, all_envs=False)
+    p.add_argument("--json", action="store_true", help="machine-readable output (docs/status-json.md)")
+    _probe_options(p)
 
     p = add("adopt")
     _env_options(p, all_envs=False)

@@ -91,6 +91,10 @@ class RunContext:
 
     # ---- Terraform
 
+    def dlz_backend(self) -> str:
+        """What answers for the landing zone's storage: Azure itself, or the sandbox's Azurite or oracle."""
+        return "azure" if self.sandbox is None else self.sandbox.dlz.name
+
     def terraform_binary(self) -> TerraformBinary:
         from provisioner.terraform import find_terraform
 

@@ -23,6 +23,7 @@ from provisioner.errors import ConfigError, ExitCode, ProvisionError
 from provisioner.expiry import plan_token_honoured
 from provisioner.plan_review import ReviewedPlan
 from provisioner.plan_summary import summary_of
+from provisioner.reach.verify import prove_after
 from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import (
     Applied,
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.ok(f"{env.name}: no changes — nothing to apply")
         else:
             console.ok(f"{env.name}: applied")
-        return ExitCode.OK
+        return prove_after(ctx, env, console, ExitCode.OK, skip=args.no_verify)
 
 
 def _apply_reviewed(

@@ -7,6 +7,7 @@ import shlex
 
 from provisioner.config import Environment
 from provisioner.console import Console
+from provisioner.reach.verify import prove_after
 from provisioner.rotation import Rotation, resume, rotate
 from provisioner.workflow import open_context
 
@@ -31,5 +32,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             from provisioner.approval import require_approval_possible
 
             require_approval_possible(ctx, args.auto_approve, "resume the rotation")
-            return resume(ctx, req, console)
-        return rotate(ctx, req, console, args.if_expiring_within)
+            done = resume(ctx, req, console)
+        else:
+            done = rotate(ctx, req, console, args.if_expiring_within)
+        return prove_after(ctx, env, console, done, skip=args.no_verify)

@@ -18,6 +18,7 @@ from provisioner.workflow import RunContext, fetch_credentials, identify, open_c
 if TYPE_CHECKING:
     from provisioner.config import Environment
     from provisioner.drift import Oracle
+    from provisioner.reach.probe import ClusterProbe
 
 SCHEMA_VERSION = 1
 
@@ -35,8 +36,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
             oracle=_oracle(ctx, env),
             unfinished_rotation=_unfinished_rotation(env),
         )
-        doc = document(report)
+        probes = None
+        if args.probe:
+            from provisioner.reach.verify import ProbeOptions, probe_env
+
+            probes = probe_env(ctx, env, creds, ProbeOptions.of(args.timeout, args.parallel))
+            _with_probes(report, probes)
+        doc = document(report, probes)
         doc["databricksIdentity"] = identity.as_json()
+        doc["dlz"] = {"backend": ctx.dlz_backend(), "probed": probes is not None}
         if args.json:
             console.result(json.dumps(doc, indent=2, sort_keys=True))
         else:
@@ -51,6 +59,24 @@ def _oracle(ctx: RunContext, env: Environment) -> Oracle | None:
     return lambda cluster_id: bool((ctx.target.dlz_access(env, {cluster_id: cluster_id}) or {}).get(cluster_id))
 
 
+def _with_probes(report: StatusReport, probes: list[ClusterProbe]) -> None:
+    """--probe: what each running cluster's own listing of the DLZ says replaces the oracle's guess."""
+    from provisioner.drift import DLZ_ORACLE_PROBLEM
+    from provisioner.reach.probe import ERROR, FAILED
+
+    by_name = {p.name: p for p in probes}
+    for c in report.clusters:
+        probe = by_name.get(c.name)
+        if probe is None or probe.state != "RUNNING":
+            continue
+        c.problems = [p for p in c.problems if p != DLZ_ORACLE_PROBLEM]
+        c.dlz_access = probe.reached
+        if probe.outcome == FAILED:
+            c.problems.append(f"cannot reach the DLZ: {probe.detail}")
+        elif probe.outcome == ERROR:
+            c.problems.append(f"the DLZ probe did not run: {probe.detail}")
+
+
 def _unfinished_rotation(env: Environment) -> str | None:
     """The `provision rotate` marker's path when a rotation failed after its refresh (local state only)."""
     from provisioner.rotation_marker import RotationMarker
@@ -59,9 +85,10 @@ def _unfinished_rotation(env: Environment) -> str | None:
     return str(marker.path) if marker.load() is not None else None
 
 
-def document(report: StatusReport) -> dict[str, Any]:
+def document(report: StatusReport, probes: list[ClusterProbe] | None = None) -> dict[str, Any]:
     """The stable --json shape (docs/status-json.md). Never a token: only dates, ids, states."""
     env, creds, secret, code = report.env, report.creds, report.secret, report.exit_code
+    probed = {p.name: p for p in probes or []}
     return {
         "schemaVersion": SCHEMA_VERSION,
         "environment": env.name,
@@ -96,6 +123,7 @@ def document(report: StatusReport) -> dict[str, Any]:
                 "state": c.state,
                 "sasEntry": c.sas_entry,
                 "dlzAccess": c.dlz_access,
+                "dlzProbe": probed[c.name].as_json() if c.name in probed else None,
                 "lastStarted": c.last_started,
                 "drift": c.drift,
                 "problems": c.problems,

@@ -123,7 +123,8 @@ def _run_probe(sdk: SdkClient, cluster_id: str, account: str, container: str, de
 
     api = sdk.command_execution
     creating = api.create(cluster_id=cluster_id, language=Language.PYTHON)
-    context_id = creating.response.id
+    created: Any = creating.response  # the SDK types `Wait.response` loosely
+    context_id = str(created.id)
     try:
         creating.result(timeout=_left(deadline))
         running = api.execute(
@@ -132,7 +133,8 @@ def _run_probe(sdk: SdkClient, cluster_id: str, account: str, container: str, de
             language=Language.PYTHON,
             command=probe_program(account, container),
         )
-        command_id = running.response.id
+        queued: Any = running.response
+        command_id = str(queued.id)
         try:
             done = running.result(timeout=_left(deadline))
         except TimeoutError:

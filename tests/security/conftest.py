@@ -84,9 +84,14 @@ class Needles:
 
     def add_from_store(self, store: Any) -> None:
         known = set(self.secrets.values())
-        for record in store.snapshot()["dlz"].values():
+        snapshot = store.snapshot()
+        for record in snapshot["dlz"].values():
             if record["SASToken"] not in known:
                 self.add_sas(record["SASToken"])
+        # The storage account keys that sign the sandbox's SAS tokens are secrets too.
+        for account, key in snapshot.get("dlz_accounts", {}).items():
+            if key not in known:
+                self.add(f"account-key#{account}", key)
 
     def _patterns(self) -> list[tuple[str, bytes]]:
         out = []

@@ -37,6 +37,8 @@ LATER_COMMANDS = {
     "rotate": (("rotate", "--auto-approve", "--timeout", "60"), 0, "rotated"),
     "status": (("status",), 0, "status: healthy"),
     "connect": (("connect", "--cluster", "aep-ingest", "--timeout", "60"), 0, "base connection for aep-ingest"),
+    "verify": (("verify",), 0, "2/2 running clusters reach the DLZ"),
+    "status --probe": (("status", "--probe", "--json"), 0, '"probed": true'),
 }
 
 
@@ -106,6 +108,12 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("rotate (after expiry)", "rotate", "--if-expiring-within", "7", "--auto-approve", "--timeout", "60")
     for name, (argv, _, _) in LATER_COMMANDS.items():
         s.run(name, *argv)
+    # The DLZ probe's error paths: every running cluster holds a token a refresh outside the
+    # tool revoked, so each probe returns the storage service's error (which echoes requests).
+    project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
+    s.run("verify (revoked)", "verify")
+    s.run("verify --json (revoked)", "verify", "--json")
+    s.run("status --probe (revoked)", "status", "--probe")
     return s
 
 
@@ -136,6 +144,9 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     for artifact in ("plan-default.json", "comment.md", "merged.json"):
         assert (session.project.dir / artifact).is_file()  # scanned by the file test
     assert (session.project.dir / "sandbox-trace.jsonl").stat().st_size > 0  # scanned by the file test
+    for name in ("verify (revoked)", "verify --json (revoked)", "status --probe (revoked)"):
+        assert codes[name] == 4, session.runs[name].output[-2000:]
+    assert "Server failed to authenticate the request" in session.runs["verify (revoked)"].output
     if session.mode == "inline":
         # The needles include what must be hidden: the token is really in the state file.
         state = (session.project.root() / "terraform.tfstate").read_bytes()

@@ -1,0 +1,47 @@
+"""`provision verify`: can the landing zone be reached — from here with AEP's token, and from every running cluster?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from provisioner.console import Console
+from provisioner.reach.probe import FAILED, REACHED, SKIPPED
+from provisioner.reach.verify import ProbeOptions, Verification, verify_env
+from provisioner.workflow import fetch_credentials, open_context
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    with open_context(args, console) as ctx:
+        (env,) = ctx.config.select(args.env)
+        creds = fetch_credentials(ctx, env)
+        result = verify_env(ctx, env, creds, ProbeOptions.of(args.timeout, args.parallel))
+        doc = result.as_json(creds, env.sas.warn_days)
+        if args.json:
+            console.result(json.dumps(doc, indent=2, sort_keys=True))
+        else:
+            _print(console, result, doc)
+        return int(doc["exitCode"])
+
+
+def _print(console: Console, result: Verification, doc: dict[str, object]) -> None:
+    dlz = doc["dlz"]
+    assert isinstance(dlz, dict)
+    console.line(
+        f"environment {result.environment}: container {dlz['containerName']} in {dlz['storageAccountName']} "
+        f"({dlz['backend']}); token expires {dlz['expiryDate']} ({dlz['daysLeft']} days left)"
+    )
+    if result.host is not None:
+        console.line(f"from this host: {'ok' if result.host.ok else 'FAILED'} — {result.host.detail}")
+    word = {REACHED: "yes", FAILED: "NO", SKIPPED: "—"}
+    rows = [("CLUSTER", "ID", "STATE", "DLZ", "SECONDS")] + [
+        (c.name, c.cluster_id or "—", c.state, word.get(c.outcome, "?"), f"{c.seconds:.1f}") for c in result.clusters
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        console.line("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for c in result.clusters:
+        if c.outcome != REACHED:
+            console.line(f"  {'!' if c.outcome != SKIPPED else '·'} {c.name}: {c.detail}")
+    console.line(result.summary())
+    console.line(f"verify: {doc['status']} (exit {doc['exitCode']})")

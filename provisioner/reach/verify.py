@@ -1,0 +1,150 @@
+"""Prove one environment's DLZ reachability: the host-side check and the on-cluster probes.
+
+Used by `provision verify`, `status --probe`, and at the end of `apply` / `rotate`. The exit
+code follows `status`: 4 when the token does not open the container from here or a running
+cluster cannot list it, 1 when a probe could not run, 3 when all is well but the token
+expires within `sas.warn_days`, else 0.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from provisioner.errors import ExitCode
+from provisioner.reach.host_check import HostCheck, check_from_host
+from provisioner.reach.probe import (
+    DEFAULT_PARALLEL,
+    DEFAULT_TIMEOUT_SECONDS,
+    ERROR,
+    FAILED,
+    REACHED,
+    ClusterProbe,
+    probe_clusters,
+)
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.config import Environment
+    from provisioner.console import Console
+    from provisioner.workflow import RunContext
+
+SCHEMA_VERSION = 1
+EXPIRING, DRIFT = int(ExitCode.EXPIRING), int(ExitCode.DRIFT)
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    timeout: float = DEFAULT_TIMEOUT_SECONDS  # per cluster, all calls included
+    parallel: int = DEFAULT_PARALLEL
+
+    @classmethod
+    def of(cls, timeout: float | None, parallel: int | None) -> ProbeOptions:
+        """From command-line values, None meaning the default."""
+        return cls(
+            DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
+            DEFAULT_PARALLEL if parallel is None else max(1, parallel),
+        )
+
+
+@dataclass(frozen=True)
+class Verification:
+    environment: str
+    backend: str
+    host: HostCheck | None
+    clusters: tuple[ClusterProbe, ...]
+
+    @property
+    def running(self) -> list[ClusterProbe]:
+        return [c for c in self.clusters if c.state == "RUNNING"]
+
+    @property
+    def reaching(self) -> list[ClusterProbe]:
+        return [c for c in self.running if c.outcome == REACHED]
+
+    def summary(self) -> str:
+        return f"{len(self.reaching)}/{len(self.running)} running clusters reach the DLZ"
+
+    def exit_code(self, creds: DlzCredentials, warn_days: int) -> int:
+        if (self.host is not None and not self.host.ok) or any(c.outcome == FAILED for c in self.clusters):
+            return DRIFT
+        if any(c.outcome == ERROR for c in self.clusters):
+            return int(ExitCode.ERROR)
+        return EXPIRING if creds.days_left() <= warn_days else 0
+
+    def as_json(self, creds: DlzCredentials, warn_days: int) -> dict[str, Any]:
+        code = self.exit_code(creds, warn_days)
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "environment": self.environment,
+            "exitCode": code,
+            "status": {0: "reachable", EXPIRING: "expiring", DRIFT: "unreachable"}.get(code, "error"),
+            "dlz": {
+                "backend": self.backend,
+                "containerName": creds.container_name,
+                "storageAccountName": creds.storage_account_name,
+                "expiryDate": creds.expiry_date.isoformat(),
+                "daysLeft": creds.days_left(),
+            },
+            "host": None if self.host is None else self.host.as_json(),
+            "clusters": [c.as_json() for c in self.clusters],
+            "runningClusters": len(self.running),
+            "reachingClusters": len(self.reaching),
+        }
+
+
+def probe_env(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, options: ProbeOptions | None = None
+) -> list[ClusterProbe]:
+    """The on-cluster probe for every cluster provision.yaml names, in its order."""
+    from provisioner.workflow import read_env_state
+
+    options = options or ProbeOptions()
+    ids = read_env_state(ctx, env).clusters()
+    return probe_clusters(
+        ctx.workspace_client(env).sdk,
+        [(c.name, ids.get(c.name)) for c in env.clusters],
+        creds.storage_account_name,
+        creds.container_name,
+        timeout=options.timeout,
+        max_parallel=options.parallel,
+    )
+
+
+def verify_env(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, options: ProbeOptions | None = None
+) -> Verification:
+    """Both checks, side by side: the host check's storage round trip overlaps the probes."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlz-host") as pool:
+        host = pool.submit(check_from_host, creds)
+        clusters = probe_env(ctx, env, creds, options)
+        return Verification(env.name, ctx.dlz_backend(), host.result(), tuple(clusters))
+
+
+def prove_reach(ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console) -> int:
+    """After apply/rotate converged: probe every running cluster, print 'N/N running clusters reach the DLZ'.
+
+    Returns DRIFT (4) when a running cluster cannot reach it, 1 when a probe could not run, else 0.
+    """
+    probes = probe_env(ctx, env, creds)
+    result = Verification(env.name, ctx.dlz_backend(), None, tuple(probes))
+    for probe in probes:
+        if probe.outcome in (FAILED, ERROR):
+            console.warn(f"{env.name}: {probe.name}: {probe.detail}")
+    failed = any(p.outcome == FAILED for p in probes)
+    line = f"{env.name}: {result.summary()}"
+    if failed:
+        console.warn(line)
+        return DRIFT
+    console.ok(line)
+    return int(ExitCode.ERROR) if any(p.outcome == ERROR for p in probes) else 0
+
+
+def prove_after(ctx: RunContext, env: Environment, console: Console, code: int, *, skip: bool) -> int:
+    """The last step of `apply` and `rotate`: unless --no-verify, or the command already failed, prove reach."""
+    if skip or code != 0:
+        return code
+    from provisioner.workflow import fetch_credentials
+
+    return prove_reach(ctx, env, fetch_credentials(ctx, env), console)
