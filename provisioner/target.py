@@ -47,6 +47,12 @@ class Target(Protocol):
     def notices(self) -> list[str]:
         """Lines to tell the user once when a run starts (e.g. which DLZ the sandbox uses)."""
 
+    def dlz_backend(self) -> str:
+        """What answers for the landing zone's storage: `azure`, or the sandbox's `azurite` / `oracle`."""
+
+    def warm_dlz(self) -> None:
+        """Start whatever serves the landing zone ahead of a DLZ check (no-op where it is always there)."""
+
     def dlz_access(self, env: Environment, cluster_ids: Mapping[str, str]) -> dict[str, bool | None] | None:
         """Name → whether the RUNNING cluster reaches its DLZ right now (None: not running), if this
         target can tell without asking the clusters; None when it cannot (real workspaces)."""
@@ -89,6 +95,12 @@ class RealTarget:
 
     def notices(self) -> list[str]:
         return []
+
+    def dlz_backend(self) -> str:
+        return "azure"
+
+    def warm_dlz(self) -> None:
+        return None
 
     def dlz_access(self, env: Environment, cluster_ids: Mapping[str, str]) -> dict[str, bool | None] | None:
         return None

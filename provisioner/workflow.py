@@ -66,6 +66,14 @@ class RunContext:
 
     # ---- Databricks: one identity per workspace, for our calls and Terraform's
 
+    def dlz_backend(self) -> str:
+        """What answers for the landing zone's storage: `azure`, or the sandbox's `azurite` / `oracle`."""
+        return self.target.dlz_backend()
+
+    def warm_dlz(self) -> None:
+        """Get the landing zone's storage ready ahead of a DLZ check (the sandbox's Azurite takes seconds)."""
+        self.target.warm_dlz()
+
     def identity(self, env: Environment) -> Identity:
         """Who this run is in the environment's workspace; resolved (and printed) once."""
         return self._workspace(env)[1]
@@ -90,10 +98,6 @@ class RunContext:
             return self._workspaces[host]
 
     # ---- Terraform
-
-    def dlz_backend(self) -> str:
-        """What answers for the landing zone's storage: Azure itself, or the sandbox's Azurite or oracle."""
-        return "azure" if self.sandbox is None else self.sandbox.dlz.name
 
     def terraform_binary(self) -> TerraformBinary:
         from provisioner.terraform import find_terraform

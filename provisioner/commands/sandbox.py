@@ -53,6 +53,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for host, url in sorted(sb.hosts().items()):
             if host.startswith("https://"):
                 console.line(f"workspace:  {host} -> {url}")
+        for host, url in sorted(sb.blob_hosts().items()):
+            console.line(f"storage:    {host} -> {url} ({sb.dlz.describe()})")
         console.line(f"state:      {state_dir}")
         console.line(
             "secrets:    export AEP_CLIENT_SECRET and DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/_SECRET "

@@ -51,6 +51,12 @@ class SandboxTarget:
         announcement = self.sandbox.dlz_announcement()
         return [announcement] if announcement else []
 
+    def dlz_backend(self) -> str:
+        return self.sandbox.dlz.name
+
+    def warm_dlz(self) -> None:
+        self.sandbox.dlz.warm()
+
     def dlz_access(self, env: Environment, cluster_ids: Mapping[str, str]) -> dict[str, bool | None] | None:
         """The store's oracle: one state-file read (this runs inside a rotation's revocation window)."""
         store, key = self.sandbox.store, workspace_key(env.databricks_host)

@@ -1,0 +1,133 @@
+"""The workspace emulator's Command Execution API 1.2, on the wire and through databricks-sdk.
+
+Shapes from databricks-sdk-py `databricks/sdk/service/compute.py` (CommandExecutionAPI). The
+only program it runs is the DLZ probe, which lists the container with the SAS from the
+cluster's *effective* Spark config — on whichever DLZ backend the sandbox has."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from provisioner.reach.probe import FAILED, NOT_RUNNING, REACHED, SKIPPED, probe_clusters, probe_program
+from provisioner.sandbox import Sandbox
+
+from .conftest import CLIENT_ID, HOST, ORG_ID, WS_KEY, Workspace
+
+ORG = ORG_ID
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, dlz_backend: str) -> Iterator[Sandbox]:
+    with Sandbox(
+        tmp_path / "sandbox", workspace_hosts=[HOST], client_id=CLIENT_ID, org_id=ORG_ID, dlz_backend=dlz_backend
+    ) as sb:
+        yield sb
+
+
+def sdk_client(sb: Sandbox) -> Any:
+    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
+
+    assert sb.databricks_token is not None
+    return SdkWorkspaceClient(host=sb.workspace_url(HOST), token=sb.databricks_token.reveal(), auth_type="pat")
+
+
+def running_cluster(sb: Sandbox, token: str | None) -> tuple[str, str, str]:
+    body = sb.store.dlz_credentials(ORG, "prod")
+    account, container = body["storageAccountName"], body["containerName"]
+    conf = {} if token is None else {f"fs.azure.sas.{container}.{account}.blob.core.windows.net": token}
+    return sb.store.add_cluster(WS_KEY, {"spark_conf": conf}), account, container
+
+
+def test_wire_shapes_of_a_probe(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    cluster, account, container = running_cluster(sandbox, token)
+    # The backend on its own first (Azurite's start takes longer than the helper's 5 s timeout).
+    assert sandbox.dlz.probe(account, container, token) is None
+    created = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2")
+    assert created.status_code == 200, created.text
+    context = created.json()["id"]
+    status = ws.get("contexts/status", version="1.2", clusterId=cluster, contextId=context).json()
+    assert status == {"id": context, "status": "Running"}
+    body = {
+        "clusterId": cluster,
+        "contextId": context,
+        "language": "python",
+        "command": probe_program(account, container),
+    }
+    command = ws.post("commands/execute", body, version="1.2").json()["id"]
+    done = ws.get("commands/status", version="1.2", clusterId=cluster, contextId=context, commandId=command).json()
+    assert done["id"] == command and done["status"] == "Finished"
+    assert done["results"]["resultType"] == "text"
+    assert done["results"]["data"] == 'DLZ_PROBE {"ok": true}'
+    destroyed = ws.post("contexts/destroy", {"clusterId": cluster, "contextId": context}, version="1.2")
+    assert destroyed.json() == {"id": context}
+    assert sandbox.store.open_contexts(WS_KEY) == []
+
+
+def test_only_the_probe_runs(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    cluster, _, _ = running_cluster(sandbox, None)
+    context = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2").json()["id"]
+    body = {"clusterId": cluster, "contextId": context, "language": "python", "command": "print(1)"}
+    command = ws.post("commands/execute", body, version="1.2").json()["id"]
+    done = ws.get("commands/status", version="1.2", clusterId=cluster, contextId=context, commandId=command).json()
+    assert done["results"]["resultType"] == "error"
+    assert "only the DLZ probe" in done["results"]["summary"]
+
+
+def test_contexts_need_a_running_cluster_and_die_with_its_driver(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    cluster, _, _ = running_cluster(sandbox, None)
+    context = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2").json()["id"]
+    sandbox.store.restart_cluster(WS_KEY, cluster)
+    status = ws.get("contexts/status", version="1.2", clusterId=cluster, contextId=context).json()
+    assert status["status"] == "Error"
+    refused = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2")
+    assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_STATE"
+    unknown = ws.get("contexts/status", version="1.2", clusterId=cluster, contextId="42")
+    assert unknown.status_code == 400
+
+
+def test_probe_through_the_sdk_uses_the_effective_spark_config(sandbox: Sandbox) -> None:
+    old = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    good, account, container = running_cluster(sandbox, old)
+    bare, _, _ = running_cluster(sandbox, None)
+    stopped, _, _ = running_cluster(sandbox, old)
+    sandbox.store.delete_cluster(WS_KEY, stopped)
+    sdk = sdk_client(sandbox)
+    pairs = [("good", good), ("bare", bare), ("stopped", stopped), ("new", None)]
+    results = {p.name: p for p in probe_clusters(sdk, pairs, account, container, timeout=60)}
+    assert results["good"].outcome == REACHED, results["good"]
+    assert results["bare"].outcome == FAILED
+    assert "no credentials found for them in the configuration" in results["bare"].detail
+    assert results["stopped"].outcome == SKIPPED and results["stopped"].detail == NOT_RUNNING
+    assert sandbox.store.get_cluster(WS_KEY, stopped)["state"] == "TERMINATED"  # never started for a probe
+    assert results["new"].outcome == SKIPPED
+
+    sandbox.store.refresh_dlz(ORG, "prod")  # the running cluster keeps the revoked token
+    (revoked,) = probe_clusters(sdk, [("good", good)], account, container, timeout=60)
+    assert revoked.outcome == FAILED
+    assert revoked.detail.startswith("shaded.databricks.org.apache.hadoop.fs.azure.AzureException: ")
+    assert "Server failed to authenticate the request" in revoked.detail
+    assert sandbox.store.open_contexts(WS_KEY) == []
+    assert old not in json.dumps(revoked.as_json())
+
+
+def test_ci_never_skips_the_azurite_tests(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.conftest import require_azurite
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node, no azurite-blob
+    monkeypatch.delenv("PROVISION_AZURITE", raising=False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must test the DLZ on Azure Blob semantics"):
+        require_azurite()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="needs Node"):
+        require_azurite()
