@@ -23,6 +23,7 @@ TOP_KEYS = {
     "clusters",
     "rotationNeeded",
     "rotationUnfinished",
+    "dlz",
 }
 TOKEN_KEYS = {
     "mode",
@@ -34,7 +35,7 @@ TOKEN_KEYS = {
     "warnDays",
     "expiring",
 }
-CLUSTER_KEYS = {"name", "clusterId", "state", "sasEntry", "dlzAccess", "lastStarted", "drift", "problems"}
+CLUSTER_KEYS = {"name", "clusterId", "state", "sasEntry", "dlzAccess", "dlzProbe", "lastStarted", "drift", "problems"}
 
 
 def _status(project: Project) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:

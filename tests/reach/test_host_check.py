@@ -119,3 +119,21 @@ def test_ci_installs_the_pinned_azurite() -> None:
     from tests.conftest import REPO
 
     assert f"AZURITE_VERSION={AZURITE_VERSION}" in (REPO / ".ci" / "run").read_text()
+
+
+def test_an_unexpected_answer_is_one_masked_line_even_when_the_sdk_echoes_the_url() -> None:
+    """Azure SDK errors carry the request URL — with the SAS in its query — in their message."""
+    from azure.core.exceptions import HttpResponseError
+
+    from provisioner.reach.host_check import ERROR, _diagnose
+
+    token = "sv=2025-01-05&si=dlz-0&sr=c&sp=racwdlm&sig=AbC%2Fdef%2Bghi0123456789xyz%3D"
+    creds = DlzCredentials("c", "acct", Secret(token), dt.date.today() + dt.timedelta(days=9))
+    url = f"https://acct.blob.core.windows.net/c?restype=container&comp=list&{token}"
+    exc = HttpResponseError(message=f"Operation returned an invalid status 'Bad Gateway' for {url}\nContent: <html>")
+    exc.status_code = 502
+    check = _diagnose(exc, creds, dt.datetime.now(dt.UTC))
+    assert not check.ok and check.cause == ERROR
+    assert check.detail.startswith("502 ") and "\n" not in check.detail
+    assert_masked(check.detail, token)
+    assert "***" in check.detail
