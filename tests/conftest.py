@@ -124,6 +124,9 @@ class Project:
                 "HOME": str(self.dir / "home"),
                 "NO_COLOR": "1",
                 "PROVISION_SANDBOX_CLUSTER_START_SECONDS": "0.3",
+                # The DLZ on the built-in oracle unless a test asks for Azurite (`use_azurite`):
+                # node's start costs seconds per command, which only the DLZ tests need to pay.
+                "PROVISION_AZURITE": "off",
             }
         )
         env.update(self.extra_env)
@@ -174,6 +177,12 @@ def project(tmp_path: Path) -> Project:
     proj = Project(tmp_path, copy.deepcopy(BASE_CONFIG))
     proj.write_config()
     return proj
+
+
+def use_azurite(project: Project) -> None:
+    """This project's CLI runs put the sandbox's DLZ on Azurite (installed, or the test fails/skips)."""
+    require_azurite()
+    project.extra_env["PROVISION_AZURITE"] = ""
 
 
 def require_azurite() -> None:

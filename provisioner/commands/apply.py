@@ -61,6 +61,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             raise ConfigError(f"{args.reviewed}: reviews environment {reviewed.environment}, not {env.name}")
         require_approval_possible(ctx, args.auto_approve, "apply")
         identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
+        if not args.no_verify:
+            ctx.warm_dlz()  # the closing probe needs the DLZ; let it start while Terraform works
         scoped = env.sas.mode == "secret_scope"
 
         def ask(runner: TerraformRunner, plan_file: Path, creds: DlzCredentials | None) -> Callable[[], bool]:

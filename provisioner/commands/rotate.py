@@ -28,6 +28,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with open_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         req = Rotation(env, args.auto_approve, args.timeout, recovery_command(args, env))
+        if not args.no_verify:
+            ctx.warm_dlz()  # the closing probe needs the DLZ; let it start while the rotation runs
         if args.resume:
             from provisioner.approval import require_approval_possible
 

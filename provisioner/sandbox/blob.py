@@ -66,6 +66,8 @@ class DlzBackend(Protocol):
 
     def describe(self) -> str: ...
 
+    def warm(self) -> None: ...
+
     def forward(self, request: Request) -> Response: ...
 
     def probe(self, account: str, container: str, sas: str | None) -> str | None: ...
@@ -108,6 +110,9 @@ class OracleDlz:
             return 403, "AuthenticationFailed", AUTH_FAILED
         if date.fromisoformat(record["expiryDate"]) < datetime.now(UTC).date():
             return 403, "AuthenticationFailed", AUTH_FAILED
+        return None
+
+    def warm(self) -> None:
         return None
 
     def forward(self, request: Request) -> Response:
@@ -159,6 +164,17 @@ class AzuriteDlz:
 
     def describe(self) -> str:
         return f"Azurite ({self._process.executable})"
+
+    def warm(self) -> None:
+        """Start Azurite in the background now: a command that will probe at its end overlaps the start-up."""
+
+        def start() -> None:
+            # Only once a landing zone exists: a new account later would mean a restart.
+            with contextlib.suppress(Exception):  # the request that needs it reports any failure
+                if self._store.dlz_records():
+                    self.ensure()
+
+        threading.Thread(target=start, name="azurite-warm", daemon=True).start()
 
     def ensure(self) -> str:
         """Azurite running with every account, each container on its current policy; its base URL."""

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from provisioner.sandbox import workspace_key
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project, require_azurite
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project, use_azurite
 
 WS = workspace_key(BASE_CONFIG["databricks"]["host"])
 ORG, SANDBOX = BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"]
@@ -32,9 +32,7 @@ def secrets_of(project: Project) -> list[str]:
 )
 def test_apply_refresh_rotate_proven_on_every_cluster(project: Project, mode: str, backend: str) -> None:
     if backend == "azurite":
-        require_azurite()
-    else:
-        project.extra_env["PROVISION_AZURITE"] = "off"
+        use_azurite(project)
     project.config["sas"]["mode"] = mode
     project.write_config()
     outputs: list[str] = []
