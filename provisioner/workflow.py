@@ -66,11 +66,6 @@ class RunContext:
 
     # ---- Databricks: one identity per workspace, for our calls and Terraform's
 
-    def warm_dlz(self) -> None:
-        """Get the landing zone's storage ready ahead of a DLZ check (the sandbox's Azurite takes seconds)."""
-        if self.sandbox is not None:
-            self.sandbox.dlz.warm()
-
     def dlz_backend(self) -> str:
         """What answers for the landing zone's storage: `azure`, or the sandbox's `azurite` / `oracle`."""
         return self.target.dlz_backend()
