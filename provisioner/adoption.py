@@ -72,6 +72,11 @@ def refuse_managed(ctx: RunContext, env: Environment, cluster_id: str) -> None:
             raise ConfigError(f"--cluster-id {cluster_id}: already managed as clusters.{name}")
 
 
+def is_pinned(client: Any, cluster_id: str) -> bool:
+    # clusters/get does not say; clusters/list filtered on is_pinned does.
+    return any(c.get("cluster_id") == cluster_id for c in client.list_clusters(pinned_only=True))
+
+
 def name_from(info: dict[str, Any]) -> str:
     slug = re.sub(r"[^a-z0-9_-]+", "-", str(info.get("cluster_name") or "").lower()).strip("-_")
     if not slug or not slug[0].isalpha():
@@ -79,7 +84,7 @@ def name_from(info: dict[str, Any]) -> str:
     return slug[:63]
 
 
-def cluster_block(info: dict[str, Any], name: str, env: Environment) -> dict[str, Any]:
+def cluster_block(info: dict[str, Any], name: str, env: Environment, pinned: bool = True) -> dict[str, Any]:
     """The provision.yaml entry matching the live cluster, so the only planned change is the SAS entry."""
     if any(c.name == name for c in env.clusters):
         raise ConfigError(f"--name {name}: a cluster of that name is already configured — pass another --name")
@@ -103,6 +108,9 @@ def cluster_block(info: dict[str, Any], name: str, env: Environment) -> dict[str
             values = {k: v for k, v in values.items() if not k.startswith(SAS_CONF_PREFIX)}
         if values:
             block[key] = values
+    if not pinned:
+        # Kept as found, so the import plans no change but the SAS entry; `adopt` says how to pin it.
+        block["is_pinned"] = False
     block["import_id"] = str(info["cluster_id"])
     return block
 

@@ -30,6 +30,7 @@ from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.expiry import TokenReplaced, token_replaced
+from provisioner.pinning import purge_warning
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -62,6 +63,7 @@ class ClusterStatus:
     dlz_access: bool | None  # oracle; None without one or when not running
     last_started: str | None
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # not drift yet: e.g. the 30-day purge ahead
 
     @property
     def drift(self) -> bool:
@@ -88,7 +90,7 @@ class StatusReport:
         )
         if drift:
             return ExitCode.DRIFT
-        if self.creds.days_left() <= self.env.sas.warn_days:
+        if self.creds.days_left() <= self.env.sas.warn_days or any(c.warnings for c in self.clusters):
             return ExitCode.EXPIRING
         return ExitCode.HEALTHY
 
@@ -103,6 +105,8 @@ def gather_status(
     unfinished_rotation: str | None = None,
 ) -> StatusReport:
     ids = state.clusters()
+    # clusters/get does not say whether a cluster is pinned; the pinned list does (pinning.py).
+    pinned = frozenset(str(c.get("cluster_id")) for c in client.list_clusters(pinned_only=True)) if ids else frozenset()
     bound = env.databricks_max_parallel or DEFAULT_MAX_PARALLEL
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-secret") as side:
         # The secret's list is one call more: made beside the cluster reads, not before them
@@ -113,7 +117,7 @@ def gather_status(
             return None if secret_read is None else secret_read.result().updated_ms
 
         outcomes = map_bounded(
-            lambda c: _cluster_status(client, env, c, ids.get(c.name), creds, secret_ms, oracle),
+            lambda c: _cluster_status(client, env, c, ids.get(c.name), creds, secret_ms, oracle, pinned),
             env.clusters,
             max_parallel=max(1, bound - 1) if secret_read is not None else bound,
         )
@@ -154,6 +158,7 @@ def _cluster_status(
     creds: DlzCredentials,
     secret_ms: Callable[[], int | None],
     oracle: Oracle | None,
+    pinned: frozenset[str] = frozenset(),
 ) -> ClusterStatus:
     if cluster_id is None:
         return ClusterStatus(
@@ -176,6 +181,9 @@ def _cluster_status(
     state = str(info.get("state", "UNKNOWN"))
     started = last_start_ms(info) or None
     out = ClusterStatus(spec.name, cluster_id, state, "current", None, ms_to_iso(started))
+    warning = purge_warning(info, cluster_id in pinned)
+    if warning:
+        out.warnings.append(warning)
     live = info.get("spark_conf") or {}
     out.sas_entry = _sas_entry(live.get(creds.spark_conf_key), env, creds)
     if out.sas_entry == "missing":

@@ -35,6 +35,7 @@ from provisioner.approval import confirm, require_approval_possible
 from provisioner.console import Console
 from provisioner.databricks.converge import ConvergeReport, converge_clusters, last_start_ms
 from provisioner.errors import ExitCode, ProvisionError
+from provisioner.pinning import cluster_missing
 from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import (
     Applied,
@@ -179,7 +180,12 @@ def _clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], co
     check_workspace_access(ctx, env, cluster_ids)
     client = ctx.workspace_client(env)
     seen_starts: dict[str, int] = {}
-    for name, cid in cluster_ids.items():
+    for name, cid in list(cluster_ids.items()):
+        if cluster_missing(client, cid):
+            # Deleted, or purged 30 days after an unpinned termination (provisioner/pinning.py).
+            console.warn(f"{env.name}: cluster {name} ({cid}) no longer exists — `provision apply` re-creates it")
+            cluster_ids = {n: c for n, c in cluster_ids.items() if n != name}
+            continue
         info = client.get_cluster(cid)
         if info.get("state") == "RUNNING":
             seen_starts[name] = last_start_ms(info)

@@ -208,6 +208,10 @@ def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: 
     from provisioner.render import DlzTarget, render_root, write_root
 
     env = with_policies(ctx, env)
+    if any(c.import_id for c in env.clusters):
+        from provisioner.pinning import without_gone_imports
+
+        env = without_gone_imports(ctx.workspace_client(env), env, ctx.console.warn)
     rendered = render_root(env, DlzTarget(creds.container_name, creds.storage_account_name), ctx.config.path)
     if write:
         written = write_root(rendered)
@@ -223,6 +227,14 @@ def with_policies(ctx: RunContext, env: Environment) -> Environment:
     from provisioner.policies import apply_policies, fetch_policies
 
     return apply_policies(env, fetch_policies(ctx.workspace_client(env), env))
+
+
+def check_pins(ctx: RunContext, env: Environment) -> None:
+    """Before Terraform: pinning past the workspace's limit would fail half-way through an apply."""
+    if any(c.is_pinned is not False for c in env.clusters):
+        from provisioner.pinning import check_pin_limit
+
+        check_pin_limit(ctx.workspace_client(env), env)
 
 
 def default_plan_file(env: Environment) -> Path:
@@ -274,6 +286,7 @@ def plan_env(
     """
     from provisioner.terraform import PlanOptions
 
+    check_pins(ctx, env)
     runner = ctx.runner(env, creds.sas_token, console)
     init_env(ctx, env, runner, console, init=init, init_lock=init_lock)
     return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))

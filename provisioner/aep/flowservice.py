@@ -90,10 +90,10 @@ class FlowServiceClient:
             url, params = (self._url(str(href)), None) if href else (None, None)
 
     def find(self, domain: str, cluster_id: str) -> dict[str, Any] | None:
-        want = _norm(domain)
+        want = norm_domain(domain)
         for item in self.connections():
             params = (item.get("auth") or {}).get("params") or {}
-            if _norm(str(params.get("domain", ""))) == want and params.get("clusterId") == cluster_id:
+            if norm_domain(str(params.get("domain", ""))) == want and params.get("clusterId") == cluster_id:
                 return item
         return None
 
@@ -129,6 +129,25 @@ class FlowServiceClient:
             f"{request.cluster_id} exists — try `provision connect` again later"
         )
 
+    def repoint(self, connection: dict[str, Any], cluster_id: str, access_token: Secret) -> str:
+        """Point an existing base connection at another cluster; its new etag.
+
+        `PATCH /connections/{id}` with the connection's etag in `If-Match` (Adobe
+        `help/sources/tutorials/api/update.md`). `/auth/params` is replaced whole, as the docs
+        show; AEP never returns the stored token, so the PAT is sent again.
+        """
+        what = f"AEP Flow Service: update connection {connection.get('id')} (sandbox '{self.aep.settings.sandbox}')"
+        params = dict((connection.get("auth") or {}).get("params") or {})
+        params.update(clusterId=cluster_id, accessToken=access_token.reveal())
+        ops = [{"op": "replace", "path": "/auth/params", "value": params}]
+        headers = {**self.aep.context().headers(), "If-Match": str(connection.get("etag") or "")}
+        response = send(
+            self.aep.session, "PATCH", self._url(f"{PATH}/{connection['id']}"), what, json=ops, headers=headers
+        )
+        if response.status_code == 412:
+            raise FlowServiceError(f"{what}: changed by someone else meanwhile (etag mismatch) — run it again")
+        return str(_checked(response, what).get("etag") or "")
+
 
 def _checked(response: Any, what: str) -> dict[str, Any]:
     if response.status_code in (200, 201):
@@ -142,6 +161,6 @@ def _checked(response: Any, what: str) -> dict[str, Any]:
     raise FlowServiceError(f"{what}: AEP answered {response.status_code}{f' ({detail})' if detail else ''} — {hint}")
 
 
-def _norm(domain: str) -> str:
+def norm_domain(domain: str) -> str:
     domain = domain.strip().rstrip("/").lower()
     return domain if "://" in domain else "https://" + domain

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from provisioner import secret_apply
 from provisioner.approval import confirm, require_approval_possible
 from provisioner.config import Environment
+from provisioner.connections import repoint_after_apply
 from provisioner.console import Console
 from provisioner.databricks.converge import converge_clusters
 from provisioner.databricks.ownership import check_owners_can_read
@@ -39,6 +40,7 @@ from provisioner.terraform import (
 from provisioner.terraform.planfile import prior_state
 from provisioner.workflow import (
     RunContext,
+    check_pins,
     check_workspace_access,
     default_plan_file,
     fetch_credentials,
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             creds = fetch_credentials(ctx, env) if scoped else None
             runner = ctx.runner(env, sas=None)
             runner.init(_init_options(args))
+            before = read_state(runner, init=False).clusters()
             if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
                 _refuse_revoked_plan(ctx, env, runner.show_json(plan_file), args.plan_file)
             _preflight(ctx, env, runner)
@@ -98,9 +101,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         else:
             creds = fetch_credentials(ctx, env)
             render_env(ctx, env, creds)
+            check_pins(ctx, env)
             runner = ctx.runner(env, creds.sas_token)
             init_env(ctx, env, runner, init=_init_options(args))
             _preflight(ctx, env, runner)
+            before = read_state(runner, init=False).clusters()
             # Per process: a second apply of the same root must not overwrite or delete our plan.
             plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
             plan = PlanOptions(out=plan_file, lock_timeout=args.lock_timeout)
@@ -119,6 +124,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 secret_apply.before_apply(ctx, env, creds, runner, None, found, console)
             else:
                 secret_apply.after_apply(env, console)
+        # A re-created cluster has a new id: AEP's base connection must follow it.
+        repoint_after_apply(ctx, env, before, read_state(runner, init=False).clusters(), console)
         _converge(ctx, env, console, args.timeout, fresh_credentials=not args.plan_file or scoped)
         if applied is Applied.NO_CHANGES:
             console.ok(f"{env.name}: no changes — nothing to apply")

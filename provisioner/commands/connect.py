@@ -12,6 +12,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from provisioner.connections import connection_name, lookup
 from provisioner.console import Console
 from provisioner.databricks.converge import wait_running
 from provisioner.databricks.identity import connection_token
@@ -20,6 +21,7 @@ from provisioner.workflow import RunContext, open_context, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.config import ClusterSpec, Environment
+    from provisioner.secret import Secret
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -30,18 +32,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
         spec = _cluster_spec(ctx, env, args.cluster)
         cluster_id = _cluster_id(ctx, env, spec)
         flow = FlowServiceClient(ctx.aep_client(env))
-        existing = flow.find(env.databricks_host, cluster_id)
-        if existing is not None:
-            connection_id, created = str(existing["id"]), False
+        found = lookup(flow, env, spec.name, cluster_id)
+        repointed = False
+        if found.current is not None:
+            connection_id, created = str(found.current["id"]), False
+        elif found.stale is not None:
+            # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
+            _ensure_running(ctx, env, spec.name, cluster_id, console, args.timeout)
+            flow.repoint(found.stale, cluster_id, _token(ctx, env, spec.name, console))
+            connection_id, created, repointed = str(found.stale["id"]), False, True
         else:
             _ensure_running(ctx, env, spec.name, cluster_id, console, args.timeout)
-            pat, minted = connection_token(
-                ctx.workspace_client(env), ctx.identity(env), f"dlz-provisioner: AEP base connection for {spec.name}"
-            )
-            if minted:
-                console.info(f"minted a personal access token of {ctx.identity(env).principal} for AEP's connection")
+            pat = _token(ctx, env, spec.name, console)
             request = ConnectionRequest(
-                name=f"Databricks {env.name} {spec.name}",
+                name=connection_name(env, spec.name),
                 domain=env.databricks_host,
                 cluster_id=cluster_id,
                 access_token=pat,
@@ -56,14 +60,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "domain": env.databricks_host,
             "connectionId": connection_id,
             "created": created,
+            "repointed": repointed,
         }
         if args.json:
             console.result(json.dumps(doc, indent=2, sort_keys=True))
         else:
-            verb = "created" if created else "already exists, reused"
+            verb = "created" if created else "repointed to it" if repointed else "already exists, reused"
             console.ok(f"{env.name}: base connection for {spec.name} ({cluster_id}) {verb}")
             console.line(connection_id)
         return 0
+
+
+def _token(ctx: RunContext, env: Environment, name: str, console: Console) -> Secret:
+    pat, minted = connection_token(
+        ctx.workspace_client(env), ctx.identity(env), f"dlz-provisioner: AEP base connection for {name}"
+    )
+    if minted:
+        console.info(f"minted a personal access token of {ctx.identity(env).principal} for AEP's connection")
+    return pat
 
 
 def _cluster_spec(ctx: RunContext, env: Environment, name: str | None) -> ClusterSpec:

@@ -127,6 +127,7 @@ def document(report: StatusReport, probes: list[ClusterProbe] | None = None) -> 
                 "lastStarted": c.last_started,
                 "drift": c.drift,
                 "problems": c.problems,
+                "warnings": c.warnings,
             }
             for c in report.clusters
         ],
@@ -155,6 +156,8 @@ def _print_table(console: Console, doc: dict[str, Any], report: StatusReport) ->
     for c in report.clusters:
         for problem in c.problems:
             console.line(f"  ! {c.name}: {problem}")
+        for warning in c.warnings:
+            console.line(f"  ~ {c.name}: {warning}")
     if doc.get("rotationUnfinished"):
         console.line("  ! a rotation failed after its refresh — finish it with `provision rotate --resume`")
     console.line(f"status: {doc['status']} (exit {doc['exitCode']})")

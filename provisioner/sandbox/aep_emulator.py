@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from provisioner.sandbox.server import Request, Response, json_response
-from provisioner.sandbox.store import CREDENTIAL_TYPES, SandboxStore
+from provisioner.sandbox.store import CREDENTIAL_TYPES, DatabricksError, SandboxStore
 
 IMS_TOKEN_PATH = "/ims/token/v3"
 CREDENTIALS_PATH = "/data/foundation/connectors/landingzone/credentials"
@@ -187,6 +187,8 @@ class AepEmulator:
         connection_id = request.path[len(CONNECTIONS_PATH) + 1 :] or None
         if request.method == "POST" and connection_id is None:
             return self._create_connection(org_id, sandbox, request.body)
+        if request.method == "PATCH" and connection_id is not None:
+            return self._patch_connection(org_id, sandbox, connection_id, request)
         if request.method == "GET":
             mine = [c for c in self.store.connections() if c["org_id"] == org_id and c["sandbox_name"] == sandbox]
             if connection_id is not None:
@@ -223,6 +225,41 @@ class AepEmulator:
             )
         return json_response(201, created)
 
+    def _patch_connection(self, org_id: str, sandbox: str, connection_id: str, request: Request) -> Response:
+        """`PATCH /connections/{id}` (Adobe `help/sources/tutorials/api/update.md`): a JSON Patch
+        list (`op` add/replace/remove, `path`, `value`) and the connection's etag in `If-Match`
+        ("A PATCH request requires the use of the If-Match header"); answers the id and a new etag.
+        A stale etag gets 412 (the status for a failed precondition; AEP's body is approximated)."""
+        etag = request.header("if-match")
+        if not etag:
+            return _flow_error(400, "1304-400", "A PATCH request requires the If-Match header")
+        found = [
+            c
+            for c in self.store.connections()
+            if c["id"] == connection_id and (c["org_id"], c["sandbox_name"]) == (org_id, sandbox)
+        ]
+        if not found:
+            return _flow_error(404, "1304-404", f"Connection {connection_id} not found")
+        try:
+            ops = json.loads(request.body or b"null")
+        except ValueError:
+            return _flow_error(400, "1304-400", "Request body is not valid JSON")
+        if not isinstance(ops, list) or not all(isinstance(o, dict) and "op" in o and "path" in o for o in ops):
+            return _flow_error(400, "1304-400", "Request body must be a list of patch operations")
+        body = {k: v for k, v in found[0].items() if k not in ("id", "etag", "org_id", "sandbox_name")}
+        for op in ops:
+            problem = _apply_patch(body, op)
+            if problem:
+                return _flow_error(400, "1304-400", problem)
+        if body.get("connectionSpec", {}).get("id") == DATABRICKS_CONNECTION_SPEC:
+            problem = self._check_databricks_params(body.get("auth", {}).get("params"))
+            if problem:
+                return _flow_error(400, "1304-400", problem)
+        answer = self.store.update_connection(org_id, sandbox, connection_id, etag, body)
+        if answer is None:
+            return _flow_error(412, "1304-412", f"The If-Match etag {etag} is not the connection's current version")
+        return json_response(200, answer)
+
     def _check_databricks_params(self, params: Any) -> str | None:
         if not isinstance(params, dict):
             return "auth.params must be an object"
@@ -231,7 +268,10 @@ class AepEmulator:
                 return f"mandatory field 'auth.params.{name}' is not provided"
         # AEP requires the cluster to exist and be running when the connection is made.
         key = urlsplit(str(params["domain"])).hostname or ""
-        cluster = self.store.get_cluster(key, str(params["clusterId"]))
+        try:
+            cluster = self.store.get_cluster(key, str(params["clusterId"]))
+        except DatabricksError:  # purged
+            cluster = None
         if cluster is None:
             return f"Cluster {params['clusterId']} does not exist in workspace {params['domain']}"
         if cluster["state"] != "RUNNING":
@@ -255,6 +295,25 @@ def _s3_answer(sandbox: str, cred_type: str) -> dict[str, Any]:
     }
 
 
+def _apply_patch(body: dict[str, Any], op: dict[str, Any]) -> str | None:
+    parts = [p for p in str(op["path"]).split("/") if p]
+    if not parts:
+        return f"invalid patch path {op['path']!r}"
+    node = body
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            return f"invalid patch path {op['path']!r}"
+        node = child
+    if op["op"] in ("add", "replace"):
+        node[parts[-1]] = op.get("value")
+    elif op["op"] == "remove":
+        node.pop(parts[-1], None)
+    else:
+        return f"unsupported patch op {op['op']!r}"
+    return None
+
+
 def _method_not_allowed() -> Response:
     return _gateway_error(405, "405000", "Method not allowed")
 
@@ -265,7 +324,7 @@ def _flow_error(status: int, code: str, detail: str) -> Response:
         {
             "type": f"https://ns.adobe.com/aep/errors/FLOW-{code}",
             "status": status,
-            "title": "Bad Request" if status == 400 else "Not Found",
+            "title": {400: "Bad Request", 404: "Not Found", 412: "Precondition Failed"}.get(status, "Error"),
             "detail": detail,
         },
         {"Content-Type": "application/problem+json"},

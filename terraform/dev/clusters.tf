@@ -5,6 +5,7 @@ resource "databricks_cluster" "aep-ingest" {
   spark_version           = "15.4.x-scala2.12"
   node_type_id            = "Standard_DS3_v2"
   autotermination_minutes = 60
+  is_pinned               = true
 
   autoscale {
     min_workers = 1
@@ -30,6 +31,7 @@ resource "databricks_cluster" "aep-explore" {
   node_type_id            = "Standard_DS3_v2"
   num_workers             = 1
   autotermination_minutes = 30
+  is_pinned               = true
 
   spark_conf = {
     "fs.azure.sas.dlz-databricks-container.sndbxdtlnzi6a5s65nibnb8f.blob.core.windows.net" = "{{secrets/aep-dlz/dlz-sas-token}}"

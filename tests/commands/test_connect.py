@@ -33,6 +33,7 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
         "domain": "https://adb-1234567890123456.7.azuredatabricks.net",
         "connectionId": connection_id,
         "created": False,
+        "repointed": False,
     }
     (stored,) = store.connections()
     assert stored["id"] == connection_id

@@ -35,7 +35,18 @@ TOKEN_KEYS = {
     "warnDays",
     "expiring",
 }
-CLUSTER_KEYS = {"name", "clusterId", "state", "sasEntry", "dlzAccess", "dlzProbe", "lastStarted", "drift", "problems"}
+CLUSTER_KEYS = {
+    "name",
+    "clusterId",
+    "state",
+    "sasEntry",
+    "dlzAccess",
+    "dlzProbe",
+    "lastStarted",
+    "drift",
+    "problems",
+    "warnings",
+}
 
 
 def _status(project: Project) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:

@@ -11,6 +11,7 @@ token (matched by shape): each in raw, URL-encoded and URL-decoded form.
 
 from __future__ import annotations
 
+import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,16 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("rotate (after expiry)", "rotate", "--if-expiring-within", "7", "--auto-approve", "--timeout", "60")
     for name, (argv, _, _) in LATER_COMMANDS.items():
         s.run(name, *argv)
+
+    # A managed cluster deleted behind our back is re-created by apply, which repoints its AEP
+    # connection (the PAT travels in the PATCH body); `connect` then finds it, nothing new.
+    state = json.loads((project.root() / "terraform.tfstate").read_text())
+    (ingest,) = [r for r in state["resources"] if r["type"] == "databricks_cluster" and r["name"] == "aep-ingest"]
+    gone = ingest["instances"][0]["attributes"]["cluster_id"]
+    project.store().pin_cluster(WS_KEY, gone, False)  # Databricks refuses to delete a pinned cluster
+    project.store().permanent_delete_cluster(WS_KEY, gone)
+    s.run("apply (re-create, repoint)", "apply", "--auto-approve")
+    s.run("connect (after repoint)", *LATER_COMMANDS["connect"][0])
     # The DLZ probe's error paths: every running cluster holds a token a refresh outside the
     # tool revoked, so each probe returns the storage service's error (which echoes requests).
     project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
@@ -148,6 +159,9 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     for artifact in ("plan-default.json", "comment.md", "merged.json"):
         assert (session.project.dir / artifact).is_file()  # scanned by the file test
     assert (session.project.dir / "sandbox-trace.jsonl").stat().st_size > 0  # scanned by the file test
+    repoint = session.runs["apply (re-create, repoint)"]
+    assert codes["apply (re-create, repoint)"] == 0 and "now points at aep-ingest" in repoint.output
+    assert codes["connect (after repoint)"] == 0 and len(session.project.store().connections()) == 1
     for name in ("verify (revoked)", "verify --json (revoked)", "status --probe (revoked)"):
         assert codes[name] == 4, session.runs[name].output[-2000:]
     assert "Server failed to authenticate the request" in session.runs["verify (revoked)"].output

@@ -30,6 +30,7 @@ from provisioner.sandbox.store.dlz import (
 from provisioner.sandbox.store.execution import ExecutionStore
 from provisioner.sandbox.store.faults import AepFault, FaultStore
 from provisioner.sandbox.store.identities import IdentityStore
+from provisioner.sandbox.store.pinning import PinStore
 from provisioner.sandbox.store.policies import PolicyStore
 from provisioner.sandbox.store.secrets import SecretStore
 
@@ -56,6 +57,7 @@ __all__ = [
 class SandboxStore(
     DlzStore,
     ClusterStore,
+    PinStore,
     PolicyStore,
     SecretStore,
     AclStore,

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, now_ms, workspace_state
+from provisioner.sandbox.store.pinning import check_pin_limit, purge_due, purged_error
 from provisioner.sandbox.store.policies import enforce_policy
 
 SANDBOX_USER = "sandbox-user@example.com"
@@ -243,6 +244,8 @@ class ClusterStore(StoreBase):
     def pin_cluster(self, workspace_key: str, cluster_id: str, pinned: bool = True) -> None:
         with self._txn() as state:
             cluster = _cluster(state, workspace_key, cluster_id)
+            if pinned:
+                check_pin_limit(state["workspaces"][workspace_key], cluster_id)
             cluster["is_pinned"] = pinned
             # Which state it was in when pinned: the provider pins right after create, before waiting.
             cluster["pinned_in_state"] = cluster["state"] if pinned else None
@@ -293,11 +296,7 @@ def _cluster(state: State, workspace_key: str, cluster_id: str) -> dict[str, Any
     ws = state["workspaces"].get(workspace_key, {})
     cluster: dict[str, Any] | None = ws.get("clusters", {}).get(cluster_id)
     if cluster is None and cluster_id in ws.get("purged", ()):
-        raise DatabricksError(
-            400,
-            "INVALID_STATE",
-            f"Cluster {cluster_id} was terminated or unpinned more than 30 days ago and cannot be accessed",
-        )
+        raise purged_error(cluster_id)
     if cluster is None:
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"Cluster {cluster_id} does not exist")
     return cluster
@@ -451,6 +450,7 @@ def _set_state(cluster: dict[str, Any], state: str, *, pending_to: str | None = 
 
 
 def _advance(state: State, now: float) -> None:
+    purge_due(state, int(now * 1000))  # store/pinning.py: the 30-day purge
     for ws in state["workspaces"].values():
         for cluster in ws["clusters"].values():
             pending = cluster.get("pending")
