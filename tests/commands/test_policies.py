@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.conftest import Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
@@ -30,7 +32,10 @@ def _with_policy(project: Project, policy: dict[str, object]) -> str:
     return policy_id
 
 
-def test_policy_fixed_fields_never_drift_and_rotate_is_not_blocked(project: Project) -> None:
+@pytest.mark.parametrize("mode", ["secret_scope", "inline"])
+def test_policy_fixed_fields_never_drift_and_rotate_is_not_blocked(project: Project, mode: str) -> None:
+    # inline: rotate's pre-flight plan must see no "pending change besides the token".
+    project.config["sas"]["mode"] = mode
     _with_policy(project, POLICY)
     applied = project.run("apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
