@@ -24,6 +24,7 @@ TOP_KEYS = {
     "rotationNeeded",
     "rotationUnfinished",
     "dlz",
+    "databricksIdentity",
 }
 TOKEN_KEYS = {
     "mode",
