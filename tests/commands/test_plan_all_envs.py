@@ -64,7 +64,9 @@ class Run:
     def sections(self) -> dict[str, str]:
         """Buffered output: `── env ───` then that environment's lines, nothing before the first."""
         parts = re.split(r"^── (\w+) ─+$", self.body(), flags=re.MULTILINE)
-        assert parts[0].strip() == "", f"output before the first section: {parts[0]!r}"
+        # Only run-level lines may come first (the sandbox says once which DLZ it uses).
+        before = [x for x in parts[0].strip().splitlines() if not x.startswith("==> sandbox:")]
+        assert before == [], f"output before the first section: {parts[0]!r}"
         names = parts[1::2]
         assert len(set(names)) == len(names), f"an environment printed more than one section: {names}"
         return dict(zip(names, parts[2::2], strict=True))
