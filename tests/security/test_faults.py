@@ -31,6 +31,7 @@ import pytest
 
 from .conftest import (
     BASE_CONFIG,
+    DATABRICKS_PAT,
     Project,
     descendants,
     error_lines,
@@ -235,7 +236,7 @@ def dlz_body(**overrides: Any) -> dict[str, Any]:
         "storageAccountName": "sndbxdtln0123456789abcde",
         "SASToken": "sv=2020-10-02&si=dlz-x&sr=c&sp=racwdlm&sig=ab%2Fcd%2Bef0123456789%3D",
         "storageAccountKey": None,
-        "SASUri": "https://x.blob.core.windows.net/dlz-databricks-container?sv=...",
+        "SASUri": "https://sndbxdtln0123456789abcde.blob.core.windows.net/dlz-databricks-container?sv=...",
         "expiryDate": (date.today() + timedelta(days=90)).isoformat(),
     }
     body.update(overrides)
@@ -243,10 +244,22 @@ def dlz_body(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def real_mode(prepared: Project, aep_server: tuple[str, Script]) -> tuple[Project, Script]:
+def workspace(prepared: Project) -> Iterator[Project]:
+    """Real mode still starts with the Databricks identity (before any AEP call): give it a
+    workspace to find, the sandbox's, through DATABRICKS_HOST as a user would name one."""
+    from provisioner.sandbox import Sandbox
+
+    host = prepared.config["databricks"]["host"]
+    with Sandbox(prepared.dir / "ws-only", workspace_hosts=[host], databricks_token=DATABRICKS_PAT) as sandbox:
+        prepared.extra_env["DATABRICKS_HOST"] = sandbox.workspace_url(host)
+        yield prepared
+
+
+@pytest.fixture
+def real_mode(workspace: Project, aep_server: tuple[str, Script]) -> tuple[Project, Script]:
     url, script = aep_server
-    set_aep(prepared, platform_url=url, ims_url=url, **FAST_RETRIES)
-    return prepared, script
+    set_aep(workspace, platform_url=url, ims_url=url, **FAST_RETRIES)
+    return workspace, script
 
 
 SERVER_CASES: dict[str, tuple[str, int, Any, tuple[str, ...]]] = {
@@ -289,8 +302,10 @@ def test_aep_error_answer_is_one_clear_line_without_retry(real_mode: tuple[Proje
     assert script.hits.get(path) == 1, f"a {status} answer must not be retried: {script.hits}"
 
 
-def test_connection_refused_is_retried_then_one_line(prepared: Project) -> None:
+def test_connection_refused_is_retried_then_one_line(workspace: Project) -> None:
     import socket
+
+    prepared = workspace
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
