@@ -91,6 +91,9 @@ def quiet_sdk_logging() -> None:
 
 def register_secrets(environ: Mapping[str, str]) -> None:
     """Mask every sensitive unified-auth attribute found in the environment."""
+    from provisioner.databricks.sdk import load
+
+    load()
     from databricks.sdk.config import Config
 
     for attr in Config.attributes():
@@ -106,6 +109,9 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
     throwaway PAT). Raises ConfigError (one line, masked) when no identity or an ambiguous
     one is configured.
     """
+    from provisioner.databricks.sdk import load
+
+    load()
     from databricks.sdk.config import Config
 
     quiet_sdk_logging()
@@ -141,12 +147,11 @@ def connect(
     host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
 ) -> tuple[WorkspaceClient, Identity]:
     """Resolve the identity for `host` (served at `url`) and prove it authenticates (SCIM Me)."""
-    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
-
+    from provisioner.databricks.sdk import Workspace
     from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 
     config, note = sdk_config(url, settings, supplied)
-    client = WorkspaceClient(SdkWorkspaceClient(config=config), host)
+    client = WorkspaceClient(Workspace(config), host)
     auth_type = str(config.auth_type)
     try:
         me = client.current_user()

@@ -1,6 +1,6 @@
 """The Databricks workspace, through the official SDK (`databricks-sdk`).
 
-`WorkspaceClient` is a small facade over `databricks.sdk.WorkspaceClient`: the calls the
+`WorkspaceClient` is a small facade over databricks-sdk's services (`sdk.Workspace`): the calls the
 tool and the sandbox's stand-in provider make (clusters, secrets, permissions, identity),
 with dict-shaped results and one error type, `WorkspaceError(status, error_code, message)`.
 Authentication, retries of 429/503 with `Retry-After` (within `retry_timeout_seconds`) and
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:
-    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
+    from provisioner.databricks.sdk import Workspace
 
 # States a cluster does not leave by itself: waiting for RUNNING stops there.
 _TERMINAL = frozenset({"TERMINATED", "ERROR"})
@@ -86,7 +86,7 @@ def translated(what: str) -> Iterator[None]:
 class WorkspaceClient:
     """Clusters, secrets, permissions and identity of one workspace."""
 
-    def __init__(self, sdk: SdkWorkspaceClient, host: str) -> None:
+    def __init__(self, sdk: Workspace, host: str) -> None:
         self.sdk = sdk
         self.host = normalize_host(host)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from provisioner.secret import mask, mask_sas
 
 if TYPE_CHECKING:
-    from databricks.sdk import WorkspaceClient as SdkClient
+    from provisioner.databricks.sdk import Workspace as SdkClient
 
 PROBE_MARKER = "DLZ_PROBE"
 DEFAULT_TIMEOUT_SECONDS = 180.0  # a context on a busy real cluster can take a minute to come up

@@ -52,11 +52,12 @@ def resolve_host(host: str) -> str:
 
 def workspace_client(block: Mapping[str, str | bool | int | float]) -> WorkspaceClient:
     """A client for the provider block's attributes plus the environment, as the real provider."""
-    from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
-    from databricks.sdk.config import Config
-
     from provisioner.databricks.identity import quiet_sdk_logging, register_secrets
+    from provisioner.databricks.sdk import Workspace, load
     from provisioner.databricks.workspace import WorkspaceClient
+
+    load()
+    from databricks.sdk.config import Config
 
     quiet_sdk_logging()
     register_secrets(os.environ)
@@ -72,7 +73,7 @@ def workspace_client(block: Mapping[str, str | bool | int | float]) -> Workspace
         config = Config(host=resolve_host(host), **kwargs)
     except ValueError as exc:
         raise ProviderConfigError(mask(str(exc))) from None
-    sdk = SdkWorkspaceClient(config=config)
+    sdk = Workspace(config)
     throttle(sdk.api_client, float(config.rate_limit or DEFAULT_RATE_LIMIT))
     return WorkspaceClient(sdk, host)
 
