@@ -227,7 +227,10 @@ BAD_CLUSTER_NAMES = ["../evil", "a/b", "/abs/path", "count", "for_each", "depend
 
 
 def disk_listing(project: Project) -> set[str]:
-    return {str(p.relative_to(project.dir)) for p in project.dir.rglob("*")}
+    """Everything the run could have written, minus the test harness's own provider certificate
+    cache in HOME (tests/conftest.py copies it in when a run starts)."""
+    cache = project.dir / "home" / ".cache"
+    return {str(p.relative_to(project.dir)) for p in project.dir.rglob("*") if p != cache and cache not in p.parents}
 
 
 def assert_refused_before_disk(project: Project, *phrases: str) -> None:
