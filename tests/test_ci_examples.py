@@ -284,9 +284,10 @@ def test_every_artifact_the_examples_upload_is_secret_free(tmp_path: Path) -> No
         "comment.md",
         "plan-summary.json",
     }
-    # The scanner sees a token where there is one (the state holds it by design).
-    state = (project.root("dev") / "terraform.tfstate").read_bytes()
-    assert needles.scan_bytes(state, "state")
+    # The scanner sees a token where there is one: the sandbox's own database holds them (no
+    # Terraform state does any more in secret_scope mode, which is the point of issue 15).
+    database = (project.sandbox_dir / "state.json").read_bytes()
+    assert needles.scan_bytes(database, "sandbox database")
 
 
 # ---- identity: every job's environment resolves to exactly one Databricks auth type ---------------
