@@ -64,6 +64,8 @@ def test_cluster_purged_outside_terraform_is_reported_as_deleted(tmp_path: Path)
 
 def test_is_pinned_comes_from_the_paginated_cluster_list(tmp_path: Path) -> None:
     project = make_project(tmp_path)
+    project.config["clusters"][0]["is_pinned"] = False  # managed clusters are pinned unless opted out
+    project.write_config()
     store = project.store()
     store.ensure_workspace(WS)
     for i in range(3):  # pinned clusters on the first pages (ids sort before ours)
