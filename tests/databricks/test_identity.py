@@ -3,7 +3,6 @@ the conflict rule the provider shares, and the tool's one resolution of it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +23,6 @@ ARM = {
     "ARM_CLIENT_SECRET": "arm-secret-value-xyz",
     "ARM_TENANT_ID": "t",
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith(("DATABRICKS_", "ARM_", "ACTIONS_ID_TOKEN", "AZURE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
 @pytest.fixture
