@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +27,8 @@ NEW = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=NEWsig%2Fvalue%2B2222%3D"
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     with Sandbox(tmp_path, workspace_hosts=[HOST]) as sb:
-        monkeypatch.setenv("PROVISION_SANDBOX_HOSTS", json.dumps(sb.hosts()))
         yield sb
 
 

@@ -6,7 +6,6 @@ with answers that really arrive out of order (the emulator's realistic latency i
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +27,8 @@ SPEC = {"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "num_workers":
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     with Sandbox(tmp_path, workspace_hosts=[HOST]) as sb:
-        monkeypatch.setenv("PROVISION_SANDBOX_HOSTS", json.dumps(sb.hosts()))
         yield sb
 
 

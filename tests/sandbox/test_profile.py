@@ -69,7 +69,6 @@ def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
     monkeypatch.setenv("PROVISION_SANDBOX_RATE_LIMIT", "4")
     monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
     with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
-        monkeypatch.setenv("PROVISION_SANDBOX_HOSTS", json.dumps(sb.hosts()))
         yield sb
 
 
