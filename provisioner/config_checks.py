@@ -4,6 +4,7 @@ names unique and their combination of settings one Databricks accepts."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -49,7 +50,7 @@ _SECRET_VALUE_RES = (
 _FREE_FORM_MAPS = frozenset({"spark_conf", "spark_env_vars", "custom_tags"})
 
 
-def reject_secrets(path: Path, node: Any, where: tuple[str, ...] = ()) -> None:
+def reject_secrets(path: Path, node: Any, where: tuple[str | int, ...] = ()) -> None:
     if isinstance(node, dict):
         free_form = bool(where) and where[-1] in _FREE_FORM_MAPS
         for key, value in node.items():
@@ -62,7 +63,7 @@ def reject_secrets(path: Path, node: Any, where: tuple[str, ...] = ()) -> None:
             reject_secrets(path, value, (*where, key_s))
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            reject_secrets(path, item, (*where, f"[{i}]"))
+            reject_secrets(path, item, (*where, i))
     elif isinstance(node, str):
         for pattern, what in _SECRET_VALUE_RES:
             if pattern.search(node):
@@ -72,7 +73,7 @@ def reject_secrets(path: Path, node: Any, where: tuple[str, ...] = ()) -> None:
                 )
 
 
-def require_nfc(path: Path, node: Any, where: tuple[str, ...] = ()) -> None:
+def require_nfc(path: Path, node: Any, where: tuple[str | int, ...] = ()) -> None:
     """HCL normalises every string literal to Unicode NFC, so a decomposed value ("e" + U+0301)
     would reach Terraform as a different string than the one written: refuse it instead."""
     if isinstance(node, dict):
@@ -81,7 +82,7 @@ def require_nfc(path: Path, node: Any, where: tuple[str, ...] = ()) -> None:
             require_nfc(path, value, (*where, str(key)))
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            require_nfc(path, item, (*where, f"[{i}]"))
+            require_nfc(path, item, (*where, i))
     elif isinstance(node, str) and not unicodedata.is_normalized("NFC", node):
         raise ConfigError(
             f"{path}: {dotted(where) or '(top level)'}: text is not in Unicode NFC form, which Terraform would "
@@ -130,11 +131,21 @@ def check_clusters(path: Path, env: str | None, doc: Mapping[str, Any], overlay:
 
 
 def dotted(keys: tuple[Any, ...]) -> str:
-    """A key path as the user writes it: `clusters[0].spark_conf`."""
+    """A key path as the user writes it: `clusters[0].spark_conf`.
+
+    A key a user could not type bare (a newline, a quote, a control character) is shown
+    quoted and escaped — `spark_conf["a\\nb"]` — so the error stays one readable line.
+    """
     out = ""
     for key in keys:
-        if isinstance(key, int) or (isinstance(key, str) and key.startswith("[")):
-            out += f"[{key}]" if isinstance(key, int) else key
+        if isinstance(key, int):
+            out += f"[{key}]"
+        elif isinstance(key, str) and not _PLAIN_KEY.fullmatch(key):
+            out += f"[{json.dumps(key, ensure_ascii=not key.isprintable())}]"
         else:
             out += ("." if out else "") + str(key)
     return out
+
+
+# What a YAML key usually looks like, including Spark's dotted names and tag keys.
+_PLAIN_KEY = re.compile(r"[\w.:/@+-]+")

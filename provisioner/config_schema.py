@@ -217,8 +217,9 @@ def _full_check(path: Path, env: str | None, doc: dict[str, Any], overlay: Mappi
     if error is None:
         return
     keys = tuple(error.absolute_path)
-    prefix = f"environments.{env}." if env and keys and _from_overlay(overlay, keys) else ""
-    where = prefix + (dotted(keys) if keys else "(top level)")
+    if env and keys and _from_overlay(overlay, keys):
+        keys = ("environments", env, *keys)
+    where = dotted(keys) if keys else "(top level)"
     raise ConfigError(f"{path}: {where}: {_explain(error)}")
 
 

@@ -200,6 +200,8 @@ NAMED_NASTIES = [
     {"cluster_name": "caf" + "e\u0301", "custom_tags": {}, "spark_conf": {}},
     {"cluster_name": "x" * 101, "custom_tags": {}, "spark_conf": {}},
     {"cluster_name": "ok", "custom_tags": {}, "spark_conf": {"bad key ${x}": "v"}},
+    # Found by CI: the rejection named this key raw, so the one-line error had two lines.
+    {"cluster_name": "ok", "custom_tags": {}, "spark_conf": {'<<EOF\n"': "e\u0301"}},
 ]
 
 
