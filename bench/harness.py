@@ -238,17 +238,14 @@ class Project:
 def sandbox_context(project: Project) -> Iterator[Any]:
     """A RunContext with a Sandbox running *in this process* on the project's state dir:
     raw Terraform gets exactly the environment `provision` gives its child."""
-    import types
-
     from provisioner.console import Console
     from provisioner.workflow import open_context
 
     saved = {k: os.environ.get(k) for k in ("AEP_CLIENT_SECRET", "DATABRICKS_TOKEN")}
     os.environ.update(AEP_CLIENT_SECRET=BENCH_AEP_SECRET, DATABRICKS_TOKEN=BENCH_DATABRICKS_TOKEN)
     quiet = Console(open(os.devnull, "w"), open(os.devnull, "w"), color=False)  # noqa: SIM115
-    args = types.SimpleNamespace(config=str(project.config), sandbox=True, debug=False)
     try:
-        with open_context(args, quiet) as ctx:
+        with open_context(project.config, quiet, sandbox=True) as ctx:
             yield ctx
     finally:
         for key, value in saved.items():

@@ -186,7 +186,7 @@ if __name__ == "__main__":
 # ---- the wrapper's own steps, in a fresh interpreter ----------------------------------------
 
 _STEPS_SCRIPT = r"""
-import json, sys, time, types
+import json, sys, time
 t0 = 0.0  # process CPU time since the interpreter started: robust to a loaded machine
 marks = []
 def mark(name):
@@ -197,12 +197,11 @@ import provisioner.commands.plan
 from provisioner.console import Console
 from provisioner.workflow import fetch_credentials, open_context, render_env
 mark("interpreter + imports (CLI, plan command, workflow, config)")
-args = types.SimpleNamespace(config=sys.argv[1], sandbox=True, debug=False)
 quiet = Console(open("/dev/null", "w"), open("/dev/null", "w"), color=False)
 from provisioner.config import load_config
 load_config(sys.argv[1], environ={})
 mark("load + validate provision.yaml")
-with open_context(args, quiet) as ctx:
+with open_context(sys.argv[1], quiet, sandbox=True) as ctx:
     mark("start the sandbox (absent in real mode)")
     env = ctx.config.select(None, False)[0]
     creds = fetch_credentials(ctx, env)

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioner.aep.sas import SAS_CONF_PREFIX
 from provisioner.atomic import staged
 from provisioner.config import Environment, load_config
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.workflow import RunContext, read_env_state
+
+if TYPE_CHECKING:
+    from provisioner.databricks.workspace import WorkspaceClient
 
 # Server-side defaults: writing them would only add noise (and a diff if the server changes them).
 _DEFAULTS: dict[str, Any] = {"data_security_mode": "NONE", "runtime_engine": "STANDARD"}
@@ -72,7 +75,7 @@ def refuse_managed(ctx: RunContext, env: Environment, cluster_id: str) -> None:
             raise ConfigError(f"--cluster-id {cluster_id}: already managed as clusters.{name}")
 
 
-def is_pinned(client: Any, cluster_id: str) -> bool:
+def is_pinned(client: WorkspaceClient, cluster_id: str) -> bool:
     # clusters/get does not say; clusters/list filtered on is_pinned does.
     return any(c.get("cluster_id") == cluster_id for c in client.list_clusters(pinned_only=True))
 

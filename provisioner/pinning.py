@@ -11,12 +11,14 @@ checked before a plan that would pin more; `status` warns 10 days before the pur
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
     from provisioner.config import Environment
+    from provisioner.databricks.workspace import WorkspaceClient
 
 MAX_PINNED = 100
 PURGE_DAYS = 30
@@ -24,7 +26,7 @@ WARN_DAYS = 20
 _DAY_MS = 24 * 3600 * 1000
 
 
-def cluster_missing(client: Any, cluster_id: str) -> bool:
+def cluster_missing(client: WorkspaceClient, cluster_id: str) -> bool:
     """The cluster no longer exists (deleted, or purged by Databricks)."""
     from provisioner.databricks.converge import cluster_gone
     from provisioner.databricks.workspace import WorkspaceError
@@ -38,7 +40,7 @@ def cluster_missing(client: Any, cluster_id: str) -> bool:
     return False
 
 
-def check_pin_limit(client: Any, env: Environment) -> None:
+def check_pin_limit(client: WorkspaceClient, env: Environment) -> None:
     """Fail before Terraform when pinning this environment's clusters would pass the workspace's limit.
 
     A configured cluster counts as already pinned when a pinned cluster of the same name exists,
@@ -77,7 +79,7 @@ def purge_warning(info: dict[str, Any], pinned: bool, now_ms: int | None = None)
     )
 
 
-def without_gone_imports(client: Any, env: Environment, warn: Any) -> Environment:
+def without_gone_imports(client: WorkspaceClient, env: Environment, warn: Callable[[str], None]) -> Environment:
     """The environment minus `import_id`s whose cluster no longer exists (deleted or purged).
 
     Terraform would try to import the missing cluster and fail the whole plan; without the

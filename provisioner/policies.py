@@ -31,6 +31,7 @@ from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
     from provisioner.config import ClusterSpec, Environment
+    from provisioner.databricks.workspace import WorkspaceClient
 
 MAP_FIELDS = ("spark_conf", "spark_env_vars", "custom_tags")
 SCALAR_FIELDS = (
@@ -71,7 +72,7 @@ class PolicyConflict(ProvisionError):
     """A configured cluster that its cluster policy would refuse."""
 
 
-def fetch_policies(client: Any, env: Environment) -> dict[str, ClusterPolicy]:
+def fetch_policies(client: WorkspaceClient, env: Environment) -> dict[str, ClusterPolicy]:
     """Every policy the environment's clusters name, by id."""
     from provisioner.databricks.workspace import WorkspaceError
 

@@ -254,7 +254,9 @@ def _rotate(
     return ExitCode.OK
 
 
-def _refresh(ctx: RunContext, env: Environment, old: DlzCredentials, marker: RotationMarker, resume: str) -> Any:
+def _refresh(
+    ctx: RunContext, env: Environment, old: DlzCredentials, marker: RotationMarker, resume: str
+) -> DlzCredentials:
     """POST …&action=refresh. When the answer is lost, ask AEP (GET) whether it took effect."""
     client = ctx.aep_client(env)
     try:

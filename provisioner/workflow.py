@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provisioner.config import Config, Environment, load_config
 from provisioner.console import Console
@@ -142,26 +142,30 @@ class RunContext:
 
 
 @contextmanager
-def open_context(args: Any, console: Console) -> Iterator[RunContext]:
-    """Load the config and, with --sandbox, run the emulators for the duration of the command."""
+def open_context(
+    config_path: str | os.PathLike[str], console: Console, *, sandbox: bool = False, debug: bool = False
+) -> Iterator[RunContext]:
+    """Load the config and, with `sandbox`, run the emulators for the duration of the command.
+
+    `debug` lets TF_LOG* through to Terraform."""
     environ = dict(os.environ)
     from provisioner.terraform.binary import prefetch
 
     prefetch(environ)  # overlaps `terraform version` with the config and credential steps
-    config_environ: Mapping[str, str] = {} if args.sandbox else environ
-    config = load_config(args.config, environ=config_environ)
+    config_environ: Mapping[str, str] = {} if sandbox else environ
+    config = load_config(config_path, environ=config_environ)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if not args.sandbox:
+    if not sandbox:
         target: Target = RealTarget(environ)
-        yield RunContext(config, console, environ, target, config_environ, debug=args.debug, interactive=interactive)
+        yield RunContext(config, console, environ, target, config_environ, debug=debug, interactive=interactive)
         return
     from provisioner.sandbox.target import SandboxTarget, sandbox_for
 
-    with sandbox_for(config, sandbox_dir(config.path, environ), environ) as sandbox:
-        target = SandboxTarget(sandbox)
+    with sandbox_for(config, sandbox_dir(config.path, environ), environ) as running:
+        target = SandboxTarget(running)
         for notice in target.notices():
             console.info(notice)
-        yield RunContext(config, console, environ, target, config_environ, debug=args.debug, interactive=interactive)
+        yield RunContext(config, console, environ, target, config_environ, debug=debug, interactive=interactive)
 
 
 def reload_config(ctx: RunContext) -> Config:
@@ -248,7 +252,7 @@ def init_env(
     console: Console | None = None,
     *,
     init: InitOptions | None = None,
-    init_lock: AbstractContextManager[Any] | None = None,
+    init_lock: AbstractContextManager[object] | None = None,
 ) -> None:
     """init when needed (under `init_lock` if given); after a migration, drop the stale local state.
 
@@ -277,7 +281,7 @@ def plan_env(
     *,
     init: InitOptions | None = None,
     lock_timeout: str = "0s",
-    init_lock: AbstractContextManager[Any] | None = None,
+    init_lock: AbstractContextManager[object] | None = None,
 ) -> ExitCode:
     """init (see init_env) → plan -out (0600): ExitCode.NO_CHANGES or ExitCode.CHANGES.
 

@@ -3,7 +3,6 @@ own, against the sandbox and the real terraform binary."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import stat
 from collections.abc import Iterator
@@ -40,8 +39,7 @@ def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> 
     project.write_config()
     for key, value in project.env().items():
         monkeypatch.setenv(key, value)
-    args = argparse.Namespace(config=str(project.config_path), sandbox=True, debug=False)
-    with open_context(args, Console(out, out, color=False)) as context:
+    with open_context(project.config_path, Console(out, out, color=False), sandbox=True) as context:
         yield context
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 
 from provisioner.adoption import append_to_config, cluster_block, is_pinned, name_from, read_cluster, refuse_managed
+from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.databricks.ownership import check_owners_can_read
-from provisioner.workflow import fetch_credentials, open_context, reload_config, render_env
+from provisioner.workflow import fetch_credentials, reload_config, render_env
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         info = read_cluster(ctx, env, args.cluster_id)
         refuse_managed(ctx, env, args.cluster_id)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from provisioner import secret_apply
 from provisioner.approval import confirm, require_approval_possible
+from provisioner.commands.options import init_options, run_context
 from provisioner.config import Environment
 from provisioner.connections import repoint_after_apply
 from provisioner.console import Console
@@ -28,7 +29,6 @@ from provisioner.reach.verify import prove_after
 from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import (
     Applied,
-    InitOptions,
     PlanOptions,
     TerraformRunner,
     TerraformState,
@@ -46,7 +46,6 @@ from provisioner.workflow import (
     fetch_credentials,
     identify,
     init_env,
-    open_context,
     read_env_state,
     render_env,
 )
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     reviewed = _reviewed(args)
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env or (reviewed.environment if reviewed else None))
         if reviewed is not None and reviewed.environment != env.name:
             raise ConfigError(f"{args.reviewed}: reviews environment {reviewed.environment}, not {env.name}")
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             # writes the secret itself, from AEP's current token.
             creds = fetch_credentials(ctx, env) if scoped else None
             runner = ctx.runner(env, sas=None)
-            runner.init(_init_options(args))
+            runner.init(init_options(args))
             before = read_state(runner, init=False).clusters()
             if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
                 _refuse_revoked_plan(ctx, env, runner.show_json(plan_file), args.plan_file)
@@ -103,7 +102,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             render_env(ctx, env, creds)
             check_pins(ctx, env)
             runner = ctx.runner(env, creds.sas_token)
-            init_env(ctx, env, runner, init=_init_options(args))
+            init_env(ctx, env, runner, init=init_options(args))
             _preflight(ctx, env, runner)
             before = read_state(runner, init=False).clusters()
             # Per process: a second apply of the same root must not overwrite or delete our plan.
@@ -163,11 +162,6 @@ def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:
     if args.plan_file:
         raise ConfigError("apply: give a reviewed summary (--reviewed) or a saved PLANFILE, not both")
     return ReviewedPlan.load(Path(args.reviewed))
-
-
-def _init_options(args: argparse.Namespace) -> InitOptions | None:
-    # Moving state between backends is never implicit: only with --migrate-state.
-    return InitOptions(migrate_state=True) if args.migrate_state else None
 
 
 def _refuse_revoked_plan(ctx: RunContext, env: Environment, plan: dict[str, object], shown: str) -> None:

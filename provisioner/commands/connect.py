@@ -12,12 +12,13 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from provisioner.commands.options import run_context
 from provisioner.connections import connection_name, lookup
 from provisioner.console import Console
 from provisioner.databricks.converge import wait_running
 from provisioner.databricks.identity import connection_token
 from provisioner.errors import ConfigError, ProvisionError
-from provisioner.workflow import RunContext, open_context, read_env_state
+from provisioner.workflow import RunContext, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.config import ClusterSpec, Environment
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace, console: Console) -> int:
     from provisioner.aep.flowservice import ConnectionRequest, FlowServiceClient
 
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         spec = _cluster_spec(ctx, env, args.cluster)
         cluster_id = _cluster_id(ctx, env, spec)

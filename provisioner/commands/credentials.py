@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.workflow import fetch_credentials, open_context
+from provisioner.workflow import fetch_credentials
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         creds = fetch_credentials(ctx, env, render_next=False)
         doc = {

@@ -10,16 +10,17 @@ from __future__ import annotations
 import argparse
 
 from provisioner.approval import confirm, require_approval_possible
+from provisioner.commands.options import run_context
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.dlz_secret import SCOPE_ADDRESS, destroy_targets
 from provisioner.errors import ExitCode
 from provisioner.terraform import Applied, PlanOptions, plan_and_apply, read_state
-from provisioner.workflow import default_plan_file, fetch_credentials, open_context, render_env
+from provisioner.workflow import default_plan_file, fetch_credentials, render_env
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         require_approval_possible(ctx, args.auto_approve, "destroy")
         creds = fetch_credentials(ctx, env)

@@ -16,18 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provisioner.commands.options import init_options, run_context
 from provisioner.config import Environment
 from provisioner.console import BufferedConsole, Console
 from provisioner.env_results import EnvResult, print_results, worst_exit_code
 from provisioner.errors import ConfigError, ExitCode, ProvisionError
-from provisioner.terraform import InitOptions
 from provisioner.terraform.process import Cancelled
 from provisioner.workflow import (
     RunContext,
     default_plan_file,
     fetch_credentials,
     identify,
-    open_context,
     plan_env,
     render_env,
 )
@@ -44,7 +43,7 @@ _plugin_cache_lock = threading.Lock()
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         envs = ctx.config.select(args.env, args.all_envs)
         if args.out and len(envs) != 1:
             raise ConfigError("--out names one plan file: use it with a single --env")
@@ -75,7 +74,7 @@ def _plan_one(
             creds,
             plan_file,
             console,
-            init=InitOptions(migrate_state=True) if args.migrate_state else None,
+            init=init_options(args),
             lock_timeout=args.lock_timeout,
             init_lock=_plugin_cache_lock if ctx.target.shares_plugin_cache() else None,
         )

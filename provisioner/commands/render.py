@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.errors import ProvisionError
 from provisioner.git import tracked_secret_bearing
 from provisioner.render import DlzTarget, diff_root, render_all, write_root
-from provisioner.workflow import fetch_credentials, open_context, with_policies
+from provisioner.workflow import fetch_credentials, with_policies
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         envs = [with_policies(ctx, env) for env in ctx.config.select(args.env, args.all_envs)]
         targets = {}
         for env in envs:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from provisioner.commands.options import run_context
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.reach.verify import prove_after
 from provisioner.rotation import Rotation, resume, rotate
-from provisioner.workflow import open_context
 
 
 def recovery_command(args: argparse.Namespace, env: Environment) -> str:
@@ -25,7 +25,7 @@ def recovery_command(args: argparse.Namespace, env: Environment) -> str:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         req = Rotation(env, args.auto_approve, args.timeout, recovery_command(args, env))
         if not args.no_verify:

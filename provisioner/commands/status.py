@@ -11,9 +11,10 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.drift import STATUS_WORD, StatusReport, gather_status
-from provisioner.workflow import RunContext, fetch_credentials, identify, open_context, read_env_state
+from provisioner.workflow import RunContext, fetch_credentials, identify, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.config import Environment
@@ -24,7 +25,7 @@ SCHEMA_VERSION = 1
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         identity = identify(ctx, env)
         creds = fetch_credentials(ctx, env)

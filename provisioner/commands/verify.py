@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.reach.probe import FAILED, REACHED, SKIPPED
 from provisioner.reach.verify import ProbeOptions, Verification, verify_env
-from provisioner.workflow import fetch_credentials, open_context
+from provisioner.workflow import fetch_credentials
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    with open_context(args, console) as ctx:
+    with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         creds = fetch_credentials(ctx, env)
         result = verify_env(ctx, env, creds, ProbeOptions.of(args.timeout, args.parallel))

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import threading
-import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,8 +101,7 @@ def sandbox_terraform(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iter
     for key, value in project.env().items():
         monkeypatch.setenv(key, value)
     quiet = Console(open(os.devnull, "w"), open(os.devnull, "w"), color=False)  # noqa: SIM115
-    args = types.SimpleNamespace(config=str(project.config_path), sandbox=True, debug=False)
-    with open_context(args, quiet) as ctx:
+    with open_context(project.config_path, quiet, sandbox=True) as ctx:
         (env,) = ctx.config.select(None)
         creds = fetch_credentials(ctx, env)
         runner = ctx.runner(env, creds.sas_token, quiet)
