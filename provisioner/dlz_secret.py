@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,8 +85,20 @@ class Freshness:
 
 
 def read_freshness(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> Freshness:
+    return judge_freshness(list_scope(client, env), env, creds)
+
+
+def list_scope(client: WorkspaceClient, env: Environment) -> dict[str, int]:
+    """The scope's keys and when each was written (ms); empty when the scope does not exist.
+
+    One call, which needs no AEP token: `status` makes it while AEP answers.
+    """
+    return _list(client, env.sas.secret_scope)
+
+
+def judge_freshness(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> Freshness:
+    """What `list_scope`'s answer says about the value, compared with AEP's current token."""
     scope, key = env.sas.secret_scope, env.sas.secret_key
-    listed = _list(client, scope)
     value_ms = listed.get(key)
     if value_ms is None:
         return Freshness(scope, key, None, False)

@@ -19,18 +19,19 @@ reach the DLZ. Otherwise EXPIRING when the token expires within `sas.warn_days`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks.converge import cluster_gone, last_start_ms, said
-from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, map_bounded, values_or_raise
+from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.expiry import TokenReplaced, token_replaced
 from provisioner.pinning import purge_warning
+from provisioner.secret import mask
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -95,46 +96,102 @@ class StatusReport:
         return ExitCode.HEALTHY
 
 
+@dataclass(frozen=True)
+class WorkspaceReading:
+    """What `status` reads from the workspace; none of it needs AEP's token, so it is read
+    while AEP answers (`status_report`) and compared with the token afterwards."""
+
+    clusters: Mapping[str, dict[str, Any] | WorkspaceError]  # cluster id -> `clusters/get` view
+    pinned: frozenset[str]
+    secrets: Mapping[str, int] | None  # secret_scope mode: the scope's keys -> written (ms)
+
+
+def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, str]) -> WorkspaceReading:
+    """Every read in parallel, bounded by `databricks.max_parallel`.
+
+    `clusters/get` does not say whether a cluster is pinned; the pinned list does
+    (pinning.py), and it carries each pinned cluster whole (`ClusterDetails`, as get answers
+    it) in one page of 100 — the workspace's pin limit. So a get is made only for a managed
+    cluster that list does not hold; those the config leaves unpinned are read beside it.
+    """
+    from provisioner.dlz_secret import list_scope
+
+    def get(cid: str) -> dict[str, Any] | WorkspaceError:
+        try:
+            return client.get_cluster(cid)
+        except WorkspaceError as exc:
+            return exc  # judged per cluster: gone, or named among the unreadable
+
+    def pinned_list() -> dict[str, dict[str, Any]]:
+        return {str(c.get("cluster_id")): c for c in client.list_clusters(pinned_only=True)} if ids else {}
+
+    specs = {c.name: c for c in env.clusters}
+    unpinned = sorted(cid for name, cid in ids.items() if name in specs and specs[name].is_pinned is False)
+    with ThreadPoolExecutor(max_workers=env.databricks_max_parallel or DEFAULT_MAX_PARALLEL) as pool:
+        secrets = pool.submit(list_scope, client, env) if env.sas.mode == "secret_scope" else None
+        listed = pool.submit(pinned_list)
+        first = {cid: pool.submit(get, cid) for cid in unpinned}
+        pinned = listed.result()
+        rest = {cid: pool.submit(get, cid) for cid in sorted(set(ids.values()) - pinned.keys() - set(unpinned))}
+        clusters = {cid: f.result() for cid, f in {**first, **rest}.items()}
+        clusters.update({cid: pinned[cid] for cid in ids.values() if cid in pinned})
+        return WorkspaceReading(clusters, frozenset(pinned), None if secrets is None else secrets.result())
+
+
+def status_report(
+    env: Environment,
+    state: TerraformState,
+    client: WorkspaceClient,
+    fetch_credentials: Callable[[], DlzCredentials],
+    *,
+    oracle: Oracle | None = None,
+    unfinished_rotation: str | None = None,
+) -> StatusReport:
+    """Read the workspace while AEP answers `fetch_credentials` (on this thread), then compare."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-read") as side:
+        reading = side.submit(read_workspace, client, env, state.clusters())
+        creds = fetch_credentials()
+        return gather_status(
+            env, creds, state, reading.result(), oracle=oracle, unfinished_rotation=unfinished_rotation
+        )
+
+
 def gather_status(
     env: Environment,
     creds: DlzCredentials,
     state: TerraformState,
-    client: WorkspaceClient,
+    reading: WorkspaceReading,
     *,
     oracle: Oracle | None = None,
     unfinished_rotation: str | None = None,
 ) -> StatusReport:
     ids = state.clusters()
-    # clusters/get does not say whether a cluster is pinned; the pinned list does (pinning.py).
-    pinned = frozenset(str(c.get("cluster_id")) for c in client.list_clusters(pinned_only=True)) if ids else frozenset()
-    bound = env.databricks_max_parallel or DEFAULT_MAX_PARALLEL
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-secret") as side:
-        # The secret's list is one call more: made beside the cluster reads, not before them
-        # (the read that needs its timestamp waits for it), within the same bound.
-        secret_read = side.submit(_secret_status, client, env, creds) if env.sas.mode == "secret_scope" else None
-
-        def secret_ms() -> int | None:
-            return None if secret_read is None else secret_read.result().updated_ms
-
-        outcomes = map_bounded(
-            lambda c: _cluster_status(client, env, c, ids.get(c.name), creds, secret_ms, oracle, pinned),
-            env.clusters,
-            max_parallel=max(1, bound - 1) if secret_read is not None else bound,
+    secret = None if reading.secrets is None else _secret_status(reading.secrets, env, creds)
+    written = None if secret is None else secret.updated_ms
+    clusters = [
+        _cluster_status(env, spec, ids.get(spec.name), reading, creds, written, oracle) for spec in env.clusters
+    ]
+    unreadable = [
+        f"cluster {c.name} ({c.cluster_id}): {said(error)}"
+        for c in clusters
+        if isinstance(error := reading.clusters.get(c.cluster_id or ""), WorkspaceError) and c.state != "DELETED"
+    ]
+    if unreadable:  # every one named, not only the first
+        raise ProvisionError(
+            mask(f"status failed for {len(unreadable)} of {len(clusters)}: cannot read " + "; ".join(unreadable))
         )
-        secret = None if secret_read is None else secret_read.result()  # its error, once, before the clusters'
     holds = secret.holds_current_token if secret is not None and secret.present else None
     replaced = token_replaced(state, env, creds, secret_holds_current=holds)
     if secret is not None and replaced is not None and secret.holds_current_token is None:
         secret.holds_current_token = False  # the older layout: the state says which token the value is
-    clusters = values_or_raise(outcomes, lambda c: f"cluster {c.name}", "status")
     return StatusReport(env, creds, secret, clusters, replaced, unfinished_rotation)
 
 
-def _secret_status(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> SecretStatus:
+def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretStatus:
     """Freshness from the workspace alone (provisioner.dlz_secret): the state holds no token."""
-    from provisioner.dlz_secret import read_freshness
+    from provisioner.dlz_secret import judge_freshness
 
-    fresh = read_freshness(client, env, creds)
+    fresh = judge_freshness(listed, env, creds)
     status = SecretStatus(
         fresh.scope, fresh.key, fresh.present, fresh.last_updated, fresh.holds_current, updated_ms=fresh.updated_ms
     )
@@ -151,23 +208,21 @@ def _secret_status(client: WorkspaceClient, env: Environment, creds: DlzCredenti
 
 
 def _cluster_status(
-    client: WorkspaceClient,
     env: Environment,
     spec: ClusterSpec,
     cluster_id: str | None,
+    reading: WorkspaceReading,
     creds: DlzCredentials,
-    secret_ms: Callable[[], int | None],
+    secret_ms: int | None,
     oracle: Oracle | None,
-    pinned: frozenset[str] = frozenset(),
 ) -> ClusterStatus:
     if cluster_id is None:
         return ClusterStatus(
             spec.name, None, "NOT_CREATED", "unknown", None, None, ["not created yet — run `provision apply`"]
         )
-    try:
-        info = client.get_cluster(cluster_id)
-    except WorkspaceError as exc:
-        if cluster_gone(exc):
+    info = reading.clusters[cluster_id]
+    if isinstance(info, WorkspaceError):
+        if cluster_gone(info):
             return ClusterStatus(
                 spec.name,
                 cluster_id,
@@ -177,11 +232,11 @@ def _cluster_status(
                 None,
                 ["deleted outside Terraform — run `provision apply` to recreate it"],
             )
-        raise ProvisionError(f"status: cannot read cluster {spec.name} ({cluster_id}): {said(exc)}") from None
+        return ClusterStatus(spec.name, cluster_id, "UNKNOWN", "unknown", None, None, [f"cannot read it: {said(info)}"])
     state = str(info.get("state", "UNKNOWN"))
     started = last_start_ms(info) or None
     out = ClusterStatus(spec.name, cluster_id, state, "current", None, ms_to_iso(started))
-    warning = purge_warning(info, cluster_id in pinned)
+    warning = purge_warning(info, cluster_id in reading.pinned)
     if warning:
         out.warnings.append(warning)
     live = info.get("spark_conf") or {}
@@ -191,7 +246,7 @@ def _cluster_status(
     elif out.sas_entry == "different":
         what = "a token other than AEP's current one" if env.sas.mode == "inline" else "not the secret reference"
         out.problems.append(f"spark_conf {creds.spark_conf_key} holds {what} (edited or refreshed outside the tool)")
-    elif state == "RUNNING" and (written := secret_ms()) is not None and (started or 0) < written:
+    elif state == "RUNNING" and secret_ms is not None and (started or 0) < secret_ms:
         out.sas_entry = "stale"
         out.problems.append("running since before the secret's current value was written — restart it")
     # Only keys provision.yaml sets count: keys the workspace adds (cluster policies) are not

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.drift import STATUS_WORD, StatusReport, gather_status
+from provisioner.drift import STATUS_WORD, StatusReport, status_report
 from provisioner.workflow import RunContext, fetch_credentials, identify, read_env_state
 
 if TYPE_CHECKING:
@@ -28,15 +28,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         identity = identify(ctx, env)
-        creds = fetch_credentials(ctx, env)
-        report = gather_status(
+        report = status_report(
             env,
-            creds,
             read_env_state(ctx, env),
             ctx.workspace_client(env),
+            lambda: fetch_credentials(ctx, env, render_next=False),
             oracle=_oracle(ctx, env),
             unfinished_rotation=_unfinished_rotation(env),
         )
+        creds = report.creds
         probes = None
         if args.probe:
             from provisioner.reach.verify import ProbeOptions, probe_env

@@ -169,11 +169,18 @@ class WorkspaceClient:
         with translated("POST /api/2.1/clusters/unpin"):
             self.sdk.clusters.unpin(cluster_id)
 
-    def list_clusters(self, *, pinned_only: bool = False) -> list[dict[str, Any]]:
-        """Every cluster the identity can see, following `next_page_token` (the SDK's iterator)."""
-        from databricks.sdk.service.compute import ListClustersFilterBy
+    def list_clusters(self, *, pinned_only: bool = False, states: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Every cluster the identity can see, following `next_page_token` (the SDK's iterator).
 
-        filter_by = ListClustersFilterBy(is_pinned=True) if pinned_only else None
+        Each item is a whole `ClusterDetails`, as `clusters/get` answers it. `pinned_only` with
+        page size 100 is one call: a workspace pins at most 100 clusters.
+        """
+        from databricks.sdk.service.compute import ListClustersFilterBy, State
+
+        wanted = [State(s) for s in states]
+        filter_by = None
+        if pinned_only or wanted:
+            filter_by = ListClustersFilterBy(is_pinned=True if pinned_only else None, cluster_states=wanted or None)
         with translated("GET /api/2.1/clusters/list"):
             return [c.as_dict() for c in self.sdk.clusters.list(filter_by=filter_by, page_size=100)]
 

@@ -23,10 +23,13 @@ and maps `REQUEST_LIMIT_EXCEEDED` to `TooManyRequests`, `errors/platform.py`). W
 `rate_limit_rps` set (`PROVISION_SANDBOX_RATE_LIMIT`), each workspace gets a token bucket
 of that many requests per second (burst: one second's worth) across all its endpoints.
 
-`clusters/list` is paginated at `LIST_PAGE_SIZE` (small on purpose, so every client's
-paging is exercised; the real API pages too: databricks-sdk-py `service/compute.py`
-`ClustersAPI.list` follows `next_page_token`) and honours `filter_by.is_pinned`, which is
-how the real provider reads `is_pinned` (`clusters/resource_cluster.go` `setPinnedStatus`).
+`clusters/list` is paginated (databricks-sdk-py `service/compute.py` `ClustersAPI.list`
+follows `next_page_token`): a request without `page_size` gets `LIST_PAGE_SIZE` clusters a
+page (small on purpose, so every client's paging is exercised), one with `page_size` gets up
+to that many, at most `LIST_MAX_PAGE_SIZE` — the real provider asks for 100 pinned clusters
+in one page ("pinned cluster limit - just get all of them", `clusters/resource_cluster.go`
+`setPinnedStatus`). It honours `filter_by.is_pinned` (how that provider reads `is_pinned`)
+and `filter_by.cluster_states` (repeated query parameter, `ListClustersFilterBy`).
 Rate limits and transient failures: knobs `workspace.status_429` (with `Retry-After`) and
 `workspace.status_5xx` answer any endpoint the way the workspace's gateway does.
 """
@@ -50,6 +53,7 @@ from provisioner.sandbox.store.identities import ADMINS, CLUSTER_LEVELS, SCOPE_L
 
 WORKSPACE_PREFIX = "/ws/"
 LIST_PAGE_SIZE = 2
+LIST_MAX_PAGE_SIZE = 100
 _API_RE = re.compile(r"^/api/2\.[01]/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
 # The Command Execution API is still 1.2 (provisioner/sandbox/command_execution.py).
 _API_12_RE = re.compile(r"^/api/1\.2/(?P<endpoint>(?:contexts|commands)/[a-z]+)$")
@@ -203,7 +207,9 @@ class WorkspaceEmulator:
         if fault is not None:
             return _fault_response(endpoint, *fault)
         if method == "GET":
-            body: Any = {k: v[0] for k, v in request.query.items()}
+            # A repeated parameter (`filter_by.cluster_states=A&filter_by.cluster_states=B`,
+            # databricks-sdk `_fix_query_string`) stays a list.
+            body: Any = {k: v[0] if len(v) == 1 else v for k, v in request.query.items()}
         else:
             try:
                 body = json.loads(request.body or b"{}")
@@ -390,8 +396,13 @@ class WorkspaceEmulator:
         except ValueError:
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "page_size must be an integer") from None
         pinned_only = str(body.get("filter_by.is_pinned", "")).lower() == "true"
+        states = body.get("filter_by.cluster_states") or ()
         clusters, next_token = self.store.list_clusters_page(
-            ws, body.get("page_token") or None, max(1, min(asked, LIST_PAGE_SIZE)), pinned_only=pinned_only
+            ws,
+            body.get("page_token") or None,
+            max(1, min(asked, LIST_MAX_PAGE_SIZE)),
+            pinned_only=pinned_only,
+            states=frozenset([states] if isinstance(states, str) else states),
         )
         # Only clusters the caller has a permission level on are listed.
         who = caller()

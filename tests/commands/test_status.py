@@ -163,3 +163,32 @@ def test_error_is_exit_1_with_one_line(project: Project) -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_pinned_clusters_come_from_one_list_call(project: Project) -> None:
+    """A pinned cluster's details come whole with the pinned list (one page of 100, the pin
+    limit); `clusters/get` is made only for a cluster the config leaves unpinned. (That the
+    reads overlap AEP's answers is a timing: bench/scale.py measures it.)"""
+    project.config["clusters"][1]["is_pinned"] = False
+    project.write_config()
+    assert project.run("apply", "--auto-approve").returncode == 0
+    ids = _ids(project)
+    trace = project.dir / "trace.jsonl"
+
+    code, doc, _ = _status_traced(project, trace)
+
+    assert code == 0, doc
+    calls = [json.loads(line) for line in trace.read_text().splitlines()]
+    gets = [c for c in calls if c["path"].endswith("/clusters/get")]
+    lists = [c for c in calls if c["path"].endswith("/clusters/list")]
+    assert len(lists) == 1 and len(gets) == 1, [c["path"] for c in calls]
+    assert {c["name"]: c["state"] for c in doc["clusters"]} == dict.fromkeys(ids, "RUNNING")
+    assert {c["name"]: c["sasEntry"] for c in doc["clusters"]} == dict.fromkeys(ids, "current")
+
+
+def _status_traced(project: Project, trace: Any) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
+    project.extra_env["PROVISION_SANDBOX_TRACE"] = str(trace)
+    try:
+        return _status(project)
+    finally:
+        del project.extra_env["PROVISION_SANDBOX_TRACE"]

@@ -96,3 +96,20 @@ def test_errors_never_carry_the_token(sandbox: Sandbox) -> None:
         bad.list_clusters()
     assert err.value.status == 401
     assert token.reveal() not in str(err.value) and token.reveal() not in repr(err.value.args)
+
+
+def test_cluster_list_pages_of_100_and_state_filter(sandbox: Sandbox, client: WorkspaceClient) -> None:
+    """The facade asks for pages of 100 (the provider's pinned-list size) and follows the tokens."""
+    made = {sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(205)}
+    pinned = sorted(made)[:3]
+    for cid in pinned:
+        sandbox.store.pin_cluster(WS, cid)
+
+    assert {c["cluster_id"] for c in client.list_clusters()} == made
+    assert sorted(c["cluster_id"] for c in client.list_clusters(pinned_only=True)) == pinned
+    listed = client.list_clusters(pinned_only=True)[0]
+    assert listed["spark_version"] and listed["state"]  # whole ClusterDetails, as get answers
+    states = {str(c["state"]) for c in client.list_clusters()}
+    for state in states:
+        assert {c["state"] for c in client.list_clusters(states=[state])} == {state}
+    assert client.list_clusters(states=["RESIZING"]) == []

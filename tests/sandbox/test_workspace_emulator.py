@@ -207,6 +207,10 @@ def test_cluster_list_is_paginated(sandbox: Sandbox, ws: Workspace) -> None:
         if not token:
             break
     assert pages == 3 and seen == made
+    # An explicit page_size is honoured up to 100 (the provider asks for 100 pinned clusters).
+    whole = ws.get("clusters/list", page_size="100").json()
+    assert [c["cluster_id"] for c in whole["clusters"]] == made and "next_page_token" not in whole
+    assert len(ws.get("clusters/list", page_size="1000").json()["clusters"]) == 5
 
 
 def test_rate_limit_and_transient_errors_knobs(sandbox: Sandbox, ws: Workspace) -> None:

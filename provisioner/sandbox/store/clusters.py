@@ -266,9 +266,18 @@ class ClusterStore(StoreBase):
             return None if value is None else str(value)
 
     def list_clusters_page(
-        self, workspace_key: str, page_token: str | None, page_size: int, *, pinned_only: bool = False
+        self,
+        workspace_key: str,
+        page_token: str | None,
+        page_size: int,
+        *,
+        pinned_only: bool = False,
+        states: frozenset[str] = frozenset(),
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of `clusters/list` (2.1): clusters in id order, and the token of the next page."""
+        """One page of `clusters/list` (2.1): clusters in id order, and the token of the next page.
+
+        `states` (`filter_by.cluster_states`): only clusters in one of them; empty means any.
+        """
         offset = 0
         if page_token:
             try:
@@ -277,7 +286,11 @@ class ClusterStore(StoreBase):
                 raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Invalid page_token") from None
         with self._txn() as state:
             clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
-            chosen = [c for _, c in sorted(clusters.items()) if not pinned_only or c.get("is_pinned")]
+            chosen = [
+                c
+                for _, c in sorted(clusters.items())
+                if (not pinned_only or c.get("is_pinned")) and (not states or c["state"] in states)
+            ]
             page = [_list_view(c) for c in chosen[offset : offset + page_size]]
             more = offset + page_size < len(chosen)
             token = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode() if more else None
