@@ -1,57 +1,19 @@
-"""`provision apply [PLANFILE | --reviewed SUMMARY.json]`: apply a saved plan as-is (local use), or
-plan then apply what was shown — with --reviewed, only if it is the change set a reviewer approved
-(provisioner.plan_review), so no plan file (which holds the token) travels between CI jobs.
-
-secret_scope mode: the tool writes the SAS secret itself (provisioner.secret_apply) — after
-the question and before Terraform applies, so what the apply starts finds the current token."""
+"""`provision apply [PLANFILE | --reviewed SUMMARY.json]`: apply a saved plan as-is, or plan then
+apply what was shown — with --reviewed, only the change set a reviewer approved
+(provisioner.applying); then prove the clusters reach the DLZ (unless --no-verify)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from provisioner import secret_apply
-from provisioner.approval import confirm, require_approval_possible
+from provisioner.applying import ApplyRequest, SavedPlan, apply_environment
 from provisioner.commands.options import init_options, run_context
-from provisioner.config import Environment
-from provisioner.connections import repoint_after_apply
 from provisioner.console import Console
-from provisioner.databricks.converge import converge_clusters
-from provisioner.databricks.ownership import check_owners_can_read
-from provisioner.errors import ConfigError, ExitCode, ProvisionError
-from provisioner.expiry import plan_token_honoured
+from provisioner.errors import ConfigError, ExitCode
 from provisioner.plan_review import ReviewedPlan
-from provisioner.plan_summary import summary_of
 from provisioner.reach.verify import prove_after
-from provisioner.rotation_marker import RotationMarker
-from provisioner.terraform import (
-    Applied,
-    PlanOptions,
-    TerraformRunner,
-    TerraformState,
-    apply_saved,
-    plan_and_apply,
-    read_state,
-    saved_plan,
-)
-from provisioner.terraform.planfile import prior_state
-from provisioner.workflow import (
-    RunContext,
-    check_pins,
-    check_workspace_access,
-    default_plan_file,
-    fetch_credentials,
-    identify,
-    init_env,
-    read_env_state,
-    render_env,
-)
-
-if TYPE_CHECKING:
-    from provisioner.aep.landingzone import DlzCredentials
+from provisioner.terraform import Applied
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -60,100 +22,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (env,) = ctx.config.select(args.env or (reviewed.environment if reviewed else None))
         if reviewed is not None and reviewed.environment != env.name:
             raise ConfigError(f"{args.reviewed}: reviews environment {reviewed.environment}, not {env.name}")
-        require_approval_possible(ctx, args.auto_approve, "apply")
-        identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
-        if not args.no_verify:
-            ctx.warm_dlz()  # the closing probe needs the DLZ; let it start while Terraform works
-        scoped = env.sas.mode == "secret_scope"
-
-        def ask(runner: TerraformRunner, plan_file: Path, creds: DlzCredentials | None) -> Callable[[], bool]:
-            def asked() -> bool:
-                if scoped:  # before anything changes: can every cluster's owner read the secret?
-                    planned_on = TerraformState(prior_state(plan_file)).clusters()
-                    check_owners_can_read(ctx.workspace_client(env), env, planned_on, console.warn)
-                found = secret_apply.check(ctx, env, creds, runner) if scoped and creds else None
-                if found is not None:
-                    secret_apply.report(env, found, console)
-                if not confirm(ctx, args.auto_approve, f"Apply this plan to environment '{env.name}'?"):
-                    return False
-                if found is not None and creds is not None:
-                    # May re-plan into plan_file (first apply: the scope alone first, then the rest).
-                    secret_apply.before_apply(ctx, env, creds, runner, plan_file, found, console, args.lock_timeout)
-                return True
-
-            return asked
-
-        if args.plan_file:
-            plan_file = Path(args.plan_file).resolve()
-            if not plan_file.is_file():
-                raise ConfigError(f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`")
-            # A saved plan carries the token it was made with (inline mode); secret_scope mode
-            # writes the secret itself, from AEP's current token.
-            creds = fetch_credentials(ctx, env) if scoped else None
-            runner = ctx.runner(env, sas=None)
-            runner.init(init_options(args))
-            before = read_state(runner, init=False).clusters()
-            if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
-                _refuse_revoked_plan(ctx, env, runner.show_json(plan_file), args.plan_file)
-            _preflight(ctx, env, runner)
-            applied = apply_saved(runner, plan_file, ask(runner, plan_file, creds), args.lock_timeout)
-        else:
-            creds = fetch_credentials(ctx, env)
-            render_env(ctx, env, creds)
-            check_pins(ctx, env)
-            runner = ctx.runner(env, creds.sas_token)
-            init_env(ctx, env, runner, init=init_options(args))
-            _preflight(ctx, env, runner)
-            before = read_state(runner, init=False).clusters()
-            # Per process: a second apply of the same root must not overwrite or delete our plan.
-            plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
-            plan = PlanOptions(out=plan_file, lock_timeout=args.lock_timeout)
-            asked = ask(runner, plan_file, creds)
-            if reviewed is None:
-                applied = plan_and_apply(runner, plan, asked)
-            else:
-                applied = _apply_reviewed(ctx, env, creds, runner, plan, reviewed, asked)
+        req = ApplyRequest(
+            auto_approve=args.auto_approve,
+            timeout=args.timeout,
+            saved=_saved_plan(args),
+            reviewed=reviewed,
+            init=init_options(args),
+            lock_timeout=args.lock_timeout,
+            warm_dlz=not args.no_verify,
+        )
+        applied = apply_environment(ctx, env, console, req)
         if applied is Applied.DECLINED:
             console.warn("apply cancelled; nothing changed")
             return ExitCode.ERROR
-        if scoped and creds is not None:
-            if applied is Applied.NO_CHANGES:
-                found = secret_apply.check(ctx, env, creds, runner)
-                secret_apply.report(env, found, console)
-                secret_apply.before_apply(ctx, env, creds, runner, None, found, console)
-            else:
-                secret_apply.after_apply(env, console)
-        # A re-created cluster has a new id: AEP's base connection must follow it.
-        repoint_after_apply(ctx, env, before, read_state(runner, init=False).clusters(), console)
-        _converge(ctx, env, console, args.timeout, fresh_credentials=not args.plan_file or scoped)
         if applied is Applied.NO_CHANGES:
             console.ok(f"{env.name}: no changes — nothing to apply")
         else:
             console.ok(f"{env.name}: applied")
         return prove_after(ctx, env, console, ExitCode.OK, skip=args.no_verify)
-
-
-def _apply_reviewed(
-    ctx: RunContext,
-    env: Environment,
-    creds: DlzCredentials,
-    runner: TerraformRunner,
-    plan: PlanOptions,
-    reviewed: ReviewedPlan,
-    ask: Callable[[], bool],
-) -> Applied:
-    """plan -out → compare its change set with the reviewed one → apply it, or stop (plan removed)."""
-    with saved_plan(runner, plan) as outcome:
-        reviewed.require_match(summary_of(ctx, env, creds, plan.out, ctx.console).change_set)
-        ctx.console.ok(f"{env.name}: the fresh plan matches the reviewed change set ({reviewed.digest[:19]}…)")
-        if outcome is ExitCode.NO_CHANGES:
-            return Applied.NO_CHANGES
-        return apply_saved(runner, plan.out, ask, plan.lock_timeout)
-
-
-def _preflight(ctx: RunContext, env: Environment, runner: TerraformRunner) -> None:
-    """After the apply, converge restarts clusters: a missing right must fail before anything changes."""
-    check_workspace_access(ctx, env, read_state(runner, init=False).clusters())
 
 
 def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:
@@ -164,30 +50,10 @@ def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:
     return ReviewedPlan.load(Path(args.reviewed))
 
 
-def _refuse_revoked_plan(ctx: RunContext, env: Environment, plan: dict[str, object], shown: str) -> None:
-    """A saved plan made with a token AEP has since replaced would put a dead token live."""
-    if plan_token_honoured(plan, fetch_credentials(ctx, env)) is False:
-        raise ProvisionError(
-            f"{shown}: this plan was made with a SAS token AEP no longer honours (AEP issued a new one since: "
-            f"it expired or was refreshed) — make a new plan: `provision plan --env {env.name} --out {shown}`"
-        )
-
-
-def _converge(ctx: RunContext, env: Environment, console: Console, timeout: float, *, fresh_credentials: bool) -> None:
-    """Make running clusters actually use the current token (see provisioner.databricks.converge).
-
-    Applied with the token AEP hands out now, this also finishes a rotation that failed
-    after its refresh; a saved plan may predate that refresh, so it leaves the marker.
-    """
-    cluster_ids = read_env_state(ctx, env).clusters()
-    if cluster_ids:
-        converge_clusters(
-            ctx.workspace_client(env),
-            cluster_ids,
-            console,
-            secret=env.sas.secret,
-            timeout=timeout,
-            max_parallel=env.databricks_max_parallel,
-        )
-    if fresh_credentials:
-        RotationMarker.of(env).clear()
+def _saved_plan(args: argparse.Namespace) -> SavedPlan | None:
+    if not args.plan_file:
+        return None
+    path = Path(args.plan_file).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{args.plan_file}: no such plan file — create one with `provision plan --out FILE`")
+    return SavedPlan(path, args.plan_file)

@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from provisioner.terraform.state import TerraformState
+
 PRIOR_STATE_MEMBER = "tfstate"
 
 
@@ -29,3 +31,8 @@ def prior_state(plan_file: Path) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def planned_on(plan_file: Path) -> TerraformState:
+    """The state the plan was made on, as a typed view (empty when the file holds none)."""
+    return TerraformState(prior_state(plan_file))
