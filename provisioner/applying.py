@@ -137,7 +137,8 @@ def _asker(
 
     def asked() -> bool:
         if scoped:  # before anything changes: can every cluster's owner read the secret?
-            check_owners_can_read(ctx.workspace_client(env), env, planned_on(plan_file).clusters(), console.warn)
+            clusters = planned_on(plan_file).clusters()
+            check_owners_can_read(ctx.workspace_client(env), env, clusters, console.warn, ctx.identity(env))
         found = secret_apply.check(ctx, env, creds, runner) if scoped and creds else None
         if found is not None:
             secret_apply.report(env, found, console)

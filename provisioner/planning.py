@@ -120,7 +120,8 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
             outcome = ExitCode.CHANGES  # apply has something to do
         if found.freshness is not None and found.freshness.present:
             holds_current = found.freshness.holds_current
-        check_owners_can_read(ctx.workspace_client(env), env, planned_on(plan_file).clusters(), console.warn)
+        clusters = planned_on(plan_file).clusters()
+        check_owners_can_read(ctx.workspace_client(env), env, clusters, console.warn, ctx.identity(env))
     replaced = _token_replaced(env, creds, plan_file, holds_current)
     if replaced is not None:
         console.warn(

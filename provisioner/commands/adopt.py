@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         refuse_managed(ctx, env, args.cluster_id)
         name = args.name or name_from(info)
         # It is about to reference the SAS secret: its owner must be able to read it.
-        check_owners_can_read(ctx.workspace_client(env), env, {name: args.cluster_id}, console.warn)
+        check_owners_can_read(ctx.workspace_client(env), env, {name: args.cluster_id}, console.warn, ctx.identity(env))
         pinned = is_pinned(ctx.workspace_client(env), args.cluster_id)
         block = cluster_block(info, name, env, pinned)
         append_to_config(ctx.config.path, env, block)

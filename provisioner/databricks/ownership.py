@@ -1,22 +1,35 @@
-"""Before anything changes: can each managed cluster's owner read the SAS secret?
+"""Before anything changes: may this run add the SAS secret reference, and can each owner read it?
 
-A `{{secrets/<scope>/<key>}}` reference in `spark_conf` resolves when the cluster starts,
-with the permissions of the cluster's *owner*, who needs READ on the scope; only the owner
-may add such a reference (docs.databricks.com security/secrets/secrets-spark-conf-env-var,
-"Requirements"). A cluster whose owner cannot read the scope fails to start — after the
-apply, or during a rotation's window. So `plan` and `apply` check first and name cluster,
-principal, missing permission and the fix in one line.
+Databricks, "Use a secret in a Spark configuration property or environment variable"
+(docs.databricks.com/security/secrets/secrets-spark-conf-env-var, "Requirements"):
+"Cluster owners must have CAN READ permission on the secret scope" — a
+`{{secrets/<scope>/<key>}}` reference resolves when the cluster starts, with the owner's
+permissions — and "You must be a cluster owner to add or edit a secret in a Spark
+configuration property". So in `secret_scope` mode, for every managed or adopted cluster:
 
-The owner is the cluster's `creator_user_name`. READ counts when the scope's ACL grants the
-owner or `users` READ or more, or `sas.readers` will grant it. A grant to another group may
-include the owner, which only an admin could look up: then nothing is claimed. Listing a
-scope's ACL needs MANAGE; without it the check is skipped with a warning.
+1. Its owner is `creator_user_name` (an admin can move it: `clusters/change-owner`, only
+   while the cluster is terminated; databricks-sdk-py `service/compute.py`). If its
+   spark_conf does not hold the reference yet, the apply's `clusters/edit` adds it, which
+   the workspace refuses (403) unless this run's identity is the owner. Clusters the tool
+   creates are owned by that identity.
+2. The owner needs READ on the scope. `single_user_name` (a dedicated cluster's assigned
+   user) is not the principal the docs name, so it is not the one checked. READ counts when
+   the scope's ACL grants it (or more) to the owner, to `users` (every workspace user), to a
+   group the owner is in, or `sas.readers` will grant it.
+
+Group membership: SCIM lists another principal's `groups` to workspace admins only
+(docs.databricks.com/dev-tools/api/latest/scim/index.html: non-admins see names and ids);
+`Me` gives this run's own groups. When a group grant may cover an owner whose groups
+cannot be read, the check warns instead of failing. Listing a scope's ACL needs MANAGE;
+without it the READ check is skipped with a warning.
+
+One line per environment names cluster, owner, principal, the missing right and the fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks.parallel import map_bounded
 from provisioner.databricks.workspace import WorkspaceError
@@ -24,52 +37,125 @@ from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
     from provisioner.config import Environment
+    from provisioner.databricks.identity import Identity
     from provisioner.databricks.workspace import WorkspaceClient
 
 USERS = "users"  # the group every workspace user is in
+ADMINS = "admins"
 
 
 def check_owners_can_read(
-    client: WorkspaceClient, env: Environment, cluster_ids: Mapping[str, str], warn: Callable[[str], None]
+    client: WorkspaceClient,
+    env: Environment,
+    cluster_ids: Mapping[str, str],
+    warn: Callable[[str], None],
+    identity: Identity,
 ) -> None:
-    """Raise ProvisionError (one line per cluster) when an owner lacks READ on the SAS scope."""
+    """Raise ProvisionError (one line) when a cluster's owner is not this run's identity and
+    the reference would be added, or when an owner lacks READ on the SAS scope."""
     if env.sas.mode != "secret_scope" or not cluster_ids:
         return
+    outcomes = map_bounded(lambda item: (item[0], item[1], _cluster(client, item[1])), sorted(cluster_ids.items()))
+    clusters = [o.value for o in outcomes if o.value is not None and o.value[2] is not None]
+    problems: list[str] = []
+    to_read: list[tuple[str, str, str]] = []
+    for name, cid, info in clusters:
+        assert info is not None
+        owner = str(info.get("creator_user_name") or "")
+        if not owner:
+            continue  # the field is absent once the owner is deleted: nothing to name
+        if owner != identity.user_name and not _holds(info, env.sas.secret_reference):
+            problems.append(_not_owner(name, cid, owner, identity))
+        else:
+            to_read.append((name, cid, owner))
+    problems += _read_problems(client, env, to_read, warn, identity)
+    if problems:
+        raise ProvisionError(f"{env.name}: " + "; ".join(problems))
+
+
+def _cluster(client: WorkspaceClient, cluster_id: str) -> dict[str, Any] | None:
+    try:
+        return client.get_cluster(cluster_id)
+    except WorkspaceError:
+        return None  # unreadable or gone: Terraform reports it
+
+
+def _holds(info: Mapping[str, Any], reference: str) -> bool:
+    """The cluster's spark_conf already holds the reference: the apply leaves it as it is."""
+    return any(reference in str(value) for value in (info.get("spark_conf") or {}).values())
+
+
+def _not_owner(name: str, cid: str, owner: str, identity: Identity) -> str:
+    me = identity.user_name
+    return (
+        f"cluster {name} ({cid}) is owned by {owner}, not by {me} (this run): only a cluster's owner may add the "
+        f"secret reference to its spark_conf, so the workspace would refuse the edit — a workspace admin can make "
+        f"{me} its owner while it is terminated (`databricks clusters change-owner {cid} {me}`), or use "
+        "sas.mode: inline"
+    )
+
+
+def _read_problems(
+    client: WorkspaceClient,
+    env: Environment,
+    clusters: list[tuple[str, str, str]],
+    warn: Callable[[str], None],
+    identity: Identity,
+) -> list[str]:
+    if not clusters:
+        return []
     scope = env.sas.secret_scope
     try:
         acls = client.scope_acls(scope)
     except WorkspaceError as exc:
         if exc.not_found:
-            return  # created by this apply: its creator (and sas.readers) get access
+            return []  # created by this apply: its creator (this run) and sas.readers get access
         warn(f"{env.name}: cannot read the ACL of secret scope {scope} ({exc.message}): cluster owners not checked")
-        return
+        return []
     granted = {p for p in acls if p} | set(env.sas.readers)
     if USERS in granted:
-        return
-    outcomes = map_bounded(lambda item: (item[0], item[1], _owner(client, item[1])), sorted(cluster_ids.items()))
+        return []
+    groups = {p for p in granted if _may_be_group(p)}
     problems = []
-    for outcome in outcomes:
-        if outcome.value is None:
-            continue  # unreadable or gone: Terraform reports it
-        name, cid, owner = outcome.value
-        if not owner or owner in granted or _groups_unknown(granted, owner):
+    for name, cid, owner in clusters:
+        if owner in granted:
+            continue
+        member_of = _groups_of(client, owner, identity) if groups else ()
+        if member_of is None:
+            warn(
+                f"{env.name}: cluster {name}: cannot read the groups of its owner {owner} (SCIM shows them to "
+                f"workspace admins only): READ through {', '.join(sorted(groups))} on secret scope {scope} not checked"
+            )
+            continue
+        if groups & set(member_of):
             continue
         problems.append(
             f"cluster {name} ({cid}): its owner {owner} lacks READ on secret scope {scope}, so the cluster cannot "
             f"resolve the SAS secret when it starts — add {owner} to sas.readers (or run "
             f"`databricks secrets put-acl {scope} {owner} READ`)"
         )
-    if problems:
-        raise ProvisionError(f"{env.name}: " + "; ".join(problems))
+    return problems
 
 
-def _owner(client: WorkspaceClient, cluster_id: str) -> str | None:
+def _may_be_group(principal: str) -> bool:
+    """ACL principals are e-mails (users), application ids (service principals) or group names."""
+    return "@" not in principal and not _is_uuid(principal)
+
+
+def _is_uuid(text: str) -> bool:
+    parts = text.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(c in "0123456789abcdefABCDEF" for c in "".join(parts))
+
+
+def _groups_of(client: WorkspaceClient, owner: str, identity: Identity) -> tuple[str, ...] | None:
+    """The owner's groups, or None when this run may not read them."""
+    if owner == identity.user_name:
+        return identity.groups  # SCIM Me: every caller sees its own groups
+    admin = ADMINS in identity.groups
     try:
-        return str(client.get_cluster(cluster_id).get("creator_user_name") or "")
+        found = client.principal_groups(owner)
     except WorkspaceError:
         return None
-
-
-def _groups_unknown(granted: set[str], owner: str) -> bool:
-    """Some grant goes to a group (no `@`, not the owner's own id): the owner may be in it."""
-    return any("@" not in p and p != owner for p in granted)
+    if found is None:
+        return () if admin else None  # an admin's answer omits an empty list
+    return found

@@ -64,7 +64,7 @@ class Workspace:
         from databricks.sdk.core import ApiClient
         from databricks.sdk.mixins.compute import ClustersExt
         from databricks.sdk.service.compute import CommandExecutionAPI
-        from databricks.sdk.service.iam import CurrentUserAPI, PermissionsAPI
+        from databricks.sdk.service.iam import CurrentUserAPI, PermissionsAPI, ServicePrincipalsAPI, UsersAPI
         from databricks.sdk.service.settings import TokensAPI
         from databricks.sdk.service.workspace import SecretsAPI
 
@@ -76,4 +76,6 @@ class Workspace:
         self.current_user = CurrentUserAPI(self.api_client)  # type: ignore[no-untyped-call]
         self.permissions = PermissionsAPI(self.api_client)  # type: ignore[no-untyped-call]
         self.secrets = SecretsAPI(self.api_client)  # type: ignore[no-untyped-call]
+        self.service_principals = ServicePrincipalsAPI(self.api_client)  # type: ignore[no-untyped-call]
+        self.users = UsersAPI(self.api_client)  # type: ignore[no-untyped-call]
         self.tokens = TokensAPI(self.api_client)  # type: ignore[no-untyped-call]

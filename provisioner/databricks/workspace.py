@@ -290,6 +290,25 @@ class WorkspaceClient:
     def current_user_name(self) -> str:
         return str(self.current_user().get("userName") or "")
 
+    def principal_groups(self, name: str) -> tuple[str, ...] | None:
+        """The groups of a user (e-mail) or service principal (application id), as SCIM lists
+        them to a workspace admin; None when the answer carries no `groups` (non-admin callers
+        see names and ids only) or no such principal. An admin's answer omits an empty list too:
+        callers that know they are admin read None as "none"."""
+        if "@" in name:
+            with translated("GET /api/2.0/preview/scim/v2/Users"):
+                users = self.sdk.users.list(filter=f'userName eq "{name}"', attributes="id,userName,groups")
+                found = [u.groups for u in users]
+        else:
+            with translated("GET /api/2.0/preview/scim/v2/ServicePrincipals"):
+                sps = self.sdk.service_principals.list(
+                    filter=f'applicationId eq "{name}"', attributes="id,applicationId,groups"
+                )
+                found = [s.groups for s in sps]
+        if not found or not found[0]:
+            return None  # the SDK reads an absent `groups` as []
+        return tuple(g.display for g in found[0] if g.display)
+
 
 _LEVEL_ORDER = ("CAN_ATTACH_TO", "CAN_RESTART", "CAN_MANAGE")
 

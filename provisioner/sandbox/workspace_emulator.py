@@ -13,7 +13,11 @@ Identity, as a real workspace does it (see store/identities.py for the sources):
   `get_endpoints_from_url`) and
   `POST /oidc/v1/token` (client_credentials, client id + secret in HTTP Basic auth as the
   SDK's `ClientCredentials(use_header=True)` sends them), answering an expiring token.
-- `GET /api/2.0/preview/scim/v2/Me` (SDK `current_user.me()`).
+- SCIM reads (`Me`; `Users` / `ServicePrincipals` filtered by name, with `groups` for admin
+  callers only): provisioner/sandbox/scim.py.
+- Cluster owners and secret references (only the owner may add one to `spark_conf` /
+  `spark_env_vars`; the owner's READ, direct or through a group, resolves it at start;
+  admin-only `clusters/change-owner` of a terminated cluster): store/ownership.py.
 - Permission checks with the real error: 403 `PERMISSION_DENIED`.
 
 Rate limits: Databricks limits requests per workspace and answers 429 with an integer
@@ -47,6 +51,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from provisioner.ratelimit import TokenBucket
+from provisioner.sandbox.scim import LIST_PATHS, ME_PATH, scim_list, scim_user
 from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 from provisioner.sandbox.store.identities import ADMINS, CLUSTER_LEVELS, SCOPE_LEVELS, rank
@@ -86,6 +91,7 @@ _REQUIRES: dict[str, tuple[str, str]] = {
     "clusters/permanent-delete": ("cluster", "CAN_MANAGE"),
     # "This API can only be called by workspace admins" (Clusters API reference, pin/unpin).
     "clusters/pin": ("admin", ""),
+    "clusters/change-owner": ("admin", ""),
     "clusters/unpin": ("admin", ""),
     "secrets/scopes/delete": ("scope", "MANAGE"),
     "secrets/put": ("scope", "WRITE"),
@@ -97,7 +103,6 @@ _REQUIRES: dict[str, tuple[str, str]] = {
     "secrets/acls/delete": ("scope", "MANAGE"),
 }
 _PERMISSIONS_RE = re.compile(r"^/api/2\.0/permissions/clusters/(?P<cluster_id>[^/]+)$")
-_ME_PATH = "/api/2.0/preview/scim/v2/Me"
 _DISCOVERY_PATH = "/oidc/.well-known/oauth-authorization-server"
 _HOST_METADATA_PATH = "/.well-known/databricks-config"
 _TOKEN_PATH = "/oidc/v1/token"
@@ -121,6 +126,7 @@ class WorkspaceEmulator:
             "clusters/delete": ("POST", self._by_id(store.delete_cluster)),
             "clusters/permanent-delete": ("POST", self._by_id(store.permanent_delete_cluster)),
             "clusters/resize": ("POST", self._resize),
+            "clusters/change-owner": ("POST", self._change_owner),
             "clusters/pin": ("POST", self._pin(True)),
             "clusters/unpin": ("POST", self._pin(False)),
             "clusters/get": ("GET", self._get),
@@ -190,8 +196,11 @@ class WorkspaceEmulator:
             _CALLER.principal = None
 
     def _dispatch(self, request: Request, ws: str, api_path: str, principal: dict[str, Any]) -> Response:
-        if api_path == _ME_PATH and request.method == "GET":
-            return json_response(200, _scim_user(principal))
+        if api_path == ME_PATH and request.method == "GET":
+            return json_response(200, scim_user(principal))
+        if api_path in LIST_PATHS and request.method == "GET":
+            query = {k: v[0] for k, v in request.query.items()}
+            return scim_list(api_path, query, principal, self.store.find_principal)
         permissions = _PERMISSIONS_RE.match(api_path)
         if permissions:
             return self._cluster_permissions(request, ws, permissions.group("cluster_id"), principal)
@@ -376,7 +385,11 @@ class WorkspaceEmulator:
         return {"cluster_id": self.store.create_cluster(ws, body, cluster_source="API", creator=caller()["userName"])}
 
     def _edit(self, ws: str, body: Body) -> Body:
-        self.store.edit_cluster(ws, body)
+        self.store.edit_cluster(ws, body, caller=caller()["userName"])
+        return {}
+
+    def _change_owner(self, ws: str, body: Body) -> Body:
+        self.store.change_cluster_owner(ws, _required(body, "cluster_id"), _required(body, "owner_username"))
         return {}
 
     def _resize(self, ws: str, body: Body) -> Body:
@@ -549,18 +562,6 @@ def _basic_auth(header: str | None) -> tuple[str | None, str | None]:
         return None, None
     client_id, _, client_secret = raw.partition(":")
     return client_id, client_secret
-
-
-def _scim_user(principal: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "id": principal["id"],
-        "userName": principal["userName"],
-        "displayName": principal["displayName"],
-        "active": True,
-        "groups": [{"display": g, "type": "direct"} for g in principal.get("groups", [])],
-        "emails": [{"value": principal["userName"], "primary": True}] if principal["type"] == "user" else [],
-    }
 
 
 def _principal_field(name: str) -> str:

@@ -72,7 +72,8 @@ def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
     assert rotated.returncode == 0, rotated.stderr
     assert all(store.dlz_access(WS, cid) for cid in ids.values())
 
-    existing = store.add_cluster(WS, {"cluster_name": "Team Analytics"})
+    # Made by the principal before: only a cluster's owner may add the secret reference adopt leads to.
+    existing = store.add_cluster(WS, {"cluster_name": "Team Analytics"}, creator=SP_ID)
     adopted = project.run("adopt", "--cluster-id", existing, env=env)
     assert adopted.returncode == 0, adopted.stderr
 

@@ -30,6 +30,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, now_ms, workspace_state
+from provisioner.sandbox.store.ownership import (
+    SECRET_REF,
+    change_owner,
+    check_reference_edit,
+    missing_read,
+    owner_names,
+)
 from provisioner.sandbox.store.pinning import check_pin_limit, purge_due, purged_error
 from provisioner.sandbox.store.policies import enforce_policy
 
@@ -46,7 +53,6 @@ LAUNCH_FAILURE: dict[str, Any] = {
     },
 }
 
-_SECRET_REF = re.compile(r"\{\{secrets/([^/{}]+)/([^/{}]+)\}\}")
 _ALNUM = string.digits + string.ascii_lowercase
 
 # Fields only the server sets; a client echoing them back must not overwrite ours.
@@ -138,7 +144,7 @@ class ClusterStore(StoreBase):
             cluster = _new_cluster(cid, full_spec, cluster_source, now)
             cluster["creator_user_name"] = creator
             ws["clusters"][cid] = cluster
-            _begin_start(ws, cluster, "PENDING", 0.0, st["faults"])
+            _begin_start(st, ws, cluster, "PENDING", 0.0)
             _advance(st, time.time())
             if state == "TERMINATED":
                 _set_state(cluster, "TERMINATED")
@@ -151,7 +157,7 @@ class ClusterStore(StoreBase):
         cluster_source: str = "API",
         creator: str = SANDBOX_USER,
     ) -> str:
-        body = _validated_spec(spec)
+        body = _validated_spec(spec, creator)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
             enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
@@ -159,24 +165,27 @@ class ClusterStore(StoreBase):
             cid = _new_cluster_id()
             cluster = _new_cluster(cid, body, cluster_source, now_ms(), creator)
             ws["clusters"][cid] = cluster
-            _begin_start(ws, cluster, "PENDING", self.start_duration(), state["faults"])
+            _begin_start(state, ws, cluster, "PENDING", self.start_duration())
             return cid
 
-    def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any]) -> None:
+    def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any], caller: str | None = None) -> None:
+        """`caller` None: a test's own change, not an API call (no owner rule)."""
         cluster_id = _cluster_id_of(spec)
-        body = _validated_spec(spec)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
             cluster = _cluster(state, workspace_key, cluster_id)
+            body = _validated_spec(spec, cluster["creator_user_name"])
             if cluster["cluster_source"] == "JOB":
                 raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Job clusters cannot be edited.")
             if cluster["state"] not in ("RUNNING", "TERMINATED"):
                 raise _invalid_state(cluster)
+            if caller is not None:
+                check_reference_edit(cluster, body, caller)  # store/ownership.py
             enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
             _require_version(body)
             cluster["spec"] = body
             if cluster["state"] == "RUNNING":
-                _begin_start(ws, cluster, "RESTARTING", self.start_duration(), state["faults"])
+                _begin_start(state, ws, cluster, "RESTARTING", self.start_duration())
             # A TERMINATED cluster keeps its state; the new config applies at its next start.
 
     def start_cluster(self, workspace_key: str, cluster_id: str) -> None:
@@ -185,7 +194,7 @@ class ClusterStore(StoreBase):
             cluster = _cluster(state, workspace_key, cluster_id)
             if cluster["state"] != "TERMINATED":
                 raise _invalid_state(cluster)
-            _begin_start(ws, cluster, "PENDING", self.start_duration(), state["faults"])
+            _begin_start(state, ws, cluster, "PENDING", self.start_duration())
 
     def restart_cluster(self, workspace_key: str, cluster_id: str) -> None:
         with self._txn() as state:
@@ -195,7 +204,7 @@ class ClusterStore(StoreBase):
                 return  # already (re)starting: Databricks accepts and does nothing more
             if cluster["state"] != "RUNNING":
                 raise _invalid_state(cluster)
-            _begin_start(ws, cluster, "RESTARTING", self.start_duration(), state["faults"])
+            _begin_start(state, ws, cluster, "RESTARTING", self.start_duration())
             cluster["restart_calls"] = int(cluster.get("restart_calls") or 0) + 1
             faults = state["faults"]
             if faults.get("workspace.restart_fails", 0) > 0:
@@ -296,6 +305,11 @@ class ClusterStore(StoreBase):
             token = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode() if more else None
             return page, token
 
+    def change_cluster_owner(self, workspace_key: str, cluster_id: str, owner_username: str) -> None:
+        """`clusters/change-owner` (admin only: the emulator checks who calls; store/ownership.py)."""
+        with self._txn() as state:
+            change_owner(_cluster(state, workspace_key, cluster_id), owner_username)
+
     def purge_cluster(self, workspace_key: str, cluster_id: str) -> None:
         """Time travel: Databricks removed this terminated, unpinned cluster after 30 days."""
         with self._txn() as state:
@@ -338,7 +352,7 @@ def _require_version(body: Mapping[str, Any]) -> None:
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: spark_version")
 
 
-def _validated_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+def _validated_spec(spec: Mapping[str, Any], creator: str) -> dict[str, Any]:
     body = {k: copy.deepcopy(v) for k, v in spec.items() if k not in _READ_ONLY_FIELDS}
     if "num_workers" in body and "autoscale" in body:
         raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Only one of num_workers or autoscale may be specified.")
@@ -356,7 +370,7 @@ def _validated_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         # The workspace assigns a dedicated cluster to its creator (databricks/cli
         # libs/testserver/clusters.go, "Match cloud behavior"): the read-back then differs
         # from a config without single_user_name (databricks/cli#4418).
-        body["single_user_name"] = SANDBOX_USER
+        body["single_user_name"] = creator
     for field in ("spark_conf", "spark_env_vars", "custom_tags"):
         value = body.get(field)
         if value is None:
@@ -399,18 +413,19 @@ def _new_cluster(
     }
 
 
-def _resolve(conf: Mapping[str, str], scopes: Mapping[str, Any], owner: str) -> tuple[dict[str, str], str | None]:
+def _resolve(
+    fields: Mapping[str, Mapping[str, str]], scopes: Mapping[str, Any], owner: str, names: set[str]
+) -> tuple[dict[str, str], str | None]:
     """Spark conf with secret references replaced by today's values, or the first bad reference.
 
-    References resolve with the permissions of the cluster's owner, who needs READ on the
-    scope (docs.databricks.com security/secrets/secrets-spark-conf-env-var, "Requirements").
+    References (in `spark_conf` and `spark_env_vars`) resolve with the permissions of the
+    cluster's owner, who needs READ on the scope, directly or through a group (store/ownership.py).
     """
     missing: list[str] = []
 
     def sub(match: re.Match[str]) -> str:
         scope = scopes.get(match.group(1), {})
-        acls = scope.get("acls")
-        if acls is not None and not ({owner, "users"} & set(acls)):
+        if missing_read(scope.get("acls"), names):
             missing.append(f"scope: {match.group(1)}: the cluster owner {owner} lacks READ on the scope")
             return match.group(0)
         secret = scope.get("secrets", {}).get(match.group(2))
@@ -419,16 +434,18 @@ def _resolve(conf: Mapping[str, str], scopes: Mapping[str, Any], owner: str) -> 
             return match.group(0)
         return str(secret["value"])
 
-    resolved = {k: _SECRET_REF.sub(sub, v) for k, v in conf.items()}
+    resolved = {k: SECRET_REF.sub(sub, v) for k, v in (fields.get("spark_conf") or {}).items()}
+    for value in (fields.get("spark_env_vars") or {}).values():
+        SECRET_REF.sub(sub, value)  # checked like the conf; the sandbox does not run what they feed
     return resolved, (missing[0] if missing else None)
 
 
-def _begin_start(
-    ws: Mapping[str, Any], cluster: dict[str, Any], state: str, seconds: float, faults: Mapping[str, Any]
-) -> None:
+def _begin_start(state: State, ws: Mapping[str, Any], cluster: dict[str, Any], run_state: str, seconds: float) -> None:
     # Databricks resolves secret references when the (re)start begins: this snapshot is
     # what the cluster runs with until its next start, whatever happens to the secret.
-    resolved, missing = _resolve(cluster["spec"].get("spark_conf") or {}, ws["scopes"], cluster["creator_user_name"])
+    owner = cluster["creator_user_name"]
+    resolved, missing = _resolve(cluster["spec"], ws["scopes"], owner, owner_names(state, owner))
+    faults = state["faults"]
     cluster["effective_spark_conf"] = resolved
     previous = cluster.get("last_restarted_time")
     cluster["last_restarted_time"] = now_ms()
@@ -450,7 +467,7 @@ def _begin_start(
         )
     else:
         cluster.pop("start_error", None)
-    _set_state(cluster, state, pending_to="RUNNING", after=seconds)
+    _set_state(cluster, run_state, pending_to="RUNNING", after=seconds)
 
 
 def _set_state(cluster: dict[str, Any], state: str, *, pending_to: str | None = None, after: float = 0.0) -> None:

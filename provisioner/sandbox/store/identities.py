@@ -98,6 +98,26 @@ class IdentityStore(StoreBase):
             groups = set(principal.get("groups", [])) - {ADMINS}
             principal["groups"] = sorted(groups | ({ADMINS} if admin else set()))
 
+    def add_group_member(self, group: str, user_name: str) -> None:
+        """Test knob: `user_name` joins workspace group `group` (an unknown name becomes a
+        non-admin user without credentials, e.g. the owner of a cluster made before us)."""
+        with self._txn() as state:
+            ids = _identities(state)
+            try:
+                principal = _by_name(ids, user_name)
+            except KeyError:
+                kind = "user" if "@" in user_name else "service_principal"
+                principal = ids["principals"][_principal(ids, user_name, user_name, kind, False)["id"]]
+            principal["groups"] = sorted(set(principal.get("groups", [])) | {group})
+
+    def find_principal(self, user_name: str) -> dict[str, Any] | None:
+        """The principal whose userName (e-mail, or application id) this is (SCIM list filters)."""
+        with self._txn() as state:
+            for principal in _identities(state)["principals"].values():
+                if principal["userName"] == user_name:
+                    return dict(principal)
+            return None
+
     def issue_oauth_token(self, client_id: str, client_secret: str) -> tuple[str, int] | None:
         """client_credentials: a fresh access token, or None for a wrong id or secret."""
         with self._txn() as state:
