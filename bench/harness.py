@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -235,24 +235,33 @@ class Project:
 
 
 @contextmanager
-def sandbox_context(project: Project) -> Iterator[Any]:
-    """A RunContext with a Sandbox running *in this process* on the project's state dir:
-    raw Terraform gets exactly the environment `provision` gives its child."""
-    from provisioner.console import Console
-    from provisioner.workflow import open_context
-
-    saved = {k: os.environ.get(k) for k in ("AEP_CLIENT_SECRET", "DATABRICKS_TOKEN")}
-    os.environ.update(AEP_CLIENT_SECRET=BENCH_AEP_SECRET, DATABRICKS_TOKEN=BENCH_DATABRICKS_TOKEN)
-    quiet = Console(open(os.devnull, "w"), open(os.devnull, "w"), color=False)  # noqa: SIM115
+def patched_environ(updates: Mapping[str, str], remove: Iterable[str] = ()) -> Iterator[None]:
+    """os.environ without `remove` and with `updates`, as it was again afterwards."""
+    saved = {k: os.environ.get(k) for k in (*remove, *updates)}
+    for key in remove:
+        os.environ.pop(key, None)
+    os.environ.update(updates)
     try:
-        with open_context(project.config, quiet, sandbox=True) as ctx:
-            yield ctx
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def sandbox_context(project: Project) -> Iterator[Any]:
+    """A RunContext with a Sandbox running *in this process* on the project's state dir:
+    raw Terraform gets exactly the environment `provision` gives its child."""
+    from provisioner.console import Console
+    from provisioner.workflow import open_context
+
+    secrets = {"AEP_CLIENT_SECRET": BENCH_AEP_SECRET, "DATABRICKS_TOKEN": BENCH_DATABRICKS_TOKEN}
+    quiet = Console(open(os.devnull, "w"), open(os.devnull, "w"), color=False)  # noqa: SIM115
+    with patched_environ(secrets), open_context(project.config, quiet, sandbox=True) as ctx:
+        yield ctx
 
 
 def run_quiet(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[int, ...] = (0, 2)) -> int:

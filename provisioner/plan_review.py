@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provisioner.databricks.cluster_fields import BASIC_FIELDS
 from provisioner.errors import ConfigError, ProvisionError
 
 if TYPE_CHECKING:
@@ -36,20 +37,7 @@ SENSITIVE = "(sensitive)"
 UNKNOWN = "(known after apply)"
 DIGEST_PREFIX = "sha256:"
 # Plain settings a reviewer reads as values (before → after); any other value only as a fingerprint.
-SHOWN_VALUES = frozenset(
-    {
-        "cluster_name",
-        "spark_version",
-        "node_type_id",
-        "driver_node_type_id",
-        "num_workers",
-        "autotermination_minutes",
-        "data_security_mode",
-        "runtime_engine",
-        "is_pinned",
-        "policy_id",
-    }
-)
+SHOWN_VALUES = frozenset({*BASIC_FIELDS, "data_security_mode", "runtime_engine", "is_pinned", "policy_id"})
 # Attributes the provider computes (ids, states, timestamps): not part of what a reviewer approves.
 COMPUTED = frozenset(
     {"id", "cluster_id", "state", "url", "default_tags", "last_updated_timestamp", "config_reference", "backend_type"}

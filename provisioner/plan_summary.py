@@ -15,6 +15,7 @@ fold, details in `<details>`, always under GitHub's 65,535-character comment lim
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,14 +120,7 @@ class PlanSummary:
         extras = []
         if self.rotation_needed:
             extras.append("⚠️ rotation needed: AEP issued a new SAS token the workspace does not hold yet")
-        if self.restarts:
-            extras.append(f"{len(self.restarts)} running cluster(s) restart")
-        if self.sas_changes:
-            extras.append(f"SAS token changes (`sig={MASK}`, expires {self.expiry_date})")
-        destroyed = [r for r in self.resources if r.action in ("delete", "replace") and r.type != "databricks_secret"]
-        if destroyed:
-            # Replacing the secret is how every rotation works; anything else destroyed deserves a look.
-            extras.append(f"⚠️ destroys {len(destroyed)} resource(s) besides the SAS secret")
+        extras += change_notes(len(self.restarts), self.sas_changes, self.expiry_date, self.resources)
         return line + "".join(f" · {e}" for e in extras)
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +142,22 @@ class PlanSummary:
 
 
 # ---- building the summary from `terraform show -json` ------------------------------------
+
+
+def change_notes(
+    restarts: int, sas_changes: bool, expiry_date: str | None, resources: Iterable[ResourceSummary]
+) -> list[str]:
+    """What a reviewer should notice besides the counts: restarts, the token, anything destroyed."""
+    notes = []
+    if restarts:
+        notes.append(f"{restarts} running cluster(s) restart")
+    if sas_changes:
+        notes.append(f"SAS token changes (`sig={MASK}`, expires {expiry_date})")
+    destroyed = [r for r in resources if r.action in ("delete", "replace") and r.type != "databricks_secret"]
+    if destroyed:
+        # Replacing the secret is how every rotation works; anything else destroyed deserves a look.
+        notes.append(f"⚠️ destroys {len(destroyed)} resource(s) besides the SAS secret")
+    return notes
 
 
 def summarize(

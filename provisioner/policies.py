@@ -27,20 +27,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provisioner.databricks.cluster_fields import BASIC_FIELDS, MAP_FIELDS
 from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
     from provisioner.config import ClusterSpec, Environment
     from provisioner.databricks.workspace import WorkspaceClient
 
-MAP_FIELDS = ("spark_conf", "spark_env_vars", "custom_tags")
 SCALAR_FIELDS = (
-    "cluster_name",
-    "spark_version",
-    "node_type_id",
-    "driver_node_type_id",
-    "num_workers",
-    "autotermination_minutes",
+    *BASIC_FIELDS,
     "data_security_mode",
     "single_user_name",
     "runtime_engine",

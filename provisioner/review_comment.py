@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.errors import ConfigError
-from provisioner.plan_summary import GITHUB_COMMENT_LIMIT, TABLE_HEAD, ResourceSummary, table_row
-from provisioner.secret import MASK, mask
+from provisioner.plan_summary import GITHUB_COMMENT_LIMIT, TABLE_HEAD, ResourceSummary, change_notes, table_row
+from provisioner.secret import mask
 
 SCHEMA_VERSION = 1
 MARKER = "<!-- dlz-provisioner plan -->"  # lets a CI step find and update its own comment
@@ -49,15 +49,7 @@ class EnvPlan:
     def notes(self) -> str:
         if self.status == "failed":
             return _cell(_clip(self.error or "failed", _ERROR_WIDTH))
-        notes = []
-        if self.restarts:
-            notes.append(f"{self.restarts} running cluster(s) restart")
-        if self.sas_changes:
-            notes.append(f"SAS token changes (`sig={MASK}`, expires {self.expiry_date})")
-        destroyed = [r for r in self.resources if r.action in ("delete", "replace") and r.type != "databricks_secret"]
-        if destroyed:
-            notes.append(f"⚠️ destroys {len(destroyed)} resource(s) besides the SAS secret")
-        return " · ".join(notes)
+        return " · ".join(change_notes(self.restarts, self.sas_changes, self.expiry_date, self.resources))
 
     def row(self) -> str:
         result = {"failed": "**failed**", "changes": "changes", "no-changes": "no changes"}[self.status]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 import shlex
 import subprocess
@@ -14,67 +12,22 @@ from typing import Any
 
 import pytest
 
-from provisioner.terraform import TerraformState
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.conftest import BASE_CONFIG, Project
+from tests.project_helpers import WS, access, applied, cluster_ids, error_lines, make_project, no_secrets, token
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
-ORG = BASE_CONFIG["aep"]["org_id"]
-SANDBOX = BASE_CONFIG["aep"]["sandbox"]
 WINDOW_RE = re.compile(r"revocation window: (\d+\.\d+)s")
 RESUME_RE = re.compile(r"(provision rotate --resume [^\n`]*?)(?:`|$)", re.MULTILINE)
-
-
-def _project(root: Path, mode: str, **overlay: Any) -> Project:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "home").mkdir(exist_ok=True)
-    config = copy.deepcopy(BASE_CONFIG)
-    config["sas"] = {**config["sas"], "mode": mode}
-    config.update(overlay)
-    project = Project(root, config)
-    project.write_config()
-    return project
-
-
-def _applied(project: Project) -> Project:
-    done = project.run("apply", "--auto-approve")
-    assert done.returncode == 0, done.stderr
-    return project
-
-
-def _token(project: Project) -> str:
-    return project.store().dlz_credentials(ORG, SANDBOX)["SASToken"]
-
-
-def _cluster_ids(project: Project) -> dict[str, str]:
-    state = json.loads((project.root() / "terraform.tfstate").read_text())
-    return TerraformState(state).clusters()
-
-
-def _access(project: Project) -> dict[str, bool]:
-    store = project.store()
-    return {name: store.dlz_access(WS, cid) for name, cid in _cluster_ids(project).items()}
 
 
 def _marker(project: Project) -> Path:
     return project.root() / ".terraform" / "dlz-rotation.json"
 
 
-def _no_secrets(done: subprocess.CompletedProcess[str], *tokens: str) -> None:
-    text = done.stdout + done.stderr
-    for secret in (AEP_SECRET, DATABRICKS_PAT, *tokens):
-        assert secret not in text
-        assert "sig=" not in text.replace("sig=***", "")
-
-
-def _error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
-    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
-
-
 @pytest.mark.parametrize("mode", ["secret_scope", "inline"])
 def test_rotate_puts_the_new_token_live_and_prints_the_window(tmp_path: Path, mode: str) -> None:
-    project = _applied(_project(tmp_path, mode))
-    old = _token(project)
-    assert all(_access(project).values())
+    project = applied(make_project(tmp_path, mode))
+    old = token(project)
+    assert all(access(project).values())
 
     done = project.run("rotate", "--auto-approve", "--if-expiring-within", "90")
 
@@ -85,56 +38,55 @@ def test_rotate_puts_the_new_token_live_and_prints_the_window(tmp_path: Path, mo
     # The oracle, read right after the refresh answered: the old token no longer opens the DLZ.
     assert "right after the refresh, 0/2 running cluster(s) reach the DLZ" in done.stderr
     assert "after the rotation, 2/2 running cluster(s) reach the DLZ" in done.stderr
-    new = _token(project)
+    new = token(project)
     assert new != old
     assert old not in [t["SASToken"] for t in project.store().valid_tokens()]
-    access = _access(project)
-    assert access == {"aep-ingest": True, "aep-explore": True}
+    assert access(project) == {"aep-ingest": True, "aep-explore": True}
     store = project.store()
-    key = next(k for k in store.effective_spark_conf(WS, _cluster_ids(project)["aep-ingest"]) if "fs.azure.sas" in k)
-    for cid in _cluster_ids(project).values():
+    key = next(k for k in store.effective_spark_conf(WS, cluster_ids(project)["aep-ingest"]) if "fs.azure.sas" in k)
+    for cid in cluster_ids(project).values():
         assert store.effective_spark_conf(WS, cid)[key] == new
     assert not _marker(project).exists()
-    _no_secrets(done, old, new)
+    no_secrets(done, old, new)
 
 
 def test_not_due_does_nothing(project: Project) -> None:
-    before = _token(project)
+    before = token(project)
     done = project.run("rotate", "--auto-approve", "--if-expiring-within", "30")
     assert done.returncode == 0, done.stderr
     assert "not within 30 days — nothing to do" in done.stderr
-    assert _token(project) == before
+    assert token(project) == before
     assert not project.root().exists()  # nothing rendered, nothing refreshed
 
 
 @pytest.mark.parametrize(("mode", "endpoint"), [("inline", "clusters/edit"), ("secret_scope", "clusters/restart")])
 def test_failure_after_refresh_prints_the_command_that_recovers(tmp_path: Path, mode: str, endpoint: str) -> None:
-    project = _applied(_project(tmp_path, mode))
-    old = _token(project)
+    project = applied(make_project(tmp_path, mode))
+    old = token(project)
     # Enough failures to outlast the client's retries: the apply fails after the refresh.
     project.store().set_faults(**{"workspace.fail": {endpoint: 20}})
 
     failed = project.run("rotate", "--auto-approve")
 
     assert failed.returncode == 1
-    errors = _error_lines(failed)
+    errors = error_lines(failed)
     assert len(errors) == 1, failed.stderr
     command = RESUME_RE.search(errors[0])
     assert command is not None, errors[0]
     argv = shlex.split(command.group(1))
     assert argv[:5] == ["provision", "rotate", "--resume", "--env", "default"]
     assert {"--sandbox", "--auto-approve", "--config"} <= set(argv)
-    refreshed = _token(project)
+    refreshed = token(project)
     assert refreshed != old
     # The dangerous window is open: the old token is revoked and no cluster can reach the DLZ.
-    assert not any(_access(project).values())
+    assert not any(access(project).values())
     assert _marker(project).exists()
     assert "sig" not in _marker(project).read_text()
 
     again = project.run("rotate", "--auto-approve")
     assert again.returncode == 1
     assert "has not finished" in again.stderr
-    assert _token(project) == refreshed  # no second refresh
+    assert token(project) == refreshed  # no second refresh
 
     project.store().clear_faults()
     resumed = subprocess.run(
@@ -147,28 +99,28 @@ def test_failure_after_refresh_prints_the_command_that_recovers(tmp_path: Path, 
         stdin=subprocess.DEVNULL,
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert _token(project) == refreshed  # --resume never refreshes
-    assert _access(project) == {"aep-ingest": True, "aep-explore": True}
+    assert token(project) == refreshed  # --resume never refreshes
+    assert access(project) == {"aep-ingest": True, "aep-explore": True}
     assert not _marker(project).exists()
-    _no_secrets(failed, old, refreshed)
-    _no_secrets(resumed, old, refreshed)
+    no_secrets(failed, old, refreshed)
+    no_secrets(resumed, old, refreshed)
 
 
 def test_a_scope_that_cannot_be_written_stops_the_rotation_before_the_refresh(tmp_path: Path) -> None:
     """secret_scope: the put is the one workspace write inside the window; pre-flight proves it works."""
-    project = _applied(_project(tmp_path, "secret_scope"))
-    old = _token(project)
+    project = applied(make_project(tmp_path, "secret_scope"))
+    old = token(project)
     project.store().set_faults(**{"workspace.fail": {"secrets/put": 20}})
     try:
         done = project.run("rotate", "--auto-approve")
     finally:
         project.store().clear_faults()
     assert done.returncode == 1
-    errors = _error_lines(done)
+    errors = error_lines(done)
     assert len(errors) == 1 and "cannot write secret aep-dlz/" in errors[0], done.stderr
-    assert _token(project) == old  # never refreshed: nothing was revoked
+    assert token(project) == old  # never refreshed: nothing was revoked
     assert not _marker(project).exists()
-    assert all(_access(project).values())
+    assert all(access(project).values())
 
 
 # ---- bad input: one clear line, exit 1, nothing changed -----------------------------------
@@ -178,7 +130,7 @@ def test_a_scope_that_cannot_be_written_stops_the_rotation_before_the_refresh(tm
 def steady(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """One applied project for the failure cases; each case leaves it unchanged (that is the point)."""
     fast_aep = {**BASE_CONFIG["aep"], "retries": 1, "max_retry_seconds": 1}
-    project = _applied(_project(tmp_path_factory.mktemp("steady"), "secret_scope", aep=fast_aep))
+    project = applied(make_project(tmp_path_factory.mktemp("steady"), "secret_scope", aep=fast_aep))
     yield project
 
 
@@ -196,35 +148,35 @@ def steady(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
 )
 def test_aep_failures_leave_everything_intact(steady: Project, knobs: dict[str, Any], said: str) -> None:
     state_before = (steady.root() / "terraform.tfstate").read_bytes()
-    token_before = _token(steady)
+    token_before = token(steady)
     steady.store().set_faults(**knobs)
     try:
         done = steady.run("rotate", "--auto-approve")
     finally:
         steady.store().clear_faults()
     assert done.returncode == 1
-    errors = _error_lines(done)
+    errors = error_lines(done)
     assert len(errors) == 1, done.stderr
     assert "AEP DLZ credentials" in errors[0]
     assert said.lower() in errors[0].lower()
     assert (steady.root() / "terraform.tfstate").read_bytes() == state_before
-    assert _token(steady) == token_before
+    assert token(steady) == token_before
     assert not _marker(steady).exists()
-    assert all(_access(steady).values())
+    assert all(access(steady).values())
 
 
 def test_no_credentials_is_one_line_before_any_call(steady: Project) -> None:
     env = {k: v for k, v in steady.env().items() if k != "AEP_CLIENT_SECRET"}
     done = steady.run("rotate", "--auto-approve", sandbox=False, env=env)
     assert done.returncode == 1
-    errors = _error_lines(done)
+    errors = error_lines(done)
     assert len(errors) == 1 and "AEP_CLIENT_SECRET" in errors[0], done.stderr
     assert not _marker(steady).exists()
 
 
 def test_refuses_without_a_terminal_or_auto_approve(steady: Project) -> None:
-    token_before = _token(steady)
+    token_before = token(steady)
     done = steady.run("rotate")
     assert done.returncode == 1
-    assert "--auto-approve" in _error_lines(done)[0]
-    assert _token(steady) == token_before
+    assert "--auto-approve" in error_lines(done)[0]
+    assert token(steady) == token_before

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.lifecycle.conftest import WS, access, applied, cluster_ids, error_lines, make_project, no_secrets, token
+from tests.project_helpers import WS, access, applied, cluster_ids, error_lines, make_project, no_secrets, token
 
 
 def _restarts(project, ids: dict[str, str]) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project
-from tests.lifecycle.conftest import access, applied, error_lines, make_project, no_secrets, revocations, token
+from tests.project_helpers import access, applied, error_lines, make_project, no_secrets, revocations, token
 
 
 def _expire(project: Project) -> None:

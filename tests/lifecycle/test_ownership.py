@@ -18,7 +18,7 @@ import pytest
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.store import SANDBOX_USER
 from tests.conftest import BASE_CONFIG, DATABRICKS_PAT, Project, sandbox_workspace
-from tests.lifecycle.conftest import (
+from tests.project_helpers import (
     ORG,
     SANDBOX,
     WS,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.lifecycle.conftest import WS, applied, cluster_ids, make_project, no_secrets, token
+from tests.project_helpers import WS, applied, cluster_ids, make_project, no_secrets, token
 
 DELTA_PREVIEW = "spark.databricks.delta.preview.enabled"
 SPEC_KEYS = ("cluster_name", "spark_version", "node_type_id", "autoscale", "autotermination_minutes", "custom_tags")

@@ -34,20 +34,14 @@ from tf.iface import (
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, Map, Number, String, Unknown
 
+from provisioner.databricks.cluster_fields import BASIC_FIELDS, MAP_FIELDS
 from provisioner.databricks.spark_conf import suppress_spark_conf_diff
 from provisioner.sandbox.provider.framework import ListNestedBlock, StandInResource, reports_errors
 
 # Attributes sent to clusters/create and clusters/edit, in the API's own names.
 SPEC_FIELDS = (
-    "cluster_name",
-    "spark_version",
-    "node_type_id",
-    "driver_node_type_id",
-    "num_workers",
-    "autotermination_minutes",
-    "spark_conf",
-    "spark_env_vars",
-    "custom_tags",
+    *BASIC_FIELDS,
+    *MAP_FIELDS,
     "data_security_mode",
     "runtime_engine",
     "policy_id",
@@ -58,7 +52,6 @@ SPEC_FIELDS = (
     "use_ml_runtime",
     "apply_policy_default_values",
 )
-MAP_FIELDS = ("spark_conf", "spark_env_vars", "custom_tags")
 RESIZE_FIELDS = frozenset({"num_workers", "autoscale"})
 # Optional attributes the server fills in when unset; the real provider suppresses the
 # diff for them, so a null config is kept null instead of taking the server's value.

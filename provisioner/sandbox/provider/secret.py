@@ -7,16 +7,17 @@ cluster's spark_conf uses; Databricks resolves it only when the cluster (re)star
 
 from __future__ import annotations
 
-from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
 from tf.schema import Attribute, Schema
 from tf.types import Number, String
 
-from provisioner.sandbox.provider.framework import StandInResource, reports_errors
+from provisioner.sandbox.provider.framework import reports_errors
+from provisioner.sandbox.provider.scoped import ID_SEPARATOR, InScope, missing_is_done, missing_is_none
 
-ID_SEPARATOR = "|||"
 
+class SecretResource(InScope):
+    NAME = "key"
 
-class SecretResource(StandInResource):
     @classmethod
     def get_name(cls) -> str:
         return "secret"
@@ -25,9 +26,7 @@ class SecretResource(StandInResource):
     def get_schema(cls) -> Schema:
         return Schema(
             attributes=[
-                Attribute("id", String(), optional=True, computed=True),
-                Attribute("scope", String(), required=True, requires_replace=True),
-                Attribute("key", String(), required=True, requires_replace=True),
+                *cls.id_attributes(),
                 Attribute("string_value", String(), required=True, sensitive=True, requires_replace=True),
                 Attribute("config_reference", String(), computed=True),
                 Attribute("last_updated_timestamp", Number(), computed=True),
@@ -50,18 +49,9 @@ class SecretResource(StandInResource):
     def read(self, ctx: ReadContext, current: State) -> State | None:
         return self._read(current["scope"], current["key"], current)
 
-    def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
-        return planned  # unreachable: every configurable attribute forces replacement
-
     @reports_errors("cannot delete secret")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
-        try:
-            self.provider.client().delete_secret(current["scope"], current["key"])
-        except WorkspaceError as exc:
-            if not exc.not_found:
-                raise
+        missing_is_done(lambda: self.provider.client().delete_secret(current["scope"], current["key"]))
 
     @reports_errors("cannot import secret")
     def import_(self, ctx: ImportContext, id: str) -> State | None:
@@ -72,18 +62,12 @@ class SecretResource(StandInResource):
         return state
 
     def _read(self, scope: str, key: str, prior: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
-        try:
-            listed = {s["key"]: s for s in self.provider.client().list_secrets(scope)}
-        except WorkspaceError as exc:
-            if exc.not_found:  # the whole scope is gone
-                return None
-            raise
+        secrets = missing_is_none(lambda: self.provider.client().list_secrets(scope))
+        listed = {s["key"]: s for s in secrets or []}
         if key not in listed:
             return None
         return {
-            "id": f"{scope}{ID_SEPARATOR}{key}",
+            "id": self.pair_id(scope, key),
             "scope": scope,
             "key": key,
             "string_value": prior.get("string_value"),  # never returned by the API

@@ -9,17 +9,19 @@ caller itself, which the provider never deletes so nobody locks themselves out.
 
 from __future__ import annotations
 
-from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
 from tf.schema import Attribute, Schema
 from tf.types import String
 
-from provisioner.sandbox.provider.framework import StandInResource, reports_errors
+from provisioner.sandbox.provider.framework import reports_errors
+from provisioner.sandbox.provider.scoped import ID_SEPARATOR, InScope, missing_is_done, missing_is_none
 
-SEPARATOR = "|||"
 PERMISSIONS = ("READ", "WRITE", "MANAGE")
 
 
-class SecretAcl(StandInResource):
+class SecretAcl(InScope):
+    NAME = "principal"
+
     @classmethod
     def get_name(cls) -> str:
         return "secret_acl"
@@ -28,9 +30,7 @@ class SecretAcl(StandInResource):
     def get_schema(cls) -> Schema:
         return Schema(
             attributes=[
-                Attribute("id", String(), optional=True, computed=True),
-                Attribute("scope", String(), required=True, requires_replace=True),
-                Attribute("principal", String(), required=True, requires_replace=True),
+                *cls.id_attributes(),
                 Attribute("permission", String(), required=True, requires_replace=True),
             ]
         )
@@ -41,47 +41,31 @@ class SecretAcl(StandInResource):
             ctx.diagnostics.add_error("cannot create secret ACL", f"permission must be one of {', '.join(PERMISSIONS)}")
             return None
         self.provider.client().put_scope_acl(planned["scope"], planned["principal"], planned["permission"])
-        return {**planned, "id": f"{planned['scope']}{SEPARATOR}{planned['principal']}"}
+        return {**planned, "id": self.pair_id(planned["scope"], planned["principal"])}
 
     @reports_errors("cannot read secret ACL")
     def read(self, ctx: ReadContext, current: State) -> State | None:
         return self._read(current["scope"], current["principal"])
 
-    def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
-        return planned  # unreachable: every configurable attribute forces replacement
-
     @reports_errors("cannot delete secret ACL")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         client = self.provider.client()
         if current["permission"] == "MANAGE" and current["principal"] == client.current_user_name():
             return
-        try:
-            client.delete_scope_acl(current["scope"], current["principal"])
-        except WorkspaceError as exc:
-            if not exc.not_found:
-                raise
+        missing_is_done(lambda: client.delete_scope_acl(current["scope"], current["principal"]))
 
     @reports_errors("cannot import secret ACL")
     def import_(self, ctx: ImportContext, id: str) -> State | None:
-        scope, _, principal = id.partition(SEPARATOR)
+        scope, _, principal = id.partition(ID_SEPARATOR)
         state = self._read(scope, principal)
         if state is None:
             ctx.diagnostics.add_error("cannot import secret ACL", f"no ACL for {principal} on scope {scope}")
         return state
 
     def _read(self, scope: str, principal: str) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
-        try:
-            permission = self.provider.client().get_scope_acl(scope, principal)
-        except WorkspaceError as exc:
-            if exc.not_found:
-                return None
-            raise
+        permission = missing_is_none(lambda: self.provider.client().get_scope_acl(scope, principal))
         if permission is None:
             return None
         state = self.blank_state()
-        state.update(id=f"{scope}{SEPARATOR}{principal}", scope=scope, principal=principal, permission=permission)
+        state.update(id=self.pair_id(scope, principal), scope=scope, principal=principal, permission=permission)
         return state

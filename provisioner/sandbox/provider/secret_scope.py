@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
 from tf.schema import Attribute, Block, Schema
 from tf.types import String
 
-from provisioner.sandbox.provider.framework import ListNestedBlock, StandInResource, reports_errors
+from provisioner.sandbox.provider.framework import ListNestedBlock, reports_errors
+from provisioner.sandbox.provider.scoped import ReplacedOnChange, missing_is_done
 
 
-class SecretScope(StandInResource):
+class SecretScope(ReplacedOnChange):
     @classmethod
     def get_name(cls) -> str:
         return "secret_scope"
@@ -52,18 +53,9 @@ class SecretScope(StandInResource):
     def read(self, ctx: ReadContext, current: State) -> State | None:
         return self._read(current["name"] or current["id"], current)
 
-    def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
-        return planned  # unreachable: every configurable attribute forces replacement
-
     @reports_errors("cannot delete secret scope")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
-        try:
-            self.provider.client().delete_scope(current["name"])
-        except WorkspaceError as exc:
-            if not exc.not_found:
-                raise
+        missing_is_done(lambda: self.provider.client().delete_scope(current["name"]))
 
     @reports_errors("cannot import secret scope")
     def import_(self, ctx: ImportContext, id: str) -> State | None:

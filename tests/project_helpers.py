@@ -1,4 +1,5 @@
-"""Helpers for the lifecycle tests (issue 11): applied sandbox projects and what the oracle says."""
+"""Helpers for tests that run whole commands on a sandbox project (tests/commands, tests/lifecycle):
+building and applying a project, reading the sandbox's token and oracle, checking output."""
 
 from __future__ import annotations
 
