@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provisioner.databricks.converge import cluster_gone, last_start_ms, said
+from provisioner.databricks.cluster_state import cluster_gone, last_start_ms
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
-from provisioner.databricks.workspace import WorkspaceError
+from provisioner.databricks.workspace import WorkspaceError, said
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.expiry import TokenReplaced, token_replaced
 from provisioner.pinning import purge_warning
@@ -107,35 +107,18 @@ class WorkspaceReading:
 
 
 def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, str]) -> WorkspaceReading:
-    """Every read in parallel, bounded by `databricks.max_parallel`.
-
-    `clusters/get` does not say whether a cluster is pinned; the pinned list does
-    (pinning.py), and it carries each pinned cluster whole (`ClusterDetails`, as get answers
-    it) in one page of 100 — the workspace's pin limit. So a get is made only for a managed
-    cluster that list does not hold; those the config leaves unpinned are read beside it.
-    """
+    """Every read at once, bounded by `databricks.max_parallel`: the clusters as
+    `cluster_reads.read_clusters` reads them (pinned ones from one list call), the secret
+    scope's listing beside them."""
+    from provisioner.databricks.cluster_reads import read_clusters
     from provisioner.dlz_secret import list_scope
 
-    def get(cid: str) -> dict[str, Any] | WorkspaceError:
-        try:
-            return client.get_cluster(cid)
-        except WorkspaceError as exc:
-            return exc  # judged per cluster: gone, or named among the unreadable
-
-    def pinned_list() -> dict[str, dict[str, Any]]:
-        return {str(c.get("cluster_id")): c for c in client.list_clusters(pinned_only=True)} if ids else {}
-
-    specs = {c.name: c for c in env.clusters}
-    unpinned = sorted(cid for name, cid in ids.items() if name in specs and specs[name].is_pinned is False)
-    with ThreadPoolExecutor(max_workers=env.databricks_max_parallel or DEFAULT_MAX_PARALLEL) as pool:
-        secrets = pool.submit(list_scope, client, env) if env.sas.mode == "secret_scope" else None
-        listed = pool.submit(pinned_list)
-        first = {cid: pool.submit(get, cid) for cid in unpinned}
-        pinned = listed.result()
-        rest = {cid: pool.submit(get, cid) for cid in sorted(set(ids.values()) - pinned.keys() - set(unpinned))}
-        clusters = {cid: f.result() for cid, f in {**first, **rest}.items()}
-        clusters.update({cid: pinned[cid] for cid in ids.values() if cid in pinned})
-        return WorkspaceReading(clusters, frozenset(pinned), None if secrets is None else secrets.result())
+    bound = env.databricks_max_parallel or DEFAULT_MAX_PARALLEL
+    unpinned = [ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in ids]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-secrets") as side:
+        secrets = side.submit(list_scope, client, env) if env.sas.mode == "secret_scope" else None
+        reads = read_clusters(client, ids.values(), unpinned=unpinned, max_parallel=max(1, bound - 1))
+        return WorkspaceReading(reads.clusters, reads.pinned, None if secrets is None else secrets.result())
 
 
 def status_report(

@@ -28,7 +28,7 @@ _DAY_MS = 24 * 3600 * 1000
 
 def cluster_missing(client: WorkspaceClient, cluster_id: str) -> bool:
     """The cluster no longer exists (deleted, or purged by Databricks)."""
-    from provisioner.databricks.converge import cluster_gone
+    from provisioner.databricks.cluster_state import cluster_gone
     from provisioner.databricks.workspace import WorkspaceError
 
     try:

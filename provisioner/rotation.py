@@ -27,15 +27,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner import dlz_secret
 from provisioner.approval import confirm, require_approval_possible
 from provisioner.console import Console
-from provisioner.databricks.converge import ConvergeReport, converge_clusters, last_start_ms
+from provisioner.databricks.cluster_reads import read_clusters
+from provisioner.databricks.cluster_state import cluster_gone, last_start_ms
+from provisioner.databricks.converge import ConvergeReport, converge_clusters
+from provisioner.databricks.workspace import WorkspaceError, said
 from provisioner.errors import ExitCode, ProvisionError
-from provisioner.pinning import cluster_missing
 from provisioner.rotation_marker import RotationMarker
 from provisioner.terraform import (
     Applied,
@@ -74,6 +76,9 @@ class Rotation:
 class Prepared:
     cluster_ids: dict[str, str]  # resource name -> cluster id
     seen_starts: dict[str, int]  # running clusters -> their last start (ms), before the refresh
+    # The running clusters as read then: in secret_scope mode nothing changes them before the
+    # restarts, so the window restarts them without reading each again (converge `known`).
+    seen_running: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> int:
@@ -178,19 +183,23 @@ def _prepare_inline(
 def _clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console) -> Prepared:
     # The identity restarts clusters right after the refresh: fail now if it may not.
     check_workspace_access(ctx, env, cluster_ids)
-    client = ctx.workspace_client(env)
-    seen_starts: dict[str, int] = {}
-    for name, cid in list(cluster_ids.items()):
-        if cluster_missing(client, cid):
+    unpinned = [cluster_ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in cluster_ids]
+    reads = read_clusters(
+        ctx.workspace_client(env), cluster_ids.values(), unpinned=unpinned, max_parallel=env.databricks_max_parallel
+    )
+    running: dict[str, dict[str, Any]] = {}
+    for name, cid in sorted(cluster_ids.items()):
+        info = reads.clusters[cid]
+        if isinstance(info, WorkspaceError):
+            if not cluster_gone(info):
+                raise ProvisionError(f"{env.name}: cannot read cluster {name} ({cid}): {said(info)}")
             # Deleted, or purged 30 days after an unpinned termination (provisioner/pinning.py).
             console.warn(f"{env.name}: cluster {name} ({cid}) no longer exists — `provision apply` re-creates it")
             cluster_ids = {n: c for n, c in cluster_ids.items() if n != name}
-            continue
-        info = client.get_cluster(cid)
-        if info.get("state") == "RUNNING":
-            seen_starts[name] = last_start_ms(info)
-    console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(seen_starts)} running")
-    return Prepared(cluster_ids, seen_starts)
+        elif info.get("state") == "RUNNING":
+            running[name] = info
+    console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(running)} running")
+    return Prepared(cluster_ids, {name: last_start_ms(info) for name, info in running.items()}, running)
 
 
 def _changes_besides_token(plan: dict[str, Any], env: Environment, creds: DlzCredentials) -> list[str]:
@@ -237,7 +246,10 @@ def _rotate(
             # Refresh stays on: applying against a stale view (a cluster deleted outside) would fail here.
             runner.apply(ApplyOptions(plan_file=None))
             cluster_ids = read_state(runner, init=False).clusters()
-        report = _converge(ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`")
+        known = ready.seen_running if scoped else None  # inline: the apply just edited them
+        report = _converge(
+            ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`", known=known
+        )
     except BaseException as exc:
         if written and isinstance(exc, Exception):
             with contextlib.suppress(Exception):  # --resume writes value and fingerprint again anyway
@@ -283,6 +295,7 @@ def _converge(
     req: Rotation,
     seen_starts: dict[str, int] | None,
     retry_hint: str,
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> ConvergeReport:
     # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
     # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
@@ -292,6 +305,7 @@ def _converge(
         console,
         secret=env.sas.secret,
         seen_starts=seen_starts,
+        known=known,
         timeout=req.timeout,
         retry_hint=retry_hint,
         max_parallel=env.databricks_max_parallel,

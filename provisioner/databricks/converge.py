@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from provisioner.console import Console
+from provisioner.databricks.cluster_state import cluster_gone, last_start_ms, secret_updated_ms, termination_text
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE
-from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
+from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError, said
 from provisioner.errors import ProvisionError
 from provisioner.ratelimit import TokenBucket
 
@@ -47,49 +48,8 @@ NO_EFFECT_GRACE_SECONDS = 30.0
 PROGRESS_EVERY_SECONDS = 15.0
 T = TypeVar("T")
 _MAX_WAITERS = 512  # threads that only sleep between polls; calls in flight are bounded apart
-
-
-def secret_updated_ms(client: WorkspaceClient, scope: str, key: str) -> int | None:
-    """When the secret was last written (ms), or None if it (or its scope) does not exist.
-
-    Any other failure is an error: guessing "no secret" would skip restarts and leave
-    clusters on a revoked token.
-    """
-    try:
-        secrets = client.list_secrets(scope)
-    except WorkspaceError as exc:
-        if exc.not_found:
-            return None
-        raise ProvisionError(f"cannot list the secrets of scope {scope} ({said(exc)})") from None
-    for item in secrets:
-        if item.get("key") == key:
-            return int(item.get("last_updated_timestamp") or 0)
-    return None
-
-
-def last_start_ms(info: Mapping[str, Any]) -> int:
-    return int(info.get("last_restarted_time") or info.get("start_time") or 0)
-
-
-def cluster_gone(exc: WorkspaceError) -> bool:
-    """`clusters/get` of a cluster that no longer exists: missing, or INVALID_STATE once purged.
-
-    The real provider treats both as gone (`clusters/clusters_api.go` `wrapMissingClusterError`).
-    """
-    return exc.not_found or exc.error_code == "INVALID_STATE"
-
-
-def termination_text(info: Mapping[str, Any]) -> str:
-    """`CODE (TYPE): k=v, …` from a cluster's termination_reason, else its state message."""
-    reason = info.get("termination_reason") or {}
-    code = reason.get("code")
-    if not code:
-        return str(info.get("state_message") or "no termination reason given")
-    text = f"{code} ({reason['type']})" if reason.get("type") else str(code)
-    params = reason.get("parameters") or {}
-    if params:
-        text += ": " + ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return text
+_SLEEP_SLICE_SECONDS = 0.25
+_READ_AGAIN = "read again"  # internal: a `known` cluster's restart was refused; never reported
 
 
 @dataclass(frozen=True)
@@ -177,18 +137,24 @@ def converge_clusters(
     *,
     secret: tuple[str, str] | None = None,
     seen_starts: Mapping[str, int] | None = None,
+    known: Mapping[str, Mapping[str, Any]] | None = None,
     timeout: float = 1800.0,
     retry_hint: str = "rerun `provision apply`",
     max_parallel: int | None = None,
 ) -> ConvergeReport:
     """Restart (once) what runs on the old token and wait for every (re)starting cluster.
 
-    `secret` is the (scope, key) the clusters reference in secret_scope mode. Raises
+    `secret` is the (scope, key) the clusters reference in secret_scope mode. `known`: clusters
+    as the caller read them just before its change, when nothing but that change touched them
+    since (a rotation's secret write): one the caller saw RUNNING is restarted without being
+    read again — one round trip less inside the revocation window; a restart refused with
+    INVALID_STATE (it stopped meanwhile) sends it through the read-first path. Raises
     ConvergeError naming every cluster that did not make it (the others still converged).
     """
     if not cluster_ids:
         return ConvergeReport()
     worker = _Worker(client, console, Freshness(None, dict(seen_starts or {})), timeout, restart=True)
+    worker.known = dict(known or {})
     worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel, len(cluster_ids))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
         if secret is not None:
@@ -275,6 +241,7 @@ class _Worker:
         self.polls = TokenBucket(DEFAULT_POLL_RATE)
         self.waiting = 0  # clusters not yet settled: they share the poll budget
         self.lock = threading.Lock()
+        self.known: dict[str, Mapping[str, Any]] = {}
 
     def bound(self, max_parallel: int, clusters: int) -> None:
         self.calls = threading.BoundedSemaphore(max(1, max_parallel))
@@ -302,7 +269,23 @@ class _Worker:
             share = self.waiting / DEFAULT_POLL_RATE
         return min(delay, max(0.05, share))
 
+    def _sleep_until_next_poll(self, polled: float, delay: float) -> None:
+        """Sleep in short slices, re-reading the interval each time: when other clusters settle,
+        this one's share of the budget grows at once, not after the long sleep it began with —
+        so the last cluster to run (the one that closes the window) is seen soon after it does."""
+        while not self.stop.is_set():
+            now = time.monotonic()
+            due = min(polled + self._poll_interval(delay), self.deadline)
+            if now >= due:
+                return
+            self.stop.wait(min(due - now, _SLEEP_SLICE_SECONDS))
+
     def _one(self, name: str, cid: str) -> ClusterOutcome:
+        known = self.known.get(name)
+        if known is not None and known.get("state") == "RUNNING" and self.fresh.stale(name, known):
+            outcome = self._restart_once(name, cid, known, "it started before the new SAS token was in place")
+            if outcome.result != _READ_AGAIN:
+                return outcome
         info = self._get(name, cid)
         if isinstance(info, ClusterOutcome):
             return info
@@ -334,6 +317,10 @@ class _Worker:
             with self.calls:
                 self.client.restart_cluster(cid)
         except WorkspaceError as exc:
+            if exc.error_code == "INVALID_STATE" and info is self.known.get(name):
+                # Not RUNNING any more since the caller read it: decide again from a fresh read.
+                self.known.pop(name, None)
+                return ClusterOutcome(name, cid, _READ_AGAIN)
             # INVALID_STATE: already restarting (an edit's restart just became visible).
             if exc.error_code != "INVALID_STATE":
                 return ClusterOutcome(name, cid, "failed", f"restart refused ({said(exc)})")
@@ -401,7 +388,7 @@ class _Worker:
             if now - last_progress >= PROGRESS_EVERY_SECONDS:
                 self.console.info(f"{name}: still {state} ({now - self.started:.0f}s of {self.timeout:.0f}s)")
                 last_progress = now
-            self.stop.wait(min(self._poll_interval(delay), max(0.0, self.deadline - now)))
+            self._sleep_until_next_poll(now, delay)
             delay = min(delay * 1.3, 10.0)
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
@@ -417,11 +404,6 @@ class _Worker:
 
     def _ok(self, name: str, what: str) -> None:
         self.console.ok(f"{name} is {what} ({time.monotonic() - self.started:.1f}s)")
-
-
-def said(exc: WorkspaceError) -> str:
-    """What the workspace answered, status and code included (a 429 must read as one)."""
-    return f"HTTP {exc.status} {exc.error_code}: {exc.message}" if exc.status else exc.message
 
 
 def _iso(ms: int | None) -> str:

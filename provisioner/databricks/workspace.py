@@ -318,3 +318,8 @@ def _higher(a: str | None, b: str) -> str:
     if a is None:
         return b
     return a if rank.get(a, -1) >= rank.get(b, -1) else b
+
+
+def said(exc: WorkspaceError) -> str:
+    """What the workspace answered, status and code included (a 429 must read as one)."""
+    return f"HTTP {exc.status} {exc.error_code}: {exc.message}" if exc.status else exc.message

@@ -34,6 +34,9 @@ def test_only_the_value_write_precedes_the_restarts(project: Project) -> None:
     before = [str(c["path"]).split("/api/")[-1] for c in calls[refresh + 1 : restarts[0]]]
     # One put (the value); converge may read the secret's timestamp beside its first reads.
     assert [p for p in before if p in ("2.0/secrets/put", "2.0/secrets/delete")] == ["2.0/secrets/put"], before
+    # The clusters were read in the pre-flight and nothing but the secret changed since: no
+    # cluster is read again before its restart.
+    assert not [p for p in before if p.endswith("clusters/get")], before
     during = [str(c["path"]) for c in calls[refresh + 1 : restarts[-1]]]
     assert not [p for p in during if p.endswith("/secrets/delete")], during
     # The bookkeeping did happen, after the window: status sees the secret as current.

@@ -1,0 +1,50 @@
+"""converge_clusters against the workspace emulator: what a caller's earlier read (`known`) may
+save, and what it must not decide on its own."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioner.config import AuthSettings
+from provisioner.console import Console
+from provisioner.databricks.cluster_state import last_start_ms
+from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.identity import connect
+from provisioner.databricks.workspace import WorkspaceClient
+from provisioner.sandbox import Sandbox
+
+HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceClient]:
+    monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "0.2")
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
+        c, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials)
+        yield c
+
+
+def test_a_known_cluster_that_stopped_meanwhile_is_read_again_not_failed(client: WorkspaceClient) -> None:
+    ids = {name: client.create_cluster({**SPEC, "cluster_name": name}) for name in ("a", "b")}
+    known = {name: client.wait_for_state(cid, {"RUNNING"}, timeout=10, poll=0.05) for name, cid in ids.items()}
+    client.delete_cluster(ids["b"])  # terminated after the caller's read: its restart is refused
+    client.wait_for_state(ids["b"], {"TERMINATED"}, timeout=10, poll=0.05)
+    out = io.StringIO()
+
+    report = converge_clusters(
+        client,
+        ids,
+        Console(out, out, color=False),
+        seen_starts={name: last_start_ms(info) for name, info in known.items()},
+        known=known,
+        timeout=30,
+    )
+
+    assert report.restarted == ["a"] and report.skipped_terminated == ["b"], out.getvalue()
+    assert last_start_ms(client.get_cluster(ids["a"])) > last_start_ms(known["a"])
+    assert client.get_cluster(ids["b"])["state"] == "TERMINATED"  # not started by a rotation
