@@ -36,6 +36,7 @@ from provisioner.console import Console
 from provisioner.databricks.cluster_reads import read_clusters
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms
 from provisioner.databricks.converge import ConvergeReport, converge_clusters
+from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.databricks.workspace import WorkspaceError, said
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.rotation_marker import RotationMarker
@@ -154,6 +155,8 @@ def _prepare_scoped(ctx: RunContext, env: Environment, creds: DlzCredentials, co
     client = ctx.workspace_client(env)
     dlz_secret.check_scope(client, env, state, must_exist=True)
     dlz_secret.read_freshness(client, env, creds)  # READ on the scope
+    # The restarts after the refresh resolve the secret as each cluster's owner: check before refreshing.
+    check_owners_can_read(client, env, state.clusters(), console.warn, ctx.identity(env))
     return _clusters(ctx, env, state.clusters(), console)
 
 

@@ -28,6 +28,7 @@ from tests.project_helpers import (
     error_lines,
     make_project,
     no_secrets,
+    revocations,
     token,
 )
 
@@ -89,6 +90,15 @@ def test_an_owner_without_read_fails_plan_early_and_sas_readers_fixes_it(tmp_pat
     for fact in ("aep-ingest", "aep-explore", SANDBOX_USER, "lacks READ on secret scope aep-dlz", "sas.readers"):
         assert fact in errors[0]
     no_secrets(planned, token(project))
+
+    # A rotation restarts the clusters right after AEP's refresh: it stops before refreshing.
+    before = token(project)
+    rotated = project.run("rotate", "--auto-approve", "--timeout", "60")
+    assert rotated.returncode == 1
+    (line,) = error_lines(rotated)
+    assert "lacks READ on secret scope aep-dlz" in line
+    assert token(project) == before and revocations(project) == 0  # AEP was not asked to refresh
+    no_secrets(rotated, before)
 
     project.write_config({**project.config, "sas": {**project.config["sas"], "readers": [SANDBOX_USER]}})
     done = project.run("apply", "--auto-approve")
