@@ -21,9 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from provisioner.workflow import RunContext
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -252,7 +255,7 @@ def patched_environ(updates: Mapping[str, str], remove: Iterable[str] = ()) -> I
 
 
 @contextmanager
-def sandbox_context(project: Project) -> Iterator[Any]:
+def sandbox_context(project: Project) -> Iterator[RunContext]:
     """A RunContext with a Sandbox running *in this process* on the project's state dir:
     raw Terraform gets exactly the environment `provision` gives its child."""
     from provisioner.console import Console

@@ -14,14 +14,17 @@ config loader before it replaces the file (atomically), so a failure leaves it u
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.aep.sas import SAS_CONF_PREFIX
 from provisioner.atomic import staged
-from provisioner.config import Environment, load_config
+from provisioner.config import Config, Environment, load_config
+from provisioner.databricks.cluster_fields import MAP_FIELDS
 from provisioner.errors import ConfigError, ProvisionError
-from provisioner.workflow import RunContext, read_env_state
+from provisioner.workflow import RunContext, fetch_credentials, read_env_state, reload_config, render_env
 
 if TYPE_CHECKING:
     from provisioner.databricks.workspace import WorkspaceClient
@@ -42,7 +45,38 @@ _SCALARS = (
     "runtime_engine",
     "policy_id",
 )
-_MAPS = ("spark_conf", "spark_env_vars", "custom_tags")
+
+
+@dataclass(frozen=True)
+class Adopted:
+    name: str  # its name in provision.yaml
+    cluster_id: str
+    pinned: bool
+
+
+def adopt_into_config(
+    ctx: RunContext, env: Environment, cluster_id: str, name: str | None, warn: Callable[[str], None]
+) -> Adopted:
+    """Read the cluster, check it may be adopted, and append its entry to provision.yaml."""
+    from provisioner.databricks.ownership import check_owners_can_read
+
+    info = read_cluster(ctx, env, cluster_id)
+    refuse_managed(ctx, env, cluster_id)
+    name = name or name_from(info)
+    # It is about to reference the SAS secret: its owner must be able to read it.
+    check_owners_can_read(ctx.workspace_client(env), env, {name: cluster_id}, warn, ctx.identity(env))
+    pinned = is_pinned(ctx.workspace_client(env), cluster_id)
+    block = cluster_block(info, name, env, pinned)
+    append_to_config(ctx.config.path, env, block)
+    return Adopted(block["name"], cluster_id, pinned)
+
+
+def render_adopted(ctx: RunContext, env: Environment) -> Config:
+    """Reload provision.yaml and render the environment, so its root (imports.tf) has the new cluster."""
+    fresh = reload_config(ctx)
+    new_env = fresh.environments[env.name]
+    render_env(ctx, new_env, fetch_credentials(ctx, new_env))
+    return fresh
 
 
 def read_cluster(ctx: RunContext, env: Environment, cluster_id: str) -> dict[str, Any]:
@@ -104,7 +138,7 @@ def cluster_block(info: dict[str, Any], name: str, env: Environment, pinned: boo
         block["autoscale"] = {"min_workers": scale["min_workers"], "max_workers": scale["max_workers"]}
     elif not info.get("is_single_node"):
         block["num_workers"] = int(info.get("num_workers") or 0)
-    for key in _MAPS:
+    for key in MAP_FIELDS:
         values = dict(info.get(key) or {})
         if key == "spark_conf":
             # The SAS entry is ours to manage (and may hold a token): never copied into the file.

@@ -21,7 +21,7 @@ from provisioner import hcl
 from provisioner.aep.sas import sas_spark_conf_key
 from provisioner.atomic import stage
 from provisioner.config import ClusterSpec, Environment
-from provisioner.errors import RenderError
+from provisioner.errors import ProvisionError, RenderError
 
 # The real provider version whose schema the templates (and the sandbox's stand-in) follow.
 PROVIDER_CONSTRAINT = "~> 1.99"
@@ -252,3 +252,23 @@ def _is_generated(path: Path) -> bool:
 def render_all(envs: Iterable[Environment], targets: Mapping[str, DlzTarget], config_path: Path) -> list[RenderedRoot]:
     """Render every environment in memory first: one bad environment writes nothing at all."""
     return [render_root(env, targets[env.name], config_path) for env in envs]
+
+
+def check_up_to_date(roots: Iterable[RenderedRoot]) -> None:
+    """`render --check`: every root on disk is what rendering writes, and git tracks no file that
+    holds the token. Raises ProvisionError naming the files and the fix."""
+    from provisioner.git import tracked_secret_bearing
+
+    roots = list(roots)
+    stale = {r.root: diff_root(r) for r in roots}
+    stale = {root: files for root, files in stale.items() if files}
+    if stale:
+        where = "; ".join(f"{root}: {', '.join(files)}" for root, files in stale.items())
+        raise ProvisionError(f"generated roots are out of date ({where}) — run `provision render` and commit")
+    committed = [path for r in roots for path in tracked_secret_bearing(r.root)]
+    if committed:
+        raise ProvisionError(
+            f"git tracks {', '.join(str(p) for p in committed)}, which holds the DLZ SAS token — "
+            "`git rm --cached` it (the generated .gitignore keeps it out from now on), "
+            "purge it from the history and rotate the token (`provision rotate`)"
+        )
