@@ -4,12 +4,19 @@ building and applying a project, reading the sandbox's token and oracle, checkin
 from __future__ import annotations
 
 import copy
+import io
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from provisioner.console import Console
 from provisioner.terraform import TerraformState
+from provisioner.workflow import RunContext, open_context
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
@@ -26,6 +33,15 @@ def make_project(root: Path, mode: str = "secret_scope", **overlay: Any) -> Proj
     project = Project(root, config)
     project.write_config()
     return project
+
+
+@contextmanager
+def in_process(project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO) -> Iterator[RunContext]:
+    """The sandbox and a run's context in this process, as `open_context` gives them to a command."""
+    for key, value in project.env().items():
+        monkeypatch.setenv(key, value)
+    with open_context(project.config_path, Console(out, out, color=False), sandbox=True) as context:
+        yield context
 
 
 def applied(project: Project) -> Project:

@@ -19,12 +19,12 @@ from provisioner.workflow import (
     RunContext,
     default_plan_file,
     fetch_credentials,
-    open_context,
     plan_env,
     read_env_state,
     render_env,
 )
 from tests.conftest import AEP_SECRET, DATABRICKS_PAT, IDENTITY, Project
+from tests.project_helpers import in_process
 
 
 @pytest.fixture
@@ -37,9 +37,7 @@ def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> 
     # inline mode: Terraform alone creates everything (secret_scope needs the tool's secret step).
     project.config["sas"] = {"mode": "inline"}
     project.write_config()
-    for key, value in project.env().items():
-        monkeypatch.setenv(key, value)
-    with open_context(project.config_path, Console(out, out, color=False), sandbox=True) as context:
+    with in_process(project, monkeypatch, out) as context:
         yield context
 
 
