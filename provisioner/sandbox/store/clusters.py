@@ -1,4 +1,4 @@
-"""Databricks clusters: the state machine, specs as the Clusters API accepts them, and views.
+"""Databricks clusters: the state machine (specs and views: store/cluster_spec.py).
 
 Cluster state transitions are stored as deadlines (`pending = {"to", "at"}`) and applied
 lazily whenever the state is loaded: no background thread, and a reader in another
@@ -20,22 +20,24 @@ Real behaviours copied here (terraform-provider-databricks `clusters/resource_cl
 from __future__ import annotations
 
 import base64
-import copy
-import re
-import secrets
-import string
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, now_ms, workspace_state
+from provisioner.sandbox.store.cluster_spec import (
+    cluster_id_of,
+    cluster_view,
+    list_view,
+    new_cluster_id,
+    require_version,
+    validated_spec,
+)
 from provisioner.sandbox.store.ownership import (
-    SECRET_REF,
     change_owner,
     check_reference_edit,
-    missing_read,
     owner_names,
+    resolve_references,
 )
 from provisioner.sandbox.store.pinning import check_pin_limit, purge_due, purged_error
 from provisioner.sandbox.store.policies import enforce_policy
@@ -53,27 +55,6 @@ LAUNCH_FAILURE: dict[str, Any] = {
     },
 }
 
-_ALNUM = string.digits + string.ascii_lowercase
-
-# Fields only the server sets; a client echoing them back must not overwrite ours.
-_READ_ONLY_FIELDS = frozenset(
-    {
-        "cluster_id",
-        "state",
-        "state_message",
-        "cluster_source",
-        "start_time",
-        "last_restarted_time",
-        "terminated_time",
-        "termination_reason",
-        "creator_user_name",
-        "default_tags",
-        "is_pinned",
-        "pinned_by_user_name",
-        "no_wait",
-    }
-)
-_DEDICATED = frozenset({"SINGLE_USER", "DATA_SECURITY_MODE_DEDICATED"})
 _STATE_MESSAGES = {
     "PENDING": "Finding instances for new nodes, acquiring more instances if necessary",
     "RUNNING": "",
@@ -103,12 +84,12 @@ class ClusterStore(StoreBase):
             if cluster_id in ws.get("purged", ()):
                 _cluster(state, workspace_key, cluster_id)  # raises the purge error
             cluster = ws.get("clusters", {}).get(cluster_id)
-            return None if cluster is None else _cluster_view(cluster)
+            return None if cluster is None else cluster_view(cluster)
 
     def list_clusters(self, workspace_key: str) -> list[dict[str, Any]]:
         with self._txn() as state:
             clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
-            return [_cluster_view(c) for c in clusters.values()]
+            return [cluster_view(c) for c in clusters.values()]
 
     def effective_spark_conf(self, workspace_key: str, cluster_id: str) -> dict[str, str] | None:
         """The spark_conf the cluster really runs with (as of its last start); for tests."""
@@ -139,7 +120,7 @@ class ClusterStore(StoreBase):
         }
         with self._txn() as st:
             ws = workspace_state(st, workspace_key)
-            cid = cluster_id or _new_cluster_id()
+            cid = cluster_id or new_cluster_id()
             now = now_ms()
             cluster = _new_cluster(cid, full_spec, cluster_source, now)
             cluster["creator_user_name"] = creator
@@ -157,12 +138,12 @@ class ClusterStore(StoreBase):
         cluster_source: str = "API",
         creator: str = SANDBOX_USER,
     ) -> str:
-        body = _validated_spec(spec, creator)
+        body = validated_spec(spec, creator)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
             enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
-            _require_version(body)
-            cid = _new_cluster_id()
+            require_version(body)
+            cid = new_cluster_id()
             cluster = _new_cluster(cid, body, cluster_source, now_ms(), creator)
             ws["clusters"][cid] = cluster
             _begin_start(state, ws, cluster, "PENDING", self.start_duration())
@@ -170,11 +151,11 @@ class ClusterStore(StoreBase):
 
     def edit_cluster(self, workspace_key: str, spec: Mapping[str, Any], caller: str | None = None) -> None:
         """`caller` None: a test's own change, not an API call (no owner rule)."""
-        cluster_id = _cluster_id_of(spec)
+        cluster_id = cluster_id_of(spec)
         with self._txn() as state:
             ws = workspace_state(state, workspace_key)
             cluster = _cluster(state, workspace_key, cluster_id)
-            body = _validated_spec(spec, cluster["creator_user_name"])
+            body = validated_spec(spec, cluster["creator_user_name"])
             if cluster["cluster_source"] == "JOB":
                 raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Job clusters cannot be edited.")
             if cluster["state"] not in ("RUNNING", "TERMINATED"):
@@ -182,7 +163,7 @@ class ClusterStore(StoreBase):
             if caller is not None:
                 check_reference_edit(cluster, body, caller)  # store/ownership.py
             enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
-            _require_version(body)
+            require_version(body)
             cluster["spec"] = body
             if cluster["state"] == "RUNNING":
                 _begin_start(state, ws, cluster, "RESTARTING", self.start_duration())
@@ -300,7 +281,7 @@ class ClusterStore(StoreBase):
                 for _, c in sorted(clusters.items())
                 if (not pinned_only or c.get("is_pinned")) and (not states or c["state"] in states)
             ]
-            page = [_list_view(c) for c in chosen[offset : offset + page_size]]
+            page = [list_view(c) for c in chosen[offset : offset + page_size]]
             more = offset + page_size < len(chosen)
             token = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode() if more else None
             return page, token
@@ -329,69 +310,9 @@ def _cluster(state: State, workspace_key: str, cluster_id: str) -> dict[str, Any
     return cluster
 
 
-def _cluster_id_of(spec: Mapping[str, Any]) -> str:
-    cluster_id = spec.get("cluster_id")
-    if not isinstance(cluster_id, str) or not cluster_id:
-        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: cluster_id")
-    return cluster_id
-
-
 def _invalid_state(cluster: Mapping[str, Any]) -> DatabricksError:
     pretty = cluster["state"].capitalize()
     return DatabricksError(400, "INVALID_STATE", f"Cluster {cluster['cluster_id']} is in unexpected state {pretty}.")
-
-
-def _new_cluster_id() -> str:
-    now = datetime.now(UTC)
-    suffix = "".join(secrets.choice(_ALNUM) for _ in range(8))
-    return f"{now:%m%d}-{now:%H%M%S}-{suffix}"
-
-
-def _require_version(body: Mapping[str, Any]) -> None:
-    if not body.get("spark_version"):
-        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Missing required field: spark_version")
-
-
-def _validated_spec(spec: Mapping[str, Any], creator: str) -> dict[str, Any]:
-    body = {k: copy.deepcopy(v) for k, v in spec.items() if k not in _READ_ONLY_FIELDS}
-    if "num_workers" in body and "autoscale" in body:
-        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Only one of num_workers or autoscale may be specified.")
-    minutes = body.get("autotermination_minutes")
-    if minutes is not None and not (minutes == 0 or 10 <= minutes <= 43200):
-        raise DatabricksError(
-            400,
-            "INVALID_PARAMETER_VALUE",
-            "Automatic termination minutes must be 0 or between 10 and 43200.",
-        )
-    problem = _kind_problem(body)
-    if problem:
-        raise DatabricksError(400, "INVALID_PARAMETER_VALUE", problem)
-    if body.get("data_security_mode") in _DEDICATED and not body.get("single_user_name"):
-        # The workspace assigns a dedicated cluster to its creator (databricks/cli
-        # libs/testserver/clusters.go, "Match cloud behavior"): the read-back then differs
-        # from a config without single_user_name (databricks/cli#4418).
-        body["single_user_name"] = creator
-    for field in ("spark_conf", "spark_env_vars", "custom_tags"):
-        value = body.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", f"{field} must map strings to strings")
-    return body
-
-
-def _kind_problem(body: Mapping[str, Any]) -> str | None:
-    """SDK `compute.DataSecurityMode`: the DATA_SECURITY_MODE_* aliases, like `is_single_node`
-    and `use_ml_runtime`, exist only for `kind = CLASSIC_PREVIEW`."""
-    if body.get("kind") not in (None, "CLASSIC_PREVIEW"):
-        return f"Invalid kind: {body['kind']}"
-    if body.get("kind") is None:
-        if str(body.get("data_security_mode", "")).startswith("DATA_SECURITY_MODE_"):
-            return f"data_security_mode {body['data_security_mode']} is only supported with kind CLASSIC_PREVIEW"
-        for flag in ("is_single_node", "use_ml_runtime"):
-            if flag in body:
-                return f"{flag} is only supported with kind CLASSIC_PREVIEW"
-    return None
 
 
 def _new_cluster(
@@ -413,38 +334,11 @@ def _new_cluster(
     }
 
 
-def _resolve(
-    fields: Mapping[str, Mapping[str, str]], scopes: Mapping[str, Any], owner: str, names: set[str]
-) -> tuple[dict[str, str], str | None]:
-    """Spark conf with secret references replaced by today's values, or the first bad reference.
-
-    References (in `spark_conf` and `spark_env_vars`) resolve with the permissions of the
-    cluster's owner, who needs READ on the scope, directly or through a group (store/ownership.py).
-    """
-    missing: list[str] = []
-
-    def sub(match: re.Match[str]) -> str:
-        scope = scopes.get(match.group(1), {})
-        if missing_read(scope.get("acls"), names):
-            missing.append(f"scope: {match.group(1)}: the cluster owner {owner} lacks READ on the scope")
-            return match.group(0)
-        secret = scope.get("secrets", {}).get(match.group(2))
-        if secret is None:
-            missing.append(f"scope: {match.group(1)} and key: {match.group(2)}")
-            return match.group(0)
-        return str(secret["value"])
-
-    resolved = {k: SECRET_REF.sub(sub, v) for k, v in (fields.get("spark_conf") or {}).items()}
-    for value in (fields.get("spark_env_vars") or {}).values():
-        SECRET_REF.sub(sub, value)  # checked like the conf; the sandbox does not run what they feed
-    return resolved, (missing[0] if missing else None)
-
-
 def _begin_start(state: State, ws: Mapping[str, Any], cluster: dict[str, Any], run_state: str, seconds: float) -> None:
     # Databricks resolves secret references when the (re)start begins: this snapshot is
     # what the cluster runs with until its next start, whatever happens to the secret.
     owner = cluster["creator_user_name"]
-    resolved, missing = _resolve(cluster["spec"], ws["scopes"], owner, owner_names(state, owner))
+    resolved, missing = resolve_references(cluster["spec"], ws["scopes"], owner, owner_names(state, owner))
     faults = state["faults"]
     cluster["effective_spark_conf"] = resolved
     previous = cluster.get("last_restarted_time")
@@ -504,43 +398,3 @@ def _advance(state: State, now: float) -> None:
                 cluster["state_message"] = error
                 continue
             _set_state(cluster, target)
-
-
-def _cluster_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
-    """What `clusters/get` answers: the accepted spec unchanged, plus server fields."""
-    spec = copy.deepcopy(cluster["spec"])
-    view: dict[str, Any] = {"cluster_id": cluster["cluster_id"], **spec}
-    if "num_workers" not in spec and "autoscale" not in spec:
-        view["num_workers"] = 0
-    if "node_type_id" in spec:
-        view.setdefault("driver_node_type_id", spec["node_type_id"])
-    view.setdefault("autotermination_minutes", 0)
-    view.setdefault("enable_elastic_disk", True)
-    view.setdefault("data_security_mode", "NONE")
-    view.setdefault("runtime_engine", "STANDARD")
-    view["default_tags"] = {
-        "Vendor": "Databricks",
-        "Creator": cluster["creator_user_name"],
-        "ClusterName": spec.get("cluster_name", ""),
-        "ClusterId": cluster["cluster_id"],
-    }
-    view["creator_user_name"] = cluster["creator_user_name"]
-    view["state"] = cluster["state"]
-    view["state_message"] = cluster["state_message"]
-    view["cluster_source"] = cluster["cluster_source"]
-    view["start_time"] = cluster["start_time"]
-    for field in ("last_restarted_time", "terminated_time", "termination_reason"):
-        if field in cluster:
-            view[field] = copy.deepcopy(cluster[field])
-    shown = cluster.get("restart_time_shown")
-    if shown and time.time() < shown["until"]:
-        view["last_restarted_time"] = shown["value"]
-    return view
-
-
-def _list_view(cluster: Mapping[str, Any]) -> dict[str, Any]:
-    """A `clusters/list` item: the get view, plus `is_pinned` when the cluster is pinned."""
-    view = _cluster_view(cluster)
-    if cluster.get("is_pinned"):
-        view["is_pinned"] = True
-    return view

@@ -79,3 +79,30 @@ def change_owner(cluster: dict[str, Any], new_owner: str) -> None:
             "the cluster must be terminated to change its owner.",
         )
     cluster["creator_user_name"] = new_owner
+
+
+def resolve_references(
+    fields: Mapping[str, Mapping[str, str]], scopes: Mapping[str, Any], owner: str, names: set[str]
+) -> tuple[dict[str, str], str | None]:
+    """Spark conf with secret references replaced by today's values, or the first bad reference.
+
+    References (in `spark_conf` and `spark_env_vars`) resolve with the permissions of the
+    cluster's owner, who needs READ on the scope, directly or through a group (see above).
+    """
+    missing: list[str] = []
+
+    def sub(match: re.Match[str]) -> str:
+        scope = scopes.get(match.group(1), {})
+        if missing_read(scope.get("acls"), names):
+            missing.append(f"scope: {match.group(1)}: the cluster owner {owner} lacks READ on the scope")
+            return match.group(0)
+        secret = scope.get("secrets", {}).get(match.group(2))
+        if secret is None:
+            missing.append(f"scope: {match.group(1)} and key: {match.group(2)}")
+            return match.group(0)
+        return str(secret["value"])
+
+    resolved = {k: SECRET_REF.sub(sub, v) for k, v in (fields.get("spark_conf") or {}).items()}
+    for value in (fields.get("spark_env_vars") or {}).values():
+        SECRET_REF.sub(sub, value)  # checked like the conf; the sandbox does not run what they feed
+    return resolved, (missing[0] if missing else None)

@@ -1,0 +1,139 @@
+"""Who may call what: the permission table and the cluster permissions API.
+
+Permission checks answer the real error, 403 `PERMISSION_DENIED` (sources in
+store/identities.py). `GET|PATCH /api/2.0/permissions/clusters/{id}` reads and extends a
+cluster's ACL (databricks-sdk-py `service/iam.py` `PermissionsAPI`); it needs CAN_MANAGE.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from provisioner.sandbox.server import Request, Response, json_response
+from provisioner.sandbox.store import DatabricksError, SandboxStore
+from provisioner.sandbox.store.identities import ADMINS, CLUSTER_LEVELS, SCOPE_LEVELS, rank
+from provisioner.sandbox.workspace_common import Body, error, required
+
+PERMISSIONS_RE = re.compile(r"^/api/2\.0/permissions/clusters/(?P<cluster_id>[^/]+)$")
+
+# endpoint -> (what the permission is on, the level it needs); absent = any caller.
+REQUIRES: dict[str, tuple[str, str]] = {
+    "clusters/get": ("cluster", "CAN_ATTACH_TO"),
+    "clusters/start": ("cluster", "CAN_RESTART"),
+    "clusters/restart": ("cluster", "CAN_RESTART"),
+    "clusters/edit": ("cluster", "CAN_MANAGE"),
+    "clusters/resize": ("cluster", "CAN_MANAGE"),
+    "clusters/delete": ("cluster", "CAN_MANAGE"),
+    "clusters/permanent-delete": ("cluster", "CAN_MANAGE"),
+    # "This API can only be called by workspace admins" (Clusters API reference, pin/unpin).
+    "clusters/pin": ("admin", ""),
+    "clusters/unpin": ("admin", ""),
+    # "You must be an admin" (ClustersAPI.change_owner, databricks-sdk-py service/compute.py).
+    "clusters/change-owner": ("admin", ""),
+    "secrets/scopes/delete": ("scope", "MANAGE"),
+    "secrets/put": ("scope", "WRITE"),
+    "secrets/delete": ("scope", "WRITE"),
+    "secrets/list": ("scope", "READ"),
+    "secrets/acls/list": ("scope", "MANAGE"),
+    "secrets/acls/get": ("scope", "MANAGE"),
+    "secrets/acls/put": ("scope", "MANAGE"),
+    "secrets/acls/delete": ("scope", "MANAGE"),
+}
+
+
+def authorize(store: SandboxStore, ws: str, endpoint: str, body: Body, principal: dict[str, Any]) -> None:
+    need = REQUIRES.get(endpoint)
+    if need is None:
+        return
+    kind, level = need
+    who = principal["userName"]
+    if kind == "admin":
+        if ADMINS not in principal.get("groups", []):
+            raise DatabricksError(403, "PERMISSION_DENIED", f"{who} is not a workspace admin")
+        return
+    if kind == "cluster":
+        cluster_id = required(body, "cluster_id")
+        have = store.cluster_level(ws, cluster_id, principal)
+        if store.get_cluster(ws, cluster_id) is None:
+            return  # the endpoint answers "does not exist"
+        if rank(CLUSTER_LEVELS, have) < rank(CLUSTER_LEVELS, level):
+            raise DatabricksError(
+                403,
+                "PERMISSION_DENIED",
+                f"User {who} does not have {level} permission on cluster {cluster_id}. "
+                "Please contact your administrator.",
+            )
+        return
+    scope = required(body, "scope")
+    if not any(s["name"] == scope for s in store.list_scopes(ws)):
+        return  # the endpoint answers RESOURCE_DOES_NOT_EXIST
+    have = store.scope_level(ws, scope, principal)
+    if rank(SCOPE_LEVELS, have) < rank(SCOPE_LEVELS, level):
+        raise DatabricksError(
+            403,
+            "PERMISSION_DENIED",
+            f"User {who} does not have {level} permission on scope {scope}",
+        )
+
+
+def cluster_permissions(
+    store: SandboxStore, request: Request, ws: str, cluster_id: str, principal: dict[str, Any]
+) -> Response:
+    """`/api/2.0/permissions/clusters/{id}`: GET the ACL, PATCH to add entries (SDK `service/iam.py`)."""
+    if store.get_cluster(ws, cluster_id) is None:
+        return error(404, "RESOURCE_DOES_NOT_EXIST", f"Cluster {cluster_id} does not exist")
+    level = store.cluster_level(ws, cluster_id, principal)
+    if level != "CAN_MANAGE":
+        return error(
+            403,
+            "PERMISSION_DENIED",
+            f"User {principal['userName']} does not have CAN_MANAGE permission on cluster {cluster_id}",
+        )
+    if request.method in ("PATCH", "PUT"):
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return error(400, "MALFORMED_REQUEST", "Could not parse request object: invalid JSON")
+        for entry in body.get("access_control_list", []):
+            name = entry.get("user_name") or entry.get("service_principal_name") or entry.get("group_name")
+            try:
+                store.set_cluster_permission(ws, cluster_id, str(name), entry.get("permission_level"))
+            except DatabricksError as exc:
+                return error(exc.status, exc.error_code, exc.message)
+    elif request.method != "GET":
+        return error(405, "BAD_REQUEST", f"Method {request.method} not allowed")
+    acl = store.cluster_acl(ws, cluster_id)
+    return json_response(
+        200,
+        {
+            "object_id": f"/clusters/{cluster_id}",
+            "object_type": "cluster",
+            "access_control_list": [
+                {
+                    _principal_field(name): name,
+                    "all_permissions": [{"permission_level": lvl, "inherited": False}],
+                }
+                for name, lvl in sorted(acl.items())
+            ]
+            + [
+                {
+                    "group_name": ADMINS,
+                    "all_permissions": [
+                        {
+                            "permission_level": "CAN_MANAGE",
+                            "inherited": True,
+                            "inherited_from_object": ["/clusters/"],
+                        }
+                    ],
+                }
+            ],
+        },
+    )
+
+
+def _principal_field(name: str) -> str:
+    if name in ("users", ADMINS):
+        return "group_name"
+    return "user_name" if "@" in name else "service_principal_name"
