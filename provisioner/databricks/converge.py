@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms, secret_updated_ms, termination_text
+from provisioner.databricks.moving import MOVING_POLL_SECONDS, MovingClusters
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError, said
 from provisioner.errors import ProvisionError
@@ -48,7 +49,6 @@ NO_EFFECT_GRACE_SECONDS = 30.0
 PROGRESS_EVERY_SECONDS = 15.0
 T = TypeVar("T")
 _MAX_WAITERS = 512  # threads that only sleep between polls; calls in flight are bounded apart
-_SLEEP_SLICE_SECONDS = 0.25
 _READ_AGAIN = "read again"  # internal: a `known` cluster's restart was refused; never reported
 
 
@@ -155,7 +155,7 @@ def converge_clusters(
         return ConvergeReport()
     worker = _Worker(client, console, Freshness(None, dict(seen_starts or {})), timeout, restart=True)
     worker.known = dict(known or {})
-    worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel, len(cluster_ids))
+    worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
         if secret is not None:
             read = reader.submit(worker.call, secret_updated_ms, client, *secret)  # within the bound too
@@ -173,7 +173,7 @@ def wait_running(
 ) -> ConvergeReport:
     """Wait until every cluster (already starting) is RUNNING; never restarts anything."""
     worker = _Worker(client, console, Freshness(), timeout, restart=False)
-    worker.bound(DEFAULT_MAX_PARALLEL, len(clusters))
+    worker.bound(DEFAULT_MAX_PARALLEL)
     return _run_all(worker, clusters, retry_hint)
 
 
@@ -239,13 +239,11 @@ class _Worker:
         self.stop = threading.Event()
         self.calls = threading.BoundedSemaphore(DEFAULT_MAX_PARALLEL)
         self.polls = TokenBucket(DEFAULT_POLL_RATE)
-        self.waiting = 0  # clusters not yet settled: they share the poll budget
-        self.lock = threading.Lock()
+        self.moving = MovingClusters(client, self.call, self.polls, self.stop)
         self.known: dict[str, Mapping[str, Any]] = {}
 
-    def bound(self, max_parallel: int, clusters: int) -> None:
+    def bound(self, max_parallel: int) -> None:
         self.calls = threading.BoundedSemaphore(max(1, max_parallel))
-        self.waiting = clusters
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A workspace call within the bound on calls in flight."""
@@ -253,34 +251,6 @@ class _Worker:
             return fn(*args)
 
     def one(self, name: str, cid: str) -> ClusterOutcome:
-        try:
-            return self._one(name, cid)
-        finally:
-            with self.lock:
-                self.waiting -= 1
-
-    def _poll_interval(self, delay: float) -> float:
-        """The growing delay, but no longer than the budget allows for the clusters still waiting.
-
-        With 50 restarting, each is polled every ~5 s; once only a few remain they are polled
-        often — the last one closes the revocation window and is seen soon after it runs.
-        """
-        with self.lock:
-            share = self.waiting / DEFAULT_POLL_RATE
-        return min(delay, max(0.05, share))
-
-    def _sleep_until_next_poll(self, polled: float, delay: float) -> None:
-        """Sleep in short slices, re-reading the interval each time: when other clusters settle,
-        this one's share of the budget grows at once, not after the long sleep it began with —
-        so the last cluster to run (the one that closes the window) is seen soon after it does."""
-        while not self.stop.is_set():
-            now = time.monotonic()
-            due = min(polled + self._poll_interval(delay), self.deadline)
-            if now >= due:
-                return
-            self.stop.wait(min(due - now, _SLEEP_SLICE_SECONDS))
-
-    def _one(self, name: str, cid: str) -> ClusterOutcome:
         known = self.known.get(name)
         if known is not None and known.get("state") == "RUNNING" and self.fresh.stale(name, known):
             outcome = self._restart_once(name, cid, known, "it started before the new SAS token was in place")
@@ -346,10 +316,13 @@ class _Worker:
         last_state = ""
         last_progress = called
         delay = 0.05  # dense first polls: the one after the restart finishes closes the window
+        since = called  # every look must come from a call made after the previous one began
         while not self.stop.is_set():
-            if not self.polls.wait(self.stop):
+            asked = time.monotonic()
+            info = self._look(name, cid, since)
+            since = asked
+            if info is None:
                 break
-            info = self._get(name, cid)
             if isinstance(info, ClusterOutcome):
                 watch.outcome = info
                 return watch
@@ -388,10 +361,22 @@ class _Worker:
             if now - last_progress >= PROGRESS_EVERY_SECONDS:
                 self.console.info(f"{name}: still {state} ({now - self.started:.0f}s of {self.timeout:.0f}s)")
                 last_progress = now
-            self._sleep_until_next_poll(now, delay)
-            delay = min(delay * 1.3, 10.0)
+            # A shared listing makes frequent looks cheap: the one that sees the last cluster
+            # running closes the window, so the interval stays short.
+            self.stop.wait(min(delay, MOVING_POLL_SECONDS, max(0.0, self.deadline - now)))
+            delay *= 1.3
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
+
+    def _look(self, name: str, cid: str, since: float) -> dict[str, Any] | ClusterOutcome | None:
+        """The cluster as a shared listing of clusters in motion shows it (one call for all
+        waiters, `databricks.moving`), else as its own read; None when stopped."""
+        moving = self.moving.listed_after(since)
+        if moving is not None and cid in moving:
+            return moving[cid]
+        if not self.polls.wait(self.stop):
+            return None
+        return self._get(name, cid)
 
     def _get(self, name: str, cid: str) -> dict[str, Any] | ClusterOutcome:
         try:

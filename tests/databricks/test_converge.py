@@ -4,6 +4,7 @@ save, and what it must not decide on its own."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceClient]:
     monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "0.2")
+    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
     with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
         c, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials)
         yield c
@@ -48,3 +50,29 @@ def test_a_known_cluster_that_stopped_meanwhile_is_read_again_not_failed(client:
     assert report.restarted == ["a"] and report.skipped_terminated == ["b"], out.getvalue()
     assert last_start_ms(client.get_cluster(ids["a"])) > last_start_ms(known["a"])
     assert client.get_cluster(ids["b"])["state"] == "TERMINATED"  # not started by a rotation
+
+
+def test_waits_share_one_listing_of_the_clusters_in_motion(tmp_path: Path, client: WorkspaceClient) -> None:
+    """While clusters restart, one `clusters/list` (filtered to states in motion) answers for all
+    of them; a cluster is read on its own only once it has left that listing."""
+    ids = {f"c{i}": client.create_cluster({**SPEC, "cluster_name": f"c{i}"}) for i in range(6)}
+    known = {name: client.wait_for_state(cid, {"RUNNING"}, timeout=10, poll=0.05) for name, cid in ids.items()}
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("")
+    out = io.StringIO()
+
+    report = converge_clusters(
+        client,
+        ids,
+        Console(out, out, color=False),
+        seen_starts={name: last_start_ms(info) for name, info in known.items()},
+        known=known,
+        timeout=30,
+    )
+
+    assert report.restarted == sorted(ids), out.getvalue()
+    calls = [json.loads(line)["path"] for line in trace.read_text().splitlines()]
+    gets = [p for p in calls if p.endswith("/clusters/get")]
+    listings = [p for p in calls if p.endswith("/clusters/list")]
+    assert listings, calls
+    assert len(gets) <= 2 * len(ids), f"{len(gets)} reads of {len(ids)} clusters: polled one by one"

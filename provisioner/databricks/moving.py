@@ -1,0 +1,78 @@
+"""One `clusters/list` call answers for every cluster a command is waiting on.
+
+Waiting on N restarting clusters with a `clusters/get` each per poll costs N calls a round;
+under a request budget (`parallel.DEFAULT_POLL_RATE`) the last cluster to run is seen up to
+N/budget seconds after it does — inside a rotation's revocation window. The clusters list
+filtered to the states of a cluster in motion (`filter_by.cluster_states`, databricks-sdk
+`service/compute.py` `ListClustersFilterBy`; each item a whole `ClusterDetails`, as
+`clusters/get` answers it) answers for all of them at once: a waited cluster in the listing
+is still moving and the item says how; one absent from it has settled (or has not begun to
+move yet) and only that one needs a `clusters/get`.
+
+Listings are shared: a waiter asks for one that began after its previous look; whoever asks
+first makes the call, the others wait for its answer. They are spaced at least
+`MOVING_POLL_SECONDS` apart and take a token from the caller's budget like any poll.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
+from provisioner.ratelimit import TokenBucket
+
+MOVING_STATES = ("PENDING", "RESTARTING", "RESIZING", "TERMINATING")
+MOVING_POLL_SECONDS = 0.5
+
+
+class MovingClusters:
+    def __init__(
+        self,
+        client: WorkspaceClient,
+        call: Callable[..., Any],  # runs a workspace call within the caller's bound on calls in flight
+        polls: TokenBucket,
+        stop: threading.Event,
+    ) -> None:
+        self._client = client
+        self._call = call
+        self._polls = polls
+        self._stop = stop
+        self._cond = threading.Condition()
+        self._busy = False
+        self._began = float("-inf")  # when the latest listing's call began (monotonic)
+        self._moving: dict[str, dict[str, Any]] | None = None
+
+    def listed_after(self, since: float) -> dict[str, dict[str, Any]] | None:
+        """The clusters in motion by id, from a listing that began after `since` (monotonic).
+
+        None when that listing failed or the wait was stopped: the caller reads the cluster
+        itself (a listing is an optimisation, never the only way to learn a state).
+        """
+        with self._cond:
+            while self._began <= since:
+                if self._stop.is_set():
+                    return None
+                if not self._busy:
+                    self._busy = True
+                    break
+                self._cond.wait(0.25)
+            else:
+                return self._moving
+        began, moving = time.monotonic(), None
+        try:
+            self._stop.wait(max(0.0, self._began + MOVING_POLL_SECONDS - began))
+            if not self._stop.is_set() and self._polls.wait(self._stop):
+                began = time.monotonic()
+                listed: list[dict[str, Any]] = self._call(lambda: self._client.list_clusters(states=MOVING_STATES))
+                moving = {str(c.get("cluster_id")): c for c in listed}
+        except WorkspaceError:
+            moving = None
+        finally:
+            with self._cond:
+                self._busy = False
+                self._began, self._moving = began, moving
+                self._cond.notify_all()
+        return moving
