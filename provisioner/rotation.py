@@ -155,8 +155,6 @@ def _prepare_scoped(ctx: RunContext, env: Environment, creds: DlzCredentials, co
     client = ctx.workspace_client(env)
     dlz_secret.check_scope(client, env, state, must_exist=True)
     dlz_secret.read_freshness(client, env, creds)  # READ on the scope
-    # The restarts after the refresh resolve the secret as each cluster's owner: check before refreshing.
-    check_owners_can_read(client, env, state.clusters(), console.warn, ctx.identity(env))
     return _clusters(ctx, env, state.clusters(), console)
 
 
@@ -201,6 +199,9 @@ def _clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], co
             cluster_ids = {n: c for n, c in cluster_ids.items() if n != name}
         elif info.get("state") == "RUNNING":
             running[name] = info
+    # The restarts after the refresh resolve the secret as each cluster's owner (secret_scope mode).
+    known = {cid: info for cid, info in reads.clusters.items() if not isinstance(info, WorkspaceError)}
+    check_owners_can_read(ctx.workspace_client(env), env, cluster_ids, console.warn, ctx.identity(env), known)
     console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(running)} running")
     return Prepared(cluster_ids, {name: last_start_ms(info) for name, info in running.items()}, running)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from provisioner.databricks.parallel import map_bounded
+from provisioner.databricks.cluster_reads import read_clusters
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ProvisionError
 
@@ -50,17 +50,21 @@ def check_owners_can_read(
     cluster_ids: Mapping[str, str],
     warn: Callable[[str], None],
     identity: Identity,
+    known: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Raise ProvisionError (one line) when a cluster's owner is not this run's identity and
-    the reference would be added, or when an owner lacks READ on the SAS scope."""
+    the reference would be added, or when an owner lacks READ on the SAS scope.
+
+    `known`: cluster id -> `clusters/get` details the caller has read already."""
     if env.sas.mode != "secret_scope" or not cluster_ids:
         return
-    outcomes = map_bounded(lambda item: (item[0], item[1], _cluster(client, item[1])), sorted(cluster_ids.items()))
-    clusters = [o.value for o in outcomes if o.value is not None and o.value[2] is not None]
+    details = dict(known) if known is not None else _read(client, env, cluster_ids)
     problems: list[str] = []
     to_read: list[tuple[str, str, str]] = []
-    for name, cid, info in clusters:
-        assert info is not None
+    for name, cid in sorted(cluster_ids.items()):
+        info = details.get(cid)
+        if info is None:
+            continue  # unreadable or gone: Terraform (or the caller) reports it
         owner = str(info.get("creator_user_name") or "")
         if not owner:
             continue  # the field is absent once the owner is deleted: nothing to name
@@ -73,11 +77,11 @@ def check_owners_can_read(
         raise ProvisionError(f"{env.name}: " + "; ".join(problems))
 
 
-def _cluster(client: WorkspaceClient, cluster_id: str) -> dict[str, Any] | None:
-    try:
-        return client.get_cluster(cluster_id)
-    except WorkspaceError:
-        return None  # unreadable or gone: Terraform reports it
+def _read(client: WorkspaceClient, env: Environment, cluster_ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
+    """The clusters' details in as few calls as the workspace allows (pinned list, then gets)."""
+    unpinned = [cluster_ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in cluster_ids]
+    reads = read_clusters(client, cluster_ids.values(), unpinned=unpinned, max_parallel=env.databricks_max_parallel)
+    return {cid: info for cid, info in reads.clusters.items() if not isinstance(info, WorkspaceError)}
 
 
 def _holds(info: Mapping[str, Any], reference: str) -> bool:
