@@ -22,7 +22,7 @@ from provisioner.env_results import EnvResult
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
-from provisioner.workflow import RunContext, default_plan_file, fetch_credentials, identify, plan_env, render_env
+from provisioner.workflow import RunContext, check_pins, default_plan_file, identify_reading, plan_env, render_env
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -93,8 +93,10 @@ def plan_environments(
 
 
 def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest, plan_file: Path) -> ExitCode:
-    identify(ctx, env)  # Terraform gets the same identity, its auth type pinned
-    creds = fetch_credentials(ctx, env)
+    # Terraform gets the same identity, its auth type pinned; AEP answers meanwhile.
+    _, fetched = identify_reading(ctx, env)
+    check_pins(ctx, env)
+    creds = fetched()
     render_env(ctx, env, creds)
     outcome = plan_env(
         ctx,

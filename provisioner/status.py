@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.config import Environment
 from provisioner.drift import STATUS_WORD, StatusReport, status_report
-from provisioner.workflow import RunContext, fetch_credentials, identify, read_env_state
+from provisioner.workflow import RunContext, identify_reading, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.drift import Oracle
@@ -30,12 +30,12 @@ class Status:
 
 def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None = None) -> Status:
     """Read everything `status` compares (read-only); with `probe`, ask every running cluster too."""
-    identity = identify(ctx, env)
+    identity, fetched = identify_reading(ctx, env, render_next=False)
     report = status_report(
         env,
         read_env_state(ctx, env),
         ctx.workspace_client(env),
-        lambda: fetch_credentials(ctx, env, render_next=False),
+        fetched,
         oracle=_oracle(ctx, env),
         unfinished_rotation=_unfinished_rotation(env),
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,30 @@ def identify(ctx: RunContext, env: Environment) -> Identity:
     return ctx.identity(env)
 
 
+def identify_reading(
+    ctx: RunContext, env: Environment, *, render_next: bool = True
+) -> tuple[Identity, Callable[[], DlzCredentials]]:
+    """`identify` for commands that only read (plan, status): AEP's credentials are fetched
+    while the identity is resolved and proven, and the second value waits for them.
+
+    A GET refreshes AEP's token only once it has expired — when the clusters' copy no longer
+    works anyway — so asking AEP before the identity is proven loses nothing. Commands that
+    refresh on purpose (`rotate`, which revokes a live token) or change clusters prove the
+    identity first (`identify`).
+    """
+    ctx.target.aep_secrets().require()
+    creds: Future[DlzCredentials] = Future()
+
+    def fetch() -> None:
+        try:
+            creds.set_result(fetch_credentials(ctx, env, render_next=render_next))
+        except BaseException as exc:  # handed to the caller, which raises it
+            creds.set_exception(exc)
+
+    threading.Thread(target=fetch, name="aep-credentials", daemon=True).start()
+    return ctx.identity(env), creds.result
+
+
 def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> None:
     """Preflight before a change: the identity can manage the clusters and write the scope."""
     from provisioner.databricks.preflight import check_access
@@ -290,7 +315,6 @@ def plan_env(
     """
     from provisioner.terraform import PlanOptions
 
-    check_pins(ctx, env)
     runner = ctx.runner(env, creds.sas_token, console)
     init_env(ctx, env, runner, console, init=init, init_lock=init_lock)
     return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))
