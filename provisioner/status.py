@@ -97,11 +97,7 @@ def document(report: StatusReport, probes: list[ClusterProbe] | None = None) -> 
         "rotationUnfinished": report.unfinished_rotation is not None,
         "token": {
             "mode": env.sas.mode,
-            "containerName": creds.container_name,
-            "storageAccountName": creds.storage_account_name,
-            "sparkConfKey": creds.spark_conf_key,
-            "expiryDate": creds.expiry_date.isoformat(),
-            "daysLeft": creds.days_left(),
+            **creds.as_json(),
             "warnDays": env.sas.warn_days,
             "expiring": creds.days_left() <= env.sas.warn_days,
         },

@@ -55,6 +55,17 @@ class DlzCredentials:
     def masked_token(self) -> str:
         return mask_sas(self.sas_token.reveal())
 
+    def as_json(self) -> dict[str, str | int]:
+        """Where the DLZ is and when the token expires, as `credentials` and `status --json` show
+        it — never the token."""
+        return {
+            "containerName": self.container_name,
+            "storageAccountName": self.storage_account_name,
+            "sparkConfKey": self.spark_conf_key,
+            "expiryDate": self.expiry_date.isoformat(),
+            "daysLeft": self.days_left(),
+        }
+
     def __repr__(self) -> str:
         return (
             f"DlzCredentials(container_name={self.container_name!r}, "

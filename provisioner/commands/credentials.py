@@ -17,11 +17,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         doc = {
             "environment": env.name,
             "sandbox": env.aep.sandbox,
-            "containerName": creds.container_name,
-            "storageAccountName": creds.storage_account_name,
-            "sparkConfKey": creds.spark_conf_key,
-            "expiryDate": creds.expiry_date.isoformat(),
-            "daysLeft": creds.days_left(),
+            **creds.as_json(),
         }
         if args.json:
             console.result(json.dumps(doc, indent=2, sort_keys=True))
