@@ -85,7 +85,11 @@ def _read(client: WorkspaceClient, env: Environment, cluster_ids: Mapping[str, s
 
 
 def _holds(info: Mapping[str, Any], reference: str) -> bool:
-    """The cluster's spark_conf already holds the reference: the apply leaves it as it is."""
+    """The cluster's spark_conf already holds the reference: the apply leaves it as it is.
+
+    Any key counts. The tool's key moves only with the DLZ's container or account; a
+    non-owner's apply would then add the reference at the new key, which the workspace
+    refuses, and this check does not foresee."""
     return any(reference in str(value) for value in (info.get("spark_conf") or {}).values())
 
 

@@ -129,6 +129,10 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("verify (revoked)", "verify")
     s.run("verify --json (revoked)", "verify", "--json")
     s.run("status --probe (revoked)", "status", "--probe")
+    if mode == "secret_scope":
+        # The ownership preflight's refusal: a cluster owned by someone else would gain the reference.
+        bobs = project.store().add_cluster(WS_KEY, {"cluster_name": "bobs"}, creator="bob@example.com")
+        s.run("adopt (not the owner)", "adopt", "--cluster-id", bobs, "--name", "bobs")
     return s
 
 
@@ -165,6 +169,9 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     for name in ("verify (revoked)", "verify --json (revoked)", "status --probe (revoked)"):
         assert codes[name] == 4, session.runs[name].output[-2000:]
     assert "Server failed to authenticate the request" in session.runs["verify (revoked)"].output
+    if session.mode == "secret_scope":
+        refused = session.runs["adopt (not the owner)"]
+        assert codes["adopt (not the owner)"] == 1 and "only a cluster's owner may add" in refused.output
     if session.mode == "inline":
         # The needles include what must be hidden: the token is really in the state file.
         state = (session.project.root() / "terraform.tfstate").read_bytes()
