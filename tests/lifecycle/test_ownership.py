@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.store import SANDBOX_USER
@@ -257,3 +258,15 @@ def test_another_owners_groups_are_read_by_an_admin_and_a_non_admin_gets_a_warni
     (warned,) = [w for w in warnings(adopted) if BOB in w]
     assert GROUP in warned and "workspace admins only" in warned
     no_secrets(adopted, token(project))
+
+    # Managing Bob's cluster without being its owner: any edit that keeps the reference is allowed.
+    store.set_admin(SANDBOX_USER, True)
+    config = yaml.safe_load(project.config_path.read_text())
+    (bobs,) = [c for c in config["clusters"] if c["name"] == "bobs"]
+    bobs["autotermination_minutes"] = 30
+    project.write_config(config)
+    done = project.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    after = store.get_cluster(WS, cid)
+    assert after["autotermination_minutes"] == 30 and after["spark_conf"][sas_key(project)] == REFERENCE
+    assert after["creator_user_name"] == BOB
