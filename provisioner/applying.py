@@ -112,7 +112,7 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
         return applied
     if scoped and creds is not None:
         if applied is Applied.NO_CHANGES:
-            found = secret_apply.check(ctx, env, creds, runner)
+            found = secret_apply.check(ctx, env, creds, read_state(runner))
             secret_apply.report(env, found, console)
             secret_apply.before_apply(ctx, env, creds, runner, None, found, console)
         else:
@@ -136,10 +136,10 @@ def _asker(
     scoped = env.sas.mode == "secret_scope"
 
     def asked() -> bool:
+        planned = planned_on(plan_file)
         if scoped:  # before anything changes: can every cluster's owner read the secret?
-            clusters = planned_on(plan_file).clusters()
-            check_owners_can_read(ctx.workspace_client(env), env, clusters, console.warn, ctx.identity(env))
-        found = secret_apply.check(ctx, env, creds, runner) if scoped and creds else None
+            check_owners_can_read(ctx.workspace_client(env), env, planned.clusters(), console.warn, ctx.identity(env))
+        found = secret_apply.check(ctx, env, creds, planned) if scoped and creds else None
         if found is not None:
             secret_apply.report(env, found, console)
         if not confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"):

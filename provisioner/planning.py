@@ -115,15 +115,18 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         from provisioner import secret_apply
         from provisioner.databricks.ownership import check_owners_can_read
 
-        found = secret_apply.check(ctx, env, creds, ctx.runner(env, None, console))
+        planned, client, identity = planned_on(plan_file), ctx.workspace_client(env), ctx.identity(env)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
+            # Two independent chains of workspace reads: side by side, not one after the other.
+            owners = side.submit(check_owners_can_read, client, env, planned.clusters(), console.warn, identity)
+            found = secret_apply.check(ctx, env, creds, planned)
+            owners.result()
         secret_apply.report(env, found, console)
         secret_write = found.needs_write
         if secret_write:
             outcome = ExitCode.CHANGES  # apply has something to do
         if found.freshness is not None and found.freshness.present:
             holds_current = found.freshness.holds_current
-        clusters = planned_on(plan_file).clusters()
-        check_owners_can_read(ctx.workspace_client(env), env, clusters, console.warn, ctx.identity(env))
     replaced = _token_replaced(env, creds, plan_file, holds_current)
     if replaced is not None:
         console.warn(

@@ -33,7 +33,7 @@ from provisioner.dlz_secret import (
     write_secret,
 )
 from provisioner.errors import ProvisionError
-from provisioner.terraform import TerraformState, read_state
+from provisioner.terraform import TerraformState
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -69,9 +69,11 @@ class SecretCheck:
         )
 
 
-def check(ctx: RunContext, env: Environment, creds: DlzCredentials, runner: TerraformRunner) -> SecretCheck:
-    """Scope checks and freshness, before anything is applied. Raises ProvisionError (one line)."""
-    state = read_state(runner)
+def check(ctx: RunContext, env: Environment, creds: DlzCredentials, state: TerraformState) -> SecretCheck:
+    """Scope checks and freshness, before anything is applied. Raises ProvisionError (one line).
+
+    `state`: the root's state — a saved plan's prior state where there is one
+    (`terraform.planfile.planned_on`, no Terraform process), else `read_state`."""
     client = ctx.workspace_client(env)
     exists = check_scope(client, env, state)
     legacy = _legacy_value(state)

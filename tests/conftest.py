@@ -207,27 +207,3 @@ def dlz_backend(request: pytest.FixtureRequest) -> str:
     if request.param == "azurite":
         require_azurite()
     return str(request.param)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`, pyproject.toml): the tests that share a
-    module-scoped fixture run on one worker, so the fixture (a sandbox with a whole applied
-    project, a PostgreSQL server) is built once rather than once per worker; each parameter
-    of a parametrized one is a group of its own, so its halves still run side by side.
-    Every other test is handed out on its own."""
-    if not getattr(config.option, "numprocesses", None):
-        return
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        shared = [
-            name
-            for name in item.fixturenames
-            if (defs := info.name2fixturedefs.get(name)) and defs[-1].scope in ("module", "package")
-        ]
-        if not shared:
-            continue
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        key = item.module.__name__ + "".join(f"[{params[n]}]" for n in shared if n in params)
-        item.add_marker(pytest.mark.xdist_group(key))

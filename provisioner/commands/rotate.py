@@ -9,7 +9,8 @@ from provisioner.commands.options import run_context
 from provisioner.config import Environment
 from provisioner.console import Console
 from provisioner.reach.verify import prove_after
-from provisioner.rotation import Rotation, resume, rotate
+from provisioner.rotation import resume, rotate
+from provisioner.rotation_preflight import Rotation
 
 
 def recovery_command(args: argparse.Namespace, env: Environment) -> str:

@@ -316,11 +316,11 @@ class _Worker:
         last_state = ""
         last_progress = called
         delay = 0.05  # dense first polls: the one after the restart finishes closes the window
-        since = called  # every look must come from a call made after the previous one began
+        since: float | None = None  # the first look is the cluster's own read, at once
         while not self.stop.is_set():
             asked = time.monotonic()
             info = self._look(name, cid, since)
-            since = asked
+            since = asked  # later looks come from a listing made after the previous look began
             if info is None:
                 break
             if isinstance(info, ClusterOutcome):
@@ -368,10 +368,14 @@ class _Worker:
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
 
-    def _look(self, name: str, cid: str, since: float) -> dict[str, Any] | ClusterOutcome | None:
+    def _look(self, name: str, cid: str, since: float | None) -> dict[str, Any] | ClusterOutcome | None:
         """The cluster as a shared listing of clusters in motion shows it (one call for all
-        waiters, `databricks.moving`), else as its own read; None when stopped."""
-        moving = self.moving.listed_after(since)
+        waiters, `databricks.moving`), else as its own read; None when stopped.
+
+        The first look (`since` None) is always its own read, made at once: a listing may be up
+        to `MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with a
+        lagging `last_restarted_time`, that restart would show no effect at all."""
+        moving = None if since is None else self.moving.listed_after(since)
         if moving is not None and cid in moving:
             return moving[cid]
         if not self.polls.wait(self.stop):

@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +36,26 @@ MIN_NEEDLE = 8
 
 def new_project(directory: Path, config: Mapping[str, Any] | None = None, **extra_env: str) -> Project:
     (directory / "home").mkdir(parents=True, exist_ok=True)
-    (directory / "tmp").mkdir(exist_ok=True)
     proj = Project(directory, copy.deepcopy(dict(config or BASE_CONFIG)))
-    # Crash logs (tempfile.mkstemp) land inside the project, where the file scan sees them.
-    proj.extra_env.update({"TMPDIR": str(directory / "tmp"), **extra_env})
+    # Crash logs (tempfile.mkstemp) land in the project's tmp/, where the file scan sees them.
+    proj.extra_env.update({"TMPDIR": str(short_tmp(directory)), **extra_env})
     proj.write_config()
     return proj
+
+
+def short_tmp(directory: Path) -> Path:
+    """`directory/tmp`, or a link there to a short directory: the provider plugin's unix socket
+    lives under TMPDIR (`tf.runner`: `<TMPDIR>/tmpXXXXXXXX/py-tf-plugin.sock`, as go-plugin's
+    does), and a socket path has at most 107 bytes — which a pytest-xdist worker's tmp_path
+    (`…/popen-gw1/<test name>/tmp`) can pass. `scan_tree` follows the link."""
+    inside = directory / "tmp"
+    if len(str(inside)) <= 70:
+        inside.mkdir(exist_ok=True)
+        return inside
+    short = Path(tempfile.mkdtemp(prefix="dlz-"))
+    atexit.register(shutil.rmtree, short, ignore_errors=True)
+    inside.symlink_to(short, target_is_directory=True)
+    return short
 
 
 # ---- secrets and their forms --------------------------------------------------------------
@@ -114,7 +131,7 @@ class Needles:
         skipped = {p.resolve() for p in skip}
         hits: list[str] = []
         count = 0
-        for dirpath, _dirs, files in os.walk(root):
+        for dirpath, _dirs, files in os.walk(root, followlinks=True):
             for name in files:
                 path = Path(dirpath) / name
                 if path.resolve() in skipped or is_state_or_plan(path) or (path.is_symlink() and not path.exists()):
