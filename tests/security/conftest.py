@@ -49,9 +49,13 @@ def short_tmp(directory: Path) -> Path:
     does), and a socket path has at most 107 bytes — which a pytest-xdist worker's tmp_path
     (`…/popen-gw1/<test name>/tmp`) can pass. `scan_tree` follows the link."""
     inside = directory / "tmp"
+    if inside.is_symlink():  # a copy of a prepared project: its own temp dir, not the original's
+        inside.unlink()
     if len(str(inside)) <= 70:
         inside.mkdir(exist_ok=True)
         return inside
+    if inside.exists():
+        shutil.rmtree(inside)
     short = Path(tempfile.mkdtemp(prefix="dlz-"))
     atexit.register(shutil.rmtree, short, ignore_errors=True)
     inside.symlink_to(short, target_is_directory=True)
