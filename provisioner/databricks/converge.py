@@ -362,8 +362,10 @@ class _Worker:
                 self.console.info(f"{name}: still {state} ({now - self.started:.0f}s of {self.timeout:.0f}s)")
                 last_progress = now
             # A shared listing makes frequent looks cheap: the one that sees the last cluster
-            # running closes the window, so the interval stays short.
-            self.stop.wait(min(delay, MOVING_POLL_SECONDS, max(0.0, self.deadline - now)))
+            # running closes the window, so the interval stays short — counted from when this
+            # look began, so a look's own round trip does not stretch the cadence.
+            interval = min(delay, MOVING_POLL_SECONDS) - (time.monotonic() - asked)
+            self.stop.wait(max(0.0, min(interval, self.deadline - now)))
             delay *= 1.3
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
