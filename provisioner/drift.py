@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms
-from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError, said
 from provisioner.errors import ExitCode, ProvisionError
@@ -113,11 +112,9 @@ def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, 
     from provisioner.databricks.cluster_reads import read_clusters
     from provisioner.dlz_secret import list_scope
 
-    bound = env.databricks_max_parallel or DEFAULT_MAX_PARALLEL
-    unpinned = [ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in ids]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-secrets") as side:
         secrets = side.submit(list_scope, client, env) if env.sas.mode == "secret_scope" else None
-        reads = read_clusters(client, ids.values(), unpinned=unpinned, max_parallel=max(1, bound - 1))
+        reads = read_clusters(client, env, ids, beside=1)
         return WorkspaceReading(reads.clusters, reads.pinned, None if secrets is None else secrets.result())
 
 

@@ -88,10 +88,7 @@ def prepare_inline(
 def _clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console) -> Prepared:
     # The identity restarts clusters right after the refresh: fail now if it may not.
     check_workspace_access(ctx, env, cluster_ids)
-    unpinned = [cluster_ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in cluster_ids]
-    reads = read_clusters(
-        ctx.workspace_client(env), cluster_ids.values(), unpinned=unpinned, max_parallel=env.databricks_max_parallel
-    )
+    reads = read_clusters(ctx.workspace_client(env), env, cluster_ids)
     running: dict[str, dict[str, Any]] = {}
     for name, cid in sorted(cluster_ids.items()):
         info = reads.clusters[cid]

@@ -10,13 +10,16 @@ for a cluster that list does not hold, those known to be unpinned beside the lis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
+
+if TYPE_CHECKING:
+    from provisioner.config import Environment
 
 
 @dataclass(frozen=True)
@@ -27,13 +30,21 @@ class ClusterReads:
 
 def read_clusters(
     client: WorkspaceClient,
-    cluster_ids: Iterable[str],
+    env: Environment,
+    cluster_ids: Mapping[str, str],
     *,
-    unpinned: Iterable[str] = (),
-    max_parallel: int | None = None,
+    beside: int = 0,
 ) -> ClusterReads:
-    """Each cluster's details (or the `WorkspaceError` its get raised: the caller judges
-    gone vs unreadable); `unpinned` are read beside the pinned list, not after it."""
+    """Each managed cluster's details (or the `WorkspaceError` its get raised: the caller
+    judges gone vs unreadable), by cluster id. The clusters the config leaves unpinned are
+    read beside the pinned list, not after it; calls in flight stay within
+    `databricks.max_parallel`, less `beside` calls the caller makes meanwhile."""
+    bound = max(1, (env.databricks_max_parallel or DEFAULT_MAX_PARALLEL) - beside)
+    unpinned = [cluster_ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in cluster_ids]
+    return _read(client, cluster_ids.values(), unpinned, bound)
+
+
+def _read(client: WorkspaceClient, cluster_ids: Iterable[str], unpinned: Iterable[str], bound: int) -> ClusterReads:
     wanted = sorted(set(cluster_ids))
     if not wanted:
         return ClusterReads({}, frozenset())
@@ -45,7 +56,7 @@ def read_clusters(
         except WorkspaceError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=max_parallel or DEFAULT_MAX_PARALLEL, thread_name_prefix="read") as pool:
+    with ThreadPoolExecutor(max_workers=bound, thread_name_prefix="read") as pool:
         listed = pool.submit(client.list_clusters, pinned_only=True)
         first = {cid: pool.submit(get, cid) for cid in early}
         pinned = {str(c.get("cluster_id")): c for c in listed.result()}

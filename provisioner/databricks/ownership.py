@@ -79,8 +79,7 @@ def check_owners_can_read(
 
 def _read(client: WorkspaceClient, env: Environment, cluster_ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
     """The clusters' details in as few calls as the workspace allows (pinned list, then gets)."""
-    unpinned = [cluster_ids[c.name] for c in env.clusters if c.is_pinned is False and c.name in cluster_ids]
-    reads = read_clusters(client, cluster_ids.values(), unpinned=unpinned, max_parallel=env.databricks_max_parallel)
+    reads = read_clusters(client, env, cluster_ids)
     return {cid: info for cid, info in reads.clusters.items() if not isinstance(info, WorkspaceError)}
 
 
