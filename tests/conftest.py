@@ -4,21 +4,25 @@ driven through the real CLI in a subprocess, with the real terraform binary."""
 from __future__ import annotations
 
 import copy
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from provisioner.databricks.identity import Identity
+
+if TYPE_CHECKING:
+    from provisioner.workflow import RunContext
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -207,3 +211,21 @@ def dlz_backend(request: pytest.FixtureRequest) -> str:
     if request.param == "azurite":
         require_azurite()
     return str(request.param)
+
+
+@pytest.fixture
+def out() -> io.StringIO:
+    """What an in-process run's console printed."""
+    return io.StringIO()
+
+
+@pytest.fixture
+def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunContext]:
+    """An in-process `RunContext` on the project's sandbox, printing into `out`. inline mode:
+    Terraform alone creates everything (secret_scope needs the tool's secret step)."""
+    from tests.project_helpers import in_process
+
+    project.config["sas"] = {"mode": "inline"}
+    project.write_config()
+    with in_process(project, monkeypatch, out) as context:
+        yield context

@@ -3,8 +3,6 @@ the in-process sandbox and the real terraform binary."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,20 +13,7 @@ from provisioner.planning import PlanRequest, plan_environment
 from provisioner.terraform import Applied
 from provisioner.workflow import RunContext, read_env_state
 from tests.conftest import Project
-from tests.project_helpers import ORG, SANDBOX, access, in_process
-
-
-@pytest.fixture
-def out() -> io.StringIO:
-    return io.StringIO()
-
-
-@pytest.fixture
-def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunContext]:
-    project.config["sas"] = {"mode": "inline"}
-    project.write_config()
-    with in_process(project, monkeypatch, out) as context:
-        yield context
+from tests.project_helpers import ORG, SANDBOX, access
 
 
 def test_without_a_terminal_nothing_is_done(ctx: RunContext, project: Project) -> None:

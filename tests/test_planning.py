@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,6 @@ from provisioner.planning import PlanRequest, plan_environment
 from provisioner.workflow import RunContext
 from tests.conftest import Project
 from tests.project_helpers import in_process
-
-
-@pytest.fixture
-def out() -> io.StringIO:
-    return io.StringIO()
-
-
-@pytest.fixture
-def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunContext]:
-    project.config["sas"] = {"mode": "inline"}
-    project.write_config()
-    with in_process(project, monkeypatch, out) as context:
-        yield context
 
 
 def test_a_plan_is_saved_where_asked_and_reported(ctx: RunContext, out: io.StringIO, tmp_path: Path) -> None:

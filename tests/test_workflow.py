@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,6 @@ from provisioner.workflow import (
     render_env,
 )
 from tests.conftest import AEP_SECRET, DATABRICKS_PAT, IDENTITY, Project
-from tests.project_helpers import in_process
-
-
-@pytest.fixture
-def out() -> io.StringIO:
-    return io.StringIO()
-
-
-@pytest.fixture
-def ctx(project: Project, out: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunContext]:
-    # inline mode: Terraform alone creates everything (secret_scope needs the tool's secret step).
-    project.config["sas"] = {"mode": "inline"}
-    project.write_config()
-    with in_process(project, monkeypatch, out) as context:
-        yield context
 
 
 def test_render_writes_once_and_says_so(ctx: RunContext, project: Project, out: io.StringIO) -> None:

@@ -6,8 +6,8 @@ import json
 import subprocess
 from typing import Any
 
-from provisioner.terraform import TerraformState
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.project_helpers import cluster_ids
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"
 ORG = BASE_CONFIG["aep"]["org_id"]
@@ -63,10 +63,6 @@ def _token(project: Project) -> str:
     return project.store().dlz_credentials(ORG, "prod")["SASToken"]
 
 
-def _ids(project: Project) -> dict[str, str]:
-    return TerraformState(json.loads((project.root() / "terraform.tfstate").read_text())).clusters()
-
-
 def _clusters(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in doc["clusters"]}
 
@@ -99,7 +95,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
 
     # 4: someone edits a cluster and drops the SAS entry (and changes a configured key).
     store = project.store()
-    cid = _ids(project)["aep-ingest"]
+    cid = cluster_ids(project)["aep-ingest"]
     live = store.get_cluster(WS, cid)
     spec = {
         k: v
@@ -172,7 +168,7 @@ def test_pinned_clusters_come_from_one_list_call(project: Project) -> None:
     project.config["clusters"][1]["is_pinned"] = False
     project.write_config()
     assert project.run("apply", "--auto-approve").returncode == 0
-    ids = _ids(project)
+    ids = cluster_ids(project)
     trace = project.dir / "trace.jsonl"
 
     code, doc, _ = _status_traced(project, trace)

@@ -7,13 +7,14 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provisioner.config import AuthSettings
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import last_start_ms
-from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.converge import ConvergeReport, converge_clusters
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.sandbox import Sandbox
@@ -38,14 +39,7 @@ def test_a_known_cluster_that_stopped_meanwhile_is_read_again_not_failed(client:
     client.wait_for_state(ids["b"], {"TERMINATED"}, timeout=10, poll=0.05)
     out = io.StringIO()
 
-    report = converge_clusters(
-        client,
-        ids,
-        Console(out, out, color=False),
-        seen_starts={name: last_start_ms(info) for name, info in known.items()},
-        known=known,
-        timeout=30,
-    )
+    report = _restart_known(client, ids, known, out)
 
     assert report.restarted == ["a"] and report.skipped_terminated == ["b"], out.getvalue()
     assert last_start_ms(client.get_cluster(ids["a"])) > last_start_ms(known["a"])
@@ -61,14 +55,7 @@ def test_waits_share_one_listing_of_the_clusters_in_motion(tmp_path: Path, clien
     trace.write_text("")
     out = io.StringIO()
 
-    report = converge_clusters(
-        client,
-        ids,
-        Console(out, out, color=False),
-        seen_starts={name: last_start_ms(info) for name, info in known.items()},
-        known=known,
-        timeout=30,
-    )
+    report = _restart_known(client, ids, known, out)
 
     assert report.restarted == sorted(ids), out.getvalue()
     calls = [json.loads(line)["path"] for line in trace.read_text().splitlines()]
@@ -76,3 +63,17 @@ def test_waits_share_one_listing_of_the_clusters_in_motion(tmp_path: Path, clien
     listings = [p for p in calls if p.endswith("/clusters/list")]
     assert listings, calls
     assert len(gets) <= 2 * len(ids), f"{len(gets)} reads of {len(ids)} clusters: polled one by one"
+
+
+def _restart_known(
+    client: WorkspaceClient, ids: dict[str, str], known: dict[str, dict[str, Any]], out: io.StringIO
+) -> ConvergeReport:
+    """Converge as a rotation's window does: the clusters as read just before, all stale."""
+    return converge_clusters(
+        client,
+        ids,
+        Console(out, out, color=False),
+        seen_starts={name: last_start_ms(info) for name, info in known.items()},
+        known=known,
+        timeout=30,
+    )

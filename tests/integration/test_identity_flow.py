@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 from provisioner.sandbox import Sandbox, workspace_key
 from tests.conftest import BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.project_helpers import cluster_ids
 
 WS = workspace_key(BASE_CONFIG["databricks"]["host"])
 SP_ID = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
@@ -26,15 +26,6 @@ def oauth_env(project: Project, **extra: str) -> dict[str, str]:
     env = project.env(DATABRICKS_CLIENT_ID=SP_ID, DATABRICKS_CLIENT_SECRET=SP_SECRET, **extra)
     del env["DATABRICKS_TOKEN"]
     return env
-
-
-def cluster_ids(root: Path) -> dict[str, str]:
-    state = json.loads((root / "terraform.tfstate").read_text())
-    return {
-        r["name"]: r["instances"][0]["attributes"]["cluster_id"]
-        for r in state["resources"]
-        if r["type"] == "databricks_cluster"
-    }
 
 
 def no_secrets(*texts: str) -> None:
@@ -54,7 +45,7 @@ def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
     assert project.run("plan", env=env).returncode == 0
 
     store = project.store()
-    ids = cluster_ids(project.root())
+    ids = cluster_ids(project)
     for cid in ids.values():
         assert store.get_cluster(WS, cid)["creator_user_name"] == SP_ID  # created as the principal
         assert store.dlz_access(WS, cid)
@@ -128,7 +119,7 @@ def test_a_principal_without_rights_is_refused_before_anything_changes(project: 
     env = oauth_env(project)
     assert project.run("apply", "--auto-approve", env=env).returncode == 0
     store = project.store()
-    ids = cluster_ids(project.root())
+    ids = cluster_ids(project)
     # Someone removes the service principal from the admins and narrows its cluster rights.
     store.set_admin(SP_ID, False)
     for cid in ids.values():

@@ -13,18 +13,10 @@ import pytest
 
 from provisioner.sandbox import workspace_key
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.project_helpers import cluster_ids
 
 WS = workspace_key(BASE_CONFIG["databricks"]["host"])
 ORG = BASE_CONFIG["aep"]["org_id"]
-
-
-def cluster_ids(root: Path) -> dict[str, str]:
-    state = json.loads((root / "terraform.tfstate").read_text())
-    return {
-        r["name"]: r["instances"][0]["attributes"]["cluster_id"]
-        for r in state["resources"]
-        if r["type"] == "databricks_cluster"
-    }
 
 
 def secret_forms(project: Project) -> list[str]:
@@ -61,7 +53,7 @@ def test_plan_apply_converge_and_outside_refresh(project: Project, mode: str) ->
     assert_no_secret_in(applied.stdout + applied.stderr, project)
 
     root = project.root()
-    ids = cluster_ids(root)
+    ids = cluster_ids(project)
     assert set(ids) == {"aep-ingest", "aep-explore"}
     store = project.store()
     assert all(store.dlz_access(WS, cid) for cid in ids.values())
