@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.config import Environment
 from provisioner.drift import STATUS_WORD, StatusReport, status_report
-from provisioner.workflow import RunContext, identify_reading, read_env_state
+from provisioner.workflow import RunContext, fetch_credentials_aside, in_thread, read_env_state
 
 if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
     from provisioner.drift import Oracle
     from provisioner.reach.probe import ClusterProbe
     from provisioner.reach.verify import ProbeOptions
@@ -29,16 +30,29 @@ class Status:
 
 
 def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None = None) -> Status:
-    """Read everything `status` compares (read-only); with `probe`, ask every running cluster too."""
-    identity, fetched = identify_reading(ctx, env, render_next=False)
+    """Read everything `status` compares (read-only); with `probe`, ask every running cluster too.
+
+    Nothing here waits for what it does not need: AEP, the Terraform state and the
+    workspace's client (the SDK's host metadata) start together; the cluster reads start as
+    soon as state and client are there, beside the identity's proof (SCIM Me)."""
+    fetched = fetch_credentials_aside(ctx, env, render_next=False)
+    state = in_thread(lambda: read_env_state(ctx, env), "state")
+    client = ctx.reading_client(env)
+
+    def credentials() -> DlzCredentials:
+        # A refused login fails the cluster reads too: name it first, as the identity's error.
+        ctx.identity(env)
+        return fetched()
+
     report = status_report(
         env,
-        read_env_state(ctx, env),
-        ctx.workspace_client(env),
-        fetched,
+        state(),
+        client,
+        credentials,
         oracle=_oracle(ctx, env),
         unfinished_rotation=_unfinished_rotation(env),
     )
+    identity = ctx.identity(env)
     probes = None
     if probe is not None:
         from provisioner.reach.verify import probe_env

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from provisioner.config import Config, Environment, load_config
 from provisioner.console import Console
@@ -28,7 +28,7 @@ from provisioner.target import RealTarget, Target
 if TYPE_CHECKING:
     from provisioner.aep.client import AepClient
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.databricks.identity import Identity
+    from provisioner.databricks.identity import Identity, OpenedWorkspace
     from provisioner.databricks.workspace import WorkspaceClient
     from provisioner.render import RenderedRoot
     from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
@@ -36,6 +36,30 @@ if TYPE_CHECKING:
 # Secrets the Terraform child never needs: least privilege for the provider processes.
 _NOT_FOR_TERRAFORM = ("AEP_CLIENT_SECRET", "AEP_ACCESS_TOKEN")
 PLAN_FILE_NAME = "dlz-provisioner.tfplan"
+
+
+@dataclass
+class _Workspace:
+    opened: OpenedWorkspace
+    proof: Future[Identity]  # SCIM Me, started when the client was opened
+    announced: bool = False
+
+
+T = TypeVar("T")
+
+
+def _in_thread(work: Callable[[], T], name: str) -> Future[T]:
+    """`work` on a daemon thread of its own; its result or exception in the future."""
+    done: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(work())
+        except BaseException as exc:  # handed to whoever asks for the result
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return done
 
 
 @dataclass
@@ -50,8 +74,8 @@ class RunContext:
     debug: bool = False
     interactive: bool = False
     _clients: dict[str, AepClient] = field(default_factory=dict, repr=False)
-    # host → (client, identity); shared by copies made with dataclasses.replace.
-    _workspaces: dict[str, tuple[WorkspaceClient, Identity]] = field(default_factory=dict, repr=False)
+    # host → opened client and its identity's proof; shared by copies made with dataclasses.replace.
+    _workspaces: dict[str, _Workspace] = field(default_factory=dict, repr=False)
     _workspace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ---- AEP
@@ -76,26 +100,40 @@ class RunContext:
         self.target.warm_dlz()
 
     def identity(self, env: Environment) -> Identity:
-        """Who this run is in the environment's workspace; resolved (and printed) once."""
-        return self._workspace(env)[1]
-
-    def workspace_client(self, env: Environment) -> WorkspaceClient:
-        """Our own calls to the workspace (status, adopt, connect, converge, preflight)."""
-        return self._workspace(env)[0]
-
-    def _workspace(self, env: Environment) -> tuple[WorkspaceClient, Identity]:
-        host = env.databricks_host
+        """Who this run is in the environment's workspace: proven (SCIM Me) and printed once."""
+        opened = self._workspace(env)
+        who = opened.proof.result()
         with self._workspace_lock:
-            if host not in self._workspaces:
-                from provisioner.databricks import identity
-
-                identity.register_secrets(self.environ)
-                url = self.target.workspace_url(host)
-                client, who = identity.connect(host, url, env.databricks_auth, self.target.databricks_credentials())
-                self._workspaces[host] = (client, who)
+            if not opened.announced:
+                opened.announced = True
                 self.console.info(f"{env.name}: Databricks as {who.describe()}")
                 if who.note:
                     self.console.info(f"{env.name}: {who.note}")
+        return who
+
+    def workspace_client(self, env: Environment) -> WorkspaceClient:
+        """Our own calls to the workspace (status, adopt, connect, converge, preflight), once
+        the identity is proven."""
+        self.identity(env)
+        return self._workspace(env).opened.client
+
+    def reading_client(self, env: Environment) -> WorkspaceClient:
+        """The workspace client before its identity is proven, for reads that overlap the proof
+        (status). Whoever uses it asks `identity()` too: a refused login is reported there."""
+        return self._workspace(env).opened.client
+
+    def _workspace(self, env: Environment) -> _Workspace:
+        host = env.databricks_host
+        with self._workspace_lock:
+            if host not in self._workspaces:
+                from provisioner.databricks import identity, sdk
+                from provisioner.warmup import in_background
+
+                in_background(sdk.preload)  # the SDK's service modules load while host metadata answers
+                identity.register_secrets(self.environ)
+                url = self.target.workspace_url(host)
+                opened = identity.open_workspace(host, url, env.databricks_auth, self.target.databricks_credentials())
+                self._workspaces[host] = _Workspace(opened, _in_thread(lambda: identity.prove(opened), "identity"))
             return self._workspaces[host]
 
     # ---- Terraform
@@ -106,10 +144,17 @@ class RunContext:
         return find_terraform(self.environ)  # memoised per binary in provisioner.terraform.binary
 
     def runner(
-        self, env: Environment, sas: Secret | None, console: Console | None = None, identity: Identity | None = None
+        self,
+        env: Environment,
+        sas: Secret | None,
+        console: Console | None = None,
+        identity: Identity | None = None,
+        *,
+        provider_auth: bool = True,
     ) -> TerraformRunner:
         """A runner whose child environment carries the run's Databricks identity (or the one
-        given), its auth type pinned."""
+        given), its auth type pinned. Without `provider_auth`, for commands that configure no
+        provider (`state pull`, `init`): nothing is pinned, and nothing waits for the identity."""
         from provisioner.terraform import TerraformRunner, build_child_env
 
         console = console or self.console
@@ -118,11 +163,13 @@ class RunContext:
                 f"{self.config.path}: terraform.backend: type pg reads its connection string from PG_CONN_STR, "
                 "which is not set — export PG_CONN_STR=postgres://user@host/db"
             )
-        identity = identity or self.identity(env)
         inherited = {k: v for k, v in self.environ.items() if k not in _NOT_FOR_TERRAFORM}
         extra: dict[str, str] = {"CHECKPOINT_DISABLE": inherited.get("CHECKPOINT_DISABLE", "1")}
         extra.update(self.target.terraform_env())
-        extra.update(identity.terraform_env(env.databricks_auth))
+        if provider_auth:
+            # The auth type the SDK resolved: Terraform need not wait for the identity's proof.
+            auth = identity or self._workspace(env).opened
+            extra.update(auth.terraform_env(env.databricks_auth))
         child = build_child_env(
             inherited,
             extra=extra,
@@ -205,25 +252,30 @@ def identify(ctx: RunContext, env: Environment) -> Identity:
 def identify_reading(
     ctx: RunContext, env: Environment, *, render_next: bool = True
 ) -> tuple[Identity, Callable[[], DlzCredentials]]:
-    """`identify` for commands that only read (plan, status): AEP's credentials are fetched
-    while the identity is resolved and proven, and the second value waits for them.
+    """`identify` for commands that only read (plan): AEP's credentials are fetched while the
+    identity is resolved and proven, and the second value waits for them.
 
     A GET refreshes AEP's token only once it has expired — when the clusters' copy no longer
     works anyway — so asking AEP before the identity is proven loses nothing. Commands that
     refresh on purpose (`rotate`, which revokes a live token) or change clusters prove the
     identity first (`identify`).
     """
+    fetched = fetch_credentials_aside(ctx, env, render_next=render_next)
+    return ctx.identity(env), fetched
+
+
+def fetch_credentials_aside(
+    ctx: RunContext, env: Environment, *, render_next: bool = True
+) -> Callable[[], DlzCredentials]:
+    """Ask AEP on a thread of its own (after checking its secret is there); call the result to
+    wait for the credentials (or the failure)."""
     ctx.target.aep_secrets().require()
-    creds: Future[DlzCredentials] = Future()
+    return _in_thread(lambda: fetch_credentials(ctx, env, render_next=render_next), "aep-credentials").result
 
-    def fetch() -> None:
-        try:
-            creds.set_result(fetch_credentials(ctx, env, render_next=render_next))
-        except BaseException as exc:  # handed to the caller, which raises it
-            creds.set_exception(exc)
 
-    threading.Thread(target=fetch, name="aep-credentials", daemon=True).start()
-    return ctx.identity(env), creds.result
+def in_thread(work: Callable[[], T], name: str) -> Callable[[], T]:
+    """Start `work` on a thread of its own; call the result to wait for its value (or failure)."""
+    return _in_thread(work, name).result
 
 
 def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> None:
@@ -326,7 +378,7 @@ def read_env_state(ctx: RunContext, env: Environment) -> TerraformState:
     from provisioner.terraform import read_state
 
     quiet = Console(ctx.console.out, ctx.console.err, color=ctx.console.color, quiet=True)
-    return read_state(ctx.runner(env, sas=None, console=quiet))
+    return read_state(ctx.runner(env, sas=None, console=quiet, provider_auth=False))
 
 
 def _remove_migrated_local_state(env: Environment, console: Console) -> None:

@@ -72,11 +72,31 @@ class Identity:
         }
 
     def terraform_env(self, settings: AuthSettings) -> dict[str, str]:
-        """What pins Terraform's provider to this identity (no secret: those it inherits)."""
-        env = {AUTH_TYPE_ENV: self.auth_type}
-        if settings.profile:
-            env[PROFILE_ENV] = settings.profile
-        return env
+        return terraform_auth_env(self.auth_type, settings)
+
+
+@dataclass(frozen=True)
+class OpenedWorkspace:
+    """A client on the identity databricks-sdk resolved for a workspace, not yet proven.
+
+    Resolution is local but for the SDK's host-metadata request; proving it (`prove`, SCIM
+    `Me`) is one more round trip, which reads that need no identity can overlap."""
+
+    client: WorkspaceClient
+    host: str
+    auth_type: str
+    note: str = ""
+
+    def terraform_env(self, settings: AuthSettings) -> dict[str, str]:
+        return terraform_auth_env(self.auth_type, settings)
+
+
+def terraform_auth_env(auth_type: str, settings: AuthSettings) -> dict[str, str]:
+    """What pins Terraform's provider to the run's identity (no secret: those it inherits)."""
+    env = {AUTH_TYPE_ENV: auth_type}
+    if settings.profile:
+        env[PROFILE_ENV] = settings.profile
+    return env
 
 
 def quiet_sdk_logging() -> None:
@@ -143,34 +163,48 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
     return config, f"ARM_* are set too (for the azurerm backend): Databricks auth pinned to {pinned}"
 
 
-def connect(
+def open_workspace(
     host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
-) -> tuple[WorkspaceClient, Identity]:
-    """Resolve the identity for `host` (served at `url`) and prove it authenticates (SCIM Me)."""
+) -> OpenedWorkspace:
+    """Resolve the identity for `host` (served at `url`) and open a client on it; no call of ours yet."""
     from provisioner.databricks.sdk import Workspace
-    from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
+    from provisioner.databricks.workspace import WorkspaceClient
 
     config, note = sdk_config(url, settings, supplied)
-    client = WorkspaceClient(Workspace(config), host)
-    auth_type = str(config.auth_type)
+    return OpenedWorkspace(WorkspaceClient(Workspace(config), host), host, str(config.auth_type), note)
+
+
+def prove(opened: OpenedWorkspace) -> Identity:
+    """Who the opened client is (SCIM `Me`); a refused or unreachable login is one ConfigError."""
+    from provisioner.databricks.workspace import WorkspaceError
+
     try:
-        me = client.current_user()
+        me = opened.client.current_user()
     except WorkspaceError as exc:
         hint = (
             "the credentials were refused — check they belong to this workspace and have not expired"
             if exc.status in (401, 403)
             else "is the workspace reachable?"
         )
-        raise ConfigError(f"Databricks {host}: {auth_type} authentication failed ({exc.message}) — {hint}") from None
-    identity = Identity(
-        host=host,
-        auth_type=auth_type,
+        raise ConfigError(
+            f"Databricks {opened.host}: {opened.auth_type} authentication failed ({exc.message}) — {hint}"
+        ) from None
+    return Identity(
+        host=opened.host,
+        auth_type=opened.auth_type,
         user_name=str(me.get("userName") or me.get("id") or ""),
         display_name=str(me.get("displayName") or ""),
         groups=tuple(sorted(str(g.get("display")) for g in me.get("groups", []) if g.get("display"))),
-        note=note,
+        note=opened.note,
     )
-    return client, identity
+
+
+def connect(
+    host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
+) -> tuple[WorkspaceClient, Identity]:
+    """Resolve the identity for `host` (served at `url`) and prove it authenticates (SCIM Me)."""
+    opened = open_workspace(host, url, settings, supplied)
+    return opened.client, prove(opened)
 
 
 def _conflict(message: str) -> tuple[str, ...]:

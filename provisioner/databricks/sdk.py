@@ -52,6 +52,26 @@ def load() -> None:
         sys.modules["databricks.sdk"] = package
 
 
+# What `Workspace` builds on, in import order: `databricks.sdk.config` first (`Config`).
+_MODULES = (
+    "databricks.sdk.config",
+    "databricks.sdk.core",
+    "databricks.sdk.service.compute",
+    "databricks.sdk.mixins.compute",
+    "databricks.sdk.service.iam",
+    "databricks.sdk.service.settings",
+    "databricks.sdk.service.workspace",
+)
+
+
+def preload() -> None:
+    """Import what `Workspace` needs (~0.2 s of CPU). Run on a background thread while the
+    SDK's `Config` waits on the host-metadata request, it leaves the critical path."""
+    load()
+    for name in _MODULES:
+        importlib.import_module(name)
+
+
 def _missing(name: str) -> Any:
     raise AttributeError(f"module 'databricks.sdk' has no attribute {name!r}")
 

@@ -91,6 +91,12 @@ class IdentityStore(StoreBase):
         with self._txn() as state:
             _identities(state)["pats"][_digest(token)] = principal_id
 
+    def revoke_pats(self) -> None:
+        """Test knob: every PAT revoked, as workspace token management would revoke them
+        (`DELETE /api/2.0/token-management/tokens/{token_id}`); later calls with one get 401."""
+        with self._txn() as state:
+            _identities(state)["pats"] = {}
+
     def set_admin(self, user_name: str, admin: bool) -> None:
         """Test knob: make a principal a workspace admin (member of `admins`) or not."""
         with self._txn() as state:
