@@ -20,9 +20,18 @@ from provisioner.config import Environment
 from provisioner.console import BufferedConsole, Console
 from provisioner.env_results import EnvResult
 from provisioner.errors import ExitCode, ProvisionError
+from provisioner.plan_ahead import plan_ahead
+from provisioner.terraform import PlanOptions
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
-from provisioner.workflow import RunContext, check_pins, default_plan_file, identify_reading, plan_env, render_env
+from provisioner.workflow import (
+    RunContext,
+    check_pins,
+    default_plan_file,
+    fetch_credentials_aside,
+    plan_env,
+    render_env,
+)
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -93,21 +102,27 @@ def plan_environments(
 
 
 def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest, plan_file: Path) -> ExitCode:
-    # Terraform gets the same identity, its auth type pinned; AEP answers meanwhile.
-    _, fetched = identify_reading(ctx, env)
-    check_pins(ctx, env)
-    creds = fetched()
-    render_env(ctx, env, creds)
-    outcome = plan_env(
-        ctx,
-        env,
-        creds,
-        plan_file,
-        console,
-        init=req.init,
-        lock_timeout=req.lock_timeout,
-        init_lock=_plugin_cache_lock if ctx.target.shares_plugin_cache() else None,
-    )
+    # AEP answers while the identity is proven (a GET refreshes only an expired token, whose
+    # copy on the clusters no longer works anyway) and, in secret_scope mode, while Terraform
+    # plans the root on disk (provisioner.plan_ahead). Terraform gets the same identity, its
+    # auth type pinned.
+    fetched = fetch_credentials_aside(ctx, env)
+    with plan_ahead(ctx, env, PlanOptions(out=plan_file, lock_timeout=req.lock_timeout), req.init) as ahead:
+        ctx.identity(env)
+        check_pins(ctx, env)
+        creds = fetched()
+        outcome = ahead.outcome_for(render_env(ctx, env, creds), console)
+        if outcome is None:
+            outcome = plan_env(
+                ctx,
+                env,
+                creds,
+                plan_file,
+                console,
+                init=req.init,
+                lock_timeout=req.lock_timeout,
+                init_lock=_plugin_cache_lock if ctx.target.shares_plugin_cache() else None,
+            )
     secret_write = False
     holds_current: bool | None = None
     if env.sas.mode == "secret_scope":

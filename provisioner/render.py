@@ -57,6 +57,7 @@ class DlzTarget:
 class RenderedRoot:
     root: Path
     files: Mapping[str, str]  # file name -> content
+    written: tuple[str, ...] = ()  # what writing it changed on disk (render_env)
 
 
 def templates_dir() -> Path:

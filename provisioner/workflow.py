@@ -9,6 +9,7 @@ thing and only look left.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -249,26 +250,16 @@ def identify(ctx: RunContext, env: Environment) -> Identity:
     return ctx.identity(env)
 
 
-def identify_reading(
-    ctx: RunContext, env: Environment, *, render_next: bool = True
-) -> tuple[Identity, Callable[[], DlzCredentials]]:
-    """`identify` for commands that only read (plan): AEP's credentials are fetched while the
-    identity is resolved and proven, and the second value waits for them.
-
-    A GET refreshes AEP's token only once it has expired — when the clusters' copy no longer
-    works anyway — so asking AEP before the identity is proven loses nothing. Commands that
-    refresh on purpose (`rotate`, which revokes a live token) or change clusters prove the
-    identity first (`identify`).
-    """
-    fetched = fetch_credentials_aside(ctx, env, render_next=render_next)
-    return ctx.identity(env), fetched
-
-
 def fetch_credentials_aside(
     ctx: RunContext, env: Environment, *, render_next: bool = True
 ) -> Callable[[], DlzCredentials]:
     """Ask AEP on a thread of its own (after checking its secret is there); call the result to
-    wait for the credentials (or the failure)."""
+    wait for the credentials (or the failure).
+
+    For commands that only read (plan, status): a GET refreshes AEP's token only once it has
+    expired — when the clusters' copy no longer works anyway — so asking AEP before the
+    identity is proven loses nothing. Commands that refresh on purpose (`rotate`, which
+    revokes a live token) or change clusters prove the identity first (`identify`)."""
     ctx.target.aep_secrets().require()
     return _in_thread(lambda: fetch_credentials(ctx, env, render_next=render_next), "aep-credentials").result
 
@@ -298,6 +289,7 @@ def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: 
         written = write_root(rendered)
         if written:
             ctx.console.info(f"rendered {_display(env.root_dir)}: {', '.join(written)}")
+        return dataclasses.replace(rendered, written=tuple(written))
     return rendered
 
 

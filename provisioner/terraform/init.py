@@ -43,13 +43,25 @@ class Init(Runner):
         opts = opts or InitOptions()
         if self.lock_seed is not None:
             seed_lock_file(self.root, self.lock_seed)
-        extra = repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", "")
-        if not force and not opts.upgrade and not opts.migrate_state and not needs_init(self.root, extra):
+        extra = self._init_extra(opts)
+        if not force and not self.init_needed(opts):
             return False
         self.run(init_args(opts), "init")
         # init may have written the lock file, which is itself an init input.
         record_init(self.root, init_fingerprint(self.root, extra))
         return True
+
+    def init_needed(self, opts: InitOptions | None = None) -> bool:
+        """Would `init(opts)` run terraform init? (Reads files only.)"""
+        opts = opts or InitOptions()
+        if opts.upgrade or opts.migrate_state:
+            return True
+        if self.lock_seed is not None and not (self.root / LOCK_FILE).is_file():
+            return True  # init seeds it first
+        return needs_init(self.root, self._init_extra(opts))
+
+    def _init_extra(self, opts: InitOptions) -> str:
+        return repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", "")
 
 
 def init_fingerprint(root: Path, extra: str = "") -> str:

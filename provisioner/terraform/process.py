@@ -119,8 +119,12 @@ def run(
     out: LineSink,
     err: LineSink | None = None,
     capture_stdout: bool = False,
+    stop: threading.Event | None = None,
 ) -> Completed:
-    """Run terraform; stream (or capture) stdout, stream and keep stderr; return its exit code."""
+    """Run terraform; stream (or capture) stdout, stream and keep stderr; return its exit code.
+
+    Setting `stop` asks this one process to stop as Ctrl-C would (SIGINT: Terraform finishes
+    what is in flight and releases its lock); the caller learns it from the exit code."""
     err = err or out
     tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
     captured: list[str] = []
@@ -155,6 +159,8 @@ def run(
             err(line)
 
     readers = [threading.Thread(target=pump_stdout, daemon=True), threading.Thread(target=pump_stderr, daemon=True)]
+    if stop is not None:
+        threading.Thread(target=_stop_when_asked, args=(proc, stop), daemon=True).start()
     for t in readers:
         t.start()
     try:
@@ -175,3 +181,11 @@ def run(
             "state was saved by Terraform — rerun the command to converge"
         )
     return Completed(returncode, "".join(captured), "\n".join(tail))
+
+
+def _stop_when_asked(proc: subprocess.Popen[bytes], stop: threading.Event) -> None:
+    while proc.poll() is None:
+        if stop.wait(0.05):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+            return

@@ -7,6 +7,7 @@ init.py, plan.py, apply.py, show.py, state.py; `TerraformRunner` (terraform.py) 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ class Runner:
         self.err = err or out
         # The lock file to start from when the root has none (the provider source knows its hashes).
         self.lock_seed = lock_seed
+        # Set: the running command is asked to stop (process.run's `stop`).
+        self.stop: threading.Event | None = None
 
     def execute(self, args: Sequence[str], *, capture_stdout: bool = False) -> process.Completed:
         """Run `terraform <args>` in the root; the caller judges the exit code."""
@@ -45,6 +48,7 @@ class Runner:
             out=self.out,
             err=self.err,
             capture_stdout=capture_stdout,
+            stop=self.stop,
         )
 
     def run(self, args: Sequence[str], what: str) -> process.Completed:

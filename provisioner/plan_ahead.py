@@ -1,0 +1,102 @@
+"""Plan the root on disk while AEP and the workspace answer; keep that plan only if it is the one.
+
+A plan's inputs are the root's files, Terraform's child environment and the state. In
+secret_scope mode no token is among them (the clusters carry a `{{secrets/…}}` reference), and
+the usual root on disk is the one this run will render: roots are generated, committed and
+reviewed, and AEP's container and storage account do not change from run to run. So
+`plan` starts Terraform at once, beside the IMS, AEP and identity round trips (about a
+second on real services), instead of after them.
+
+The guess is checked, never trusted: once the credentials are in, the root is rendered as
+always, and the plan ahead is kept only if rendering changed nothing on disk and init is
+not needed. Otherwise it is stopped as Ctrl-C would stop it (Terraform releases its state
+lock) and the plan runs again on the new files. Its output is held back until it is kept, so
+a stopped plan prints nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provisioner.console import BufferedConsole, Console
+from provisioner.errors import ExitCode
+
+if TYPE_CHECKING:
+    from provisioner.config import Environment
+    from provisioner.render import RenderedRoot
+    from provisioner.terraform import InitOptions, PlanOptions, TerraformRunner
+    from provisioner.workflow import RunContext
+
+
+@dataclass
+class _Running:
+    runner: TerraformRunner
+    output: BufferedConsole
+    outcome: Callable[[], ExitCode]  # waits for the plan
+    stop: threading.Event
+
+
+class PlanAhead:
+    """A plan of the root on disk, started early, or nothing when it could not be the one."""
+
+    def __init__(self, running: _Running | None, init: InitOptions | None) -> None:
+        self._running = running
+        self._init = init
+
+    def outcome_for(self, rendered: RenderedRoot, console: Console) -> ExitCode | None:
+        """The plan's outcome (its output printed) when it was made on what this run would plan
+        now — rendering changed nothing on disk and init is not needed; else None, the plan
+        ahead stopped and gone (its lock released, no plan file left)."""
+        running, self._running = self._running, None
+        if running is None:
+            return None
+        if rendered.written or running.runner.init_needed(self._init):
+            _stop(running)
+            return None
+        try:
+            return running.outcome()
+        finally:
+            running.output.flush_to(console)
+
+    def discard(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            _stop(running)
+
+
+def _stop(running: _Running) -> None:
+    running.stop.set()
+    try:
+        running.outcome()
+    except BaseException:  # whatever it met, nothing of it is used
+        return
+
+
+@contextmanager
+def plan_ahead(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptions | None) -> Iterator[PlanAhead]:
+    """Start planning the root on disk unless it cannot be the plan this run makes (inline
+    mode: the token is a plan input; a root never rendered; one that needs init). Whatever
+    is not taken with `outcome_for` is stopped on the way out."""
+    ahead = PlanAhead(_start(ctx, env, opts, init), init)
+    try:
+        yield ahead
+    finally:
+        ahead.discard()
+
+
+def _start(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptions | None) -> _Running | None:
+    from provisioner.workflow import in_thread
+
+    if env.sas.mode != "secret_scope" or not any(env.root_dir.glob("*.tf")):
+        return None
+    output = BufferedConsole(color=ctx.console.color)
+    runner = ctx.runner(env, None, output)
+    if runner.init_needed(init):
+        return None
+    stop = threading.Event()
+    runner.stop = stop
+    return _Running(runner, output, in_thread(lambda: runner.plan(opts), f"plan-ahead-{env.name}"), stop)
