@@ -245,6 +245,8 @@ def variant_environ(variant: Variant, trace: Path) -> Iterator[None]:
 def measure(work: Path, quick: bool) -> list[Row]:
     chosen = os.environ.get("BENCH_SCALE_SIZES")  # e.g. "50": one size of the series, no linearity rows
     sizes = tuple(int(n) for n in chosen.split(",")) if chosen else (1, 10) if quick else SIZES
+    # e.g. "window": only those of status, plan, window (a realistic rotation alone is ~25 s)
+    only = set(os.environ.get("BENCH_SCALE_STEPS", "status,plan,window").split(","))
     results: dict[tuple[int, Variant], Figures] = {}
     for n in sizes:
         project = Project(work / f"scale-{n}", n).write()
@@ -254,10 +256,13 @@ def measure(work: Path, quick: bool) -> list[Row]:
             # Repetitions kept low so the whole bench stays under ~10 minutes: a realistic
             # rotation alone is ~25 s, and every run of the series is in results.md. A failed
             # command is a finding (the goal is "no failed command"), not the end of the series.
-            steps: list[tuple[Callable[[Project, Variant, int, Figures], None], int]] = [(measure_status, 1)]
-            if not variant.limit:  # the plan's calls come from Terraform, throttled like the real provider
+            steps: list[tuple[Callable[[Project, Variant, int, Figures], None], int]] = []
+            if "status" in only:
+                steps.append((measure_status, 1))
+            if "plan" in only and not variant.limit:  # Terraform's calls, throttled like the real provider
                 steps.append((measure_plan, 1))
-            steps.append((measure_window, 1))
+            if "window" in only:
+                steps.append((measure_window, 1))
             for measure_step, reps in steps:
                 try:
                     measure_step(project, variant, reps, figures)
@@ -268,7 +273,8 @@ def measure(work: Path, quick: bool) -> list[Row]:
         for (n, v), f in results.items()
         if f.failures
     ]
-    return failed + status_rows(results, sizes) + window_rows(results, sizes) + plan_rows(results, sizes)
+    builders = {"status": status_rows, "window": window_rows, "plan": plan_rows}
+    return failed + [row for step, rows in builders.items() if step in only for row in rows(results, sizes)]
 
 
 def _linearity(figure: str, values: dict[int, float], sizes: tuple[int, ...]) -> Row:

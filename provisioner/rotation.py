@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from provisioner import dlz_secret
 from provisioner.approval import confirm, require_approval_possible
 from provisioner.console import Console
-from provisioner.databricks.converge import ConvergeReport, converge_clusters
+from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.converge_report import ConvergeReport
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.rotation_marker import RotationMarker
 from provisioner.rotation_preflight import Prepared, Rotation, prepare_inline, prepare_scoped

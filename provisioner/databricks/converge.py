@@ -35,8 +35,9 @@ from typing import Any, TypeVar
 
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms, secret_updated_ms, termination_text
+from provisioner.databricks.converge_report import ClusterOutcome, ConvergeError, ConvergeReport
 from provisioner.databricks.moving import MOVING_POLL_SECONDS, MovingClusters
-from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE
+from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE, CallBound
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError, said
 from provisioner.errors import ProvisionError
 from provisioner.ratelimit import TokenBucket
@@ -72,62 +73,15 @@ class Freshness:
     def secret_ms(self) -> int | None:
         return None if self.secret_ms_read is None else self.secret_ms_read.result()
 
+    def seen_stale(self, name: str, info: Mapping[str, Any]) -> bool:
+        """Stale by what the caller saw (decided without a call)."""
+        return name in self.seen_starts and last_start_ms(info) <= self.seen_starts[name]
+
     def stale(self, name: str, info: Mapping[str, Any]) -> bool:
-        started = last_start_ms(info)
-        if name in self.seen_starts and started <= self.seen_starts[name]:
+        if self.seen_stale(name, info):
             return True
         secret_ms = self.secret_ms
-        return secret_ms is not None and started < secret_ms
-
-
-@dataclass(frozen=True)
-class ClusterOutcome:
-    name: str
-    cluster_id: str
-    # running: already current | restarted | waited: was starting, now RUNNING |
-    # terminated: left for its next start | failed | timeout | gone
-    result: str
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.result in ("running", "restarted", "waited", "terminated")
-
-
-@dataclass
-class ConvergeReport:
-    outcomes: list[ClusterOutcome] = field(default_factory=list)
-
-    def _named(self, *results: str) -> list[str]:
-        return sorted(o.name for o in self.outcomes if o.result in results)
-
-    @property
-    def restarted(self) -> list[str]:
-        return self._named("restarted")
-
-    @property
-    def waited(self) -> list[str]:
-        return self._named("waited")
-
-    @property
-    def running(self) -> list[str]:
-        return self._named("running")
-
-    @property
-    def skipped_terminated(self) -> list[str]:
-        return self._named("terminated")
-
-    @property
-    def failed(self) -> list[ClusterOutcome]:
-        return sorted((o for o in self.outcomes if not o.ok), key=lambda o: o.name)
-
-
-class ConvergeError(ProvisionError):
-    """Some clusters are not on the current configuration; `report` has every cluster's outcome."""
-
-    def __init__(self, message: str, report: ConvergeReport) -> None:
-        super().__init__(message)
-        self.report = report
+        return secret_ms is not None and last_start_ms(info) < secret_ms
 
 
 def converge_clusters(
@@ -141,19 +95,23 @@ def converge_clusters(
     timeout: float = 1800.0,
     retry_hint: str = "rerun `provision apply`",
     max_parallel: int | None = None,
+    polls: TokenBucket | None = None,
 ) -> ConvergeReport:
     """Restart (once) what runs on the old token and wait for every (re)starting cluster.
 
     `secret` is the (scope, key) the clusters reference in secret_scope mode. `known`: clusters
     as the caller read them just before its change, when nothing but that change touched them
-    since (a rotation's secret write): one the caller saw RUNNING is restarted without being
-    read again — one round trip less inside the revocation window; a restart refused with
-    INVALID_STATE (it stopped meanwhile) sends it through the read-first path. Raises
-    ConvergeError naming every cluster that did not make it (the others still converged).
+    since (a rotation's secret write): one the caller saw RUNNING, with the start it gave in
+    `seen_starts`, is restarted without being read again — one round trip less inside the
+    revocation window — and before any read is made (`parallel.CallBound`); a restart refused
+    with INVALID_STATE (it stopped meanwhile) sends it through the read-first path. `polls`: the
+    request budget the waits' polls share (default `parallel.DEFAULT_POLL_RATE` per second).
+    Raises ConvergeError naming every cluster that did not make it (the others still converged).
     """
     if not cluster_ids:
         return ConvergeReport()
-    worker = _Worker(client, console, Freshness(None, dict(seen_starts or {})), timeout, restart=True)
+    fresh = Freshness(None, dict(seen_starts or {}))
+    worker = _Worker(client, console, fresh, timeout, restart=True, polls=polls)
     worker.known = dict(known or {})
     worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
@@ -183,10 +141,14 @@ def _run_all(worker: _Worker, cluster_ids: Mapping[str, str], retry_hint: str) -
     Every cluster waits in a thread of its own — a restart takes minutes and a wait costs
     nothing, while a pool of `max_parallel` would serialise the restarts in batches — and
     what is bounded is the calls: at most `max_parallel` in flight, polls within one
-    request budget (`parallel.DEFAULT_POLL_RATE`).
+    request budget (`parallel.DEFAULT_POLL_RATE`). The restarts made without a read are
+    announced to the bound before any wait begins, so no read takes a slot they need; only
+    those of the waits that get a thread at once (the first `_MAX_WAITERS`).
     """
     report = ConvergeReport()
     items = sorted(cluster_ids.items())
+    worker.first = {name for name, _ in items[:_MAX_WAITERS] if worker.restarts_unread(name)}
+    worker.calls.expect(len(worker.first))
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), _MAX_WAITERS)), thread_name_prefix="converge")
     try:
         futures = {pool.submit(worker.one, name, cid): (name, cid) for name, cid in items}
@@ -201,6 +163,7 @@ def _run_all(worker: _Worker, cluster_ids: Mapping[str, str], retry_hint: str) -
                 raise exc  # a bug: the handler reports it
     except BaseException:
         worker.stop.set()  # Ctrl-C: the waits end at their next poll
+        worker.calls.cancel()  # restarts announced for waits that will not run
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -223,11 +186,19 @@ class _Watch:
     info: dict[str, Any] | None = None
     outcome: ClusterOutcome | None = None  # set when the wait ended otherwise than RUNNING
     saw_transition: bool = False
+    confirmed: bool = False  # read once after it left the listing of clusters in motion
 
 
 class _Worker:
     def __init__(
-        self, client: WorkspaceClient, console: Console, fresh: Freshness, timeout: float, *, restart: bool
+        self,
+        client: WorkspaceClient,
+        console: Console,
+        fresh: Freshness,
+        timeout: float,
+        *,
+        restart: bool,
+        polls: TokenBucket | None = None,
     ) -> None:
         self.client = client
         self.console = console
@@ -237,23 +208,28 @@ class _Worker:
         self.timeout = timeout
         self.deadline = self.started + timeout
         self.stop = threading.Event()
-        self.calls = threading.BoundedSemaphore(DEFAULT_MAX_PARALLEL)
-        self.polls = TokenBucket(DEFAULT_POLL_RATE)
+        self.calls = CallBound(DEFAULT_MAX_PARALLEL)
+        self.polls = polls or TokenBucket(DEFAULT_POLL_RATE)
         self.moving = MovingClusters(client, self.call, self.polls, self.stop)
         self.known: dict[str, Mapping[str, Any]] = {}
+        self.first: set[str] = set()  # restarted without a read of ours; announced to `calls`
 
     def bound(self, max_parallel: int) -> None:
-        self.calls = threading.BoundedSemaphore(max(1, max_parallel))
+        self.calls = CallBound(max_parallel)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A workspace call within the bound on calls in flight."""
-        with self.calls:
+        with self.calls.call():
             return fn(*args)
 
-    def one(self, name: str, cid: str) -> ClusterOutcome:
+    def restarts_unread(self, name: str) -> bool:
         known = self.known.get(name)
-        if known is not None and known.get("state") == "RUNNING" and self.fresh.stale(name, known):
-            outcome = self._restart_once(name, cid, known, "it started before the new SAS token was in place")
+        return known is not None and known.get("state") == "RUNNING" and self.fresh.seen_stale(name, known)
+
+    def one(self, name: str, cid: str) -> ClusterOutcome:
+        if name in self.first:
+            why = "it started before the new SAS token was in place"
+            outcome = self._restart_once(name, cid, self.known[name], why, expected=True)
             if outcome.result != _READ_AGAIN:
                 return outcome
         info = self._get(name, cid)
@@ -280,11 +256,15 @@ class _Worker:
             why = "it started before the new SAS token was in place"
         return self._restart_once(name, cid, info, why)
 
-    def _restart_once(self, name: str, cid: str, info: Mapping[str, Any], why: str) -> ClusterOutcome:
+    def _restart_once(
+        self, name: str, cid: str, info: Mapping[str, Any], why: str, *, expected: bool = False
+    ) -> ClusterOutcome:
         before = last_start_ms(info)
-        self.console.info(f"{name} ({cid}): restarting — {why}")
+        if not expected:
+            self.calls.expect()
         try:
-            with self.calls:
+            with self.calls.restart():
+                self.console.info(f"{name} ({cid}): restarting — {why}")
                 self.client.restart_cluster(cid)
         except WorkspaceError as exc:
             if exc.error_code == "INVALID_STATE" and info is self.known.get(name):
@@ -319,8 +299,10 @@ class _Worker:
         since: float | None = None  # the first look is the cluster's own read, at once
         while not self.stop.is_set():
             asked = time.monotonic()
-            info = self._look(name, cid, since)
-            since = asked  # later looks come from a listing made after the previous look began
+            info = self._look(name, cid, since, watch)
+            # The next look needs a listing begun after this one ended: one begun while it was
+            # in flight may be the very listing it just saw, and the wait would skip a round.
+            since = time.monotonic()
             if info is None:
                 break
             if isinstance(info, ClusterOutcome):
@@ -370,23 +352,32 @@ class _Worker:
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
 
-    def _look(self, name: str, cid: str, since: float | None) -> dict[str, Any] | ClusterOutcome | None:
+    def _look(self, name: str, cid: str, since: float | None, watch: _Watch) -> dict[str, Any] | ClusterOutcome | None:
         """The cluster as a shared listing of clusters in motion shows it (one call for all
         waiters, `databricks.moving`), else as its own read; None when stopped.
 
         The first look (`since` None) is always its own read, made at once: a listing may be up
         to `MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with a
-        lagging `last_restarted_time`, that restart would show no effect at all."""
+        lagging `last_restarted_time`, that restart would show no effect at all.
+
+        A cluster seen moving and now absent from the listing has settled: the one read that
+        says how is not a poll and takes no token of the poll budget (50 clusters settling
+        within seconds would otherwise be confirmed at its rate, the last one closing the
+        window). Once per wait; a cluster never seen moving is polled within the budget, or a
+        restart without visible effect would be read as fast as the listings come."""
         moving = None if since is None else self.moving.listed_after(since)
         if moving is not None and cid in moving:
             return moving[cid]
+        if moving is not None and watch.saw_transition and not watch.confirmed:
+            watch.confirmed = True
+            return self._get(name, cid)
         if not self.polls.wait(self.stop):
             return None
         return self._get(name, cid)
 
     def _get(self, name: str, cid: str) -> dict[str, Any] | ClusterOutcome:
         try:
-            with self.calls:
+            with self.calls.call():
                 return self.client.get_cluster(cid)
         except WorkspaceError as exc:
             if cluster_gone(exc):

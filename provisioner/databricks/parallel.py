@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
@@ -52,6 +53,63 @@ class Outcome(Generic[T, R]):
         # A worker's exception may quote what it held; a repr ends up in logs and tracebacks.
         shown = f"error={_describe(self.error)!r}" if self.error is not None else f"value={self.value!r}"
         return mask(f"Outcome(item={self.item!r}, {shown})")
+
+
+class CallBound:
+    """At most `limit` workspace calls in flight, restarts first.
+
+    While a restart is expected (`expect`, counted before its thread may even have started),
+    no other call takes a slot: with 50 clusters and 20 slots, the first reads of the clusters
+    restarted first would otherwise take the slots the remaining restarts need, and every
+    restart issued late lengthens a rotation's revocation window by as much.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = max(1, limit)
+        self._expected = 0  # restarts announced and not yet in flight
+        self._cond = threading.Condition()
+
+    def expect(self, restarts: int = 1) -> None:
+        with self._cond:
+            self._expected += restarts
+
+    def cancel(self) -> None:
+        """The run is stopping: expected restarts may never come, let the other calls go."""
+        with self._cond:
+            self._expected = 0
+            self._cond.notify_all()
+
+    @contextmanager
+    def restart(self) -> Iterator[None]:
+        """A slot for one expected restart, before any other call waiting."""
+        with self._cond:
+            while not self._free:
+                self._cond.wait()
+            self._free -= 1
+            self._expected = max(0, self._expected - 1)
+            if not self._expected:
+                self._cond.notify_all()  # the other calls may go now
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """A slot for any other call (a read, a listing), once no restart is expected."""
+        with self._cond:
+            while not self._free or self._expected:
+                self._cond.wait()
+            self._free -= 1
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
 
 
 def map_bounded(fn: Callable[[T], R], items: Iterable[T], *, max_parallel: int | None = None) -> list[Outcome[T, R]]:

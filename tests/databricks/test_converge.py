@@ -14,9 +14,11 @@ import pytest
 from provisioner.config import AuthSettings
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import last_start_ms
-from provisioner.databricks.converge import ConvergeReport, converge_clusters
+from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.converge_report import ConvergeReport
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient
+from provisioner.ratelimit import TokenBucket
 from provisioner.sandbox import Sandbox
 
 HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
@@ -65,8 +67,48 @@ def test_waits_share_one_listing_of_the_clusters_in_motion(tmp_path: Path, clien
     assert len(gets) <= 2 * len(ids), f"{len(gets)} reads of {len(ids)} clusters: polled one by one"
 
 
+def test_every_restart_is_made_before_any_read_within_the_call_bound(tmp_path: Path, client: WorkspaceClient) -> None:
+    """The first read after a restart must not take the slot a remaining restart needs (with 50
+    clusters and 20 slots, restarts issued late lengthen the revocation window). One call in
+    flight at a time, so the journal's order is the order the bound let the calls go."""
+    ids, known = _running(client, 6)
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("")
+    out = io.StringIO()
+
+    report = _restart_known(client, ids, known, out, max_parallel=1)
+
+    assert report.restarted == sorted(ids), out.getvalue()
+    calls = [json.loads(line)["path"].rsplit("/", 2)[-2:] for line in trace.read_text().splitlines()]
+    order = ["/".join(c) for c in calls]
+    restarts = [i for i, c in enumerate(order) if c == "clusters/restart"]
+    reads = [i for i, c in enumerate(order) if c in ("clusters/get", "clusters/list")]
+    assert len(restarts) == len(ids) and reads, order
+    assert max(restarts) < min(reads), order
+
+
+@pytest.mark.timeout(120)  # the budget never refills: waits that need a token of it never end
+def test_clusters_that_settle_are_confirmed_outside_the_poll_budget(tmp_path: Path, client: WorkspaceClient) -> None:
+    """A cluster seen moving and then absent from the listing of clusters in motion has settled;
+    the one read that says how is not a poll. With a budget that holds one first look per
+    cluster and some listings and then never refills, every wait still ends."""
+    ids, known = _running(client, 20)
+    listings = 16  # more than the listings of a 0.2 s restart (spaced ≥ 50 ms), fewer than the clusters
+    budget = TokenBucket(rate=1e-9, burst=len(ids) + listings)
+    out = io.StringIO()
+
+    report = _restart_known(client, ids, known, out, polls=budget)
+
+    assert report.restarted == sorted(ids), out.getvalue()
+
+
+def _running(client: WorkspaceClient, n: int) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    ids = {f"c{i:02d}": client.create_cluster({**SPEC, "cluster_name": f"c{i:02d}"}) for i in range(n)}
+    return ids, {name: client.wait_for_state(cid, {"RUNNING"}, timeout=10, poll=0.05) for name, cid in ids.items()}
+
+
 def _restart_known(
-    client: WorkspaceClient, ids: dict[str, str], known: dict[str, dict[str, Any]], out: io.StringIO
+    client: WorkspaceClient, ids: dict[str, str], known: dict[str, dict[str, Any]], out: io.StringIO, **options: Any
 ) -> ConvergeReport:
     """Converge as a rotation's window does: the clusters as read just before, all stale."""
     return converge_clusters(
@@ -76,4 +118,5 @@ def _restart_known(
         seen_starts={name: last_start_ms(info) for name, info in known.items()},
         known=known,
         timeout=30,
+        **options,
     )
