@@ -9,7 +9,7 @@ filtered to the states of a cluster in motion (`filter_by.cluster_states`, datab
 is still moving and the item says how; one absent from it has settled (or has not begun to
 move yet) and only that one needs a `clusters/get`.
 
-Listings are shared: a waiter asks for one that began after its previous look; whoever asks
+Listings are shared: a waiter asks for one that began after its previous look ended; whoever asks
 first makes the call, the others wait for its answer. They take a token from the caller's
 budget like any poll and are spaced a tenth of the time waited so far (at least 50 ms), at
 most `MOVING_POLL_SECONDS`: a short start is seen soon after it ends, and a long one — minutes
