@@ -47,6 +47,11 @@ class PlanAhead:
         self._running = running
         self._init = init
 
+    @property
+    def running(self) -> bool:
+        """A plan is under way (so the root is initialised: its state can be read meanwhile)."""
+        return self._running is not None
+
     def outcome_for(self, rendered: RenderedRoot, console: Console) -> ExitCode | None:
         """The plan's outcome (its output printed) when it was made on what this run would plan
         now — rendering changed nothing on disk and init is not needed; else None, the plan

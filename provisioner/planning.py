@@ -8,9 +8,11 @@ checks the scope and says whether apply will write the secret (provisioner.secre
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +31,17 @@ from provisioner.workflow import (
     check_pins,
     default_plan_file,
     fetch_credentials_aside,
+    in_thread,
     plan_env,
+    read_env_state,
     render_env,
 )
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.expiry import TokenReplaced
-    from provisioner.terraform import InitOptions
+    from provisioner.secret_apply import SecretCheck
+    from provisioner.terraform import InitOptions, TerraformState
 
 _section_lock = threading.Lock()
 # Terraform documents its plugin cache as unsafe for concurrent installs: inits that may
@@ -107,10 +112,29 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     # plans the root on disk (provisioner.plan_ahead). Terraform gets the same identity, its
     # auth type pinned.
     fetched = fetch_credentials_aside(ctx, env)
+    scoped = env.sas.mode == "secret_scope"
+    notes = BufferedConsole(color=console.color)  # the checks' warnings, printed after the plan
+    state: Callable[[], TerraformState] | None = None
+    early: Callable[[], SecretCheck] | None = None
     with plan_ahead(ctx, env, PlanOptions(out=plan_file, lock_timeout=req.lock_timeout), req.init) as ahead:
-        ctx.identity(env)
-        check_pins(ctx, env)
-        creds = fetched()
+        # The scope and owners' checks read the state, not the plan: with a plan under way
+        # they run beside it on the state as it is, and are kept if the plan's prior state
+        # gives them the same inputs.
+        if scoped and ahead.running:
+            # Its lines are dropped: a state it cannot read, the plan cannot either, and says so.
+            state = in_thread(lambda: read_env_state(ctx, env, init=False, console=BufferedConsole()), "state")
+        try:
+            ctx.identity(env)
+            check_pins(ctx, env)
+            creds = fetched()
+        except BaseException:
+            if state is not None:
+                with contextlib.suppress(BaseException):
+                    state()  # its terraform process ends before we do
+            raise
+        if state is not None:
+            read = state
+            early = in_thread(lambda: _check_scope(ctx, env, creds, read(), notes), "scope-check")
         outcome = ahead.outcome_for(render_env(ctx, env, creds), console)
         if outcome is None:
             outcome = plan_env(
@@ -125,17 +149,17 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
             )
     secret_write = False
     holds_current: bool | None = None
-    if env.sas.mode == "secret_scope":
+    if scoped:
         # The value is not Terraform's: check the scope and say whether apply will write it.
         from provisioner import secret_apply
-        from provisioner.databricks.ownership import check_owners_can_read
 
-        planned, client, identity = planned_on(plan_file), ctx.workspace_client(env), ctx.identity(env)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
-            # Two independent chains of workspace reads: side by side, not one after the other.
-            owners = side.submit(check_owners_can_read, client, env, planned.clusters(), console.warn, identity)
-            found = secret_apply.check(ctx, env, creds, planned)
-            owners.result()
+        planned = planned_on(plan_file)
+        if early is not None and state is not None and _check_inputs(state()) == _check_inputs(planned):
+            found = early()  # an error it met, the plan's state would meet again
+        else:
+            notes = BufferedConsole(color=console.color)
+            found = _check_scope(ctx, env, creds, planned, notes)
+        notes.flush_to(console)
         secret_apply.report(env, found, console)
         secret_write = found.needs_write
         if secret_write:
@@ -160,6 +184,29 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     else:
         console.ok(f"{env.name}: no changes")
     return outcome
+
+
+def _check_inputs(state: TerraformState) -> tuple[object, ...]:
+    """What `_check_scope` reads from the state: for equal inputs it finds the same."""
+    from provisioner import secret_apply
+
+    return (tuple(sorted(state.clusters().items())), *secret_apply.state_inputs(state))
+
+
+def _check_scope(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, state: TerraformState, notes: Console
+) -> SecretCheck:
+    """The secret scope (provisioner.secret_apply) and the clusters' owners (may they read it?)."""
+    from provisioner import secret_apply
+    from provisioner.databricks.ownership import check_owners_can_read
+
+    client, identity = ctx.workspace_client(env), ctx.identity(env)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
+        # Two independent chains of workspace reads: side by side, not one after the other.
+        owners = side.submit(check_owners_can_read, client, env, state.clusters(), notes.warn, identity)
+        found = secret_apply.check(ctx, env, creds, state)
+        owners.result()
+    return found
 
 
 def _token_replaced(

@@ -85,6 +85,12 @@ def check(ctx: RunContext, env: Environment, creds: DlzCredentials, state: Terra
     )
 
 
+def state_inputs(state: TerraformState) -> tuple[object, ...]:
+    """What `check` reads from the state: for equal inputs it finds the same (compared in
+    memory; the legacy layout's value is a token)."""
+    return scope_in_state(state), _legacy_value(state)
+
+
 def report(env: Environment, found: SecretCheck, console: Console) -> None:
     if found.freshness is not None:
         line = found.freshness.describe()

@@ -364,13 +364,16 @@ def plan_env(
     return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))
 
 
-def read_env_state(ctx: RunContext, env: Environment) -> TerraformState:
-    """The environment's Terraform state, read quietly (init first when needed; nothing for a
-    root never rendered). Terraform's chatter would be noise in a report and break --json."""
+def read_env_state(
+    ctx: RunContext, env: Environment, *, init: bool = True, console: Console | None = None
+) -> TerraformState:
+    """The environment's Terraform state, read quietly (with `init`, init first when needed;
+    nothing for a root never rendered). Terraform's chatter would be noise in a report and
+    break --json. `console`: where its lines go instead of the run's (quiet) console."""
     from provisioner.terraform import read_state
 
-    quiet = Console(ctx.console.out, ctx.console.err, color=ctx.console.color, quiet=True)
-    return read_state(ctx.runner(env, sas=None, console=quiet, provider_auth=False))
+    quiet = console or Console(ctx.console.out, ctx.console.err, color=ctx.console.color, quiet=True)
+    return read_state(ctx.runner(env, sas=None, console=quiet, provider_auth=False), init=init)
 
 
 def _remove_migrated_local_state(env: Environment, console: Console) -> None:
