@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms, secret_updated_ms, termination_text
 from provisioner.databricks.converge_report import ClusterOutcome, ConvergeError, ConvergeReport
-from provisioner.databricks.moving import MOVING_POLL_SECONDS, MovingClusters
+from provisioner.databricks.moving import MovingClusters
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE, CallBound
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError, said
 from provisioner.errors import ProvisionError
@@ -346,7 +346,7 @@ class _Worker:
             # A shared listing makes frequent looks cheap: the one that sees the last cluster
             # running closes the window, so the interval stays short — counted from when this
             # look began, so a look's own round trip does not stretch the cadence.
-            interval = min(delay, MOVING_POLL_SECONDS) - (time.monotonic() - asked)
+            interval = min(delay, self.moving.spacing(now)) - (time.monotonic() - asked)
             self.stop.wait(max(0.0, min(interval, self.deadline - now)))
             delay *= 1.3
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
@@ -357,7 +357,7 @@ class _Worker:
         waiters, `databricks.moving`), else as its own read; None when stopped.
 
         The first look (`since` None) is always its own read, made at once: a listing may be up
-        to `MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with a
+        to `moving.MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with a
         lagging `last_restarted_time`, that restart would show no effect at all.
 
         A cluster seen moving and now absent from the listing has settled: the one read that
@@ -370,6 +370,7 @@ class _Worker:
             return moving[cid]
         if moving is not None and watch.saw_transition and not watch.confirmed:
             watch.confirmed = True
+            self.moving.settled()
             return self._get(name, cid)
         if not self.polls.wait(self.stop):
             return None
