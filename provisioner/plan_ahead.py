@@ -7,11 +7,13 @@ reviewed, and AEP's container and storage account do not change from run to run.
 `plan` starts Terraform at once, beside the IMS, AEP and identity round trips (about a
 second on real services), instead of after them.
 
-The guess is checked, never trusted: once the credentials are in, the root is rendered as
-always, and the plan ahead is kept only if rendering changed nothing on disk and init is
-not needed. Otherwise it is stopped as Ctrl-C would stop it (Terraform releases its state
-lock) and the plan runs again on the new files. Its output is held back until it is kept, so
-a stopped plan prints nothing.
+The guesses are checked, never trusted: once the credentials are in, the root is rendered
+as always, and the plan ahead is kept only if rendering changed nothing on disk, init is not
+needed and Terraform's auth pin is the one databricks-sdk resolved (the pin is guessed from
+the configuration when that leaves one choice, so the SDK's import and host-metadata round
+trip need not come first). Otherwise it is stopped as Ctrl-C would stop it (Terraform
+releases its state lock) and the plan runs again. Its output is held back until it is kept,
+so a stopped plan prints nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from provisioner.errors import ExitCode
 
 if TYPE_CHECKING:
     from provisioner.config import Environment
+    from provisioner.databricks.identity import AuthPin
     from provisioner.render import RenderedRoot
     from provisioner.terraform import InitOptions, PlanOptions, TerraformRunner
     from provisioner.workflow import RunContext
@@ -38,14 +41,16 @@ class _Running:
     output: BufferedConsole
     outcome: Callable[[], ExitCode]  # waits for the plan
     stop: threading.Event
+    pin: AuthPin  # the auth type Terraform was started with
 
 
 class PlanAhead:
     """A plan of the root on disk, started early, or nothing when it could not be the one."""
 
-    def __init__(self, running: _Running | None, init: InitOptions | None) -> None:
+    def __init__(self, running: _Running | None, init: InitOptions | None, resolved: Callable[[], AuthPin]) -> None:
         self._running = running
         self._init = init
+        self._resolved = resolved
 
     @property
     def running(self) -> bool:
@@ -54,12 +59,13 @@ class PlanAhead:
 
     def outcome_for(self, rendered: RenderedRoot, console: Console) -> ExitCode | None:
         """The plan's outcome (its output printed) when it was made on what this run would plan
-        now — rendering changed nothing on disk and init is not needed; else None, the plan
-        ahead stopped and gone (its lock released, no plan file left)."""
+        now — rendering changed nothing on disk, init is not needed and Terraform's auth pin
+        is the one resolved; else None, the plan ahead stopped and gone (its lock released,
+        no plan file left)."""
         running, self._running = self._running, None
         if running is None:
             return None
-        if rendered.written or running.runner.init_needed(self._init):
+        if rendered.written or running.runner.init_needed(self._init) or running.pin != self._resolved():
             _stop(running)
             return None
         try:
@@ -86,7 +92,7 @@ def plan_ahead(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitO
     """Start planning the root on disk unless it cannot be the plan this run makes (inline
     mode: the token is a plan input; a root never rendered; one that needs init). Whatever
     is not taken with `outcome_for` is stopped on the way out."""
-    ahead = PlanAhead(_start(ctx, env, opts, init), init)
+    ahead = PlanAhead(_start(ctx, env, opts, init), init, lambda: ctx.auth_pin(env))
     try:
         yield ahead
     finally:
@@ -98,10 +104,13 @@ def _start(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptio
 
     if env.sas.mode != "secret_scope" or not any(env.root_dir.glob("*.tf")):
         return None
+    # Guessed from the configuration when it leaves one choice: the SDK's resolution (an import
+    # and the host-metadata round trip) then overlaps Terraform's start too.
+    pin = ctx.predicted_auth_pin(env) or ctx.auth_pin(env)
     output = BufferedConsole(color=ctx.console.color)
-    runner = ctx.runner(env, None, output)
+    runner = ctx.runner(env, None, output, identity=pin)
     if runner.init_needed(init):
         return None
     stop = threading.Event()
     runner.stop = stop
-    return _Running(runner, output, in_thread(lambda: runner.plan(opts), f"plan-ahead-{env.name}"), stop)
+    return _Running(runner, output, in_thread(lambda: runner.plan(opts), f"plan-ahead-{env.name}"), stop, pin)

@@ -29,7 +29,7 @@ from provisioner.target import RealTarget, Target
 if TYPE_CHECKING:
     from provisioner.aep.client import AepClient
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.databricks.identity import Identity, OpenedWorkspace
+    from provisioner.databricks.identity import AuthPin, Identity, OpenedWorkspace
     from provisioner.databricks.workspace import WorkspaceClient
     from provisioner.render import RenderedRoot
     from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
@@ -123,6 +123,20 @@ class RunContext:
         (status). Whoever uses it asks `identity()` too: a refused login is reported there."""
         return self._workspace(env).opened.client
 
+    def auth_pin(self, env: Environment) -> AuthPin:
+        """The auth type databricks-sdk resolved (Terraform's pin); does not wait for the proof."""
+        from provisioner.databricks.identity import AuthPin
+
+        return AuthPin(self._workspace(env).opened.auth_type)
+
+    def predicted_auth_pin(self, env: Environment) -> AuthPin | None:
+        """`auth_pin` guessed without resolving anything (identity.predicted_auth_type), or None."""
+        from provisioner.databricks.identity import AuthPin, predicted_auth_type
+
+        supplied = self.target.databricks_credentials()
+        auth_type = predicted_auth_type(env.databricks_auth, self.environ, supplied)
+        return None if auth_type is None else AuthPin(auth_type)
+
     def _workspace(self, env: Environment) -> _Workspace:
         host = env.databricks_host
         with self._workspace_lock:
@@ -149,7 +163,7 @@ class RunContext:
         env: Environment,
         sas: Secret | None,
         console: Console | None = None,
-        identity: Identity | None = None,
+        identity: Identity | AuthPin | None = None,
         *,
         provider_auth: bool = True,
     ) -> TerraformRunner:
@@ -169,7 +183,7 @@ class RunContext:
         extra.update(self.target.terraform_env())
         if provider_auth:
             # The auth type the SDK resolved: Terraform need not wait for the identity's proof.
-            auth = identity or self._workspace(env).opened
+            auth = identity or self.auth_pin(env)
             extra.update(auth.terraform_env(env.databricks_auth))
         child = build_child_env(
             inherited,

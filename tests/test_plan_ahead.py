@@ -89,3 +89,19 @@ def test_a_refused_login_stops_the_plan_ahead_and_leaves_nothing(
         assert not default_plan_file(env).exists()
         assert not (env.root_dir / ".terraform.tfstate.lock.info").exists()
     assert "Refreshing state" not in out.getvalue()
+
+
+def test_a_wrong_auth_guess_costs_a_plan_not_a_wrong_result(
+    project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
+) -> None:
+    """Terraform started with an auth pin other than the one databricks-sdk resolves (here a
+    forced wrong guess: OAuth M2M without a client) is stopped and the plan made again."""
+    from provisioner.databricks import identity
+
+    applied(project)
+    monkeypatch.setattr(identity, "predicted_auth_type", lambda *args: "oauth-m2m")
+    with in_process(project, monkeypatch, out) as ctx:
+        env = ctx.config.select()[0]
+        result = plan_environment(ctx, env, ctx.console, PlanRequest(), raise_errors=True)
+    assert result.code is ExitCode.NO_CHANGES, out.getvalue()
+    assert "oauth" not in out.getvalue().lower(), out.getvalue()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +72,21 @@ class Identity:
         }
 
     def terraform_env(self, settings: AuthSettings) -> dict[str, str]:
-        return terraform_auth_env(self.auth_type, settings)
+        return AuthPin(self.auth_type).terraform_env(settings)
+
+
+@dataclass(frozen=True)
+class AuthPin:
+    """What pins Terraform's provider to the run's identity: its auth type."""
+
+    auth_type: str
+
+    def terraform_env(self, settings: AuthSettings) -> dict[str, str]:
+        """The child environment's pin (no secret: those it inherits)."""
+        env = {AUTH_TYPE_ENV: self.auth_type}
+        if settings.profile:
+            env[PROFILE_ENV] = settings.profile
+        return env
 
 
 @dataclass(frozen=True)
@@ -87,16 +101,27 @@ class OpenedWorkspace:
     auth_type: str
     note: str = ""
 
-    def terraform_env(self, settings: AuthSettings) -> dict[str, str]:
-        return terraform_auth_env(self.auth_type, settings)
 
+def predicted_auth_type(settings: AuthSettings, environ: Mapping[str, str], supplied: Iterable[str] = ()) -> str | None:
+    """The auth type `sdk_config` will resolve, guessed from the configuration alone (no import,
+    no request), when it leaves one choice: an auth type set explicitly, or a PAT or an OAuth M2M
+    secret but not both (Azure attributes beside either are pinned away, see the module's
+    docstring). `supplied`: the environment names of credentials the target adds.
 
-def terraform_auth_env(auth_type: str, settings: AuthSettings) -> dict[str, str]:
-    """What pins Terraform's provider to the run's identity (no secret: those it inherits)."""
-    env = {AUTH_TYPE_ENV: auth_type}
-    if settings.profile:
-        env[PROFILE_ENV] = settings.profile
-    return env
+    A guess to start Terraform early (provisioner.plan_ahead): whoever uses it compares it with
+    the resolved auth type before anything Terraform did with it counts. A profile is not
+    guessed (its file decides)."""
+    if settings.profile or environ.get(PROFILE_ENV):
+        return None
+    explicit = settings.auth_type or environ.get(AUTH_TYPE_ENV)
+    if explicit:
+        return explicit
+    present = {name for name, value in environ.items() if value} | set(supplied)
+    pat = "DATABRICKS_TOKEN" in present
+    m2m = {"DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"} <= present
+    if pat != m2m:
+        return "pat" if pat else "oauth-m2m"
+    return None
 
 
 def quiet_sdk_logging() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.config import AuthSettings
-from provisioner.databricks.identity import connect, sdk_config
+from provisioner.databricks.identity import connect, predicted_auth_type, sdk_config
 from provisioner.errors import ConfigError
 from provisioner.sandbox import Sandbox
 from provisioner.secret import mask
@@ -136,3 +136,42 @@ def test_azure_methods_resolve_offline_as_far_as_they_can(
         Config(host="http://127.0.0.1:9", auth_type=expected, retry_timeout_seconds=1, http_timeout_seconds=1)
     assert expected in str(err.value) and "more than one" not in str(err.value)
     assert "arm-secret-value-xyz" not in mask(str(err.value))
+
+
+_M2M = {"DATABRICKS_CLIENT_ID": SP_ID, "DATABRICKS_CLIENT_SECRET": SP_SECRET}
+
+
+@pytest.mark.parametrize(
+    ("environ", "settings"),
+    [
+        ({"DATABRICKS_TOKEN": PAT}, AuthSettings()),
+        (_M2M, AuthSettings()),
+        ({**ARM, "DATABRICKS_TOKEN": PAT}, AuthSettings()),
+        ({**ARM, **_M2M}, AuthSettings()),
+        ({"DATABRICKS_TOKEN": PAT, **_M2M}, AuthSettings(auth_type="oauth-m2m")),
+        ({"DATABRICKS_TOKEN": PAT, **_M2M, "DATABRICKS_AUTH_TYPE": "pat"}, AuthSettings()),
+    ],
+)
+def test_the_guessed_auth_type_is_the_one_the_sdk_resolves(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], settings: AuthSettings
+) -> None:
+    """provisioner.plan_ahead starts Terraform with the guess; it must agree with the SDK."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    guess = predicted_auth_type(settings, environ)
+    config, _ = sdk_config(sandbox.workspace_url(HOST), settings)
+    assert guess is not None and guess == str(config.auth_type)
+
+
+@pytest.mark.parametrize(
+    ("environ", "settings"),
+    [
+        (ARM, AuthSettings()),  # which Azure method is the SDK's to find out
+        ({"DATABRICKS_TOKEN": PAT, **_M2M}, AuthSettings()),  # an error, the SDK's words
+        ({"DATABRICKS_TOKEN": PAT}, AuthSettings(profile="ci")),  # the profile's file decides
+        ({"DATABRICKS_TOKEN": PAT, "DATABRICKS_CONFIG_PROFILE": "ci"}, AuthSettings()),
+        ({}, AuthSettings()),
+    ],
+)
+def test_no_guess_where_the_configuration_leaves_a_choice(environ: dict[str, str], settings: AuthSettings) -> None:
+    assert predicted_auth_type(settings, environ) is None
