@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -115,10 +115,14 @@ def converge_clusters(
     worker.known = dict(known or {})
     worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
-        if secret is not None:
-            read = reader.submit(worker.call, secret_updated_ms, client, *secret)  # within the bound too
-            worker.fresh = Freshness(read, worker.fresh.seen_starts)
-        return _run_all(worker, cluster_ids, retry_hint)
+        worker.restart_first(cluster_ids)  # before the secret's read too: it is not needed for these
+        try:
+            if secret is not None:
+                read = reader.submit(worker.call, secret_updated_ms, client, *secret)  # within the bound too
+                worker.fresh = Freshness(read, worker.fresh.seen_starts)
+            return _run_all(worker, cluster_ids, retry_hint)
+        finally:
+            worker.calls.cancel()  # announced restarts that never came must not hold the secret's read
 
 
 def wait_running(
@@ -141,14 +145,10 @@ def _run_all(worker: _Worker, cluster_ids: Mapping[str, str], retry_hint: str) -
     Every cluster waits in a thread of its own — a restart takes minutes and a wait costs
     nothing, while a pool of `max_parallel` would serialise the restarts in batches — and
     what is bounded is the calls: at most `max_parallel` in flight, polls within one
-    request budget (`parallel.DEFAULT_POLL_RATE`). The restarts made without a read are
-    announced to the bound before any wait begins, so no read takes a slot they need; only
-    those of the waits that get a thread at once (the first `_MAX_WAITERS`).
+    request budget (`parallel.DEFAULT_POLL_RATE`).
     """
     report = ConvergeReport()
     items = sorted(cluster_ids.items())
-    worker.first = {name for name, _ in items[:_MAX_WAITERS] if worker.restarts_unread(name)}
-    worker.calls.expect(len(worker.first))
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), _MAX_WAITERS)), thread_name_prefix="converge")
     try:
         futures = {pool.submit(worker.one, name, cid): (name, cid) for name, cid in items}
@@ -222,9 +222,15 @@ class _Worker:
         with self.calls.call():
             return fn(*args)
 
-    def restarts_unread(self, name: str) -> bool:
-        known = self.known.get(name)
-        return known is not None and known.get("state") == "RUNNING" and self.fresh.seen_stale(name, known)
+    def restart_first(self, names: Iterable[str]) -> None:
+        """Announce the restarts made without a read (`known`) to the call bound before any call:
+        no read takes a slot they need. Only for the waits `_run_all` starts at once (the first
+        `_MAX_WAITERS` by name): a read must not wait on a restart whose wait cannot start."""
+        for name in sorted(names)[:_MAX_WAITERS]:
+            known = self.known.get(name)
+            if known is not None and known.get("state") == "RUNNING" and self.fresh.seen_stale(name, known):
+                self.first.add(name)
+        self.calls.expect(len(self.first))
 
     def one(self, name: str, cid: str) -> ClusterOutcome:
         if name in self.first:
