@@ -16,10 +16,16 @@ import importlib
 import importlib.util
 import sys
 import threading
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from databricks.sdk.config import Config
+    from databricks.sdk.mixins.compute import ClustersExt
+    from databricks.sdk.service.compute import CommandExecutionAPI
+    from databricks.sdk.service.iam import CurrentUserAPI, PermissionsAPI, ServicePrincipalsAPI, UsersAPI
+    from databricks.sdk.service.settings import TokensAPI
+    from databricks.sdk.service.workspace import SecretsAPI
 
 _lock = threading.Lock()
 
@@ -52,14 +58,14 @@ def load() -> None:
         sys.modules["databricks.sdk"] = package
 
 
-# What `Workspace` builds on, in import order: `databricks.sdk.config` first (`Config`).
+# What a command's `Workspace` usually builds on, in import order: `databricks.sdk.config`
+# first (`Config`); `service.settings` (tokens, for `connect` only) is left to first use.
 _MODULES = (
     "databricks.sdk.config",
     "databricks.sdk.core",
     "databricks.sdk.service.compute",
     "databricks.sdk.mixins.compute",
     "databricks.sdk.service.iam",
-    "databricks.sdk.service.settings",
     "databricks.sdk.service.workspace",
 )
 
@@ -77,25 +83,64 @@ def _missing(name: str) -> Any:
 
 
 class Workspace:
-    """The services of `databricks.sdk.WorkspaceClient` that this tool calls, on one ApiClient."""
+    """The services of `databricks.sdk.WorkspaceClient` that this tool calls, on one ApiClient.
+
+    Each service is built (and its module imported) on first use: a command that never mints a
+    token does not import `service/settings.py` (~50 ms), and so on."""
 
     def __init__(self, config: Config) -> None:
         load()
         from databricks.sdk.core import ApiClient
-        from databricks.sdk.mixins.compute import ClustersExt
-        from databricks.sdk.service.compute import CommandExecutionAPI
-        from databricks.sdk.service.iam import CurrentUserAPI, PermissionsAPI, ServicePrincipalsAPI, UsersAPI
-        from databricks.sdk.service.settings import TokensAPI
-        from databricks.sdk.service.workspace import SecretsAPI
 
-        # The SDK's service classes carry no annotations on their constructors.
         self.config = config
         self.api_client = ApiClient(config)
-        self.clusters = ClustersExt(self.api_client)  # type: ignore[no-untyped-call]
-        self.command_execution = CommandExecutionAPI(self.api_client)  # type: ignore[no-untyped-call]
-        self.current_user = CurrentUserAPI(self.api_client)  # type: ignore[no-untyped-call]
-        self.permissions = PermissionsAPI(self.api_client)  # type: ignore[no-untyped-call]
-        self.secrets = SecretsAPI(self.api_client)  # type: ignore[no-untyped-call]
-        self.service_principals = ServicePrincipalsAPI(self.api_client)  # type: ignore[no-untyped-call]
-        self.users = UsersAPI(self.api_client)  # type: ignore[no-untyped-call]
-        self.tokens = TokensAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    # The SDK's service classes carry no annotations on their constructors.
+
+    @cached_property
+    def clusters(self) -> ClustersExt:
+        from databricks.sdk.mixins.compute import ClustersExt
+
+        return ClustersExt(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def command_execution(self) -> CommandExecutionAPI:
+        from databricks.sdk.service.compute import CommandExecutionAPI
+
+        return CommandExecutionAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def current_user(self) -> CurrentUserAPI:
+        from databricks.sdk.service.iam import CurrentUserAPI
+
+        return CurrentUserAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def permissions(self) -> PermissionsAPI:
+        from databricks.sdk.service.iam import PermissionsAPI
+
+        return PermissionsAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def secrets(self) -> SecretsAPI:
+        from databricks.sdk.service.workspace import SecretsAPI
+
+        return SecretsAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def service_principals(self) -> ServicePrincipalsAPI:
+        from databricks.sdk.service.iam import ServicePrincipalsAPI
+
+        return ServicePrincipalsAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def users(self) -> UsersAPI:
+        from databricks.sdk.service.iam import UsersAPI
+
+        return UsersAPI(self.api_client)  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def tokens(self) -> TokensAPI:
+        from databricks.sdk.service.settings import TokensAPI
+
+        return TokensAPI(self.api_client)  # type: ignore[no-untyped-call]
