@@ -58,25 +58,26 @@ class Outcome(Generic[T, R]):
 class CallBound:
     """At most `limit` workspace calls in flight, restarts first.
 
-    While a restart is expected (`expect`, counted before its thread may even have started),
-    no other call takes a slot: with 50 clusters and 20 slots, the first reads of the clusters
-    restarted first would otherwise take the slots the remaining restarts need, and every
-    restart issued late lengthens a rotation's revocation window by as much.
+    While a restart is expected (`expect`, counted before its thread may even have started)
+    or in flight, no other call takes a slot: with 50 clusters and 20 slots, the first reads
+    of the clusters restarted first would otherwise take the slots the remaining restarts
+    need, and under a workspace's rate limit they would take the requests a restart answered
+    429 retries with — every restart issued late lengthens a rotation's revocation window.
     """
 
     def __init__(self, limit: int) -> None:
         self._free = max(1, limit)
-        self._expected = 0  # restarts announced and not yet in flight
+        self._restarts = 0  # announced and not yet answered
         self._cond = threading.Condition()
 
     def expect(self, restarts: int = 1) -> None:
         with self._cond:
-            self._expected += restarts
+            self._restarts += restarts
 
     def cancel(self) -> None:
         """The run is stopping: expected restarts may never come, let the other calls go."""
         with self._cond:
-            self._expected = 0
+            self._restarts = 0
             self._cond.notify_all()
 
     @contextmanager
@@ -86,30 +87,27 @@ class CallBound:
             while not self._free:
                 self._cond.wait()
             self._free -= 1
-            self._expected = max(0, self._expected - 1)
-            if not self._expected:
-                self._cond.notify_all()  # the other calls may go now
         try:
             yield
         finally:
-            self._release()
+            with self._cond:
+                self._free += 1
+                self._restarts = max(0, self._restarts - 1)
+                self._cond.notify_all()
 
     @contextmanager
     def call(self) -> Iterator[None]:
-        """A slot for any other call (a read, a listing), once no restart is expected."""
+        """A slot for any other call (a read, a listing), once every restart is answered."""
         with self._cond:
-            while not self._free or self._expected:
+            while not self._free or self._restarts:
                 self._cond.wait()
             self._free -= 1
         try:
             yield
         finally:
-            self._release()
-
-    def _release(self) -> None:
-        with self._cond:
-            self._free += 1
-            self._cond.notify_all()
+            with self._cond:
+                self._free += 1
+                self._cond.notify_all()
 
 
 def map_bounded(fn: Callable[[T], R], items: Iterable[T], *, max_parallel: int | None = None) -> list[Outcome[T, R]]:
