@@ -1,4 +1,5 @@
-"""map_bounded: input order, every error kept, bounded in-flight calls, nothing secret in errors.
+"""map_bounded: input order, every error kept, bounded in-flight calls, nothing secret in errors;
+CallBound: restarts before reads.
 
 The calls are real workspace calls against the sandbox emulator, so ordering is exercised
 with answers that really arrive out of order (the emulator's realistic latency is random).
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from provisioner.databricks.parallel import map_bounded, poll_all, values_or_raise
+from provisioner.databricks.parallel import CallBound, map_bounded, poll_all, values_or_raise
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
@@ -189,3 +190,41 @@ def test_poll_all_waits_for_real_restarts(sandbox: Sandbox, client: WorkspaceCli
 
     outcomes = poll_all(running, ids, max_parallel=4)
     assert [o.value["cluster_id"] for o in outcomes if o.value] == ids
+
+
+def test_call_bound_lets_no_read_start_before_the_announced_restarts_are_answered() -> None:
+    """`CallBound`: a read waits while a restart is announced, even one whose thread has not
+    asked yet, and until that restart has been answered; `cancel` (a run stopping) frees it."""
+    bound = CallBound(2)
+    bound.expect(2)
+    events: list[str] = []
+    read_done = threading.Event()
+
+    def read() -> None:
+        with bound.call():
+            events.append("read")
+        read_done.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    with bound.restart():
+        events.append("restart 1")
+    assert not read_done.wait(0.2), events  # one announced restart is still to come
+    with bound.restart():
+        events.append("restart 2")
+        assert not read_done.wait(0.2), events  # issued, not yet answered
+    reader.join(10)
+    assert events == ["restart 1", "restart 2", "read"]
+
+    stopping = CallBound(1)
+    stopping.expect(1)  # a restart that will never come (its wait did not start)
+
+    def read_while_stopping() -> None:
+        with stopping.call():
+            pass
+
+    waiting = threading.Thread(target=read_while_stopping)
+    waiting.start()
+    stopping.cancel()
+    waiting.join(10)
+    assert not waiting.is_alive()
