@@ -100,7 +100,7 @@ def plan_ahead(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitO
 
 
 def _start(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptions | None) -> _Running | None:
-    from provisioner.workflow import in_thread
+    from provisioner.warmup import in_thread
 
     if env.sas.mode != "secret_scope" or not any(env.root_dir.glob("*.tf")):
         return None

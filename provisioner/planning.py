@@ -26,12 +26,12 @@ from provisioner.plan_ahead import plan_ahead
 from provisioner.terraform import PlanOptions
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
+from provisioner.warmup import in_thread
 from provisioner.workflow import (
     RunContext,
     check_pins,
     default_plan_file,
     fetch_credentials_aside,
-    in_thread,
     plan_env,
     read_env_state,
     render_env,

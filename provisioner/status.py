@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.config import Environment
 from provisioner.drift import STATUS_WORD, StatusReport, status_report
-from provisioner.workflow import RunContext, fetch_credentials_aside, in_thread, read_env_state
+from provisioner.warmup import in_thread
+from provisioner.workflow import RunContext, fetch_credentials_aside, read_env_state
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials

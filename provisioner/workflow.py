@@ -14,11 +14,10 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from provisioner.config import Config, Environment, load_config
 from provisioner.console import Console
@@ -42,25 +41,8 @@ PLAN_FILE_NAME = "dlz-provisioner.tfplan"
 @dataclass
 class _Workspace:
     opened: OpenedWorkspace
-    proof: Future[Identity]  # SCIM Me, started when the client was opened
+    proof: Callable[[], Identity]  # waits for SCIM Me, started when the client was opened
     announced: bool = False
-
-
-T = TypeVar("T")
-
-
-def _in_thread(work: Callable[[], T], name: str) -> Future[T]:
-    """`work` on a daemon thread of its own; its result or exception in the future."""
-    done: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(work())
-        except BaseException as exc:  # handed to whoever asks for the result
-            done.set_exception(exc)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return done
 
 
 @dataclass
@@ -103,7 +85,7 @@ class RunContext:
     def identity(self, env: Environment) -> Identity:
         """Who this run is in the environment's workspace: proven (SCIM Me) and printed once."""
         opened = self._workspace(env)
-        who = opened.proof.result()
+        who = opened.proof()
         with self._workspace_lock:
             if not opened.announced:
                 opened.announced = True
@@ -142,13 +124,13 @@ class RunContext:
         with self._workspace_lock:
             if host not in self._workspaces:
                 from provisioner.databricks import identity, sdk
-                from provisioner.warmup import in_background
+                from provisioner.warmup import in_background, in_thread
 
                 in_background(sdk.preload)  # the SDK's service modules load while host metadata answers
                 identity.register_secrets(self.environ)
                 url = self.target.workspace_url(host)
                 opened = identity.open_workspace(host, url, env.databricks_auth, self.target.databricks_credentials())
-                self._workspaces[host] = _Workspace(opened, _in_thread(lambda: identity.prove(opened), "identity"))
+                self._workspaces[host] = _Workspace(opened, in_thread(lambda: identity.prove(opened), "identity"))
             return self._workspaces[host]
 
     # ---- Terraform
@@ -274,13 +256,10 @@ def fetch_credentials_aside(
     expired — when the clusters' copy no longer works anyway — so asking AEP before the
     identity is proven loses nothing. Commands that refresh on purpose (`rotate`, which
     revokes a live token) or change clusters prove the identity first (`identify`)."""
+    from provisioner.warmup import in_thread
+
     ctx.target.aep_secrets().require()
-    return _in_thread(lambda: fetch_credentials(ctx, env, render_next=render_next), "aep-credentials").result
-
-
-def in_thread(work: Callable[[], T], name: str) -> Callable[[], T]:
-    """Start `work` on a thread of its own; call the result to wait for its value (or failure)."""
-    return _in_thread(work, name).result
+    return in_thread(lambda: fetch_credentials(ctx, env, render_next=render_next), "aep-credentials")
 
 
 def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> None:
