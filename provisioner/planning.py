@@ -111,12 +111,12 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     # copy on the clusters no longer works anyway) and, in secret_scope mode, while Terraform
     # plans the root on disk (provisioner.plan_ahead). Terraform gets the same identity, its
     # auth type pinned.
-    fetched = fetch_credentials_aside(ctx, env)
     scoped = env.sas.mode == "secret_scope"
     notes = BufferedConsole(color=console.color)  # the checks' warnings, printed after the plan
     state: Callable[[], TerraformState] | None = None
     early: Callable[[], SecretCheck] | None = None
     with plan_ahead(ctx, env, PlanOptions(out=plan_file, lock_timeout=req.lock_timeout), req.init) as ahead:
+        fetched = fetch_credentials_aside(ctx, env)  # after Terraform's start: it imports requests
         # The scope and owners' checks read the state, not the plan: with a plan under way
         # they run beside it on the state as it is, and are kept if the plan's prior state
         # gives them the same inputs.
