@@ -111,9 +111,9 @@ def converge_clusters(
     if not cluster_ids:
         return ConvergeReport()
     fresh = Freshness(None, dict(seen_starts or {}))
-    worker = _Worker(client, console, fresh, timeout, restart=True, polls=polls)
+    bound = DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel
+    worker = _Worker(client, console, fresh, timeout, restart=True, max_parallel=bound, polls=polls)
     worker.known = dict(known or {})
-    worker.bound(DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
         worker.restart_first(cluster_ids)  # before the secret's read too: it is not needed for these
         try:
@@ -135,7 +135,6 @@ def wait_running(
 ) -> ConvergeReport:
     """Wait until every cluster (already starting) is RUNNING; never restarts anything."""
     worker = _Worker(client, console, Freshness(), timeout, restart=False)
-    worker.bound(DEFAULT_MAX_PARALLEL)
     return _run_all(worker, clusters, retry_hint)
 
 
@@ -187,6 +186,7 @@ class _Watch:
     outcome: ClusterOutcome | None = None  # set when the wait ended otherwise than RUNNING
     saw_transition: bool = False
     confirmed: bool = False  # read once after it left the listing of clusters in motion
+    alone: bool = False  # the only cluster the last listing showed in motion
 
 
 class _Worker:
@@ -198,6 +198,7 @@ class _Worker:
         timeout: float,
         *,
         restart: bool,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
         polls: TokenBucket | None = None,
     ) -> None:
         self.client = client
@@ -208,14 +209,11 @@ class _Worker:
         self.timeout = timeout
         self.deadline = self.started + timeout
         self.stop = threading.Event()
-        self.calls = CallBound(DEFAULT_MAX_PARALLEL)
+        self.calls = CallBound(max_parallel)
         self.polls = polls or TokenBucket(DEFAULT_POLL_RATE)
         self.moving = MovingClusters(client, self.call, self.polls, self.stop)
         self.known: dict[str, Mapping[str, Any]] = {}
         self.first: set[str] = set()  # restarted without a read of ours; announced to `calls`
-
-    def bound(self, max_parallel: int) -> None:
-        self.calls = CallBound(max_parallel)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A workspace call within the bound on calls in flight."""
@@ -362,17 +360,20 @@ class _Worker:
         """The cluster as a shared listing of clusters in motion shows it (one call for all
         waiters, `databricks.moving`), else as its own read; None when stopped.
 
-        The first look (`since` None) is always its own read, made at once: a listing may be up
-        to `moving.MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with a
-        lagging `last_restarted_time`, that restart would show no effect at all.
+        The first look (`since` None) is its own read, made at once: a listing may be up to
+        `moving.MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with
+        a lagging `last_restarted_time`, that restart would show no effect at all. So is every
+        look once the listing showed no other cluster in motion: it costs what a listing does
+        and says RUNNING one round trip sooner (no read to confirm).
 
         A cluster seen moving and now absent from the listing has settled: the one read that
         says how is not a poll and takes no token of the poll budget (50 clusters settling
         within seconds would otherwise be confirmed at its rate, the last one closing the
         window). Once per wait; a cluster never seen moving is polled within the budget, or a
         restart without visible effect would be read as fast as the listings come."""
-        moving = None if since is None else self.moving.listed_after(since)
+        moving = None if since is None or watch.alone else self.moving.listed_after(since)
         if moving is not None and cid in moving:
+            watch.alone = len(moving) == 1  # from now on its own read: same cost, one round trip less
             return moving[cid]
         if moving is not None and watch.saw_transition and not watch.confirmed:
             watch.confirmed = True
