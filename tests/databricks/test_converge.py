@@ -50,7 +50,9 @@ def test_a_known_cluster_that_stopped_meanwhile_is_read_again_not_failed(client:
 
 def test_waits_share_one_listing_of_the_clusters_in_motion(tmp_path: Path, client: WorkspaceClient) -> None:
     """While clusters restart, one `clusters/list` (filtered to states in motion) answers for all
-    of them; a cluster is read on its own only once it has left that listing."""
+    of them; a cluster is read on its own right after its restart, once it has left that
+    listing, or once the listing shows no other cluster in motion (a read costs what a listing
+    does then: a few more reads, of one cluster, in the last ~0.2 s of its restart)."""
     ids = {f"c{i}": client.create_cluster({**SPEC, "cluster_name": f"c{i}"}) for i in range(6)}
     known = {name: client.wait_for_state(cid, {"RUNNING"}, timeout=10, poll=0.05) for name, cid in ids.items()}
     trace = tmp_path / "trace.jsonl"
@@ -64,7 +66,7 @@ def test_waits_share_one_listing_of_the_clusters_in_motion(tmp_path: Path, clien
     gets = [p for p in calls if p.endswith("/clusters/get")]
     listings = [p for p in calls if p.endswith("/clusters/list")]
     assert listings, calls
-    assert len(gets) <= 2 * len(ids), f"{len(gets)} reads of {len(ids)} clusters: polled one by one"
+    assert len(gets) <= 2 * len(ids) + 4, f"{len(gets)} reads of {len(ids)} clusters: polled one by one"
 
 
 def test_every_restart_is_answered_before_any_read_within_the_call_bound(
