@@ -360,18 +360,23 @@ class _Worker:
         """The cluster as a shared listing of clusters in motion shows it (one call for all
         waiters, `databricks.moving`), else as its own read; None when stopped.
 
-        The first look (`since` None) is its own read, made at once: a listing may be up to
-        `moving.MOVING_POLL_SECONDS` away, and a short restart could begin and end unseen — with
-        a lagging `last_restarted_time`, that restart would show no effect at all. So is every
-        look once the listing showed no other cluster in motion: it costs what a listing does
-        and says RUNNING one round trip sooner (no read to confirm).
+        The first look (`since` None) is its own read, made at once while the poll budget has
+        a token free: a listing may be up to `moving.MOVING_POLL_SECONDS` away, and a short
+        restart could begin and end unseen — with a lagging `last_restarted_time`, that
+        restart would show no effect at all. When many clusters restart together the budget
+        runs dry (50 first reads at 10/s: the last 5 s late); the others' first look is the
+        next shared listing, begun after it — it shows a restart in motion as well. So is
+        every look its own read once the listing showed no other cluster in motion: it costs
+        what a listing does and says RUNNING one round trip sooner (no read to confirm).
 
         A cluster seen moving and now absent from the listing has settled: the one read that
         says how is not a poll and takes no token of the poll budget (50 clusters settling
         within seconds would otherwise be confirmed at its rate, the last one closing the
         window). Once per wait; a cluster never seen moving is polled within the budget, or a
         restart without visible effect would be read as fast as the listings come."""
-        moving = None if since is None or watch.alone else self.moving.listed_after(since)
+        if since is None and self.polls.take() == 0:
+            return self._get(name, cid)
+        moving = None if watch.alone else self.moving.listed_after(time.monotonic() if since is None else since)
         if moving is not None and cid in moving:
             watch.alone = len(moving) == 1  # from now on its own read: same cost, one round trip less
             return moving[cid]

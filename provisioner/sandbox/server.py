@@ -68,6 +68,11 @@ Handler = Callable[[Request], Response]
 class _SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: fifty clients connecting at once (a rotation's
+    # parallel restarts) overflowed it, and the kernel dropped the SYNs of the rest, which the
+    # clients sent again a second later (TCP's initial retransmission timeout) — a stall no
+    # Databricks front end causes. Connections are accepted as fast as they come.
+    request_queue_size = 1024
 
     def __init__(
         self,

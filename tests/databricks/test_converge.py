@@ -27,7 +27,16 @@ SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceClient]:
-    monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "0.2")
+    yield from _client(tmp_path, monkeypatch, start_seconds=0.2)
+
+
+@pytest.fixture
+def slow_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceClient]:
+    yield from _client(tmp_path, monkeypatch, start_seconds=1.0)
+
+
+def _client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_seconds: float) -> Iterator[WorkspaceClient]:
+    monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", str(start_seconds))
     monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
     with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
         c, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials)
@@ -126,3 +135,21 @@ def _restart_known(
         timeout=30,
         **options,
     )
+
+
+def test_first_looks_come_from_the_listing_once_the_poll_budget_is_spent(slow_client: WorkspaceClient) -> None:
+    """Many clusters restarted together: only those whose first look finds a token of the poll
+    budget free read themselves right after their restart; the others' first look is the next
+    shared listing of clusters in motion. So every cluster is seen restarting (a transition
+    printed), however many: on the old code each first look was a read of its own, queued on
+    the budget, and at 10 reads a second the later clusters of twenty had finished their 1 s
+    restart before anyone looked — the restarts issued last were observed last."""
+    ids, known = _running(slow_client, 20)
+    out = io.StringIO()
+
+    report = _restart_known(slow_client, ids, known, out, polls=TokenBucket(rate=10, burst=1))
+
+    assert report.restarted == sorted(ids), out.getvalue()
+    lines = out.getvalue().splitlines()
+    seen_moving = {line.removeprefix("==> ").split(":")[0] for line in lines if "RESTARTING → RUNNING" in line}
+    assert seen_moving == set(ids), out.getvalue()
