@@ -121,8 +121,7 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         # they run beside it on the state as it is, and are kept if the plan's prior state
         # gives them the same inputs.
         if scoped and ahead.running:
-            # Its lines are dropped: a state it cannot read, the plan cannot either, and says so.
-            state = in_thread(lambda: read_env_state(ctx, env, init=False, console=BufferedConsole()), "state")
+            state = in_thread(lambda: _state_now(ctx, env), "state")
         try:
             ctx.identity(env)
             check_pins(ctx, env)
@@ -184,6 +183,18 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     else:
         console.ok(f"{env.name}: no changes")
     return outcome
+
+
+def _state_now(ctx: RunContext, env: Environment) -> TerraformState:
+    """The root's state for checks that a plan's prior state confirms: a local backend's file
+    as it is (no Terraform process beside the plan's), else `terraform state pull`, its lines
+    dropped (a state it cannot read, the plan cannot either, and says so)."""
+    from provisioner.terraform.state import local_state_file, read_state_file
+
+    path = local_state_file(env.root_dir, env.backend.settings, ctx.environ) if env.backend.type == "local" else None
+    if path is not None:
+        return read_state_file(path)
+    return read_env_state(ctx, env, init=False, console=BufferedConsole())
 
 
 def _check_inputs(state: TerraformState) -> tuple[object, ...]:

@@ -131,3 +131,21 @@ def read_state(runner: TerraformRunner, *, init: bool = True) -> TerraformState:
     if init:
         runner.init()
     return TerraformState(runner.state_pull())
+
+
+def local_state_file(root: Path, settings: Mapping[str, Any], environ: Mapping[str, str]) -> Path | None:
+    """Where a `local` backend keeps the root's state (its `path`, else terraform.tfstate), or
+    None when a Terraform workspace is selected (TF_WORKSPACE: another file). For reading the
+    state without starting Terraform, where a guess is checked afterwards."""
+    if environ.get("TF_WORKSPACE", "default") != "default":
+        return None
+    return root / str(settings.get("path") or "terraform.tfstate")
+
+
+def read_state_file(path: Path) -> TerraformState:
+    """A state file as it is on disk (empty when there is none, or it is not a state)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return TerraformState()
+    return TerraformState(doc if isinstance(doc, dict) else None)
