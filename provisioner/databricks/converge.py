@@ -369,18 +369,19 @@ class _Worker:
         every look its own read once the listing showed no other cluster in motion: it costs
         what a listing does and says RUNNING one round trip sooner (no read to confirm).
 
-        A cluster seen moving and now absent from the listing has settled: the one read that
-        says how is not a poll and takes no token of the poll budget (50 clusters settling
-        within seconds would otherwise be confirmed at its rate, the last one closing the
-        window). Once per wait; a cluster never seen moving is polled within the budget, or a
-        restart without visible effect would be read as fast as the listings come."""
+        A cluster absent from a listing begun after its restart was answered has settled (or
+        its restart shows no effect): the one read that says how is not a poll and takes no
+        token of the poll budget (50 clusters settling within seconds would otherwise be
+        confirmed at its rate, the last one closing the window; a short restart may end before
+        any listing sees it). Once per wait; after it the cluster is polled within the budget,
+        or a restart without visible effect would be read as fast as the listings come."""
         if since is None and self.polls.take() == 0:
             return self._get(name, cid)
         moving = None if watch.alone else self.moving.listed_after(time.monotonic() if since is None else since)
         if moving is not None and cid in moving:
             watch.alone = len(moving) == 1  # from now on its own read: same cost, one round trip less
             return moving[cid]
-        if moving is not None and watch.saw_transition and not watch.confirmed:
+        if moving is not None and not watch.confirmed:
             watch.confirmed = True
             self.moving.settled()
             return self._get(name, cid)
