@@ -153,7 +153,11 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         from provisioner import secret_apply
 
         planned = planned_on(plan_file)
-        if early is not None and state is not None and _check_inputs(state()) == _check_inputs(planned):
+        try:
+            same = early is not None and state is not None and _check_inputs(state()) == _check_inputs(planned)
+        except ProvisionError:
+            same = False  # the state could not be read beside the plan: check on the plan's own
+        if same and early is not None:
             found = early()  # an error it met, the plan's state would meet again
         else:
             notes = BufferedConsole(color=console.color)
