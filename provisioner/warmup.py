@@ -20,15 +20,9 @@ T = TypeVar("T")
 
 
 def in_background(work: Callable[[], object]) -> None:
-    """Run `work` on a daemon thread; a failure is left for the main thread to meet (and report) itself."""
-
-    def run() -> None:
-        try:
-            work()
-        except Exception:  # reported by the main thread when it does the same work
-            return
-
-    threading.Thread(target=run, name="warm-up", daemon=True).start()
+    """Run `work` on a daemon thread; a failure is left for the main thread to meet (and report)
+    itself, when it does the same work."""
+    in_thread(work, "warm-up")
 
 
 def in_thread(work: Callable[[], T], name: str) -> Callable[[], T]:

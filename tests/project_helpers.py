@@ -76,3 +76,10 @@ def no_secrets(done: subprocess.CompletedProcess[str], *tokens: str) -> None:
 
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+def served(trace: Path, suffix: str) -> bool:
+    """Has the sandbox's request journal (PROVISION_SANDBOX_TRACE) a call whose path ends so?"""
+    if not trace.exists():
+        return False
+    return any(json.loads(line)["path"].endswith(suffix) for line in trace.read_text().splitlines())

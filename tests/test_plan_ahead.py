@@ -5,7 +5,6 @@ changed nothing."""
 from __future__ import annotations
 
 import io
-import json
 import time
 from pathlib import Path
 
@@ -17,13 +16,7 @@ from provisioner.planning import PlanRequest, plan_environment
 from provisioner.terraform.process import CHILDREN
 from provisioner.workflow import default_plan_file
 from tests.conftest import Project
-from tests.project_helpers import applied, in_process
-
-
-def _served(trace: Path, suffix: str) -> bool:
-    if not trace.exists():
-        return False
-    return any(json.loads(line)["path"].endswith(suffix) for line in trace.read_text().splitlines())
+from tests.project_helpers import applied, in_process, served
 
 
 def _hold_aep_until_terraform_reads(monkeypatch: pytest.MonkeyPatch, trace: Path) -> list[bool]:
@@ -35,9 +28,9 @@ def _hold_aep_until_terraform_reads(monkeypatch: pytest.MonkeyPatch, trace: Path
 
     def answer_after_the_refresh(self: AepClient) -> object:
         deadline = time.monotonic() + 30
-        while not _served(trace, "/clusters/get") and time.monotonic() < deadline:
+        while not served(trace, "/clusters/get") and time.monotonic() < deadline:
             time.sleep(0.02)
-        seen.append(_served(trace, "/clusters/get"))
+        seen.append(served(trace, "/clusters/get"))
         return get_credentials(self)
 
     monkeypatch.setattr(AepClient, "get_credentials", answer_after_the_refresh)

@@ -4,9 +4,7 @@ parallel reads and the identity's proof fail together."""
 from __future__ import annotations
 
 import io
-import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,13 +12,7 @@ from provisioner.databricks import identity
 from provisioner.errors import ConfigError
 from provisioner.status import check_status
 from tests.conftest import Project
-from tests.project_helpers import applied, in_process
-
-
-def _served(trace: Path, suffix: str) -> bool:
-    if not trace.exists():
-        return False
-    return any(json.loads(line)["path"].endswith(suffix) for line in trace.read_text().splitlines())
+from tests.project_helpers import applied, in_process, served
 
 
 def test_cluster_reads_do_not_wait_for_the_identity_proof(
@@ -36,9 +28,9 @@ def test_cluster_reads_do_not_wait_for_the_identity_proof(
 
     def prove_after_the_reads(opened: identity.OpenedWorkspace) -> identity.Identity:
         deadline = time.monotonic() + 20
-        while not _served(trace, "/clusters/list") and time.monotonic() < deadline:
+        while not served(trace, "/clusters/list") and time.monotonic() < deadline:
             time.sleep(0.02)
-        seen.append(_served(trace, "/clusters/list"))
+        seen.append(served(trace, "/clusters/list"))
         return prove(opened)
 
     monkeypatch.setattr(identity, "prove", prove_after_the_reads)

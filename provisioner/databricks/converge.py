@@ -365,8 +365,8 @@ class _Worker:
         restart could begin and end unseen — with a lagging `last_restarted_time`, that
         restart would show no effect at all. When many clusters restart together the budget
         runs dry (50 first reads at 10/s: the last 5 s late); the others' first look is the
-        next shared listing, begun after it — it shows a restart in motion as well. So is
-        every look its own read once the listing showed no other cluster in motion: it costs
+        next shared listing, begun after it — it shows a restart in motion as well. Every look
+        is the cluster's own read once the listing showed no other cluster in motion: it costs
         what a listing does and says RUNNING one round trip sooner (no read to confirm).
 
         A cluster absent from a listing begun after its restart was answered has settled (or

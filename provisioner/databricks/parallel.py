@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
@@ -80,26 +80,18 @@ class CallBound:
             self._restarts = 0
             self._cond.notify_all()
 
-    @contextmanager
-    def restart(self) -> Iterator[None]:
+    def restart(self) -> AbstractContextManager[None]:
         """A slot for one expected restart, before any other call waiting."""
-        with self._cond:
-            while not self._free:
-                self._cond.wait()
-            self._free -= 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._free += 1
-                self._restarts = max(0, self._restarts - 1)
-                self._cond.notify_all()
+        return self._slot(restart=True)
+
+    def call(self) -> AbstractContextManager[None]:
+        """A slot for any other call (a read, a listing), once every restart is answered."""
+        return self._slot(restart=False)
 
     @contextmanager
-    def call(self) -> Iterator[None]:
-        """A slot for any other call (a read, a listing), once every restart is answered."""
+    def _slot(self, *, restart: bool) -> Iterator[None]:
         with self._cond:
-            while not self._free or self._restarts:
+            while not self._free or (self._restarts and not restart):
                 self._cond.wait()
             self._free -= 1
         try:
@@ -107,6 +99,8 @@ class CallBound:
         finally:
             with self._cond:
                 self._free += 1
+                if restart:
+                    self._restarts = max(0, self._restarts - 1)
                 self._cond.notify_all()
 
 
