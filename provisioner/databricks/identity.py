@@ -93,8 +93,10 @@ class AuthPin:
 class OpenedWorkspace:
     """A client on the identity databricks-sdk resolved for a workspace, not yet proven.
 
-    Resolution is local but for the SDK's host-metadata request; proving it (`prove`, SCIM
-    `Me`) is one more round trip, which reads that need no identity can overlap."""
+    Resolution is local but for the SDK's host-metadata request (`GET
+    /.well-known/databricks-config`, made by every `Config` with a host: databricks-sdk-py
+    `databricks/sdk/config.py` `_resolve_host_metadata`); proving it (`prove`, SCIM `Me`) is
+    one more round trip, which reads that need no identity can overlap."""
 
     client: WorkspaceClient
     host: str
@@ -108,9 +110,11 @@ def predicted_auth_type(settings: AuthSettings, environ: Mapping[str, str], supp
     secret but not both (Azure attributes beside either are pinned away, see the module's
     docstring). `supplied`: the environment names of credentials the target adds.
 
-    A guess to start Terraform early (provisioner.plan_ahead): whoever uses it compares it with
-    the resolved auth type before anything Terraform did with it counts. A profile is not
-    guessed (its file decides)."""
+    The order it mirrors is `DefaultCredentials` (databricks-sdk-py `credentials_provider.py`:
+    `pat` before `oauth-m2m`, after `_validate` refused a mix of methods). A guess to start
+    Terraform early (provisioner.plan_ahead): whoever uses it compares it with the resolved
+    auth type before anything Terraform did with it counts. A profile is not guessed (its
+    file decides, `config.py` `_known_file_config_loader`)."""
     if settings.profile or environ.get(PROFILE_ENV):
         return None
     explicit = settings.auth_type or environ.get(AUTH_TYPE_ENV)
