@@ -184,21 +184,24 @@ def project(tmp_path: Path) -> Project:
 
 
 def use_azurite(project: Project) -> None:
-    """This project's CLI runs put the sandbox's DLZ on Azurite (installed, or the test fails/skips)."""
-    require_azurite()
-    project.extra_env["PROVISION_AZURITE"] = ""
+    """This project's CLI runs put the sandbox's DLZ on Azurite (installed, or the test fails/skips).
+
+    By path: the CLI runs with the project's own HOME, where the per-machine install is not."""
+    project.extra_env["PROVISION_AZURITE"] = str(require_azurite())
 
 
-def require_azurite() -> None:
-    """Tests of Azure Blob semantics run on Azurite: skipped only where Node is absent, never on CI."""
-    import shutil
+def require_azurite() -> Path:
+    """Tests of Azure Blob semantics run on Azurite: skipped where it is not installed, never on CI.
 
+    README's test command must pass on a fresh machine; `.ci/run` installs Azurite and sets CI,
+    so there a missing Azurite is a failure, not a quiet skip."""
     from provisioner.sandbox.azurite import AZURITE_VERSION, find_azurite
 
-    if find_azurite(os.environ) is not None:
-        return
-    if shutil.which("node") is None and os.environ.get("CI") != "true":
-        pytest.skip(f"needs Node.js to run Azurite (then `npm install azurite@{AZURITE_VERSION}`)")
+    executable = find_azurite(os.environ)
+    if executable is not None:
+        return executable
+    if os.environ.get("CI") != "true":
+        pytest.skip(f"needs Azurite: Node.js and `npm install azurite@{AZURITE_VERSION}` (.ci/run installs both)")
     pytest.fail(
         f"Azurite is not installed: `npm install azurite@{AZURITE_VERSION}` and put its node_modules/.bin on PATH "
         "(.ci/run does) — this run must test the DLZ on Azure Blob semantics"

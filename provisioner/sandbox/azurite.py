@@ -1,8 +1,8 @@
 """Azurite, Microsoft's Azure Storage emulator (npm `azurite`), as a child of the sandbox.
 
-Found on PATH (`azurite-blob`, with `node`), in the checkout's `node_modules/.bin`, or at
-`$PROVISION_AZURITE`; `PROVISION_AZURITE=off` forces the built-in oracle. `.ci/run` installs
-the pinned `AZURITE_VERSION` with npm.
+Found at `$PROVISION_AZURITE`, on PATH (`azurite-blob`, with `node`), in the checkout's
+`node_modules/.bin`, or in the per-machine install `install_dir()`, where `.ci/run` puts the pinned
+`AZURITE_VERSION` with npm; `PROVISION_AZURITE=off` forces the built-in oracle.
 
 Flags (azurite 3.37.0 `azurite-blob --help`): accounts come only from `AZURITE_ACCOUNTS`
 (`name:base64key;…`, read at start, so a new account means a restart); `--inMemoryPersistence`
@@ -40,6 +40,12 @@ class AzuriteError(RuntimeError):
     """Azurite was found but did not start."""
 
 
+def install_dir(environ: Mapping[str, str]) -> Path:
+    """Where the pinned Azurite is installed once per machine, outside any checkout (`.ci/run`)."""
+    cache = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", str(Path.home()))) / ".cache")
+    return Path(cache) / "dlz-provisioner" / f"azurite-{AZURITE_VERSION}"
+
+
 def find_azurite(environ: Mapping[str, str]) -> Path | None:
     """The `azurite-blob` executable to run, or None (no Node, not installed, or switched off)."""
     chosen = environ.get(AZURITE_ENV, "").strip()
@@ -53,6 +59,7 @@ def find_azurite(environ: Mapping[str, str]) -> Path | None:
     if on_path:
         candidates.append(Path(on_path))
     candidates.append(Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "azurite-blob")
+    candidates.append(install_dir(environ) / "node_modules" / ".bin" / "azurite-blob")
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate

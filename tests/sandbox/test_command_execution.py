@@ -129,5 +129,29 @@ def test_ci_never_skips_the_azurite_tests(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(pytest.fail.Exception, match="must test the DLZ on Azure Blob semantics"):
         require_azurite()
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="needs Node"):
+    with pytest.raises(pytest.skip.Exception, match="needs Azurite"):
         require_azurite()
+
+
+def test_azurite_is_found_where_ci_installs_it(tmp_path: Path) -> None:
+    """README's test command finds the Azurite `.ci/run` installed once per machine, not on PATH."""
+    from provisioner.sandbox.azurite import find_azurite, install_dir
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("node", "azurite-blob"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    installed = install_dir({"HOME": str(tmp_path / "home")}) / "node_modules" / ".bin" / "azurite-blob"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("#!/bin/sh\n")
+    installed.chmod(0o755)
+    only_node = str(tmp_path / "node-only")
+    Path(only_node).mkdir()
+    (Path(only_node) / "node").symlink_to(bin_dir / "node")
+
+    assert find_azurite({"PATH": only_node, "HOME": str(tmp_path / "home")}) == installed
+    assert find_azurite({"PATH": only_node, "HOME": str(tmp_path / "elsewhere")}) is None
+    assert find_azurite({"PATH": only_node, "HOME": str(tmp_path / "home"), "PROVISION_AZURITE": "off"}) is None
+    assert find_azurite({"PATH": str(bin_dir), "HOME": str(tmp_path / "home")}) == bin_dir / "azurite-blob"
+    assert install_dir({"XDG_CACHE_HOME": "/c", "HOME": "/h"}) == Path("/c/dlz-provisioner/azurite-3.37.0")
