@@ -40,7 +40,7 @@ from provisioner.workflow import (
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.expiry import TokenReplaced
-    from provisioner.secret_apply import SecretCheck
+    from provisioner.secret_apply import ScopeReading
     from provisioner.terraform import InitOptions, TerraformState
 
 _section_lock = threading.Lock()
@@ -114,26 +114,26 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     scoped = env.sas.mode == "secret_scope"
     notes = BufferedConsole(color=console.color)  # the checks' warnings, printed after the plan
     state: Callable[[], TerraformState] | None = None
-    early: Callable[[], SecretCheck] | None = None
+    early: Callable[[], ScopeReading] | None = None
     with plan_ahead(ctx, env, PlanOptions(out=plan_file, lock_timeout=req.lock_timeout), req.init) as ahead:
         fetched = fetch_credentials_aside(ctx, env)  # after Terraform's start: it imports requests
-        # The scope and owners' checks read the state, not the plan: with a plan under way
-        # they run beside it on the state as it is, and are kept if the plan's prior state
-        # gives them the same inputs.
+        # The scope and owners' reads need the state, not the plan, nor AEP's token: with a
+        # plan under way they run beside it and AEP, on the state as it is, and are kept if
+        # the plan's prior state gives them the same inputs.
         if scoped and ahead.running:
             state = in_thread(lambda: _state_now(ctx, env), "state")
+            read = state
+            early = in_thread(lambda: _read_scope(ctx, env, read(), notes), "scope-read")
         try:
             ctx.identity(env)
             check_pins(ctx, env)
             creds = fetched()
         except BaseException:
-            if state is not None:
-                with contextlib.suppress(BaseException):
-                    state()  # its terraform process ends before we do
+            for pending in (early, state):
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        pending()  # its terraform process and calls end before we do
             raise
-        if state is not None:
-            read = state
-            early = in_thread(lambda: _check_scope(ctx, env, creds, read(), notes), "scope-check")
         outcome = ahead.outcome_for(render_env(ctx, env, creds), console)
         if outcome is None:
             outcome = plan_env(
@@ -158,10 +158,11 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         except ProvisionError:
             same = False  # the state could not be read beside the plan: check on the plan's own
         if same and early is not None:
-            found = early()  # an error it met, the plan's state would meet again
+            reading = early()  # an error it met, the plan's state would meet again
         else:
             notes = BufferedConsole(color=console.color)
-            found = _check_scope(ctx, env, creds, planned, notes)
+            reading = _read_scope(ctx, env, planned, notes)
+        found = secret_apply.judge(env, reading, creds, planned)
         notes.flush_to(console)
         secret_apply.report(env, found, console)
         secret_write = found.needs_write
@@ -202,15 +203,13 @@ def _state_now(ctx: RunContext, env: Environment) -> TerraformState:
 
 
 def _check_inputs(state: TerraformState) -> tuple[object, ...]:
-    """What `_check_scope` reads from the state: for equal inputs it finds the same."""
+    """What `_read_scope` reads from the state: for equal inputs it finds the same."""
     from provisioner import secret_apply
 
     return (tuple(sorted(state.clusters().items())), *secret_apply.state_inputs(state))
 
 
-def _check_scope(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, state: TerraformState, notes: Console
-) -> SecretCheck:
+def _read_scope(ctx: RunContext, env: Environment, state: TerraformState, notes: Console) -> ScopeReading:
     """The secret scope (provisioner.secret_apply) and the clusters' owners (may they read it?)."""
     from provisioner import secret_apply
     from provisioner.databricks.ownership import check_owners_can_read
@@ -219,9 +218,9 @@ def _check_scope(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
         # Two independent chains of workspace reads: side by side, not one after the other.
         owners = side.submit(check_owners_can_read, client, env, state.clusters(), notes.warn, identity)
-        found = secret_apply.check(ctx, env, creds, state)
+        reading = secret_apply.read_scope(client, env, state)
         owners.result()
-    return found
+    return reading
 
 
 def _token_replaced(

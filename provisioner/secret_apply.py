@@ -16,6 +16,7 @@ still holding the old resource (and so the token) are deleted after the apply.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +27,9 @@ from provisioner.dlz_secret import (
     SCOPE_ADDRESS,
     Freshness,
     check_scope,
+    judge_freshness,
     legacy_secret_in_state,
-    read_freshness,
+    list_scope,
     record_fingerprint,
     scope_in_state,
     write_secret,
@@ -38,6 +40,7 @@ from provisioner.terraform import TerraformState
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.config import Environment
+    from provisioner.databricks.workspace import WorkspaceClient
     from provisioner.terraform import TerraformRunner
     from provisioner.workflow import RunContext
 
@@ -69,19 +72,36 @@ class SecretCheck:
         )
 
 
+@dataclass(frozen=True)
+class ScopeReading:
+    """The workspace's part of `check`: it needs no AEP token, so `plan` reads it while AEP answers."""
+
+    exists: bool
+    listed: Mapping[str, int]  # the scope's keys and when each was written (ms); empty if it does not exist
+
+
 def check(ctx: RunContext, env: Environment, creds: DlzCredentials, state: TerraformState) -> SecretCheck:
     """Scope checks and freshness, before anything is applied. Raises ProvisionError (one line).
 
     `state`: the root's state — a saved plan's prior state where there is one
     (`terraform.planfile.planned_on`, no Terraform process), else `read_state`."""
-    client = ctx.workspace_client(env)
+    return judge(env, read_scope(ctx.workspace_client(env), env, state), creds, state)
+
+
+def read_scope(client: WorkspaceClient, env: Environment, state: TerraformState) -> ScopeReading:
+    """The scope's plan-time checks (dlz_secret.check_scope), then its listing if it exists."""
     exists = check_scope(client, env, state)
+    return ScopeReading(exists, list_scope(client, env) if exists else {})
+
+
+def judge(env: Environment, reading: ScopeReading, creds: DlzCredentials, state: TerraformState) -> SecretCheck:
+    """What `reading` and `state` say about the value, compared with AEP's current token."""
     legacy = _legacy_value(state)
     return SecretCheck(
-        scope_exists=exists,
+        scope_exists=reading.exists,
         scope_managed_in_state=scope_in_state(state),
         legacy_value_current=legacy is not None and legacy == creds.sas_token.reveal(),
-        freshness=read_freshness(client, env, creds) if exists else None,
+        freshness=judge_freshness(reading.listed, env, creds) if reading.exists else None,
     )
 
 

@@ -19,18 +19,21 @@ from tests.conftest import Project
 from tests.project_helpers import applied, in_process, served
 
 
-def _hold_aep_until_terraform_reads(monkeypatch: pytest.MonkeyPatch, trace: Path) -> list[bool]:
-    """AEP's answer is held until Terraform's provider has read a cluster (or 30 s); the list
-    says, per AEP call, whether it had. A plan that starts only after the credentials never has."""
+def _hold_aep_until_terraform_reads(
+    monkeypatch: pytest.MonkeyPatch, trace: Path, call: str = "/clusters/get"
+) -> list[bool]:
+    """AEP's answer is held until the workspace has served `call` (Terraform's provider reads a
+    cluster) or 30 s passed; the list says, per AEP call, whether it had. A read that starts
+    only after the credentials never has."""
     monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
     seen: list[bool] = []
     get_credentials = AepClient.get_credentials
 
     def answer_after_the_refresh(self: AepClient) -> object:
         deadline = time.monotonic() + 30
-        while not served(trace, "/clusters/get") and time.monotonic() < deadline:
+        while not served(trace, call) and time.monotonic() < deadline:
             time.sleep(0.02)
-        seen.append(served(trace, "/clusters/get"))
+        seen.append(served(trace, call))
         return get_credentials(self)
 
     monkeypatch.setattr(AepClient, "get_credentials", answer_after_the_refresh)
@@ -47,6 +50,20 @@ def test_terraform_plans_while_aep_answers(project: Project, monkeypatch: pytest
     assert result.code is ExitCode.NO_CHANGES, out.getvalue()
     # Its output was held back, then printed once.
     assert out.getvalue().count("Refreshing state...") == len(project.config["clusters"]) + 1, out.getvalue()
+
+
+def test_the_secret_scope_is_read_while_aep_answers(
+    project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
+) -> None:
+    """The scope's checks and listing need no AEP token: they do not wait for the credentials."""
+    applied(project)
+    seen = _hold_aep_until_terraform_reads(monkeypatch, project.dir / "trace.jsonl", "/secrets/list")
+    with in_process(project, monkeypatch, out) as ctx:
+        env = ctx.config.select()[0]
+        result = plan_environment(ctx, env, ctx.console, PlanRequest(), raise_errors=True)
+    assert seen == [True]
+    assert result.code is ExitCode.NO_CHANGES, out.getvalue()
+    assert "holds AEP's current token" in out.getvalue(), out.getvalue()  # judged once the token came
 
 
 def test_a_changed_config_is_planned_again_not_the_root_on_disk(
