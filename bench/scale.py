@@ -23,6 +23,7 @@ start would dominate the run); each variant then runs status, plan and one rotat
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -38,10 +39,14 @@ from typing import Any
 import harness
 from harness import Project, Row, Samples, ratio_samples
 
+from provisioner.sandbox.profile import LATENCY_SEED_ENV
+
 SIZES = (1, 10, 50)
+PLAN_REPS_SMALL = 7  # pairs per plan at 1 and 10 clusters (3 at 50)
 LIMIT_RPS = 20.0
 _WINDOW_RE = re.compile(r"revocation window[^0-9]*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", re.IGNORECASE)
 _PROFILE_KEYS = (
+    LATENCY_SEED_ENV,
     "PROVISION_SANDBOX_PROFILE",
     "PROVISION_SANDBOX_RATE_LIMIT",
     "PROVISION_SANDBOX_CLUSTER_START_SECONDS",
@@ -102,11 +107,14 @@ class Run:
         return sum(c.status == 429 for c in self.calls)
 
 
-def run(project: Project, variant: Variant, *args: str, ok: tuple[int, ...] = (0,)) -> Run:
+def run(project: Project, variant: Variant, *args: str, ok: tuple[int, ...] = (0,), seed: str | None = None) -> Run:
+    """`provision <args> --sandbox` under `variant`; `seed` draws the sandbox's waits (server.py)."""
     trace = project.dir / "trace.jsonl"
     trace.unlink(missing_ok=True)
     env = {k: v for k, v in harness.bench_environ().items() if k not in _PROFILE_KEYS}
     env.update(variant.environ(trace))
+    if seed is not None:
+        env[LATENCY_SEED_ENV] = seed
     started = time.perf_counter()
     done = subprocess.run(
         [*harness.provision_argv(), *args, "--sandbox", "--config", str(project.config)],
@@ -206,10 +214,15 @@ def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) ->
         plan_file = env.root_dir / ".terraform" / "bench-raw.tfplan"
         argv = ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
         argv.append("-lock-timeout=0s")
-        sides = {
-            "ours": lambda: _ours(project, variant, out),
-            "raw": lambda: harness.run_quiet(argv, env.root_dir, child),
-        }
+        # Pair i draws both sides' waits from one seed: the provider's calls wait the same on
+        # both, so the pair differs in the wrapper only, not in the latencies drawn.
+        made = {"ours": itertools.count(), "raw": itertools.count()}
+
+        def raw() -> None:
+            ctx.target.sandbox.seed_latency(f"plan-{next(made['raw'])}")
+            harness.run_quiet(argv, env.root_dir, child)
+
+        sides = {"ours": lambda: _ours(project, variant, out, f"plan-{next(made['ours'])}"), "raw": raw}
         out.plan_raw = harness.interleaved(sides, reps, warmup=0)["raw"]
         plan_file.unlink(missing_ok=True)
     if variant.profile == "realistic" and not variant.limit:
@@ -221,8 +234,8 @@ def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) ->
         (project.dir / "steps-trace.jsonl").unlink(missing_ok=True)
 
 
-def _ours(project: Project, variant: Variant, out: Figures) -> None:
-    r = run(project, variant, "plan", ok=(0, 2))
+def _ours(project: Project, variant: Variant, out: Figures, seed: str) -> None:
+    r = run(project, variant, "plan", ok=(0, 2), seed=seed)
     out.plan_ours.add(r.wall)
     aep = [c for c in r.calls if c.route in ("/ims/", "/data/")]
     out.plan_aep.add(sum(c.seconds for c in aep))
@@ -254,13 +267,14 @@ def measure(work: Path, quick: bool) -> list[Row]:
         for variant in VARIANTS:
             figures = results[(n, variant)] = Figures()
             # Repetitions kept low so the whole bench stays under ~10 minutes: a realistic
-            # rotation alone is ~25 s, and every run of the series is in results.md. A failed
-            # command is a finding (the goal is "no failed command"), not the end of the series.
+            # rotation alone is ~25 s, and every run of the series is in results.md. Small plans
+            # get more: a few seconds each, and their ratio moves most with the latencies drawn.
+            # A failed command is a finding (the goal is "no failed command"), not the end of the series.
             steps: list[tuple[Callable[[Project, Variant, int, Figures], None], int]] = []
             if "status" in only:
                 steps.append((measure_status, 1))
             if "plan" in only and not variant.limit:  # Terraform's calls, throttled like the real provider
-                steps.append((measure_plan, 3))
+                steps.append((measure_plan, PLAN_REPS_SMALL if n <= 10 else 3))
             if "window" in only:
                 steps.append((measure_window, 1))
             for measure_step, reps in steps:

@@ -89,7 +89,7 @@ class Sandbox:
         from provisioner.sandbox.aep_emulator import AepEmulator
         from provisioner.sandbox.blob import BLOB_PREFIX
         from provisioner.sandbox.command_execution import CommandExecutionEmulator
-        from provisioner.sandbox.profile import TRACE_ENV, current_profile
+        from provisioner.sandbox.profile import LATENCY_SEED_ENV, TRACE_ENV, current_profile
         from provisioner.sandbox.server import SandboxServer, redacted_state
         from provisioner.sandbox.store import SandboxStore
         from provisioner.sandbox.workspace_emulator import WORKSPACE_PREFIX, WorkspaceEmulator
@@ -119,6 +119,7 @@ class Sandbox:
             },
             trace=Path(trace) if trace else None,
         )
+        server.seed_latency(os.environ.get(LATENCY_SEED_ENV) or None)
         server.start()
         self._store, self._aep, self._workspace, self._server = store, aep, workspace, server
         self._dlz = dlz
@@ -163,6 +164,12 @@ class Sandbox:
         if self._dlz is None:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._dlz
+
+    def seed_latency(self, seed: str | None) -> None:
+        """Draw the profile's waits from `seed` from now on (server.py; benchmarks' pairs)."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running (use it as a context manager)")
+        self._server.seed_latency(seed)
 
     def dlz_announcement(self) -> str | None:
         """'The sandbox's DLZ is …', the first time this state directory uses that backend; else None."""

@@ -17,7 +17,8 @@ what a user with many clusters meets (docs/sandbox.md, "Profiles", gives the sou
 
 Independent of the profile, `PROVISION_SANDBOX_RATE_LIMIT=<requests/s>` makes the workspace
 emulator throttle each workspace with 429 + `Retry-After` (off when unset or 0), and
-`PROVISION_SANDBOX_CLUSTER_START_SECONDS` overrides the start time (tests).
+`PROVISION_SANDBOX_CLUSTER_START_SECONDS` overrides the start time (tests), and
+`PROVISION_SANDBOX_LATENCY_SEED` draws the profile's waits reproducibly (benchmarks' pairs).
 
 The profile is read by the process that runs the emulators (the `provision` command, or a
 test/bench process holding a `Sandbox`), so set it in that process's environment.
@@ -35,6 +36,7 @@ PROFILE_ENV = "PROVISION_SANDBOX_PROFILE"
 RATE_LIMIT_ENV = "PROVISION_SANDBOX_RATE_LIMIT"
 START_SECONDS_ENV = "PROVISION_SANDBOX_CLUSTER_START_SECONDS"
 TRACE_ENV = "PROVISION_SANDBOX_TRACE"  # a file: one JSON line per request (server.py)
+LATENCY_SEED_ENV = "PROVISION_SANDBOX_LATENCY_SEED"  # reproducible waits per client and request (server.py)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ Two things happen here because they are about the wire, not about either service
 - latency: each route may take a random time per request (the `realistic` profile,
   provisioner/sandbox/profile.py). The handler runs *after* the wait, as a real service's
   processing ends just before it answers, and each request waits in its own thread, so
-  parallel calls overlap as they would against a real workspace;
+  parallel calls overlap as they would against a real workspace. With a seed
+  (`PROVISION_SANDBOX_LATENCY_SEED`, or `SandboxServer.seed_latency`) each wait is drawn from
+  the client (the first word of its User-Agent), the request and how many times that client
+  made it (a client whose User-Agent names no product gets one wait per request): two runs
+  with one seed give Terraform's provider the same waits, whatever else the run calls —
+  common random numbers, so a benchmark's pair differs only in the wrapper;
 - a request journal for benchmarks (`PROVISION_SANDBOX_TRACE=<file>`): one JSON line per
   request with its route, path without query string, status and start/end times — no
   header, body or query, so nothing secret.
@@ -63,6 +68,9 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 Handler = Callable[[Request], Response]
+# User-Agents that name no product: databricks-sdk's host-metadata probe (`Config._resolve_host_metadata`)
+# sends the default product `unknown/0.0.0`.
+_ANONYMOUS = frozenset({"", "python-requests", "unknown"})
 
 
 class _SandboxHTTPServer(ThreadingHTTPServer):
@@ -86,7 +94,29 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         self.latency = latency
         self.trace = trace
         self.trace_lock = threading.Lock()
+        self.latency_seed: str | None = None
+        self._made: dict[tuple[str, str, str], int] = {}
         super().__init__(("127.0.0.1", 0), _RequestHandler)
+
+    def delay(self, prefix: str, request: Request) -> float:
+        """How long this request waits before its handler runs (seconds)."""
+        low, high = self.latency.get(prefix, (0.0, 0.0))
+        if high <= 0:
+            return 0.0
+        if self.latency_seed is None:
+            return random.uniform(low, high)
+        client = request.headers.get("user-agent", "").split("/", 1)[0]
+        key = (client, request.method, request.path)
+        if client in _ANONYMOUS:
+            made = 0  # whose it is cannot be told (the SDK's host-metadata probe): one wait per request
+        else:
+            with self.trace_lock:
+                made = self._made[key] = self._made.get(key, 0) + 1
+        return random.Random(f"{self.latency_seed}|{client}|{request.method} {request.path}|{made}").uniform(low, high)
+
+    def seed_latency(self, seed: str | None) -> None:
+        with self.trace_lock:
+            self.latency_seed, self._made = seed, {}
 
     def journal(self, prefix: str, request: Request, status: int, began: float) -> None:
         if self.trace is None:
@@ -146,9 +176,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for prefix, handler in self.server.routes.items():
             if request.path.startswith(prefix):
                 began = time.time()
-                low, high = self.server.latency.get(prefix, (0.0, 0.0))
-                if high > 0:
-                    time.sleep(random.uniform(low, high))
+                wait = self.server.delay(prefix, request)
+                if wait > 0:
+                    time.sleep(wait)
                 response = handler(request)
                 self.server.journal(prefix, request, response.status, began)
                 return response
@@ -175,6 +205,10 @@ class SandboxServer:
         """`latency`: route prefix → (min, max) seconds per request; `trace`: the journal file."""
         self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace)
         self._thread: threading.Thread | None = None
+
+    def seed_latency(self, seed: str | None) -> None:
+        """Draw the waits from `seed` from now on, every client's count of requests reset (None: at random)."""
+        self._httpd.seed_latency(seed)
 
     @property
     def port(self) -> int:

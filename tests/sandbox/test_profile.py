@@ -97,3 +97,35 @@ def test_parallel_reads_under_a_rate_limit_all_succeed_in_order(limited: Sandbox
     assert sorted(j["status"] for j in gets) == [200] * 10 + [429] * limited.workspace.throttled
     text = (tmp_path / "trace.jsonl").read_text()
     assert limited.databricks_token.reveal() not in text and "cluster_id=" not in text
+
+
+def test_a_latency_seed_gives_each_client_the_same_waits_whatever_else_is_called() -> None:
+    """Common random numbers for benchmark pairs: with one seed the provider's requests wait
+    the same in a run where the tool also calls the workspace and in one where it does not."""
+    from provisioner.sandbox.server import Request, SandboxServer
+
+    def request(client: str, path: str) -> Request:
+        return Request("GET", path, {}, {"user-agent": f"{client}/1.0 databricks-sdk-py/0.x"})
+
+    provider = [request("databricks-tf-provider", p) for p in ("/ws/a/get", "/ws/a/list", "/ws/a/get")]
+    tool = [request("dlz-provisioner", p) for p in ("/ws/a/get", "/ws/a/list")]
+    server = SandboxServer({}, latency={"/ws/": (0.1, 0.3)})
+    try:
+        waits = []
+        for calls in (provider, [tool[0], provider[0], tool[1], provider[1], provider[2]]):
+            server.seed_latency("pair-1")
+            drawn = [server._httpd.delay("/ws/", r) for r in calls]
+            waits.append([w for r, w in zip(calls, drawn, strict=True) if r in provider])
+        assert waits[0] == waits[1]
+        assert all(0.1 <= w <= 0.3 for w in waits[0])
+        assert waits[0][0] != waits[0][2]  # the second time the same request is made, another draw
+        probe = Request(
+            "GET", "/ws/a/.well-known/databricks-config", {}, {"user-agent": "unknown/0.0.0 databricks-sdk-py/0.x"}
+        )
+        assert len({server._httpd.delay("/ws/", probe) for _ in range(3)}) == 1  # whoever sent it
+        server.seed_latency("pair-2")
+        assert [server._httpd.delay("/ws/", r) for r in provider] != waits[0]
+        server.seed_latency(None)  # at random again
+        assert len({server._httpd.delay("/ws/", provider[0]) for _ in range(5)}) > 1
+    finally:
+        server.stop()

@@ -21,12 +21,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from provisioner.ratelimit import TokenBucket
+from provisioner.sandbox.provider import MIRRORED_VERSION
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:
     from provisioner.databricks.workspace import WorkspaceClient
 
 SANDBOX_HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+PRODUCT = "databricks-tf-provider"
 DEFAULT_RATE_LIMIT = 15  # requests per second: the real provider's default `rate_limit`
 
 
@@ -70,7 +72,9 @@ def workspace_client(block: Mapping[str, str | bool | int | float]) -> Workspace
     if not host:
         raise ProviderConfigError("cannot configure the provider: host is not set (nor DATABRICKS_HOST)")
     try:
-        config = Config(host=resolve_host(host), **kwargs)
+        # The real provider's User-Agent starts `databricks-tf-provider/<version>` (provider
+        # `provider/provider.go`: `useragent.WithProduct("databricks-tf-provider", common.Version())`).
+        config = Config(host=resolve_host(host), product=PRODUCT, product_version=MIRRORED_VERSION, **kwargs)
     except ValueError as exc:
         raise ProviderConfigError(mask(str(exc))) from None
     sdk = Workspace(config)
