@@ -7,9 +7,13 @@ store and the provider mirror are loaded only when a sandbox is actually entered
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import select
+import socket
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
     from provisioner.sandbox.workspace_emulator import WorkspaceEmulator
 
 HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+# socketserver listens with a backlog of 5: fifty clients connecting at once (a rotation's
+# parallel restarts) overflowed it, and the kernel dropped the SYNs of the rest, which the
+# clients sent again a second later (TCP's initial retransmission timeout) — a stall no
+# Databricks front end causes. Connections are accepted as fast as they come.
+LISTEN_BACKLOG = 1024
 
 __all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "Sandbox", "workspace_key"]
 
@@ -84,31 +93,89 @@ class Sandbox:
         self._dlz: DlzBackend | None = None
         self._dlz_choice = dlz_backend  # "azurite" | "oracle" | None: Azurite when installed
         self._mirror_env: dict[str, str] | None = None
+        self._listener: socket.socket | None = None
+        self._closing = threading.Event()
+        self._start_lock = threading.Lock()
+        self._start_error: BaseException | None = None
+        self._aep_clients: list[tuple[str, Secret, str | None]] = [(client_id, self.client_secret, org_id)]
 
     def __enter__(self) -> Sandbox:
+        from provisioner.sandbox.profile import LATENCY_SEED_ENV, TRACE_ENV, current_profile
+        from provisioner.sandbox.store import SandboxStore
+
+        # The port is taken now: a command puts it into Terraform's environment and starts
+        # Terraform at once. The emulators and the HTTP server (~30 ms of imports) are made
+        # when the first client connects (or a caller asks for them), by then Terraform's own
+        # start-up (about half a second before its provider's first call) is under way.
+        from provisioner.sandbox.store.clusters import SANDBOX_USER
+
+        profile = current_profile()
+        store = self._store = SandboxStore(self.state_dir)
+        # Principals and workspaces go into the store now, as a run's callers find them.
+        if self.databricks_token is not None:
+            store.add_user(SANDBOX_USER, self.databricks_token.reveal())
+        if self.databricks_client is not None:
+            client_id, secret = self.databricks_client
+            store.add_service_principal(client_id, secret.reveal())
+        for host in self.workspace_hosts:
+            store.ensure_workspace(workspace_key(host))
+        self._dlz = _dlz_backend(store, self._dlz_choice)
+        self._listener = _listen()
+        self._closing = threading.Event()
+        self._start_error = None
+        trace = os.environ.get(TRACE_ENV)
+        self._server_settings = (profile, Path(trace) if trace else None, os.environ.get(LATENCY_SEED_ENV) or None)
+        threading.Thread(target=self._start_on_first_connection, name="sandbox-start", daemon=True).start()
+        return self
+
+    def _start_on_first_connection(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._closing.is_set():
+            try:
+                ready, _, _ = select.select([listener], [], [], 0.05)
+            except (OSError, ValueError):  # closed by __exit__
+                return
+            if ready:
+                with contextlib.suppress(BaseException):  # kept in _start_error for the callers
+                    self._serving()
+                return
+
+    def _serving(self) -> SandboxServer:
+        """The emulators behind the port, made once; a failure closes the port (clients are
+        refused, not left waiting) and is raised to every caller."""
+        with self._start_lock:
+            if self._start_error is not None:
+                raise self._start_error
+            if self._server is None:
+                if self._closing.is_set():
+                    raise RuntimeError("the sandbox is not running (use it as a context manager)")
+                try:
+                    self._server = self._start_server()
+                except BaseException as exc:
+                    self._start_error = exc
+                    if self._listener is not None:
+                        self._listener.close()
+                    raise
+            return self._server
+
+    def _start_server(self) -> SandboxServer:
         from provisioner.sandbox.aep_emulator import AepEmulator
         from provisioner.sandbox.blob import BLOB_PREFIX
         from provisioner.sandbox.command_execution import CommandExecutionEmulator
-        from provisioner.sandbox.profile import LATENCY_SEED_ENV, TRACE_ENV, current_profile
         from provisioner.sandbox.server import SandboxServer, redacted_state
-        from provisioner.sandbox.store import SandboxStore
         from provisioner.sandbox.workspace_emulator import WORKSPACE_PREFIX, WorkspaceEmulator
 
-        profile = current_profile()
-        store = SandboxStore(self.state_dir)
-        dlz = _dlz_backend(store, self._dlz_choice)
+        store, dlz = self.store_unstarted, self._dlz
+        assert dlz is not None
+        profile, trace, seed = self._server_settings
         aep = AepEmulator(store)
-        aep.register_client(self.client_id, self.client_secret.reveal(), self.org_id)
+        for client_id, secret, org_id in self._aep_clients:
+            aep.register_client(client_id, secret.reveal(), org_id)
         workspace = WorkspaceEmulator(store, rate_limit_rps=profile.rate_limit_rps)
-        if self.databricks_token is not None:
-            workspace.add_token(self.databricks_token.reveal())
-        if self.databricks_client is not None:
-            client_id, secret = self.databricks_client
-            workspace.add_service_principal(client_id, secret.reveal())
         workspace.add_endpoints(CommandExecutionEmulator(store, dlz).endpoints())
         for host in self.workspace_hosts:
             workspace.add_workspace(workspace_key(host))
-        trace = os.environ.get(TRACE_ENV)
         server = SandboxServer(
             {"/ims/": aep.handle, "/data/": aep.handle, WORKSPACE_PREFIX: workspace.handle, BLOB_PREFIX: dlz.forward},
             admin=lambda: redacted_state(store.snapshot()),
@@ -117,13 +184,13 @@ class Sandbox:
                 "/data/": profile.aep_latency,
                 WORKSPACE_PREFIX: profile.workspace_latency,
             },
-            trace=Path(trace) if trace else None,
+            trace=trace,
+            listener=self._listener,
         )
-        server.seed_latency(os.environ.get(LATENCY_SEED_ENV) or None)
+        server.seed_latency(seed)
         server.start()
-        self._store, self._aep, self._workspace, self._server = store, aep, workspace, server
-        self._dlz = dlz
-        return self
+        self._aep, self._workspace = aep, workspace
+        return server
 
     def __exit__(
         self,
@@ -131,9 +198,13 @@ class Sandbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        with self._start_lock:
+            self._closing.set()
+            if self._server is not None:
+                self._server.stop()  # closes the listener too
+                self._server = None
+            elif self._listener is not None:
+                self._listener.close()
         if self._dlz is not None:
             self._dlz.close()
             self._dlz = None
@@ -142,18 +213,26 @@ class Sandbox:
 
     @property
     def store(self) -> SandboxStore:
+        """The store, with everything the emulators register in it (callers read it as a run sees it)."""
+        self._serving()
+        return self.store_unstarted
+
+    @property
+    def store_unstarted(self) -> SandboxStore:
         if self._store is None:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._store
 
     @property
     def aep(self) -> AepEmulator:
+        self._serving()
         if self._aep is None:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._aep
 
     @property
     def workspace(self) -> WorkspaceEmulator:
+        self._serving()
         if self._workspace is None:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._workspace
@@ -165,23 +244,28 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._dlz
 
+    def register_aep_client(self, client_id: str, org_id: str | None) -> None:
+        """IMS accepts this client too, with the sandbox's secret (an IMS client belongs to one org)."""
+        with self._start_lock:
+            self._aep_clients.append((client_id, self.client_secret, org_id))
+            if self._aep is not None:
+                self._aep.register_client(client_id, self.client_secret.reveal(), org_id)
+
     def seed_latency(self, seed: str | None) -> None:
         """Draw the profile's waits from `seed` from now on (server.py; benchmarks' pairs)."""
-        if self._server is None:
-            raise RuntimeError("the sandbox is not running (use it as a context manager)")
-        self._server.seed_latency(seed)
+        self._serving().seed_latency(seed)
 
     def dlz_announcement(self) -> str | None:
         """'The sandbox's DLZ is …', the first time this state directory uses that backend; else None."""
-        if self.store.note_dlz_backend(self.dlz.name):
+        if self.store_unstarted.note_dlz_backend(self.dlz.name):
             return f"sandbox: the Data Landing Zone is {self.dlz.describe()}"
         return None
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if self._listener is None or self._closing.is_set():
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
-        return self._server.base_url
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
     @property
     def platform_url(self) -> str:
@@ -223,6 +307,15 @@ class Sandbox:
 
             self._mirror_env = dict(build_mirror(self.state_dir))
         return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}
+
+
+def _listen() -> socket.socket:
+    """A loopback port, listening."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(LISTEN_BACKLOG)
+    return listener
 
 
 def _dlz_backend(store: SandboxStore, choice: str | None) -> DlzBackend:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import CREDENTIAL_TYPES, DatabricksError, SandboxStore
+from provisioner.sandbox.wire import Request, Response, json_response
 
 IMS_TOKEN_PATH = "/ims/token/v3"
 CREDENTIALS_PATH = "/data/foundation/connectors/landingzone/credentials"

@@ -21,18 +21,17 @@ of the Java error the WASB driver would raise, or None when the listing works.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import threading
 import uuid
 from datetime import UTC, date, datetime
+from html import escape  # not xml.sax.saxutils: it imports urllib.request and http.client
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from provisioner.sandbox.azurite import AZURITE_VERSION, AzuriteError, AzuriteProcess
-from provisioner.sandbox.server import Request, Response
 from provisioner.sandbox.store import SAS_PERMISSIONS, SandboxStore, policy_window, sas_fields
+from provisioner.sandbox.wire import Request, Response
 from provisioner.secret import mask_sas
 
 BLOB_PREFIX = "/blob/"
@@ -218,6 +217,8 @@ class AzuriteDlz:
             return _xml_error(503, "ServerBusy", f"sandbox: {exc}")
         target = request.path[len(BLOB_PREFIX) - 1 :] + (f"?{request.raw_query}" if request.raw_query else "")
         headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
+        import http.client  # here: a sandbox that never proxies to Azurite never needs it
+
         conn = http.client.HTTPConnection("127.0.0.1", self._process.port, timeout=60)
         try:
             conn.request(request.method, target, body=request.body or None, headers=headers)

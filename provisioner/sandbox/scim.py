@@ -20,8 +20,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from provisioner.sandbox.server import Response, json_response
 from provisioner.sandbox.store.identities import ADMINS
+from provisioner.sandbox.wire import Response, json_response
 
 ME_PATH = "/api/2.0/preview/scim/v2/Me"
 LIST_PATHS = {

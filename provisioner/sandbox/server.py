@@ -23,49 +23,18 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from provisioner.sandbox import LISTEN_BACKLOG
+from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.secret import mask_sas
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-    body: bytes = b""
-    raw_query: str = ""  # as sent: a proxied SAS must reach Azurite byte for byte
-
-    def param(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[0] if values else None
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status,
-        json.dumps(payload).encode(),
-        {"Content-Type": "application/json", **(headers or {})},
-    )
-
 
 Handler = Callable[[Request], Response]
 # User-Agents that name no product: databricks-sdk's host-metadata probe (`Config._resolve_host_metadata`)
@@ -76,11 +45,7 @@ _ANONYMOUS = frozenset({"", "python-requests", "unknown"})
 class _SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    # socketserver listens with a backlog of 5: fifty clients connecting at once (a rotation's
-    # parallel restarts) overflowed it, and the kernel dropped the SYNs of the rest, which the
-    # clients sent again a second later (TCP's initial retransmission timeout) — a stall no
-    # Databricks front end causes. Connections are accepted as fast as they come.
-    request_queue_size = 1024
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(
         self,
@@ -88,6 +53,7 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         admin: Callable[[], dict[str, Any]] | None,
         latency: dict[str, tuple[float, float]],
         trace: Path | None,
+        listener: socket.socket | None,
     ) -> None:
         self.routes = routes
         self.admin = admin
@@ -96,7 +62,12 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         self.trace_lock = threading.Lock()
         self.latency_seed: str | None = None
         self._made: dict[tuple[str, str, str], int] = {}
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
+        if listener is None:
+            super().__init__(("127.0.0.1", 0), _RequestHandler)
+            return
+        super().__init__(listener.getsockname(), _RequestHandler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listener  # already bound and listening (Sandbox: the port is known before the server)
 
     def delay(self, prefix: str, request: Request) -> float:
         """How long this request waits before its handler runs (seconds)."""
@@ -201,9 +172,11 @@ class SandboxServer:
         *,
         latency: dict[str, tuple[float, float]] | None = None,
         trace: Path | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
-        """`latency`: route prefix → (min, max) seconds per request; `trace`: the journal file."""
-        self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace)
+        """`latency`: route prefix → (min, max) seconds per request; `trace`: the journal file;
+        `listener`: a socket already listening, else one on a free loopback port."""
+        self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace, listener)
         self._thread: threading.Thread | None = None
 
     def seed_latency(self, seed: str | None) -> None:

@@ -85,5 +85,5 @@ def sandbox_for(config: Config, state_dir: Path, environ: Mapping[str, str]) -> 
         # Environments may use API clients of their own (an IMS client belongs to one org).
         for env in envs:
             if env.aep.client_id != first.client_id:
-                sandbox.aep.register_client(env.aep.client_id, sandbox.client_secret.reveal(), env.aep.org_id)
+                sandbox.register_aep_client(env.aep.client_id, env.aep.org_id)
         yield sandbox

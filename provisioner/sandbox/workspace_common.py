@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.sandbox.server import Response, json_response
 from provisioner.sandbox.store import DatabricksError
+from provisioner.sandbox.wire import Response, json_response
 
 WORKSPACE_PREFIX = "/ws/"
 

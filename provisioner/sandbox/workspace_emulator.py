@@ -46,8 +46,8 @@ from typing import Any
 
 from provisioner.ratelimit import TokenBucket
 from provisioner.sandbox.scim import LIST_PATHS, ME_PATH, scim_list, scim_user
-from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import DatabricksError, SandboxStore
+from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.sandbox.workspace_common import CALLER, WORKSPACE_PREFIX, Body, Endpoint, caller, error, required
 from provisioner.sandbox.workspace_oauth import (
     DISCOVERY_PATH,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import parse_qs
 
-from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import SandboxStore
+from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.sandbox.workspace_common import WORKSPACE_PREFIX, error
 
 DISCOVERY_PATH = "/oidc/.well-known/oauth-authorization-server"

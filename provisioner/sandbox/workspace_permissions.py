@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
-from provisioner.sandbox.server import Request, Response, json_response
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 from provisioner.sandbox.store.identities import ADMINS, CLUSTER_LEVELS, SCOPE_LEVELS, rank
+from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.sandbox.workspace_common import Body, error, required
 
 PERMISSIONS_RE = re.compile(r"^/api/2\.0/permissions/clusters/(?P<cluster_id>[^/]+)$")

@@ -102,7 +102,8 @@ def test_parallel_reads_under_a_rate_limit_all_succeed_in_order(limited: Sandbox
 def test_a_latency_seed_gives_each_client_the_same_waits_whatever_else_is_called() -> None:
     """Common random numbers for benchmark pairs: with one seed the provider's requests wait
     the same in a run where the tool also calls the workspace and in one where it does not."""
-    from provisioner.sandbox.server import Request, SandboxServer
+    from provisioner.sandbox.server import SandboxServer
+    from provisioner.sandbox.wire import Request
 
     def request(client: str, path: str) -> Request:
         return Request("GET", path, {}, {"user-agent": f"{client}/1.0 databricks-sdk-py/0.x"})
