@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +41,9 @@ def _one_line(text: str) -> str:
 
 
 def _write_traceback() -> Path:
+    import tempfile  # only a crash needs these two: every command imports this module
+    import traceback
+
     text = mask(traceback.format_exc())
     fd, path = tempfile.mkstemp(prefix="provision-crash-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

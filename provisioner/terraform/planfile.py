@@ -10,7 +10,6 @@ state: callers compare values in memory and print none.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ PRIOR_STATE_MEMBER = "tfstate"
 
 def prior_state(plan_file: Path) -> dict[str, Any] | None:
     """The state the plan was made against, or None when the file has none we can read."""
+    import zipfile  # here: `plan` starts Terraform before it reads a plan file
+
     try:
         with zipfile.ZipFile(plan_file) as archive:
             raw = archive.read(PRIOR_STATE_MEMBER)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +46,9 @@ def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> boo
     right after init, holds that lock for milliseconds; from then on each environment locks
     only its own row. `lock_timeout` bounds the wait for another root doing the same.
     """
+    import tempfile  # here: only a pg backend's first init writes a state (uuid imports platform)
+    import uuid
+
     # With no state, `state pull` prints an empty document whose lineage is "" (pg, 1.11).
     if runner.state_pull().get("lineage"):
         return False
