@@ -192,9 +192,10 @@ class SandboxServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        # stop() waits for the serving loop's next poll: every --sandbox command pays it on exit.
+        # stop() waits for the serving loop's next poll: every --sandbox command pays it on exit
+        # (half the interval on average; waking 500 times a second costs ~0.1 % of a core).
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="sandbox-http", daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.002}, name="sandbox-http", daemon=True
         )
         self._thread.start()
 
