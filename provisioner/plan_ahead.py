@@ -111,6 +111,17 @@ def _start(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptio
     runner = ctx.runner(env, None, output, identity=pin)
     if runner.init_needed(init):
         return None
-    stop = threading.Event()
-    runner.stop = stop
-    return _Running(runner, output, in_thread(lambda: runner.plan(opts), f"plan-ahead-{env.name}"), stop, pin)
+    stop, started = threading.Event(), threading.Event()
+    runner.stop, runner.started = stop, started
+
+    def plan() -> ExitCode:
+        try:
+            return runner.plan(opts)
+        finally:
+            started.set()  # also when it failed before Terraform started
+
+    outcome = in_thread(plan, f"plan-ahead-{env.name}")
+    # The caller's next steps (imports, threads) would compete for the interpreter with the
+    # few milliseconds that start Terraform: let those come first.
+    started.wait()
+    return _Running(runner, output, outcome, stop, pin)

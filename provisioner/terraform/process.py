@@ -120,11 +120,13 @@ def run(
     err: LineSink | None = None,
     capture_stdout: bool = False,
     stop: threading.Event | None = None,
+    started: threading.Event | None = None,
 ) -> Completed:
     """Run terraform; stream (or capture) stdout, stream and keep stderr; return its exit code.
 
     Setting `stop` asks this one process to stop as Ctrl-C would (SIGINT: Terraform finishes
-    what is in flight and releases its lock); the caller learns it from the exit code."""
+    what is in flight and releases its lock); the caller learns it from the exit code.
+    `started` is set once the process exists."""
     err = err or out
     tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
     captured: list[str] = []
@@ -141,6 +143,8 @@ def run(
         preexec_fn=_child_setup,
     )
     CHILDREN.add(proc)
+    if started is not None:
+        started.set()
 
     def pump_stdout() -> None:
         assert proc.stdout is not None

@@ -38,6 +38,8 @@ class Runner:
         self.lock_seed = lock_seed
         # Set: the running command is asked to stop (process.run's `stop`).
         self.stop: threading.Event | None = None
+        # Set by the command once its process exists (process.run's `started`).
+        self.started: threading.Event | None = None
 
     def execute(self, args: Sequence[str], *, capture_stdout: bool = False) -> process.Completed:
         """Run `terraform <args>` in the root; the caller judges the exit code."""
@@ -49,6 +51,7 @@ class Runner:
             err=self.err,
             capture_stdout=capture_stdout,
             stop=self.stop,
+            started=self.started,
         )
 
     def run(self, args: Sequence[str], what: str) -> process.Completed:
