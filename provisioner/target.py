@@ -110,8 +110,9 @@ def plugin_cache_dir(environ: Mapping[str, str]) -> Path | None:
     """Providers are downloaded once per machine, not once per environment."""
     if environ.get("TF_PLUGIN_CACHE_DIR"):
         return Path(environ["TF_PLUGIN_CACHE_DIR"])
-    base = environ.get("XDG_CACHE_HOME") or (str(Path(environ.get("HOME", "/tmp")) / ".cache"))
-    path = Path(base) / "dlz-provisioner" / "plugins"
+    from provisioner.cache_dir import tool_cache_dir
+
+    path = tool_cache_dir(environ) / "plugins"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:

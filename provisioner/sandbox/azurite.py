@@ -42,8 +42,9 @@ class AzuriteError(RuntimeError):
 
 def install_dir(environ: Mapping[str, str]) -> Path:
     """Where the pinned Azurite is installed once per machine, outside any checkout (`.ci/run`)."""
-    cache = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", str(Path.home()))) / ".cache")
-    return Path(cache) / "dlz-provisioner" / f"azurite-{AZURITE_VERSION}"
+    from provisioner.cache_dir import tool_cache_dir
+
+    return tool_cache_dir(environ) / f"azurite-{AZURITE_VERSION}"
 
 
 def find_azurite(environ: Mapping[str, str]) -> Path | None:

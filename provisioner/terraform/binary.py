@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from provisioner.cache_dir import tool_cache_dir
 from provisioner.errors import TerraformError
 
 MIN_VERSION = (1, 5, 0)
@@ -40,25 +42,57 @@ def find_terraform(environ: Mapping[str, str] | None = None) -> TerraformBinary:
             raise TerraformError(
                 "terraform not found on PATH — install Terraform >= 1.5 (or OpenTofu) or set TERRAFORM_BINARY"
             )
-    return _probe_once(path)
+    return _probe_once(path, environ)
 
 
-# `terraform version` is a process start; open_context() starts it in the background at once
-# (prefetch) and the runner's later call joins it instead of probing again.
+# `terraform version` is a process start (~40 ms, and the plan waited for it): a binary's
+# answer is remembered per machine, keyed by the file as it is on disk, so a binary replaced
+# or upgraded in place is asked again. open_context() starts the lookup in the background at
+# once (prefetch) and the runner's later call joins it.
 _probe_lock = threading.Lock()
-_probed: dict[tuple[str, int, int], TerraformBinary] = {}
+_probed: dict[str, TerraformBinary] = {}
+_CACHE_FILE = "terraform-versions.json"
 
 
-def _probe_once(path: str) -> TerraformBinary:
+def _probe_once(path: str, environ: Mapping[str, str]) -> TerraformBinary:
     with _probe_lock:
         try:
             st = os.stat(path)
-            key = (path, st.st_mtime_ns, st.st_size)  # a binary replaced in place is probed again
         except OSError:
             return _probe(path)
+        key = f"{path}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
         if key not in _probed:
-            _probed[key] = _probe(path)  # failures raise and are not remembered
-        return _probed[key]
+            _probed[key] = _remembered(key, environ) or _remember(key, _probe(path), environ)
+        return _probed[key]  # failures raise and are not remembered
+
+
+def _remembered(key: str, environ: Mapping[str, str]) -> TerraformBinary | None:
+    try:
+        entry = json.loads((tool_cache_dir(environ) / _CACHE_FILE).read_text(encoding="utf-8"))[key]
+        path, version, flavor = entry["path"], tuple(int(v) for v in entry["version"]), entry["flavor"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(version) != 3 or version < MIN_VERSION:
+        return None
+    return TerraformBinary(str(path), (version[0], version[1], version[2]), str(flavor))
+
+
+def _remember(key: str, binary: TerraformBinary, environ: Mapping[str, str]) -> TerraformBinary:
+    from provisioner.atomic import atomic_write
+
+    cache = tool_cache_dir(environ) / _CACHE_FILE
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    # Binaries that are gone (an upgrade, a deleted checkout) are forgotten, not kept forever.
+    known = {k: v for k, v in known.items() if isinstance(v, dict) and os.path.exists(str(v.get("path")))}
+    known[key] = {"path": binary.path, "version": list(binary.version), "flavor": binary.flavor}
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs the next run a probe
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o644)
+    return binary
 
 
 def prefetch(environ: Mapping[str, str]) -> None:

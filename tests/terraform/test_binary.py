@@ -51,3 +51,52 @@ def test_not_terraform(tmp_path: Path) -> None:
     other = fake(tmp_path, "terraform", "hello")
     with pytest.raises(TerraformError, match="printed no Terraform/OpenTofu version"):
         find_terraform({"TERRAFORM_BINARY": str(other), "PATH": ""})
+
+
+def counting_fake(tmp_path: Path, output: str) -> tuple[Path, Path]:
+    """A fake terraform that records each time it is run."""
+    runs = tmp_path / "runs"
+    path = tmp_path / "bin" / "terraform"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho run >> '{runs}'\necho '{output}'\n")
+    path.chmod(0o755)
+    return path, runs
+
+
+def test_a_binary_is_asked_its_version_once_per_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.terraform import binary as module
+
+    environ = {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path / "home")}
+    path, runs = counting_fake(tmp_path, "Terraform v1.9.1")
+    assert find_terraform(environ).version == (1, 9, 1)
+    monkeypatch.setattr(module, "_probed", {})  # a new process: only the per-machine cache is left
+    assert find_terraform(environ).version == (1, 9, 1)
+    assert runs.read_text().count("run") == 1
+    assert (tmp_path / "home" / ".cache" / "dlz-provisioner" / "terraform-versions.json").is_file()
+
+    # Upgraded in place: another size and mtime, asked again.
+    path.write_text(path.read_text().replace("v1.9.1", "v1.10.12"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    monkeypatch.setattr(module, "_probed", {})
+    assert find_terraform(environ).version == (1, 10, 12)
+    assert runs.read_text().count("run") == 2
+
+    # Downgraded below the minimum: never served from the cache.
+    path.write_text(path.read_text().replace("v1.10.12", "v1.4.0"))
+    monkeypatch.setattr(module, "_probed", {})
+    with pytest.raises(TerraformError, match="too old"):
+        find_terraform(environ)
+
+
+def test_an_unwritable_cache_only_costs_a_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.terraform import binary as module
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cache").write_text("not a directory")
+    environ = {"PATH": str(tmp_path / "bin"), "HOME": str(home)}
+    _, runs = counting_fake(tmp_path, "Terraform v1.9.1")
+    for _ in range(2):
+        monkeypatch.setattr(module, "_probed", {})
+        assert find_terraform(environ).version == (1, 9, 1)
+    assert runs.read_text().count("run") == 2
