@@ -102,16 +102,15 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         from provisioner.sandbox.profile import LATENCY_SEED_ENV, TRACE_ENV, current_profile
         from provisioner.sandbox.store import SandboxStore
+        from provisioner.sandbox.store.clusters import SANDBOX_USER
 
         # The port is taken now: a command puts it into Terraform's environment and starts
         # Terraform at once. The emulators and the HTTP server (~30 ms of imports) are made
         # when the first client connects (or a caller asks for them), by then Terraform's own
         # start-up (about half a second before its provider's first call) is under way.
-        from provisioner.sandbox.store.clusters import SANDBOX_USER
-
+        # Principals and workspaces go into the store now: callers read and change them there.
         profile = current_profile()
         store = self._store = SandboxStore(self.state_dir)
-        # Principals and workspaces go into the store now, as a run's callers find them.
         if self.databricks_token is not None:
             store.add_user(SANDBOX_USER, self.databricks_token.reveal())
         if self.databricks_client is not None:
@@ -166,8 +165,7 @@ class Sandbox:
         from provisioner.sandbox.server import SandboxServer, redacted_state
         from provisioner.sandbox.workspace_emulator import WORKSPACE_PREFIX, WorkspaceEmulator
 
-        store, dlz = self.store_unstarted, self._dlz
-        assert dlz is not None
+        store, dlz = self.store, self.dlz
         profile, trace, seed = self._server_settings
         aep = AepEmulator(store)
         for client_id, secret, org_id in self._aep_clients:
@@ -213,12 +211,6 @@ class Sandbox:
 
     @property
     def store(self) -> SandboxStore:
-        """The store, with everything the emulators register in it (callers read it as a run sees it)."""
-        self._serving()
-        return self.store_unstarted
-
-    @property
-    def store_unstarted(self) -> SandboxStore:
         if self._store is None:
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return self._store
@@ -257,7 +249,7 @@ class Sandbox:
 
     def dlz_announcement(self) -> str | None:
         """'The sandbox's DLZ is …', the first time this state directory uses that backend; else None."""
-        if self.store_unstarted.note_dlz_backend(self.dlz.name):
+        if self.store.note_dlz_backend(self.dlz.name):
             return f"sandbox: the Data Landing Zone is {self.dlz.describe()}"
         return None
 
