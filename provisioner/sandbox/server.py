@@ -59,7 +59,7 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         self.admin = admin
         self.latency = latency
         self.trace = trace
-        self.trace_lock = threading.Lock()
+        self._lock = threading.Lock()  # the journal file and the per-client counts of requests
         self.latency_seed: str | None = None
         self._made: dict[tuple[str, str, str], int] = {}
         if listener is None:
@@ -81,12 +81,12 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         if client in _ANONYMOUS:
             made = 0  # whose it is cannot be told (the SDK's host-metadata probe): one wait per request
         else:
-            with self.trace_lock:
+            with self._lock:
                 made = self._made[key] = self._made.get(key, 0) + 1
         return random.Random(f"{self.latency_seed}|{client}|{request.method} {request.path}|{made}").uniform(low, high)
 
     def seed_latency(self, seed: str | None) -> None:
-        with self.trace_lock:
+        with self._lock:
             self.latency_seed, self._made = seed, {}
 
     def journal(self, prefix: str, request: Request, status: int, began: float) -> None:
@@ -102,7 +102,7 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
                 "end": time.time(),
             }
         )
-        with self.trace_lock, self.trace.open("a", encoding="utf-8") as fh:
+        with self._lock, self.trace.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
 
