@@ -36,7 +36,7 @@ HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
 # Databricks front end causes. Connections are accepted as fast as they come.
 LISTEN_BACKLOG = 1024
 
-__all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "Sandbox", "workspace_key"]
+__all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "Sandbox", "listen_loopback", "workspace_key"]
 
 
 def workspace_key(host: str) -> str:
@@ -119,7 +119,7 @@ class Sandbox:
         for host in self.workspace_hosts:
             store.ensure_workspace(workspace_key(host))
         self._dlz = _dlz_backend(store, self._dlz_choice)
-        self._listener = _listen()
+        self._listener = listen_loopback()
         self._closing = threading.Event()
         self._start_error = None
         trace = os.environ.get(TRACE_ENV)
@@ -301,8 +301,8 @@ class Sandbox:
         return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}
 
 
-def _listen() -> socket.socket:
-    """A loopback port, listening."""
+def listen_loopback() -> socket.socket:
+    """A free loopback port, listening: the sandbox server's socket (server.py takes it)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from provisioner.sandbox import LISTEN_BACKLOG
+from provisioner.sandbox import listen_loopback
 from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.secret import mask_sas
 
@@ -44,8 +44,6 @@ _ANONYMOUS = frozenset({"", "python-requests", "unknown"})
 
 class _SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = LISTEN_BACKLOG
 
     def __init__(
         self,
@@ -53,7 +51,7 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         admin: Callable[[], dict[str, Any]] | None,
         latency: dict[str, tuple[float, float]],
         trace: Path | None,
-        listener: socket.socket | None,
+        listener: socket.socket,
     ) -> None:
         self.routes = routes
         self.admin = admin
@@ -62,9 +60,6 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         self._lock = threading.Lock()  # the journal file and the per-client counts of requests
         self.latency_seed: str | None = None
         self._made: dict[tuple[str, str, str], int] = {}
-        if listener is None:
-            super().__init__(("127.0.0.1", 0), _RequestHandler)
-            return
         super().__init__(listener.getsockname(), _RequestHandler, bind_and_activate=False)
         self.socket.close()
         self.socket = listener  # already bound and listening (Sandbox: the port is known before the server)
@@ -176,7 +171,7 @@ class SandboxServer:
     ) -> None:
         """`latency`: route prefix → (min, max) seconds per request; `trace`: the journal file;
         `listener`: a socket already listening, else one on a free loopback port."""
-        self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace, listener)
+        self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace, listener or listen_loopback())
         self._thread: threading.Thread | None = None
 
     def seed_latency(self, seed: str | None) -> None:
