@@ -11,6 +11,8 @@ import subprocess
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from provisioner.cache_dir import tool_cache_dir
 from provisioner.errors import TerraformError
@@ -62,36 +64,41 @@ def _probe_once(path: str, environ: Mapping[str, str]) -> TerraformBinary:
             return _probe(path)
         key = f"{path}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
         if key not in _probed:
-            _probed[key] = _remembered(key, environ) or _remember(key, _probe(path), environ)
+            cache = tool_cache_dir(environ) / _CACHE_FILE
+            known = _read_known(cache)
+            _probed[key] = _from_entry(known.get(key)) or _remember(cache, known, key, _probe(path))
         return _probed[key]  # failures raise and are not remembered
 
 
-def _remembered(key: str, environ: Mapping[str, str]) -> TerraformBinary | None:
+def _read_known(cache: Path) -> dict[str, Any]:
     try:
-        entry = json.loads((tool_cache_dir(environ) / _CACHE_FILE).read_text(encoding="utf-8"))[key]
+        known = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _from_entry(entry: object) -> TerraformBinary | None:
+    if not isinstance(entry, dict):
+        return None
+    try:
         path, version, flavor = entry["path"], tuple(int(v) for v in entry["version"]), entry["flavor"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     if len(version) != 3 or version < MIN_VERSION:
         return None
     return TerraformBinary(str(path), (version[0], version[1], version[2]), str(flavor))
 
 
-def _remember(key: str, binary: TerraformBinary, environ: Mapping[str, str]) -> TerraformBinary:
+def _remember(cache: Path, known: dict[str, Any], key: str, binary: TerraformBinary) -> TerraformBinary:
     from provisioner.atomic import atomic_write
 
-    cache = tool_cache_dir(environ) / _CACHE_FILE
-    try:
-        known = json.loads(cache.read_text(encoding="utf-8"))
-        known = known if isinstance(known, dict) else {}
-    except (OSError, ValueError):
-        known = {}
     # Binaries that are gone (an upgrade, a deleted checkout) are forgotten, not kept forever.
-    known = {k: v for k, v in known.items() if isinstance(v, dict) and os.path.exists(str(v.get("path")))}
-    known[key] = {"path": binary.path, "version": list(binary.version), "flavor": binary.flavor}
+    kept = {k: v for k, v in known.items() if isinstance(v, dict) and os.path.exists(str(v.get("path")))}
+    kept[key] = {"path": binary.path, "version": list(binary.version), "flavor": binary.flavor}
     with contextlib.suppress(OSError):  # a cache that cannot be written only costs the next run a probe
         cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o644)
+        atomic_write(cache, json.dumps(kept, indent=1, sort_keys=True) + "\n", mode=0o644)
     return binary
 
 
