@@ -11,6 +11,13 @@ from provisioner.errors import TerraformError
 from provisioner.terraform.binary import find_terraform
 
 
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fakes' versions are remembered under this test's HOME, not the user's cache."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+
 def fake(tmp_path: Path, name: str, output: str) -> Path:
     path = tmp_path / name
     path.write_text(f"#!/bin/sh\necho '{output}'\n")
