@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from provisioner.workflow import RunContext
+    from provisioner.run.context import RunContext
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -259,7 +259,7 @@ def sandbox_context(project: Project) -> Iterator[RunContext]:
     """A RunContext with a Sandbox running *in this process* on the project's state dir:
     raw Terraform gets exactly the environment `provision` gives its child."""
     from provisioner.console import Console
-    from provisioner.workflow import open_context
+    from provisioner.run.context import open_context
 
     secrets = {"AEP_CLIENT_SECRET": BENCH_AEP_SECRET, "DATABRICKS_TOKEN": BENCH_DATABRICKS_TOKEN}
     quiet = Console(open(os.devnull, "w"), open(os.devnull, "w"), color=False)  # noqa: SIM115

@@ -75,7 +75,7 @@ def parse_trace(text: str) -> dict[str, Any]:
 
 
 def breakdown(project: Project) -> list[str]:
-    from provisioner.workflow import fetch_credentials
+    from provisioner.run.context import fetch_credentials
 
     log = project.dir / "trace.log"
     log.unlink(missing_ok=True)
@@ -195,10 +195,10 @@ wall0 = time.perf_counter() - (time.time() - float(sys.argv[2]))  # wall clock s
 import provisioner.main
 import provisioner.commands.plan
 from provisioner.console import Console
-from provisioner.workflow import fetch_credentials, open_context, render_env
+from provisioner.run.context import fetch_credentials, open_context, render_env
 mark("interpreter + imports (CLI, plan command, workflow, config)")
 quiet = Console(open("/dev/null", "w"), open("/dev/null", "w"), color=False)
-from provisioner.config import load_config
+from provisioner.config.model import load_config
 load_config(sys.argv[1], environ={})
 mark("load + validate provision.yaml")
 with open_context(sys.argv[1], quiet, sandbox=True) as ctx:

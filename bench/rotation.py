@@ -45,8 +45,8 @@ def measure(work: Path, reps: int, applied: Callable[[str, int, str], Project]) 
 def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
     from provisioner.console import Console
     from provisioner.databricks.converge import converge_clusters
+    from provisioner.run.context import fetch_credentials
     from provisioner.terraform import process, read_state
-    from provisioner.workflow import fetch_credentials
 
     use_command = rotate_command_available()
     with harness.sandbox_context(project) as ctx:

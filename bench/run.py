@@ -70,7 +70,7 @@ def raw_plan_argv(plan_file: Path) -> list[str]:
 
 def plan_pair(project: Project, reps: int) -> tuple[Samples, Samples]:
     """(provision plan --sandbox, raw terraform plan -out) on the project's one applied root."""
-    from provisioner.workflow import fetch_credentials
+    from provisioner.run.context import fetch_credentials
 
     with harness.sandbox_context(project) as ctx:
         env = ctx.config.select(None, False)[0]
@@ -177,8 +177,8 @@ def render_envs(settings: Settings, clusters: int, envs: int) -> tuple[list[obje
     """Environments built in memory (config validation is not part of this figure)."""
     import dataclasses
 
-    from provisioner.config import load_config
-    from provisioner.render import DlzTarget
+    from provisioner.config.model import load_config
+    from provisioner.render.root import DlzTarget
 
     project = Project(settings.work / f"render-{clusters}x{envs}", 1, envs).write()
     config = load_config(project.config, environ={})
@@ -203,7 +203,7 @@ def time_render(envs: list[object], target: object, config_path: Path, out_dir: 
     """(render seconds, render + write seconds) for all environments, written to fresh roots."""
     import dataclasses
 
-    from provisioner.render import render_root, write_root
+    from provisioner.render.root import render_root, write_root
 
     started = time.perf_counter()
     rendered = [render_root(env, target, config_path) for env in envs]  # type: ignore[arg-type]

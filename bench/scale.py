@@ -207,7 +207,7 @@ def measure_window(project: Project, variant: Variant, reps: int, out: Figures) 
 
 
 def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) -> None:
-    from provisioner.workflow import fetch_credentials
+    from provisioner.run.context import fetch_credentials
 
     with variant_environ(variant, project.dir / "raw-trace.jsonl"), harness.sandbox_context(project) as ctx:
         env = ctx.config.select(None, False)[0]
@@ -398,7 +398,7 @@ def plan_rows(results: dict[tuple[int, Variant], Figures], sizes: tuple[int, ...
                         f"wrapper's extra wall time (median difference): "
                         f"{1000 * (f.plan_ours.median - f.plan_raw.median):.0f} ms",
                         f"IMS token + credentials GET: {1000 * aep:.0f} ms, answered while Terraform plans "
-                        "the root on disk (provisioner/plan_ahead.py)",
+                        "the root on disk (provisioner/operations/plan_ahead.py)",
                         f"429 answers during provision plan: {f.plan_429}",
                         *f.plan_steps,
                     ],

@@ -19,7 +19,8 @@ def argv(tree, what):
     return [
         py,
         "-c",
-        f"from provisioner.config import load_config; load_config({os.path.join(tree, 'examples/provision.yaml')!r})",
+        "from provisioner.config.model import load_config; "
+        f"load_config({os.path.join(tree, 'examples/provision.yaml')!r})",
     ]
 
 

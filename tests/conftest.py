@@ -22,7 +22,7 @@ import yaml
 from provisioner.databricks.identity import Identity
 
 if TYPE_CHECKING:
-    from provisioner.workflow import RunContext
+    from provisioner.run.context import RunContext
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -167,7 +167,7 @@ class Project:
 
 def sandbox_workspace(sandbox: Any, host: str = BASE_CONFIG["databricks"]["host"]) -> Any:
     """A workspace client for a running Sandbox, with its own credentials, resolved as a run would."""
-    from provisioner.config import AuthSettings
+    from provisioner.config.model import AuthSettings
     from provisioner.databricks.identity import connect
 
     client, _ = connect(host, sandbox.workspace_url(host), AuthSettings(), sandbox.supplied_credentials)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from provisioner.console import Console
+from provisioner.run.context import RunContext, open_context
 from provisioner.terraform import TerraformState
-from provisioner.workflow import RunContext, open_context
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 
 WS = "adb-1234567890123456.7.azuredatabricks.net"

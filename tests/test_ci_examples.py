@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from provisioner.main import build_parser
-from provisioner.review_comment import MARKER
+from provisioner.review.review_comment import MARKER
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"

@@ -11,7 +11,7 @@ import requests
 from provisioner.aep import ims, landingzone
 from provisioner.aep.http import HttpSettings, new_session
 from provisioner.aep.landingzone import AepContext, DlzCredentials
-from provisioner.config import AepSettings
+from provisioner.config.model import AepSettings
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret
 

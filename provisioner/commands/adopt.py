@@ -3,16 +3,16 @@
 Reads the cluster (`clusters/get`), appends its entry — with `import_id: <cluster id>` — to the
 right `clusters:` list of provision.yaml and renders the root, whose `imports.tf` then holds an
 `import {}` block. The next plan shows the import plus the DLZ SAS entry, nothing destructive.
-The work lives in `provisioner.adoption`.
+The work lives in `provisioner.operations.adopt`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from provisioner.adoption import adopt_into_config, render_adopted
 from provisioner.commands.options import run_context
 from provisioner.console import Console
+from provisioner.operations.adopt import adopt_into_config, render_adopted
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

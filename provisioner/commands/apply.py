@@ -1,18 +1,18 @@
 """`provision apply [PLANFILE | --reviewed SUMMARY.json]`: apply a saved plan as-is, or plan then
 apply what was shown — with --reviewed, only the change set a reviewer approved
-(provisioner.applying); then prove the clusters reach the DLZ (unless --no-verify)."""
+(provisioner.operations.apply); then prove the clusters reach the DLZ (unless --no-verify)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from provisioner.applying import ApplyRequest, SavedPlan, apply_environment
 from provisioner.commands.options import init_options, run_context
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
-from provisioner.plan_review import ReviewedPlan
+from provisioner.operations.apply import ApplyRequest, SavedPlan, apply_environment
 from provisioner.reach.verify import prove_after
+from provisioner.review.plan_review import ReviewedPlan
 from provisioner.terraform import Applied
 
 

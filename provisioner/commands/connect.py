@@ -1,5 +1,5 @@
 """`provision connect`: the AEP base connection for a managed cluster — found if it exists,
-repointed if it follows a re-created cluster, else created (provisioner.connections)."""
+repointed if it follows a re-created cluster, else created (provisioner.operations.connect)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from provisioner.commands.options import run_context
-from provisioner.connections import connect_cluster
 from provisioner.console import Console
+from provisioner.operations.connect import connect_cluster
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -7,7 +7,7 @@ import json
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.workflow import fetch_credentials
+from provisioner.run.context import fetch_credentials
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -1,5 +1,5 @@
 """`provision destroy`: plan -destroy, confirm, apply — clusters are permanently deleted
-(provisioner.destroying). A secret scope this environment manages is kept, and named with how
+(provisioner.operations.destroy). A secret scope this environment manages is kept, and named with how
 to delete it once nothing uses it.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 
 from provisioner.commands.options import run_context
-from provisioner.config import Environment
+from provisioner.config.model import Environment
 from provisioner.console import Console
-from provisioner.destroying import destroy_environment
-from provisioner.dlz_secret import SCOPE_ADDRESS
 from provisioner.errors import ExitCode
+from provisioner.operations.destroy import destroy_environment
+from provisioner.sas.scope_secret import SCOPE_ADDRESS
 from provisioner.terraform import Applied
 
 

@@ -6,9 +6,9 @@ import argparse
 import json
 import os
 
-from provisioner.config import load_config
+from provisioner.config.model import load_config
 from provisioner.console import Console
-from provisioner.fanout import EnvRow, azure_devops_matrix, changed_since, github_matrix, rows
+from provisioner.review.fanout import EnvRow, azure_devops_matrix, changed_since, github_matrix, rows
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -7,8 +7,8 @@ import argparse
 from contextlib import AbstractContextManager
 
 from provisioner.console import Console
+from provisioner.run.context import RunContext, open_context
 from provisioner.terraform import InitOptions
-from provisioner.workflow import RunContext, open_context
 
 
 def run_context(args: argparse.Namespace, console: Console) -> AbstractContextManager[RunContext]:

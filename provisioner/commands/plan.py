@@ -1,5 +1,5 @@
 """`provision plan`: credentials → render → init (when needed) → plan -out, per environment
-(provisioner.planning).
+(provisioner.operations.plan).
 
 With several environments the plans run in parallel (-j), each one's output printed as one
 section (or streamed with --stream), and a combined summary ends the run. Exit code: the
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from provisioner.commands.options import init_options, run_context
 from provisioner.console import Console
-from provisioner.env_results import print_results, worst_exit_code
 from provisioner.errors import ConfigError
-from provisioner.planning import PlanRequest, plan_environment, plan_environments
+from provisioner.operations.plan import PlanRequest, plan_environment, plan_environments
+from provisioner.review.env_results import print_results, worst_exit_code
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.out and len(envs) != 1:
             raise ConfigError("--out names one plan file: use it with a single --env")
         if args.summary:
-            from provisioner.plan_summary import summary_format
+            from provisioner.review.plan_summary import summary_format
 
             summary_format(Path(args.summary))  # refused before any work
         req = PlanRequest(

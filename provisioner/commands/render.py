@@ -6,8 +6,8 @@ import argparse
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.render import DlzTarget, check_up_to_date, render_all, write_root
-from provisioner.workflow import fetch_credentials, with_policies
+from provisioner.render.root import DlzTarget, check_up_to_date, render_all, write_root
+from provisioner.run.context import fetch_credentials, with_policies
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -1,4 +1,6 @@
-"""`provision rotate`: refresh the DLZ SAS token and put it live on every cluster (provisioner.rotation)."""
+"""`provision rotate`: refresh the DLZ SAS token and put it live on every cluster.
+
+The work lives in `provisioner.operations.rotate`."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ import argparse
 import shlex
 
 from provisioner.commands.options import run_context
-from provisioner.config import Environment
+from provisioner.config.model import Environment
 from provisioner.console import Console
+from provisioner.operations.rotate.preflight import Rotation
+from provisioner.operations.rotate.rotation import resume, rotate
 from provisioner.reach.verify import prove_after
-from provisioner.rotation import resume, rotate
-from provisioner.rotation_preflight import Rotation
 
 
 def recovery_command(args: argparse.Namespace, env: Environment) -> str:
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if not args.no_verify:
             ctx.warm_dlz()  # the closing probe needs the DLZ; let it start while the rotation runs
         if args.resume:
-            from provisioner.approval import require_approval_possible
+            from provisioner.run.approval import require_approval_possible
 
             require_approval_possible(ctx, args.auto_approve, "resume the rotation")
             done = resume(ctx, req, console)

@@ -6,10 +6,10 @@ import argparse
 import shutil
 import time
 
-from provisioner.config import load_config
+from provisioner.config.model import load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError
-from provisioner.workflow import sandbox_dir
+from provisioner.run.context import sandbox_dir
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -1,8 +1,8 @@
 """`provision status`: token expiry and whether every managed cluster really uses the current token.
 
-The work lives in `provisioner.status` (and its analysis in `provisioner.drift`); this module
-prints the table or the --json document (docs/status-json.md) and returns the exit code
-(0 healthy, 3 expiring, 4 drift, 1 error).
+The work lives in `provisioner.operations.status.check` (its analysis in
+`provisioner.operations.status.drift`); this module prints the table or the --json document
+(docs/status-json.md) and returns the exit code (0 healthy, 3 expiring, 4 drift, 1 error).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.drift import StatusReport
-from provisioner.status import check_status
+from provisioner.operations.status.check import check_status
+from provisioner.operations.status.drift import StatusReport
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

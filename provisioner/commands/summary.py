@@ -8,8 +8,8 @@ from pathlib import Path
 
 from provisioner.console import Console
 from provisioner.errors import ConfigError
-from provisioner.plan_summary import summary_format, write_text
-from provisioner.review_comment import format_review, headline, read_summaries
+from provisioner.review.plan_summary import summary_format, write_text
+from provisioner.review.review_comment import format_review, headline, read_summaries
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

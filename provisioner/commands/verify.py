@@ -9,7 +9,7 @@ from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.reach.probe import FAILED, REACHED, SKIPPED
 from provisioner.reach.verify import ProbeOptions, Verification, verify_env
-from provisioner.workflow import fetch_credentials
+from provisioner.run.context import fetch_credentials
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -1,7 +1,7 @@
 """Read many managed clusters at once, in as few round trips as the workspace allows.
 
 `clusters/get` does not say whether a cluster is pinned; the pinned list does
-(provisioner/pinning.py), and it carries each pinned cluster whole (`ClusterDetails`, as
+(provisioner/databricks/pinning.py), and it carries each pinned cluster whole (`ClusterDetails`, as
 get answers it) in one page of 100 — the workspace's pin limit, the page size the real
 provider asks for (`clusters/resource_cluster.go` `setPinnedStatus`). Managed clusters are
 pinned unless the config opts out, so one call usually reads them all; a get is made only
@@ -19,7 +19,7 @@ from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 
 if TYPE_CHECKING:
-    from provisioner.config import Environment
+    from provisioner.config.model import Environment
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from provisioner.databricks.cluster_state import cluster_gone, last_start_ms, se
 from provisioner.databricks.converge_report import ClusterOutcome, ConvergeError, ConvergeReport
 from provisioner.databricks.moving import MovingClusters
 from provisioner.databricks.parallel import DEFAULT_MAX_PARALLEL, DEFAULT_POLL_RATE, CallBound
+from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError, said
 from provisioner.errors import ProvisionError
-from provisioner.ratelimit import TokenBucket
 
 TRANSITIONAL = frozenset({"PENDING", "RESTARTING", "RESIZING"})
 TERMINAL = frozenset({"TERMINATED", "ERROR"})

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from provisioner.config import AuthSettings
+from provisioner.config.model import AuthSettings
 from provisioner.databricks.parallel import MAX_PARALLEL_LIMIT
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret, mask
@@ -112,7 +112,7 @@ def predicted_auth_type(settings: AuthSettings, environ: Mapping[str, str], supp
 
     The order it mirrors is `DefaultCredentials` (databricks-sdk-py `credentials_provider.py`:
     `pat` before `oauth-m2m`, after `_validate` refused a mix of methods). A guess to start
-    Terraform early (provisioner.plan_ahead): whoever uses it compares it with the resolved
+    Terraform early (provisioner.operations.plan_ahead): whoever uses it compares it with the resolved
     auth type before anything Terraform did with it counts. A profile is not guessed (its
     file decides, `config.py` `_known_file_config_loader`)."""
     if settings.profile or environ.get(PROFILE_ENV):

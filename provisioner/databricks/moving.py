@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
-from provisioner.ratelimit import TokenBucket
 
 MOVING_STATES = ("PENDING", "RESTARTING", "RESIZING", "TERMINATING")
 MOVING_POLL_SECONDS = 0.5

@@ -36,7 +36,7 @@ from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
-    from provisioner.config import Environment
+    from provisioner.config.model import Environment
     from provisioner.databricks.identity import Identity
     from provisioner.databricks.workspace import WorkspaceClient
 

@@ -23,8 +23,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
+from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.errors import ProvisionError
-from provisioner.ratelimit import TokenBucket
 from provisioner.secret import mask
 
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from provisioner.config import Environment
+from provisioner.config.model import Environment
 from provisioner.databricks.identity import Identity
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError

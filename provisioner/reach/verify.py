@@ -26,9 +26,9 @@ from provisioner.reach.probe import (
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.config import Environment
+    from provisioner.config.model import Environment
     from provisioner.console import Console
-    from provisioner.workflow import RunContext
+    from provisioner.run.context import RunContext
 
 SCHEMA_VERSION = 1
 EXPIRING, DRIFT = int(ExitCode.EXPIRING), int(ExitCode.DRIFT)
@@ -98,7 +98,7 @@ def probe_env(
     ctx: RunContext, env: Environment, creds: DlzCredentials, options: ProbeOptions | None = None
 ) -> list[ClusterProbe]:
     """The on-cluster probe for every cluster provision.yaml names, in its order."""
-    from provisioner.workflow import read_env_state
+    from provisioner.run.context import read_env_state
 
     options = options or ProbeOptions()
     ids = read_env_state(ctx, env).clusters()
@@ -145,6 +145,6 @@ def prove_after(ctx: RunContext, env: Environment, console: Console, code: int, 
     """The last step of `apply` and `rotate`: unless --no-verify, or the command already failed, prove reach."""
     if skip or code != 0:
         return code
-    from provisioner.workflow import fetch_credentials
+    from provisioner.run.context import fetch_credentials
 
     return prove_reach(ctx, env, fetch_credentials(ctx, env), console)

@@ -282,7 +282,7 @@ class Sandbox:
 
     def provider_lock_file(self) -> str:
         """The lock file a root's first init would write for the mirror (see mirror.lock_file)."""
-        from provisioner.render import PROVIDER_CONSTRAINT
+        from provisioner.render.root import PROVIDER_CONSTRAINT
         from provisioner.sandbox.mirror import lock_file
 
         return lock_file(PROVIDER_CONSTRAINT)

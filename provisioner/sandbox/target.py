@@ -1,5 +1,5 @@
 """The sandbox behind the `Target` seam: emulator endpoints, throwaway credentials, the
-provider mirror for Terraform, and the store's DLZ oracle. See provisioner/target.py."""
+provider mirror for Terraform, and the store's DLZ oracle. See provisioner/run/target.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provisioner.config import AepSettings, Config, Environment
+from provisioner.config.model import AepSettings, Config, Environment
 from provisioner.sandbox import Sandbox, workspace_key
 
 if TYPE_CHECKING:

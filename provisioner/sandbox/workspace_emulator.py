@@ -44,7 +44,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.ratelimit import TokenBucket
+from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.sandbox.scim import LIST_PATHS, ME_PATH, scim_list, scim_user
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 from provisioner.sandbox.wire import Request, Response, json_response

@@ -15,7 +15,7 @@ import pytest
 
 from provisioner.aep import ims
 from provisioner.aep.client import AepClient, AepSecrets
-from provisioner.config import AepSettings
+from provisioner.config.model import AepSettings
 from provisioner.errors import ConfigError, CredentialsError
 from provisioner.secret import Secret
 

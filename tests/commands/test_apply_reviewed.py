@@ -1,7 +1,7 @@
 """`apply --reviewed plan.json`: a fresh plan is applied only if its change set is the reviewed one.
 
 Real terraform on the sandbox. A token AEP rotates between review and apply counts only
-through the resources it changes (provisioner/plan_review.py says how).
+through the resources it changes (provisioner/review/plan_review.py says how).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from provisioner.plan_summary import GITHUB_COMMENT_LIMIT
-from provisioner.review_comment import MARKER, read_summaries, to_markdown
+from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
+from provisioner.review.review_comment import MARKER, read_summaries, to_markdown
 from provisioner.sandbox.store.dlz import storage_account_name
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, REPO, Project
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.config import load_config
+from provisioner.config.model import load_config
 from provisioner.console import Console
-from provisioner.env_results import EnvResult, print_results, worst_exit_code
+from provisioner.review.env_results import EnvResult, print_results, worst_exit_code
+from provisioner.run.context import RunContext
+from provisioner.run.target import RealTarget
 from provisioner.sandbox.store import storage_account_name
-from provisioner.target import RealTarget
-from provisioner.workflow import RunContext
 from tests.conftest import BASE_CONFIG, IDENTITY, Project
 
 ENVS = ("dev", "stage", "prod")

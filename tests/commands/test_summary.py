@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from provisioner.aep.landingzone import DlzCredentials
-from provisioner.config import Environment, load_config
-from provisioner.plan_summary import GITHUB_COMMENT_LIMIT, PlanSummary, ResourceSummary, summarize, to_markdown
+from provisioner.config.model import Environment, load_config
+from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT, PlanSummary, ResourceSummary, summarize, to_markdown
 from provisioner.secret import Secret
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 

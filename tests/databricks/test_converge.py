@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from provisioner.config import AuthSettings
+from provisioner.config.model import AuthSettings
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import last_start_ms
 from provisioner.databricks.converge import converge_clusters
 from provisioner.databricks.converge_report import ConvergeReport
 from provisioner.databricks.identity import connect
+from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient
-from provisioner.ratelimit import TokenBucket
 from provisioner.sandbox import Sandbox
 
 HOST = "https://adb-1234567890123456.7.azuredatabricks.net"

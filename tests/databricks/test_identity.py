@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.config import AuthSettings
+from provisioner.config.model import AuthSettings
 from provisioner.databricks.identity import connect, predicted_auth_type, sdk_config
 from provisioner.errors import ConfigError
 from provisioner.sandbox import Sandbox
@@ -155,7 +155,7 @@ _M2M = {"DATABRICKS_CLIENT_ID": SP_ID, "DATABRICKS_CLIENT_SECRET": SP_SECRET}
 def test_the_guessed_auth_type_is_the_one_the_sdk_resolves(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], settings: AuthSettings
 ) -> None:
-    """provisioner.plan_ahead starts Terraform with the guess; it must agree with the SDK."""
+    """provisioner.operations.plan_ahead starts Terraform with the guess; it must agree with the SDK."""
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     guess = predicted_auth_type(settings, environ)

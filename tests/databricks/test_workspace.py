@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.config import AuthSettings
+from provisioner.config.model import AuthSettings
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.sandbox import Sandbox, workspace_key

@@ -29,11 +29,11 @@ from typing import Any
 
 import pytest
 
-from provisioner.config import load_config
+from provisioner.config.model import load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError
-from provisioner.target import RealTarget
-from provisioner.workflow import RunContext
+from provisioner.run.context import RunContext
+from provisioner.run.target import RealTarget
 from tests.conftest import BASE_CONFIG, IDENTITY, Project
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (a test extra) talks to the test's PostgreSQL server")

@@ -96,7 +96,7 @@ def sandbox_terraform(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iter
     """The sandbox running in this process: Terraform's environment (as `provision` builds it)
     and AEP's current token — to drive the previous layout with raw terraform."""
     from provisioner.console import Console
-    from provisioner.workflow import fetch_credentials, open_context
+    from provisioner.run.context import fetch_credentials, open_context
 
     for key, value in project.env().items():
         monkeypatch.setenv(key, value)

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from provisioner.render import PROVIDER_CONSTRAINT
+from provisioner.render.root import PROVIDER_CONSTRAINT
 from provisioner.sandbox.mirror import lock_file, package_hash
 from tests.conftest import Project
 

@@ -27,7 +27,7 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from provisioner.config import load_config
+from provisioner.config.model import load_config
 from provisioner.errors import ConfigError
 
 from .conftest import BASE_CONFIG, Project, error_lines, new_project

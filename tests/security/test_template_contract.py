@@ -23,14 +23,14 @@ import hcl2
 import pytest
 import yaml
 
-from provisioner.config import load_config
-from provisioner.render import PROVIDER_CONSTRAINT, SAS_VARIABLE, DlzTarget, render_root
+from provisioner.config.model import load_config
+from provisioner.render.root import PROVIDER_CONSTRAINT, SAS_VARIABLE, DlzTarget, render_root
 
 from .conftest import BASE_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = json.loads((REPO / "provisioner/sandbox/provider/real_schema.json").read_text())
-CONFIG_SCHEMA = json.loads((REPO / "provisioner/provision.schema.json").read_text())
+CONFIG_SCHEMA = json.loads((REPO / "provisioner/config/provision.schema.json").read_text())
 META_ARGUMENTS = {"depends_on", "count", "for_each", "lifecycle", "provider"}
 DLZ = DlzTarget("dlz-databricks-container", "sndbxdtln0123456789abcde")
 

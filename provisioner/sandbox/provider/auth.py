@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from provisioner.ratelimit import TokenBucket
+from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.sandbox.provider import MIRRORED_VERSION
 from provisioner.secret import Secret, mask
 

@@ -1,0 +1,204 @@
+"""`provision apply`'s work: apply a saved plan as-is (local use), or plan then apply what was
+shown — with a reviewed summary, only if it is the change set a reviewer approved
+(provisioner.review.plan_review), so no plan file (which holds the token) travels between CI jobs.
+
+After Terraform: AEP's base connection follows a re-created cluster (provisioner.operations.connect),
+running clusters are brought onto the current token (provisioner.databricks.converge).
+
+secret_scope mode: the tool writes the SAS secret itself (provisioner.sas.scope_step) — after
+the question and before Terraform applies, so what the apply starts finds the current token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provisioner.config.model import Environment
+from provisioner.console import Console
+from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.ownership import check_owners_can_read
+from provisioner.errors import ExitCode, ProvisionError
+from provisioner.operations.connect import repoint_after_apply
+from provisioner.operations.rotate.marker import RotationMarker
+from provisioner.review.plan_summary import summary_of
+from provisioner.run.approval import confirm, require_approval_possible
+from provisioner.run.context import (
+    RunContext,
+    check_pins,
+    check_workspace_access,
+    default_plan_file,
+    fetch_credentials,
+    identify,
+    init_env,
+    read_env_state,
+    render_env,
+)
+from provisioner.sas import scope_step
+from provisioner.sas.expiry import plan_token_honoured
+from provisioner.terraform import (
+    Applied,
+    InitOptions,
+    PlanOptions,
+    TerraformRunner,
+    apply_saved,
+    plan_and_apply,
+    read_state,
+    saved_plan,
+)
+from provisioner.terraform.planfile import planned_on
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.review.plan_review import ReviewedPlan
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    path: Path  # resolved
+    shown: str  # as the user named it, for messages
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    auto_approve: bool
+    timeout: float  # for clusters to come back RUNNING after a restart
+    saved: SavedPlan | None = None  # apply this plan as-is; else plan, confirm, apply
+    reviewed: ReviewedPlan | None = None  # only a fresh plan with this change set is applied
+    init: InitOptions | None = None
+    lock_timeout: str = "0s"
+    warm_dlz: bool = False  # a DLZ check follows: let the DLZ get ready while Terraform works
+
+
+def apply_environment(ctx: RunContext, env: Environment, console: Console, req: ApplyRequest) -> Applied:
+    """Apply one environment (see the module docstring). DECLINED: nothing changed."""
+    require_approval_possible(ctx, req.auto_approve, "apply")
+    identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
+    if req.warm_dlz:
+        ctx.warm_dlz()
+    scoped = env.sas.mode == "secret_scope"
+    if req.saved is not None:
+        # A saved plan carries the token it was made with (inline mode); secret_scope mode
+        # writes the secret itself, from AEP's current token.
+        creds = fetch_credentials(ctx, env) if scoped else None
+        runner = ctx.runner(env, sas=None)
+        runner.init(req.init)
+        before = read_state(runner, init=False).clusters()
+        if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
+            _refuse_revoked_plan(ctx, env, runner.show_json(req.saved.path), req.saved.shown)
+        _preflight(ctx, env, runner)
+        asked = _asker(ctx, env, console, req, runner, req.saved.path, creds)
+        applied = apply_saved(runner, req.saved.path, asked, req.lock_timeout)
+    else:
+        creds = fetch_credentials(ctx, env)
+        render_env(ctx, env, creds)
+        check_pins(ctx, env)
+        runner = ctx.runner(env, creds.sas_token)
+        init_env(ctx, env, runner, init=req.init)
+        _preflight(ctx, env, runner)
+        before = read_state(runner, init=False).clusters()
+        # Per process: a second apply of the same root must not overwrite or delete our plan.
+        plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
+        plan = PlanOptions(out=plan_file, lock_timeout=req.lock_timeout)
+        asked = _asker(ctx, env, console, req, runner, plan_file, creds)
+        if req.reviewed is None:
+            applied = plan_and_apply(runner, plan, asked)
+        else:
+            applied = _apply_reviewed(ctx, env, creds, runner, plan, req.reviewed, asked)
+    if applied is Applied.DECLINED:
+        return applied
+    if scoped and creds is not None:
+        if applied is Applied.NO_CHANGES:
+            found = scope_step.check(ctx, env, creds, read_state(runner))
+            scope_step.report(env, found, console)
+            scope_step.before_apply(ctx, env, creds, runner, None, found, console)
+        else:
+            scope_step.after_apply(env, console)
+    # A re-created cluster has a new id: AEP's base connection must follow it.
+    repoint_after_apply(ctx, env, before, read_state(runner, init=False).clusters(), console)
+    _converge(ctx, env, console, req.timeout, fresh_credentials=req.saved is None or scoped)
+    return applied
+
+
+def _asker(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    req: ApplyRequest,
+    runner: TerraformRunner,
+    plan_file: Path,
+    creds: DlzCredentials | None,
+) -> Callable[[], bool]:
+    """The question before the apply, with what secret_scope mode checks first and writes after a yes."""
+    scoped = env.sas.mode == "secret_scope"
+
+    def asked() -> bool:
+        planned = planned_on(plan_file)
+        if scoped:  # before anything changes: can every cluster's owner read the secret?
+            check_owners_can_read(ctx.workspace_client(env), env, planned.clusters(), console.warn, ctx.identity(env))
+        found = scope_step.check(ctx, env, creds, planned) if scoped and creds else None
+        if found is not None:
+            scope_step.report(env, found, console)
+        if not confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"):
+            return False
+        if found is not None and creds is not None:
+            # May re-plan into plan_file (first apply: the scope alone first, then the rest).
+            scope_step.before_apply(ctx, env, creds, runner, plan_file, found, console, req.lock_timeout)
+        return True
+
+    return asked
+
+
+def _apply_reviewed(
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    runner: TerraformRunner,
+    plan: PlanOptions,
+    reviewed: ReviewedPlan,
+    ask: Callable[[], bool],
+) -> Applied:
+    """plan -out → compare its change set with the reviewed one → apply it, or stop (plan removed)."""
+    with saved_plan(runner, plan) as outcome:
+        reviewed.require_match(summary_of(ctx, env, creds, plan.out, ctx.console).change_set)
+        ctx.console.ok(f"{env.name}: the fresh plan matches the reviewed change set ({reviewed.digest[:19]}…)")
+        if outcome is ExitCode.NO_CHANGES:
+            return Applied.NO_CHANGES
+        return apply_saved(runner, plan.out, ask, plan.lock_timeout)
+
+
+def _preflight(ctx: RunContext, env: Environment, runner: TerraformRunner) -> None:
+    """After the apply, converge restarts clusters: a missing right must fail before anything changes."""
+    check_workspace_access(ctx, env, read_state(runner, init=False).clusters())
+
+
+def _refuse_revoked_plan(ctx: RunContext, env: Environment, plan: dict[str, object], shown: str) -> None:
+    """A saved plan made with a token AEP has since replaced would put a dead token live."""
+    if plan_token_honoured(plan, fetch_credentials(ctx, env)) is False:
+        raise ProvisionError(
+            f"{shown}: this plan was made with a SAS token AEP no longer honours (AEP issued a new one since: "
+            f"it expired or was refreshed) — make a new plan: `provision plan --env {env.name} --out {shown}`"
+        )
+
+
+def _converge(ctx: RunContext, env: Environment, console: Console, timeout: float, *, fresh_credentials: bool) -> None:
+    """Make running clusters actually use the current token (see provisioner.databricks.converge).
+
+    Applied with the token AEP hands out now, this also finishes a rotation that failed
+    after its refresh; a saved plan may predate that refresh, so it leaves the marker.
+    """
+    cluster_ids = read_env_state(ctx, env).clusters()
+    if cluster_ids:
+        converge_clusters(
+            ctx.workspace_client(env),
+            cluster_ids,
+            console,
+            secret=env.sas.secret,
+            timeout=timeout,
+            max_parallel=env.databricks_max_parallel,
+        )
+    if fresh_credentials:
+        RotationMarker.of(env).clear()

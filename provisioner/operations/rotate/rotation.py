@@ -1,0 +1,338 @@
+"""Rotating the DLZ SAS token: refresh it at AEP and put the new one live on every cluster, fast.
+
+AEP revokes the old token the instant `POST …&action=refresh` answers: from then until every
+running cluster uses the new one (the *revocation window*) nothing can reach the landing zone.
+
+secret_scope mode — no Terraform inside the window:
+1. pre-flight, everything that can fail: GET the credentials, render, init, read the state
+   (cluster ids), check the scope (exists, Databricks-backed), list and write-probe it
+   (WRITE permission), read every cluster (the PAT works), ask;
+2. write a rotation marker, refresh;
+3. at once: `secrets/put` (an in-place overwrite: a cluster starting at any instant resolves
+   the old or the new value, never nothing), then restart the running clusters and wait
+   until each is RUNNING on the new value (provisioner.databricks.converge);
+4. after the window: reconcile the state (`terraform apply -refresh-only`); a failure there
+   is a warning, the rotation itself is done.
+
+inline mode keeps the Terraform path: a pre-flight plan with the current token (provider,
+backend and pending changes), then after the refresh one `terraform apply -auto-approve`
+and converge.
+
+Anything failing after the refresh names the `provision rotate --resume …` command, which
+GETs the (new) token and converges on it without refreshing again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Any
+
+from provisioner.console import Console
+from provisioner.databricks.converge import converge_clusters
+from provisioner.databricks.converge_report import ConvergeReport
+from provisioner.errors import ExitCode, ProvisionError
+from provisioner.operations.rotate.marker import RotationMarker
+from provisioner.operations.rotate.preflight import Prepared, Rotation, prepare_inline, prepare_scoped
+from provisioner.run.approval import confirm, require_approval_possible
+from provisioner.run.context import (
+    RunContext,
+    default_plan_file,
+    fetch_credentials,
+    identify,
+    render_env,
+)
+from provisioner.sas import scope_secret
+from provisioner.terraform import (
+    Applied,
+    ApplyOptions,
+    PlanOptions,
+    plan_and_apply,
+    read_state,
+)
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.config.model import Environment
+    from provisioner.sas.expiry import TokenReplaced
+
+
+def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> int:
+    env, marker = req.env, RotationMarker.of(req.env)
+    unfinished = marker.load()
+    if unfinished is not None:
+        raise ProvisionError(
+            f"{env.name}: a rotation started {unfinished.get('started_at', '?')} has not finished "
+            f"({marker.path}) — refreshing again would revoke the token it issued; "
+            f"finish it with `{req.resume_command}`"
+        )
+    identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
+    creds = fetch_credentials(ctx, env)
+    replaced = rotation_needed(ctx, env, creds)
+    if replaced is not None:
+        # AEP already issued a new token (expired and refreshed on read, or refreshed outside):
+        # put that one live; refreshing again would only revoke it too.
+        console.warn(f"{env.name}: rotation needed without a refresh — {replaced.reason()}")
+        require_approval_possible(ctx, req.auto_approve, "rotate")
+        code = resume(ctx, req, console)
+        issued = replaced.issued_on.isoformat()
+        console.ok(f"{env.name}: rotated onto the token AEP issued on {issued} (no new refresh)")
+        return code
+    days = creds.days_left()
+    if if_expiring_within is not None and days > if_expiring_within:
+        console.ok(
+            f"{env.name}: the SAS token expires on {creds.expiry_date.isoformat()} ({days} days left), "
+            f"not within {if_expiring_within} days — nothing to do"
+        )
+        return ExitCode.OK
+    require_approval_possible(ctx, req.auto_approve, "rotate")
+    scoped = env.sas.mode == "secret_scope"
+    ready = prepare_scoped(ctx, env, creds, console) if scoped else prepare_inline(ctx, env, creds, console, req)
+    question = (
+        f"Refresh the SAS token of environment '{env.name}'? AEP revokes the current one at once; "
+        f"{len(ready.cluster_ids)} managed cluster(s) get the new one ({len(ready.seen_starts)} running "
+        "restart)."
+    )
+    if not confirm(ctx, req.auto_approve, question):
+        console.warn("rotation cancelled; nothing changed")
+        return ExitCode.ERROR
+    if scoped:
+        # The last thing that can fail before the point of no return: may we write the scope?
+        scope_secret.probe_write(ctx.workspace_client(env), env)
+    return _rotate(ctx, req, creds, ready, console, marker)
+
+
+def rotation_needed(ctx: RunContext, env: Environment, creds: DlzCredentials) -> TokenReplaced | None:
+    """Does the workspace hold a token other than AEP's current one? (provisioner.sas.expiry)"""
+    from provisioner.sas.expiry import token_replaced
+
+    state = read_state(ctx.runner(env, None, Console(ctx.console.out, ctx.console.err, quiet=True)))
+    holds: bool | None = None
+    if env.sas.mode == "secret_scope" and state.clusters():
+        fresh = scope_secret.read_freshness(ctx.workspace_client(env), env, creds)
+        holds = fresh.holds_current if fresh.present else None
+    return token_replaced(state, env, creds, secret_holds_current=holds)
+
+
+# ---- the window --------------------------------------------------------------------------
+
+
+def _rotate(
+    ctx: RunContext, req: Rotation, old: DlzCredentials, ready: Prepared, console: Console, marker: RotationMarker
+) -> int:
+    env = req.env
+    scoped = env.sas.mode == "secret_scope"
+    client = ctx.workspace_client(env) if scoped else None  # connected before the window opens
+    # seen_starts (ms timestamps, no secret) lets a --resume tell restarted clusters from stale ones.
+    marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
+    new = _refresh(ctx, env, old, marker, req.resume_command)
+    opened = time.monotonic()
+    written = False
+    try:
+        if client is not None:
+            # First thing in the window, the one write the restarts need; the fingerprint (2-3
+            # more calls) and all bookkeeping wait until after it.
+            scope_secret.put_value(client, env, new)
+            written = True
+        marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
+        console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
+        sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
+        if scoped:
+            cluster_ids = ready.cluster_ids
+        else:
+            runner = ctx.runner(env, new.sas_token, console)
+            # Refresh stays on: applying against a stale view (a cluster deleted outside) would fail here.
+            runner.apply(ApplyOptions(plan_file=None))
+            cluster_ids = read_state(runner, init=False).clusters()
+        known = ready.seen_running if scoped else None  # inline: the apply just edited them
+        report = _converge(
+            ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`", known=known
+        )
+    except BaseException as exc:
+        if written and isinstance(exc, Exception):
+            with contextlib.suppress(Exception):  # --resume writes value and fingerprint again anyway
+                scope_secret.record_fingerprint(ctx.workspace_client(env), env, new)
+        raise _after_refresh_failure(exc, console, req.resume_command) from None
+    window = time.monotonic() - opened
+    if written:
+        scope_secret.record_fingerprint(ctx.workspace_client(env), env, new)
+    marker.clear()
+    sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
+    console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
+    console.line(f"revocation window: {window:.2f}s (refresh answered → running clusters on the new token)")
+    _reconcile(ctx, env, console)
+    return ExitCode.OK
+
+
+def _refresh(
+    ctx: RunContext, env: Environment, old: DlzCredentials, marker: RotationMarker, resume: str
+) -> DlzCredentials:
+    """POST …&action=refresh. When the answer is lost, ask AEP (GET) whether it took effect."""
+    client = ctx.aep_client(env)
+    try:
+        return client.refresh_credentials()
+    except (ProvisionError, KeyboardInterrupt) as exc:
+        try:
+            now = client.get_credentials()
+        except BaseException:
+            raise ProvisionError(
+                f"{exc} — AEP may or may not have issued a new token; run `{resume}` (it converges on "
+                "whatever token AEP holds now and is harmless if nothing changed)"
+            ) from None
+        if now.sas_token == old.sas_token:
+            marker.clear()  # nothing happened: state and token are as before
+            raise
+        return now  # the refresh happened although its answer was lost: carry on
+
+
+def _converge(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    cluster_ids: dict[str, str],
+    req: Rotation,
+    seen_starts: dict[str, int] | None,
+    retry_hint: str,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> ConvergeReport:
+    # seen_starts: a cluster still showing its pre-refresh start has not restarted yet, even
+    # if it reads RUNNING (inline mode: the edit's restart may not be visible yet).
+    return converge_clusters(
+        ctx.workspace_client(env),
+        cluster_ids,
+        console,
+        secret=env.sas.secret,
+        seen_starts=seen_starts,
+        known=known,
+        timeout=req.timeout,
+        retry_hint=retry_hint,
+        max_parallel=env.databricks_max_parallel,
+    )
+
+
+def _after_refresh_failure(exc: BaseException, console: Console, resume: str) -> BaseException:
+    """The old token is gone: whatever failed, say exactly how to finish."""
+    line = f"the old SAS token is already revoked — finish the rotation with: {resume}"
+    if isinstance(exc, ProvisionError):
+        if resume in str(exc):
+            return exc
+        failure = ProvisionError(f"{exc} — {line}")
+        failure.exit_code = exc.exit_code
+        return failure
+    console.error(line)  # Ctrl-C or a bug: the handler adds its own line after this one
+    return exc
+
+
+def _reconcile(ctx: RunContext, env: Environment, console: Console) -> None:
+    """After the window: let the state catch up with the restarted clusters (changes nothing)."""
+    if env.sas.mode != "secret_scope":
+        return  # the apply inside the window wrote the state already
+    try:
+        ctx.runner(env, None, console).apply(ApplyOptions(plan_file=None, refresh_only=True))
+    except ProvisionError as exc:
+        console.warn(f"{env.name}: the rotation is done, but refreshing the Terraform state failed ({exc})")
+
+
+# ---- finishing a rotation that failed after its refresh ----------------------------------
+
+
+def resume(ctx: RunContext, req: Rotation, console: Console) -> int:
+    """GET the current (already refreshed) token and converge on it; never refresh."""
+    env = req.env
+    marker = RotationMarker.of(env)
+    unfinished = marker.load()
+    creds = fetch_credentials(ctx, env)
+    if env.sas.mode == "secret_scope":
+        state = read_state(ctx.runner(env, None, console))
+        client = ctx.workspace_client(env)
+        scope_secret.check_scope(client, env, state, must_exist=True)
+        before = scope_secret.ensure_current(client, env, creds)
+        if not before.holds_current:
+            console.info(f"{env.name}: wrote AEP's current token to secret {env.sas.secret_scope}/{env.sas.secret_key}")
+        cluster_ids: dict[str, str] | None = state.clusters()
+    else:
+        cluster_ids = _resume_inline(ctx, env, creds, console, req)
+    if cluster_ids is None:
+        return ExitCode.ERROR
+    seen = (unfinished or {}).get("seen_starts")
+    report = _converge(
+        ctx,
+        env,
+        console,
+        cluster_ids,
+        req,
+        {k: int(v) for k, v in seen.items()} if isinstance(seen, dict) else None,
+        f"run `{req.resume_command}` again",
+    )
+    marker.clear()
+    sandbox_report(ctx, env, cluster_ids, console, "after the resume")
+    console.ok(f"{env.name}: rotation finished — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
+    since = _since(unfinished)
+    if since is not None:
+        console.line(f"revocation window: {since:.2f}s (refresh answered → running clusters on the new token)")
+    _reconcile(ctx, env, console)
+    return ExitCode.OK
+
+
+def _resume_inline(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console, req: Rotation
+) -> dict[str, str] | None:
+    render_env(ctx, env, creds)
+    runner = ctx.runner(env, creds.sas_token, console)
+    runner.init()
+    applied = plan_and_apply(
+        runner,
+        PlanOptions(out=default_plan_file(env)),
+        lambda: confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"),
+    )
+    if applied is Applied.DECLINED:
+        console.warn("resume cancelled; clusters may still hold the revoked token")
+        return None
+    return read_state(runner, init=False).clusters()
+
+
+# ---- reporting ---------------------------------------------------------------------------
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _since(marker_doc: dict[str, Any] | None) -> float | None:
+    """Wall-clock seconds since the recorded refresh (monotonic time does not survive a process)."""
+    stamp = (marker_doc or {}).get("refreshed_at")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return None
+
+
+def describe(report: ConvergeReport) -> str:
+    parts = []
+    if report.restarted:
+        parts.append(f"restarted {', '.join(report.restarted)}")
+    if report.waited:
+        parts.append(f"waited for {', '.join(report.waited)}")
+    if report.running:
+        parts.append(f"already running on the new token: {', '.join(report.running)}")
+    if report.skipped_terminated:
+        parts.append(f"terminated (new token at next start): {', '.join(report.skipped_terminated)}")
+    return "; ".join(parts) or "no managed clusters"
+
+
+def sandbox_report(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console, when: str) -> None:
+    """Where the target has a DLZ oracle (the sandbox), say which running clusters reach the
+    landing zone. Two local state-file reads whatever the number of clusters (it runs inside
+    the window); a real workspace has no oracle (`provision verify` asks the clusters)."""
+    answers = ctx.target.dlz_access(env, cluster_ids) if cluster_ids else None
+    if answers is None:
+        return
+    running = [n for n, ok in answers.items() if ok is not None]
+    reach = sorted(n for n in running if answers[n])
+    console.info(
+        f"sandbox: {when}, {len(reach)}/{len(running)} running cluster(s) reach the DLZ"
+        + (f" ({', '.join(reach)})" if reach else "")
+    )

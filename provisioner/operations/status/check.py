@@ -1,0 +1,144 @@
+"""What `provision status` reports: the drift analysis (provisioner.operations.status.drift) fed from the run —
+Terraform state, the workspace, AEP's current token, the target's DLZ oracle, the rotation
+marker — with what `--probe` found on the clusters, and the stable --json document
+(docs/status-json.md). Exit code: 0 healthy, 3 expiring, 4 drift, 1 error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from provisioner.config.model import Environment
+from provisioner.operations.status.drift import STATUS_WORD, StatusReport, status_report
+from provisioner.run.context import RunContext, fetch_credentials_aside, read_env_state
+from provisioner.run.warmup import in_thread
+
+if TYPE_CHECKING:
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.operations.status.drift import Oracle
+    from provisioner.reach.probe import ClusterProbe
+    from provisioner.reach.verify import ProbeOptions
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Status:
+    report: StatusReport
+    probes: list[ClusterProbe] | None  # None: not probed
+    document: dict[str, Any]  # the --json shape
+
+
+def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None = None) -> Status:
+    """Read everything `status` compares (read-only); with `probe`, ask every running cluster too.
+
+    Nothing here waits for what it does not need: AEP, the Terraform state and the
+    workspace's client (the SDK's host metadata) start together; the cluster reads start as
+    soon as state and client are there, beside the identity's proof (SCIM Me)."""
+    fetched = fetch_credentials_aside(ctx, env, render_next=False)
+    state = in_thread(lambda: read_env_state(ctx, env), "state")
+    client = ctx.reading_client(env)
+
+    def credentials() -> DlzCredentials:
+        # A refused login fails the cluster reads too: name it first, as the identity's error.
+        ctx.identity(env)
+        return fetched()
+
+    report = status_report(
+        env,
+        state(),
+        client,
+        credentials,
+        oracle=_oracle(ctx, env),
+        unfinished_rotation=_unfinished_rotation(env),
+    )
+    identity = ctx.identity(env)
+    probes = None
+    if probe is not None:
+        from provisioner.reach.verify import probe_env
+
+        probes = probe_env(ctx, env, report.creds, probe)
+        _with_probes(report, probes)
+    doc = document(report, probes)
+    doc["databricksIdentity"] = identity.as_json()
+    doc["dlz"] = {"backend": ctx.dlz_backend(), "probed": probes is not None}
+    return Status(report, probes, doc)
+
+
+def _oracle(ctx: RunContext, env: Environment) -> Oracle | None:
+    """The target's DLZ oracle for one cluster, when it has one (the sandbox)."""
+    if ctx.target.dlz_access(env, {}) is None:
+        return None
+    return lambda cluster_id: bool((ctx.target.dlz_access(env, {cluster_id: cluster_id}) or {}).get(cluster_id))
+
+
+def _with_probes(report: StatusReport, probes: list[ClusterProbe]) -> None:
+    """--probe: what each running cluster's own listing of the DLZ says replaces the oracle's guess."""
+    from provisioner.operations.status.drift import DLZ_ORACLE_PROBLEM
+    from provisioner.reach.probe import ERROR, FAILED
+
+    by_name = {p.name: p for p in probes}
+    for c in report.clusters:
+        probe = by_name.get(c.name)
+        if probe is None or probe.state != "RUNNING":
+            continue
+        c.problems = [p for p in c.problems if p != DLZ_ORACLE_PROBLEM]
+        c.dlz_access = probe.reached
+        if probe.outcome == FAILED:
+            c.problems.append(f"cannot reach the DLZ: {probe.detail}")
+        elif probe.outcome == ERROR:
+            c.problems.append(f"the DLZ probe did not run: {probe.detail}")
+
+
+def _unfinished_rotation(env: Environment) -> str | None:
+    """The `provision rotate` marker's path when a rotation failed after its refresh (local state only)."""
+    from provisioner.operations.rotate.marker import RotationMarker
+
+    marker = RotationMarker.of(env)
+    return str(marker.path) if marker.load() is not None else None
+
+
+def document(report: StatusReport, probes: list[ClusterProbe] | None = None) -> dict[str, Any]:
+    """The stable --json shape (docs/status-json.md). Never a token: only dates, ids, states."""
+    env, creds, secret, code = report.env, report.creds, report.secret, report.exit_code
+    probed = {p.name: p for p in probes or []}
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "environment": env.name,
+        "status": STATUS_WORD[code],
+        "exitCode": int(code),
+        "rotationNeeded": None if report.replaced is None else report.replaced.reason(),
+        "rotationUnfinished": report.unfinished_rotation is not None,
+        "token": {
+            "mode": env.sas.mode,
+            **creds.as_json(),
+            "warnDays": env.sas.warn_days,
+            "expiring": creds.days_left() <= env.sas.warn_days,
+        },
+        "secret": None
+        if secret is None
+        else {
+            "scope": secret.scope,
+            "key": secret.key,
+            "present": secret.present,
+            "lastUpdated": secret.last_updated,
+            "holdsCurrentToken": secret.holds_current_token,
+            "problems": secret.problems,
+        },
+        "clusters": [
+            {
+                "name": c.name,
+                "clusterId": c.cluster_id,
+                "state": c.state,
+                "sasEntry": c.sas_entry,
+                "dlzAccess": c.dlz_access,
+                "dlzProbe": probed[c.name].as_json() if c.name in probed else None,
+                "lastStarted": c.last_started,
+                "drift": c.drift,
+                "problems": c.problems,
+                "warnings": c.warnings,
+            }
+            for c in report.clusters
+        ],
+    }

@@ -1,0 +1,385 @@
+"""The steps every command composes, in the one direction data flows:
+config → credentials → render → terraform → report.
+
+`RunContext` holds what a command run shares: the config, the console, the `Target` (real
+services or the offline sandbox — the one seam between them, see provisioner/run/target.py) and
+the Databricks identity resolved once per workspace. The step functions below each do one
+thing and only look left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provisioner.config.model import Config, Environment, load_config
+from provisioner.console import Console
+from provisioner.errors import ConfigError, ExitCode
+from provisioner.run.target import RealTarget, Target
+from provisioner.secret import Secret
+
+if TYPE_CHECKING:
+    from provisioner.aep.client import AepClient
+    from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.databricks.identity import AuthPin, Identity, OpenedWorkspace
+    from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.render.root import RenderedRoot
+    from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
+
+# Secrets the Terraform child never needs: least privilege for the provider processes.
+_NOT_FOR_TERRAFORM = ("AEP_CLIENT_SECRET", "AEP_ACCESS_TOKEN")
+PLAN_FILE_NAME = "dlz-provisioner.tfplan"
+
+
+@dataclass
+class _Workspace:
+    opened: OpenedWorkspace
+    proof: Callable[[], Identity]  # waits for SCIM Me, started when the client was opened
+    announced: bool = False
+
+
+@dataclass
+class RunContext:
+    config: Config
+    console: Console
+    environ: Mapping[str, str]
+    target: Target
+    # What provision.yaml may read from the environment (DATABRICKS_HOST); empty in the sandbox,
+    # which serves the workspaces the file names.
+    config_environ: Mapping[str, str] = field(default_factory=dict)
+    debug: bool = False
+    interactive: bool = False
+    _clients: dict[str, AepClient] = field(default_factory=dict, repr=False)
+    # host → opened client and its identity's proof; shared by copies made with dataclasses.replace.
+    _workspaces: dict[str, _Workspace] = field(default_factory=dict, repr=False)
+    _workspace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ---- AEP
+
+    def aep_client(self, env: Environment) -> AepClient:
+        from provisioner.aep.client import AepClient
+
+        settings = self.target.aep_settings(env)
+        key = repr(settings)
+        if key not in self._clients:
+            self._clients[key] = AepClient(settings, self.target.aep_secrets())
+        return self._clients[key]
+
+    # ---- Databricks: one identity per workspace, for our calls and Terraform's
+
+    def dlz_backend(self) -> str:
+        """What answers for the landing zone's storage: `azure`, or the sandbox's `azurite` / `oracle`."""
+        return self.target.dlz_backend()
+
+    def warm_dlz(self) -> None:
+        """Get the landing zone's storage ready ahead of a DLZ check (the sandbox's Azurite takes seconds)."""
+        self.target.warm_dlz()
+
+    def identity(self, env: Environment) -> Identity:
+        """Who this run is in the environment's workspace: proven (SCIM Me) and printed once."""
+        opened = self._workspace(env)
+        who = opened.proof()
+        with self._workspace_lock:
+            if not opened.announced:
+                opened.announced = True
+                self.console.info(f"{env.name}: Databricks as {who.describe()}")
+                if who.note:
+                    self.console.info(f"{env.name}: {who.note}")
+        return who
+
+    def workspace_client(self, env: Environment) -> WorkspaceClient:
+        """Our own calls to the workspace (status, adopt, connect, converge, preflight), once
+        the identity is proven."""
+        self.identity(env)
+        return self._workspace(env).opened.client
+
+    def reading_client(self, env: Environment) -> WorkspaceClient:
+        """The workspace client before its identity is proven, for reads that overlap the proof
+        (status). Whoever uses it asks `identity()` too: a refused login is reported there."""
+        return self._workspace(env).opened.client
+
+    def auth_pin(self, env: Environment) -> AuthPin:
+        """The auth type databricks-sdk resolved (Terraform's pin); does not wait for the proof."""
+        from provisioner.databricks.identity import AuthPin
+
+        return AuthPin(self._workspace(env).opened.auth_type)
+
+    def predicted_auth_pin(self, env: Environment) -> AuthPin | None:
+        """`auth_pin` guessed without resolving anything (identity.predicted_auth_type), or None."""
+        from provisioner.databricks.identity import AuthPin, predicted_auth_type
+
+        supplied = self.target.databricks_credentials()
+        auth_type = predicted_auth_type(env.databricks_auth, self.environ, supplied)
+        return None if auth_type is None else AuthPin(auth_type)
+
+    def _workspace(self, env: Environment) -> _Workspace:
+        host = env.databricks_host
+        with self._workspace_lock:
+            if host not in self._workspaces:
+                from provisioner.databricks import identity, sdk
+                from provisioner.run.warmup import in_background, in_thread
+
+                in_background(sdk.preload)  # the SDK's service modules load while host metadata answers
+                identity.register_secrets(self.environ)
+                url = self.target.workspace_url(host)
+                opened = identity.open_workspace(host, url, env.databricks_auth, self.target.databricks_credentials())
+                self._workspaces[host] = _Workspace(opened, in_thread(lambda: identity.prove(opened), "identity"))
+            return self._workspaces[host]
+
+    # ---- Terraform
+
+    def terraform_binary(self) -> TerraformBinary:
+        from provisioner.terraform import find_terraform
+
+        return find_terraform(self.environ)  # memoised per binary in provisioner.terraform.binary
+
+    def runner(
+        self,
+        env: Environment,
+        sas: Secret | None,
+        console: Console | None = None,
+        identity: Identity | AuthPin | None = None,
+        *,
+        provider_auth: bool = True,
+    ) -> TerraformRunner:
+        """A runner whose child environment carries the run's Databricks identity (or the one
+        given), its auth type pinned. Without `provider_auth`, for commands that configure no
+        provider (`state pull`, `init`): nothing is pinned, and nothing waits for the identity."""
+        from provisioner.terraform import TerraformRunner, build_child_env
+
+        console = console or self.console
+        if env.backend.type == "pg" and not self.environ.get("PG_CONN_STR"):
+            raise ConfigError(
+                f"{self.config.path}: terraform.backend: type pg reads its connection string from PG_CONN_STR, "
+                "which is not set — export PG_CONN_STR=postgres://user@host/db"
+            )
+        inherited = {k: v for k, v in self.environ.items() if k not in _NOT_FOR_TERRAFORM}
+        extra: dict[str, str] = {"CHECKPOINT_DISABLE": inherited.get("CHECKPOINT_DISABLE", "1")}
+        extra.update(self.target.terraform_env())
+        if provider_auth:
+            # The auth type the SDK resolved: Terraform need not wait for the identity's proof.
+            auth = identity or self.auth_pin(env)
+            extra.update(auth.terraform_env(env.databricks_auth))
+        child = build_child_env(
+            inherited,
+            extra=extra,
+            # secret_scope roots declare no variable: the token stays out of Terraform entirely.
+            variables={"dlz_sas_token": sas} if sas is not None and env.sas.mode == "inline" else None,
+            secret_env=dict(self.target.databricks_credentials()),
+            debug=self.debug,
+            warn=console.warn,
+        )
+        return TerraformRunner(
+            self.terraform_binary(),
+            env.root_dir,
+            child,
+            out=console.line,
+            err=console.stderr_line,
+            lock_seed=self.target.provider_lock_file(),
+        )
+
+
+@contextmanager
+def open_context(
+    config_path: str | os.PathLike[str], console: Console, *, sandbox: bool = False, debug: bool = False
+) -> Iterator[RunContext]:
+    """Load the config and, with `sandbox`, run the emulators for the duration of the command.
+
+    `debug` lets TF_LOG* through to Terraform."""
+    environ = dict(os.environ)
+    from provisioner.terraform.binary import prefetch
+
+    prefetch(environ)  # overlaps `terraform version` with the config and credential steps
+    config_environ: Mapping[str, str] = {} if sandbox else environ
+    config = load_config(config_path, environ=config_environ)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not sandbox:
+        target: Target = RealTarget(environ)
+        yield RunContext(config, console, environ, target, config_environ, debug=debug, interactive=interactive)
+        return
+    from provisioner.sandbox.target import SandboxTarget, sandbox_for
+
+    with sandbox_for(config, sandbox_dir(config.path, environ), environ) as running:
+        target = SandboxTarget(running)
+        for notice in target.notices():
+            console.info(notice)
+        yield RunContext(config, console, environ, target, config_environ, debug=debug, interactive=interactive)
+
+
+def reload_config(ctx: RunContext) -> Config:
+    """Read provision.yaml again (after a command edited it), as `open_context` read it."""
+    ctx.config = load_config(ctx.config.path, environ=ctx.config_environ)
+    return ctx.config
+
+
+def sandbox_dir(config_path: Path, environ: Mapping[str, str]) -> Path:
+    if environ.get("PROVISION_SANDBOX_DIR"):
+        return Path(environ["PROVISION_SANDBOX_DIR"])
+    return config_path.resolve().parent / ".provision" / "sandbox"
+
+
+# ---- steps ------------------------------------------------------------------------------
+
+
+def fetch_credentials(ctx: RunContext, env: Environment, *, render_next: bool = True) -> DlzCredentials:
+    """The DLZ credentials; with `render_next`, render's set-up runs while IMS and AEP answer."""
+    client = ctx.aep_client(env)
+    if render_next:
+        from provisioner.render.root import warm
+        from provisioner.run.warmup import in_background
+
+        in_background(warm)
+    return client.get_credentials()
+
+
+def identify(ctx: RunContext, env: Environment) -> Identity:
+    """First step of a command that changes or inspects a workspace: the local credentials are
+    there (no call yet), then who this run is in the workspace — before any AEP call."""
+    ctx.target.aep_secrets().require()
+    return ctx.identity(env)
+
+
+def fetch_credentials_aside(
+    ctx: RunContext, env: Environment, *, render_next: bool = True
+) -> Callable[[], DlzCredentials]:
+    """Ask AEP on a thread of its own (after checking its secret is there); call the result to
+    wait for the credentials (or the failure).
+
+    For commands that only read (plan, status): a GET refreshes AEP's token only once it has
+    expired — when the clusters' copy no longer works anyway — so asking AEP before the
+    identity is proven loses nothing. Commands that refresh on purpose (`rotate`, which
+    revokes a live token) or change clusters prove the identity first (`identify`)."""
+    from provisioner.run.warmup import in_thread
+
+    ctx.target.aep_secrets().require()
+    return in_thread(lambda: fetch_credentials(ctx, env, render_next=render_next), "aep-credentials")
+
+
+def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> None:
+    """Preflight before a change: the identity can manage the clusters and write the scope."""
+    from provisioner.databricks.preflight import check_access
+
+    check_access(ctx.workspace_client(env), ctx.identity(env), env, cluster_ids, ctx.console.warn)
+
+
+def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
+    from provisioner.render.root import DlzTarget, render_root, write_root
+
+    env = with_policies(ctx, env)
+    if any(c.import_id for c in env.clusters):
+        from provisioner.databricks.pinning import without_gone_imports
+
+        env = without_gone_imports(ctx.workspace_client(env), env, ctx.console.warn)
+    rendered = render_root(env, DlzTarget(creds.container_name, creds.storage_account_name), ctx.config.path)
+    if write:
+        written = write_root(rendered)
+        if written:
+            ctx.console.info(f"rendered {_display(env.root_dir)}: {', '.join(written)}")
+        return dataclasses.replace(rendered, written=tuple(written))
+    return rendered
+
+
+def with_policies(ctx: RunContext, env: Environment) -> Environment:
+    """The clusters as their cluster policies make them (provisioner.databricks.policies); fails on a conflict."""
+    if not any(c.policy_id for c in env.clusters):
+        return env
+    from provisioner.databricks.policies import apply_policies, fetch_policies
+
+    return apply_policies(env, fetch_policies(ctx.workspace_client(env), env))
+
+
+def check_pins(ctx: RunContext, env: Environment) -> None:
+    """Before Terraform: pinning past the workspace's limit would fail half-way through an apply."""
+    if any(c.is_pinned is not False for c in env.clusters):
+        from provisioner.databricks.pinning import check_pin_limit
+
+        check_pin_limit(ctx.workspace_client(env), env)
+
+
+def default_plan_file(env: Environment) -> Path:
+    return env.root_dir / ".terraform" / PLAN_FILE_NAME
+
+
+def init_env(
+    ctx: RunContext,
+    env: Environment,
+    runner: TerraformRunner,
+    console: Console | None = None,
+    *,
+    init: InitOptions | None = None,
+    init_lock: AbstractContextManager[object] | None = None,
+) -> None:
+    """init when needed (under `init_lock` if given); after a migration, drop the stale local state.
+
+    `init` carries e.g. migrate_state (asked for explicitly).
+    """
+    console = console or ctx.console
+    with init_lock or nullcontext():
+        if runner.init(init):
+            console.info(f"initialised {_display(env.root_dir)}")
+            if init is not None and init.migrate_state and env.backend.type != "local":
+                _remove_migrated_local_state(env, console)
+            if env.backend.type == "pg":
+                from provisioner.terraform.state import create_empty_state
+
+                # Else this root's first plan would hold pg's database-wide creation lock.
+                if create_empty_state(runner):
+                    console.info(f"{env.name}: created its (empty) state in the pg backend")
+
+
+def plan_env(
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    plan_file: Path,
+    console: Console | None = None,
+    *,
+    init: InitOptions | None = None,
+    lock_timeout: str = "0s",
+    init_lock: AbstractContextManager[object] | None = None,
+) -> ExitCode:
+    """init (see init_env) → plan -out (0600): ExitCode.NO_CHANGES or ExitCode.CHANGES.
+
+    `lock_timeout` is how long to wait for another run's state lock (Terraform's default of
+    0s fails at once).
+    """
+    from provisioner.terraform import PlanOptions
+
+    runner = ctx.runner(env, creds.sas_token, console)
+    init_env(ctx, env, runner, console, init=init, init_lock=init_lock)
+    return runner.plan(PlanOptions(out=plan_file, lock_timeout=lock_timeout))
+
+
+def read_env_state(
+    ctx: RunContext, env: Environment, *, init: bool = True, console: Console | None = None
+) -> TerraformState:
+    """The environment's Terraform state, read quietly (with `init`, init first when needed;
+    nothing for a root never rendered). Terraform's chatter would be noise in a report and
+    break --json. `console`: where its lines go instead of the run's (quiet) console."""
+    from provisioner.terraform import read_state
+
+    quiet = console or Console(ctx.console.out, ctx.console.err, color=ctx.console.color, quiet=True)
+    return read_state(ctx.runner(env, sas=None, console=quiet, provider_auth=False), init=init)
+
+
+def _remove_migrated_local_state(env: Environment, console: Console) -> None:
+    """After a migration the old local state is a stale copy that still holds the SAS token."""
+    for name in ("terraform.tfstate", "terraform.tfstate.backup"):
+        path = env.root_dir / name
+        if path.is_file():
+            path.unlink()
+            console.info(f"removed {_display(path)}: the state now lives in the {env.backend.type} backend")
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

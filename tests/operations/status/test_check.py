@@ -1,0 +1,56 @@
+"""provisioner/operations/status/check.py in-process: what `status` waits for, and which error wins when the
+parallel reads and the identity's proof fail together."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+
+from provisioner.databricks import identity
+from provisioner.errors import ConfigError
+from provisioner.operations.status.check import check_status
+from tests.conftest import Project
+from tests.project_helpers import applied, in_process, served
+
+
+def test_cluster_reads_do_not_wait_for_the_identity_proof(
+    project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
+) -> None:
+    """The proof (SCIM Me) answers only once the workspace has served the clusters' list (or
+    after 20 s): a status that read only after the proof would find none served."""
+    applied(project)
+    trace = project.dir / "trace.jsonl"
+    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
+    seen: list[bool] = []
+    prove = identity.prove
+
+    def prove_after_the_reads(opened: identity.OpenedWorkspace) -> identity.Identity:
+        deadline = time.monotonic() + 20
+        while not served(trace, "/clusters/list") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen.append(served(trace, "/clusters/list"))
+        return prove(opened)
+
+    monkeypatch.setattr(identity, "prove", prove_after_the_reads)
+    with in_process(project, monkeypatch, out) as ctx:
+        env = ctx.config.select()[0]
+        status = check_status(ctx, env)
+    assert seen == [True]
+    assert {c["state"] for c in status.document["clusters"]} == {"RUNNING"}
+    assert status.document["databricksIdentity"]["authType"] == "pat"
+
+
+def test_a_refused_login_is_the_error_not_the_cluster_reads_it_also_fails(
+    project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
+) -> None:
+    applied(project)
+    with in_process(project, monkeypatch, out) as ctx:
+        project.store().revoke_pats()
+        env = ctx.config.select()[0]
+        with pytest.raises(ConfigError) as err:
+            check_status(ctx, env)
+    message = str(err.value)
+    assert "pat authentication failed" in message and "refused" in message, message
+    assert "cannot read" not in message and "\n" not in message
