@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import requests
@@ -119,6 +120,9 @@ def _raise_for_status(response: requests.Response, what: str, ctx: AepContext) -
     raise CredentialsError(f"{what}: {said} — {hint}")
 
 
+_SAS_QUERY_RE = re.compile(r"[A-Za-z0-9_]+=[A-Za-z0-9%._~+/:=-]*(?:&[A-Za-z0-9_]+=[A-Za-z0-9%._~+/:=-]*)*")
+
+
 def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials") -> DlzCredentials:
     _refuse_other_cloud(body, what)
     fields = ("containerName", "storageAccountName", "SASToken", "expiryDate")
@@ -129,6 +133,12 @@ def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials"
     token, expiry = str(body["SASToken"]), str(body["expiryDate"])
     # Used verbatim: the token is already URL-encoded exactly as Azure expects it.
     sas = Secret(token)
+    if not is_sas_query(token):
+        # Never shown: it may be a real token with one bad character.
+        raise CredentialsError(
+            f"{what}: SASToken is not a SAS query string (name=value pairs joined by '&', URL-encoded, "
+            "with sv= and sig=) — AEP's answer is malformed; nothing was written, try again later"
+        )
     if not _is_dns_label(container) or not account.isalnum():
         raise CredentialsError(f"{what}: container/account names {container!r}/{account!r} are not valid Azure names")
     try:
@@ -142,6 +152,16 @@ def parse_credentials(body: dict[str, object], what: str = "AEP DLZ credentials"
             f"{what}: the SAS token expired on {expiry_date.isoformat()} — run `provision rotate` to issue a new one"
         )
     return creds
+
+
+def is_sas_query(token: str) -> bool:
+    """A service SAS is a URL query string (Azure "Create a service SAS": `sv`, `sr`, `sp`, `si`,
+    `sig`, … each `name=value`, percent-encoded): no quote, space or newline can be part of one,
+    and any would break the HCL string or the Spark config value it is written into."""
+    if not _SAS_QUERY_RE.fullmatch(token):
+        return False
+    names = {part.partition("=")[0] for part in token.split("&")}
+    return {"sv", "sig"} <= names
 
 
 def _is_dns_label(name: str) -> bool:
