@@ -9,6 +9,10 @@
   scanned for every secret; no plan or state file is ever uploaded.
 - Every job that reaches a workspace pins DATABRICKS_AUTH_TYPE, carries no PAT or client
   secret, and databricks-sdk's own `Config` resolves its environment to exactly one auth type.
+- A security review accepts the GitHub example: zizmor (offline) finds nothing at medium or
+  above — every action pinned to a commit SHA, no credential persisted by checkout — and it
+  meets GitHub's workflow schema (check-jsonschema's vendored copy).
+- The tool is installed as a user's pipeline installs a CLI: `pipx install` of a pinned tag.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import io
 import json
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -465,3 +471,78 @@ def test_command_extraction_handles_shell_and_ci_syntax() -> None:
         ["provision", "credentials", "--env", "MACRO", "--json"],
         ["provision", "envs", "--json"],
     ]
+
+
+# The venv's own console scripts (the test extra installs them next to the interpreter).
+BIN = Path(sys.executable).parent
+
+
+def test_github_actions_example_passes_zizmor_offline() -> None:
+    """No finding at medium or above; before, 22 high (`unpinned-uses`) and 4 medium (`artipacked`)."""
+    run = subprocess.run(
+        [
+            str(BIN / "zizmor"),
+            "--offline",
+            "--no-config",
+            "--min-severity",
+            "medium",
+            "--format",
+            "json",
+            str(EXAMPLES / "github-actions.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(run.stdout)
+    assert [(f["ident"], f["determinations"]["severity"]) for f in findings] == [], run.stderr
+    assert run.returncode == 0, run.stderr
+
+
+def test_github_actions_example_pins_every_action_to_a_commit_with_its_tag() -> None:
+    """What zizmor checks, plus the comment a reviewer reads: `owner/repo@<40 hex> # vX.Y.Z`."""
+    lines = [
+        line
+        for line in (EXAMPLES / "github-actions.yml").read_text(encoding="utf-8").splitlines()
+        if re.match(r"\s*(- )?uses:", line)
+    ]
+    assert lines
+    for line in lines:
+        assert re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
+    checkouts = [
+        s
+        for job in load("github-actions.yml")["jobs"].values()
+        for s in job["steps"]
+        if str(s.get("uses", "")).startswith("actions/checkout@")
+    ]
+    assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts)
+
+
+def test_github_actions_example_meets_the_workflow_schema() -> None:
+    run = subprocess.run(
+        [
+            str(BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(EXAMPLES / "github-actions.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_examples_install_the_tool_with_pipx_from_a_pinned_tag(name: str) -> None:
+    installs = [
+        line.strip()
+        for script in scripts(load(name))
+        for line in script.splitlines()
+        if re.search(r"\b(pip|pipx|uv)\b.*\binstall\b", line)
+    ]
+    assert installs
+    assert all(line.startswith("pipx install --python python ") for line in installs), installs
+    variables = load(name).get("env") or {v["name"]: v["value"] for v in load(name)["variables"] if "name" in v}
+    package = variables.get("PROVISION_PACKAGE") or variables["provisionPackage"]
+    assert re.fullmatch(r"git\+https://\S+@v\d+\.\d+\.\d+", package), package
