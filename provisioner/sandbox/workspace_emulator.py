@@ -8,8 +8,13 @@ cope with a missing key.
 Identity, as a real workspace does it (see store/identities.py for the sources):
 - `Authorization: Bearer <PAT or OAuth access token>`; anything else is 401.
 - OAuth M2M (host metadata, discovery, `/oidc/v1/token`): provisioner/sandbox/workspace_oauth.py.
-- SCIM reads (`Me`; `Users` / `ServicePrincipals` filtered by name, with `groups` for admin
-  callers only): provisioner/sandbox/scim.py.
+- An unknown or expired bearer token: 403 with `{"error_code": 403, "message": "Invalid
+  access token."}` — a number for `error_code` — and `X-Databricks-Reason-Phrase`, as real
+  workspaces answer (request logs in databricks/databricks-sdk-go issues #873, #917, #1046).
+  No `Authorization` header at all stays 401.
+- SCIM (`Me`; `Users` / `ServicePrincipals` / `Groups`: list with filters and paging, get,
+  create, replace, patch, delete): provisioner/sandbox/scim.py.
+- Runtimes, node types, cluster events, policy families: provisioner/sandbox/workspace_compute.py.
 - Cluster owners and secret references (only the owner may add one to `spark_conf` /
   `spark_env_vars`; the owner's READ, direct or through a group, resolves it at start;
   admin-only `clusters/change-owner` of a terminated cluster): store/ownership.py.
@@ -24,8 +29,12 @@ and maps `REQUEST_LIMIT_EXCEEDED` to `TooManyRequests`, `errors/platform.py`). W
 `rate_limit_rps` set (`PROVISION_SANDBOX_RATE_LIMIT`), each workspace gets a token bucket
 of that many requests per second (burst: one second's worth) across all its endpoints.
 
-`clusters/list` is paginated (databricks-sdk-py `service/compute.py` `ClustersAPI.list`
-follows `next_page_token`): a request without `page_size` gets `LIST_PAGE_SIZE` clusters a
+`/api/2.1/clusters/list` is paginated (databricks-sdk-py `service/compute.py` `ClustersAPI.list`
+follows `next_page_token`); `/api/2.0/clusters/list` is not — it answers every cluster in one
+answer, with no `next_page_token` (Clusters API 2.0 reference: `clusters/list` "Return
+information about all pinned clusters, active clusters, up to 200 of the most recently
+terminated all-purpose clusters…", no paging parameters; the legacy databricks-cli
+`ClusterService.list_clusters` reads one answer). A 2.1 request without `page_size` gets `LIST_PAGE_SIZE` clusters a
 page (small on purpose, so every client's paging is exercised), one with `page_size` gets up
 to that many, at most `LIST_MAX_PAGE_SIZE` — the real provider asks for 100 pinned clusters
 in one page ("pinned cluster limit - just get all of them", `clusters/resource_cluster.go`
@@ -45,10 +54,11 @@ from collections.abc import Callable
 from typing import Any
 
 from provisioner.databricks.ratelimit import TokenBucket
-from provisioner.sandbox.scim import LIST_PATHS, ME_PATH, scim_list, scim_user
+from provisioner.sandbox.scim import handle_scim, is_scim
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.sandbox.workspace_common import CALLER, WORKSPACE_PREFIX, Body, Endpoint, caller, error, required
+from provisioner.sandbox.workspace_compute import POLICY_FAMILIES_RE, ComputeEndpoints, policy_family_answer
 from provisioner.sandbox.workspace_oauth import (
     DISCOVERY_PATH,
     HOST_METADATA_PATH,
@@ -64,7 +74,8 @@ __all__ = ["LIST_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "WORKSPACE_PREFIX", "Workspac
 
 LIST_PAGE_SIZE = 2
 LIST_MAX_PAGE_SIZE = 100
-_API_RE = re.compile(r"^/api/2\.[01]/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
+_UNPAGED = 1 << 30  # clusters/list 2.0: every cluster in one answer
+_API_RE = re.compile(r"^/api/(?P<version>2\.[01])/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
 # The Command Execution API is still 1.2 (provisioner/sandbox/command_execution.py).
 _API_12_RE = re.compile(r"^/api/1\.2/(?P<endpoint>(?:contexts|commands)/[a-z]+)$")
 
@@ -93,6 +104,7 @@ class WorkspaceEmulator:
             "clusters/get": ("GET", self._get),
             "clusters/list": ("GET", self._list),
             **SecretEndpoints(store).endpoints(),
+            **ComputeEndpoints(store).endpoints(),
         }
 
     def add_token(self, token: str, user_name: str = "sandbox-user@example.com") -> None:
@@ -132,9 +144,16 @@ class WorkspaceEmulator:
             return discovery(request, workspace_key)
         if api_path == TOKEN_PATH:
             return token(self.store, request)
-        principal = self._authenticate(request.header("authorization"))
+        header = request.header("authorization")
+        principal = self._authenticate(header)
+        if principal is None and not header:
+            return error(401, "UNAUTHENTICATED", "No access token was sent.")
         if principal is None:
-            return error(401, "UNAUTHENTICATED", "Invalid access token.")
+            return json_response(
+                403,
+                {"error_code": 403, "message": "Invalid access token."},
+                {"X-Databricks-Reason-Phrase": "Invalid access token."},
+            )
         CALLER.principal = principal
         try:
             return self._dispatch(request, workspace_key, api_path, principal)
@@ -142,14 +161,19 @@ class WorkspaceEmulator:
             CALLER.principal = None
 
     def _dispatch(self, request: Request, ws: str, api_path: str, principal: dict[str, Any]) -> Response:
-        if api_path == ME_PATH and request.method == "GET":
-            return json_response(200, scim_user(principal))
-        if api_path in LIST_PATHS and request.method == "GET":
-            query = {k: v[0] for k, v in request.query.items()}
-            return scim_list(api_path, query, principal, self.store.find_principal)
+        if is_scim(api_path):
+            return handle_scim(self.store, request, api_path, principal)
         permissions = PERMISSIONS_RE.match(api_path)
         if permissions:
-            return cluster_permissions(self.store, request, ws, permissions.group("cluster_id"), principal)
+            return cluster_permissions(
+                self.store, request, ws, permissions.group("cluster_id"), principal, bool(permissions.group("levels"))
+            )
+        families = POLICY_FAMILIES_RE.match(api_path)
+        if families and request.method == "GET":
+            try:
+                return json_response(200, policy_family_answer(families, {k: v[0] for k, v in request.query.items()}))
+            except DatabricksError as exc:
+                return error(exc.status, exc.error_code, exc.message)
         match = _API_RE.match(api_path) or _API_12_RE.match(api_path)
         entry = self._endpoints.get(match.group("endpoint")) if match else None
         if match is None or entry is None:
@@ -172,6 +196,8 @@ class WorkspaceEmulator:
                 return error(400, "MALFORMED_REQUEST", "Could not parse request object: invalid JSON")
             if not isinstance(body, dict):
                 return error(400, "MALFORMED_REQUEST", "Request body must be a JSON object")
+        if endpoint == "clusters/list" and match.groupdict().get("version") == "2.0":
+            body = {**body, "page_size": str(_UNPAGED)}
         try:
             authorize(self.store, ws, endpoint, body, principal)
             return json_response(200, endpoint_fn(ws, body))
@@ -226,12 +252,14 @@ class WorkspaceEmulator:
             asked = int(body.get("page_size") or LIST_PAGE_SIZE)
         except ValueError:
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "page_size must be an integer") from None
+        if asked != _UNPAGED:
+            asked = min(asked, LIST_MAX_PAGE_SIZE)
         pinned_only = str(body.get("filter_by.is_pinned", "")).lower() == "true"
         states = body.get("filter_by.cluster_states") or ()
         clusters, next_token = self.store.list_clusters_page(
             ws,
             body.get("page_token") or None,
-            max(1, min(asked, LIST_MAX_PAGE_SIZE)),
+            max(1, asked),
             pinned_only=pinned_only,
             states=frozenset([states] if isinstance(states, str) else states),
         )

@@ -1,8 +1,14 @@
 """Who may call what: the permission table and the cluster permissions API.
 
 Permission checks answer the real error, 403 `PERMISSION_DENIED` (sources in
-store/identities.py). `GET|PATCH /api/2.0/permissions/clusters/{id}` reads and extends a
-cluster's ACL (databricks-sdk-py `service/iam.py` `PermissionsAPI`); it needs CAN_MANAGE.
+store/identities.py). `/api/2.0/permissions/clusters/{id}` (databricks-sdk-py `service/iam.py`
+`PermissionsAPI`), which needs CAN_MANAGE: GET reads the ACL, PATCH (`update`) adds to it,
+PUT (`set`: "Sets permissions on an object, replacing existing permissions if they exist")
+replaces the whole list — a creator left out of it loses its CAN_MANAGE, which is why the
+provider adds the caller as CAN_MANAGE to every list it PUTs (terraform-provider-databricks
+`permissions/permission_definitions.go`, `update.AddCurrentUserAsManage` for clusters);
+`GET …/{id}/permissionLevels` (`get_permission_levels`) lists the levels a cluster has
+(`CLUSTER_LEVELS`; the same file's `allowedPermissionLevels` for `clusters`).
 """
 
 from __future__ import annotations
@@ -16,11 +22,17 @@ from provisioner.sandbox.store.identities import ADMINS, CLUSTER_LEVELS, SCOPE_L
 from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.sandbox.workspace_common import Body, error, required
 
-PERMISSIONS_RE = re.compile(r"^/api/2\.0/permissions/clusters/(?P<cluster_id>[^/]+)$")
+PERMISSIONS_RE = re.compile(r"^/api/2\.0/permissions/clusters/(?P<cluster_id>[^/]+)(?P<levels>/permissionLevels)?$")
+_LEVEL_TEXT = {
+    "CAN_ATTACH_TO": "Can attach to the cluster",
+    "CAN_RESTART": "Can restart the cluster",
+    "CAN_MANAGE": "Can manage the cluster",
+}
 
 # endpoint -> (what the permission is on, the level it needs); absent = any caller.
 REQUIRES: dict[str, tuple[str, str]] = {
     "clusters/get": ("cluster", "CAN_ATTACH_TO"),
+    "clusters/events": ("cluster", "CAN_ATTACH_TO"),
     "clusters/start": ("cluster", "CAN_RESTART"),
     "clusters/restart": ("cluster", "CAN_RESTART"),
     "clusters/edit": ("cluster", "CAN_MANAGE"),
@@ -79,9 +91,10 @@ def authorize(store: SandboxStore, ws: str, endpoint: str, body: Body, principal
 
 
 def cluster_permissions(
-    store: SandboxStore, request: Request, ws: str, cluster_id: str, principal: dict[str, Any]
+    store: SandboxStore, request: Request, ws: str, cluster_id: str, principal: dict[str, Any], levels: bool = False
 ) -> Response:
-    """`/api/2.0/permissions/clusters/{id}`: GET the ACL, PATCH to add entries (SDK `service/iam.py`)."""
+    """`/api/2.0/permissions/clusters/{id}`: GET the ACL, PATCH to add entries, PUT to replace them;
+    `levels`: `…/permissionLevels`."""
     if store.get_cluster(ws, cluster_id) is None:
         return error(404, "RESOURCE_DOES_NOT_EXIST", f"Cluster {cluster_id} does not exist")
     level = store.cluster_level(ws, cluster_id, principal)
@@ -91,17 +104,32 @@ def cluster_permissions(
             "PERMISSION_DENIED",
             f"User {principal['userName']} does not have CAN_MANAGE permission on cluster {cluster_id}",
         )
+    if levels:
+        if request.method != "GET":
+            return error(405, "BAD_REQUEST", f"Method {request.method} not allowed")
+        return json_response(
+            200,
+            {"permission_levels": [{"permission_level": x, "description": _LEVEL_TEXT[x]} for x in CLUSTER_LEVELS]},
+        )
     if request.method in ("PATCH", "PUT"):
         try:
             body = json.loads(request.body or b"{}")
         except ValueError:
             return error(400, "MALFORMED_REQUEST", "Could not parse request object: invalid JSON")
-        for entry in body.get("access_control_list", []):
+        entries: dict[str, str] = {}
+        for entry in body.get("access_control_list") or []:
             name = entry.get("user_name") or entry.get("service_principal_name") or entry.get("group_name")
-            try:
-                store.set_cluster_permission(ws, cluster_id, str(name), entry.get("permission_level"))
-            except DatabricksError as exc:
-                return error(exc.status, exc.error_code, exc.message)
+            level = entry.get("permission_level")
+            if not name or level not in CLUSTER_LEVELS:
+                return error(400, "INVALID_PARAMETER_VALUE", f"Invalid permission level {level} for {name}")
+            entries[str(name)] = str(level)
+        try:
+            if request.method == "PUT":
+                store.replace_cluster_acl(ws, cluster_id, entries)
+            for name, level in entries.items() if request.method == "PATCH" else ():
+                store.set_cluster_permission(ws, cluster_id, name, level)
+        except DatabricksError as exc:
+            return error(exc.status, exc.error_code, exc.message)
     elif request.method != "GET":
         return error(405, "BAD_REQUEST", f"Method {request.method} not allowed")
     acl = store.cluster_acl(ws, cluster_id)

@@ -4,8 +4,6 @@ store/identities.py; sources in their docstrings)."""
 
 from __future__ import annotations
 
-import secrets
-
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 from provisioner.sandbox.workspace_common import Body, Endpoint, caller, required
 
@@ -27,11 +25,14 @@ class SecretEndpoints:
             "secrets/put": ("POST", self._put_secret),
             "secrets/delete": ("POST", self._delete_secret),
             "secrets/list": ("GET", self._list_secrets),
+            "secrets/get": ("GET", self._get_secret),
             "secrets/acls/list": ("GET", self._list_acls),
             "secrets/acls/get": ("GET", self._get_acl),
             "secrets/acls/put": ("POST", self._put_acl),
             "secrets/acls/delete": ("POST", self._delete_acl),
             "token/create": ("POST", self._create_token),
+            "token/list": ("GET", self._list_tokens),
+            "token/delete": ("POST", self._delete_token),
         }
 
     # ---- cluster policies (store/policies.py has the semantics and sources) ----------------
@@ -112,6 +113,15 @@ class SecretEndpoints:
         self.store.delete_scope_acl(ws, required(body, "scope"), required(body, "principal"))
         return {}
 
+    def _get_secret(self, ws: str, body: Body) -> Body:
+        """Only DBUtils in a notebook reads a value back: databricks-sdk-py `SecretsAPI.get_secret`,
+        "Throws ``BAD_REQUEST`` if normal user calls get secret outside of a notebook". The
+        sandbox runs no notebook, so every caller gets it (the message is ours: the source
+        gives only the code)."""
+        raise DatabricksError(
+            400, "BAD_REQUEST", "Secret values can only be read with dbutils.secrets.get in a notebook or job."
+        )
+
     def _list_secrets(self, ws: str, body: Body) -> Body:
         listed = self.store.list_secrets(ws, required(body, "scope"))
         return {"secrets": listed} if listed else {}
@@ -119,10 +129,17 @@ class SecretEndpoints:
     # ---- tokens ---------------------------------------------------------------------------
 
     def _create_token(self, ws: str, body: Body) -> Body:
-        """Token API `create` (SDK `service/settings.py` `TokensAPI.create`): a PAT of the caller."""
-        token = "dapi" + secrets.token_hex(16)
-        self.store.add_pat(caller()["id"], token)
-        return {
-            "token_value": token,
-            "token_info": {"token_id": secrets.token_hex(8), "comment": str(body.get("comment") or "")},
-        }
+        """Token API `create` (SDK `service/settings.py` `TokensAPI.create`; store/tokens.py)."""
+        lifetime = body.get("lifetime_seconds")
+        if lifetime is not None and not isinstance(lifetime, int):
+            raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "lifetime_seconds must be an integer")
+        token, info = self.store.create_pat(caller()["id"], str(body.get("comment") or ""), lifetime)
+        return {"token_value": token, "token_info": info}
+
+    def _list_tokens(self, ws: str, body: Body) -> Body:
+        infos = self.store.list_pats(caller()["id"])
+        return {"token_infos": infos} if infos else {}
+
+    def _delete_token(self, ws: str, body: Body) -> Body:
+        self.store.delete_pat(caller()["id"], required(body, "token_id"))
+        return {}

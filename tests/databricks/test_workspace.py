@@ -94,7 +94,7 @@ def test_errors_never_carry_the_token(sandbox: Sandbox) -> None:
     bad = WorkspaceClient(Sdk(host=sandbox.workspace_url(HOST), token=token.reveal(), auth_type="pat"), HOST)
     with pytest.raises(WorkspaceError) as err:
         bad.list_clusters()
-    assert err.value.status == 401
+    assert err.value.status == 403
     assert token.reveal() not in str(err.value) and token.reveal() not in repr(err.value.args)
 
 

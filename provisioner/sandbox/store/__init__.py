@@ -16,6 +16,7 @@ from provisioner.sandbox.store.base import (
 )
 from provisioner.sandbox.store.clusters import SANDBOX_USER, ClusterStore
 from provisioner.sandbox.store.connections import ConnectionStore
+from provisioner.sandbox.store.directory import DirectoryStore
 from provisioner.sandbox.store.dlz import (
     CREDENTIAL_TYPES,
     DATABRICKS_SOURCE,
@@ -33,6 +34,7 @@ from provisioner.sandbox.store.identities import IdentityStore
 from provisioner.sandbox.store.pinning import PinStore
 from provisioner.sandbox.store.policies import PolicyStore
 from provisioner.sandbox.store.secrets import SecretStore
+from provisioner.sandbox.store.tokens import TokenStore
 
 __all__ = [
     "CREDENTIAL_TYPES",
@@ -65,5 +67,7 @@ class SandboxStore(
     ExecutionStore,
     FaultStore,
     IdentityStore,
+    DirectoryStore,
+    TokenStore,
 ):
     """The sandbox's state file; every public method is one locked transaction."""

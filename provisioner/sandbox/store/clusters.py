@@ -14,7 +14,11 @@ Real behaviours copied here (terraform-provider-databricks `clusters/resource_cl
 - a cluster purged 30 days after termination answers `clusters/get` with 400
   `INVALID_STATE` (provider issue #1177, `wrapMissingClusterError`);
 - knobs (faults): `last_restarted_time` that lags a start, a restart that fails to launch
-  (`termination_reason` CLOUD_PROVIDER_LAUNCH_FAILURE / CLOUD_FAILURE with Azure parameters).
+  (`termination_reason` CLOUD_PROVIDER_LAUNCH_FAILURE / CLOUD_FAILURE with Azure parameters);
+- the event log `clusters/events` reads (databricks-sdk-py `service/compute.py` `ClusterEvent`,
+  `EventType`, `EventDetails`): CREATING at create, STARTING at start, RESTARTING, EDITED (with
+  `previous_attributes`/`attributes`), RESIZING (`target_num_workers`), RUNNING when a start
+  ends, TERMINATING with its `reason`, PINNED/UNPINNED (`user`); the newest `EVENTS_KEPT` are kept.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from provisioner.sandbox.store.ownership import (
 )
 from provisioner.sandbox.store.pinning import check_pin_limit, purge_due, purged_error
 from provisioner.sandbox.store.policies import enforce_policy
+from provisioner.secret import mask_sas
 
 SANDBOX_USER = "sandbox-user@example.com"
 # What a restart that fails to launch ends with (knob `workspace.restart_fails`); the codes
@@ -54,6 +59,8 @@ LAUNCH_FAILURE: dict[str, Any] = {
         "standardDSv2Family Cores quota.",
     },
 }
+
+EVENTS_KEPT = 1000
 
 _STATE_MESSAGES = {
     "PENDING": "Finding instances for new nodes, acquiring more instances if necessary",
@@ -125,6 +132,7 @@ class ClusterStore(StoreBase):
             cluster = _new_cluster(cid, full_spec, cluster_source, now)
             cluster["creator_user_name"] = creator
             ws["clusters"][cid] = cluster
+            _event(cluster, "CREATING", {"user": creator})
             _begin_start(st, ws, cluster, "PENDING", 0.0)
             _advance(st, time.time())
             if state == "TERMINATED":
@@ -146,6 +154,7 @@ class ClusterStore(StoreBase):
             cid = new_cluster_id()
             cluster = _new_cluster(cid, body, cluster_source, now_ms(), creator)
             ws["clusters"][cid] = cluster
+            _event(cluster, "CREATING", {"user": creator})
             _begin_start(state, ws, cluster, "PENDING", self.start_duration())
             return cid
 
@@ -164,8 +173,15 @@ class ClusterStore(StoreBase):
                 check_reference_edit(cluster, body, caller)  # store/ownership.py
             enforce_policy(ws, body)  # before the checks: a policy may supply what is missing
             require_version(body)
+            who = caller or cluster["creator_user_name"]
+            _event(
+                cluster,
+                "EDITED",
+                {"user": who, "previous_attributes": _masked(cluster["spec"]), "attributes": _masked(body)},
+            )
             cluster["spec"] = body
             if cluster["state"] == "RUNNING":
+                _event(cluster, "RESTARTING", {"user": who})
                 _begin_start(state, ws, cluster, "RESTARTING", self.start_duration())
             # A TERMINATED cluster keeps its state; the new config applies at its next start.
 
@@ -175,6 +191,7 @@ class ClusterStore(StoreBase):
             cluster = _cluster(state, workspace_key, cluster_id)
             if cluster["state"] != "TERMINATED":
                 raise _invalid_state(cluster)
+            _event(cluster, "STARTING", {})
             _begin_start(state, ws, cluster, "PENDING", self.start_duration())
 
     def restart_cluster(self, workspace_key: str, cluster_id: str) -> None:
@@ -185,6 +202,7 @@ class ClusterStore(StoreBase):
                 return  # already (re)starting: Databricks accepts and does nothing more
             if cluster["state"] != "RUNNING":
                 raise _invalid_state(cluster)
+            _event(cluster, "RESTARTING", {})
             _begin_start(state, ws, cluster, "RESTARTING", self.start_duration())
             cluster["restart_calls"] = int(cluster.get("restart_calls") or 0) + 1
             faults = state["faults"]
@@ -215,6 +233,7 @@ class ClusterStore(StoreBase):
             else:
                 spec["autoscale"] = dict(autoscale or {})
             # No restart: the effective Spark config and last_restarted_time stay as they were.
+            _event(cluster, "RESIZING", {"target_num_workers": num_workers} if num_workers is not None else {})
             _set_state(cluster, "RESIZING", pending_to="RUNNING", after=self.start_duration())
 
     def delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
@@ -223,6 +242,7 @@ class ClusterStore(StoreBase):
             cluster = _cluster(state, workspace_key, cluster_id)
             if cluster["state"] in ("TERMINATING", "TERMINATED"):
                 return
+            _event(cluster, "TERMINATING", {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
             _set_state(cluster, "TERMINATING", pending_to="TERMINATED", after=self.start_duration())
 
     def permanent_delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
@@ -237,6 +257,7 @@ class ClusterStore(StoreBase):
             if pinned:
                 check_pin_limit(state["workspaces"][workspace_key], cluster_id)
             cluster["is_pinned"] = pinned
+            _event(cluster, "PINNED" if pinned else "UNPINNED", {})
             # Which state it was in when pinned: the provider pins right after create, before waiting.
             cluster["pinned_in_state"] = cluster["state"] if pinned else None
 
@@ -285,6 +306,28 @@ class ClusterStore(StoreBase):
             more = offset + page_size < len(chosen)
             token = base64.urlsafe_b64encode(str(offset + page_size).encode()).decode() if more else None
             return page, token
+
+    def cluster_events(
+        self,
+        workspace_key: str,
+        cluster_id: str,
+        *,
+        event_types: frozenset[str] = frozenset(),
+        newest_first: bool = True,
+        start_time: int | None = None,
+        end_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The cluster's event log (`clusters/events`), filtered; the emulator pages it."""
+        with self._txn() as state:
+            cluster = _cluster(state, workspace_key, cluster_id)
+            events = [
+                {"cluster_id": cluster_id, **e}
+                for e in cluster.get("events", [])
+                if (not event_types or e["type"] in event_types)
+                and (start_time is None or e["timestamp"] >= start_time)
+                and (end_time is None or e["timestamp"] <= end_time)
+            ]
+            return events[::-1] if newest_first else events
 
     def change_cluster_owner(self, workspace_key: str, cluster_id: str, owner_username: str) -> None:
         """`clusters/change-owner` (admin only: the emulator checks who calls; store/ownership.py)."""
@@ -384,6 +427,7 @@ def _advance(state: State, now: float) -> None:
             error = cluster.pop("start_error", None)
             failure = cluster.pop("start_failure", None)
             if target == "RUNNING" and failure:
+                _event(cluster, "TERMINATING", {"reason": failure})
                 cluster["termination_reason"] = failure
                 _set_state(cluster, "TERMINATED")
                 cluster["state_message"] = "Cluster launch failed: cloud provider launch failure"
@@ -394,7 +438,27 @@ def _advance(state: State, now: float) -> None:
                     "code": "SECRET_RESOLUTION_ERROR",
                     "type": "CLIENT_ERROR",
                 }
+                _event(cluster, "TERMINATING", {"reason": cluster["termination_reason"]})
                 _set_state(cluster, "TERMINATED")
                 cluster["state_message"] = error
                 continue
+            if target == "RUNNING" and cluster["state"] != "RESIZING":
+                _event(cluster, "RUNNING", {})
+            elif target == "RUNNING":
+                _event(cluster, "UPSIZE_COMPLETED", {})
             _set_state(cluster, target)
+
+
+def _event(cluster: dict[str, Any], kind: str, details: Mapping[str, Any]) -> None:
+    events = cluster.setdefault("events", [])
+    events.append({"timestamp": now_ms(), "type": kind, "details": dict(details)})
+    del events[:-EVENTS_KEPT]
+
+
+def _masked(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec as an event shows it: SAS signatures in Spark settings masked (events are served and journalled)."""
+    out = dict(spec)
+    for field in ("spark_conf", "spark_env_vars"):
+        if isinstance(out.get(field), dict):
+            out[field] = {k: mask_sas(str(v)) for k, v in out[field].items()}
+    return out

@@ -157,7 +157,11 @@ class IdentityStore(StoreBase):
                 if entry is None or entry["expires"] <= time.time():
                     return None
                 pid = entry["principal"]
-            return dict(ids["principals"][pid])
+            principal = ids["principals"].get(pid)
+            # A deactivated principal cannot authenticate (SCIM `active: false`, store/directory.py).
+            if principal is None or principal.get("active", True) is False:
+                return None
+            return dict(principal)
 
     # ---- cluster permissions -------------------------------------------------------------
 
@@ -187,6 +191,14 @@ class IdentityStore(StoreBase):
                 acl.pop(name, None)
             else:
                 acl[name] = level
+
+    def replace_cluster_acl(self, workspace_key: str, cluster_id: str, acl: dict[str, str]) -> None:
+        """`PUT permissions/clusters/{id}`: the whole ACL at once (one transaction: no half-replaced list)."""
+        with self._txn() as state:
+            cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
+            if cluster is None:
+                raise DatabricksError(404, "RESOURCE_DOES_NOT_EXIST", f"Cluster {cluster_id} does not exist")
+            cluster["acl"] = dict(acl)
 
     # ---- secret scope ACLs -------------------------------------------------------------------
 
