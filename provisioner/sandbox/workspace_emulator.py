@@ -265,7 +265,8 @@ class WorkspaceEmulator:
         )
         # Only clusters the caller has a permission level on are listed.
         who = caller()
-        clusters = [c for c in clusters if self.store.cluster_level(ws, c["cluster_id"], who) is not None]
+        levels = self.store.cluster_levels(ws, [c["cluster_id"] for c in clusters], who)
+        clusters = [c for c in clusters if levels[c["cluster_id"]] is not None]
         out: Body = {"clusters": clusters} if clusters else {}
         if next_token:
             out["next_page_token"] = next_token

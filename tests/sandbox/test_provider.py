@@ -234,3 +234,18 @@ def test_zero_workers_without_single_node_settings_is_refused_like_the_provider(
     root.write(cluster_hcl(extra=single).replace("  num_workers   = 1\n", ""))
     root.apply()
     assert root.plan_rc()[0] == 0
+
+
+def test_a_plan_asks_the_provider_for_its_schema_once(sandbox: Sandbox, root: Root, tmp_path: Path) -> None:
+    # The stand-in declares GetProviderSchemaOptional on its schema answer, as the real
+    # (SDKv2) provider does, so Terraform serves its later provider processes from its
+    # process-wide cache: one schema request per command, not one per provider process.
+    root.write(cluster_hcl())
+    root.apply()
+    stats = tmp_path / "provider-stats"
+    stats.mkdir()
+    assert root.plan_rc(PROVISION_SANDBOX_PROVIDER_STATS=str(stats))[0] == 0
+    processes = [json.loads(p.read_text()) for p in stats.glob("*.json")]
+    assert len(processes) >= 2  # schema, validate, plan: Terraform starts the provider more than once
+    assert sum(p["calls"].get("GetProviderSchema", 0) for p in processes) == 1
+    assert sum(p["calls"].get("ReadResource", 0) for p in processes) == 1

@@ -13,8 +13,13 @@ from typing import Any
 import tf.runner
 from tf.runner import run_provider
 
-from provisioner.sandbox.provider.framework import install_sdkv2_semantics
+from provisioner.sandbox.provider.framework import RPC_CALLS, install_sdkv2_semantics
 from provisioner.sandbox.provider.provider import DatabricksProvider
+
+# A directory: each provider process writes there the gRPC calls it served and its CPU time
+# (bench/provider_growth.py reads them; Terraform's trace logs a schema lookup per call site,
+# not per call, so it cannot tell how many schema requests reached the provider).
+STATS_ENV = "PROVISION_SANDBOX_PROVIDER_STATS"
 
 # tf writes its self-signed certificate valid for 7 days; trust the cache for 6.
 _CERT_TRUSTED_SECONDS = 6 * 86400
@@ -49,10 +54,24 @@ def _cached_certificate(generate: Any) -> Any:
     return load
 
 
+def _write_stats(stats_dir: str) -> None:
+    import json
+
+    usage = os.times()
+    stats = {"pid": os.getpid(), "calls": dict(RPC_CALLS), "cpu_seconds": usage.user + usage.system}
+    try:
+        with open(os.path.join(stats_dir, f"{os.getpid()}.json"), "w") as out:
+            json.dump(stats, out)
+    except OSError:
+        pass  # a benchmark's aid: never fail the provider for it
+
+
 def main() -> None:
     install_sdkv2_semantics()
     tf.runner._self_signed_cert = _cached_certificate(tf.runner._self_signed_cert)
     run_provider(DatabricksProvider())
+    if stats_dir := os.environ.get(STATS_ENV):
+        _write_stats(stats_dir)
     # The server has stopped and every answer is sent. Terraform waits for this process to
     # exit, and interpreter teardown (gRPC's threads, module cleanup) is slow.
     sys.stdout.flush()

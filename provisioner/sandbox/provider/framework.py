@@ -12,11 +12,21 @@ plugin-framework rules. Three differences matter to Terraform, and are bridged h
    every SDKv2 provider does -> `install_sdkv2_semantics()` fills `DEFAULTS` into the
    proposed state and sets `legacy_type_system` on plan and apply answers.
 3. `tf`'s default `upgrade()` warns on every refresh -> `StandInResource.upgrade`.
+
+And one protocol detail: the real provider (SDKv2, terraform-plugin-sdk
+`helper/schema/grpc_provider.go` `serverCapabilities()`) answers GetProviderSchema with the
+`GetProviderSchemaOptional` server capability. Terraform ≥ 1.6 then serves every later
+provider instance of the same command from its process-wide schema cache
+(terraform `internal/plugin6/grpc_provider.go` `GetProviderSchema`,
+`internal/schemarepo/loadschemas/plugins.go`): one schema call per command instead of one per
+provider process. `tf` sets the capability only on GetMetadata, which Terraform does not
+consult for this, so the stand-in sets it on the schema answer (built once per process).
 """
 
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -82,6 +92,9 @@ class StandInResource(Resource):
 
 R = TypeVar("R")
 
+# gRPC methods this process served, by name (written out for benchmarks: __main__.py).
+RPC_CALLS: Counter[str] = Counter()
+
 
 def reports_errors(summary: str) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
     """Turn any failure of a resource operation into a Terraform error diagnostic.
@@ -112,6 +125,15 @@ def install_sdkv2_semantics() -> None:
     from tf.utils import read_dynamic_value, to_dynamic_value
 
     class SDKv2Servicer(tf.provider.ProviderServicer):
+        _schema_response: Any = None
+
+        def GetProviderSchema(self, request: Any, context: Any) -> Any:
+            if self._schema_response is None:
+                response = super().GetProviderSchema(request, context)
+                response.server_capabilities.get_provider_schema_optional = True
+                self._schema_response = response
+            return self._schema_response
+
         def PlanResourceChange(self, request: Any, context: Any) -> Any:
             defaults = getattr(self._get_res_cls(request.type_name), "DEFAULTS", {})
             proposed = read_dynamic_value(request.proposed_new_state)
@@ -138,6 +160,7 @@ def install_sdkv2_semantics() -> None:
         Shutdown still ends the server."""
 
         def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+            RPC_CALLS[handler_call_details.method.rpartition("/")[2]] += 1
             if handler_call_details.method == "/tfplugin6.Provider/StopProvider":
                 return continuation(handler_call_details)
             return super().intercept_service(continuation, handler_call_details)

@@ -173,6 +173,20 @@ class IdentityStore(StoreBase):
                 return None
             return _effective(CLUSTER_LEVELS, cluster.get("acl", {}), principal)
 
+    def cluster_levels(
+        self, workspace_key: str, cluster_ids: list[str], principal: dict[str, Any]
+    ) -> dict[str, str | None]:
+        """`cluster_level` of many clusters in one transaction: a listing must not reread the
+        state once per cluster (that made every `clusters/list` quadratic in the clusters)."""
+        with self._txn() as state:
+            clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
+            return {
+                cid: None
+                if cid not in clusters
+                else _effective(CLUSTER_LEVELS, clusters[cid].get("acl", {}), principal)
+                for cid in cluster_ids
+            }
+
     def cluster_acl(self, workspace_key: str, cluster_id: str) -> dict[str, str]:
         with self._txn() as state:
             cluster = state["workspaces"].get(workspace_key, {}).get("clusters", {}).get(cluster_id)
