@@ -46,9 +46,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "GET (any plan, status, rotate) makes AEP issue a new one and revoke it"
         )
         return 0
+    from provisioner.sandbox import SERVER_ENV
     from provisioner.sandbox.target import sandbox_for
 
-    with sandbox_for(config, state_dir, os.environ) as sb:
+    # `serve` always serves: it is what the variable points other commands at.
+    environ = {k: v for k, v in os.environ.items() if k != SERVER_ENV}
+    with sandbox_for(config, state_dir, environ) as sb:
         console.line(f"AEP + IMS:  {sb.platform_url}")
         for host, url in sorted(sb.hosts().items()):
             if host.startswith("https://"):
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for host, url in sorted(sb.blob_hosts().items()):
             console.line(f"storage:    {host} -> {url} ({sb.dlz.describe()})")
         console.line(f"state:      {state_dir}")
+        console.line(f"share:      export {SERVER_ENV}={sb.base_url}  (other commands' --sandbox then use this server)")
         console.line(
             "secrets:    export AEP_CLIENT_SECRET and DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/_SECRET "
             "before `serve` to choose them"

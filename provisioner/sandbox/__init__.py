@@ -30,13 +30,18 @@ if TYPE_CHECKING:
     from provisioner.sandbox.workspace_emulator import WorkspaceEmulator
 
 HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+# The base URL of a running `provision sandbox serve`: a command run with --sandbox uses that
+# server instead of one of its own, as it would a real workspace, which lives on when the
+# command dies (kill tests need exactly that). Both must share the state directory and
+# AEP_CLIENT_SECRET / DATABRICKS_TOKEN.
+SERVER_ENV = "PROVISION_SANDBOX_SERVER"
 # socketserver listens with a backlog of 5: fifty clients connecting at once (a rotation's
 # parallel restarts) overflowed it, and the kernel dropped the SYNs of the rest, which the
 # clients sent again a second later (TCP's initial retransmission timeout) — a stall no
 # Databricks front end causes. Connections are accepted as fast as they come.
 LISTEN_BACKLOG = 1024
 
-__all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "Sandbox", "listen_loopback", "workspace_key"]
+__all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "SERVER_ENV", "Sandbox", "listen_loopback", "workspace_key"]
 
 
 def workspace_key(host: str) -> str:
@@ -67,10 +72,13 @@ class Sandbox:
         databricks_token: Secret | str | None = None,
         dlz_backend: str | None = None,
         databricks_client: tuple[str, Secret | str] | None = None,
+        served_at: str | None = None,
     ) -> None:
         """`databricks_token` / `databricks_client` (OAuth M2M id and secret) are the
         caller's own Databricks credentials, registered as a user and a service principal;
-        with neither, a throwaway PAT is made and `supplied_credentials` hands it out."""
+        with neither, a throwaway PAT is made and `supplied_credentials` hands it out.
+        `served_at`: the base URL of another process's sandbox server on the same state
+        directory (SERVER_ENV); this one then serves nothing itself."""
         self.state_dir = Path(state_dir)
         self.workspace_hosts = [h.rstrip("/") for h in workspace_hosts]
         self.client_id = client_id
@@ -98,6 +106,7 @@ class Sandbox:
         self._start_lock = threading.Lock()
         self._start_error: BaseException | None = None
         self._aep_clients: list[tuple[str, Secret, str | None]] = [(client_id, self.client_secret, org_id)]
+        self.served_at = served_at.rstrip("/") if served_at else None
 
     def __enter__(self) -> Sandbox:
         from provisioner.sandbox.profile import LATENCY_SEED_ENV, TRACE_ENV, current_profile
@@ -119,9 +128,11 @@ class Sandbox:
         for host in self.workspace_hosts:
             store.ensure_workspace(workspace_key(host))
         self._dlz = _dlz_backend(store, self._dlz_choice)
-        self._listener = listen_loopback()
         self._closing = threading.Event()
         self._start_error = None
+        if self.served_at is not None:
+            return self
+        self._listener = listen_loopback()
         trace = os.environ.get(TRACE_ENV)
         self._server_settings = (profile, Path(trace) if trace else None, os.environ.get(LATENCY_SEED_ENV) or None)
         threading.Thread(target=self._start_on_first_connection, name="sandbox-start", daemon=True).start()
@@ -143,6 +154,8 @@ class Sandbox:
     def _serving(self) -> SandboxServer:
         """The emulators behind the port, made once; a failure closes the port (clients are
         refused, not left waiting) and is raised to every caller."""
+        if self.served_at is not None:
+            raise RuntimeError(f"this sandbox is served by another process ({self.served_at})")
         with self._start_lock:
             if self._start_error is not None:
                 raise self._start_error
@@ -255,6 +268,8 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
+        if self.served_at is not None:
+            return self.served_at
         if self._listener is None or self._closing.is_set():
             raise RuntimeError("the sandbox is not running (use it as a context manager)")
         return f"http://127.0.0.1:{self._listener.getsockname()[1]}"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.config.model import AepSettings, Config, Environment
-from provisioner.sandbox import Sandbox, workspace_key
+from provisioner.sandbox import SERVER_ENV, Sandbox, workspace_key
 
 if TYPE_CHECKING:
     from provisioner.aep.client import AepSecrets
@@ -69,7 +69,9 @@ class SandboxTarget:
 def sandbox_for(config: Config, state_dir: Path, environ: Mapping[str, str]) -> Iterator[Sandbox]:
     """Run the emulators for a config's environments, honouring credentials from `environ`:
     AEP_CLIENT_SECRET, DATABRICKS_CLIENT_ID + DATABRICKS_CLIENT_SECRET (registered as an
-    OAuth M2M service principal), DATABRICKS_TOKEN (a user's PAT); throwaway ones otherwise."""
+    OAuth M2M service principal), DATABRICKS_TOKEN (a user's PAT); throwaway ones otherwise;
+    PROVISION_SANDBOX_SERVER: the URL of a running `provision sandbox serve` to use instead of
+    serving the emulators in this process."""
     envs = list(config.environments.values())
     first = envs[0].aep
     client_id, client_secret = environ.get("DATABRICKS_CLIENT_ID"), environ.get("DATABRICKS_CLIENT_SECRET")
@@ -81,6 +83,7 @@ def sandbox_for(config: Config, state_dir: Path, environ: Mapping[str, str]) -> 
         client_secret=environ.get("AEP_CLIENT_SECRET") or None,
         databricks_token=environ.get("DATABRICKS_TOKEN") or None,
         databricks_client=(client_id, client_secret) if client_id and client_secret else None,
+        served_at=environ.get(SERVER_ENV) or None,
     ) as sandbox:
         # Environments may use API clients of their own (an IMS client belongs to one org).
         for env in envs:

@@ -50,7 +50,9 @@ import json
 import math
 import re
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from provisioner.databricks.ratelimit import TokenBucket
@@ -76,6 +78,7 @@ LIST_PAGE_SIZE = 2
 LIST_MAX_PAGE_SIZE = 100
 _UNPAGED = 1 << 30  # clusters/list 2.0: every cluster in one answer
 _API_RE = re.compile(r"^/api/(?P<version>2\.[01])/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
+HOLD_LIMIT_SECONDS = 300
 # The Command Execution API is still 1.2 (provisioner/sandbox/command_execution.py).
 _API_12_RE = re.compile(r"^/api/1\.2/(?P<endpoint>(?:contexts|commands)/[a-z]+)$")
 
@@ -183,8 +186,8 @@ class WorkspaceEmulator:
             return error(405, "BAD_REQUEST", f"Method {request.method} not allowed for {api_path}")
         endpoint = match.group("endpoint")
         fault = self.store.take_workspace_fault(endpoint)
-        if fault is not None:
-            return _fault_response(endpoint, *fault)
+        if fault is not None and fault.status is not None:
+            return _fault_response(endpoint, fault.status, fault.retry_after)
         if method == "GET":
             # A repeated parameter (`filter_by.cluster_states=A&filter_by.cluster_states=B`,
             # databricks-sdk `_fix_query_string`) stays a list.
@@ -200,9 +203,12 @@ class WorkspaceEmulator:
             body = {**body, "page_size": str(_UNPAGED)}
         try:
             authorize(self.store, ws, endpoint, body, principal)
-            return json_response(200, endpoint_fn(ws, body))
+            answer = endpoint_fn(ws, body)
         except DatabricksError as exc:
             return error(exc.status, exc.error_code, exc.message)
+        if fault is not None and fault.hold_until is not None:
+            _hold(Path(fault.hold_until))
+        return json_response(200, answer)
 
     def _throttle(self, workspace_key: str) -> float:
         """0 when the request may proceed, else seconds until the workspace accepts one."""
@@ -286,6 +292,14 @@ class WorkspaceEmulator:
             return {}
 
         return endpoint
+
+
+def _hold(release: Path) -> None:
+    """Wait for the test's release file (the `workspace.hold_answer` barrier); bounded, so a
+    test that never releases fails on its own assertions instead of hanging the server."""
+    deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _fault_response(endpoint: str, status: int, retry_after: int | None) -> Response:

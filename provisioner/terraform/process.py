@@ -2,17 +2,18 @@
 
 - Output streams line by line through `mask()` to the caller's sink, so a secret Terraform
   might print (it should not) never reaches the terminal or a CI log.
-- The child runs in its own process group with umask 077 (state and plan files are 0600)
-  and gets SIGKILL if we die (PR_SET_PDEATHSIG), so it never outlives us.
+- Terraform runs under its keeper (guard.py) in a session of its own with umask 077 (state
+  and plan files are 0600). If we die, however we die, the keeper gives Terraform one SIGINT
+  and drains its output, so Terraform finishes what is in flight and writes state instead of
+  being killed between a create and its record; then nothing it started outlives it.
 - Ctrl-C / SIGTERM are forwarded as SIGINT, which makes Terraform stop gracefully: it
   finishes the in-flight operations, writes state and releases its lock. A second signal
-  forwards again (Terraform's hard stop); a third kills.
+  forwards again (Terraform's hard stop); a third kills Terraform and its providers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from provisioner.terraform.environment import ChildEnv
 LineSink = Callable[[str], None]
 
 _STDERR_TAIL_LINES = 40
-_PR_SET_PDEATHSIG = 1
+_GUARD = Path(__file__).with_name("guard.py")
 
 
 class Cancelled(ProvisionError):
@@ -43,25 +44,6 @@ class Completed:
     returncode: int
     stdout: str  # only when captured
     stderr_tail: str
-
-
-def _load_prctl() -> Callable[[int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
-        return prctl
-    except (OSError, AttributeError):
-        return None
-
-
-# Resolved before any fork: the pre-exec hook must not import or allocate much.
-_PRCTL = _load_prctl()
-
-
-def _child_setup() -> None:
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class _Children:
@@ -87,7 +69,8 @@ class _Children:
         if not procs:
             # Nothing of ours is running: behave like a plain Ctrl-C.
             raise KeyboardInterrupt
-        sig = signal.SIGKILL if self.signals_received >= 3 else signal.SIGINT
+        # The keeper forwards SIGINT to Terraform and answers SIGTERM by killing its process group.
+        sig = signal.SIGTERM if self.signals_received >= 3 else signal.SIGINT
         if self.signals_received == 1:
             sys.stderr.write(
                 "\nInterrupt received: asking Terraform to stop cleanly (state and lock are kept safe)...\n"
@@ -132,15 +115,14 @@ def run(
     captured: list[str] = []
     received_before = CHILDREN.signals_received
     proc = subprocess.Popen(
-        list(argv),
+        guarded(argv),
         cwd=cwd,
         env=dict(env.values),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,  # never written: its end of file tells the keeper we are gone
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # a terminal's Ctrl-C reaches us, and we decide what Terraform gets
         umask=0o077,
-        preexec_fn=_child_setup,
     )
     CHILDREN.add(proc)
     if started is not None:
@@ -179,12 +161,19 @@ def run(
         for t in readers:
             t.join()
         CHILDREN.discard(proc)
+        assert proc.stdin is not None
+        proc.stdin.close()
     if CHILDREN.signals_received > received_before:
         raise Cancelled(
             f"interrupted: terraform {argv[1] if len(argv) > 1 else ''} stopped (exit {returncode}); "
             "state was saved by Terraform — rerun the command to converge"
         )
     return Completed(returncode, "".join(captured), "\n".join(tail))
+
+
+def guarded(argv: Sequence[str]) -> list[str]:
+    """`argv` run under its keeper: isolated (-I) and without site-packages (-S), which it does not need."""
+    return [sys.executable, "-I", "-S", str(_GUARD), *argv]
 
 
 def _stop_when_asked(proc: subprocess.Popen[bytes], stop: threading.Event) -> None:

@@ -6,6 +6,7 @@ critical path; hence the two shortcuts below.
 """
 
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -67,6 +68,9 @@ def _write_stats(stats_dir: str) -> None:
 
 
 def main() -> None:
+    # As a Go program: a write to a broken stdout/stderr (Terraform gone) ends the process
+    # (Go `os/signal` docs, "SIGPIPE"); Python would raise BrokenPipeError and carry on.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     install_sdkv2_semantics()
     tf.runner._self_signed_cert = _cached_certificate(tf.runner._self_signed_cert)
     run_provider(DatabricksProvider())

@@ -42,6 +42,9 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "aep.html": 0,
     "aep.connection_answer_lost": 0,  # count: a connection POST takes effect, then answers 504
     "workspace.fail": {},
+    # endpoint -> file path: a call takes effect, then its answer waits until the file exists
+    # (a barrier: "the workspace did it, the caller has not heard yet" — where a kill hurts most)
+    "workspace.hold_answer": {},
     # "Amazon S3": the Connectors API answers like AEP on AWS (Adobe data-landing-zone.md).
     "aep.dlz_provider": None,
     # Lifecycle knobs (store/clusters.py, store/secrets.py, workspace_emulator.py):

@@ -19,6 +19,15 @@ class AepFault:
     retry_after: int | None = None
 
 
+@dataclass(frozen=True)
+class WorkspaceFault:
+    """What the fault knobs make of one workspace call: an answer instead of working, or a hold."""
+
+    status: int | None = None  # 429, 500 or a 5xx: answered instead of doing the call
+    retry_after: int | None = None
+    hold_until: str | None = None  # the call works, then its answer waits for this file
+
+
 def _knob_name(name: str) -> str:
     # Lets callers write set_faults(aep_status_429=2) as well as **{"aep.status_429": 2}.
     return name if "." in name else name.replace("_", ".", 1)
@@ -61,26 +70,28 @@ class FaultStore(StoreBase):
                 return AepFault(latency_ms=latency, status=int(f.get("aep.status_5xx_code") or 503))
             return AepFault(latency_ms=latency)
 
-    def take_workspace_fault(self, endpoint: str) -> tuple[int, int | None] | None:
+    def take_workspace_fault(self, endpoint: str) -> WorkspaceFault | None:
         """What the next call to `endpoint` answers instead of working, if anything (one transaction).
 
         `workspace.fail[endpoint]` → 500; then `workspace.status_429` → 429 with Retry-After
-        (`workspace.retry_after` seconds, None = no header); then `workspace.status_5xx`.
+        (`workspace.retry_after` seconds, None = no header); then `workspace.status_5xx`;
+        else `workspace.hold_answer[endpoint]` (not consumed) holds the answer.
         """
         with self._txn() as state:
             f = state["faults"]
             fails = f.setdefault("workspace.fail", {})
             if fails.get(endpoint, 0) > 0:
                 fails[endpoint] -= 1
-                return 500, None
+                return WorkspaceFault(500)
             if f.get("workspace.status_429", 0) > 0:
                 f["workspace.status_429"] -= 1
                 retry = f.get("workspace.retry_after")
-                return 429, None if retry is None else int(retry)
+                return WorkspaceFault(429, None if retry is None else int(retry))
             if f.get("workspace.status_5xx", 0) > 0:
                 f["workspace.status_5xx"] -= 1
-                return int(f.get("workspace.status_5xx_code") or 503), None
-            return None
+                return WorkspaceFault(int(f.get("workspace.status_5xx_code") or 503))
+            hold = (f.get("workspace.hold_answer") or {}).get(endpoint)
+            return WorkspaceFault(hold_until=str(hold)) if hold else None
 
     def take_connection_answer_lost(self) -> bool:
         """True (and one fewer left) when the next connection POST's answer is lost after it took effect."""

@@ -1,0 +1,142 @@
+"""Guarantee: `provision` killed with SIGKILL at the worst moment strands nothing.
+
+Kill point: Terraform is creating a cluster — the workspace has made it, its answer is held by
+the sandbox barrier `workspace.hold_answer` (a file the test creates). The workspace is a
+`provision sandbox serve` in a process of its own (PROVISION_SANDBOX_SERVER), so it lives on
+after the command dies, as a real one does. Afterwards: Terraform recorded what it created,
+no process of the run is left (none re-parented to init), and the next apply converges
+without a duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Project, descendants
+from .test_faults import WS, state_cluster_ids, workspace_cluster_ids
+
+MARK = "DLZ_KILL_TEST"
+DEADLINE_SECONDS = 90
+
+
+def wait_for(what: str, condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> None:
+    """A barrier on an observable fact (never a fixed sleep): fail naming it if it never holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.05)
+
+
+def marked_processes(mark: str) -> dict[int, int]:
+    """pid -> parent pid of every process whose environment carries `MARK=mark`."""
+    needle = f"{MARK}={mark}".encode()
+    found: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry.name}/environ").read_bytes()
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def describe(pids: dict[int, int]) -> str:
+    lines = []
+    for pid, ppid in sorted(pids.items()):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            cmd = "?"
+        lines.append(f"pid {pid} (ppid {ppid}): {cmd[:160]}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def served(project: Project) -> Iterator[str]:
+    """`provision sandbox serve` for the project; yields the URL other commands attach to."""
+    argv = [sys.executable, "-m", "provisioner.main", "sandbox", "serve", "--config", str(project.config_path)]
+    server = subprocess.Popen(
+        argv,
+        cwd=project.dir,
+        env=project.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    url = None
+    for line in server.stdout:
+        if line.startswith("share:"):
+            url = line.split("=", 1)[1].split()[0]
+            break
+    assert url, server.stderr.read() if server.stderr else "serve printed no URL"
+    try:
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+
+def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphaned(
+    project: Project, served: str, tmp_path: Path
+) -> None:
+    done = project.run("render")
+    assert done.returncode == 0, done.stderr
+    release = tmp_path / "release-create"
+    store = project.store()
+    store.set_faults(workspace_hold_answer={"clusters/create": str(release)})
+    mark = uuid.uuid4().hex
+    env = project.env(**{"PROVISION_SANDBOX_SERVER": served, MARK: mark})
+    argv = [sys.executable, "-m", "provisioner.main", "apply", "--auto-approve", "--config", str(project.config_path)]
+    apply = subprocess.Popen(
+        [*argv, "--sandbox"],
+        cwd=project.dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # The barrier: a cluster exists in the workspace, and Terraform has not heard so.
+        wait_for("a cluster create reached the workspace", lambda: bool(workspace_cluster_ids(project)))
+        tree = descendants(apply.pid)
+        assert tree, "terraform should be running"
+        apply.send_signal(signal.SIGKILL)
+        apply.wait(timeout=30)
+    finally:
+        release.touch()
+    # Terraform outlives us only to finish: every process of the run ends, none left under init.
+    try:
+        wait_for("every process of the killed run exits", lambda: not marked_processes(mark))
+    except pytest.fail.Exception:
+        left = marked_processes(mark)
+        report = describe(left)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail("left running after the kill:\n" + report)
+    store.clear_faults()
+    created = workspace_cluster_ids(project)
+    assert created, "the held create took effect"
+    assert state_cluster_ids(project) == created, "Terraform did not record what it created"
+    assert not (project.root() / ".terraform.tfstate.lock.info").exists(), "state lock left behind"
+    # The next apply (a sandbox of its own, the same workspace state) converges without a duplicate.
+    again = project.run("apply", "--auto-approve")
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    names = [c["cluster_name"] for c in store.list_clusters(WS)]
+    assert sorted(names) == sorted(c["name"] for c in project.config["clusters"]), names
+    assert state_cluster_ids(project) == workspace_cluster_ids(project)
