@@ -44,9 +44,8 @@ def self_cpu() -> float:
 
 def measure(project: Project, reps: int) -> dict[str, float]:
     """Median wall, Terraform+provider CPU, provider CPU and server CPU of `reps` raw plans."""
-    from run import raw_plan_argv
-
     from provisioner.workflow import fetch_credentials
+    from run import raw_plan_argv
 
     walls, tree, provider, server, schema, processes = [], [], [], [], [], []
     calls: Counter[str] = Counter()
