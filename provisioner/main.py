@@ -247,15 +247,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sandbox")
     p.add_argument(
         "action",
-        choices=["serve", "reset", "refresh", "expire"],
-        help="serve: run the emulators in the foreground; reset: wipe sandbox state; "
+        choices=["serve", "env", "reset", "refresh", "expire"],
+        help="serve: run the emulators in the foreground; env: print the exports that let raw terraform, "
+        'databricks-sdk and the Databricks CLIs use a running `serve` (eval "$(provision sandbox env)"); '
+        "reset: wipe sandbox state; "
         "refresh: rotate a sandbox's SAS token outside the tool (as someone else would); "
         "expire: move the token's expiry into the past (the next credentials GET auto-refreshes)",
     )
     p.add_argument(
-        "--env", "-e", metavar="NAME", help="for refresh/expire: the environment whose AEP sandbox to change"
+        "--env",
+        "-e",
+        metavar="NAME",
+        help="for refresh/expire: the environment whose AEP sandbox to change; "
+        "for env: the environment whose workspace DATABRICKS_HOST names",
     )
-    p.add_argument("--port", type=int, default=0, help="for serve: the port (default: ephemeral)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="for serve: the port of AEP + IMS (default: a free one); each workspace gets one of its own",
+    )
     return parser
 
 

@@ -1,12 +1,13 @@
-"""`provision sandbox serve|reset|refresh|expire`: poke the offline sandbox by hand."""
+"""`provision sandbox serve|env|reset|refresh|expire`: run and poke the offline sandbox by hand."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
 import time
+from pathlib import Path
 
-from provisioner.config.model import load_config
+from provisioner.config.model import Config, load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.run.context import sandbox_dir
@@ -46,27 +47,73 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "GET (any plan, status, rotate) makes AEP issue a new one and revoke it"
         )
         return 0
+    if args.action == "env":
+        return _env(args, config, state_dir, console)
+    return _serve(args, config, state_dir, console)
+
+
+def _serve(args: argparse.Namespace, config: Config, state_dir: Path, console: Console) -> int:
+    import os
+
     from provisioner.sandbox import SERVER_ENV
+    from provisioner.sandbox.outside import Served, publish, withdraw
     from provisioner.sandbox.target import sandbox_for
 
     # `serve` always serves: it is what the variable points other commands at.
     environ = {k: v for k, v in os.environ.items() if k != SERVER_ENV}
-    with sandbox_for(config, state_dir, environ) as sb:
+    try:
+        running = sandbox_for(config, state_dir, environ, port=args.port, workspace_ports=True)
+        sb = running.__enter__()
+    except OSError as exc:
+        raise ConfigError(f"--port {args.port}: cannot listen there ({exc.strerror}) — choose another port") from None
+    try:
+        token = sb.supplied_credentials.get("DATABRICKS_TOKEN")
+        own = {host: sb.workspace_root_url(host) for host in sb.workspace_hosts}
+        served = Served(
+            pid=os.getpid(),
+            platform_url=sb.platform_url,
+            workspaces={host: url for host, url in own.items() if url is not None},
+            terraform_env=sb.terraform_env(),
+            token_file=None,
+        )
+        directory = publish(state_dir, served, token.reveal() if token is not None else None)
         console.line(f"AEP + IMS:  {sb.platform_url}")
-        for host, url in sorted(sb.hosts().items()):
-            if host.startswith("https://"):
-                console.line(f"workspace:  {host} -> {url}")
+        for host in sb.workspace_hosts:
+            console.line(f"workspace:  {host} -> {own[host]} (also {sb.workspace_url(host)})")
         for host, url in sorted(sb.blob_hosts().items()):
             console.line(f"storage:    {host} -> {url} ({sb.dlz.describe()})")
         console.line(f"state:      {state_dir}")
+        console.line(f"share:      export {SERVER_ENV}={sb.base_url}  (other commands' --sandbox then use this server)")
         console.line(f"share:      export {SERVER_ENV}={sb.base_url}  (other commands' --sandbox then use this server)")
         console.line(
             "secrets:    export AEP_CLIENT_SECRET and DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/_SECRET "
             "before `serve` to choose them"
         )
+        console.line('clients:    eval "$(provision sandbox env --env <name>)" in another shell')
         console.line("Ctrl-C stops the sandbox.")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             return 0
+        finally:
+            withdraw(directory)
+    finally:
+        running.__exit__(None, None, None)
+
+
+def _env(args: argparse.Namespace, config: Config, state_dir: Path, console: Console) -> int:
+    from provisioner.sandbox.outside import exports, read_served
+
+    served = read_served(state_dir)
+    host: str | None = None
+    if args.env is not None:
+        (env,) = config.select(args.env)
+        host = env.databricks_host.rstrip("/")
+    elif len(served.workspaces) == 1:
+        (host,) = served.workspaces
+    if host is not None and host not in served.workspaces:
+        raise ConfigError(f"{config.path}: the running sandbox serves no workspace {host} — restart `serve`")
+    for line in exports(served, host):
+        console.line(line)
+    return 0

@@ -73,12 +73,21 @@ class Sandbox:
         dlz_backend: str | None = None,
         databricks_client: tuple[str, Secret | str] | None = None,
         served_at: str | None = None,
+        *,
+        port: int = 0,
+        workspace_ports: bool = False,
     ) -> None:
         """`databricks_token` / `databricks_client` (OAuth M2M id and secret) are the
         caller's own Databricks credentials, registered as a user and a service principal;
         with neither, a throwaway PAT is made and `supplied_credentials` hands it out.
         `served_at`: the base URL of another process's sandbox server on the same state
-        directory (SERVER_ENV); this one then serves nothing itself."""
+        directory (SERVER_ENV); this one then serves nothing itself.
+        `port`: where the server listens (0: a free one); `workspace_ports`: each workspace
+        also gets a port of its own, served without the `/ws/<key>` prefix (`workspace_root_url`)
+        — for clients from outside (`provision sandbox serve`); a command needs none."""
+        self.port = port
+        self.workspace_ports = workspace_ports
+        self._workspace_listeners: dict[str, socket.socket] = {}
         self.state_dir = Path(state_dir)
         self.workspace_hosts = [h.rstrip("/") for h in workspace_hosts]
         self.client_id = client_id
@@ -132,7 +141,10 @@ class Sandbox:
         self._start_error = None
         if self.served_at is not None:
             return self
-        self._listener = listen_loopback()
+        self._listener = listen_loopback(self.port)
+        self._workspace_listeners = (
+            {workspace_key(h): listen_loopback() for h in self.workspace_hosts} if self.workspace_ports else {}
+        )
         trace = os.environ.get(TRACE_ENV)
         self._server_settings = (profile, Path(trace) if trace else None, os.environ.get(LATENCY_SEED_ENV) or None)
         threading.Thread(target=self._start_on_first_connection, name="sandbox-start", daemon=True).start()
@@ -141,9 +153,10 @@ class Sandbox:
     def _start_on_first_connection(self) -> None:
         listener = self._listener
         assert listener is not None
+        listeners = [listener, *self._workspace_listeners.values()]
         while not self._closing.is_set():
             try:
-                ready, _, _ = select.select([listener], [], [], 0.05)
+                ready, _, _ = select.select(listeners, [], [], 0.05)
             except (OSError, ValueError):  # closed by __exit__
                 return
             if ready:
@@ -168,6 +181,8 @@ class Sandbox:
                     self._start_error = exc
                     if self._listener is not None:
                         self._listener.close()
+                    for sock in self._workspace_listeners.values():
+                        sock.close()
                     raise
             return self._server
 
@@ -197,6 +212,7 @@ class Sandbox:
             },
             trace=trace,
             listener=self._listener,
+            extra=[(sock, f"{WORKSPACE_PREFIX}{key}") for key, sock in self._workspace_listeners.items()],
         )
         server.seed_latency(seed)
         server.start()
@@ -214,8 +230,10 @@ class Sandbox:
             if self._server is not None:
                 self._server.stop()  # closes the listener too
                 self._server = None
-            elif self._listener is not None:
-                self._listener.close()
+            else:
+                for sock in [self._listener, *self._workspace_listeners.values()]:
+                    if sock is not None:
+                        sock.close()
         if self._dlz is not None:
             self._dlz.close()
             self._dlz = None
@@ -286,6 +304,13 @@ class Sandbox:
         """The local base URL standing in for a configured workspace host."""
         return f"{self.base_url}/ws/{workspace_key(host)}"
 
+    def workspace_root_url(self, host: str) -> str | None:
+        """The workspace at a URL with no path prefix (its own port), when `workspace_ports`."""
+        sock = self._workspace_listeners.get(workspace_key(host))
+        if sock is None or self._closing.is_set():
+            return None
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
     def hosts(self) -> dict[str, str]:
         """The PROVISION_SANDBOX_HOSTS mapping: configured host → local base URL."""
         mapping: dict[str, str] = {}
@@ -316,11 +341,11 @@ class Sandbox:
         return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}
 
 
-def listen_loopback() -> socket.socket:
-    """A free loopback port, listening: the sandbox server's socket (server.py takes it)."""
+def listen_loopback(port: int = 0) -> socket.socket:
+    """A loopback port (0: a free one), listening: the sandbox server's socket (server.py takes it)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     listener.listen(LISTEN_BACKLOG)
     return listener
 

@@ -14,6 +14,10 @@ Two things happen here because they are about the wire, not about either service
   made it (a client whose User-Agent names no product gets one wait per request): two runs
   with one seed give Terraform's provider the same waits, whatever else the run calls —
   common random numbers, so a benchmark's pair differs only in the wrapper;
+- a workspace's own port: every path a request to it names is under that workspace's
+  `/ws/<key>` (`SandboxServer(extra=…)`), so clients that keep only scheme and host of a
+  workspace URL (the legacy databricks-cli, databricks-sdk's error overrides, which match
+  `/api/2.x/clusters/get` at the start of the path) reach it at `http://127.0.0.1:<its port>`;
 - a request journal for benchmarks (`PROVISION_SANDBOX_TRACE=<file>`): one JSON line per
   request with its route, path without query string, status and start/end times — no
   header, body or query, so nothing secret.
@@ -26,7 +30,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -52,7 +56,11 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
         latency: dict[str, tuple[float, float]],
         trace: Path | None,
         listener: socket.socket,
+        path_prefix: str = "",
+        primary: _SandboxHTTPServer | None = None,
     ) -> None:
+        self.path_prefix = path_prefix
+        self.primary = primary  # a workspace port's server shares the main one's latency draws and journal
         self.routes = routes
         self.admin = admin
         self.latency = latency
@@ -66,6 +74,8 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
 
     def delay(self, prefix: str, request: Request) -> float:
         """How long this request waits before its handler runs (seconds)."""
+        if self.primary is not None:
+            return self.primary.delay(prefix, request)
         low, high = self.latency.get(prefix, (0.0, 0.0))
         if high <= 0:
             return 0.0
@@ -85,6 +95,9 @@ class _SandboxHTTPServer(ThreadingHTTPServer):
             self.latency_seed, self._made = seed, {}
 
     def journal(self, prefix: str, request: Request, status: int, began: float) -> None:
+        if self.primary is not None:
+            self.primary.journal(prefix, request, status, began)
+            return
         if self.trace is None:
             return
         line = json.dumps(
@@ -116,9 +129,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
+        path = parts.path
+        if self.server.path_prefix and not path.startswith("/_sandbox/"):
+            path = self.server.path_prefix + path
         request = Request(
             method=self.command,
-            path=parts.path,
+            path=path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
@@ -168,11 +184,17 @@ class SandboxServer:
         latency: dict[str, tuple[float, float]] | None = None,
         trace: Path | None = None,
         listener: socket.socket | None = None,
+        extra: Sequence[tuple[socket.socket, str]] = (),
     ) -> None:
         """`latency`: route prefix → (min, max) seconds per request; `trace`: the journal file;
-        `listener`: a socket already listening, else one on a free loopback port."""
+        `listener`: a socket already listening, else one on a free loopback port; `extra`:
+        more listening sockets, each with the path prefix its requests are served under."""
         self._httpd = _SandboxHTTPServer(routes, admin, dict(latency or {}), trace, listener or listen_loopback())
-        self._thread: threading.Thread | None = None
+        self._extra = [
+            _SandboxHTTPServer(routes, admin, {}, None, sock, path_prefix=prefix, primary=self._httpd)
+            for sock, prefix in extra
+        ]
+        self._threads: list[threading.Thread] = []
 
     def seed_latency(self, seed: str | None) -> None:
         """Draw the waits from `seed` from now on, every client's count of requests reset (None: at random)."""
@@ -189,17 +211,23 @@ class SandboxServer:
     def start(self) -> None:
         # stop() waits for the serving loop's next poll: every --sandbox command pays it on exit
         # (half the interval on average; waking 500 times a second costs ~0.1 % of a core).
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.002}, name="sandbox-http", daemon=True
-        )
-        self._thread.start()
+        for httpd in (self._httpd, *self._extra):
+            thread = threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.002}, name="sandbox-http", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
+        servers = (self._httpd, *self._extra)
+        if self._threads:
+            for httpd in servers:
+                httpd.shutdown()
+            for thread in self._threads:
+                thread.join(timeout=5)
+            self._threads = []
+        for httpd in servers:
+            httpd.server_close()
 
 
 def redacted_state(state: dict[str, Any]) -> dict[str, Any]:

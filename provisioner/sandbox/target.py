@@ -66,12 +66,14 @@ class SandboxTarget:
 
 
 @contextmanager
-def sandbox_for(config: Config, state_dir: Path, environ: Mapping[str, str]) -> Iterator[Sandbox]:
+def sandbox_for(
+    config: Config, state_dir: Path, environ: Mapping[str, str], *, port: int = 0, workspace_ports: bool = False
+) -> Iterator[Sandbox]:
     """Run the emulators for a config's environments, honouring credentials from `environ`:
     AEP_CLIENT_SECRET, DATABRICKS_CLIENT_ID + DATABRICKS_CLIENT_SECRET (registered as an
     OAuth M2M service principal), DATABRICKS_TOKEN (a user's PAT); throwaway ones otherwise;
     PROVISION_SANDBOX_SERVER: the URL of a running `provision sandbox serve` to use instead of
-    serving the emulators in this process."""
+    serving the emulators in this process. `port` and `workspace_ports`: see `Sandbox`."""
     envs = list(config.environments.values())
     first = envs[0].aep
     client_id, client_secret = environ.get("DATABRICKS_CLIENT_ID"), environ.get("DATABRICKS_CLIENT_SECRET")
@@ -84,6 +86,8 @@ def sandbox_for(config: Config, state_dir: Path, environ: Mapping[str, str]) -> 
         databricks_token=environ.get("DATABRICKS_TOKEN") or None,
         databricks_client=(client_id, client_secret) if client_id and client_secret else None,
         served_at=environ.get(SERVER_ENV) or None,
+        port=port,
+        workspace_ports=workspace_ports,
     ) as sandbox:
         # Environments may use API clients of their own (an IMS client belongs to one org).
         for env in envs:
