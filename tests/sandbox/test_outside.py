@@ -92,7 +92,7 @@ def test_raw_terraform_and_the_sdk_use_a_running_serve(project: Project) -> None
             'eval "$(provision sandbox env --env default)" && '
             f"terraform -chdir={root} plan -input=false -no-color -detailed-exitcode && "
             f'{sys.executable} -c "from databricks.sdk import WorkspaceClient; '
-            "print(sorted(c.cluster_name for c in WorkspaceClient().clusters.list()))\""
+            'print(sorted(c.cluster_name for c in WorkspaceClient().clusters.list()))"'
         )
         shell_env = {**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
         done = subprocess.run(
