@@ -96,6 +96,9 @@ class ClusterSpec:
     spark_env_vars: Mapping[str, str] = field(default_factory=dict)
     custom_tags: Mapping[str, str] = field(default_factory=dict)
     import_id: str | None = None
+    # Not a provision.yaml key: set when the cluster's policy must fill in a required attribute
+    # provision.yaml cannot express (provisioner/databricks/policies.py).
+    apply_policy_default_values: bool | None = None
 
 
 @dataclass(frozen=True)

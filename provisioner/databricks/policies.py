@@ -13,9 +13,23 @@ into it on create and edit (Databricks "Compute policy reference"; provider
   never sees one. README ("Cluster policies") argues this against
   `apply_policy_default_values` + `lifecycle { ignore_changes }`.
 
-Only `fixed` values are applied: the tool never sends `apply_policy_default_values`, so a
-`defaultValue` never reaches the cluster. Fields the templates do not render (azure_attributes,
-init scripts, …) are left to the policy: the provider suppresses their diffs or computes them.
+Only `fixed` values are applied, and `defaultValue`s of fields the config leaves out that the
+provider would not send (they are rendered, so the plan shows them). Fields the templates do
+not render (azure_attributes, init scripts, …) are left to the policy: the provider suppresses
+their diffs or computes them. One exception needs the workspace's help: a *required* limited
+attribute (not `isOptional`) that provision.yaml has no key for, with a `defaultValue` — say
+`azure_attributes.availability`. Defaults reach a cluster made through the API only with
+`apply_policy_default_values: true` (compute policy reference, "Default values"; provider
+`docs/resources/cluster.md`), so such a cluster is rendered with it, and the run says so. The
+provider keeps the attribute from the configuration (`clusters/get` does not return it and
+`common/reflect_resource.go` `StructToData` only sets fields the answer has), so it never drifts.
+
+Virtual attribute paths (compute policy reference, "Virtual attribute paths") are no request
+fields: `cluster_type` is "all-purpose" for every cluster the tool makes; `dbus_per_hour`
+limits the cluster's DBU cost, which Databricks computes from per-node-type DBU rates the tool
+cannot read, so Databricks checks it at create and the tool does not call it unset.
+`spark_version` values such as `auto:latest-lts` resolve against the workspace's runtimes
+(provisioner/databricks/runtimes.py).
 """
 
 from __future__ import annotations
@@ -23,10 +37,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from provisioner.databricks import runtimes
 from provisioner.databricks.cluster_fields import BASIC_FIELDS, MAP_FIELDS
 from provisioner.errors import ProvisionError
 
@@ -46,6 +61,9 @@ SCALAR_FIELDS = (
 # What the provider sends for an unset field (clusters/resource_cluster.go schema defaults).
 PROVIDER_DEFAULTS: Mapping[str, Any] = {"autotermination_minutes": 60, "num_workers": 0}
 VIRTUAL = {"cluster_type": "all-purpose"}
+UNCHECKED_VIRTUAL = frozenset({"dbus_per_hour"})
+# Limiting rule types: an attribute under one is required unless `isOptional`.
+_LIMITING = frozenset({"fixed", "allowlist", "blocklist", "range", "regex"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,8 @@ class ClusterPolicy:
     policy_id: str
     name: str
     rules: Mapping[str, Mapping[str, Any]]
+    # The workspace's runtimes, read only when a spark_version rule names a special value.
+    runtimes: Sequence[Mapping[str, Any]] = field(default=())
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> ClusterPolicy:
@@ -61,6 +81,10 @@ class ClusterPolicy:
         except ValueError:
             rules = {}
         return cls(str(body.get("policy_id")), str(body.get("name") or ""), rules if isinstance(rules, dict) else {})
+
+    def names_special_runtime(self) -> bool:
+        rule = self.rules.get("spark_version") or {}
+        return any(runtimes.is_special(v) for v in (rule.get("value"), *rule.get("values", [])))
 
 
 class PolicyConflict(ProvisionError):
@@ -77,7 +101,10 @@ def fetch_policies(client: WorkspaceClient, env: Environment) -> dict[str, Clust
         if pid is None or pid in out:
             continue
         try:
-            out[pid] = ClusterPolicy.from_api(client.get_cluster_policy(pid))
+            policy = ClusterPolicy.from_api(client.get_cluster_policy(pid))
+            if policy.names_special_runtime():
+                policy = dataclasses.replace(policy, runtimes=tuple(client.spark_versions()))
+            out[pid] = policy
         except WorkspaceError as exc:
             if exc.not_found:
                 raise PolicyConflict(
@@ -88,43 +115,86 @@ def fetch_policies(client: WorkspaceClient, env: Environment) -> dict[str, Clust
     return out
 
 
-def apply_policies(env: Environment, policies: Mapping[str, ClusterPolicy]) -> Environment:
-    """The environment with each cluster as its policy will make it; PolicyConflict on the first refusal."""
+def apply_policies(
+    env: Environment, policies: Mapping[str, ClusterPolicy], note: Callable[[str], None] | None = None
+) -> Environment:
+    """The environment with each cluster as its policy will make it; PolicyConflict on the first refusal.
+
+    `note` hears what the run should say once (defaults the workspace fills in)."""
     clusters = tuple(
-        apply_policy(c, policies[c.policy_id]) if c.policy_id is not None and c.policy_id in policies else c
+        apply_policy(c, policies[c.policy_id], note) if c.policy_id is not None and c.policy_id in policies else c
         for c in env.clusters
     )
     return dataclasses.replace(env, clusters=clusters)
 
 
-def apply_policy(cluster: ClusterSpec, policy: ClusterPolicy) -> ClusterSpec:
+def apply_policy(cluster: ClusterSpec, policy: ClusterPolicy, note: Callable[[str], None] | None = None) -> ClusterSpec:
     scalars: dict[str, Any] = {}
     maps: dict[str, dict[str, str]] = {name: dict(getattr(cluster, name)) for name in MAP_FIELDS}
     changes: dict[str, Any] = {}
+    workspace_defaults: list[str] = []
     for path, rule in sorted(policy.rules.items()):
+        if path in UNCHECKED_VIRTUAL:
+            continue
         present, value, sent = _configured(cluster, path)
-        if rule.get("type") == "fixed" and not present:
+        kind = rule.get("type")
+        if kind == "fixed" and not present:
             fixed = rule.get("value")
             head, _, key = path.partition(".")
             if head in MAP_FIELDS and key:
-                maps[head][key] = str(fixed).lower() if isinstance(fixed, bool) else str(fixed)
+                maps[head][key] = _map_value(fixed)
                 continue
             if path in SCALAR_FIELDS:
                 scalars[path] = fixed
                 continue
             if sent is None:
                 continue  # a field the templates never send: the policy's value simply stands
-        problem = _violation(rule, value if present else sent, present or sent is not None)
+        if not present and sent is None and "defaultValue" in rule and not rule.get("isOptional"):
+            default = rule["defaultValue"]
+            head, _, key = path.partition(".")
+            if head in MAP_FIELDS and key:
+                maps[head][key] = _map_value(default)
+            elif path in SCALAR_FIELDS:
+                scalars[path] = default
+            else:
+                workspace_defaults.append(f"{path} = {json.dumps(default)}")
+            continue
+        problem = _violation(rule, value if present else sent, present or sent is not None, path, policy)
         if problem:
             shown = json.dumps(value if present else sent)
             origin = "" if present else " (the provider's default)"
+            if not present and sent is None and not _expressible(path):
+                raise PolicyConflict(
+                    f"clusters.{cluster.name}: cluster policy '{policy.name}' ({policy.policy_id}) requires {path} "
+                    f"({kind}{_limits(rule)}), which provision.yaml cannot set and the policy gives no defaultValue — "
+                    "ask a workspace admin to add a defaultValue or isOptional to the rule, or use another policy"
+                )
             raise PolicyConflict(
                 f"clusters.{cluster.name}.{path}: {shown}{origin} breaks cluster policy '{policy.name}' "
                 f"({policy.policy_id}): {problem} — set a value the policy allows, or ask a workspace admin"
             )
+    if workspace_defaults:
+        changes["apply_policy_default_values"] = True
+        if note is not None:
+            note(
+                f"clusters.{cluster.name}: cluster policy '{policy.name}' requires {', '.join(workspace_defaults)} "
+                "(its defaultValue), which provision.yaml has no key for: the cluster is created with "
+                "apply_policy_default_values = true so Databricks fills it in"
+            )
     changes.update(scalars)
     changes.update(maps)
     return dataclasses.replace(cluster, **changes)
+
+
+def _map_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _expressible(path: str) -> bool:
+    """provision.yaml has a key for this attribute path."""
+    head, _, key = path.partition(".")
+    autoscale = ("autoscale.min_workers", "autoscale.max_workers")
+    return path in SCALAR_FIELDS or (head in MAP_FIELDS and bool(key)) or path in autoscale
 
 
 def _configured(cluster: ClusterSpec, path: str) -> tuple[bool, Any, Any]:
@@ -147,19 +217,27 @@ def _configured(cluster: ClusterSpec, path: str) -> tuple[bool, Any, Any]:
     return False, None, None
 
 
-def _violation(rule: Mapping[str, Any], value: Any, present: bool) -> str | None:
+def _violation(
+    rule: Mapping[str, Any], value: Any, present: bool, path: str = "", policy: ClusterPolicy | None = None
+) -> str | None:
     kind = rule.get("type")
     if not present:
-        if kind in ("fixed", "forbidden", "unlimited") or rule.get("isOptional"):
+        if kind not in _LIMITING or rule.get("isOptional"):
             return None
         return f"the policy requires it ({kind}{_limits(rule)}) — set it"
-    if kind == "fixed" and not _same(value, rule.get("value")):
-        return f"fixed to {json.dumps(rule.get('value'))}"
+    versions = policy.runtimes if policy is not None and path == "spark_version" else ()
+
+    def same(a: Any, b: Any) -> bool:
+        return runtimes.matches(a, b, versions) if runtimes.is_special(b) else _same(a, b)
+
+    if kind == "fixed" and not same(value, rule.get("value")):
+        return f"fixed to {json.dumps(rule.get('value'))}{_resolved(rule.get('value'), versions)}"
     if kind == "forbidden":
         return "forbidden — leave it out"
-    if kind == "allowlist" and not any(_same(value, v) for v in rule.get("values", [])):
-        return f"allowlist {json.dumps(rule.get('values'))}"
-    if kind == "blocklist" and any(_same(value, v) for v in rule.get("values", [])):
+    if kind == "allowlist" and not any(same(value, v) for v in rule.get("values", [])):
+        shown = "".join(_resolved(v, versions) for v in rule.get("values", []))
+        return f"allowlist {json.dumps(rule.get('values'))}{shown}"
+    if kind == "blocklist" and any(same(value, v) for v in rule.get("values", [])):
         return f"blocklist {json.dumps(rule.get('values'))}"
     if kind == "range":
         try:
@@ -172,6 +250,14 @@ def _violation(rule: Mapping[str, Any], value: Any, present: bool) -> str | None
     if kind == "regex" and not re.fullmatch(str(rule.get("pattern", "")), str(value)):
         return f"regex {rule.get('pattern')}"
     return None
+
+
+def _resolved(value: Any, versions: Sequence[Mapping[str, Any]]) -> str:
+    """How a special runtime value reads in this workspace: ' (auto:latest-lts = 17.3.x-scala2.13 here)'."""
+    if not runtimes.is_special(value):
+        return ""
+    keys = runtimes.resolve(str(value), versions)
+    return f" ({value} = {' or '.join(keys)} in this workspace)" if keys else f" ({value}: no such runtime here)"
 
 
 def _limits(rule: Mapping[str, Any]) -> str:

@@ -255,6 +255,11 @@ class WorkspaceClient:
         """`policy_id`, `name` and `definition` (a JSON string of attribute path -> rule)."""
         return self._do("GET", "/api/2.0/policies/clusters/get", query={"policy_id": policy_id})
 
+    def spark_versions(self) -> list[dict[str, Any]]:
+        """The runtimes the workspace offers (`key`, `name`; SDK `ClustersAPI.spark_versions`)."""
+        versions = self._do("GET", "/api/2.0/clusters/spark-versions").get("versions") or []
+        return [v for v in versions if isinstance(v, dict)]
+
     # -- secret scope ACLs (databricks_secret_acl; the ACL API needs MANAGE) -----------
 
     def put_scope_acl(self, scope: str, principal: str, permission: str) -> None:

@@ -292,7 +292,7 @@ def with_policies(ctx: RunContext, env: Environment) -> Environment:
         return env
     from provisioner.databricks.policies import apply_policies, fetch_policies
 
-    return apply_policies(env, fetch_policies(ctx.workspace_client(env), env))
+    return apply_policies(env, fetch_policies(ctx.workspace_client(env), env), ctx.console.info)
 
 
 def check_pins(ctx: RunContext, env: Environment) -> None:

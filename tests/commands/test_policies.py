@@ -105,3 +105,71 @@ def test_the_workspace_refuses_what_the_policy_forbids(project: Project) -> None
     assert 'Cluster validation error: Validation failed for runtime_engine must be STANDARD (is "PHOTON")' in said
     state = json.loads((project.root() / "terraform.tfstate").read_text())
     assert not [r for r in state["resources"] if r["type"] == "databricks_cluster"]
+
+
+COST_POLICY = {
+    # Compute policy reference, "Virtual attribute paths": limits, never request fields.
+    "dbus_per_hour": {"type": "range", "maxValue": 10},
+    "cluster_type": {"type": "fixed", "value": "all-purpose"},
+    # "Special policy values for Databricks Runtime selection".
+    "spark_version": {"type": "fixed", "value": "auto:latest-lts", "hidden": True},
+    "autotermination_minutes": {"type": "range", "maxValue": 60},
+}
+LATEST_LTS = "17.3.x-scala2.13"  # the sandbox workspace's newest LTS runtime
+
+
+def test_a_cost_limited_policy_on_the_latest_lts_plans_and_applies(project: Project) -> None:
+    for cluster in project.config["clusters"]:
+        cluster["spark_version"] = LATEST_LTS
+    _with_policy(project, COST_POLICY)
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    store = project.store()
+    assert {c["spark_version"] for c in store.list_clusters(WS)} == {LATEST_LTS}
+    again = project.run("plan")
+    assert again.returncode == 0, again.stdout + again.stderr  # nothing drifts
+
+
+def test_a_runtime_the_special_value_does_not_resolve_to_is_refused_before_terraform(project: Project) -> None:
+    _with_policy(project, COST_POLICY)  # the clusters stay on 15.4.x-scala2.12
+    done = project.run("plan")
+    assert done.returncode == 1
+    (line,) = _errors(done.stderr)
+    assert 'clusters.aep-ingest.spark_version: "15.4.x-scala2.12"' in line
+    assert f'fixed to "auto:latest-lts" (auto:latest-lts = {LATEST_LTS} in this workspace)' in line
+    assert not (project.root() / ".terraform").exists()
+
+
+def test_the_workspace_resolves_special_runtime_values_itself(project: Project) -> None:
+    store = project.store()
+    store.ensure_workspace(WS)
+    policy_id = store.create_policy(WS, "LTS only", COST_POLICY)
+    body = {"cluster_name": "c", "num_workers": 0, "autotermination_minutes": 30, "policy_id": policy_id}
+    cluster_id = store.create_cluster(WS, dict(body), cluster_source="API", creator="u@example.com")
+    assert store.get_cluster(WS, cluster_id)["spark_version"] == LATEST_LTS  # the fixed value, resolved
+    with pytest.raises(Exception, match="spark_version must be auto:latest-lts"):
+        store.create_cluster(WS, {**body, "spark_version": "15.4.x-scala2.12"}, cluster_source="API", creator="u")
+
+
+def test_a_required_attribute_provision_yaml_cannot_set_takes_the_policy_default(project: Project) -> None:
+    availability = {
+        "azure_attributes.availability": {
+            "type": "allowlist",
+            "values": ["SPOT_WITH_FALLBACK_AZURE", "ON_DEMAND_AZURE"],
+            "defaultValue": "SPOT_WITH_FALLBACK_AZURE",
+        }
+    }
+    _with_policy(project, availability)
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert "apply_policy_default_values = true" in applied.stderr
+    for info in project.store().list_clusters(WS):
+        assert info["azure_attributes"]["availability"] == "SPOT_WITH_FALLBACK_AZURE"
+    assert project.run("plan").returncode == 0
+
+    # Without a default there is no way to satisfy it from provision.yaml: one line saying so.
+    availability["azure_attributes.availability"].pop("defaultValue")
+    project.store().edit_policy(WS, project.config["clusters"][0]["policy_id"], availability)
+    done = project.run("plan")
+    (line,) = _errors(done.stderr)
+    assert "requires azure_attributes.availability" in line and "provision.yaml cannot set" in line

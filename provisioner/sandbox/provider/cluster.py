@@ -286,5 +286,8 @@ class Cluster(StandInResource):
             url=f"{self.provider.client().host}/#setting/clusters/{info['cluster_id']}/configuration",
             is_pinned=pinned,
             no_wait=bool(prior.get("no_wait")),  # not an API field: kept from config/state
+            # Not in ClusterDetails, so the real provider's StructToData never overwrites it
+            # (`common/reflect_resource.go`): the configured value stays in state.
+            apply_policy_default_values=prior.get("apply_policy_default_values"),
         )
         return state

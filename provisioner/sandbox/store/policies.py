@@ -18,6 +18,15 @@ provider `docs/resources/cluster_policy.md`; SDK `service/compute.py` `ClusterSp
   other rule types is approximated the same way). A limited attribute that is neither set nor
   defaulted is refused unless `isOptional`.
 - `apply_policy_default_values` is not echoed at the top level of `clusters/get`.
+- Virtual attributes (compute policy reference, "Virtual attribute paths") are limits on the
+  cluster, never request fields: `cluster_type` is "all-purpose" here; `dbus_per_hour` limits
+  the cluster's DBU cost, which Databricks computes from per-node-type DBU rates that no
+  source the project can read publishes, so it is accepted unchecked (the tool never
+  evaluates it either: Databricks' own refusal at create is what the user would see).
+- `spark_version` policy values `auto:latest-lts` etc. are resolved against the workspace's
+  runtimes (`RUNTIMES`, served by `GET /api/2.x/clusters/spark-versions`) with
+  provisioner/databricks/runtimes.py: a fixed special value writes the resolved key into the
+  cluster; a request's key is allowed when it is one the special value resolves to.
 """
 
 from __future__ import annotations
@@ -29,11 +38,33 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from provisioner.databricks.runtimes import is_special, resolve
+from provisioner.databricks.runtimes import matches as runtime_matches
 from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, workspace_state
 
 MAP_ATTRIBUTES = ("spark_conf", "spark_env_vars", "custom_tags")
 _VIRTUAL = {"cluster_type": "all-purpose"}  # every cluster this emulator knows is all-purpose
 _SKIPPED_VIRTUAL = frozenset({"dbus_per_hour"})
+# The workspace's runtimes, as `clusters/spark-versions` lists them (key, name): Microsoft's
+# "Databricks Runtime release notes versions and compatibility" (supported LTS: 17.3 — Scala
+# 2.13 only —, 16.4, 15.4, 14.3, 13.3) and the provider's acceptance test
+# `clusters/data_spark_version_acc_test.go` (the latest runtime ends in `-scala2.13`).
+RUNTIMES: tuple[dict[str, str], ...] = tuple(
+    {"key": key, "name": name}
+    for key, name in (
+        ("17.3.x-scala2.13", "17.3 LTS (includes Apache Spark 4.0.0, Scala 2.13)"),
+        ("17.3.x-cpu-ml-scala2.13", "17.3 LTS ML (includes Apache Spark 4.0.0, Scala 2.13)"),
+        ("17.3.x-photon-scala2.13", "17.3 LTS Photon (includes Apache Spark 4.0.0, Scala 2.13)"),
+        ("17.2.x-scala2.13", "17.2 (includes Apache Spark 4.0.0, Scala 2.13)"),
+        ("16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"),
+        ("16.4.x-scala2.13", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)"),
+        ("16.4.x-cpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)"),
+        ("15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("14.3.x-scala2.12", "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("13.3.x-scala2.12", "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)"),
+    )
+)
 
 
 class PolicyStore(StoreBase):
@@ -120,13 +151,17 @@ def enforce_policy(ws: dict[str, Any], body: dict[str, Any]) -> None:
         kind = rule["type"]
         if not present:
             if kind == "fixed":
-                _store(body, path, rule.get("value"))
+                value = rule.get("value")
+                if path == "spark_version" and is_special(value):
+                    resolved = resolve(str(value), RUNTIMES)
+                    value = resolved[0] if resolved else value
+                _store(body, path, value)
             elif apply_defaults and "defaultValue" in rule:
                 _store(body, path, rule["defaultValue"])
             elif kind not in ("forbidden", "unlimited") and not rule.get("isOptional", False):
                 problems.append(f"{_name(path)}, the value must be present")
             continue
-        problem = _violation(rule, value)
+        problem = _violation(rule, value, RUNTIMES if path == "spark_version" else ())
         if problem:
             problems.append(f"{_name(path)} {problem}")
     if problems:
@@ -135,15 +170,19 @@ def enforce_policy(ws: dict[str, Any], body: dict[str, Any]) -> None:
         )
 
 
-def _violation(rule: Mapping[str, Any], value: Any) -> str | None:
+def _violation(rule: Mapping[str, Any], value: Any, runtimes: tuple[dict[str, str], ...] = ()) -> str | None:
     kind = rule["type"]
-    if kind == "fixed" and not _same(value, rule.get("value")):
+
+    def same(a: Any, b: Any) -> bool:
+        return runtime_matches(a, b, runtimes) if runtimes else _same(a, b)
+
+    if kind == "fixed" and not same(value, rule.get("value")):
         return f"must be {rule.get('value')} (is {json.dumps(value)})"
     if kind == "forbidden":
         return "must not be present"
-    if kind == "allowlist" and not any(_same(value, v) for v in rule.get("values", [])):
+    if kind == "allowlist" and not any(same(value, v) for v in rule.get("values", [])):
         return f"must be one of {rule.get('values')} (is {json.dumps(value)})"
-    if kind == "blocklist" and any(_same(value, v) for v in rule.get("values", [])):
+    if kind == "blocklist" and any(same(value, v) for v in rule.get("values", [])):
         return f"must not be one of {rule.get('values')} (is {json.dumps(value)})"
     if kind == "range":
         try:
