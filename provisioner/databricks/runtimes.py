@@ -15,8 +15,9 @@ standard runtime is neither `apache-spark-`, `-hls-`, `-gpu-`, `-photon-` nor `-
 not "Beta" by name; LTS is "LTS" in the name (or `-esr-` in the key); versions order by
 SemVer of the key. Not settled by any source: which Scala build the special value means
 when one release ships two (16.4 LTS has `-scala2.12` and `-scala2.13`). `resolve` returns
-every key of the resolved release, in SemVer-then-name order; the sandbox's workspace takes
-the first and accepts any of them, and the tool says when there was a choice.
+every key of the resolved release, in key order; the sandbox's workspace writes the first
+into a cluster whose policy fixes the value and accepts any of them in a request, and the
+tool accepts any of them — the error names them all when the configured runtime is none.
 
 This module is the one home of the rule: the tool (provisioner.databricks.policies) and the
 sandbox's workspace (provisioner/sandbox/store/policies.py) both resolve with it.

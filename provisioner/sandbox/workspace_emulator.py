@@ -58,7 +58,6 @@ from typing import Any
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.sandbox.scim import handle_scim, is_scim
 from provisioner.sandbox.store import DatabricksError, SandboxStore
-from provisioner.sandbox.store.policies import RUNTIMES
 from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.sandbox.workspace_common import CALLER, WORKSPACE_PREFIX, Body, Endpoint, caller, error, required
 from provisioner.sandbox.workspace_compute import POLICY_FAMILIES_RE, ComputeEndpoints, policy_family_answer
@@ -107,7 +106,6 @@ class WorkspaceEmulator:
             "clusters/unpin": ("POST", self._pin(False)),
             "clusters/get": ("GET", self._get),
             "clusters/list": ("GET", self._list),
-            "clusters/spark-versions": ("GET", self._spark_versions),
             **SecretEndpoints(store).endpoints(),
             **ComputeEndpoints(store).endpoints(),
         }
@@ -279,11 +277,6 @@ class WorkspaceEmulator:
         if next_token:
             out["next_page_token"] = next_token
         return out
-
-    @staticmethod
-    def _spark_versions(ws: str, body: Body) -> Body:
-        """Any caller may list runtimes (SDK `ClustersAPI.spark_versions`); see store/policies.py."""
-        return {"versions": [dict(v) for v in RUNTIMES]}
 
     @staticmethod
     def _by_id(action: Callable[[str, str], None]) -> Endpoint:

@@ -115,7 +115,7 @@ COST_POLICY = {
     "spark_version": {"type": "fixed", "value": "auto:latest-lts", "hidden": True},
     "autotermination_minutes": {"type": "range", "maxValue": 60},
 }
-LATEST_LTS = "17.3.x-scala2.13"  # the sandbox workspace's newest LTS runtime
+LATEST_LTS = "16.4.x-scala2.12"  # the sandbox workspace's newest LTS runtime (provisioner/sandbox/catalog.py)
 
 
 def test_a_cost_limited_policy_on_the_latest_lts_plans_and_applies(project: Project) -> None:
@@ -136,7 +136,7 @@ def test_a_runtime_the_special_value_does_not_resolve_to_is_refused_before_terra
     assert done.returncode == 1
     (line,) = _errors(done.stderr)
     assert 'clusters.aep-ingest.spark_version: "15.4.x-scala2.12"' in line
-    assert f'fixed to "auto:latest-lts" (auto:latest-lts = {LATEST_LTS} in this workspace)' in line
+    assert f'fixed to "auto:latest-lts" (auto:latest-lts = {LATEST_LTS} or 16.4.x-scala2.13 in this workspace)' in line
     assert not (project.root() / ".terraform").exists()
 
 

@@ -24,7 +24,7 @@ provider `docs/resources/cluster_policy.md`; SDK `service/compute.py` `ClusterSp
   source the project can read publishes, so it is accepted unchecked (the tool never
   evaluates it either: Databricks' own refusal at create is what the user would see).
 - `spark_version` policy values `auto:latest-lts` etc. are resolved against the workspace's
-  runtimes (`RUNTIMES`, served by `GET /api/2.x/clusters/spark-versions`) with
+  runtimes (provisioner/sandbox/catalog.py, served by `clusters/spark-versions`) with
   provisioner/databricks/runtimes.py: a fixed special value writes the resolved key into the
   cluster; a request's key is allowed when it is one the special value resolves to.
 """
@@ -40,31 +40,12 @@ from typing import Any
 
 from provisioner.databricks.runtimes import is_special, resolve
 from provisioner.databricks.runtimes import matches as runtime_matches
+from provisioner.sandbox.catalog import spark_versions
 from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, workspace_state
 
 MAP_ATTRIBUTES = ("spark_conf", "spark_env_vars", "custom_tags")
 _VIRTUAL = {"cluster_type": "all-purpose"}  # every cluster this emulator knows is all-purpose
 _SKIPPED_VIRTUAL = frozenset({"dbus_per_hour"})
-# The workspace's runtimes, as `clusters/spark-versions` lists them (key, name): Microsoft's
-# "Databricks Runtime release notes versions and compatibility" (supported LTS: 17.3 — Scala
-# 2.13 only —, 16.4, 15.4, 14.3, 13.3) and the provider's acceptance test
-# `clusters/data_spark_version_acc_test.go` (the latest runtime ends in `-scala2.13`).
-RUNTIMES: tuple[dict[str, str], ...] = tuple(
-    {"key": key, "name": name}
-    for key, name in (
-        ("17.3.x-scala2.13", "17.3 LTS (includes Apache Spark 4.0.0, Scala 2.13)"),
-        ("17.3.x-cpu-ml-scala2.13", "17.3 LTS ML (includes Apache Spark 4.0.0, Scala 2.13)"),
-        ("17.3.x-photon-scala2.13", "17.3 LTS Photon (includes Apache Spark 4.0.0, Scala 2.13)"),
-        ("17.2.x-scala2.13", "17.2 (includes Apache Spark 4.0.0, Scala 2.13)"),
-        ("16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"),
-        ("16.4.x-scala2.13", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)"),
-        ("16.4.x-cpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)"),
-        ("15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
-        ("15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"),
-        ("14.3.x-scala2.12", "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
-        ("13.3.x-scala2.12", "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)"),
-    )
-)
 
 
 class PolicyStore(StoreBase):
@@ -153,7 +134,7 @@ def enforce_policy(ws: dict[str, Any], body: dict[str, Any]) -> None:
             if kind == "fixed":
                 value = rule.get("value")
                 if path == "spark_version" and is_special(value):
-                    resolved = resolve(str(value), RUNTIMES)
+                    resolved = resolve(str(value), spark_versions())
                     value = resolved[0] if resolved else value
                 _store(body, path, value)
             elif apply_defaults and "defaultValue" in rule:
@@ -161,7 +142,7 @@ def enforce_policy(ws: dict[str, Any], body: dict[str, Any]) -> None:
             elif kind not in ("forbidden", "unlimited") and not rule.get("isOptional", False):
                 problems.append(f"{_name(path)}, the value must be present")
             continue
-        problem = _violation(rule, value, RUNTIMES if path == "spark_version" else ())
+        problem = _violation(rule, value, tuple(spark_versions()) if path == "spark_version" else ())
         if problem:
             problems.append(f"{_name(path)} {problem}")
     if problems:
