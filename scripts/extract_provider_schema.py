@@ -4,8 +4,9 @@ The stand-in provider must expose the same attributes as the real databricks/dat
 provider v1.99.0, but the real provider binary is not available offline. The PyPI wheel
 `cdktf-cdktf-provider-databricks==15.16.1` was generated from that provider's schema, so it
 is the closest artifact we can pin and hash. This script reads it as a zip (importing it
-would start Node), opens the embedded jsii tarball and, for each resource we mirror, parses
-the TypeScript source carried in each `lib/<resource>/index.js` source map:
+would start Node), opens the embedded jsii tarball and, for every resource and data source
+(one module each), parses the TypeScript source carried in the source maps of
+`lib/<module>/index.js` and, for the largest (jobs), its `index-structs/*.js`:
 
 - `// <name> - computed: X, optional: Y, required: Z` comments (one per attribute, written
   by the cdktf generator from the Terraform schema) give required/optional/computed;
@@ -15,7 +16,8 @@ the TypeScript source carried in each `lib/<resource>/index.js` source map:
 - a block held as `new XOutputReference(this, "name")` (not an `XList`) has max_items = 1.
 
 The artifact does not record `Sensitive`; the SENSITIVE table below states what we know
-and where from, and everything else is recorded as null ("not established").
+and where from, and everything else is recorded as null ("not established"). The output has
+one type per line (`layout`), which the stand-in reads lazily.
 
 Usage:
     pip download cdktf-cdktf-provider-databricks==15.16.1 --no-deps -d /tmp/wheel
@@ -45,13 +47,9 @@ PROVIDER_VERSION = "1.99.0"
 JSII_MEMBER = f"cdktf_cdktf_provider_databricks/_jsii/provider-databricks@{WHEEL_VERSION}.jsii.tgz"
 OUT = Path(__file__).resolve().parent.parent / "provisioner/sandbox/provider/real_schema.json"
 
-# Terraform resource type -> cdktf module directory and root class name.
-RESOURCES = {
-    "databricks_cluster": ("cluster", "Cluster"),
-    "databricks_secret_scope": ("secret-scope", "SecretScope"),
-    "databricks_secret": ("secret", "Secret"),
-    "databricks_secret_acl": ("secret-acl", "SecretAcl"),
-}
+# The root class of a module: `export class Cluster extends cdktf.TerraformResource`.
+_ROOT = re.compile(r"^export class (\w+) extends cdktf\.Terraform(Resource|DataSource) ", re.M)
+_TYPE_NAME = re.compile(r'static readonly tfResourceType = "(\w+)"')
 
 _SDK_SOURCE = (
     "terraform-provider-databricks providerSchema(): `Sensitive: attr.Sensitive` over "
@@ -131,11 +129,14 @@ def _storage_type(kind: str, storage: str) -> Any:
 
 def _block(ts: str, struct: str, owner: str, path: str) -> dict[str, Any]:
     """Attributes and nested blocks of a class (`struct` = resource or nested struct name)."""
-    if struct == RESOURCES.get(owner, ("", ""))[1] or owner == "provider":
+    if path == "":
         body = _section(ts, f"export class {struct} extends")
         hcl = _section(body, "synthesizeHclAttributes()") if "synthesizeHclAttributes" in body else ""
     else:
-        body = _section(ts, f"export class {struct}OutputReference extends")
+        header = f"export class {struct}OutputReference extends"
+        if header not in ts:
+            raise ValueError(f"{owner}.{path}: no class {struct}OutputReference")
+        body = _section(ts, header)
         fn = f"export function {struct[0].lower()}{struct[1:]}ToHclTerraform("
         hcl = _section(ts, fn)
     configurable = {m[0]: m[1:] for m in _HCL_ENTRY.findall(hcl)}
@@ -183,13 +184,21 @@ def _block(ts: str, struct: str, owner: str, path: str) -> dict[str, Any]:
 
 
 def _typescript(tar: tarfile.TarFile, module: str) -> str:
-    """The generator's TypeScript, carried in the inline source map of lib/<module>/index.js."""
-    member = tar.extractfile(f"package/lib/{module}/index.js")
-    assert member is not None
-    js = member.read().decode()
-    data = re.search(r"sourceMappingURL=data:application/json;base64,(\S+)", js)
-    assert data, f"{module}: no inline source map"
-    return json.loads(base64.b64decode(data.group(1)))["sourcesContent"][0]
+    """The generator's TypeScript, carried in the inline source maps of lib/<module>/index.js and,
+    for the largest resources (jobs), of the struct files beside it (lib/<module>/index-structs/)."""
+    structs = sorted(
+        m.name for m in tar.getmembers() if re.fullmatch(rf"package/lib/{module}/index-structs/\w+\.js", m.name)
+    )
+    names = [f"package/lib/{module}/index.js", *structs]
+    sources = []
+    for name in names:
+        member = tar.extractfile(name)
+        assert member is not None
+        js = member.read().decode()
+        data = re.search(r"sourceMappingURL=data:application/json;base64,(\S+)", js)
+        assert data, f"{name}: no inline source map"
+        sources.append(json.loads(base64.b64decode(data.group(1)))["sourcesContent"][0])
+    return "\n".join(sources)
 
 
 def extract(wheel: Path) -> dict[str, Any]:
@@ -206,8 +215,7 @@ def extract(wheel: Path) -> dict[str, Any]:
                 "wheel_version": WHEEL_VERSION,
                 "wheel_sha256": hashlib.sha256(raw).hexdigest(),
                 "path_in_wheel": JSII_MEMBER,
-                "files": ["package/lib/provider/index.js"]
-                + [f"package/lib/{m}/index.js" for m, _ in RESOURCES.values()],
+                "files": ["package/lib/<module>/index.js, every module (one per resource and data source)"],
                 "provider": "registry.terraform.io/databricks/databricks",
                 "provider_version": PROVIDER_VERSION,
                 "extracted_on": datetime.date.today().isoformat(),
@@ -219,10 +227,39 @@ def extract(wheel: Path) -> dict[str, Any]:
             },
             "provider": _block(provider_ts, "DatabricksProvider", "provider", ""),
             "resources": {},
+            "data_sources": {},
         }
-        for resource, (module, cls) in RESOURCES.items():
-            schema["resources"][resource] = _block(_typescript(tar, module), cls, resource, "")
+        modules = sorted(
+            m.name.split("/")[2] for m in tar.getmembers() if re.fullmatch(r"package/lib/[^/]+/index\.js", m.name)
+        )
+        for module in modules:
+            if module == "provider":
+                continue
+            ts = _typescript(tar, module)
+            root, kind = _ROOT.search(ts).groups()  # type: ignore[union-attr]
+            name = _TYPE_NAME.search(_section(ts, f"export class {root} extends")).group(1)  # type: ignore[union-attr]
+            section = "resources" if kind == "Resource" else "data_sources"
+            try:
+                schema[section][name] = _block(ts, root, name, "")
+            except (ValueError, AssertionError, KeyError) as exc:
+                raise SystemExit(f"{module}: cannot extract its schema: {exc}") from None
+        schema["resources"] = dict(sorted(schema["resources"].items()))
+        schema["data_sources"] = dict(sorted(schema["data_sources"].items()))
     return schema
+
+
+def layout(schema: dict[str, Any]) -> str:
+    """JSON with one resource or data source per line, so the stand-in provider can parse only
+    the types a Terraform command uses (provisioner/sandbox/provider/snapshot.py)."""
+    lines = [
+        "{",
+        f'"provenance": {json.dumps(schema["provenance"], indent=1)},',
+        f'"provider": {json.dumps(schema["provider"])},',
+    ]
+    for section in ("resources", "data_sources"):
+        entries = [f"{json.dumps(name)}: {json.dumps(spec)}" for name, spec in schema[section].items()]
+        lines += [f'"{section}": {{', ",\n".join(entries), "}," if section == "resources" else "}"]
+    return "\n".join([*lines, "}"]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     args = parser.parse_args(argv)
     schema = extract(args.wheel)
-    args.output.write_text(json.dumps(schema, indent=2) + "\n")
+    args.output.write_text(layout(schema))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -3,8 +3,9 @@
 `real_schema.json` is a snapshot of databricks/databricks v1.99.0 extracted from a pinned,
 hashed artifact (scripts/extract_provider_schema.py). For every attribute and block the
 stand-in implements, name, type, required/optional/computed, nesting and max_items must
-be identical, and sensitivity too wherever the snapshot establishes it. The stand-in may
-implement fewer attributes than the real provider, never different or extra ones.
+be identical, and sensitivity too wherever the snapshot establishes it. The stand-in serves
+every resource and data source of the snapshot (the ones it does not emulate refuse to act,
+tests/sandbox/test_provider_whole_schema.py), never different or extra ones.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def mismatches(block: dict[str, Any], real: dict[str, Any], where: str) -> list[
         if attr.get("type") != expected["type"]:
             problems.append(f"{at}: type {attr.get('type')} != {expected['type']}")
         want = (expected["required"], expected["optional"], expected["computed"])
+        if want == (True, False, True):
+            want = (False, True, True)  # snapshot.py `_attribute`: Terraform refuses required+computed
         if _flags(attr) != want:
             problems.append(f"{at}: required/optional/computed {_flags(attr)} != {want}")
         if expected["sensitive"] is not None and bool(attr.get("sensitive")) != expected["sensitive"]:
@@ -81,21 +84,34 @@ def mismatches(block: dict[str, Any], real: dict[str, Any], where: str) -> list[
             continue
         if nested["nesting_mode"] != expected["nesting"]:
             problems.append(f"{at}: nesting {nested['nesting_mode']} != {expected['nesting']}")
-        if nested.get("max_items") != expected["max_items"]:
-            problems.append(f"{at}: max_items {nested.get('max_items')} != {expected['max_items']}")
+        # SINGLE nesting: a required block is min=max=1 to Terraform, the snapshot says min 1 only.
+        want_max = 1 if expected["nesting"] == "single" and expected["min_items"] == 1 else expected["max_items"]
+        if nested.get("max_items") != want_max:
+            problems.append(f"{at}: max_items {nested.get('max_items')} != {want_max}")
         problems += mismatches(nested["block"], expected, at)
     return problems
 
 
 def all_mismatches(standin: dict[str, Any], snapshot: dict[str, Any]) -> list[str]:
     problems = mismatches(standin["provider"]["block"], snapshot["provider"], "provider")
-    for resource, schema in standin["resource_schemas"].items():
-        real = snapshot["resources"].get(resource)
-        if real is None:
-            problems.append(f"{resource}: not in the snapshot")
-            continue
-        problems += mismatches(schema["block"], real, resource)
+    for served, section in (("resource_schemas", "resources"), ("data_source_schemas", "data_sources")):
+        for name, schema in standin.get(served, {}).items():
+            real = snapshot[section].get(name)
+            if real is None:
+                problems.append(f"{name}: not in the snapshot's {section}")
+                continue
+            problems += mismatches(schema["block"], real, name)
+            problems += [f"{name}.{m}: missing" for m in missing(schema["block"], real)]
     return problems
+
+
+def missing(block: dict[str, Any], real: dict[str, Any]) -> list[str]:
+    """Attributes and blocks of the real schema the stand-in's block lacks."""
+    gone = [n for n in real["attributes"] if n not in block.get("attributes", {})]
+    for name, nested in real["blocks"].items():
+        served = block.get("block_types", {}).get(name)
+        gone += [name] if served is None else [f"{name}.{m}" for m in missing(served["block"], nested)]
+    return gone
 
 
 def test_snapshot_is_pinned_to_the_real_provider(snapshot: dict[str, Any]) -> None:
@@ -105,16 +121,24 @@ def test_snapshot_is_pinned_to_the_real_provider(snapshot: dict[str, Any]) -> No
     assert len(provenance["wheel_sha256"]) == 64
 
 
-def test_standin_implements_the_resources_we_generate(standin: dict[str, Any]) -> None:
-    assert set(standin["resource_schemas"]) == {
-        "databricks_cluster",
-        "databricks_secret_scope",
-        "databricks_secret",
-        "databricks_secret_acl",
-    }
+def test_standin_serves_every_resource_and_data_source_of_the_real_provider(
+    standin: dict[str, Any], snapshot: dict[str, Any]
+) -> None:
+    assert set(standin["resource_schemas"]) == set(snapshot["resources"])
+    assert set(standin["data_source_schemas"]) == set(snapshot["data_sources"])
+    assert len(snapshot["resources"]) > 100 and len(snapshot["data_sources"]) > 100
     cluster = standin["resource_schemas"]["databricks_cluster"]["block"]
-    assert {"cluster_id", "spark_version", "num_workers", "spark_conf", "state", "url"} <= set(cluster["attributes"])
-    assert "autoscale" in cluster["block_types"]
+    assert {
+        "cluster_id",
+        "spark_version",
+        "instance_pool_id",
+        "ssh_public_keys",
+        "enable_local_disk_encryption",
+    } <= set(cluster["attributes"])
+    assert {"autoscale", "library", "azure_attributes", "init_scripts", "cluster_log_conf", "docker_image"} <= set(
+        cluster["block_types"]
+    )
+    assert cluster["block_types"]["timeouts"]["nesting_mode"] == "single"
 
 
 def test_standin_schema_matches_the_real_provider(standin: dict[str, Any], snapshot: dict[str, Any]) -> None:
@@ -151,6 +175,15 @@ MUTATIONS = {
     "block max_items": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["autoscale"].pop(
         "max_items"
     ),
+    "attribute dropped": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["attributes"].pop(
+        "ssh_public_keys"
+    ),
+    "nested block dropped": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["library"][
+        "block"
+    ]["block_types"].pop("maven"),
+    "data source attribute": lambda s: s["data_source_schemas"]["databricks_spark_version"]["block"]["attributes"][
+        "long_term_support"
+    ].update(type="string"),
     "nested type": lambda s: s["resource_schemas"]["databricks_cluster"]["block"]["block_types"]["autoscale"]["block"][
         "attributes"
     ]["min_workers"].update(type="string"),

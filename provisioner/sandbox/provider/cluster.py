@@ -31,27 +31,20 @@ from tf.iface import (
     State,
     UpdateContext,
 )
-from tf.schema import Attribute, Block, Schema
-from tf.types import Bool, Map, Number, String, Unknown
+from tf.schema import NestedBlock, Schema
+from tf.types import Unknown
 
-from provisioner.databricks.cluster_fields import BASIC_FIELDS, MAP_FIELDS
+from provisioner.databricks.cluster_fields import MAP_FIELDS
 from provisioner.databricks.spark_conf import suppress_spark_conf_diff
-from provisioner.sandbox.provider.framework import ListNestedBlock, StandInResource, reports_errors
+from provisioner.sandbox.provider.framework import StandInResource, reports_errors
+from provisioner.sandbox.provider.snapshot import SingleNestedBlock, resource_schema
 
-# Attributes sent to clusters/create and clusters/edit, in the API's own names.
-SPEC_FIELDS = (
-    *BASIC_FIELDS,
-    *MAP_FIELDS,
-    "data_security_mode",
-    "runtime_engine",
-    "policy_id",
-    "single_user_name",
-    "enable_elastic_disk",
-    "kind",
-    "is_single_node",
-    "use_ml_runtime",
-    "apply_policy_default_values",
-)
+# The resource's attributes and blocks that are not Clusters API fields: the provider's own
+# (`is_pinned`, `no_wait`, `library` — installed through the Libraries API —, `timeouts`,
+# `provider_config`) and what it derives (`url`). Everything else in the schema is sent to
+# clusters/create|edit as it is (`common.DataToStructPointer` over `compute.ClusterSpec`) and
+# read back from clusters/get (`common.StructToData`).
+NOT_API = frozenset({"id", "url", "is_pinned", "no_wait", "library", "timeouts", "provider_config"})
 RESIZE_FIELDS = frozenset({"num_workers", "autoscale"})
 # Optional attributes the server fills in when unset; the real provider suppresses the
 # diff for them, so a null config is kept null instead of taking the server's value.
@@ -66,12 +59,62 @@ def _poll_seconds() -> float:
     return 0.2 if os.environ.get("PROVISION_SANDBOX_HOSTS") else 10.0
 
 
+def _known(value: Any) -> bool:
+    return value is not None and value is not Unknown and value != [] and value != {}
+
+
+def _api_object(block: NestedBlock, item: dict[str, Any]) -> dict[str, Any]:
+    """One nested block element as the API's JSON object (unset fields left out)."""
+    out = {k: v for k, v in item.items() if k in block._amap() and _known(v)}
+    for name, nested in block._bmap().items():
+        value = _api_value(nested, item.get(name))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _api_value(block: NestedBlock, value: Any) -> Any:
+    """A block's state as the API has it: an object for single and `max_items = 1` blocks."""
+    if not _known(value):
+        return None
+    if isinstance(value, dict):
+        return _api_object(block, value)
+    items = [_api_object(block, item) for item in value if item is not None]
+    return items[0] if block.max_items == 1 else items
+
+
+def _state_object(block: NestedBlock, obj: Any) -> dict[str, Any]:
+    """An API object as one nested block element with every attribute and block present."""
+    obj = obj if isinstance(obj, dict) else {}
+    out: dict[str, Any] = {name: obj.get(name) for name in block._amap()}
+    for name, nested in block._bmap().items():
+        out[name] = _state_value(nested, obj.get(name))
+    return out
+
+
+def _state_value(block: NestedBlock, value: Any) -> Any:
+    if isinstance(block, SingleNestedBlock):
+        return None if value is None else _state_object(block, value)
+    if value is None:
+        return []
+    return [_state_object(block, item) for item in (value if isinstance(value, list) else [value])]
+
+
 def _spec(state: State) -> dict[str, Any]:
     """The clusters/create|edit body for a planned state (unset fields left out)."""
+    schema = Cluster.get_schema()
     # Computed attributes the config leaves unset are still Unknown at apply time.
-    spec = {k: state[k] for k in SPEC_FIELDS if state.get(k) is not None and state[k] is not Unknown}
-    if state.get("autoscale"):
-        spec["autoscale"] = {k: v for k, v in state["autoscale"][0].items() if v is not None}
+    spec = {
+        a.name: state[a.name]
+        for a in schema.attributes
+        if a.name not in NOT_API and (a.optional or a.required) and _known(state.get(a.name))
+    }
+    for block in schema.block_types:
+        if block.type_name not in NOT_API:
+            value = _api_value(block, state.get(block.type_name))
+            if value:
+                spec[block.type_name] = value
+    if spec.get("autoscale"):
         spec.pop("num_workers", None)  # the API accepts exactly one of the two
     return spec
 
@@ -107,48 +150,7 @@ class Cluster(StandInResource):
 
     @classmethod
     def get_schema(cls) -> Schema:
-        text_map = Map(String())
-        return Schema(
-            attributes=[
-                Attribute("id", String(), optional=True, computed=True),
-                Attribute("cluster_id", String(), computed=True),
-                Attribute("cluster_name", String(), optional=True),
-                Attribute("spark_version", String(), required=True),
-                Attribute("node_type_id", String(), optional=True, computed=True),
-                Attribute("driver_node_type_id", String(), optional=True, computed=True),
-                Attribute("num_workers", Number(), optional=True),
-                Attribute("autotermination_minutes", Number(), optional=True),
-                Attribute("spark_conf", text_map, optional=True),
-                Attribute("spark_env_vars", text_map, optional=True),
-                Attribute("custom_tags", text_map, optional=True),
-                Attribute("default_tags", text_map, computed=True),
-                Attribute("data_security_mode", String(), optional=True),
-                Attribute("runtime_engine", String(), optional=True),
-                Attribute("policy_id", String(), optional=True),
-                Attribute("single_user_name", String(), optional=True),
-                Attribute("enable_elastic_disk", Bool(), optional=True, computed=True),
-                Attribute("kind", String(), optional=True),
-                Attribute("is_single_node", Bool(), optional=True),
-                Attribute("use_ml_runtime", Bool(), optional=True),
-                Attribute("apply_policy_default_values", Bool(), optional=True),
-                Attribute("is_pinned", Bool(), optional=True),
-                Attribute("no_wait", Bool(), optional=True),
-                Attribute("state", String(), computed=True),
-                Attribute("url", String(), computed=True),
-            ],
-            block_types=[
-                ListNestedBlock(
-                    "autoscale",
-                    Block(
-                        attributes=[
-                            Attribute("min_workers", Number(), optional=True),
-                            Attribute("max_workers", Number(), optional=True),
-                        ]
-                    ),
-                    max_items=1,
-                )
-            ],
-        )
+        return resource_schema("databricks_cluster")
 
     def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
         # SDKv2 does not tell an empty map from an unset one: `spark_conf = {}` against a
@@ -195,7 +197,8 @@ class Cluster(StandInResource):
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
         client = self.provider.client()
         cluster_id = current["cluster_id"]
-        changed = {k for k in (*SPEC_FIELDS, "autoscale") if current.get(k) != planned.get(k)}
+        before, after = _spec(current), _spec(planned)
+        changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         problem = _validate(_spec(planned)) if changed else None
         if problem:
             ctx.diagnostics.add_error("cannot update cluster", problem)
@@ -262,8 +265,12 @@ class Cluster(StandInResource):
                 return None
             raise
         pinned = any(c.get("cluster_id") == cluster_id for c in self.provider.client().list_clusters(pinned_only=True))
+        schema = self.get_schema()
         state = self.blank_state()
-        state.update({k: info.get(k) for k in SPEC_FIELDS})
+        state.update({a.name: info.get(a.name) for a in schema.attributes if a.name not in NOT_API})
+        for block in schema.block_types:
+            if block.type_name not in NOT_API:
+                state[block.type_name] = _state_value(block, info.get(block.type_name))
         for name in MAP_FIELDS:
             state[name] = info.get(name) or None  # SDKv2 stores an empty map as null
         for name in SERVER_DEFAULTED:
@@ -271,13 +278,6 @@ class Cluster(StandInResource):
             if prior.get(name) is None and not importing:
                 state[name] = None
         state["num_workers"] = info.get("num_workers", 0)
-        if info.get("autoscale"):
-            state["autoscale"] = [
-                {
-                    "min_workers": info["autoscale"].get("min_workers"),
-                    "max_workers": info["autoscale"].get("max_workers"),
-                }
-            ]
         state.update(
             id=info["cluster_id"],
             cluster_id=info["cluster_id"],
@@ -289,5 +289,8 @@ class Cluster(StandInResource):
             # Not in ClusterDetails, so the real provider's StructToData never overwrites it
             # (`common/reflect_resource.go`): the configured value stays in state.
             apply_policy_default_values=prior.get("apply_policy_default_values"),
+            timeouts=prior.get("timeouts"),
+            provider_config=prior.get("provider_config") or [],
+            library=prior.get("library") or [],
         )
         return state

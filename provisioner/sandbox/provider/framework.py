@@ -3,8 +3,8 @@
 The real databricks provider is built on Terraform's SDKv2; `tf` follows the stricter
 plugin-framework rules. Three differences matter to Terraform, and are bridged here:
 
-1. SDKv2 nested blocks with `max_items = 1` are LIST blocks (`autoscale { ... }`); `tf`
-   only ships SET blocks -> `ListNestedBlock`.
+1. SDKv2 nested blocks (`autoscale { ... }`) are LIST blocks, `timeouts` a SINGLE one; `tf`
+   only ships SET blocks -> snapshot.py's `ListNestedBlock` and its kin.
 2. SDKv2 attributes may have a `Default` while staying Optional (not Computed), e.g.
    `autotermination_minutes = 60`. The provider then plans a value the config did not
    set, and may return values (server-added `spark_conf` keys) that differ from the plan.
@@ -30,39 +30,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from tf.gen import tfplugin_pb2 as pb
 from tf.iface import Resource, State, UpgradeContext
-from tf.schema import Block, NestedBlock, NestMode, Schema
+from tf.schema import Schema
 
+from provisioner.sandbox.provider.snapshot import ListNestedBlock as ListNestedBlock  # re-exported
 from provisioner.secret import mask
-
-
-class ListNestedBlock(NestedBlock):
-    """A nested block in LIST nesting mode; its state is a list of dicts."""
-
-    def __init__(self, type_name: str, block: Block, max_items: int | None = None) -> None:
-        # NestMode has no LIST member; the mode is emitted by to_pb() below instead.
-        super().__init__(type_name, NestMode.Set, block, max_items=max_items)
-
-    def to_pb(self) -> pb.Schema.NestedBlock:
-        return pb.Schema.NestedBlock(
-            type_name=self.type_name,
-            block=self.block.to_pb(),
-            min_items=self.min_items,
-            max_items=self.max_items,
-            nesting=pb.Schema.NestedBlock.NestingMode.LIST,
-        )
-
-    def encode(self, value: Any) -> Any:
-        from tf.provider import _encode_state_d
-
-        return [_encode_state_d(self._amap(), self._bmap(), v, None) for v in value]
-
-    def decode(self, value: Any) -> Any:
-        return [{k: v for k, v in item.items() if k in self._amap()} for item in value or []]
-
-    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
-        return bool(a_decoded == b_decoded)  # a list: order matters
 
 
 class StandInResource(Resource):
@@ -91,6 +63,12 @@ class StandInResource(Resource):
 
 
 R = TypeVar("R")
+
+
+class _Context:
+    def __init__(self, diagnostics: Any) -> None:
+        self.diagnostics = diagnostics
+
 
 # gRPC methods this process served, by name (written out for benchmarks: __main__.py).
 RPC_CALLS: Counter[str] = Counter()
@@ -122,7 +100,8 @@ def reports_errors(summary: str) -> Callable[[Callable[..., R]], Callable[..., R
 def install_sdkv2_semantics() -> None:
     """Make `tf.runner.run_provider` serve through `SDKv2Servicer` (it looks the class up at call time)."""
     import tf.provider
-    from tf.utils import read_dynamic_value, to_dynamic_value
+    from tf.gen import tfplugin_pb2 as pb
+    from tf.utils import Diagnostics, read_dynamic_value, to_dynamic_value
 
     class SDKv2Servicer(tf.provider.ProviderServicer):
         _schema_response: Any = None
@@ -135,7 +114,13 @@ def install_sdkv2_semantics() -> None:
             return self._schema_response
 
         def PlanResourceChange(self, request: Any, context: Any) -> Any:
-            defaults = getattr(self._get_res_cls(request.type_name), "DEFAULTS", {})
+            klass = self._get_res_cls(request.type_name)
+            if getattr(klass, "NOT_EMULATED", False):
+                # tf plans a create without asking the resource: refuse here, once.
+                diags = Diagnostics()
+                klass(self.app).refuse(_Context(diags))
+                return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+            defaults = getattr(klass, "DEFAULTS", {})
             proposed = read_dynamic_value(request.proposed_new_state)
             if proposed is not None and any(proposed.get(k) is None for k in defaults):
                 proposed.update({k: v for k, v in defaults.items() if proposed.get(k) is None})

@@ -17,10 +17,12 @@ from tf.types import Bool, Number, String
 from tf.utils import Diagnostics
 
 from provisioner.sandbox.provider.cluster import Cluster
+from provisioner.sandbox.provider.not_emulated import not_emulated_data_sources, not_emulated_resources
 from provisioner.sandbox.provider.secret import SecretResource
 from provisioner.sandbox.provider.secret_acl import SecretAcl
 from provisioner.sandbox.provider.secret_scope import SecretScope
 from provisioner.sandbox.provider.sensitive import SENSITIVE_PROVIDER_ATTRIBUTES
+from provisioner.sandbox.provider.snapshot import data_source_types, resource_types
 
 if TYPE_CHECKING:
     from provisioner.databricks.workspace import WorkspaceClient
@@ -107,7 +109,11 @@ class DatabricksProvider(Provider):
             return self._client
 
     def get_data_sources(self) -> list[type[DataSource]]:
-        return []
+        emulated: list[type[DataSource]] = []
+        names = {self.get_model_prefix() + d.get_name() for d in emulated}
+        return [*emulated, *not_emulated_data_sources([t for t in data_source_types() if t not in names])]
 
     def get_resources(self) -> list[type[Resource]]:
-        return [Cluster, SecretScope, SecretResource, SecretAcl]
+        emulated: list[type[Resource]] = [Cluster, SecretScope, SecretResource, SecretAcl]
+        names = {self.get_model_prefix() + r.get_name() for r in emulated}
+        return [*emulated, *not_emulated_resources([t for t in resource_types() if t not in names])]

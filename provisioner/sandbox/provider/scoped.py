@@ -13,8 +13,6 @@ from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
 from tf.iface import State, UpdateContext
-from tf.schema import Attribute
-from tf.types import String
 
 from provisioner.sandbox.provider.framework import StandInResource
 
@@ -33,15 +31,6 @@ class InScope(ReplacedOnChange):
     """A resource inside a secret scope, named within it by `NAME` (`key`, `principal`)."""
 
     NAME: ClassVar[str]
-
-    @classmethod
-    def id_attributes(cls) -> list[Attribute]:
-        """`id`, `scope` and the name: the attributes that say which object this is."""
-        return [
-            Attribute("id", String(), optional=True, computed=True),
-            Attribute("scope", String(), required=True, requires_replace=True),
-            Attribute(cls.NAME, String(), required=True, requires_replace=True),
-        ]
 
     @staticmethod
     def pair_id(scope: str, name: str) -> str:

@@ -8,11 +8,11 @@ cluster's spark_conf uses; Databricks resolves it only when the cluster (re)star
 from __future__ import annotations
 
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
-from tf.schema import Attribute, Schema
-from tf.types import Number, String
+from tf.schema import Schema
 
 from provisioner.sandbox.provider.framework import reports_errors
 from provisioner.sandbox.provider.scoped import ID_SEPARATOR, InScope, missing_is_done, missing_is_none
+from provisioner.sandbox.provider.snapshot import resource_schema
 
 
 class SecretResource(InScope):
@@ -24,14 +24,7 @@ class SecretResource(InScope):
 
     @classmethod
     def get_schema(cls) -> Schema:
-        return Schema(
-            attributes=[
-                *cls.id_attributes(),
-                Attribute("string_value", String(), required=True, sensitive=True, requires_replace=True),
-                Attribute("config_reference", String(), computed=True),
-                Attribute("last_updated_timestamp", Number(), computed=True),
-            ]
-        )
+        return resource_schema("databricks_secret", force_new=("scope", "key", "string_value"))
 
     def validate(self, diags, type_name, config):  # type: ignore[no-untyped-def]
         super().validate(diags, type_name, config)

@@ -10,11 +10,11 @@ caller itself, which the provider never deletes so nobody locks themselves out.
 from __future__ import annotations
 
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
-from tf.schema import Attribute, Schema
-from tf.types import String
+from tf.schema import Schema
 
 from provisioner.sandbox.provider.framework import reports_errors
 from provisioner.sandbox.provider.scoped import ID_SEPARATOR, InScope, missing_is_done, missing_is_none
+from provisioner.sandbox.provider.snapshot import resource_schema
 
 PERMISSIONS = ("READ", "WRITE", "MANAGE")
 
@@ -28,12 +28,7 @@ class SecretAcl(InScope):
 
     @classmethod
     def get_schema(cls) -> Schema:
-        return Schema(
-            attributes=[
-                *cls.id_attributes(),
-                Attribute("permission", String(), required=True, requires_replace=True),
-            ]
-        )
+        return resource_schema("databricks_secret_acl", force_new=("scope", "principal", "permission"))
 
     @reports_errors("cannot create secret ACL")
     def create(self, ctx: CreateContext, planned: State) -> State | None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
-from tf.schema import Attribute, Block, Schema
-from tf.types import String
+from tf.schema import Schema
 
-from provisioner.sandbox.provider.framework import ListNestedBlock, reports_errors
+from provisioner.sandbox.provider.framework import reports_errors
 from provisioner.sandbox.provider.scoped import ReplacedOnChange, missing_is_done
+from provisioner.sandbox.provider.snapshot import resource_schema
 
 
 class SecretScope(ReplacedOnChange):
@@ -17,26 +17,9 @@ class SecretScope(ReplacedOnChange):
 
     @classmethod
     def get_schema(cls) -> Schema:
-        return Schema(
-            attributes=[
-                Attribute("id", String(), optional=True, computed=True),
-                Attribute("name", String(), required=True, requires_replace=True),
-                Attribute("backend_type", String(), optional=True, computed=True, requires_replace=True),
-                Attribute("initial_manage_principal", String(), optional=True, requires_replace=True),
-            ],
-            # Azure Key Vault-backed scopes: accepted by the schema, refused at create.
-            block_types=[
-                ListNestedBlock(
-                    "keyvault_metadata",
-                    Block(
-                        attributes=[
-                            Attribute("dns_name", String(), required=True),
-                            Attribute("resource_id", String(), required=True),
-                        ]
-                    ),
-                    max_items=1,
-                )
-            ],
+        # Azure Key Vault-backed scopes (`keyvault_metadata`): accepted by the schema, refused at create.
+        return resource_schema(
+            "databricks_secret_scope", force_new=("name", "backend_type", "initial_manage_principal")
         )
 
     @reports_errors("cannot create secret scope")
