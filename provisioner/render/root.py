@@ -9,8 +9,6 @@ tool writes the secret itself — provisioner.sas.scope_secret).
 from __future__ import annotations
 
 import os
-import sys
-import sysconfig
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -61,14 +59,11 @@ class RenderedRoot:
 
 
 def templates_dir() -> Path:
-    """templates/ beside the package in a checkout; share/dlz-provisioner/templates in a wheel install."""
-    here = Path(__file__).resolve().parents[2] / "templates"
-    if here.is_dir():
-        return here
-    installed = Path(sysconfig.get_path("data")) / "share" / "dlz-provisioner" / "templates"
-    if installed.is_dir():
-        return installed
-    return Path(sys.prefix) / "share" / "dlz-provisioner" / "templates"
+    """`provisioner/templates/` in an installed package (setup.py maps templates/ there); the
+    top-level templates/ beside the package in a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
 
 
 def _template_name(file_name: str) -> str:
