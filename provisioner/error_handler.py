@@ -1,6 +1,7 @@
 """Map what a command raises to one line and an exit code (after pre-commit's error_handler).
 
-ProvisionError → its one-line message, its exit code (1 unless it says otherwise).
+ProvisionError → its one-line message, its exit code (1 unless it says otherwise); ConfigErrors
+→ one line per problem in provision.yaml.
 Ctrl-C → 130. Anything unexpected → a short line, exit 3, and the masked traceback in a
 log file, because a user's bug report should not need a rerun — or carry a secret.
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.console import Console
-from provisioner.errors import ExitCode, ProvisionError
+from provisioner.errors import ConfigErrors, ExitCode, ProvisionError
 from provisioner.secret import mask
 
 
@@ -24,6 +25,10 @@ def run_command(func: Callable[[argparse.Namespace, Console], int], args: argpar
     install_signal_forwarding()
     try:
         return func(args, console)
+    except ConfigErrors as exc:
+        for line in exc.lines:  # every problem in the file, each on its own line
+            console.error(_one_line(line))
+        return exc.exit_code
     except ProvisionError as exc:
         console.error(_one_line(str(exc)))
         return exc.exit_code

@@ -29,6 +29,14 @@ class ConfigError(ProvisionError):
     """provision.yaml (or the environment it reads) is not usable."""
 
 
+class ConfigErrors(ConfigError):
+    """Several problems in provision.yaml, found in one pass: one line each, in file order."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = tuple(lines)
+
+
 class CredentialsError(ProvisionError):
     """IMS or AEP refused, failed or answered something we cannot use."""
 

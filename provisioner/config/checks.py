@@ -4,15 +4,15 @@ names unique and their combination of settings one Databricks accepts."""
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from provisioner.aep.sas import SAS_CONF_PREFIX
 from provisioner.config.cluster_rules import cluster_problem
-from provisioner.errors import ConfigError
+from provisioner.config.keys import Key
+from provisioner.config.problems import Problems
 
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # Names Terraform or our generated roots give a meaning of their own.
@@ -50,43 +50,48 @@ _SECRET_VALUE_RES = (
 _FREE_FORM_MAPS = frozenset({"spark_conf", "spark_env_vars", "custom_tags"})
 
 
-def reject_secrets(path: Path, node: Any, where: tuple[str | int, ...] = ()) -> None:
+def reject_secrets(problems: Problems, node: Any, where: tuple[Key, ...] = ()) -> None:
     if isinstance(node, dict):
         free_form = bool(where) and where[-1] in _FREE_FORM_MAPS
         for key, value in node.items():
             key_s = str(key)
             if not free_form and _looks_secret(key_s):
-                raise ConfigError(
-                    f"{path}: {dotted((*where, key_s))}: secrets do not belong in provision.yaml — "
-                    "remove the key and export AEP_CLIENT_SECRET / DATABRICKS_TOKEN (or the backend's variable) instead"
+                problems.add_secret(
+                    (*where, key_s),
+                    "secrets do not belong in provision.yaml — remove the key and export AEP_CLIENT_SECRET / "
+                    "DATABRICKS_TOKEN (or the backend's variable) instead",
                 )
-            reject_secrets(path, value, (*where, key_s))
+                continue
+            reject_secrets(problems, value, (*where, key_s))
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            reject_secrets(path, item, (*where, i))
+            reject_secrets(problems, item, (*where, i))
     elif isinstance(node, str):
         for pattern, what in _SECRET_VALUE_RES:
             if pattern.search(node):
-                raise ConfigError(
-                    f"{path}: {dotted(where)}: the value looks like {what} — secrets do not belong in "
-                    "provision.yaml; the tool fetches the SAS token itself and reads others from the environment"
+                problems.add_secret(
+                    where,
+                    f"the value looks like {what} — secrets do not belong in provision.yaml; the tool fetches "
+                    "the SAS token itself and reads others from the environment",
                 )
+                return
 
 
-def require_nfc(path: Path, node: Any, where: tuple[str | int, ...] = ()) -> None:
+def require_nfc(problems: Problems, node: Any, where: tuple[Key, ...] = ()) -> None:
     """HCL normalises every string literal to Unicode NFC, so a decomposed value ("e" + U+0301)
     would reach Terraform as a different string than the one written: refuse it instead."""
     if isinstance(node, dict):
         for key, value in node.items():
-            require_nfc(path, key, where)
-            require_nfc(path, value, (*where, str(key)))
+            require_nfc(problems, key, where)
+            require_nfc(problems, value, (*where, str(key)))
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            require_nfc(path, item, (*where, i))
+            require_nfc(problems, item, (*where, i))
     elif isinstance(node, str) and not unicodedata.is_normalized("NFC", node):
-        raise ConfigError(
-            f"{path}: {dotted(where) or '(top level)'}: text is not in Unicode NFC form, which Terraform would "
-            "silently change — write it with composed characters (e.g. 'é' as one character)"
+        problems.add(
+            where,
+            "text is not in Unicode NFC form, which Terraform would silently change — write it with composed "
+            "characters (e.g. 'é' as one character)",
         )
 
 
@@ -98,54 +103,57 @@ def _looks_secret(key: str) -> bool:
     return lowered in _SECRET_KEYS or bool(words & _SECRET_WORDS)
 
 
-def check_env_name(path: Path, name: Any) -> None:
+def check_env_name(problems: Problems, name: Any) -> bool:
     if not isinstance(name, str) or not ENV_NAME_RE.match(name) or name in RESERVED_NAMES:
-        raise ConfigError(
-            f"{path}: environments.{name}: not a safe environment name — use a lower-case letter, then letters, "
-            "digits, '-' or '_' (at most 32; no '/', '..' or reserved words); it becomes a directory name"
+        problems.add(
+            ("environments", str(name)),
+            "not a safe environment name — use a lower-case letter, then letters, digits, '-' or '_' (at most "
+            "32; no '/', '..' or reserved words); it becomes a directory name",
         )
+        return False
+    return True
 
 
-def check_clusters(path: Path, env: str | None, doc: Mapping[str, Any], overlay: Mapping[str, Any]) -> None:
-    """Unique, unreserved names and a combination of settings Databricks accepts (after the schema)."""
+def check_clusters(problems: Problems, env: str | None, doc: Mapping[str, Any], overlay: Mapping[str, Any]) -> None:
+    """Unique, unreserved names, a combination of settings Databricks accepts, and no Spark entry the
+    tool manages. Runs beside the schema check, so it reads only what has the right shape."""
+    clusters = doc.get("clusters")
+    if not isinstance(clusters, list):
+        return
+    prefix: tuple[Key, ...] = ("environments", env) if env and "clusters" in overlay else ()
     seen: set[str] = set()
-    for i, cluster in enumerate(doc["clusters"]):
-        name = cluster["name"]
-        prefix = f"environments.{env}." if env and "clusters" in overlay else ""
-        if name in RESERVED_NAMES:
-            raise ConfigError(f"{path}: {prefix}clusters[{i}].name: '{name}' is a reserved word — choose another name")
-        if name in seen:
-            raise ConfigError(
-                f"{path}: {prefix}clusters[{i}].name: '{name}' appears twice — cluster names must be unique"
-            )
-        seen.add(name)
+    for i, cluster in enumerate(clusters):
+        if not isinstance(cluster, dict):
+            continue
+        at = (*prefix, "clusters", i)
+        name = cluster.get("name")
+        if isinstance(name, str):
+            if name in RESERVED_NAMES:
+                problems.add((*at, "name"), f"'{name}' is a reserved word — choose another name")
+            elif name in seen:
+                problems.add((*at, "name"), f"'{name}' appears twice — cluster names must be unique")
+            seen.add(name)
         problem = cluster_problem(cluster)
         if problem is not None:
-            raise ConfigError(f"{path}: {prefix}clusters[{i}].{problem[0]}: {problem[1]}")
+            problems.add((*at, problem[0]), problem[1])
         autoscale = cluster.get("autoscale")
-        if autoscale and autoscale["min_workers"] > autoscale["max_workers"]:
-            raise ConfigError(
-                f"{path}: {prefix}clusters[{i}].autoscale: min_workers {autoscale['min_workers']} is above "
-                f"max_workers {autoscale['max_workers']} — make min_workers <= max_workers"
-            )
+        if isinstance(autoscale, dict):
+            low, high = autoscale.get("min_workers"), autoscale.get("max_workers")
+            if isinstance(low, int) and isinstance(high, int) and low > high:
+                problems.add(
+                    (*at, "autoscale"),
+                    f"min_workers {low} is above max_workers {high} — make min_workers <= max_workers",
+                )
+        spark_conf = cluster.get("spark_conf")
+        if isinstance(spark_conf, dict):
+            for key in spark_conf:
+                if isinstance(key, str) and key.startswith(SAS_CONF_PREFIX):
+                    problems.add((*at, "spark_conf", key), _MANAGED_SAS_ENTRY)
 
 
-def dotted(keys: tuple[Any, ...]) -> str:
-    """A key path as the user writes it: `clusters[0].spark_conf`.
-
-    A key a user could not type bare (a newline, a quote, a control character) is shown
-    quoted and escaped — `spark_conf["a\\nb"]` — so the error stays one readable line.
-    """
-    out = ""
-    for key in keys:
-        if isinstance(key, int):
-            out += f"[{key}]"
-        elif isinstance(key, str) and not _PLAIN_KEY.fullmatch(key):
-            out += f"[{json.dumps(key, ensure_ascii=not key.isprintable())}]"
-        else:
-            out += ("." if out else "") + str(key)
-    return out
-
-
-# What a YAML key usually looks like, including Spark's dotted names and tag keys.
-_PLAIN_KEY = re.compile(r"[\w.:/@+-]+")
+# The entry's container and account come from AEP, so which key the tool will write is known
+# only after the credentials call; that it owns every `fs.azure.sas.*` entry is known now.
+_MANAGED_SAS_ENTRY = (
+    f"{SAS_CONF_PREFIX}* entries are managed by dlz-provisioner (it writes "
+    f"{SAS_CONF_PREFIX}<container>.<account>.blob.core.windows.net from AEP's DLZ credentials) — remove this key"
+)

@@ -1,9 +1,9 @@
 """The configuration model (`Config`, `Environment`, …) and `load_config`, which builds it.
 
-load_config: read the YAML defensively (config_yaml) → refuse secrets and non-NFC text
-(config_checks) → merge each environment's overlay → validate the result against the JSON
-Schema (config_schema) and what a schema cannot say (config_checks) → build the model.
-Every problem is one ConfigError line naming the file, the key path and the fix.
+load_config: read the YAML defensively (yaml_reader) → refuse secrets and non-NFC text
+(checks) → merge each environment's overlay → validate the result against the JSON Schema
+(schema) and what a schema cannot say (checks) → build the model. Every problem is found in
+one pass (problems): one line each naming the file, its line, the key path and the fix.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from provisioner.config import schema
 from provisioner.config.checks import check_clusters, check_env_name, reject_secrets, require_nfc
+from provisioner.config.problems import Problems
 from provisioner.config.yaml_reader import read_yaml
 from provisioner.errors import ConfigError
 
@@ -146,39 +147,42 @@ class Config:
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Read, merge and validate provision.yaml; raise ConfigError with one line on any problem."""
+    """Read, merge and validate provision.yaml; raise ConfigErrors with a line for every problem."""
     environ = os.environ if environ is None else environ
     cfg_path = Path(path)
-    raw = read_yaml(cfg_path)
+    file = read_yaml(cfg_path)
+    raw = file.data
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg_path}: the file must be a YAML mapping with keys aep, databricks, clusters")
-    reject_secrets(cfg_path, raw)
-    require_nfc(cfg_path, raw)
+    problems = Problems(cfg_path)
+    reject_secrets(problems, raw)
+    require_nfc(problems, raw)
 
     overlays = raw.get("environments")
     base = {k: v for k, v in raw.items() if k != "environments"}
-    merged: dict[str, tuple[dict[str, Any], Mapping[str, Any]]]
+    merged: dict[str, tuple[dict[str, Any], Mapping[str, Any]]] = {}
     if overlays is None:
         merged = {DEFAULT_ENV: (base, {})}
+    elif not isinstance(overlays, dict) or not overlays:
+        problems.add(("environments",), "expected a mapping of environment name to overlay")
     else:
-        if not isinstance(overlays, dict) or not overlays:
-            raise ConfigError(f"{cfg_path}: environments: expected a mapping of environment name to overlay")
-        merged = {}
         for name, overlay in overlays.items():
-            check_env_name(cfg_path, name)
+            if not check_env_name(problems, name):
+                continue
             overlay = overlay or {}
             if not isinstance(overlay, dict):
-                raise ConfigError(f"{cfg_path}: environments.{name}: expected a mapping (an overlay of top-level keys)")
-            if "environments" in overlay:
-                raise ConfigError(f"{cfg_path}: environments.{name}.environments: overlays cannot nest environments")
-            merged[name] = (_deep_merge(base, overlay), overlay)
+                problems.add(("environments", name), "expected a mapping (an overlay of top-level keys)")
+            elif "environments" in overlay:
+                problems.add(("environments", name, "environments"), "overlays cannot nest environments")
+            else:
+                merged[name] = (_deep_merge(base, overlay), overlay)
 
-    envs: dict[str, Environment] = {}
     for name, (doc, overlay) in merged.items():
         env_name = name if overlays is not None else None
-        schema.validate(cfg_path, env_name, doc, overlay)
-        check_clusters(cfg_path, env_name, doc, overlay)
-        envs[name] = _build_environment(cfg_path, name, doc, environ)
+        schema.validate(problems, env_name, doc, overlay)
+        check_clusters(problems, env_name, doc, overlay)
+    problems.raise_if_any(file.lines)
+    envs = {name: _build_environment(cfg_path, name, doc, environ) for name, (doc, _) in merged.items()}
     return Config(path=cfg_path, environments=envs)
 
 

@@ -16,8 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from provisioner.config.checks import dotted
-from provisioner.errors import ConfigError
+from provisioner.config.problems import Problems
 
 SCHEMA_PATH = Path(__file__).with_name("provision.schema.json")
 
@@ -37,14 +36,14 @@ def schema() -> dict[str, Any]:
     return doc
 
 
-def validate(path: Path, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
-    """Raise one ConfigError line (file, key path, what is expected) unless `doc` meets the schema."""
+def validate(problems: Problems, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    """Add a problem (key path, what is expected) for every way `doc` misses the schema."""
     try:
         if conforms(schema(), doc):
             return
     except Undecided:
         pass
-    _full_check(path, env, doc, overlay)
+    _full_check(problems, env, doc, overlay)
 
 
 def conforms(node: Any, instance: Any, root: Mapping[str, Any] | None = None) -> bool:
@@ -207,20 +206,27 @@ _KEYWORDS: dict[str, Any] = {
 # ---- the full check, with the message ------------------------------------------------------
 
 
-def _full_check(path: Path, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+def _full_check(problems: Problems, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
     import jsonschema
     from jsonschema.exceptions import best_match
 
     cls = jsonschema.validators.validator_for(schema())
     # No check_schema() here: tests/config/test_model.py checks the shipped schema itself.
-    error = best_match(cls(schema(), format_checker=cls.FORMAT_CHECKER).iter_errors(doc))
-    if error is None:
-        return
-    keys = tuple(error.absolute_path)
-    if env and keys and _from_overlay(overlay, keys):
-        keys = ("environments", env, *keys)
-    where = dotted(keys) if keys else "(top level)"
-    raise ConfigError(f"{path}: {where}: {_explain(error)}")
+    validator = cls(schema(), format_checker=cls.FORMAT_CHECKER)
+    # Each error jsonschema finds, narrowed (best_match) to the most telling of its sub-errors: a
+    # oneOf/anyOf failure is explained by the branch the value came closest to.
+    for found in validator.iter_errors(doc):
+        error = best_match([found])
+        keys = tuple(error.absolute_path)
+        if env and keys and _from_overlay(overlay, keys):
+            keys = ("environments", env, *keys)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            # One line per unknown key, at the key's own line: each is its own mistake.
+            allowed = ", ".join(sorted(error.schema.get("properties", {})))
+            for extra in sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str):
+                problems.add((*keys, str(extra)), f"unknown key — remove it, or use one of: {allowed}")
+            continue
+        problems.add(keys, _explain(error))
 
 
 def _from_overlay(overlay: Mapping[str, Any], keys: tuple[Any, ...]) -> bool:
@@ -244,10 +250,6 @@ def _explain(error: Any) -> str:
     shown = json.dumps(instance, ensure_ascii=False, default=str) if not isinstance(instance, (dict, list)) else None
     if shown is not None and len(shown) > 60:
         shown = shown[:57] + '..."'
-    if validator == "additionalProperties":
-        extra = sorted(set(instance) - set(schema_node.get("properties", {})))
-        allowed = ", ".join(sorted(schema_node.get("properties", {})))
-        return f"unknown key {', '.join(map(str, extra))} — allowed keys: {allowed}"
     if validator == "required":
         return f"{error.message.split(' is a required')[0]} is required here"
     if validator == "type":

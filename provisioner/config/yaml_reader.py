@@ -1,19 +1,46 @@
 """Reading provision.yaml defensively: bounded size, UTF-8, no duplicate keys, no alias bombs,
-and every failure one line naming the file (and line, where YAML knows it)."""
+and every failure one line naming the file (and line, where YAML knows it).
+
+`YamlFile.lines()` maps each key path to its line, so a problem found later in the merged,
+validated document is reported at its place in the file. It parses the text a second time
+(node tree, not objects), only when there is a problem to place: a valid load pays nothing.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from provisioner.errors import ConfigError
+from provisioner.config.keys import Key
+from provisioner.errors import ConfigError, ConfigErrors
 
 MAX_CONFIG_BYTES = 1 << 20  # a real provision.yaml is a few KiB
 MAX_YAML_NODES = 200_000  # bounds alias expansion ("billion laughs")
 
 
-def read_yaml(path: Path) -> Any:
+@dataclass(frozen=True)
+class YamlFile:
+    data: Any
+    text: str
+
+    @cached_property
+    def lines(self) -> dict[tuple[Key, ...], int]:
+        """The 1-based line of every key and list item, by key path (mapping keys as text)."""
+        return key_lines(self.text)
+
+
+def _loader_base() -> Any:
     import yaml  # deferred: keeps `provision --help` fast
+
+    # libyaml's parser when PyYAML has it (parsing is most of a config load), else pure Python;
+    # both build the same Python objects through the safe constructor.
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> YamlFile:
+    import yaml
 
     try:
         size = path.stat().st_size
@@ -29,18 +56,16 @@ def read_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}) — save the file as UTF-8") from None
 
-    # libyaml's parser when PyYAML has it (parsing is most of a config load), else pure Python;
-    # both build the same Python objects through the safe constructor.
-    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    base: Any = _loader_base()
+    duplicates: list[tuple[int, str]] = []
 
     class Loader(base):  # type: ignore[misc]
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
                 key = key_node.value
-                if key in seen:
-                    line = key_node.start_mark.line + 1
-                    raise ConfigError(f"{path}:{line}: duplicate key '{key}' — each key may appear once")
+                if key in seen:  # every duplicate is reported, after the whole file is read
+                    duplicates.append((key_node.start_mark.line + 1, str(key)))
                 seen.add(key)
             mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
             return mapping
@@ -52,8 +77,34 @@ def read_yaml(path: Path) -> Any:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}{where}: invalid YAML ({problem})") from None
+    if duplicates:
+        raise ConfigErrors(
+            [f"{path}:{line}: duplicate key '{key}' — each key may appear once" for line, key in sorted(duplicates)]
+        )
     _bound_size(path, doc)
-    return doc
+    return YamlFile(doc, text)
+
+
+def key_lines(text: str) -> dict[tuple[Key, ...], int]:
+    import yaml
+
+    root = yaml.compose(text, Loader=_loader_base())
+    out: dict[tuple[Key, ...], int] = {}
+    stack: list[tuple[Any, tuple[Key, ...]]] = [(root, ())] if root is not None else []
+    budget = MAX_YAML_NODES  # aliases share nodes: bound the walk as the load is bounded
+    while stack and budget > 0:
+        node, keys = stack.pop()
+        budget -= 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                at = (*keys, str(key_node.value))
+                out.setdefault(at, key_node.start_mark.line + 1)
+                stack.append((value_node, at))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out.setdefault((*keys, i), item.start_mark.line + 1)
+                stack.append((item, (*keys, i)))
+    return out
 
 
 def _bound_size(path: Path, doc: Any) -> None:

@@ -32,7 +32,8 @@ def test_a_secret_key_too_long_for_the_write_check_is_refused_at_load(project: P
     done = project.run("plan")
     assert done.returncode == 1
     (line,) = _errors(done.stderr)
-    assert f"{project.config_path}: sas.secret_key:" in line and "at most 100 characters" in line
+    assert line.startswith(f"error: {project.config_path}:") and "sas.secret_key:" in line
+    assert "at most 100 characters" in line
     assert not project.root().exists()  # nothing rendered
     assert project.store().list_scopes("adb-1234567890123456.7.azuredatabricks.net") == []
 
