@@ -13,6 +13,7 @@ from provisioner.console import Console
 from provisioner.operations.rotate.preflight import Rotation
 from provisioner.operations.rotate.rotation import resume, rotate
 from provisioner.reach.verify import prove_after
+from provisioner.run.approval import require_approval_possible
 
 
 def recovery_command(args: argparse.Namespace, env: Environment) -> str:
@@ -31,13 +32,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
         req = Rotation(env, args.auto_approve, args.timeout, recovery_command(args, env))
+        # Any rotation may come to a question (even --if-expiring-within, on the day it is due):
+        # without a terminal to ask on, refuse now, before identity, AEP or workspace calls.
+        require_approval_possible(ctx, args.auto_approve, "resume the rotation" if args.resume else "rotate")
         if not args.no_verify:
             ctx.warm_dlz()  # the closing probe needs the DLZ; let it start while the rotation runs
-        if args.resume:
-            from provisioner.run.approval import require_approval_possible
-
-            require_approval_possible(ctx, args.auto_approve, "resume the rotation")
-            done = resume(ctx, req, console)
-        else:
-            done = rotate(ctx, req, console, args.if_expiring_within)
+        done = resume(ctx, req, console) if args.resume else rotate(ctx, req, console, args.if_expiring_within)
         return prove_after(ctx, env, console, done, skip=args.no_verify)
