@@ -34,6 +34,10 @@ def destroy_environment(ctx: RunContext, env: Environment, auto_approve: bool) -
         targets = destroy_targets(read_state(runner, init=False))
         if not targets:
             return Destroyed(Applied.NO_CHANGES, kept_scope=True)
+        ctx.console.info(
+            f"{env.name}: destroying everything but secret scope {env.sas.secret_scope} (a targeted destroy: "
+            "the scope holds the live token)"
+        )
     applied = plan_and_apply(
         runner,
         PlanOptions(out=default_plan_file(env), destroy=True, targets=targets),

@@ -60,6 +60,9 @@ class RunContext:
     # host → opened client and its identity's proof; shared by copies made with dataclasses.replace.
     _workspaces: dict[str, _Workspace] = field(default_factory=dict, repr=False)
     _workspace_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Warnings already printed in this command (shared by copies, like the workspaces): one
+    # about the user's environment is said once, not once per Terraform run.
+    _warned: set[str] = field(default_factory=set, repr=False)
 
     # ---- AEP
 
@@ -133,6 +136,14 @@ class RunContext:
                 self._workspaces[host] = _Workspace(opened, in_thread(lambda: identity.prove(opened), "identity"))
             return self._workspaces[host]
 
+    def warn_once(self, console: Console, text: str) -> None:
+        """Print `text` as a warning unless this command has printed it already."""
+        with self._workspace_lock:
+            if text in self._warned:
+                return
+            self._warned.add(text)
+        console.warn(text)
+
     # ---- Terraform
 
     def terraform_binary(self) -> TerraformBinary:
@@ -174,7 +185,7 @@ class RunContext:
             variables={"dlz_sas_token": sas} if sas is not None and env.sas.mode == "inline" else None,
             secret_env=dict(self.target.databricks_credentials()),
             debug=self.debug,
-            warn=console.warn,
+            warn=lambda text: self.warn_once(console, text),
         )
         return TerraformRunner(
             self.terraform_binary(),

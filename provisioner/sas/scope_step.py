@@ -187,7 +187,11 @@ def _bootstrap_scope(
     if reviewed.pop(SCOPE_ADDRESS, None) is None:
         _ensure_value(ctx, env, creds, SecretCheck(False, False, False, None), console)
         return
-    console.info(f"{env.name}: creating secret scope {env.sas.secret_scope} first — the clusters' secret must exist")
+    console.info(
+        f"{env.name}: creating secret scope {env.sas.secret_scope} alone first (terraform apply -target), "
+        "writing the token, then applying the rest of the reviewed plan — a cluster's secret must exist "
+        "before the cluster starts"
+    )
     runner.apply(ApplyOptions(plan_file=None, lock_timeout=lock_timeout, targets=(SCOPE_ADDRESS,)))
     write_secret(ctx.workspace_client(env), env, creds)
     console.info(f"{env.name}: wrote AEP's current token to secret {env.sas.secret_scope}/{env.sas.secret_key}")

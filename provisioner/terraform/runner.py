@@ -17,6 +17,7 @@ from provisioner.terraform import process
 from provisioner.terraform.binary import TerraformBinary
 from provisioner.terraform.diagnostics import explain
 from provisioner.terraform.environment import ChildEnv
+from provisioner.terraform.targeting import without_targeting_warnings
 
 
 class Runner:
@@ -47,7 +48,8 @@ class Runner:
             [self.binary.path, *args],
             cwd=self.root,
             env=self.env,
-            out=self.out,
+            # Per run: the filter follows one output stream (provisioner.terraform.targeting).
+            out=without_targeting_warnings(self.out),
             err=self.err,
             capture_stdout=capture_stdout,
             stop=self.stop,
