@@ -14,7 +14,7 @@ from typing import Any
 from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.operations.status.check import check_status
-from provisioner.operations.status.drift import StatusReport
+from provisioner.operations.status.drift import SECRET_HOLDS_REVOKED, StatusReport
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -45,7 +45,8 @@ def _print_table(console: Console, doc: dict[str, Any], report: StatusReport) ->
     if secret is not None:
         console.line(f"secret {secret.scope}/{secret.key}: last written {secret.last_updated or '—'}")
         for problem in secret.problems:
-            console.line(f"  ! {problem}")
+            if report.replaced is None or problem != SECRET_HOLDS_REVOKED:  # ROTATION NEEDED said it
+                console.line(f"  ! {problem}")
     rows = [("CLUSTER", "ID", "STATE", "SAS", "DLZ")] + [
         (c.name, c.cluster_id or "—", c.state, c.sas_entry, _yes_no(c.dlz_access)) for c in report.clusters
     ]

@@ -42,10 +42,11 @@ class TokenReplaced:
         return self.expiry_date - dt.timedelta(days=TOKEN_VALID_DAYS)
 
     def reason(self) -> str:
+        verb = "holds" if len(self.holders) == 1 else "hold"
         return (
             f"AEP issued a new SAS token on {self.issued_on.isoformat()} (valid until "
             f"{self.expiry_date.isoformat()}): the old one expired or was refreshed outside the tool, "
-            f"and {', '.join(self.holders)} still hold(s) the old one, which AEP no longer honours"
+            f"and {', '.join(self.holders)} still {verb} the old one, which AEP no longer honours"
         )
 
 

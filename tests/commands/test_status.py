@@ -140,9 +140,10 @@ def test_inline_refresh_outside_the_tool_is_drift(project: Project) -> None:
     code, doc, _ = _status(project)
     assert code == 4
     assert doc["secret"] is None
-    assert {c["sasEntry"] for c in doc["clusters"]} == {"different"}
+    # Each cluster's spark_conf holds the token AEP revoked when it issued the new one.
+    assert {c["sasEntry"] for c in doc["clusters"]} == {"revoked"}
     human = project.run("status")
-    assert human.returncode == 4 and "different" in human.stdout
+    assert human.returncode == 4 and "revoked" in human.stdout
 
 
 def test_missing_cluster_and_not_applied(project: Project) -> None:

@@ -75,7 +75,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
         # put that one live; refreshing again would only revoke it too.
         console.warn(f"{env.name}: rotation needed without a refresh — {replaced.reason()}")
         require_approval_possible(ctx, req.auto_approve, "rotate")
-        code = resume(ctx, req, console)
+        code = resume(ctx, req, console, after="after putting AEP's new token live")
         issued = replaced.issued_on.isoformat()
         console.ok(f"{env.name}: rotated onto the token AEP issued on {issued} (no new refresh)")
         return code
@@ -237,8 +237,9 @@ def _reconcile(ctx: RunContext, env: Environment, console: Console) -> None:
 # ---- finishing a rotation that failed after its refresh ----------------------------------
 
 
-def resume(ctx: RunContext, req: Rotation, console: Console) -> int:
-    """GET the current (already refreshed) token and converge on it; never refresh."""
+def resume(ctx: RunContext, req: Rotation, console: Console, *, after: str = "after the resume") -> int:
+    """GET the current (already refreshed) token and converge on it; never refresh. `after` names
+    what ran, for the sandbox's report: a resume, or putting a token AEP issued on its own live."""
     env = req.env
     marker = RotationMarker.of(env)
     unfinished = marker.load()
@@ -266,7 +267,7 @@ def resume(ctx: RunContext, req: Rotation, console: Console) -> int:
         f"run `{req.resume_command}` again",
     )
     marker.clear()
-    sandbox_report(ctx, env, cluster_ids, console, "after the resume")
+    sandbox_report(ctx, env, cluster_ids, console, after)
     console.ok(f"{env.name}: rotation finished — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
     since = _since(unfinished)
     if since is not None:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 STATUS_WORD = {ExitCode.HEALTHY: "healthy", ExitCode.EXPIRING: "expiring", ExitCode.DRIFT: "drift"}
 Oracle = Callable[[str], bool]  # cluster id -> can it reach the DLZ right now?
 DLZ_ORACLE_PROBLEM = "cannot reach the DLZ with its running Spark config"
+SECRET_HOLDS_REVOKED = (
+    "the secret holds a token AEP no longer honours (expired or refreshed outside the tool) — run `provision rotate`"
+)
 
 
 @dataclass
@@ -59,7 +62,7 @@ class ClusterStatus:
     name: str
     cluster_id: str | None
     state: str  # Databricks state, or NOT_CREATED / DELETED
-    sas_entry: str  # current | missing | different | stale | unknown
+    sas_entry: str  # current | revoked | missing | different | stale | unknown
     dlz_access: bool | None  # oracle; None without one or when not running
     last_started: str | None
     problems: list[str] = field(default_factory=list)
@@ -164,7 +167,30 @@ def gather_status(
     replaced = token_replaced(state, env, creds, secret_holds_current=holds)
     if secret is not None and replaced is not None and secret.holds_current_token is None:
         secret.holds_current_token = False  # the older layout: the state says which token the value is
+    if replaced is not None:
+        for c in clusters:
+            _mark_revoked(env, c, creds, replaced)
     return StatusReport(env, creds, secret, clusters, replaced, unfinished_rotation)
+
+
+def _mark_revoked(env: Environment, c: ClusterStatus, creds: DlzCredentials, replaced: TokenReplaced) -> None:
+    """A cluster that reads the token AEP revoked says so once, in plain words, with the one
+    command that fixes it — not `current` beside a DLZ `NO`, nor a separate "cannot reach"."""
+    holder = f"secret {env.sas.secret_scope}/{env.sas.secret_key}" if env.sas.mode == "secret_scope" else None
+    reads_old = (c.sas_entry == "current" and holder in replaced.holders) or (
+        c.sas_entry == "different" and f"cluster {c.name}" in replaced.holders
+    )
+    if not reads_old:
+        return
+    c.sas_entry = "revoked"
+    own = [p for p in c.problems if p != DLZ_ORACLE_PROBLEM and not p.startswith(f"spark_conf {creds.spark_conf_key} ")]
+    via = f"through {holder}" if holder is not None else "in its spark_conf"
+    cannot = "cannot reach the DLZ: " if c.dlz_access is False else ""
+    c.problems = [
+        f"{cannot}it reads the SAS token {via}, which AEP revoked when it issued a new one on "
+        f"{replaced.issued_on.isoformat()} — run `provision rotate`",
+        *own,
+    ]
 
 
 def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretStatus:
@@ -180,10 +206,7 @@ def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCreden
     elif fresh.rewritten_outside:
         status.problems.append("the secret was rewritten outside the tool — run `provision apply` to put it back")
     elif fresh.holds_current is False:
-        status.problems.append(
-            "the secret holds a token AEP no longer honours (expired or refreshed outside the tool) — "
-            "run `provision rotate`"
-        )
+        status.problems.append(SECRET_HOLDS_REVOKED)
     return status
 
 
