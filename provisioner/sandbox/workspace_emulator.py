@@ -205,6 +205,8 @@ class WorkspaceEmulator:
             authorize(self.store, ws, endpoint, body, principal)
             answer = endpoint_fn(ws, body)
         except DatabricksError as exc:
+            if getattr(exc, "legacy", False):
+                return json_response(exc.status, {"error": exc.message})  # API 1.2's shape
             return error(exc.status, exc.error_code, exc.message)
         if fault is not None and fault.hold_until is not None:
             _hold(Path(fault.hold_until))

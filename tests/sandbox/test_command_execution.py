@@ -1,8 +1,8 @@
 """The workspace emulator's Command Execution API 1.2, on the wire and through databricks-sdk.
 
-Shapes from databricks-sdk-py `databricks/sdk/service/compute.py` (CommandExecutionAPI). The
-only program it runs is the DLZ probe, which lists the container with the SAS from the
-cluster's *effective* Spark config — on whichever DLZ backend the sandbox has."""
+Shapes from databricks-sdk-py `databricks/sdk/service/compute.py` (CommandExecutionAPI). Commands
+run as Python with the cluster's *effective* Spark config; the DLZ probe is one such program, and
+its `dbutils.fs.ls` lists the container on whichever DLZ backend the sandbox has."""
 
 from __future__ import annotations
 
@@ -71,15 +71,65 @@ def test_wire_shapes_of_a_probe(sandbox: Sandbox, http: requests.Session) -> Non
     assert sandbox.store.open_contexts(WS_KEY) == []
 
 
-def test_only_the_probe_runs(sandbox: Sandbox, http: requests.Session) -> None:
-    ws = Workspace(sandbox, http)
-    cluster, _, _ = running_cluster(sandbox, None)
+def _execute(ws: Workspace, cluster: str, command: str) -> dict[str, Any]:
     context = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2").json()["id"]
-    body = {"clusterId": cluster, "contextId": context, "language": "python", "command": "print(1)"}
-    command = ws.post("commands/execute", body, version="1.2").json()["id"]
-    done = ws.get("commands/status", version="1.2", clusterId=cluster, contextId=context, commandId=command).json()
-    assert done["results"]["resultType"] == "error"
-    assert "only the DLZ probe" in done["results"]["summary"]
+    body = {"clusterId": cluster, "contextId": context, "language": "python", "command": command}
+    command_id = ws.post("commands/execute", body, version="1.2").json()["id"]
+    done = ws.get("commands/status", version="1.2", clusterId=cluster, contextId=context, commandId=command_id)
+    ws.post("contexts/destroy", {"clusterId": cluster, "contextId": context}, version="1.2")
+    return dict(done.json()["results"])
+
+
+def test_commands_run_as_python_on_the_cluster(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    cluster, account, container = running_cluster(sandbox, token)
+    assert sandbox.dlz.probe(account, container, token) is None  # Azurite started (slower than the 5 s timeout)
+    assert _execute(ws, cluster, "print(1)") == {"resultType": "text", "data": "1"}
+    key = f"fs.azure.sas.{container}.{account}.blob.core.windows.net"
+    assert _execute(ws, cluster, f"print(spark.conf.get({key!r}) == {token!r})")["data"] == "True"
+    missing = _execute(ws, cluster, "spark.conf.get('spark.nothing.here')")
+    assert missing["resultType"] == "error" and "java.util.NoSuchElementException" in missing["summary"]
+    listed = _execute(ws, cluster, f"print(dbutils.fs.ls('wasbs://{container}@{account}.blob.core.windows.net/'))")
+    assert listed == {"resultType": "text", "data": "[]"}
+    failed = _execute(ws, cluster, "1/0")
+    assert failed["resultType"] == "error"
+    assert failed["summary"] == "<span class='ansi-red-fg'>ZeroDivisionError</span>: division by zero"
+
+
+def test_a_text_naming_the_probe_is_not_taken_for_it(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    cluster, account, container = running_cluster(sandbox, None)
+    fake = f"# DLZ_PROBE wasbs://{container}@{account}.blob.core.windows.net/\nprint('DLZ_PROBE ' + 'not a probe')"
+    assert _execute(ws, cluster, fake) == {"resultType": "text", "data": "DLZ_PROBE not a probe"}
+    # The real probe, with no SAS in the cluster's config: the WASB driver's words.
+    probed = _execute(ws, cluster, probe_program(account, container))["data"]
+    assert probed.startswith('DLZ_PROBE {"ok": false') and "no credentials found for them" in probed
+
+
+def test_access_modes(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    body = sandbox.store.dlz_credentials(ORG, "prod")
+    account, container = body["storageAccountName"], body["containerName"]
+    conf = {f"fs.azure.sas.{container}.{account}.blob.core.windows.net": token}
+    assert sandbox.dlz.probe(account, container, token) is None
+    someone_else = sandbox.store.add_cluster(
+        WS_KEY, {"spark_conf": conf, "data_security_mode": "SINGLE_USER", "single_user_name": "other@example.com"}
+    )
+    refused = _execute(ws, someone_else, "print(1)")
+    assert refused["resultType"] == "error" and "Single-user check failed" in refused["summary"]
+    standard = sandbox.store.add_cluster(WS_KEY, {"spark_conf": conf, "data_security_mode": "USER_ISOLATION"})
+    assert _execute(ws, standard, "print(1)")["data"] == "1"
+    probed = _execute(ws, standard, probe_program(account, container))["data"]
+    assert probed.startswith('DLZ_PROBE {"ok": false') and "SecurityException" in probed
+
+
+def test_missing_fields_answer_as_api_1_2(sandbox: Sandbox, http: requests.Session) -> None:
+    ws = Workspace(sandbox, http)
+    answer = ws.post("commands/execute", {"clusterId": "x", "language": "python", "command": "1"}, version="1.2")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "requirement failed: missing contextId"}
 
 
 def test_contexts_need_a_running_cluster_and_die_with_its_driver(sandbox: Sandbox, http: requests.Session) -> None:

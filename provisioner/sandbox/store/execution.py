@@ -38,6 +38,10 @@ class ExecutionStore(StoreBase):
             _context(state, workspace_key, cluster_id, context_id)
             del _contexts(state, workspace_key)[context_id]
 
+    def context_language(self, workspace_key: str, cluster_id: str, context_id: str) -> str:
+        with self._txn() as state:
+            return str(_context(state, workspace_key, cluster_id, context_id)["language"])
+
     def open_contexts(self, workspace_key: str) -> list[dict[str, Any]]:
         """Contexts not destroyed yet (tests: a probe must leave none behind)."""
         with self._txn() as state:
