@@ -34,13 +34,11 @@ def destroy_environment(ctx: RunContext, env: Environment, auto_approve: bool) -
         targets = destroy_targets(read_state(runner, init=False))
         if not targets:
             return Destroyed(Applied.NO_CHANGES, kept_scope=True)
-        ctx.console.info(
-            f"{env.name}: destroying everything but secret scope {env.sas.secret_scope} (a targeted destroy: "
-            "the scope holds the live token)"
-        )
+    # The scope is kept: the question must not promise more than the targeted destroy does.
+    but = f" but secret scope {env.sas.secret_scope}, which is kept" if kept else ""
     applied = plan_and_apply(
         runner,
         PlanOptions(out=default_plan_file(env), destroy=True, targets=targets),
-        lambda: confirm(ctx, auto_approve, f"Destroy everything environment '{env.name}' manages?"),
+        lambda: confirm(ctx, auto_approve, f"Destroy everything environment '{env.name}' manages{but}?"),
     )
     return Destroyed(applied, kept_scope=kept)

@@ -3,8 +3,8 @@ command that fixes it, and no two lines contradict each other.
 
 Before: the SAS column said `current` beside DLZ `NO`, the secret "still hold(s)" the old
 token, each cluster had a bare "cannot reach the DLZ" and the secret's problem repeated the
-ROTATION NEEDED line; `rotate --if-expiring-within 7` then reported "after the resume" though
-no resume ran.
+ROTATION NEEDED line; `rotate --if-expiring-within 7` then reported "after the resume" and
+"rotation finished" though no resume ran, and then "rotated onto …" as well.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def test_status_after_expiry_says_what_is_wrong_and_the_fix_per_row(tmp_path: Pa
     said = rotated.stdout + rotated.stderr
     assert "resume" not in said, said
     assert "after putting AEP's new token live, 2/2 running cluster(s) reach the DLZ" in said
+    # One closing line for the rotation, not "rotation finished" and then "rotated onto …".
+    assert len([line for line in said.splitlines() if "rotat" in line and line.startswith("✓")]) == 1, said
     healthy = project.run("status")
     assert healthy.returncode == 0, healthy.stdout
     assert {m.group(1) for m in re.finditer(r"^aep-\S+\s+\S+\s+RUNNING\s+(\S+)\s+yes$", healthy.stdout, re.M)} == {

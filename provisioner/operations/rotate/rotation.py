@@ -75,10 +75,14 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
         # put that one live; refreshing again would only revoke it too.
         console.warn(f"{env.name}: rotation needed without a refresh — {replaced.reason()}")
         require_approval_possible(ctx, req.auto_approve, "rotate")
-        code = resume(ctx, req, console, after="after putting AEP's new token live")
         issued = replaced.issued_on.isoformat()
-        console.ok(f"{env.name}: rotated onto the token AEP issued on {issued} (no new refresh)")
-        return code
+        return resume(
+            ctx,
+            req,
+            console,
+            after="after putting AEP's new token live",
+            finished=f"rotated onto the token AEP issued on {issued} (no new refresh)",
+        )
     days = creds.days_left()
     if if_expiring_within is not None and days > if_expiring_within:
         console.ok(
@@ -237,9 +241,17 @@ def _reconcile(ctx: RunContext, env: Environment, console: Console) -> None:
 # ---- finishing a rotation that failed after its refresh ----------------------------------
 
 
-def resume(ctx: RunContext, req: Rotation, console: Console, *, after: str = "after the resume") -> int:
-    """GET the current (already refreshed) token and converge on it; never refresh. `after` names
-    what ran, for the sandbox's report: a resume, or putting a token AEP issued on its own live."""
+def resume(
+    ctx: RunContext,
+    req: Rotation,
+    console: Console,
+    *,
+    after: str = "after the resume",
+    finished: str = "rotation finished",
+) -> int:
+    """GET the current (already refreshed) token and converge on it; never refresh. `after` and
+    `finished` name what ran, for the sandbox's report and the closing line: a resume, or
+    putting live a token AEP issued on its own (after expiry, or a refresh outside the tool)."""
     env = req.env
     marker = RotationMarker.of(env)
     unfinished = marker.load()
@@ -268,7 +280,7 @@ def resume(ctx: RunContext, req: Rotation, console: Console, *, after: str = "af
     )
     marker.clear()
     sandbox_report(ctx, env, cluster_ids, console, after)
-    console.ok(f"{env.name}: rotation finished — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
+    console.ok(f"{env.name}: {finished} — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
     since = _since(unfinished)
     if since is not None:
         console.line(f"revocation window: {since:.2f}s (refresh answered → running clusters on the new token)")
