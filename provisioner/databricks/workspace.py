@@ -106,6 +106,12 @@ class WorkspaceClient:
             answer = self.sdk.api_client.do(method, path, query=query, body=body)
         return answer if isinstance(answer, dict) else {}
 
+    def api(
+        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Any REST call of the workspace (the sandbox's stand-in provider speaks many APIs)."""
+        return self._do(method, path, query=query, body=body)
+
     # -- identity --------------------------------------------------------------------
 
     def current_user(self) -> dict[str, Any]:

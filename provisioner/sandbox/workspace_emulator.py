@@ -21,6 +21,8 @@ Identity, as a real workspace does it (see store/identities.py for the sources):
 - Permission checks with the real error, 403 `PERMISSION_DENIED`, and the cluster
   permissions API: provisioner/sandbox/workspace_permissions.py.
 - Secret scopes, secrets, ACLs, cluster policies, PATs: provisioner/sandbox/workspace_secrets.py.
+- Instance pools, cluster libraries, permissions of policies and pools:
+  provisioner/sandbox/workspace_objects.py.
 
 Rate limits: Databricks limits requests per workspace and answers 429 with an integer
 `Retry-After` (https://learn.microsoft.com/azure/databricks/resources/limits, "API rate
@@ -69,6 +71,7 @@ from provisioner.sandbox.workspace_oauth import (
     host_metadata,
     token,
 )
+from provisioner.sandbox.workspace_objects import OBJECT_PERMISSIONS_RE, ObjectEndpoints, object_permissions
 from provisioner.sandbox.workspace_permissions import PERMISSIONS_RE, authorize, cluster_permissions
 from provisioner.sandbox.workspace_secrets import SecretEndpoints
 
@@ -107,6 +110,7 @@ class WorkspaceEmulator:
             "clusters/get": ("GET", self._get),
             "clusters/list": ("GET", self._list),
             **SecretEndpoints(store).endpoints(),
+            **ObjectEndpoints(store).endpoints(),
             **ComputeEndpoints(store).endpoints(),
         }
 
@@ -166,6 +170,9 @@ class WorkspaceEmulator:
     def _dispatch(self, request: Request, ws: str, api_path: str, principal: dict[str, Any]) -> Response:
         if is_scim(api_path):
             return handle_scim(self.store, request, api_path, principal)
+        objects = OBJECT_PERMISSIONS_RE.match(api_path)
+        if objects:
+            return object_permissions(self.store, request, ws, objects)
         permissions = PERMISSIONS_RE.match(api_path)
         if permissions:
             return cluster_permissions(

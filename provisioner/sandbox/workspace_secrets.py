@@ -5,6 +5,7 @@ store/identities.py; sources in their docstrings)."""
 from __future__ import annotations
 
 from provisioner.sandbox.store import DatabricksError, SandboxStore
+from provisioner.sandbox.store.policies import POLICY_FIELDS
 from provisioner.sandbox.workspace_common import Body, Endpoint, caller, required
 
 
@@ -46,10 +47,15 @@ class SecretEndpoints:
 
     def _create_policy(self, ws: str, body: Body) -> Body:
         definition = body.get("definition") or "{}"
-        return {"policy_id": self.store.create_policy(ws, required(body, "name"), str(definition))}
+        fields = {k: body[k] for k in POLICY_FIELDS if body.get(k) not in (None, "")}
+        return {"policy_id": self.store.create_policy(ws, required(body, "name"), str(definition), fields=fields)}
 
     def _edit_policy(self, ws: str, body: Body) -> Body:
-        self.store.edit_policy(ws, required(body, "policy_id"), str(body.get("definition") or "{}"))
+        # EditPolicy replaces the policy's fields (databricks-sdk-py `ClusterPoliciesAPI.edit`).
+        fields = {k: body.get(k) for k in POLICY_FIELDS}
+        self.store.edit_policy(
+            ws, required(body, "policy_id"), str(body.get("definition") or "{}"), name=body.get("name"), fields=fields
+        )
         return {}
 
     def _delete_policy(self, ws: str, body: Body) -> Body:

@@ -31,13 +31,14 @@ from tf.iface import (
     State,
     UpdateContext,
 )
-from tf.schema import NestedBlock, Schema
-from tf.types import Unknown
+from tf.schema import Schema
 
 from provisioner.databricks.cluster_fields import MAP_FIELDS
 from provisioner.databricks.spark_conf import suppress_spark_conf_diff
 from provisioner.sandbox.provider.framework import StandInResource, reports_errors
-from provisioner.sandbox.provider.snapshot import SingleNestedBlock, resource_schema
+from provisioner.sandbox.provider.library import library_id, wait_installed
+from provisioner.sandbox.provider.snapshot import resource_schema
+from provisioner.sandbox.provider.structs import api_value, from_api, state_value, to_api
 
 # The resource's attributes and blocks that are not Clusters API fields: the provider's own
 # (`is_pinned`, `no_wait`, `library` — installed through the Libraries API —, `timeouts`,
@@ -59,61 +60,16 @@ def _poll_seconds() -> float:
     return 0.2 if os.environ.get("PROVISION_SANDBOX_HOSTS") else 10.0
 
 
-def _known(value: Any) -> bool:
-    return value is not None and value is not Unknown and value != [] and value != {}
-
-
-def _api_object(block: NestedBlock, item: dict[str, Any]) -> dict[str, Any]:
-    """One nested block element as the API's JSON object (unset fields left out)."""
-    out = {k: v for k, v in item.items() if k in block._amap() and _known(v)}
-    for name, nested in block._bmap().items():
-        value = _api_value(nested, item.get(name))
-        if value is not None:
-            out[name] = value
-    return out
-
-
-def _api_value(block: NestedBlock, value: Any) -> Any:
-    """A block's state as the API has it: an object for single and `max_items = 1` blocks."""
-    if not _known(value):
-        return None
-    if isinstance(value, dict):
-        return _api_object(block, value)
-    items = [_api_object(block, item) for item in value if item is not None]
-    return items[0] if block.max_items == 1 else items
-
-
-def _state_object(block: NestedBlock, obj: Any) -> dict[str, Any]:
-    """An API object as one nested block element with every attribute and block present."""
-    obj = obj if isinstance(obj, dict) else {}
-    out: dict[str, Any] = {name: obj.get(name) for name in block._amap()}
-    for name, nested in block._bmap().items():
-        out[name] = _state_value(nested, obj.get(name))
-    return out
-
-
-def _state_value(block: NestedBlock, value: Any) -> Any:
-    if isinstance(block, SingleNestedBlock):
-        return None if value is None else _state_object(block, value)
-    if value is None:
-        return []
-    return [_state_object(block, item) for item in (value if isinstance(value, list) else [value])]
+def _libraries(state: State) -> list[dict[str, Any]]:
+    """The `library` blocks as the Libraries API's objects."""
+    block = next(b for b in Cluster.get_schema().block_types if b.type_name == "library")
+    value = api_value(block, state.get("library"))
+    return value if isinstance(value, list) else []
 
 
 def _spec(state: State) -> dict[str, Any]:
     """The clusters/create|edit body for a planned state (unset fields left out)."""
-    schema = Cluster.get_schema()
-    # Computed attributes the config leaves unset are still Unknown at apply time.
-    spec = {
-        a.name: state[a.name]
-        for a in schema.attributes
-        if a.name not in NOT_API and (a.optional or a.required) and _known(state.get(a.name))
-    }
-    for block in schema.block_types:
-        if block.type_name not in NOT_API:
-            value = _api_value(block, state.get(block.type_name))
-            if value:
-                spec[block.type_name] = value
+    spec = to_api(Cluster.get_schema(), state, skip=NOT_API)
     if spec.get("autoscale"):
         spec.pop("num_workers", None)  # the API accepts exactly one of the two
     return spec
@@ -187,6 +143,12 @@ class Cluster(StandInResource):
                     "it was permanently deleted",
                 )
                 return None
+        libraries = _libraries(planned)
+        if libraries:
+            # resourceClusterCreate: install, then wait for them unless no_wait.
+            client.api("POST", "/api/2.0/libraries/install", body={"cluster_id": cluster_id, "libraries": libraries})
+            if not planned.get("no_wait"):
+                wait_installed(client, cluster_id, libraries, _poll_seconds())
         return self._read(cluster_id, planned)
 
     @reports_errors("cannot read cluster")
@@ -212,6 +174,15 @@ class Cluster(StandInResource):
                 self._edit(cluster_id, _spec(planned))
         if bool(current.get("is_pinned")) != bool(planned.get("is_pinned")):
             (client.pin_cluster if planned.get("is_pinned") else client.unpin_cluster)(cluster_id)
+        # resourceClusterUpdate: libraries removed from the config are uninstalled, new ones installed.
+        before_libs = {library_id(x): x for x in _libraries(current)}
+        after_libs = {library_id(x): x for x in _libraries(planned)}
+        gone = [x for k, x in before_libs.items() if k not in after_libs]
+        new = [x for k, x in after_libs.items() if k not in before_libs]
+        if gone:
+            client.api("POST", "/api/2.0/libraries/uninstall", body={"cluster_id": cluster_id, "libraries": gone})
+        if new:
+            client.api("POST", "/api/2.0/libraries/install", body={"cluster_id": cluster_id, "libraries": new})
         # No waiting: the cluster may still be RESTARTING with its old config (as for real).
         return self._read(cluster_id, planned)
 
@@ -265,12 +236,7 @@ class Cluster(StandInResource):
                 return None
             raise
         pinned = any(c.get("cluster_id") == cluster_id for c in self.provider.client().list_clusters(pinned_only=True))
-        schema = self.get_schema()
-        state = self.blank_state()
-        state.update({a.name: info.get(a.name) for a in schema.attributes if a.name not in NOT_API})
-        for block in schema.block_types:
-            if block.type_name not in NOT_API:
-                state[block.type_name] = _state_value(block, info.get(block.type_name))
+        state = from_api(self.get_schema(), info, skip=NOT_API)
         for name in MAP_FIELDS:
             state[name] = info.get(name) or None  # SDKv2 stores an empty map as null
         for name in SERVER_DEFAULTED:
@@ -291,6 +257,22 @@ class Cluster(StandInResource):
             apply_policy_default_values=prior.get("apply_policy_default_values"),
             timeouts=prior.get("timeouts"),
             provider_config=prior.get("provider_config") or [],
-            library=prior.get("library") or [],
+            library=self._read_libraries(cluster_id, prior),
         )
         return state
+
+    def _read_libraries(self, cluster_id: str, prior: State) -> list[dict[str, Any]]:
+        """resourceClusterRead: without `library` blocks in the config, installed libraries are
+        not read (so ones added outside Terraform cause no diff); with them, every library the
+        cluster has (`libraries/cluster-status`), as blocks."""
+        if not prior.get("library"):
+            return []
+        answer = self.provider.client().api(
+            "GET", "/api/2.0/libraries/cluster-status", query={"cluster_id": cluster_id}
+        )
+        block = next(b for b in self.get_schema().block_types if b.type_name == "library")
+        return [
+            state_value(block, status["library"])[0]
+            for status in answer.get("library_statuses") or []
+            if status.get("status") != "UNINSTALL_ON_RESTART"
+        ]

@@ -17,7 +17,13 @@ from tf.types import Bool, Number, String
 from tf.utils import Diagnostics
 
 from provisioner.sandbox.provider.cluster import Cluster
+from provisioner.sandbox.provider.cluster_policy import ClusterPolicy
+from provisioner.sandbox.provider.data_sources import DATA_SOURCES
+from provisioner.sandbox.provider.group import Group, GroupMember
+from provisioner.sandbox.provider.instance_pool import InstancePool
+from provisioner.sandbox.provider.library import Library
 from provisioner.sandbox.provider.not_emulated import not_emulated_data_sources, not_emulated_resources
+from provisioner.sandbox.provider.permissions import Permissions
 from provisioner.sandbox.provider.secret import SecretResource
 from provisioner.sandbox.provider.secret_acl import SecretAcl
 from provisioner.sandbox.provider.secret_scope import SecretScope
@@ -109,11 +115,22 @@ class DatabricksProvider(Provider):
             return self._client
 
     def get_data_sources(self) -> list[type[DataSource]]:
-        emulated: list[type[DataSource]] = []
+        emulated: list[type[DataSource]] = list(DATA_SOURCES)
         names = {self.get_model_prefix() + d.get_name() for d in emulated}
         return [*emulated, *not_emulated_data_sources([t for t in data_source_types() if t not in names])]
 
     def get_resources(self) -> list[type[Resource]]:
-        emulated: list[type[Resource]] = [Cluster, SecretScope, SecretResource, SecretAcl]
+        emulated: list[type[Resource]] = [
+            Cluster,
+            SecretScope,
+            SecretResource,
+            SecretAcl,
+            Permissions,
+            ClusterPolicy,
+            Library,
+            InstancePool,
+            Group,
+            GroupMember,
+        ]
         names = {self.get_model_prefix() + r.get_name() for r in emulated}
         return [*emulated, *not_emulated_resources([t for t in resource_types() if t not in names])]

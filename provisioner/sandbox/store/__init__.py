@@ -31,6 +31,7 @@ from provisioner.sandbox.store.dlz import (
 from provisioner.sandbox.store.execution import ExecutionStore
 from provisioner.sandbox.store.faults import AepFault, FaultStore
 from provisioner.sandbox.store.identities import IdentityStore
+from provisioner.sandbox.store.objects import ObjectStore
 from provisioner.sandbox.store.pinning import PinStore
 from provisioner.sandbox.store.policies import PolicyStore
 from provisioner.sandbox.store.secrets import SecretStore
@@ -69,5 +70,6 @@ class SandboxStore(
     IdentityStore,
     DirectoryStore,
     TokenStore,
+    ObjectStore,
 ):
     """The sandbox's state file; every public method is one locked transaction."""

@@ -46,11 +46,24 @@ from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, w
 MAP_ATTRIBUTES = ("spark_conf", "spark_env_vars", "custom_tags")
 _VIRTUAL = {"cluster_type": "all-purpose"}  # every cluster this emulator knows is all-purpose
 _SKIPPED_VIRTUAL = frozenset({"dbus_per_hour"})
+# Policy fields kept as sent (databricks-sdk-py `compute.CreatePolicy`), besides name and definition.
+POLICY_FIELDS = (
+    "description",
+    "max_clusters_per_user",
+    "policy_family_id",
+    "policy_family_definition_overrides",
+    "libraries",
+)
 
 
 class PolicyStore(StoreBase):
     def create_policy(
-        self, workspace_key: str, name: str, definition: Mapping[str, Any] | str, description: str = ""
+        self,
+        workspace_key: str,
+        name: str,
+        definition: Mapping[str, Any] | str,
+        description: str = "",
+        fields: Mapping[str, Any] | None = None,
     ) -> str:
         text = definition if isinstance(definition, str) else json.dumps(definition)
         _parse_definition(text)
@@ -67,14 +80,32 @@ class PolicyStore(StoreBase):
                 "creator_user_name": "admin@example.com",
                 "created_at_timestamp": now_ms(),
                 "is_default": False,
+                **{k: v for k, v in (fields or {}).items() if k in POLICY_FIELDS},
             }
             return policy_id
 
-    def edit_policy(self, workspace_key: str, policy_id: str, definition: Mapping[str, Any] | str) -> None:
+    def edit_policy(
+        self,
+        workspace_key: str,
+        policy_id: str,
+        definition: Mapping[str, Any] | str,
+        name: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
         text = definition if isinstance(definition, str) else json.dumps(definition)
         _parse_definition(text)
         with self._txn() as state:
-            _policy(workspace_state(state, workspace_key), policy_id)["definition"] = text
+            policy = _policy(workspace_state(state, workspace_key), policy_id)
+            policy["definition"] = text
+            if name:
+                policy["name"] = name
+            for key, value in (fields or {}).items():
+                if key not in POLICY_FIELDS:
+                    continue
+                if value in (None, ""):
+                    policy.pop(key, None)
+                else:
+                    policy[key] = value
 
     def get_policy(self, workspace_key: str, policy_id: str) -> dict[str, Any]:
         with self._txn() as state:
