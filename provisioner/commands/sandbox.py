@@ -84,7 +84,6 @@ def _serve(args: argparse.Namespace, config: Config, state_dir: Path, console: C
             console.line(f"storage:    {host} -> {url} ({sb.dlz.describe()})")
         console.line(f"state:      {state_dir}")
         console.line(f"share:      export {SERVER_ENV}={sb.base_url}  (other commands' --sandbox then use this server)")
-        console.line(f"share:      export {SERVER_ENV}={sb.base_url}  (other commands' --sandbox then use this server)")
         console.line(
             "secrets:    export AEP_CLIENT_SECRET and DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/_SECRET "
             "before `serve` to choose them"

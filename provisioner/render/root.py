@@ -237,6 +237,16 @@ def _stale_generated(rendered: RenderedRoot) -> list[str]:
     )
 
 
+def user_files(root: Path) -> list[str]:
+    """The root's Terraform files that the user wrote: every `*.tf` / `*.tf.json` (what Terraform
+    reads) without the generated header. Rendering never writes, checks or removes them."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name for p in root.iterdir() if p.name.endswith((".tf", ".tf.json")) and p.is_file() and not _is_generated(p)
+    )
+
+
 def _is_generated(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as fh:

@@ -133,6 +133,7 @@ def cluster_permissions(
     elif request.method != "GET":
         return error(405, "BAD_REQUEST", f"Method {request.method} not allowed")
     acl = store.cluster_acl(ws, cluster_id)
+    groups = store.group_names()
     return json_response(
         200,
         {
@@ -140,7 +141,7 @@ def cluster_permissions(
             "object_type": "cluster",
             "access_control_list": [
                 {
-                    _principal_field(name): name,
+                    _principal_field(name, groups): name,
                     "all_permissions": [{"permission_level": lvl, "inherited": False}],
                 }
                 for name, lvl in sorted(acl.items())
@@ -161,7 +162,7 @@ def cluster_permissions(
     )
 
 
-def _principal_field(name: str) -> str:
-    if name in ("users", ADMINS):
+def _principal_field(name: str, groups: set[str]) -> str:
+    if name in groups or name in ("users", ADMINS):
         return "group_name"
     return "user_name" if "@" in name else "service_principal_name"

@@ -145,6 +145,11 @@ class DirectoryStore(StoreBase):
         with self._txn() as state:
             return [_group_view(state, gid) for gid in _groups(state)]
 
+    def group_names(self) -> set[str]:
+        """Every workspace group's display name (an ACL entry naming one is a `group_name`)."""
+        with self._txn() as state:
+            return {str(g["displayName"]) for g in _groups(state).values()}
+
     def scim_group(self, group_id: str) -> dict[str, Any]:
         with self._txn() as state:
             if group_id not in _groups(state):
