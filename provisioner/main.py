@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("destroy")
     _env_options(p, all_envs=False)
     p.add_argument("--auto-approve", action="store_true", help="destroy without asking (required without a TTY)")
+    p.add_argument(
+        "--include-adopted",
+        action="store_true",
+        help="also delete adopted clusters (ones that existed before the tool); by default they are kept and forgotten",
+    )
 
     p = add("credentials")
     _env_options(p, all_envs=False)

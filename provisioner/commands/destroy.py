@@ -1,6 +1,7 @@
 """`provision destroy`: plan -destroy, confirm, apply — clusters are permanently deleted
 (provisioner.operations.destroy). A secret scope this environment manages is kept, and named with how
-to delete it once nothing uses it.
+to delete it once nothing uses it; so is an adopted cluster (unless --include-adopted), and a
+cluster an interrupted apply created outside the state is named.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from provisioner.terraform import Applied
 def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
-        done = destroy_environment(ctx, env, args.auto_approve)
+        done = destroy_environment(ctx, env, args.auto_approve, include_adopted=args.include_adopted)
         if done.applied is Applied.NO_CHANGES:
             console.ok(f"{env.name}: nothing to destroy")
         elif done.applied is Applied.DECLINED:
@@ -29,6 +30,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.ok(f"{env.name}: destroyed")
         if done.kept_scope:
             _say_kept(env, console)
+        for name, cluster_id in done.kept_adopted:
+            console.info(
+                f"{env.name}: kept clusters.{name} ({cluster_id}), adopted (it existed before dlz-provisioner): "
+                "no longer managed, still running as configured"
+            )
+        for stray in done.strays:
+            console.warn(
+                f"{env.name}: not destroyed: {stray.describe()}, created for clusters.{stray.name} by an "
+                "interrupted apply, is in no Terraform state — delete it: "
+                f"`databricks clusters permanent-delete {stray.cluster_id}`"
+            )
         return ExitCode.OK
 
 

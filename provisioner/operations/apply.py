@@ -23,6 +23,7 @@ from provisioner.databricks.converge import converge_clusters
 from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.connect import repoint_after_apply
+from provisioner.operations.recover import importing_strays
 from provisioner.operations.rotate.marker import RotationMarker
 from provisioner.review.plan_summary import summary_of
 from provisioner.run.approval import confirm, require_approval_possible
@@ -104,10 +105,11 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
         plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
         plan = PlanOptions(out=plan_file, lock_timeout=req.lock_timeout)
         asked = _asker(ctx, env, console, req, runner, plan_file, creds)
-        if req.reviewed is None:
-            applied = plan_and_apply(runner, plan, asked)
-        else:
-            applied = _apply_reviewed(ctx, env, creds, runner, plan, req.reviewed, asked)
+        with importing_strays(ctx, env, before, console):  # a killed apply's creates: imported, not made twice
+            if req.reviewed is None:
+                applied = plan_and_apply(runner, plan, asked)
+            else:
+                applied = _apply_reviewed(ctx, env, creds, runner, plan, req.reviewed, asked)
     if applied is Applied.DECLINED:
         return applied
     if scoped and creds is not None:

@@ -18,6 +18,7 @@ from typing import Any
 from provisioner.aep.sas import sas_spark_conf_key
 from provisioner.atomic import stage
 from provisioner.config.model import ClusterSpec, Environment
+from provisioner.databricks.cluster_tags import MANAGED_TAGS, managed_tags
 from provisioner.errors import ProvisionError, RenderError
 from provisioner.render import hcl
 
@@ -117,6 +118,7 @@ def render_root(env: Environment, dlz: DlzTarget, config_path: Path, templates: 
         "provider_constraint": PROVIDER_CONSTRAINT,
         "backend": _backend(env),
         "spark_conf": lambda c: _spark_conf(c, env, dlz),
+        "custom_tags": lambda c: _custom_tags(c, env),
     }
     files: dict[str, str] = {}
     for name in TEMPLATE_FILES:
@@ -152,6 +154,21 @@ def _spark_conf(cluster: ClusterSpec, env: Environment, dlz: DlzTarget) -> dict[
     else:
         conf[dlz.spark_conf_key] = f"var.{SAS_VARIABLE}"
     return conf
+
+
+def _custom_tags(cluster: ClusterSpec, env: Environment) -> dict[str, str]:
+    """The configured tags, plus ours on a cluster the tool creates (not on an adopted one):
+    provisioner.databricks.cluster_tags finds one a killed apply left out of the state by them."""
+    tags = {k: hcl.string(v) for k, v in cluster.custom_tags.items()}
+    for key in MANAGED_TAGS:
+        if key in tags:
+            raise RenderError(
+                f"clusters.{cluster.name}.custom_tags: sets {key} (in provision.yaml or its cluster policy) — "
+                "remove it; dlz-provisioner manages that tag"
+            )
+    if cluster.import_id is None:
+        tags.update({k: hcl.string(v) for k, v in managed_tags(env.name, cluster.name).items()})
+    return tags
 
 
 def _backend(env: Environment) -> dict[str, Any]:

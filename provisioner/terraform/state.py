@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,17 @@ def state_push_args(path: Path, lock_timeout: str) -> list[str]:
 class StatePush(Runner):
     def state_push(self, path: Path, lock_timeout: str = "0s") -> None:
         self.run(state_push_args(path, lock_timeout), "state push")
+
+
+def state_rm_args(addresses: Sequence[str], lock_timeout: str) -> list[str]:
+    # No backup copy: with a local state it would be one more file holding the token (inline mode).
+    return ["state", "rm", "-backup=-", f"-lock-timeout={lock_timeout}", *addresses]
+
+
+class StateRm(Runner):
+    def state_rm(self, addresses: Sequence[str], lock_timeout: str = "0s") -> None:
+        """Forget resources: Terraform stops managing them; nothing changes in the workspace."""
+        self.run(state_rm_args(addresses, lock_timeout), "state rm")
 
 
 def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> bool:

@@ -11,8 +11,8 @@ from provisioner.terraform.apply import Apply
 from provisioner.terraform.init import Init
 from provisioner.terraform.plan import Plan
 from provisioner.terraform.show import Show
-from provisioner.terraform.state import StatePull, StatePush
+from provisioner.terraform.state import StatePull, StatePush, StateRm
 
 
-class TerraformRunner(Init, Plan, Apply, Show, StatePull, StatePush):
+class TerraformRunner(Init, Plan, Apply, Show, StatePull, StatePush, StateRm):
     """One root, one binary, one explicit environment (see runner.Runner)."""

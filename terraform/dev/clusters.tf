@@ -18,7 +18,9 @@ resource "databricks_cluster" "aep-ingest" {
   }
 
   custom_tags = {
-    "team" = "data"
+    "dlz-provisioner-cluster"     = "aep-ingest"
+    "dlz-provisioner-environment" = "dev"
+    "team"                        = "data"
   }
 
   # Created after (and destroyed before) the scope its secret reference points into.
@@ -38,8 +40,10 @@ resource "databricks_cluster" "aep-explore" {
   }
 
   custom_tags = {
-    "purpose" = "exploration"
-    "team"    = "data"
+    "dlz-provisioner-cluster"     = "aep-explore"
+    "dlz-provisioner-environment" = "dev"
+    "purpose"                     = "exploration"
+    "team"                        = "data"
   }
 
   # Created after (and destroyed before) the scope its secret reference points into.

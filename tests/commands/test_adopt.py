@@ -163,3 +163,30 @@ def test_dedicated_cluster_created_by_the_tool_has_no_perpetual_diff(project: Pr
     project.write_config()
     refused = project.run("plan")
     assert refused.returncode == 1 and "single_user_name" in _one_error(refused)
+
+
+def test_destroy_keeps_an_adopted_cluster_unless_asked(project: Project) -> None:
+    """`destroy` deletes what the tool created and forgets, not deletes, what it adopted; it says
+    which it kept. `--include-adopted` deletes the adopted one too."""
+    store = project.store()
+    assert project.run("apply", "--auto-approve").returncode == 0
+    created = {c["cluster_id"] for c in store.list_clusters(WS)}
+    cid = store.add_cluster(WS, EXISTING)
+    assert project.run("adopt", "--cluster-id", cid).returncode == 0
+    assert project.run("apply", "--auto-approve").returncode == 0
+
+    done = project.run("destroy", "--auto-approve")
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert {c["cluster_id"] for c in store.list_clusters(WS)} == {cid}, "only the adopted cluster is left"
+    assert created.isdisjoint(c["cluster_id"] for c in store.list_clusters(WS))
+    kept = [line for line in done.stderr.splitlines() if "kept clusters.team-analytics" in line]
+    assert kept and cid in kept[0], done.stderr
+    state = json.loads((project.root() / "terraform.tfstate").read_text())
+    assert not [r for r in state["resources"] if r["type"] == "databricks_cluster"], "forgotten: not in state"
+
+    # Adopted again by the next apply (its entry still says import_id), then deleted on request.
+    assert project.run("apply", "--auto-approve").returncode == 0
+    everything = project.run("destroy", "--auto-approve", "--include-adopted")
+    assert everything.returncode == 0, everything.stderr
+    assert store.list_clusters(WS) == []

@@ -11,6 +11,7 @@ without a duplicate.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -140,3 +141,60 @@ def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphan
     names = [c["cluster_name"] for c in store.list_clusters(WS)]
     assert sorted(names) == sorted(c["name"] for c in project.config["clusters"]), names
     assert state_cluster_ids(project) == workspace_cluster_ids(project)
+
+
+def kill_9_while_create_is_held(project: Project, tmp_path: Path, env: dict[str, str], mark: str) -> None:
+    """Start `apply`, wait until the workspace has made a cluster whose answer is held, then
+    kill -9 every process of the run at once (the runner's machine is lost), release the answer."""
+    release = tmp_path / "release-create"
+    store = project.store()
+    store.set_faults(workspace_hold_answer={"clusters/create": str(release)})
+    argv = [sys.executable, "-m", "provisioner.main", "apply", "--auto-approve", "--config", str(project.config_path)]
+    apply = subprocess.Popen(
+        [*argv, "--sandbox"],
+        cwd=project.dir,
+        env={**env, MARK: mark},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("a cluster create reached the workspace", lambda: bool(workspace_cluster_ids(project)))
+        for pid in [apply.pid, *descendants(apply.pid)]:
+            os.kill(pid, signal.SIGKILL)
+        apply.wait(timeout=30)
+        wait_for("every process of the killed run is gone", lambda: not marked_processes(mark))
+    finally:
+        release.touch()
+    store.clear_faults()
+
+
+def test_a_cluster_whose_create_answer_was_lost_is_named_by_status_and_imported_by_apply(
+    project: Project, served: str, tmp_path: Path
+) -> None:
+    """Terraform itself dies with the answer in flight (the runner's machine is lost): the
+    cluster exists, no state names it. Before: `status` said NOT_CREATED and the next apply
+    made a second cluster of that name; nothing ever named the first."""
+    done = project.run("render")
+    assert done.returncode == 0, done.stderr
+    kill_9_while_create_is_held(project, tmp_path, project.env(PROVISION_SANDBOX_SERVER=served), uuid.uuid4().hex)
+    stranded = workspace_cluster_ids(project) - state_cluster_ids(project)
+    assert stranded, "the kill left a cluster the state does not know"
+
+    status = project.run("status")
+    assert status.returncode == 4, status.stdout + status.stderr
+    for cluster_id in stranded:
+        (line,) = [ln for ln in status.stdout.splitlines() if cluster_id in ln and "!" in ln]
+        assert "interrupted apply" in line, line
+    commands = {c for c in re.findall(r"`(provision [^`]*)`", status.stdout)}
+    assert commands == {"provision apply"}, status.stdout
+
+    again = project.run("apply", "--auto-approve")
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "instead of creating a duplicate" in again.stderr
+    names = [c["cluster_name"] for c in project.store().list_clusters(WS)]
+    assert sorted(names) == sorted(c["name"] for c in project.config["clusters"]), names
+    assert stranded <= state_cluster_ids(project) == workspace_cluster_ids(project)
+    assert not (project.root() / "recovered.tf").exists()
+    after = project.run("status")
+    assert after.returncode == 0, after.stdout + after.stderr

@@ -12,8 +12,10 @@ missing or not what the config renders; a key set in provision.yaml is missing o
 different (keys the workspace adds itself, and the keys the real provider diff-suppresses,
 never count); the secret is missing or was rewritten outside the tool; a RUNNING cluster
 started before the secret's current value was written; a configured cluster is missing or
-was deleted outside Terraform; an unfinished rotation; (oracle) a running cluster cannot
-reach the DLZ. Otherwise EXPIRING when the token expires within `sas.warn_days`.
+was deleted outside Terraform; a cluster carrying the environment's tags that the state does
+not know (a killed apply's create, provisioner.databricks.cluster_tags); an unfinished
+rotation; (oracle) a running cluster cannot reach the DLZ. Otherwise EXPIRING when the token
+expires within `sas.warn_days`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms
+from provisioner.databricks.cluster_tags import Stray, find_strays, importable
 from provisioner.databricks.pinning import purge_warning
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError, said
@@ -106,6 +109,7 @@ class WorkspaceReading:
     clusters: Mapping[str, dict[str, Any] | WorkspaceError]  # cluster id -> `clusters/get` view
     pinned: frozenset[str]
     secrets: Mapping[str, int] | None  # secret_scope mode: the scope's keys -> written (ms)
+    strays: tuple[Stray, ...] = ()  # tagged for this environment, unknown to its state
 
 
 def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, str]) -> WorkspaceReading:
@@ -115,10 +119,15 @@ def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, 
     from provisioner.databricks.cluster_reads import read_clusters
     from provisioner.sas.scope_secret import list_scope
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-secrets") as side:
+    # A stray can only take the place of a cluster the state lacks: the whole cluster list
+    # (pages of 100) is read only then; `apply` and `destroy` always look.
+    missing = any(c.import_id is None and c.name not in ids for c in env.clusters)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="status-side") as side:
         secrets = side.submit(list_scope, client, env) if env.sas.mode == "secret_scope" else None
-        reads = read_clusters(client, env, ids, beside=1)
-        return WorkspaceReading(reads.clusters, reads.pinned, None if secrets is None else secrets.result())
+        listed = side.submit(client.list_clusters) if missing else None
+        reads = read_clusters(client, env, ids, beside=1 + bool(missing))
+        strays = () if listed is None else tuple(find_strays(listed.result(), env.name, ids.values()))
+        return WorkspaceReading(reads.clusters, reads.pinned, None if secrets is None else secrets.result(), strays)
 
 
 def status_report(
@@ -154,6 +163,7 @@ def gather_status(
     clusters = [
         _cluster_status(env, spec, ids.get(spec.name), reading, creds, written, oracle) for spec in env.clusters
     ]
+    clusters = _with_strays(env, clusters, reading.strays, ids)
     unreadable = [
         f"cluster {c.name} ({c.cluster_id}): {said(error)}"
         for c in clusters
@@ -191,6 +201,40 @@ def _mark_revoked(env: Environment, c: ClusterStatus, creds: DlzCredentials, rep
         f"{replaced.issued_on.isoformat()} — run `provision rotate`",
         *own,
     ]
+
+
+def _with_strays(
+    env: Environment, clusters: list[ClusterStatus], strays: tuple[Stray, ...], ids: Mapping[str, str]
+) -> list[ClusterStatus]:
+    """A configured cluster the state lacks is shown as the stray `apply` will import; any other
+    stray gets a row of its own, so every one is named."""
+    from provisioner.operations.recover import unplaced
+
+    chosen = importable(strays, (c.name for c in env.clusters if c.import_id is None), ids)
+    out = []
+    for c in clusters:
+        stray = chosen.get(c.name)
+        if stray is not None and c.cluster_id is None:
+            c = ClusterStatus(
+                c.name,
+                stray.cluster_id,
+                stray.state,
+                "unknown",
+                None,
+                None,
+                [
+                    f"{stray.describe()} was created by an interrupted apply and is not in Terraform's state — "
+                    "run `provision apply` (it imports it instead of creating a duplicate)"
+                ],
+            )
+        out.append(c)
+    placed = {s.cluster_id for s in chosen.values()}
+    for stray in strays:
+        if stray.cluster_id not in placed:
+            out.append(
+                ClusterStatus(stray.name, stray.cluster_id, stray.state, "unknown", None, None, [unplaced(stray, env)])
+            )
+    return out
 
 
 def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretStatus:
