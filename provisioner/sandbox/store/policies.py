@@ -76,7 +76,8 @@ class PolicyStore(StoreBase):
                 "policy_id": policy_id,
                 "name": name,
                 "definition": text,
-                "description": description,
+                # Like every empty field, an empty description is left out of answers (Go's omitempty).
+                **({"description": description} if description else {}),
                 "creator_user_name": "admin@example.com",
                 "created_at_timestamp": now_ms(),
                 "is_default": False,
