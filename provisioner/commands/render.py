@@ -7,12 +7,12 @@ import argparse
 from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.render.root import DlzTarget, RenderedRoot, check_up_to_date, render_all, user_files, write_root
-from provisioner.run.context import fetch_credentials, with_policies
+from provisioner.run.context import fetch_credentials, with_pins, with_policies
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
-        envs = [with_policies(ctx, env) for env in ctx.config.select(args.env, args.all_envs)]
+        envs = [with_pins(ctx, with_policies(ctx, env)) for env in ctx.config.select(args.env, args.all_envs)]
         targets = {}
         for env in envs:
             creds = fetch_credentials(ctx, env)

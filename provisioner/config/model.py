@@ -226,9 +226,8 @@ def _build_environment(path: Path, name: str, doc: Mapping[str, Any], environ: M
 def _build_cluster(doc: Mapping[str, Any]) -> ClusterSpec:
     fields_ = dict(doc)
     autoscale = fields_.pop("autoscale", None)
-    # Pinned unless the config opts out: Databricks deletes an unpinned cluster 30 days after
-    # it terminates, and AEP's connection would then point at nothing (provisioner/databricks/pinning.py).
-    fields_["is_pinned"] = fields_.get("is_pinned", True)
+    # Left unset (None) unless the config says: pinned when the run's identity may pin
+    # (provisioner/databricks/pinning.py `resolve_pins`, decided before rendering).
     return ClusterSpec(
         **{k: v for k, v in fields_.items() if k != "cluster_name"},
         cluster_name=fields_.get("cluster_name", fields_["name"]),

@@ -60,6 +60,11 @@ class Identity:
     def principal(self) -> str:
         return self.display_name or self.user_name
 
+    @property
+    def is_admin(self) -> bool:
+        """A member of the workspace's `admins` group (SCIM `Me` lists the caller's own groups)."""
+        return "admins" in self.groups
+
     def describe(self) -> str:
         return f"{self.principal} ({self.auth_type})"
 
@@ -68,7 +73,7 @@ class Identity:
             "principal": self.principal,
             "userName": self.user_name,
             "authType": self.auth_type,
-            "admin": "admins" in self.groups,
+            "admin": self.is_admin,
         }
 
     def terraform_env(self, settings: AuthSettings) -> dict[str, str]:

@@ -6,6 +6,17 @@ pinned, and a workspace pins at most 100 clusters (SDK `service/compute.py`). Af
 unpinned more than 30 days ago." (provider issues #1177/#1197; PR #1178 treats it as removed).
 So managed clusters are pinned unless the config says `is_pinned: false`; the pin limit is
 checked before a plan that would pin more; `status` warns 10 days before the purge.
+
+Pinning is admin-only ("This API can only be called by workspace admins", SDK
+`ClustersAPI.pin`; provider `docs/resources/cluster.md`: "You must be a Databricks
+administrator to use this"), and the provider pins right after `clusters/create`, returning
+the pin's error with the id already set (`clusters/resource_cluster.go`, create): Terraform
+keeps a tainted cluster and replaces it at every apply. So `resolve_pins` decides before
+rendering: a cluster the config leaves unset is pinned when the run's identity is a
+workspace admin; for anyone else it is rendered `is_pinned = false` — unless it is pinned
+already (an admin pinned it), where `true` keeps it so without a call — and the run says
+once what that means. `is_pinned: true` in the config of a non-admin run is refused before
+anything changes.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
     from provisioner.config.model import Environment
+    from provisioner.databricks.identity import Identity
     from provisioner.databricks.workspace import WorkspaceClient
 
 MAX_PINNED = 100
@@ -59,6 +71,46 @@ def check_pin_limit(client: WorkspaceClient, env: Environment) -> None:
             f"would pass Databricks' limit of {MAX_PINNED} — unpin clusters you no longer need, or set "
             "is_pinned: false on these (unpinned clusters are deleted 30 days after they terminate)"
         )
+
+
+def resolve_pins(
+    client: WorkspaceClient, identity: Identity, env: Environment, warn: Callable[[str], None] | None = None
+) -> Environment:
+    """The environment with every cluster's `is_pinned` decided for this identity (see the module)."""
+    import dataclasses
+
+    unset = [c for c in env.clusters if c.is_pinned is None]
+    if identity.is_admin:
+        if not unset:
+            return env
+        return dataclasses.replace(
+            env,
+            clusters=tuple(dataclasses.replace(c, is_pinned=True) if c.is_pinned is None else c for c in env.clusters),
+        )
+    asked = [c.name for c in env.clusters if c.is_pinned is True]
+    if asked:
+        raise ProvisionError(
+            f"clusters.{asked[0]}.is_pinned: true needs a workspace admin (Databricks lets only admins pin a "
+            f"cluster) and {identity.principal} is not one — remove is_pinned (the clusters stay unpinned), "
+            "or run as a workspace admin"
+        )
+    if not unset:
+        return env
+    pinned_names = {str(c.get("cluster_name")) for c in client.list_clusters(pinned_only=True)}
+    clusters = tuple(
+        dataclasses.replace(c, is_pinned=c.cluster_name in pinned_names) if c.is_pinned is None else c
+        for c in env.clusters
+    )
+    left = [
+        c.name for c, before in zip(clusters, env.clusters, strict=True) if before.is_pinned is None and not c.is_pinned
+    ]
+    if left and warn is not None:
+        warn(
+            f"{env.name}: not pinning {', '.join(left)}: {identity.principal} is not a workspace admin and only "
+            f"admins may pin — Databricks deletes an unpinned cluster {PURGE_DAYS} days after it terminates "
+            "(status warns 10 days ahead); ask an admin to pin it, or set is_pinned: false to silence this"
+        )
+    return dataclasses.replace(env, clusters=clusters)
 
 
 def purge_warning(info: dict[str, Any], pinned: bool, now_ms: int | None = None) -> str | None:

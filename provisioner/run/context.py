@@ -283,7 +283,7 @@ def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mappi
 def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
     from provisioner.render.root import DlzTarget, render_root, write_root
 
-    env = with_policies(ctx, env)
+    env = with_pins(ctx, with_policies(ctx, env))
     if any(c.import_id for c in env.clusters):
         from provisioner.databricks.pinning import without_gone_imports
 
@@ -306,9 +306,23 @@ def with_policies(ctx: RunContext, env: Environment) -> Environment:
     return apply_policies(env, fetch_policies(ctx.workspace_client(env), env), ctx.console.info)
 
 
+def with_pins(ctx: RunContext, env: Environment) -> Environment:
+    """Each cluster's `is_pinned` decided for the run's identity (only admins may pin:
+    provisioner.databricks.pinning `resolve_pins`)."""
+    if all(c.is_pinned is False for c in env.clusters):
+        return env
+    from provisioner.databricks.pinning import resolve_pins
+
+    return resolve_pins(
+        ctx.workspace_client(env), ctx.identity(env), env, lambda text: ctx.warn_once(ctx.console, text)
+    )
+
+
 def check_pins(ctx: RunContext, env: Environment) -> None:
-    """Before Terraform: pinning past the workspace's limit would fail half-way through an apply."""
-    if any(c.is_pinned is not False for c in env.clusters):
+    """Before Terraform: pinning past the workspace's limit would fail half-way through an apply.
+
+    A run that may not pin pins nothing (`with_pins`), so it has no limit to pass."""
+    if any(c.is_pinned is not False for c in env.clusters) and ctx.identity(env).is_admin:
         from provisioner.databricks.pinning import check_pin_limit
 
         check_pin_limit(ctx.workspace_client(env), env)

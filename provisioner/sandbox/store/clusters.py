@@ -248,7 +248,12 @@ class ClusterStore(StoreBase):
     def permanent_delete_cluster(self, workspace_key: str, cluster_id: str) -> None:
         with self._txn() as state:
             if _cluster(state, workspace_key, cluster_id).get("is_pinned"):
-                raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "You should unpin the cluster first")
+                # The body provider issue #113 quotes; the provider matches "unpin the cluster first".
+                raise DatabricksError(
+                    400,
+                    "INVALID_PARAMETER_VALUE",
+                    f"Cannot delete pinned cluster {cluster_id}. Please ask an admin to unpin the cluster first.",
+                )
             del state["workspaces"][workspace_key]["clusters"][cluster_id]
 
     def pin_cluster(self, workspace_key: str, cluster_id: str, pinned: bool = True) -> None:

@@ -50,6 +50,7 @@ def _groups(state: State) -> dict[str, Any]:
     for name in SYSTEM_GROUPS:
         if name not in known:
             groups[_new_id(ids)] = {"displayName": name}
+            known.add(name)  # else a principal's membership would make the group a second time
     for principal in ids["principals"].values():
         for name in principal.get("groups", []):
             if name not in known:

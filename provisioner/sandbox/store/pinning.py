@@ -4,7 +4,14 @@
   it permanently unless it is pinned (SDK `service/compute.py`: clusters/list returns "all
   pinned and active clusters, and all clusters terminated within the last 30 days"; pinning
   "ensures that the cluster will always be returned"; at most 100 clusters can be pinned per
-  workspace — the wording of the refusal past that is approximated here).
+  workspace). No source the project can read shows the refusal past the limit: it is answered
+  with a code the SDK knows (`errors/platform.py`: 400 `INVALID_PARAMETER_VALUE`), and neither
+  the tool (which checks the limit before Terraform, provisioner/databricks/pinning.py) nor the
+  stand-in provider depends on its code or wording.
+- Pinning is admin-only ("This API can only be called by workspace admins", SDK
+  `ClustersAPI.pin`/`unpin`; provider `docs/resources/cluster.md` "You must be a Databricks
+  administrator to use this"): a non-admin gets 403 `PERMISSION_DENIED`
+  (provisioner/sandbox/workspace_permissions.py).
 - Afterwards `clusters/get` answers 400 `INVALID_STATE` "Cannot access cluster <id> that was
   terminated or unpinned more than 30 days ago." (provider issues #1177 and #1197, which show
   the exact body; PR #1178 makes the provider treat it as "removed").
@@ -51,7 +58,7 @@ def check_pin_limit(ws: dict[str, Any], cluster_id: str) -> None:
     if not cluster.get("is_pinned") and count >= MAX_PINNED:
         raise DatabricksError(
             400,
-            "QUOTA_EXCEEDED",
+            "INVALID_PARAMETER_VALUE",
             f"Cannot pin cluster {cluster_id}: the workspace already has {count} pinned clusters "
             f"(the limit is {MAX_PINNED}).",
         )
