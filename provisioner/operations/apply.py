@@ -11,7 +11,7 @@ the question and before Terraform applies, so what the apply starts finds the cu
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,7 @@ from provisioner.terraform import (
     read_state,
     saved_plan,
 )
-from provisioner.terraform.planfile import planned_on
+from provisioner.terraform.planfile import per_process_plan, planned_on
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
@@ -77,6 +77,7 @@ class ApplyRequest:
 def apply_environment(ctx: RunContext, env: Environment, console: Console, req: ApplyRequest) -> Applied:
     """Apply one environment (see the module docstring). DECLINED: nothing changed."""
     require_approval_possible(ctx, req.auto_approve, "apply")
+    started = time.time()
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
     if req.warm_dlz:
         ctx.warm_dlz()
@@ -102,7 +103,7 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
         _preflight(ctx, env, runner)
         before = read_state(runner, init=False).clusters()
         # Per process: a second apply of the same root must not overwrite or delete our plan.
-        plan_file = default_plan_file(env).with_name(f"apply-{os.getpid()}.tfplan")
+        plan_file = per_process_plan(default_plan_file(env).parent)
         plan = PlanOptions(out=plan_file, lock_timeout=req.lock_timeout)
         asked = _asker(ctx, env, console, req, runner, plan_file, creds)
         with importing_strays(ctx, env, before, console):  # a killed apply's creates: imported, not made twice
@@ -112,6 +113,8 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
                 applied = _apply_reviewed(ctx, env, creds, runner, plan, req.reviewed, asked)
     if applied is Applied.DECLINED:
         return applied
+    if req.saved is None:
+        _remove_superseded_plan(env, started)
     if scoped and creds is not None:
         if applied is Applied.NO_CHANGES:
             found = scope_step.check(ctx, env, creds, read_state(runner))
@@ -170,6 +173,18 @@ def _apply_reviewed(
         if outcome is ExitCode.NO_CHANGES:
             return Applied.NO_CHANGES
         return apply_saved(runner, plan.out, ask, plan.lock_timeout)
+
+
+def _remove_superseded_plan(env: Environment, started: float) -> None:
+    """`provision plan`'s saved plan, made before this apply planned afresh, is stale now (Terraform
+    would refuse it) and holds the token in inline mode: it goes. One a concurrent `plan` wrote
+    since this apply started is that run's."""
+    path = default_plan_file(env)
+    try:
+        if path.stat().st_mtime < started:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def _preflight(ctx: RunContext, env: Environment, runner: TerraformRunner) -> None:

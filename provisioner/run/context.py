@@ -164,7 +164,12 @@ class RunContext:
         given), its auth type pinned. Without `provider_auth`, for commands that configure no
         provider (`state pull`, `init`): nothing is pinned, and nothing waits for the identity."""
         from provisioner.terraform import TerraformRunner, build_child_env
+        from provisioner.terraform.planfile import remove_abandoned_plans
 
+        # The next command on a root deletes the token-bearing plan a killed run left there
+        # (said on the run's console: a quiet one for reading state would swallow it).
+        for path in remove_abandoned_plans(default_plan_file(env).parent):
+            self.console.info(f"removed {_display(path)}: a plan file left by a run that was killed")
         console = console or self.console
         if env.backend.type == "pg" and not self.environ.get("PG_CONN_STR"):
             raise ConfigError(

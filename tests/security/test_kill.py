@@ -198,3 +198,62 @@ def test_a_cluster_whose_create_answer_was_lost_is_named_by_status_and_imported_
     assert not (project.root() / "recovered.tf").exists()
     after = project.run("status")
     assert after.returncode == 0, after.stdout + after.stderr
+
+
+def test_a_plan_file_left_by_a_killed_apply_is_removed_by_the_next_command(
+    project: Project, served: str, tmp_path: Path
+) -> None:
+    """Inline mode: `apply-<pid>.tfplan` holds the live token. kill -9 of `apply` mid-apply
+    left it forever; the next command on the root deletes it — not one a live run is using."""
+    project.config["sas"] = {"mode": "inline"}
+    project.write_config()
+    done = project.run("render")
+    assert done.returncode == 0, done.stderr
+    plans = project.root() / ".terraform"
+    release = tmp_path / "release-create"
+    project.store().set_faults(workspace_hold_answer={"clusters/create": str(release)})
+    mark = uuid.uuid4().hex
+    argv = [sys.executable, "-m", "provisioner.main", "apply", "--auto-approve", "--config", str(project.config_path)]
+    apply = subprocess.Popen(
+        [*argv, "--sandbox"],
+        cwd=project.dir,
+        env=project.env(**{"PROVISION_SANDBOX_SERVER": served, MARK: mark}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("a cluster create reached the workspace", lambda: bool(workspace_cluster_ids(project)))
+        (left,) = plans.glob("apply-*.tfplan")
+        assert left.name == f"apply-{apply.pid}.tfplan"
+        apply.send_signal(signal.SIGKILL)
+        apply.wait(timeout=30)
+    finally:
+        release.touch()
+    wait_for("every process of the killed run exits", lambda: not marked_processes(mark))
+    project.store().clear_faults()
+    assert left.exists(), "nothing of the killed run could remove it"
+    # A live run's plan (this test process's pid, alive since before the file was written) stays.
+    live = plans / f"apply-{os.getpid()}.tfplan"
+    live.write_bytes(b"PK")
+
+    status = project.run("status")
+
+    assert not left.exists(), status.stderr
+    assert live.exists(), "a plan file of a running process was removed"
+    assert "left by a run that was killed" in status.stderr
+
+
+def test_apply_removes_the_plan_it_superseded(project: Project) -> None:
+    """`plan` saves .terraform/dlz-provisioner.tfplan (inline mode: with the token); an `apply`
+    that plans afresh makes it stale, and it went on lying there."""
+    project.config["sas"] = {"mode": "inline"}
+    project.write_config()
+    planned = project.run("plan")
+    assert planned.returncode == 2, planned.stdout[-2000:] + planned.stderr[-2000:]
+    saved = project.root() / ".terraform" / "dlz-provisioner.tfplan"
+    assert saved.exists()
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
+    assert not saved.exists()
+    assert not list((project.root() / ".terraform").glob("*.tfplan"))
