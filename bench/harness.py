@@ -159,9 +159,15 @@ def machine() -> dict[str, str]:
 # ---- throwaway projects -------------------------------------------------------------------
 
 
+# A workspace pins at most 100 clusters (provisioner/databricks/pinning.py): past that, the
+# bench's clusters are left unpinned, as a large workspace's would be.
+PINNED_CLUSTERS = 100
+
+
 def cluster(i: int) -> dict[str, Any]:
     return {
         "name": f"bench-{i:04d}",
+        **({} if i < PINNED_CLUSTERS else {"is_pinned": False}),
         "spark_version": "15.4.x-scala2.12",
         "node_type_id": "Standard_DS3_v2",
         "num_workers": 1,

@@ -8,6 +8,8 @@ broken setup — e.g. terraform missing — makes it fail).
     python bench/run.py              # everything, ~3-4 minutes on a 2-core sandbox
     python bench/run.py --quick      # fewer repetitions, smaller growth series
     python bench/run.py --only help,render
+    python bench/run.py --only window --sizes 200 --out /tmp/r.md   # one scale step, one size
+    (scale steps: status, window, scale-plan, verify, prewindow; `scale` runs them all)
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Settings:
     reps: int
     work: Path
     quick: bool
+    sizes: tuple[int, ...] | None = None  # scale figures: cluster counts (default scale.SIZES)
+    fast: bool = False  # scale figures: the `fast` profile too
 
 
 FIGURES: dict[str, Callable[[Settings], list[Row]]] = {}
@@ -374,7 +378,39 @@ def growth(settings: Settings) -> list[Row]:
 def scale_figures(settings: Settings) -> list[Row]:
     import scale
 
-    return scale.measure(settings.work, settings.quick)
+    return scale.measure(settings.work, settings.quick, sizes=settings.sizes, variants=_variants(settings))  # type: ignore[arg-type]
+
+
+def _variants(settings: Settings) -> tuple[object, ...] | None:
+    import scale
+
+    return (*scale.VARIANTS, scale.FAST) if settings.fast else None
+
+
+def _scale_step(step: str) -> Callable[[Settings], list[Row]]:
+    def measure(settings: Settings) -> list[Row]:
+        import scale
+
+        return scale.measure(
+            settings.work,
+            settings.quick,
+            sizes=settings.sizes,
+            steps=(step,),
+            variants=_variants(settings),  # type: ignore[arg-type]
+        )
+
+    return measure
+
+
+# One step of the scale series alone (`--only window --sizes 200`), to iterate on one figure.
+for _step, _name in (
+    ("status", "status"),
+    ("window", "window"),
+    ("plan", "scale-plan"),
+    ("verify", "verify"),
+    ("prewindow", "prewindow"),
+):
+    FIGURES[_name] = _scale_step(_step)
 
 
 # ---- output ---------------------------------------------------------------------------------
@@ -446,16 +482,32 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the Markdown results (default: bench/results.md)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep the projects in this directory and reuse those already applied there (kept afterwards)",
+    )
+    parser.add_argument("--sizes", metavar="N,M", help="scale figures: cluster counts (default 1,10,50,200)")
+    parser.add_argument("--fast", action="store_true", help="scale figures: the `fast` profile too")
     args = parser.parse_args(argv)
-    names = args.only.split(",") if args.only else list(FIGURES)
+    # Without --only: every figure once (the scale series covers its steps; no step twice).
+    steps = {"status", "window", "scale-plan", "verify", "prewindow"}
+    names = args.only.split(",") if args.only else [n for n in FIGURES if n not in steps]
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         parser.error(f"unknown figure(s) {', '.join(unknown)}: choose from {', '.join(FIGURES)}")
     info = harness.machine()
     started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="dlz-bench-"))
+    work = args.work.resolve() if args.work else Path(tempfile.mkdtemp(prefix="dlz-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     info["bytecode"] = use_bytecode_cache(work)
-    settings = Settings(reps=3 if args.quick and args.reps == 5 else args.reps, work=work, quick=args.quick)
+    settings = Settings(
+        reps=3 if args.quick and args.reps == 5 else args.reps,
+        work=work,
+        quick=args.quick,
+        sizes=tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None,
+        fast=args.fast,
+    )
     rows: list[Row] = []
     try:
         for name in names:
@@ -467,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(Row(name, f"failed: {type(exc).__name__}: {str(exc)[:300]}", "-", False, []))
             print(f"  {name}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     finally:
-        if not args.keep:
+        if not args.keep and not args.work:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)

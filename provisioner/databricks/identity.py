@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.parallel import MAX_PARALLEL_LIMIT
+from provisioner.databricks.ratelimit import pace
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret, mask
 
@@ -205,7 +206,10 @@ def open_workspace(
     from provisioner.databricks.workspace import WorkspaceClient
 
     config, note = sdk_config(url, settings, supplied)
-    return OpenedWorkspace(WorkspaceClient(Workspace(config), host), host, str(config.auth_type), note)
+    workspace = Workspace(config)
+    if config.rate_limit:  # the workspace's limit, as the user gave it to the SDK
+        pace(workspace.api_client, float(config.rate_limit))
+    return OpenedWorkspace(WorkspaceClient(workspace, host), host, str(config.auth_type), note)
 
 
 def prove(opened: OpenedWorkspace) -> Identity:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 
 class TokenBucket:
@@ -42,3 +43,26 @@ class TokenBucket:
             if stop is None:
                 time.sleep(delay)
         return True
+
+
+def pace(api_client: Any, rate: float) -> None:
+    """At most `rate` requests per second from this client, evenly spaced (bursts of one).
+
+    `rate` is the workspace's limit as the user states it to the SDK (`rate_limit`,
+    `DATABRICKS_RATE_LIMIT`; the Terraform provider's Go SDK honours the same setting,
+    databricks-sdk-py reads it and applies nothing). A workspace over its limit answers 429
+    with a whole-second `Retry-After`, and the SDK sleeps it plus up to 1 s of jitter
+    (`databricks/sdk/retries.py`): a rotation's restarts sent faster than the limit come in
+    bursts a second or two apart and issue well below it. Spaced 1/rate apart they are never
+    refused, so N restarts issue in (N - 1)/rate — what a rotation's window cannot do without.
+    Calls of every kind queue here in arrival order; the rotation's restarts come first
+    because nothing else is let into flight while one is pending (`parallel.CallBound`).
+    """
+    bucket = TokenBucket(rate, burst=1)
+    call = api_client.do
+
+    def do(*args: Any, **kwargs: Any) -> Any:
+        bucket.wait()
+        return call(*args, **kwargs)
+
+    api_client.do = do

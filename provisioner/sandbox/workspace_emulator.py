@@ -40,7 +40,9 @@ terminated all-purpose clusters…", no paging parameters; the legacy databricks
 page (small on purpose, so every client's paging is exercised), one with `page_size` gets up
 to that many, at most `LIST_MAX_PAGE_SIZE` — the real provider asks for 100 pinned clusters
 in one page ("pinned cluster limit - just get all of them", `clusters/resource_cluster.go`
-`setPinnedStatus`). It honours `filter_by.is_pinned` (how that provider reads `is_pinned`)
+`setPinnedStatus`). It honours `filter_by.is_pinned` (how that provider reads `is_pinned`;
+`false` lists the unpinned clusters only: `ListClustersFilterBy.is_pinned`, "whether the
+clusters are pinned or not", databricks-sdk-py `service/compute.py`)
 and `filter_by.cluster_states` (repeated query parameter, `ListClustersFilterBy`).
 Rate limits and transient failures: knobs `workspace.status_429` (with `Retry-After`) and
 `workspace.status_5xx` answer any endpoint the way the workspace's gateway does.
@@ -269,13 +271,13 @@ class WorkspaceEmulator:
             raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "page_size must be an integer") from None
         if asked != _UNPAGED:
             asked = min(asked, LIST_MAX_PAGE_SIZE)
-        pinned_only = str(body.get("filter_by.is_pinned", "")).lower() == "true"
+        pinned = {"true": True, "false": False}.get(str(body.get("filter_by.is_pinned", "")).lower())
         states = body.get("filter_by.cluster_states") or ()
         clusters, next_token = self.store.list_clusters_page(
             ws,
             body.get("page_token") or None,
             max(1, asked),
-            pinned_only=pinned_only,
+            pinned=pinned,
             states=frozenset([states] if isinstance(states, str) else states),
         )
         # Only clusters the caller has a permission level on are listed.

@@ -153,3 +153,35 @@ def test_first_looks_come_from_the_listing_once_the_poll_budget_is_spent(slow_cl
     lines = out.getvalue().splitlines()
     seen_moving = {line.removeprefix("==> ").split(":")[0] for line in lines if "RESTARTING → RUNNING" in line}
     assert seen_moving == set(ids), out.getvalue()
+
+
+@pytest.fixture
+def limited_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceClient]:
+    """A workspace limited to 10 requests/s, and a client told so (`DATABRICKS_RATE_LIMIT`)."""
+    monkeypatch.setenv("PROVISION_SANDBOX_RATE_LIMIT", "10")
+    monkeypatch.setenv("DATABRICKS_RATE_LIMIT", "10")
+    yield from _client(tmp_path, monkeypatch, start_seconds=0.2)
+
+
+def test_under_a_stated_rate_limit_restarts_are_spaced_and_never_refused(
+    tmp_path: Path, limited_client: WorkspaceClient
+) -> None:
+    """The user states the workspace's limit as the SDKs read it (as for the provider): 25
+    restarts go out 1/10 s apart, none answered 429 — on the old code twenty went at once,
+    the workspace refused what passed its burst and the SDK slept a whole-second Retry-After
+    plus jitter before each retry — and no read or listing is made before the last restart is
+    answered (request journal)."""
+    ids, known = _running(limited_client, 25)
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("")
+    out = io.StringIO()
+
+    report = _restart_known(limited_client, ids, known, out, max_parallel=20)
+
+    assert report.restarted == sorted(ids), out.getvalue()
+    calls = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [c["path"] for c in calls if c["status"] == 429] == []
+    restarts = [c for c in calls if c["path"].endswith("/clusters/restart")]
+    reads = [c for c in calls if c["path"].endswith(("/clusters/get", "/clusters/list", "/secrets/list"))]
+    assert len(restarts) == 25 and reads
+    assert max(c["end"] for c in restarts) <= min(c["start"] for c in reads)

@@ -126,10 +126,11 @@ class StoreBase:
             self._advance_clock(state, time.time())
             yield state
             # Reached only without an exception: a failed operation leaves no half-change.
-            # Compare parsed documents, not text: an indented json.dumps is pure Python and
-            # would be paid on every read, not only on writes.
+            # Compare parsed documents, not text, and write compact JSON: an indented
+            # json.dumps is pure Python, ~5x the C encoder's time — at 200 clusters ~0.1 s a
+            # write, and every restart of a rotation is one, one at a time under the lock.
             if state != before:
-                self._write(json.dumps(state, indent=1, sort_keys=True))
+                self._write(json.dumps(state, sort_keys=True, separators=(",", ":")))
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 

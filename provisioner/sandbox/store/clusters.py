@@ -289,11 +289,16 @@ class ClusterStore(StoreBase):
         *,
         pinned_only: bool = False,
         states: frozenset[str] = frozenset(),
+        pinned: bool | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of `clusters/list` (2.1): clusters in id order, and the token of the next page.
 
         `states` (`filter_by.cluster_states`): only clusters in one of them; empty means any.
+        `pinned` (`filter_by.is_pinned`, "whether the clusters are pinned or not"): only the
+        pinned (True) or only the unpinned (False) clusters; None, or `pinned_only` False, any.
         """
+        if pinned_only:
+            pinned = True
         offset = 0
         if page_token:
             try:
@@ -305,7 +310,7 @@ class ClusterStore(StoreBase):
             chosen = [
                 c
                 for _, c in sorted(clusters.items())
-                if (not pinned_only or c.get("is_pinned")) and (not states or c["state"] in states)
+                if (pinned is None or bool(c.get("is_pinned")) == pinned) and (not states or c["state"] in states)
             ]
             page = [list_view(c) for c in chosen[offset : offset + page_size]]
             more = offset + page_size < len(chosen)
