@@ -98,11 +98,13 @@ def cluster_permissions(
     if store.get_cluster(ws, cluster_id) is None:
         return error(404, "RESOURCE_DOES_NOT_EXIST", f"Cluster {cluster_id} does not exist")
     level = store.cluster_level(ws, cluster_id, principal)
-    if level != "CAN_MANAGE":
+    reading = request.method == "GET"
+    needed = str(store.faults().get("workspace.permissions_read_level") or "CAN_MANAGE") if reading else "CAN_MANAGE"
+    if rank(CLUSTER_LEVELS, level) < rank(CLUSTER_LEVELS, needed):
         return error(
             403,
             "PERMISSION_DENIED",
-            f"User {principal['userName']} does not have CAN_MANAGE permission on cluster {cluster_id}",
+            f"User {principal['userName']} does not have {needed} permission on cluster {cluster_id}",
         )
     if levels:
         if request.method != "GET":

@@ -102,3 +102,23 @@ def test_asking_a_non_admin_run_to_pin_is_refused_before_anything_changes(projec
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
     assert "clusters.aep-ingest.is_pinned: true needs a workspace admin" in line
     assert project.store().list_clusters(WS) == []
+
+
+def test_the_preflight_reads_the_identitys_level_from_the_acl_whoever_may_read_it(project: Project) -> None:
+    env = oauth_env(project)
+    assert project.run("apply", "--auto-approve", env=env).returncode == 0
+    demote(project)
+    store = project.store()
+    ids = cluster_ids(project)
+    for cid in ids.values():
+        store.set_cluster_permission(WS, cid, SP_ID, "CAN_ATTACH_TO")
+    # Who may read a cluster's ACL is not documented: here anyone attached to it may.
+    store.set_faults(**{"workspace.permissions_read_level": "CAN_ATTACH_TO"})
+    tokens = [t["SASToken"] for t in store.valid_tokens()]
+
+    rotated = project.run("rotate", "--auto-approve", "--timeout", "60", env=env)
+    assert rotated.returncode == 1
+    (line,) = [x for x in rotated.stderr.splitlines() if x.startswith("error:")]
+    assert f"sp-{SP_ID[:8]} lacks CAN_MANAGE on cluster" in line and "(it has CAN_ATTACH_TO)" in line
+    assert "nothing was changed" in line
+    assert [t["SASToken"] for t in store.valid_tokens()] == tokens  # no refresh happened

@@ -55,6 +55,10 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "workspace.retry_after": 1,  # seconds, or None = header absent
     "workspace.status_5xx": 0,  # count of transient 5xx answers (any endpoint)
     "workspace.status_5xx_code": 503,
+    # The lowest cluster level that may GET a cluster's ACL. Who may is not documented (the
+    # Permissions API reference is silent); the UI shows the dialog to managers, so CAN_MANAGE
+    # by default — a lower one lets tests prove the tool does not rely on either answer.
+    "workspace.permissions_read_level": "CAN_MANAGE",
 }
 
 
