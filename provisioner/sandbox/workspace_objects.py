@@ -169,8 +169,9 @@ def object_permissions(store: SandboxStore, request: Request, ws: str, match: re
     elif request.method != "GET":
         return error(405, "BAD_REQUEST", f"Method {request.method} not allowed")
     acl = store.object_acl(ws, path)
+    groups = store.group_names()
     entries_out: list[dict[str, Any]] = [
-        {_principal_field(name): name, "all_permissions": [{"permission_level": lvl, "inherited": False}]}
+        {_principal_field(name, groups): name, "all_permissions": [{"permission_level": lvl, "inherited": False}]}
         for name, lvl in sorted(acl.items())
     ]
     entries_out.append(
@@ -186,7 +187,8 @@ def object_permissions(store: SandboxStore, request: Request, ws: str, match: re
     )
 
 
-def _principal_field(name: str) -> str:
-    if "@" in name:
-        return "user_name"
-    return "service_principal_name" if re.fullmatch(r"[0-9a-f-]{36}", name) else "group_name"
+def _principal_field(name: str, groups: set[str]) -> str:
+    # As workspace_permissions.py reads a cluster's ACL: groups by name, users by e-mail.
+    if name in groups or name in ("users", ADMINS):
+        return "group_name"
+    return "user_name" if "@" in name else "service_principal_name"

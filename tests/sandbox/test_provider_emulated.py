@@ -88,6 +88,10 @@ resource "databricks_permissions" "policy" {
     group_name       = "users"
     permission_level = "CAN_USE"
   }
+  access_control {
+    group_name       = databricks_group.eng.display_name
+    permission_level = "CAN_USE"
+  }
 }
 
 resource "databricks_permissions" "pool" {
@@ -208,9 +212,10 @@ def test_policy_and_pool_permissions(sandbox: Sandbox, applied: Root) -> None:
     pool_id = applied.state_attr("databricks_instance_pool.pool", "instance_pool_id")
     policy_acl = api(sandbox, f"/api/2.0/permissions/cluster-policies/{policy_id}")
     assert policy_acl["object_type"] == "cluster-policy"
-    assert {"group_name": "users", "all_permissions": [{"permission_level": "CAN_USE", "inherited": False}]} in (
-        policy_acl["access_control_list"]
-    )
+    for group in ("users", "data-eng"):  # a workspace group reads back as a group, not a service principal
+        assert {"group_name": group, "all_permissions": [{"permission_level": "CAN_USE", "inherited": False}]} in (
+            policy_acl["access_control_list"]
+        )
     pool_acl = api(sandbox, f"/api/2.0/permissions/instance-pools/{pool_id}")["access_control_list"]
     assert {"group_name": "users", "all_permissions": [{"permission_level": "CAN_ATTACH_TO", "inherited": False}]} in (
         pool_acl
@@ -277,3 +282,30 @@ def test_a_change_made_outside_terraform_shows_in_the_next_plan(sandbox: Sandbox
     assert [p["permission_level"] for e in acl if e.get("group_name") == "users" for p in e["all_permissions"]] == [
         "CAN_RESTART"
     ]
+
+
+def test_an_unset_attribute_is_no_change_from_its_zero_value(sandbox: Sandbox, applied: Root) -> None:
+    # SDKv2 does not tell null from false/""/0: a zero value set outside Terraform on an
+    # attribute the configuration leaves unset shows no diff (as with the real provider).
+    cluster_id = str(applied.state_attr("databricks_cluster.shared", "cluster_id"))
+    spec = sandbox.store.get_cluster(WS, cluster_id)
+    assert spec is not None and "enable_local_disk_encryption" not in spec
+    fields = ("cluster_name", "spark_version", "node_type_id", "num_workers", "autotermination_minutes", "policy_id")
+    answer = requests.post(
+        f"{sandbox.workspace_url(HOST)}/api/2.1/clusters/edit",
+        json={
+            "cluster_id": cluster_id,
+            **{k: spec[k] for k in fields},
+            "enable_local_disk_encryption": False,
+            "single_user_name": "",
+        },
+        headers={"Authorization": f"Bearer {sandbox.databricks_token.reveal()}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    edited = sandbox.store.get_cluster(WS, cluster_id)
+    assert edited is not None and edited["enable_local_disk_encryption"] is False and edited["single_user_name"] == ""
+    rc, out = applied.plan_rc()
+    assert rc == 0, out
+    refreshed = applied.tf("plan", "-refresh-only", "-detailed-exitcode", ok=(0, 2)).stdout
+    assert "enable_local_disk_encryption" in refreshed, refreshed  # the state did take the server's false

@@ -109,6 +109,7 @@ class Cluster(StandInResource):
         return resource_schema("databricks_cluster")
 
     def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
+        planned = super().plan(ctx, current, planned)
         # SDKv2 does not tell an empty map from an unset one: `spark_conf = {}` against a
         # state without spark_conf is no change.
         for name in MAP_FIELDS:

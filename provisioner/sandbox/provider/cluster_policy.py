@@ -42,6 +42,7 @@ class ClusterPolicy(StandInResource):
         return resource_schema("databricks_cluster_policy")
 
     def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
+        planned = super().plan(ctx, current, planned)
         for name in _WHITESPACE_INSENSITIVE:
             if (
                 current is not None

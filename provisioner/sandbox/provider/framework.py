@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from tf.iface import Resource, State, UpgradeContext
+from tf.iface import PlanContext, Resource, State, UpgradeContext
 from tf.schema import Schema
 
 from provisioner.sandbox.provider.snapshot import ListNestedBlock as ListNestedBlock  # re-exported
@@ -53,8 +53,26 @@ class StandInResource(Resource):
     @classmethod
     def blank_state(cls) -> State:
         """Every attribute null and every block empty: Terraform wants complete objects."""
+        from provisioner.sandbox.provider.snapshot import SingleNestedBlock
+
         schema = cls.get_schema()
-        return {**{a.name: None for a in schema.attributes}, **{b.type_name: [] for b in schema.block_types}}
+        return {
+            **{a.name: None for a in schema.attributes},
+            **{b.type_name: None if isinstance(b, SingleNestedBlock) else [] for b in schema.block_types},
+        }
+
+    def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
+        """SDKv2 does not tell an unset primitive from its zero value (terraform-plugin-sdk
+        diffs flatmaps, where null and "" or 0 or false are one value): an optional attribute
+        the configuration leaves unset is no change from a zero value the API reported."""
+        if current is None:
+            return planned
+        for attribute in self.get_schema().attributes:
+            name, before = attribute.name, current.get(attribute.name)
+            unset = attribute.optional and not attribute.computed and planned.get(name) is None
+            if unset and before is not None and before in ("", 0, False):
+                planned[name] = before
+        return planned
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
         # Our schema has one version. Keep known keys only, so a state written by another
