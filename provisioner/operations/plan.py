@@ -146,6 +146,7 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
                 lock_timeout=req.lock_timeout,
                 init_lock=_plugin_cache_lock if ctx.target.shares_plugin_cache() else None,
             )
+    outcome = _import_strays(ctx, env, console, req, plan_file, creds, outcome)
     secret_write = False
     holds_current: bool | None = None
     if scoped:
@@ -188,6 +189,38 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     else:
         console.ok(f"{env.name}: no changes")
     return outcome
+
+
+def _import_strays(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    req: PlanRequest,
+    plan_file: Path,
+    creds: DlzCredentials,
+    outcome: ExitCode,
+) -> ExitCode:
+    """When the plan creates a configured cluster, look for the one a killed apply made and the
+    state never recorded (provisioner.operations.recover): plan again, importing it, so what is
+    reviewed is what `apply` will do. The common plan, every cluster in state, lists nothing."""
+    from provisioner.operations.recover import importing_strays
+
+    prior = planned_on(plan_file).clusters()
+    if not any(c.import_id is None and c.name not in prior for c in env.clusters):
+        return outcome
+    with importing_strays(ctx, env, prior, console) as chosen:
+        if not chosen:
+            return outcome
+        return plan_env(
+            ctx,
+            env,
+            creds,
+            plan_file,
+            console,
+            init=req.init,
+            lock_timeout=req.lock_timeout,
+            init_lock=_plugin_cache_lock if ctx.target.shares_plugin_cache() else None,
+        )
 
 
 def _state_now(ctx: RunContext, env: Environment) -> TerraformState:

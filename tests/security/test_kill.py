@@ -135,6 +135,10 @@ def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphan
     assert created, "the held create took effect"
     assert state_cluster_ids(project) == created, "Terraform did not record what it created"
     assert not (project.root() / ".terraform.tfstate.lock.info").exists(), "state lock left behind"
+    # After the interruption `status` names one command, and it is the one that finishes the job.
+    status = project.run("status")
+    assert status.returncode in (0, 4), status.stdout + status.stderr
+    assert set(re.findall(r"`(provision [^`]*)`", status.stdout)) <= {"provision apply"}, status.stdout
     # The next apply (a sandbox of its own, the same workspace state) converges without a duplicate.
     again = project.run("apply", "--auto-approve")
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
@@ -188,6 +192,12 @@ def test_a_cluster_whose_create_answer_was_lost_is_named_by_status_and_imported_
         assert "interrupted apply" in line, line
     commands = {c for c in re.findall(r"`(provision [^`]*)`", status.stdout)}
     assert commands == {"provision apply"}, status.stdout
+
+    # What a reviewer sees is what apply does: the plan imports it too.
+    plan = project.run("plan")
+    assert plan.returncode == 2, plan.stdout[-2000:] + plan.stderr[-2000:]
+    assert f"{len(stranded)} to import" in plan.stdout and "instead of creating a duplicate" in plan.stderr
+    assert not (project.root() / "recovered.tf").exists()
 
     again = project.run("apply", "--auto-approve")
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
