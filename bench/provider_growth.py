@@ -44,8 +44,9 @@ def self_cpu() -> float:
 
 def measure(project: Project, reps: int) -> dict[str, float]:
     """Median wall, Terraform+provider CPU, provider CPU and server CPU of `reps` raw plans."""
-    from provisioner.workflow import fetch_credentials
     from run import raw_plan_argv
+
+    from provisioner.run.context import fetch_credentials
 
     walls, tree, provider, server, schema, processes = [], [], [], [], [], []
     calls: Counter[str] = Counter()
