@@ -11,6 +11,13 @@ identity with the SDK's own `Config`, then gives Terraform the same identity wit
 type pinned (`DATABRICKS_AUTH_TYPE` in the child environment): whatever else is exported,
 both sides use one principal.
 
+Managed identities (`azure-msi`, `ARM_USE_MSI`) are the one method the provider has and the
+tool cannot use: databricks-sdk-py has no such credentials strategy (its
+`credentials_provider.py` registers none; databricks-sdk-go has `config/auth_azure_msi.go`),
+so `Config(auth_type="azure-msi")` fails "cannot configure default credentials". The tool's
+own calls (SCIM, secrets, restarts) would fail while Terraform's worked, so the method is not
+offered (provision.schema.json) and a run that asks for it gets one line naming what to use.
+
 One choice where the rule would only get in the way: when the conflict is between Azure
 attributes and one Databricks-specific method (`pat` or `oauth-m2m`), CI almost always
 exports `ARM_*` for the azurerm state backend, so the Databricks-specific method is pinned
@@ -20,6 +27,7 @@ and the run says so. Any other conflict is an error naming the fix.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -184,10 +192,15 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
         kwargs["auth_type"] = settings.auth_type
     if settings.profile:
         kwargs["profile"] = settings.profile
+    asked = settings.auth_type or os.environ.get(AUTH_TYPE_ENV)
+    if asked == MSI:
+        raise ConfigError(_msi_error(url))
     try:
         return Config(**kwargs), ""
     except ValueError as exc:
         families = _conflict(str(exc))
+        if not families and "cannot configure default credentials" in str(exc) and _msi_requested(os.environ):
+            raise ConfigError(_msi_error(url)) from None
         pinned = _databricks_side(families)
         if pinned is None or "auth_type" in kwargs:
             raise ConfigError(_auth_error(url, exc, families)) from None
@@ -243,6 +256,22 @@ def connect(
     """Resolve the identity for `host` (served at `url`) and prove it authenticates (SCIM Me)."""
     opened = open_workspace(host, url, settings, supplied)
     return opened.client, prove(opened)
+
+
+MSI = "azure-msi"
+
+
+def _msi_requested(environ: Mapping[str, str]) -> bool:
+    return environ.get("ARM_USE_MSI", "").strip().lower() in ("1", "true", "yes")
+
+
+def _msi_error(url: str) -> str:
+    return (
+        "Databricks auth: a managed identity (azure-msi / ARM_USE_MSI) cannot be used — provision's own calls "
+        "go through databricks-sdk for Python, which has no managed-identity method (only the Terraform "
+        "provider's Go SDK has); use an Entra ID service principal (ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID), "
+        "OIDC federation (github-oidc-azure) or Databricks OAuth M2M; see README 'Databricks authentication'"
+    )
 
 
 def _conflict(message: str) -> tuple[str, ...]:

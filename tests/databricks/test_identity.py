@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.identity import connect, predicted_auth_type, sdk_config
@@ -118,7 +119,6 @@ def test_no_credentials_at_all(sandbox: Sandbox) -> None:
     ("env", "expected"),
     [
         (ARM, "azure-client-secret"),
-        ({"ARM_USE_MSI": "true", "ARM_CLIENT_ID": "11111111-2222-3333-4444-555555555555"}, "azure-msi"),
     ],
 )
 def test_azure_methods_resolve_offline_as_far_as_they_can(
@@ -136,6 +136,39 @@ def test_azure_methods_resolve_offline_as_far_as_they_can(
         Config(host="http://127.0.0.1:9", auth_type=expected, retry_timeout_seconds=1, http_timeout_seconds=1)
     assert expected in str(err.value) and "more than one" not in str(err.value)
     assert "arm-secret-value-xyz" not in mask(str(err.value))
+
+
+@pytest.mark.parametrize(
+    ("env", "settings"),
+    [
+        ({"ARM_USE_MSI": "true", "ARM_CLIENT_ID": "11111111-2222-3333-4444-555555555555"}, AuthSettings()),
+        ({"ARM_USE_MSI": "true"}, AuthSettings(auth_type="azure-msi")),
+        ({"DATABRICKS_AUTH_TYPE": "azure-msi", "ARM_USE_MSI": "true"}, AuthSettings()),
+    ],
+)
+def test_a_managed_identity_is_refused_in_one_line_naming_what_works(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], settings: AuthSettings
+) -> None:
+    """databricks-sdk-py has no azure-msi strategy (credentials_provider.py): the tool's own calls
+    could not authenticate, so it says so instead of a generic "no credentials found"."""
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError) as err:
+        sdk_config(sandbox.workspace_url(HOST), settings)
+    (line,) = str(err.value).splitlines()
+    assert "managed identity (azure-msi / ARM_USE_MSI) cannot be used" in line
+    assert "ARM_CLIENT_SECRET" in line and "OAuth M2M" in line
+
+
+def test_azure_msi_is_not_an_auth_type_provision_yaml_offers(tmp_path: Path) -> None:
+    from provisioner.config.model import load_config
+    from tests.conftest import BASE_CONFIG
+
+    doc = {**BASE_CONFIG, "databricks": {**BASE_CONFIG["databricks"], "auth_type": "azure-msi"}}
+    path = tmp_path / "provision.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"databricks\.auth_type: \"azure-msi\" is not allowed"):
+        load_config(path, environ={})
 
 
 _M2M = {"DATABRICKS_CLIENT_ID": SP_ID, "DATABRICKS_CLIENT_SECRET": SP_SECRET}
