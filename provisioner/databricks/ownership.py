@@ -56,7 +56,7 @@ def check_owners_can_read(
     the reference would be added, or when an owner lacks READ on the SAS scope.
 
     `known`: cluster id -> `clusters/get` details the caller has read already."""
-    if env.sas.mode != "secret_scope" or not cluster_ids:
+    if env.sas.secret is None or not cluster_ids:  # no secret to resolve
         return
     details = dict(known) if known is not None else _read(client, env, cluster_ids)
     problems: list[str] = []

@@ -60,7 +60,7 @@ def check_access(
                 "and restart it onto a new SAS token — grant it in the workspace (Compute → the cluster → "
                 "Permissions) or with databricks_permissions; nothing was changed"
             )
-    if env.sas.mode != "secret_scope":
+    if env.sas.secret is None:  # no scope to write
         return
     scope = env.sas.secret_scope
     try:

@@ -40,6 +40,7 @@ from provisioner.run.context import (
 )
 from provisioner.sas import scope_step
 from provisioner.sas.expiry import plan_token_honoured
+from provisioner.sas.modes import mode_of
 from provisioner.terraform import (
     Applied,
     InitOptions,
@@ -81,7 +82,7 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
     if req.warm_dlz:
         ctx.warm_dlz()
-    scoped = env.sas.mode == "secret_scope"
+    scoped = mode_of(env).tool_writes_secret
     if req.saved is not None:
         # A saved plan carries the token it was made with (inline mode); secret_scope mode
         # writes the secret itself, from AEP's current token.
@@ -121,7 +122,7 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
             scope_step.report(env, found, console)
             scope_step.before_apply(ctx, env, creds, runner, None, found, console)
         else:
-            scope_step.after_apply(env, console)
+            scope_step.after_apply(env, console, default_plan_file(env))
     # A re-created cluster has a new id: AEP's base connection must follow it.
     repoint_after_apply(ctx, env, before, read_state(runner, init=False).clusters(), console)
     _converge(ctx, env, console, req.timeout, fresh_credentials=req.saved is None or scoped)
@@ -138,7 +139,7 @@ def _asker(
     creds: DlzCredentials | None,
 ) -> Callable[[], bool]:
     """The question before the apply, with what secret_scope mode checks first and writes after a yes."""
-    scoped = env.sas.mode == "secret_scope"
+    scoped = mode_of(env).tool_writes_secret
 
     def asked() -> bool:
         planned = planned_on(plan_file)

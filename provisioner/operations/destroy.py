@@ -22,6 +22,7 @@ from provisioner.databricks.cluster_tags import Stray
 from provisioner.operations.recover import stray_clusters
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import RunContext, default_plan_file, fetch_credentials, render_env
+from provisioner.sas.modes import mode_of
 from provisioner.sas.scope_secret import SCOPE_ADDRESS
 from provisioner.terraform import Applied, PlanOptions, TerraformRunner, TerraformState, plan_and_apply, read_state
 
@@ -52,7 +53,7 @@ def destroy_environment(
     runner.init()
     state = read_state(runner, init=False)
     strays = tuple(stray_clusters(ctx, env, state.clusters()))
-    kept_scope = env.sas.mode == "secret_scope" and env.sas.manage_scope
+    kept_scope = mode_of(env).kept_on_destroy(env)
     adopted = {} if include_adopted else adopted_in_state(env, state)
     kept = tuple(sorted(adopted.items()))
     excluded = {f"{CLUSTER_TYPE}.{name}" for name in adopted} | ({SCOPE_ADDRESS} if kept_scope else set())

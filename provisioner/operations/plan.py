@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from provisioner.config.model import Environment
 from provisioner.console import BufferedConsole, Console
+from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.plan_ahead import plan_ahead
 from provisioner.review.env_results import EnvResult
@@ -33,15 +34,15 @@ from provisioner.run.context import (
     render_env,
 )
 from provisioner.run.warmup import in_thread
-from provisioner.terraform import PlanOptions
+from provisioner.sas import scope_step
+from provisioner.sas.modes import mode_of
+from provisioner.sas.scope_step import ScopeReading
+from provisioner.terraform import PlanOptions, TerraformState
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
 
 if TYPE_CHECKING:
-    from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.sas.expiry import TokenReplaced
-    from provisioner.sas.scope_step import ScopeReading
-    from provisioner.terraform import InitOptions, TerraformState
+    from provisioner.terraform import InitOptions
 
 _section_lock = threading.Lock()
 # Terraform documents its plugin cache as unsafe for concurrent installs: inits that may
@@ -111,7 +112,8 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     # copy on the clusters no longer works anyway) and, in secret_scope mode, while Terraform
     # plans the root on disk (provisioner.operations.plan_ahead). Terraform gets the same identity, its
     # auth type pinned.
-    scoped = env.sas.mode == "secret_scope"
+    mode = mode_of(env)
+    scoped = mode.tool_writes_secret
     notes = BufferedConsole(color=console.color)  # the checks' warnings, printed after the plan
     state: Callable[[], TerraformState] | None = None
     early: Callable[[], ScopeReading] | None = None
@@ -148,12 +150,10 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
             )
     outcome = _import_strays(ctx, env, console, req, plan_file, creds, outcome)
     secret_write = False
-    holds_current: bool | None = None
+    listed: Mapping[str, int] | None = None
+    planned = planned_on(plan_file)  # the state the plan was made on: no extra terraform run
     if scoped:
         # The value is not Terraform's: check the scope and say whether apply will write it.
-        from provisioner.sas import scope_step
-
-        planned = planned_on(plan_file)
         try:
             same = early is not None and state is not None and _check_inputs(state()) == _check_inputs(planned)
         except ProvisionError:
@@ -169,9 +169,8 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         secret_write = found.needs_write
         if secret_write:
             outcome = ExitCode.CHANGES  # apply has something to do
-        if found.freshness is not None and found.freshness.present:
-            holds_current = found.freshness.holds_current
-    replaced = _token_replaced(env, creds, plan_file, holds_current)
+        listed = reading.listed
+    replaced = mode.token_replaced(planned, env, creds, listed)
     if replaced is not None:
         console.warn(
             f"{env.name}: ROTATION NEEDED — {replaced.reason()}; applying this plan "
@@ -237,16 +236,11 @@ def _state_now(ctx: RunContext, env: Environment) -> TerraformState:
 
 def _check_inputs(state: TerraformState) -> tuple[object, ...]:
     """What `_read_scope` reads from the state: for equal inputs it finds the same."""
-    from provisioner.sas import scope_step
-
     return (tuple(sorted(state.clusters().items())), *scope_step.state_inputs(state))
 
 
 def _read_scope(ctx: RunContext, env: Environment, state: TerraformState, notes: Console) -> ScopeReading:
     """The secret scope (provisioner.sas.scope_step) and the clusters' owners (may they read it?)."""
-    from provisioner.databricks.ownership import check_owners_can_read
-    from provisioner.sas import scope_step
-
     client, identity = ctx.workspace_client(env), ctx.identity(env)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
         # Two independent chains of workspace reads: side by side, not one after the other.
@@ -254,16 +248,6 @@ def _read_scope(ctx: RunContext, env: Environment, state: TerraformState, notes:
         reading = scope_step.read_scope(client, env, state)
         owners.result()
     return reading
-
-
-def _token_replaced(
-    env: Environment, creds: DlzCredentials, plan_file: Path, secret_holds_current: bool | None
-) -> TokenReplaced | None:
-    """Compared against the state the plan was made on (read from the plan file: no extra
-    terraform run) and, in secret_scope mode, what the workspace says about the secret."""
-    from provisioner.sas.expiry import token_replaced
-
-    return token_replaced(planned_on(plan_file), env, creds, secret_holds_current=secret_holds_current)
 
 
 def _short(exc: ProvisionError, env: Environment) -> str:

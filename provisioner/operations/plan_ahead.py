@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from provisioner.console import BufferedConsole, Console
 from provisioner.errors import ExitCode
+from provisioner.sas.modes import mode_of
 
 if TYPE_CHECKING:
     from provisioner.config.model import Environment
@@ -102,7 +103,7 @@ def plan_ahead(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitO
 def _start(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptions | None) -> _Running | None:
     from provisioner.run.warmup import in_thread
 
-    if env.sas.mode != "secret_scope" or not any(env.root_dir.glob("*.tf")):
+    if mode_of(env).token_in_terraform or not any(env.root_dir.glob("*.tf")):
         return None
     # Guessed from the configuration when it leaves one choice: the SDK's resolution (an import
     # and the host-metadata round trip) then overlaps Terraform's start too.

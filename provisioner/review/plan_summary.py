@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.atomic import atomic_write
+from provisioner.config.model import Environment
+from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.review.plan_review import COMPUTED, SHOWN_VALUES, change_set, digest
+from provisioner.sas.mode import ModeRun
 from provisioner.secret import MASK, mask
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.config.model import Environment
-    from provisioner.console import Console
-    from provisioner.run.context import RunContext
 
 SCHEMA_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_535
@@ -170,7 +170,7 @@ def summarize(
     secret_changes = secret_write or any(
         r.type == "databricks_secret" and r.action in ("create", "replace") for r in resources
     )
-    if env.sas.mode == "secret_scope" and secret_changes:
+    if env.sas.secret is not None and secret_changes:  # the clusters reference a secret
         reference = env.sas.secret_reference
         for res, change in zip(resources, changes, strict=True):
             # A new secret value reaches a running cluster only through a restart (rotate/apply do it).
@@ -336,7 +336,7 @@ def summary_format(out_path: Path, option: str = "--summary") -> str:
 
 
 def write_summary(
-    ctx: RunContext,
+    ctx: ModeRun,
     env: Environment,
     creds: DlzCredentials,
     plan_file: Path,
@@ -355,7 +355,7 @@ def write_summary(
 
 
 def summary_of(
-    ctx: RunContext,
+    ctx: ModeRun,
     env: Environment,
     creds: DlzCredentials,
     plan_file: Path,

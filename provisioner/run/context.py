@@ -23,6 +23,7 @@ from provisioner.config.model import Config, Environment, load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.run.target import RealTarget, Target
+from provisioner.sas.modes import mode_of
 from provisioner.secret import Secret
 
 if TYPE_CHECKING:
@@ -186,8 +187,7 @@ class RunContext:
         child = build_child_env(
             inherited,
             extra=extra,
-            # secret_scope roots declare no variable: the token stays out of Terraform entirely.
-            variables={"dlz_sas_token": sas} if sas is not None and env.sas.mode == "inline" else None,
+            variables=mode_of(env).terraform_variables(sas),
             secret_env=dict(self.target.databricks_credentials()),
             debug=self.debug,
             warn=lambda text: self.warn_once(console, text),

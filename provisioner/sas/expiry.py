@@ -5,10 +5,12 @@ and revokes the old one (seed doc, `expiryDate` row; `../shared/reference/aep-ap
 So after expiry the first command that reads the credentials — any plan, status,
 credentials, rotate — rotates the token at Adobe, and every cluster loses the DLZ until the
 new token is put live. Every command therefore compares AEP's current token with the one
-the workspace holds, as Terraform last wrote it:
+the workspace holds; where that is, is the mode's to say (`SasMode.token_replaced`):
 
-- `secret_scope` mode: the `databricks_secret`'s `string_value` in the state;
-- `inline` mode: each `databricks_cluster`'s `spark_conf` entry in the state.
+- `inline` mode: each `databricks_cluster`'s `spark_conf` entry in the state;
+- `secret_scope` mode: the fingerprint the tool writes beside the secret
+  (provisioner.sas.scope_secret), or, in the layout before it, the `databricks_secret`'s
+  `string_value` in the state.
 
 Values are compared in memory (constant time) and never printed: the outcome names only
 where the old token sits and dates.
@@ -18,13 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.config.model import Environment
-    from provisioner.terraform import TerraformState
 
 # DLZ credentials are valid 90 days (aep-api-facts.md): the issue date is expiry minus 90 days.
 TOKEN_VALID_DAYS = 90
@@ -50,37 +51,18 @@ class TokenReplaced:
         )
 
 
-def held_tokens(state: TerraformState, env: Environment, creds: DlzCredentials) -> dict[str, str]:
-    """Where the workspace holds a SAS token, per Terraform state → that token (in memory only)."""
-    held: dict[str, str] = {}
-    if env.sas.mode == "secret_scope":
-        for _, attrs in state.instances("databricks_secret"):
-            if attrs.get("scope") == env.sas.secret_scope and attrs.get("key") == env.sas.secret_key:
-                value = attrs.get("string_value")
-                if isinstance(value, str) and value:
-                    held[f"secret {env.sas.secret_scope}/{env.sas.secret_key}"] = value
-    else:
-        for name, attrs in sorted(state.instances("databricks_cluster")):
-            value = (attrs.get("spark_conf") or {}).get(creds.spark_conf_key)
-            if isinstance(value, str) and value:
-                held[f"cluster {name}"] = value
-    return held
-
-
 def token_replaced(
-    state: TerraformState, env: Environment, creds: DlzCredentials, *, secret_holds_current: bool | None = None
+    held: Mapping[str, str], creds: DlzCredentials, *, known_stale: Sequence[str] = ()
 ) -> TokenReplaced | None:
-    """A TokenReplaced when something in the workspace holds a token other than AEP's current one.
+    """A TokenReplaced when something holds a token other than AEP's current one.
 
-    `secret_holds_current`: what the workspace itself says about the secret when its value
-    is not in the state (a fingerprint the tool records beside it); None = unknown.
+    `held`: where the workspace holds a token, per the state (the mode reads it: provisioner.sas.mode)
+    → that token, compared here in constant time; `known_stale`: holders the workspace itself
+    says are stale although the state holds no value for them (the secret's fingerprint).
     """
     current = creds.sas_token.reveal().encode()
-    held = held_tokens(state, env, creds)
     stale = [where for where, value in held.items() if not hmac.compare_digest(value.encode(), current)]
-    secret = f"secret {env.sas.secret_scope}/{env.sas.secret_key}"
-    if env.sas.mode == "secret_scope" and secret_holds_current is False and secret not in stale:
-        stale.insert(0, secret)
+    stale[:0] = [where for where in known_stale if where not in stale]
     return TokenReplaced(tuple(stale), creds.expiry_date) if stale else None
 
 

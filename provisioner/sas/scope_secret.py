@@ -10,9 +10,9 @@ provider's `databricks_secret` (`secrets/resource_secret.go`) has no update — 
 attribute is ForceNew, so a new value is `secrets/delete` then `secrets/put`, a gap — and it
 keeps `string_value` in state and in every saved plan. Neither happens here.
 
-Freshness. Databricks never gives a value back to an API client (`secrets/get` "can only be
-called from the DBUtils interface", same file), so the write leaves a fingerprint beside
-it: a key `<key>.fp-<16 hex of sha256(token)>` whose *name* `secrets/list` returns with its
+Freshness (`SecretFreshness`). Databricks never gives a value back to an API client
+(`secrets/get` "can only be called from the DBUtils interface", same file), so the write
+leaves a fingerprint beside it: a key `<key>.fp-<16 hex of sha256(token)>` whose *name* `secrets/list` returns with its
 `last_updated_timestamp`. The value holds AEP's current token when the newest fingerprint
 key names it and is not older than the value itself. A 64-bit prefix of a hash of a token
 carrying a 256-bit signature reveals nothing usable.
@@ -51,7 +51,7 @@ def fingerprint_key(key: str, token: Secret) -> str:
 
 
 @dataclass(frozen=True)
-class Freshness:
+class SecretFreshness:
     """What the workspace says about the SAS secret, compared with AEP's current token."""
 
     scope: str
@@ -84,7 +84,7 @@ class Freshness:
         return f"{where}: holds an older token ({written}) — apply writes the current one and restarts running clusters"
 
 
-def read_freshness(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> Freshness:
+def read_freshness(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> SecretFreshness:
     return judge_freshness(list_scope(client, env), env, creds)
 
 
@@ -96,25 +96,28 @@ def list_scope(client: WorkspaceClient, env: Environment) -> dict[str, int]:
     return _list(client, env.sas.secret_scope)
 
 
-def judge_freshness(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> Freshness:
+def judge_freshness(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretFreshness:
     """What `list_scope`'s answer says about the value, compared with AEP's current token."""
     scope, key = env.sas.secret_scope, env.sas.secret_key
     value_ms = listed.get(key)
     if value_ms is None:
-        return Freshness(scope, key, None, False)
+        return SecretFreshness(scope, key, None, False)
     marks = {k[len(key) + len(FINGERPRINT_MARK) :]: ms for k, ms in listed.items() if _is_fingerprint_key(k, key)}
     if not marks:
-        return Freshness(scope, key, value_ms, None)
+        return SecretFreshness(scope, key, value_ms, None)
     newest = max(marks, key=lambda fp: marks[fp])
     if value_ms > marks[newest]:
-        return Freshness(scope, key, value_ms, None, rewritten_outside=True)
-    return Freshness(scope, key, value_ms, newest == fingerprint(creds.sas_token))
+        return SecretFreshness(scope, key, value_ms, None, rewritten_outside=True)
+    return SecretFreshness(scope, key, value_ms, newest == fingerprint(creds.sas_token))
 
 
-def write_secret(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> None:
-    """Overwrite the value in place, then record its fingerprint and drop older ones."""
+def write_secret(
+    client: WorkspaceClient, env: Environment, creds: DlzCredentials, listed: Mapping[str, int] | None = None
+) -> None:
+    """Overwrite the value in place, then record its fingerprint and drop older ones (see
+    `record_fingerprint` for `listed`)."""
     put_value(client, env, creds)
-    record_fingerprint(client, env, creds)
+    record_fingerprint(client, env, creds, listed=listed)
 
 
 def put_value(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> None:
@@ -126,21 +129,34 @@ def put_value(client: WorkspaceClient, env: Environment, creds: DlzCredentials) 
     _put(client, env, env.sas.secret_key, creds.sas_token)
 
 
-def record_fingerprint(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> None:
-    """Say which token the value holds (alone: when it is known to hold it already)."""
+def record_fingerprint(
+    client: WorkspaceClient, env: Environment, creds: DlzCredentials, *, listed: Mapping[str, int] | None = None
+) -> None:
+    """Say which token the value holds (alone: when it is known to hold it already).
+
+    `listed`: the scope's listing the caller read already (a rotation's, before its window),
+    whose older fingerprints are dropped; else the scope is listed here. One written since
+    that listing stays behind harmlessly: only the newest fingerprint counts, and the next
+    write drops it."""
     scope, key = env.sas.secret_scope, env.sas.secret_key
     mark = fingerprint_key(key, creds.sas_token)
     _put(client, env, mark, Secret(f"sha256 prefix of the value of {key}; written by dlz-provisioner, not a secret"))
-    for other in _list(client, scope):
+    for other in listed if listed is not None else _list(client, scope):
         if _is_fingerprint_key(other, key) and other != mark:
             _delete_quietly(client, scope, other)
 
 
-def ensure_current(client: WorkspaceClient, env: Environment, creds: DlzCredentials) -> Freshness:
-    """Write the secret unless it already holds AEP's current token; the freshness before."""
-    before = read_freshness(client, env, creds)
+def ensure_current(
+    client: WorkspaceClient, env: Environment, creds: DlzCredentials, *, listed: Mapping[str, int] | None = None
+) -> SecretFreshness:
+    """Write the secret unless it already holds AEP's current token; the freshness before.
+
+    `listed`: the scope's listing the caller read already (else it is listed here)."""
+    if listed is None:
+        listed = list_scope(client, env)
+    before = judge_freshness(listed, env, creds)
     if not before.holds_current:
-        write_secret(client, env, creds)
+        write_secret(client, env, creds, listed)
     return before
 
 

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provisioner.config.model import Environment
 from provisioner.console import Console
+from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.errors import ProvisionError
+from provisioner.sas.mode import ModeRun
 from provisioner.sas.scope_secret import (
     LEGACY_SECRET_ADDRESS,
     SCOPE_ADDRESS,
-    Freshness,
+    SecretFreshness,
     check_scope,
     judge_freshness,
     legacy_secret_in_state,
@@ -35,14 +38,10 @@ from provisioner.sas.scope_secret import (
     scope_in_state,
     write_secret,
 )
-from provisioner.terraform import TerraformState
+from provisioner.terraform import ApplyOptions, PlanOptions, TerraformRunner, TerraformState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.config.model import Environment
-    from provisioner.databricks.workspace import WorkspaceClient
-    from provisioner.run.context import RunContext
-    from provisioner.terraform import TerraformRunner
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class SecretCheck:
     scope_exists: bool
     scope_managed_in_state: bool
     legacy_value_current: bool  # the old layout's state holds AEP's current token
-    freshness: Freshness | None  # None: the scope does not exist yet
+    freshness: SecretFreshness | None  # None: the scope does not exist yet
 
     @property
     def needs_write(self) -> bool:
@@ -80,7 +79,7 @@ class ScopeReading:
     listed: Mapping[str, int]  # the scope's keys and when each was written (ms); empty if it does not exist
 
 
-def check(ctx: RunContext, env: Environment, creds: DlzCredentials, state: TerraformState) -> SecretCheck:
+def check(ctx: ModeRun, env: Environment, creds: DlzCredentials, state: TerraformState) -> SecretCheck:
     """Scope checks and freshness, before anything is applied. Raises ProvisionError (one line).
 
     `state`: the root's state — a saved plan's prior state where there is one
@@ -125,7 +124,7 @@ def report(env: Environment, found: SecretCheck, console: Console) -> None:
 
 
 def before_apply(
-    ctx: RunContext,
+    ctx: ModeRun,
     env: Environment,
     creds: DlzCredentials,
     runner: TerraformRunner,
@@ -145,18 +144,14 @@ def before_apply(
         _ensure_value(ctx, env, creds, found, console)
 
 
-def after_apply(env: Environment, console: Console) -> None:
+def after_apply(env: Environment, console: Console, saved_plan: Path) -> None:
+    """`saved_plan`: `provision plan`'s, stale once the state changed (Terraform refuses it);
+    one made before a migration carries the old state, token included. Removed."""
     _drop_legacy_backup(env, console)
-    # `provision plan`'s saved plan is stale once the state changed (Terraform refuses it),
-    # and one made before a migration carries the old state, token included.
-    from provisioner.run.context import default_plan_file
-
-    default_plan_file(env).unlink(missing_ok=True)
+    saved_plan.unlink(missing_ok=True)
 
 
-def _ensure_value(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, found: SecretCheck, console: Console
-) -> None:
+def _ensure_value(ctx: ModeRun, env: Environment, creds: DlzCredentials, found: SecretCheck, console: Console) -> None:
     fresh = found.freshness
     client = ctx.workspace_client(env)
     if fresh is not None and fresh.holds_current:
@@ -172,7 +167,7 @@ def _ensure_value(
 
 
 def _bootstrap_scope(
-    ctx: RunContext,
+    ctx: ModeRun,
     env: Environment,
     creds: DlzCredentials,
     runner: TerraformRunner,
@@ -181,8 +176,6 @@ def _bootstrap_scope(
     lock_timeout: str,
 ) -> None:
     """First apply: scope, then value, then the reviewed rest (a cluster must find its secret)."""
-    from provisioner.terraform import ApplyOptions, PlanOptions
-
     reviewed = _changes(runner.show_json(plan_file))
     if reviewed.pop(SCOPE_ADDRESS, None) is None:
         _ensure_value(ctx, env, creds, SecretCheck(False, False, False, None), console)

@@ -34,7 +34,7 @@ from provisioner.databricks.converge import converge_clusters
 from provisioner.databricks.converge_report import ConvergeReport
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.rotate.marker import RotationMarker
-from provisioner.operations.rotate.preflight import Prepared, Rotation, prepare_inline, prepare_scoped
+from provisioner.operations.rotate.preflight import Prepared, Rotation, check_clusters
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import (
     RunContext,
@@ -43,19 +43,13 @@ from provisioner.run.context import (
     identify,
     render_env,
 )
-from provisioner.sas import scope_secret
-from provisioner.terraform import (
-    Applied,
-    ApplyOptions,
-    PlanOptions,
-    plan_and_apply,
-    read_state,
-)
+from provisioner.sas.mode import RotationFacts
+from provisioner.sas.modes import mode_of
+from provisioner.terraform import read_state
 
 if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.config.model import Environment
-    from provisioner.sas.expiry import TokenReplaced
 
 
 def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> int:
@@ -68,8 +62,12 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
             f"finish it with `{req.resume_command}`"
         )
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
+    mode = mode_of(env)
+    # Each fact once (issue 25): this GET, one state read and one scope listing serve every
+    # step before the window.
     creds = fetch_credentials(ctx, env)
-    replaced = rotation_needed(ctx, env, creds)
+    facts = read_facts(ctx, env, Console(ctx.console.out, ctx.console.err, quiet=True))
+    replaced = mode.token_replaced(facts.state, env, creds, facts.listed)
     if replaced is not None:
         # AEP already issued a new token (expired and refreshed on read, or refreshed outside):
         # put that one live; refreshing again would only revoke it too.
@@ -80,6 +78,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
             ctx,
             req,
             console,
+            known=(creds, facts),
             after="after putting AEP's new token live",
             finished=f"rotated onto the token AEP issued on {issued} (no new refresh)",
         )
@@ -91,8 +90,11 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
         )
         return ExitCode.OK
     require_approval_possible(ctx, req.auto_approve, "rotate")
-    scoped = env.sas.mode == "secret_scope"
-    ready = prepare_scoped(ctx, env, creds, console) if scoped else prepare_inline(ctx, env, creds, console, req)
+    facts = _rendered(ctx, env, creds, facts, console)
+    cluster_ids, facts = mode.prepare(
+        ctx, env, creds, facts, console, plan_file=default_plan_file(env), auto_approve=req.auto_approve
+    )
+    ready = check_clusters(ctx, env, cluster_ids, console)
     question = (
         f"Refresh the SAS token of environment '{env.name}'? AEP revokes the current one at once; "
         f"{len(ready.cluster_ids)} managed cluster(s) get the new one ({len(ready.seen_starts)} running "
@@ -101,71 +103,78 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
     if not confirm(ctx, req.auto_approve, question):
         console.warn("rotation cancelled; nothing changed")
         return ExitCode.ERROR
-    if scoped:
-        # The last thing that can fail before the point of no return: may we write the scope?
-        scope_secret.probe_write(ctx.workspace_client(env), env)
-    return _rotate(ctx, req, creds, ready, console, marker)
+    mode.probe(ctx, env)  # the last thing that can fail before the point of no return
+    return _rotate(ctx, req, creds, ready, facts, console, marker)
 
 
-def rotation_needed(ctx: RunContext, env: Environment, creds: DlzCredentials) -> TokenReplaced | None:
-    """Does the workspace hold a token other than AEP's current one? (provisioner.sas.expiry)"""
-    from provisioner.sas.expiry import token_replaced
+def read_facts(ctx: RunContext, env: Environment, console: Console) -> RotationFacts:
+    """The state (one read) and, where the mode has a scope and the state manages clusters, its
+    listing: what says whether the workspace holds AEP's current token (`SasMode.token_replaced`)."""
+    rendered = any(env.root_dir.glob("*.tf"))
+    state = read_state(ctx.runner(env, None, console))
+    listed = mode_of(env).list_secrets(ctx.workspace_client(env), env) if state.clusters() else None
+    return RotationFacts(state, listed, rendered)
 
-    state = read_state(ctx.runner(env, None, Console(ctx.console.out, ctx.console.err, quiet=True)))
-    holds: bool | None = None
-    if env.sas.mode == "secret_scope" and state.clusters():
-        fresh = scope_secret.read_freshness(ctx.workspace_client(env), env, creds)
-        holds = fresh.holds_current if fresh.present else None
-    return token_replaced(state, env, creds, secret_holds_current=holds)
+
+def _rendered(
+    ctx: RunContext, env: Environment, creds: DlzCredentials, facts: RotationFacts, console: Console
+) -> RotationFacts:
+    """Render the root and init it if that changed its inputs (providers, backend)."""
+    render_env(ctx, env, creds)
+    if not facts.rendered:
+        # Read again, justified: with no root on disk the state could not be reached (a fresh
+        # checkout of a remote backend reads as empty); now it can.
+        return read_facts(ctx, env, console)
+    # Rendering changes the configuration, never the state: the one read stands.
+    ctx.runner(env, None, console).init()
+    return facts
 
 
 # ---- the window --------------------------------------------------------------------------
 
 
 def _rotate(
-    ctx: RunContext, req: Rotation, old: DlzCredentials, ready: Prepared, console: Console, marker: RotationMarker
+    ctx: RunContext,
+    req: Rotation,
+    old: DlzCredentials,
+    ready: Prepared,
+    facts: RotationFacts,
+    console: Console,
+    marker: RotationMarker,
 ) -> int:
-    env = req.env
-    scoped = env.sas.mode == "secret_scope"
-    client = ctx.workspace_client(env) if scoped else None  # connected before the window opens
+    env, mode = req.env, mode_of(req.env)
     # seen_starts (ms timestamps, no secret) lets a --resume tell restarted clusters from stale ones.
     marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
     new = _refresh(ctx, env, old, marker, req.resume_command)
     opened = time.monotonic()
     written = False
     try:
-        if client is not None:
-            # First thing in the window, the one write the restarts need; the fingerprint (2-3
-            # more calls) and all bookkeeping wait until after it.
-            scope_secret.put_value(client, env, new)
-            written = True
+        # First thing in the window, the one write the restarts need; all bookkeeping waits.
+        mode.put_live(ctx, env, new)
+        written = True
         marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
         console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
         sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
-        if scoped:
-            cluster_ids = ready.cluster_ids
-        else:
-            runner = ctx.runner(env, new.sas_token, console)
-            # Refresh stays on: applying against a stale view (a cluster deleted outside) would fail here.
-            runner.apply(ApplyOptions(plan_file=None))
-            cluster_ids = read_state(runner, init=False).clusters()
-        known = ready.seen_running if scoped else None  # inline: the apply just edited them
+        changed = mode.apply_live(ctx, env, new, console)
+        cluster_ids = ready.cluster_ids if changed is None else changed
+        # Nothing but the secret changed the clusters read in the pre-flight: restart them
+        # without reading each again (converge `known`); an apply just edited them.
+        known = ready.seen_running if changed is None else None
         report = _converge(
             ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`", known=known
         )
     except BaseException as exc:
         if written and isinstance(exc, Exception):
             with contextlib.suppress(Exception):  # --resume writes value and fingerprint again anyway
-                scope_secret.record_fingerprint(ctx.workspace_client(env), env, new)
+                mode.after_window(ctx, env, new, facts)
         raise _after_refresh_failure(exc, console, req.resume_command) from None
     window = time.monotonic() - opened
-    if written:
-        scope_secret.record_fingerprint(ctx.workspace_client(env), env, new)
+    mode.after_window(ctx, env, new, facts)
     marker.clear()
     sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
     console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
     console.line(f"revocation window: {window:.2f}s (refresh answered → running clusters on the new token)")
-    _reconcile(ctx, env, console)
+    mode.reconcile(ctx, env, console)
     return ExitCode.OK
 
 
@@ -228,16 +237,6 @@ def _after_refresh_failure(exc: BaseException, console: Console, resume: str) ->
     return exc
 
 
-def _reconcile(ctx: RunContext, env: Environment, console: Console) -> None:
-    """After the window: let the state catch up with the restarted clusters (changes nothing)."""
-    if env.sas.mode != "secret_scope":
-        return  # the apply inside the window wrote the state already
-    try:
-        ctx.runner(env, None, console).apply(ApplyOptions(plan_file=None, refresh_only=True))
-    except ProvisionError as exc:
-        console.warn(f"{env.name}: the rotation is done, but refreshing the Terraform state failed ({exc})")
-
-
 # ---- finishing a rotation that failed after its refresh ----------------------------------
 
 
@@ -246,26 +245,28 @@ def resume(
     req: Rotation,
     console: Console,
     *,
+    known: tuple[DlzCredentials, RotationFacts] | None = None,
     after: str = "after the resume",
     finished: str = "rotation finished",
 ) -> int:
-    """GET the current (already refreshed) token and converge on it; never refresh. `after` and
-    `finished` name what ran, for the sandbox's report and the closing line: a resume, or
-    putting live a token AEP issued on its own (after expiry, or a refresh outside the tool)."""
-    env = req.env
+    """GET the current (already refreshed) token and converge on it; never refresh. `known`: the
+    credentials and facts `rotate` read already (each fact once). `after` and `finished` name
+    what ran, for the sandbox's report and the closing line: a resume, or putting live a token
+    AEP issued on its own (after expiry, or a refresh outside the tool)."""
+    env, mode = req.env, mode_of(req.env)
     marker = RotationMarker.of(env)
     unfinished = marker.load()
-    creds = fetch_credentials(ctx, env)
-    if env.sas.mode == "secret_scope":
-        state = read_state(ctx.runner(env, None, console))
-        client = ctx.workspace_client(env)
-        scope_secret.check_scope(client, env, state, must_exist=True)
-        before = scope_secret.ensure_current(client, env, creds)
-        if not before.holds_current:
-            console.info(f"{env.name}: wrote AEP's current token to secret {env.sas.secret_scope}/{env.sas.secret_key}")
-        cluster_ids: dict[str, str] | None = state.clusters()
-    else:
-        cluster_ids = _resume_inline(ctx, env, creds, console, req)
+    creds, facts = known if known is not None else (fetch_credentials(ctx, env), read_facts(ctx, env, console))
+    cluster_ids = mode.resume(
+        ctx,
+        env,
+        creds,
+        facts,
+        console,
+        plan_file=default_plan_file(env),
+        ask=lambda: confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"),
+        render=lambda: render_env(ctx, env, creds),
+    )
     if cluster_ids is None:
         return ExitCode.ERROR
     seen = (unfinished or {}).get("seen_starts")
@@ -284,25 +285,8 @@ def resume(
     since = _since(unfinished)
     if since is not None:
         console.line(f"revocation window: {since:.2f}s (refresh answered → running clusters on the new token)")
-    _reconcile(ctx, env, console)
+    mode.reconcile(ctx, env, console)
     return ExitCode.OK
-
-
-def _resume_inline(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console, req: Rotation
-) -> dict[str, str] | None:
-    render_env(ctx, env, creds)
-    runner = ctx.runner(env, creds.sas_token, console)
-    runner.init()
-    applied = plan_and_apply(
-        runner,
-        PlanOptions(out=default_plan_file(env)),
-        lambda: confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"),
-    )
-    if applied is Applied.DECLINED:
-        console.warn("resume cancelled; clusters may still hold the revoked token")
-        return None
-    return read_state(runner, init=False).clusters()
 
 
 # ---- reporting ---------------------------------------------------------------------------

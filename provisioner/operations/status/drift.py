@@ -26,13 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from provisioner.databricks.cluster_reads import read_clusters
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms
 from provisioner.databricks.cluster_tags import Stray, find_strays, importable
 from provisioner.databricks.pinning import purge_warning
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError, said
 from provisioner.errors import ExitCode, ProvisionError
-from provisioner.sas.expiry import TokenReplaced, token_replaced
+from provisioner.sas.expiry import TokenReplaced
+from provisioner.sas.modes import mode_of
+from provisioner.sas.scope_secret import judge_freshness
 from provisioner.secret import mask
 
 if TYPE_CHECKING:
@@ -116,18 +119,15 @@ def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, 
     """Every read at once, bounded by `databricks.max_parallel`: the clusters as
     `cluster_reads.read_clusters` reads them (pinned ones from one list call), the secret
     scope's listing beside them."""
-    from provisioner.databricks.cluster_reads import read_clusters
-    from provisioner.sas.scope_secret import list_scope
-
     # A stray can only take the place of a cluster the state lacks: the whole cluster list
     # (pages of 100) is read only then; `apply` and `destroy` always look.
     missing = any(c.import_id is None and c.name not in ids for c in env.clusters)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="status-side") as side:
-        secrets = side.submit(list_scope, client, env) if env.sas.mode == "secret_scope" else None
+        secrets = side.submit(mode_of(env).list_secrets, client, env)
         listed = side.submit(client.list_clusters) if missing else None
         reads = read_clusters(client, env, ids, beside=1 + bool(missing))
         strays = () if listed is None else tuple(find_strays(listed.result(), env.name, ids.values()))
-        return WorkspaceReading(reads.clusters, reads.pinned, None if secrets is None else secrets.result(), strays)
+        return WorkspaceReading(reads.clusters, reads.pinned, secrets.result(), strays)
 
 
 def status_report(
@@ -173,8 +173,7 @@ def gather_status(
         raise ProvisionError(
             mask(f"status failed for {len(unreadable)} of {len(clusters)}: cannot read " + "; ".join(unreadable))
         )
-    holds = secret.holds_current_token if secret is not None and secret.present else None
-    replaced = token_replaced(state, env, creds, secret_holds_current=holds)
+    replaced = mode_of(env).token_replaced(state, env, creds, reading.secrets)
     if secret is not None and replaced is not None and secret.holds_current_token is None:
         secret.holds_current_token = False  # the older layout: the state says which token the value is
     if replaced is not None:
@@ -239,8 +238,6 @@ def _with_strays(
 
 def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretStatus:
     """Freshness from the workspace alone (provisioner.sas.scope_secret): the state holds no token."""
-    from provisioner.sas.scope_secret import judge_freshness
-
     fresh = judge_freshness(listed, env, creds)
     status = SecretStatus(
         fresh.scope, fresh.key, fresh.present, fresh.last_updated, fresh.holds_current, updated_ms=fresh.updated_ms
@@ -291,7 +288,7 @@ def _cluster_status(
     if out.sas_entry == "missing":
         out.problems.append(f"spark_conf lacks {creds.spark_conf_key} (edited outside the tool?)")
     elif out.sas_entry == "different":
-        what = "a token other than AEP's current one" if env.sas.mode == "inline" else "not the secret reference"
+        what = mode_of(env).different_entry()
         out.problems.append(f"spark_conf {creds.spark_conf_key} holds {what} (edited or refreshed outside the tool)")
     elif state == "RUNNING" and secret_ms is not None and (started or 0) < secret_ms:
         out.sas_entry = "stale"
@@ -311,7 +308,7 @@ def _cluster_status(
 def _sas_entry(value: Any, env: Environment, creds: DlzCredentials) -> str:
     if value is None:
         return "missing"
-    expected = env.sas.secret_reference if env.sas.mode == "secret_scope" else creds.sas_token.reveal()
+    expected = mode_of(env).expected_entry(env, creds)
     return "current" if value == expected else "different"
 
 
