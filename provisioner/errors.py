@@ -14,8 +14,10 @@ class ExitCode(enum.IntEnum):
     ERROR = 1
     CHANGES = 2  # plan: changes planned
     EXPIRING = 3  # status: the token expires within sas.warn_days
-    CRASH = 3  # an unexpected exception (a bug); the README documents it, so it stays 3
     DRIFT = 4  # status: something is not as provision.yaml and AEP say
+    # An unexpected exception (a bug): sysexits.h's EX_SOFTWARE, so no alert reads a crash as
+    # one of the codes above (it was 3, which status also used for "expiring").
+    CRASH = 70
     CANCELLED = 130  # Ctrl-C / SIGTERM, like a shell's 128 + SIGINT
 
 
