@@ -4,7 +4,12 @@ stays in the command layer, and workspace clients cross module seams typed (not 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import grimp
 
 from tests.conftest import REPO
 
@@ -59,3 +64,56 @@ def test_clients_and_credentials_cross_seams_typed() -> None:
             if arg.arg in TYPED_SEAMS and _annotation(arg) in ("", "Any", "object"):
                 found.append(f"{path.relative_to(REPO)}:{arg.lineno}: {arg.arg}: {_annotation(arg) or 'untyped'}")
     assert found == []
+
+
+def test_import_contracts_are_kept() -> None:
+    """pyproject.toml's [tool.importlinter] contracts: the layers (data flows one way) and the
+    sandbox behind the run context's seam (only run/context.py and `provision sandbox` import it)."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
+
+
+def test_no_import_cycles_not_even_type_only() -> None:
+    """Every import counts, those under `if TYPE_CHECKING:` too: the graph has no circle, so each
+    module can be read knowing only what it imports."""
+    graph = grimp.build_graph("provisioner", include_external_packages=False)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert cycles == []

@@ -11,7 +11,7 @@ from provisioner.commands.options import init_options, run_context
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.apply import ApplyRequest, SavedPlan, apply_environment
-from provisioner.reach.verify import prove_after
+from provisioner.operations.verify import prove_after
 from provisioner.review.plan_review import ReviewedPlan
 from provisioner.terraform import Applied
 

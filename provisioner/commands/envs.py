@@ -8,7 +8,7 @@ import os
 
 from provisioner.config.model import load_config
 from provisioner.console import Console
-from provisioner.review.fanout import EnvRow, azure_devops_matrix, changed_since, github_matrix, rows
+from provisioner.operations.envs import EnvRow, azure_devops_matrix, changed_since, github_matrix, rows
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

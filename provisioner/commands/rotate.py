@@ -12,7 +12,7 @@ from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.operations.rotate.preflight import Rotation
 from provisioner.operations.rotate.rotation import resume, rotate
-from provisioner.reach.verify import prove_after
+from provisioner.operations.verify import prove_after
 from provisioner.run.approval import require_approval_possible
 
 

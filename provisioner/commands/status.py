@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (env,) = ctx.config.select(args.env)
         probe = None
         if args.probe:
-            from provisioner.reach.verify import ProbeOptions
+            from provisioner.operations.verify import ProbeOptions
 
             probe = ProbeOptions.of(args.timeout, args.parallel)
         status = check_status(ctx, env, probe)

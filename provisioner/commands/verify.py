@@ -7,8 +7,8 @@ import json
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
+from provisioner.operations.verify import ProbeOptions, Verification, verify_env
 from provisioner.reach.probe import FAILED, REACHED, SKIPPED
-from provisioner.reach.verify import ProbeOptions, Verification, verify_env
 from provisioner.run.context import fetch_credentials
 
 

@@ -37,7 +37,7 @@ def cluster_gone(exc: WorkspaceError) -> bool:
 
     The real provider treats both as gone (`clusters/clusters_api.go` `wrapMissingClusterError`).
     """
-    return exc.not_found or exc.error_code == "INVALID_STATE"
+    return exc.not_found or exc.invalid_state
 
 
 def termination_text(info: Mapping[str, Any]) -> str:

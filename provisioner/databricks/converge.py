@@ -271,12 +271,12 @@ class _Worker:
                 self.console.info(f"{name} ({cid}): restarting — {why}")
                 self.client.restart_cluster(cid)
         except WorkspaceError as exc:
-            if exc.error_code == "INVALID_STATE" and info is self.known.get(name):
+            if exc.invalid_state and info is self.known.get(name):
                 # Not RUNNING any more since the caller read it: decide again from a fresh read.
                 self.known.pop(name, None)
                 return ClusterOutcome(name, cid, _READ_AGAIN)
             # INVALID_STATE: already restarting (an edit's restart just became visible).
-            if exc.error_code != "INVALID_STATE":
+            if not exc.invalid_state:
                 return ClusterOutcome(name, cid, "failed", f"restart refused ({said(exc)})")
         watch = self._wait(name, cid, restart_from=before)
         if watch.outcome is not None:

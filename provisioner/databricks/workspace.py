@@ -2,7 +2,11 @@
 
 `WorkspaceClient` is a small facade over databricks-sdk's services (`sdk.Workspace`): the calls the
 tool and the sandbox's stand-in provider make (clusters, secrets, permissions, identity),
-with dict-shaped results and one error type, `WorkspaceError(status, error_code, message)`.
+with dict-shaped results and one error type, `WorkspaceError`, which keeps the SDK's typed
+error (`databricks.sdk.errors`: NotFound, PermissionDenied, InvalidState, BadRequest …) so the
+code that decides asks its type, never a code or a message. The SDK maps answers to types
+itself, including the Clusters API's 400 "Cluster … does not exist" on `clusters/get`
+(`errors/overrides.py`: ResourceDoesNotExist, a NotFound).
 Authentication, retries of 429/503 with `Retry-After` (within `retry_timeout_seconds`) and
 pagination are the SDK's (`databricks/sdk/_base_client.py`, `service/compute.py`
 `ClustersAPI.list`), so our calls behave as the Databricks CLI and the Terraform
@@ -17,11 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:
+    from databricks.sdk.errors.base import DatabricksError
+
     from provisioner.databricks.sdk import Workspace
 
 # States a cluster does not leave by itself: waiting for RUNNING stops there.
@@ -29,26 +36,51 @@ _TERMINAL = frozenset({"TERMINATED", "ERROR"})
 
 
 class WorkspaceError(Exception):
-    """A failed workspace call: HTTP status (0 = no answer), Databricks error_code, message."""
+    """A failed workspace call: HTTP status (0 = no answer), Databricks error_code and message
+    (both for people: `said`), and `error`, the SDK's typed error (None: no answer, or a
+    refused login) that the predicates below ask."""
 
-    def __init__(self, status: int, error_code: str, message: str) -> None:
+    def __init__(self, status: int, error_code: str, message: str, error: DatabricksError | None = None) -> None:
         self.status = status
         self.error_code = error_code
         self.message = mask(message)
+        self.error = error
         super().__init__(f"Databricks API error {status} {error_code}: {self.message}")
 
     @property
     def not_found(self) -> bool:
-        """The resource is gone (404, or the 400 "does not exist" the Clusters API uses)."""
-        return (
-            self.status == 404
-            or self.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
-            or "does not exist" in self.message.lower()
-        )
+        """The resource is gone: NotFound (its ResourceDoesNotExist too)."""
+        kinds = _kinds(self.error)
+        return kinds is not None and isinstance(self.error, kinds.NotFound)
 
     @property
     def permission_denied(self) -> bool:
-        return self.status == 403 or self.error_code == "PERMISSION_DENIED"
+        kinds = _kinds(self.error)
+        return kinds is not None and isinstance(self.error, kinds.PermissionDenied)
+
+    @property
+    def invalid_state(self) -> bool:
+        """InvalidState: the resource is not in a state for this call (a cluster restarting, purged)."""
+        kinds = _kinds(self.error)
+        return kinds is not None and isinstance(self.error, kinds.InvalidState)
+
+    @property
+    def bad_request(self) -> bool:
+        """A plain BadRequest (400 BAD_REQUEST), not one of its specific kinds (InvalidState,
+        InvalidParameterValue)."""
+        kinds = _kinds(self.error)
+        return kinds is not None and type(self.error) is kinds.BadRequest
+
+
+def _kinds(error: DatabricksError | None) -> ModuleType | None:
+    """The SDK's error classes (`databricks.sdk.errors.platform`), when there is an SDK error."""
+    if error is None:
+        return None
+    # Here, not at the top: databricks.sdk.errors loads all of databricks-sdk (~0.25 s), which a
+    # command's start keeps off its path; an SDK error exists only once the SDK is loaded.
+    from databricks.sdk.errors import platform
+
+    return platform
 
 
 def normalize_host(host: str) -> str:
@@ -74,13 +106,40 @@ def translated(what: str) -> Iterator[None]:
     try:
         yield
     except DatabricksError as exc:
+        status = _status_of(exc)
         code = exc.error_code or type(exc).__name__.upper()
-        raise WorkspaceError(_status_of(exc), str(code), f"{what}: {exc}") from None
+        raise WorkspaceError(status, str(code), f"{what}: {exc}", _typed_at_root(what, status, exc)) from None
     except (TimeoutError, OSError) as exc:
         raise WorkspaceError(0, "CONNECTION_ERROR", f"{what}: {type(exc).__name__}: {exc}") from None
     except ValueError as exc:
         # The SDK's credential providers signal a refused login (e.g. OAuth `invalid_client`) so.
         raise WorkspaceError(401, "AUTH_ERROR", f"{what}: {exc}") from None
+
+
+def _typed_at_root(what: str, status: int, exc: DatabricksError) -> DatabricksError:
+    """The SDK's error as the SDK types it for this API path (`what`: "METHOD /api/…").
+
+    The SDK's overrides (`errors/overrides.py`, e.g. the Clusters API's 400 "Cluster … does not
+    exist" on `clusters/get` → ResourceDoesNotExist) are anchored at the URL's path, `^/api/…`:
+    a workspace URL with a path of its own (a proxy, the sandbox's `/ws/<key>`) hides them. The
+    SDK's own table is applied here to the API path, so every workspace URL types alike; at a
+    host's root this finds what the SDK found.
+    """
+    from databricks.sdk.errors import overrides  # loaded with the SDK that raised `exc`
+
+    method, _, path = what.partition(" ")
+    message = str(exc)
+    for rule in overrides._ALL_OVERRIDES:
+        if (
+            rule.verb == method
+            and rule.path_regex.match(path)
+            and (rule.status_code_matcher is None or rule.status_code_matcher.match(str(status)))
+            and (rule.error_code_matcher is None or rule.error_code_matcher.match(exc.error_code or ""))
+            and (rule.message_matcher is None or rule.message_matcher.match(message))
+        ):
+            typed: DatabricksError = rule.custom_error(message, error_code=exc.error_code)
+            return typed
+    return exc
 
 
 class WorkspaceClient:

@@ -283,7 +283,7 @@ def render_all(envs: Iterable[Environment], targets: Mapping[str, DlzTarget], co
 def check_up_to_date(roots: Iterable[RenderedRoot]) -> None:
     """`render --check`: every root on disk is what rendering writes, and git tracks no file that
     holds the token. Raises ProvisionError naming the files and the fix."""
-    from provisioner.review.git import tracked_secret_bearing
+    from provisioner.git import tracked_secret_bearing
 
     roots = list(roots)
     stale = {r.root: diff_root(r) for r in roots}

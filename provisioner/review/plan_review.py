@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from provisioner.databricks.cluster_fields import BASIC_FIELDS
 from provisioner.errors import ConfigError, ProvisionError
-
-if TYPE_CHECKING:
-    from provisioner.review.plan_summary import ResourceSummary
 
 SENSITIVE = "(sensitive)"
 UNKNOWN = "(known after apply)"
@@ -44,11 +42,30 @@ COMPUTED = frozenset(
 )
 
 
+class Reviewed(Protocol):
+    """What the change set takes of a resource's summary (plan_summary.ResourceSummary)."""
+
+    @property
+    def listed(self) -> bool: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def import_id(self) -> str | None: ...
+
+    @property
+    def restart(self) -> bool: ...
+
+
 class ReviewMismatch(ProvisionError):
     """The fresh plan is not the reviewed one: nothing was applied."""
 
 
-def change_set(changes: list[dict[str, Any]], resources: list[ResourceSummary]) -> list[dict[str, Any]]:
+def change_set(changes: list[dict[str, Any]], resources: Sequence[Reviewed]) -> list[dict[str, Any]]:
     """The secret-free description of what a plan does, one entry per listed resource, sorted."""
     entries = []
     for change, res in zip(changes, resources, strict=True):

@@ -18,18 +18,25 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from provisioner.atomic import atomic_write
 from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.review.plan_review import COMPUTED, SHOWN_VALUES, change_set, digest
-from provisioner.sas.mode import ModeRun
-from provisioner.secret import MASK, mask
+from provisioner.secret import MASK, Secret, mask
 
 if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
+    from provisioner.terraform import TerraformRunner
+
+
+class Shows(Protocol):
+    """Where a summary gets its runner for `terraform show` (provisioner.run.context.RunContext)."""
+
+    def runner(self, env: Environment, sas: Secret | None, console: Console | None = None) -> TerraformRunner: ...
+
 
 SCHEMA_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_535
@@ -336,7 +343,7 @@ def summary_format(out_path: Path, option: str = "--summary") -> str:
 
 
 def write_summary(
-    ctx: ModeRun,
+    ctx: Shows,
     env: Environment,
     creds: DlzCredentials,
     plan_file: Path,
@@ -355,7 +362,7 @@ def write_summary(
 
 
 def summary_of(
-    ctx: ModeRun,
+    ctx: Shows,
     env: Environment,
     creds: DlzCredentials,
     plan_file: Path,

@@ -25,6 +25,7 @@ from provisioner.errors import ConfigError, ExitCode
 from provisioner.run.target import RealTarget, Target
 from provisioner.sas.modes import mode_of
 from provisioner.secret import Secret
+from provisioner.terraform import create_empty_state
 
 if TYPE_CHECKING:
     from provisioner.aep.client import AepClient
@@ -356,12 +357,9 @@ def init_env(
             console.info(f"initialised {_display(env.root_dir)}")
             if init is not None and init.migrate_state and env.backend.type != "local":
                 _remove_migrated_local_state(env, console)
-            if env.backend.type == "pg":
-                from provisioner.terraform.state import create_empty_state
-
-                # Else this root's first plan would hold pg's database-wide creation lock.
-                if create_empty_state(runner):
-                    console.info(f"{env.name}: created its (empty) state in the pg backend")
+            # Else a pg root's first plan would hold pg's database-wide creation lock.
+            if env.backend.type == "pg" and create_empty_state(runner):
+                console.info(f"{env.name}: created its (empty) state in the pg backend")
 
 
 def plan_env(

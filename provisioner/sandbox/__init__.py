@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from provisioner.reach.endpoint import BLOB_HOSTS_ENV
+from provisioner.sandbox.listener import listen_loopback
 from provisioner.secret import Secret
 
 if TYPE_CHECKING:
@@ -35,11 +36,6 @@ HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
 # command dies (kill tests need exactly that). Both must share the state directory and
 # AEP_CLIENT_SECRET / DATABRICKS_TOKEN.
 SERVER_ENV = "PROVISION_SANDBOX_SERVER"
-# socketserver listens with a backlog of 5: fifty clients connecting at once (a rotation's
-# parallel restarts) overflowed it, and the kernel dropped the SYNs of the rest, which the
-# clients sent again a second later (TCP's initial retransmission timeout) — a stall no
-# Databricks front end causes. Connections are accepted as fast as they come.
-LISTEN_BACKLOG = 1024
 
 __all__ = ["BLOB_HOSTS_ENV", "HOSTS_ENV", "SERVER_ENV", "Sandbox", "listen_loopback", "workspace_key"]
 
@@ -339,15 +335,6 @@ class Sandbox:
 
             self._mirror_env = dict(build_mirror(self.state_dir))
         return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}
-
-
-def listen_loopback(port: int = 0) -> socket.socket:
-    """A loopback port (0: a free one), listening: the sandbox server's socket (server.py takes it)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
-    listener.listen(LISTEN_BACKLOG)
-    return listener
 
 
 def _dlz_backend(store: SandboxStore, choice: str | None) -> DlzBackend:

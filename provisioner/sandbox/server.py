@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from provisioner.sandbox import listen_loopback
+from provisioner.sandbox.listener import listen_loopback
 from provisioner.sandbox.wire import Request, Response, json_response
 from provisioner.secret import mask_sas
 

@@ -254,9 +254,9 @@ def _put_failure(env: Environment, key: str, exc: WorkspaceError) -> str:
     scope = env.sas.secret_scope
     if exc.not_found:
         fix = "run `provision apply` (a managed scope is created there) or create the scope"
-    elif exc.error_code == "BAD_REQUEST":
+    elif exc.bad_request:
         fix = "an Azure Key Vault-backed scope cannot be written through Databricks — name a Databricks-backed scope"
-    elif exc.status == 403 or exc.error_code == "PERMISSION_DENIED":
+    elif exc.permission_denied:
         fix = f"grant the tool's principal WRITE (or MANAGE) on scope {scope}"
     else:
         fix = "check the workspace and try again"

@@ -1,5 +1,5 @@
-"""`terraform apply <saved plan>` — what was shown is what is applied — and the one sequence
-every changing command follows: plan -out → confirm → apply that plan → remove it."""
+"""`terraform apply <saved plan>`: what was shown is what is applied (the sequence every
+changing command follows, plan -out → confirm → apply → remove, is terraform.plan_and_apply)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from provisioner.errors import ExitCode
-from provisioner.terraform.plan import PlanOptions, saved_plan
 from provisioner.terraform.runner import Runner
-
-if TYPE_CHECKING:
-    from provisioner.terraform.terraform import TerraformRunner
 
 
 @dataclass(frozen=True)
@@ -64,15 +58,3 @@ def apply_saved(runner: Apply, plan_file: Path, confirm: Callable[[], bool], loc
     finally:
         plan_file.unlink(missing_ok=True)
     return Applied.APPLIED
-
-
-def plan_and_apply(runner: TerraformRunner, plan: PlanOptions, confirm: Callable[[], bool]) -> Applied:
-    """plan -out → (when there are changes) confirm → apply exactly that plan → remove it.
-
-    The runner must be initialised. `confirm` is asked only when the plan changes something;
-    the plan file is removed in every case.
-    """
-    with saved_plan(runner, plan) as outcome:
-        if outcome is ExitCode.NO_CHANGES:
-            return Applied.NO_CHANGES
-        return apply_saved(runner, plan.out, confirm, plan.lock_timeout)

@@ -1,19 +1,15 @@
 """The one place that reads Terraform state: `terraform state pull` (any backend, no provider
-start) and typed views of the document, so no caller walks its JSON by hand."""
+start; terraform.read_state composes it with init) and typed views of the document, so no
+caller walks its JSON by hand."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from provisioner.errors import TerraformError
 from provisioner.terraform.runner import Runner
-
-if TYPE_CHECKING:
-    from provisioner.terraform.terraform import TerraformRunner
 
 
 def state_pull_args() -> list[str]:
@@ -44,46 +40,6 @@ class StateRm(Runner):
     def state_rm(self, addresses: Sequence[str], lock_timeout: str = "0s") -> None:
         """Forget resources: Terraform stops managing them; nothing changes in the workspace."""
         self.run(state_rm_args(addresses, lock_timeout), "state rm")
-
-
-def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> bool:
-    """Give a remote backend an (empty) state for this root if it has none; True if created.
-
-    Terraform's `pg` backend (1.11; remote-state/pg/client.go) locks a state that has no row
-    yet with one database-wide advisory lock (-1, "workspace creation") and holds it for the
-    whole plan or apply — the default workspace's row is only written when state is first
-    persisted. Until then every other environment sharing the database is refused ("Already
-    locked for workspace creation"), however distinct its schema. Writing an empty state once,
-    right after init, holds that lock for milliseconds; from then on each environment locks
-    only its own row. `lock_timeout` bounds the wait for another root doing the same.
-    """
-    import tempfile  # here: only a pg backend's first init writes a state (uuid imports platform)
-    import uuid
-
-    # With no state, `state pull` prints an empty document whose lineage is "" (pg, 1.11).
-    if runner.state_pull().get("lineage"):
-        return False
-    doc = {
-        "version": 4,
-        "terraform_version": "1.5.0",  # the oldest we support: any newer Terraform reads it
-        "serial": 0,
-        "lineage": str(uuid.uuid4()),
-        "outputs": {},
-        "resources": [],
-    }
-    fd, tmp = tempfile.mkstemp(prefix="empty-", suffix=".tfstate", dir=runner.root / ".terraform")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh)
-        try:
-            runner.state_push(Path(tmp), lock_timeout)
-        except TerraformError:
-            if runner.state_pull().get("lineage"):  # another run of this root created it first: as good
-                return False
-            raise
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return True
 
 
 class TerraformState:
@@ -130,19 +86,6 @@ class TerraformState:
             if cid:
                 out[name] = str(cid)
         return out
-
-
-def read_state(runner: TerraformRunner, *, init: bool = True) -> TerraformState:
-    """The root's state as it is now; empty for a root that was never rendered (nothing managed).
-
-    `init` first (skipped when already done): a fresh CI checkout with a remote backend needs
-    it to reach the state. Give the runner a quiet console where Terraform's chatter is noise.
-    """
-    if not runner.root.is_dir() or not any(runner.root.glob("*.tf")):
-        return TerraformState()
-    if init:
-        runner.init()
-    return TerraformState(runner.state_pull())
 
 
 def local_state_file(root: Path, settings: Mapping[str, Any], environ: Mapping[str, str]) -> Path | None:

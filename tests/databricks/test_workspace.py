@@ -113,3 +113,26 @@ def test_cluster_list_pages_of_100_and_state_filter(sandbox: Sandbox, client: Wo
     for state in states:
         assert {c["state"] for c in client.list_clusters(states=[state])} == {state}
     assert client.list_clusters(states=["RESIZING"]) == []
+
+
+def test_errors_keep_the_sdks_type_and_the_predicates_ask_it(sandbox: Sandbox, client: WorkspaceClient) -> None:
+    """A missing cluster on `clusters/get` is the SDK's ResourceDoesNotExist (its override for the
+    Clusters API's 400); the same words on `clusters/restart` stay InvalidParameterValue, which is
+    no "gone": the decision follows the type, not the message."""
+    from databricks.sdk.errors import InvalidParameterValue, InvalidState, ResourceDoesNotExist
+
+    with pytest.raises(WorkspaceError) as err:
+        client.get_cluster("0000-000000-missing0")
+    assert isinstance(err.value.error, ResourceDoesNotExist) and err.value.not_found
+    with pytest.raises(WorkspaceError) as err:
+        client.restart_cluster("0000-000000-missing0")
+    assert "does not exist" in err.value.message
+    assert isinstance(err.value.error, InvalidParameterValue) and not err.value.not_found
+    assert not err.value.bad_request and not err.value.invalid_state  # a kind of BadRequest, not a plain one
+    cluster_id = client.create_cluster(SPEC)
+    client.wait_for_state(cluster_id, {"RUNNING"}, timeout=10, poll=0.05)
+    client.delete_cluster(cluster_id)  # terminates it (clusters/delete)
+    client.wait_for_state(cluster_id, {"TERMINATED"}, timeout=10, poll=0.05)
+    with pytest.raises(WorkspaceError) as err:
+        client.restart_cluster(cluster_id)  # a terminated cluster cannot be restarted
+    assert isinstance(err.value.error, InvalidState) and err.value.invalid_state

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.operations.status.drift import Oracle
+    from provisioner.operations.verify import ProbeOptions
     from provisioner.reach.probe import ClusterProbe
-    from provisioner.reach.verify import ProbeOptions
 
 SCHEMA_VERSION = 1
 
@@ -59,7 +59,7 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
     identity = ctx.identity(env)
     probes = None
     if probe is not None:
-        from provisioner.reach.verify import probe_env
+        from provisioner.operations.verify import probe_env
 
         probes = probe_env(ctx, env, report.creds, probe)
         _with_probes(report, probes)

@@ -42,9 +42,7 @@ def _rotate_counted(project: Project, *args: str) -> tuple[list[dict[str, object
 
 def _credential_calls(calls: list[dict[str, object]], method: str) -> list[int]:
     return [
-        i
-        for i, c in enumerate(calls)
-        if c["method"] == method and str(c["path"]).endswith("/landingzone/credentials")
+        i for i, c in enumerate(calls) if c["method"] == method and str(c["path"]).endswith("/landingzone/credentials")
     ]
 
 

@@ -12,6 +12,8 @@ import concurrent.futures
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provisioner.config.model import Environment
+from provisioner.console import Console
 from provisioner.errors import ExitCode
 from provisioner.reach.host_check import HostCheck, check_from_host
 from provisioner.reach.probe import (
@@ -23,12 +25,10 @@ from provisioner.reach.probe import (
     ClusterProbe,
     probe_clusters,
 )
+from provisioner.run.context import RunContext, fetch_credentials, read_env_state
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
-    from provisioner.config.model import Environment
-    from provisioner.console import Console
-    from provisioner.run.context import RunContext
 
 SCHEMA_VERSION = 1
 EXPIRING, DRIFT = int(ExitCode.EXPIRING), int(ExitCode.DRIFT)
@@ -98,8 +98,6 @@ def probe_env(
     ctx: RunContext, env: Environment, creds: DlzCredentials, options: ProbeOptions | None = None
 ) -> list[ClusterProbe]:
     """The on-cluster probe for every cluster provision.yaml names, in its order."""
-    from provisioner.run.context import read_env_state
-
     options = options or ProbeOptions()
     ids = read_env_state(ctx, env).clusters()
     return probe_clusters(
@@ -145,6 +143,4 @@ def prove_after(ctx: RunContext, env: Environment, console: Console, code: int, 
     """The last step of `apply` and `rotate`: unless --no-verify, or the command already failed, prove reach."""
     if skip or code != 0:
         return code
-    from provisioner.run.context import fetch_credentials
-
     return prove_reach(ctx, env, fetch_credentials(ctx, env), console)

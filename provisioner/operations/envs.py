@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioner import git
 from provisioner.config.model import Config, Environment, load_config
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.render.root import DlzTarget, render_root, templates_dir
-from provisioner.review import git
 
 # The DLZ target comes from AEP at plan time; comparing two renderings needs only the same one.
 _PLACEHOLDER = DlzTarget("dlz-container", "dlzaccount")
