@@ -34,7 +34,8 @@ def _rotate_counted(project: Project, *args: str) -> tuple[list[dict[str, object
     trace = project.dir / "trace.jsonl"
     wrapper, log = _logging_terraform(project.dir)
     env = project.env(PROVISION_SANDBOX_TRACE=str(trace), TERRAFORM_BINARY=str(wrapper))
-    done = project.run("rotate", "--auto-approve", *args, env=env)
+    # --no-verify: the closing DLZ probe is `provision verify`'s work, which reads for itself.
+    done = project.run("rotate", "--auto-approve", "--no-verify", *args, env=env)
     assert done.returncode == 0, done.stderr
     calls = [json.loads(line) for line in trace.read_text().splitlines()]
     return calls, log.read_text().splitlines() if log.exists() else []
@@ -58,8 +59,10 @@ def test_a_rotation_reads_state_scope_and_credentials_once_before_its_window(tmp
     window = refresh[0]
     assert len([i for i in _credential_calls(calls, "GET") if i < window]) == 1
     assert len([i for i in _listings(calls) if i < window]) == 1
-    # ... and the fingerprint's bookkeeping after the window uses that listing too.
-    assert len(_listings(calls)) == 1
+    # ... and the fingerprint's bookkeeping after the window uses that listing too; converge
+    # reads the new value's timestamp once inside it (only the workspace knows when it was written).
+    assert len([i for i in _listings(calls) if i > window]) == 1
+    assert len(_credential_calls(calls, "GET")) == 1
     assert [line for line in terraform if line.startswith("state pull")] == ["state pull"]
 
 
@@ -71,7 +74,10 @@ def test_rotating_onto_a_token_aep_already_issued_reads_each_fact_once(tmp_path:
     calls, terraform = _rotate_counted(project, "--if-expiring-within", "7")
     assert _credential_calls(calls, "POST") == []
     assert len(_credential_calls(calls, "GET")) == 1
-    assert len(_listings(calls)) == 1
+    write = next(i for i, c in enumerate(calls) if str(c["path"]).endswith("/secrets/put"))
+    assert len([i for i in _listings(calls) if i < write]) == 1
+    # After the write, converge reads the new value's timestamp once (the workspace's to say).
+    assert len(_listings(calls)) == 2
     assert [line for line in terraform if line.startswith("state pull")] == ["state pull"]
 
 
