@@ -53,6 +53,9 @@ class Inline:
     def different_entry(self) -> str:
         return "a token other than AEP's current one"
 
+    def secret_holder(self, env: Environment) -> str | None:
+        return None  # each cluster's spark_conf holds the token itself
+
     def list_secrets(self, client: WorkspaceClient, env: Environment) -> Mapping[str, int] | None:
         return None
 

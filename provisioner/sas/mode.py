@@ -69,6 +69,10 @@ class SasMode(Protocol):
     def different_entry(self) -> str:
         """How status names an entry that holds something else."""
 
+    def secret_holder(self, env: Environment) -> str | None:
+        """Where the clusters read the token from when it is a secret ("secret <scope>/<key>",
+        as TokenReplaced.holders names it); None when each cluster holds it itself."""
+
     def list_secrets(self, client: WorkspaceClient, env: Environment) -> Mapping[str, int] | None:
         """The scope's keys -> written (ms), one call; None where the mode has no scope."""
 

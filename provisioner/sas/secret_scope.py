@@ -44,13 +44,16 @@ class SecretScope:
     def different_entry(self) -> str:
         return "not the secret reference"
 
+    def secret_holder(self, env: Environment) -> str | None:
+        return f"secret {env.sas.secret_scope}/{env.sas.secret_key}"
+
     def list_secrets(self, client: WorkspaceClient, env: Environment) -> Mapping[str, int] | None:
         return scope_secret.list_scope(client, env)
 
     def token_replaced(
         self, state: TerraformState, env: Environment, creds: DlzCredentials, listed: Mapping[str, int] | None
     ) -> TokenReplaced | None:
-        secret = f"secret {env.sas.secret_scope}/{env.sas.secret_key}"
+        secret = f"secret {env.sas.secret_scope}/{env.sas.secret_key}"  # as secret_holder names it
         known: list[str] = []
         if listed is not None:
             fresh = scope_secret.judge_freshness(listed, env, creds)

@@ -185,7 +185,7 @@ def gather_status(
 def _mark_revoked(env: Environment, c: ClusterStatus, creds: DlzCredentials, replaced: TokenReplaced) -> None:
     """A cluster that reads the token AEP revoked says so once, in plain words, with the one
     command that fixes it — not `current` beside a DLZ `NO`, nor a separate "cannot reach"."""
-    holder = f"secret {env.sas.secret_scope}/{env.sas.secret_key}" if env.sas.mode == "secret_scope" else None
+    holder = mode_of(env).secret_holder(env)
     reads_old = (c.sas_entry == "current" and holder in replaced.holders) or (
         c.sas_entry == "different" and f"cluster {c.name}" in replaced.holders
     )
