@@ -18,7 +18,6 @@ Copied from terraform-provider-databricks `clusters/resource_cluster.go`:
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -36,7 +35,7 @@ from tf.schema import Schema
 from provisioner.databricks.cluster_fields import MAP_FIELDS
 from provisioner.databricks.spark_conf import suppress_spark_conf_diff
 from provisioner.sandbox.provider.framework import StandInResource, reports_errors
-from provisioner.sandbox.provider.library import library_id, wait_installed
+from provisioner.sandbox.provider.library import library_id, poll_seconds, wait_installed
 from provisioner.sandbox.provider.snapshot import resource_schema
 from provisioner.sandbox.provider.structs import api_value, from_api, state_value, to_api
 
@@ -53,11 +52,6 @@ SERVER_DEFAULTED = ("data_security_mode", "runtime_engine")
 
 CREATE_TIMEOUT = 30 * 60.0
 EDIT_RETRY_TIMEOUT = 15 * 60.0  # the real provider retries INVALID_STATE edits this long
-
-
-def _poll_seconds() -> float:
-    # The real provider polls every 10 s; sandbox clusters start in well under a second.
-    return 0.2 if os.environ.get("PROVISION_SANDBOX_HOSTS") else 10.0
 
 
 def _libraries(state: State) -> list[dict[str, Any]]:
@@ -135,7 +129,7 @@ class Cluster(StandInResource):
         if planned.get("is_pinned"):
             client.pin_cluster(cluster_id)
         if not planned.get("no_wait"):
-            info = client.wait_for_state(cluster_id, {"RUNNING"}, CREATE_TIMEOUT, _poll_seconds())
+            info = client.wait_for_state(cluster_id, {"RUNNING"}, CREATE_TIMEOUT, poll_seconds())
             if info.get("state") != "RUNNING":
                 self._permanent_delete(cluster_id)
                 ctx.diagnostics.add_error(
@@ -149,7 +143,7 @@ class Cluster(StandInResource):
             # resourceClusterCreate: install, then wait for them unless no_wait.
             client.api("POST", "/api/2.0/libraries/install", body={"cluster_id": cluster_id, "libraries": libraries})
             if not planned.get("no_wait"):
-                wait_installed(client, cluster_id, libraries, _poll_seconds())
+                wait_installed(client, cluster_id, libraries, poll_seconds())
         return self._read(cluster_id, planned)
 
     @reports_errors("cannot read cluster")
@@ -224,7 +218,7 @@ class Cluster(StandInResource):
                 # PENDING/RESIZING/...: the API refuses edits until the cluster settles.
                 if exc.error_code != "INVALID_STATE" or time.monotonic() > deadline:
                     raise
-                time.sleep(_poll_seconds())
+                time.sleep(poll_seconds())
 
     def _read(self, cluster_id: str, prior: State, importing: bool = False) -> State | None:
         """The state for a cluster as the API reports it; None when it no longer exists."""
