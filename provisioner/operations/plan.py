@@ -41,7 +41,8 @@ from provisioner.terraform import PlanOptions, TerraformState
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
+    from provisioner.aep.landingzone import DlzCredentials
     from provisioner.terraform import InitOptions
 
 _section_lock = threading.Lock()
