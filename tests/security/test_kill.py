@@ -267,3 +267,35 @@ def test_apply_removes_the_plan_it_superseded(project: Project) -> None:
     assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
     assert not saved.exists()
     assert not list((project.root() / ".terraform").glob("*.tfplan"))
+
+
+def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destroy(project: Project) -> None:
+    """A tagged cluster of this environment that no state knows and no configured cluster can
+    take (its name left provision.yaml since the killed apply made it) is never silently kept
+    or adopted: `status` reports it as drift, `apply` and `destroy` name it with the command that
+    deletes it — and a cluster tagged for another environment is none of this one's business."""
+    assert project.run("apply", "--auto-approve").returncode == 0
+    store = project.store()
+    tags = {"dlz-provisioner-environment": "default", "dlz-provisioner-cluster": "aep-old"}
+    stray = store.add_cluster(WS, {"cluster_name": "aep-old", "custom_tags": tags}, cluster_source="API")
+    other = {**tags, "dlz-provisioner-environment": "prod"}
+    store.add_cluster(WS, {"cluster_name": "aep-old", "custom_tags": other}, cluster_source="API")
+    # status lists every cluster only when a configured one is missing from the state
+    project.config["clusters"].append({**project.config["clusters"][1], "name": "aep-new"})
+    project.write_config()
+
+    status = project.run("status")
+    assert status.returncode == 4, status.stdout + status.stderr
+    (line,) = [ln for ln in status.stdout.splitlines() if stray in ln and "!" in ln]
+    assert "interrupted apply" in line and f"permanent-delete {stray}" in line, line
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
+    assert f"permanent-delete {stray}" in applied.stderr
+    assert stray not in state_cluster_ids(project)
+
+    destroyed = project.run("destroy", "--auto-approve")
+    assert destroyed.returncode == 0, destroyed.stdout[-2000:] + destroyed.stderr[-2000:]
+    (named,) = [ln for ln in destroyed.stderr.splitlines() if stray in ln]
+    assert "not destroyed" in named and f"permanent-delete {stray}" in named, named
+    assert len(store.list_clusters(WS)) == 2, "the stray and the other environment's cluster are left alone"
