@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "token expiry and per-cluster drift (exit 0 ok, 3 expiring, 4 drift)"),
     "verify": ("verify", "prove the DLZ is reachable: from here, and from every running cluster (exit 4 if not)"),
     "adopt": ("adopt", "bring an existing all-purpose cluster under management"),
-    "connect": ("connect", "create (or find) the AEP base connection for a managed cluster"),
+    "connect": ("connect", "create (or find) the AEP base connection for a managed cluster; rotate its token"),
     "sandbox": ("sandbox", "run or reset the offline sandbox (AEP, IMS and a Databricks workspace)"),
     "envs": ("envs", "list the environments (as a CI matrix with --json), optionally only those changed since a ref"),
     "summary": ("summary", "merge per-environment plan summaries into one pull-request comment"),
@@ -207,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", metavar="C", help="the Unity Catalog catalog, if any")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="give each connection (or --cluster's) a new Databricks token: mint, update AEP, prove, revoke the old",
+    )
+    p.add_argument(
+        "--if-expiring-within",
+        type=int,
+        metavar="DAYS",
+        help="with --rotate-token: only tokens that expire within DAYS (or are expired, revoked or unknown)",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=1200.0,
@@ -252,18 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sandbox")
     p.add_argument(
         "action",
-        choices=["serve", "env", "reset", "refresh", "expire"],
+        choices=["serve", "env", "reset", "refresh", "expire", "expire-connection-token"],
         help="serve: run the emulators in the foreground; env: print the exports that let raw terraform, "
         'databricks-sdk and the Databricks CLIs use a running `serve` (eval "$(provision sandbox env)"); '
         "reset: wipe sandbox state; "
         "refresh: rotate a sandbox's SAS token outside the tool (as someone else would); "
-        "expire: move the token's expiry into the past (the next credentials GET auto-refreshes)",
+        "expire: move the token's expiry into the past (the next credentials GET auto-refreshes); "
+        "expire-connection-token: the Databricks tokens of the environment's AEP connections expire now",
     )
     p.add_argument(
         "--env",
         "-e",
         metavar="NAME",
-        help="for refresh/expire: the environment whose AEP sandbox to change; "
+        help="for refresh/expire/expire-connection-token: the environment whose AEP sandbox to change; "
         "for env: the environment whose workspace DATABRICKS_HOST names",
     )
     p.add_argument(

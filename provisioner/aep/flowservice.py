@@ -129,17 +129,28 @@ class FlowServiceClient:
             f"{request.cluster_id} exists — try `provision connect` again later"
         )
 
-    def repoint(self, connection: dict[str, Any], cluster_id: str, access_token: Secret) -> str:
-        """Point an existing base connection at another cluster; its new etag.
+    def update_auth(
+        self, connection: dict[str, Any], access_token: Secret, description: str, cluster_id: str | None = None
+    ) -> str:
+        """Give an existing base connection a new access token (and cluster); its new etag.
 
-        `PATCH /connections/{id}` with the connection's etag in `If-Match` (Adobe
-        `help/sources/tutorials/api/update.md`). `/auth/params` is replaced whole, as the docs
-        show; AEP never returns the stored token, so the PAT is sent again.
+        `PATCH /connections/{id}` with the connection's etag in `If-Match` and a JSON Patch body
+        (Adobe "Update accounts using the Flow Service API", `sources/api-tutorials/update`:
+        "A PATCH request requires the use of the If-Match header"; name, description and
+        credentials may be changed). `/auth/params` is replaced whole, as the docs show; AEP never
+        returns the stored token, so it is always sent. `description` records the token's id and
+        expiry (never its value) in the same compare-and-set, so the record cannot disagree with
+        the token AEP holds. 412: someone changed the connection since it was read.
         """
         what = f"AEP Flow Service: update connection {connection.get('id')} (sandbox '{self.aep.settings.sandbox}')"
         params = dict((connection.get("auth") or {}).get("params") or {})
-        params.update(clusterId=cluster_id, accessToken=access_token.reveal())
-        ops = [{"op": "replace", "path": "/auth/params", "value": params}]
+        params["accessToken"] = access_token.reveal()
+        if cluster_id is not None:
+            params["clusterId"] = cluster_id
+        ops = [
+            {"op": "replace", "path": "/auth/params", "value": params},
+            {"op": "add", "path": "/description", "value": description},
+        ]
         headers = {**self.aep.context().headers(), "If-Match": str(connection.get("etag") or "")}
         response = send(
             self.aep.session, "PATCH", self._url(f"{PATH}/{connection['id']}"), what, json=ops, headers=headers
@@ -147,6 +158,40 @@ class FlowServiceClient:
         if response.status_code == 412:
             raise FlowServiceError(f"{what}: changed by someone else meanwhile (etag mismatch) — run it again")
         return str(_checked(response, what).get("etag") or "")
+
+    def get(self, connection_id: str) -> dict[str, Any] | None:
+        """`GET /connections/{id}` (its `items[0]`); None when AEP does not know it."""
+        what = f"AEP Flow Service: connection {connection_id} (sandbox '{self.aep.settings.sandbox}')"
+        response = send(
+            self.aep.session, "GET", self._url(f"{PATH}/{connection_id}"), what, headers=self.aep.context().headers()
+        )
+        if response.status_code == 404:
+            return None
+        items = _checked(response, what).get("items") or []
+        return items[0] if items and isinstance(items[0], dict) else None
+
+    def explore(self, connection_id: str) -> str | None:
+        """Can AEP read the source through this connection? None when it can, else AEP's reason.
+
+        `GET /connections/{id}/explore?objectType=root` lists the source's tables with the
+        connection's stored credentials (Adobe `sources/api-tutorials/explore/tabular`): the one
+        proof, from AEP's side, that the token it holds works. A refusal for the connection (4xx
+        but 401/403/404 of the gateway) is the answer; anything else is an error."""
+        what = f"AEP Flow Service: explore connection {connection_id} (sandbox '{self.aep.settings.sandbox}')"
+        response = send(
+            self.aep.session,
+            "GET",
+            self._url(f"{PATH}/{connection_id}/explore"),
+            what,
+            params={"objectType": "root"},
+            headers=self.aep.context().headers(),
+        )
+        if response.status_code == 200:
+            return None
+        if response.status_code == 400:
+            return error_detail(response) or "AEP answered 400"
+        _checked(response, what)
+        return f"AEP answered {response.status_code}"
 
 
 def _checked(response: Any, what: str) -> dict[str, Any]:

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "interrupted apply, is in no Terraform state — delete it: "
                 f"`databricks clusters permanent-delete {stray.cluster_id}`"
             )
+        for line in done.left_in_aep:
+            console.info(f"{env.name}: {line}")
         return ExitCode.OK
 
 

@@ -1,4 +1,4 @@
-"""`provision sandbox serve|env|reset|refresh|expire`: run and poke the offline sandbox by hand."""
+"""`provision sandbox serve|env|reset|refresh|expire|expire-connection-token`: run and poke the sandbox by hand."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import argparse
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provisioner.config.model import Config, load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.run.context import sandbox_dir
+
+if TYPE_CHECKING:
+    from provisioner.sandbox.store import SandboxStore
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -45,6 +49,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.ok(
             f"the DLZ token of AEP sandbox '{env.aep.sandbox}' is now past its expiry date: the next credentials "
             "GET (any plan, status, rotate) makes AEP issue a new one and revoke it"
+        )
+        return 0
+    if args.action == "expire-connection-token":
+        from provisioner.operations.connection_token import TOOL
+        from provisioner.sandbox.store import SandboxStore
+
+        (env,) = config.select(args.env)
+        store = SandboxStore(state_dir)
+        # The comment every connection token of this environment carries (connection_token.token_comment).
+        expired = store.expire_pats(f"(environment {env.name})")
+        _expire_records(store, set(expired))
+        if not expired:
+            raise ConfigError(
+                f"{env.name}: the sandbox has no valid {TOOL} connection token for this environment — "
+                "run `provision connect --sandbox` first"
+            )
+        console.ok(
+            f"{len(expired)} AEP connection token(s) of environment {env.name} are now past their expiry: the "
+            "workspace answers 403 to them and AEP can no longer read the cluster"
         )
         return 0
     if args.action == "env":
@@ -116,3 +139,16 @@ def _env(args: argparse.Namespace, config: Config, state_dir: Path, console: Con
     for line in exports(served, host):
         console.line(line)
     return 0
+
+
+def _expire_records(store: SandboxStore, expired: set[str]) -> None:
+    """As time would: the expiry each connection records for an expired token is now past too."""
+    import datetime as dt
+
+    from provisioner.operations.connection_token import TokenRecord
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for connection in store.connections():
+        record = TokenRecord.of(connection)
+        if record is not None and record.token_id in expired:
+            store.set_connection_description(connection["id"], TokenRecord(record.token_id, now).description())

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.result(json.dumps(status.document, indent=2, sort_keys=True))
         else:
             _print_table(console, status.document, status.report)
-        return int(status.report.exit_code)
+        return int(status.exit_code)
 
 
 def _print_table(console: Console, doc: dict[str, Any], report: StatusReport) -> None:
@@ -58,9 +58,37 @@ def _print_table(console: Console, doc: dict[str, Any], report: StatusReport) ->
             console.line(f"  ! {c.name}: {problem}")
         for warning in c.warnings:
             console.line(f"  ~ {c.name}: {warning}")
+    _print_connection_tokens(console, doc["connectionTokens"])
     if doc.get("rotationUnfinished"):
         console.line("  ! a rotation failed after its refresh — finish it with `provision rotate --resume`")
     console.line(f"status: {doc['status']} (exit {doc['exitCode']})")
+
+
+def _print_connection_tokens(console: Console, section: dict[str, Any]) -> None:
+    """Each AEP base connection's Databricks token: expiry, days left, and what to do."""
+    if section["error"]:
+        console.line(f"  ~ AEP connections could not be read: {section['error']}")
+    items = section["items"]
+    if not items:
+        return
+    console.line(f"AEP connection tokens (warning at {section['warnDays']} days):")
+    rows = [("CLUSTER", "CONNECTION", "TOKEN", "EXPIRES", "DAYS", "STATE")] + [
+        (
+            t["cluster"],
+            t["connectionId"],
+            t["tokenId"] or "—",
+            t["expiryDate"] or ("never" if t["tokenId"] else "—"),
+            "—" if t["daysLeft"] is None else str(t["daysLeft"]),
+            t["state"],
+        )
+        for t in items
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        console.line("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for t in items:
+        if t["detail"]:
+            console.line(f"  {'!' if t['state'] != 'expiring' else '~'} {t['cluster']}: connection token {t['detail']}")
 
 
 def _yes_no(value: bool | None) -> str:

@@ -7,9 +7,10 @@ import json
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.operations.verify import ProbeOptions, Verification, verify_env
+from provisioner.operations import connection_token
+from provisioner.operations.verify import DRIFT, EXPIRING, ProbeOptions, Verification, verify_env
 from provisioner.reach.probe import FAILED, REACHED, SKIPPED
-from provisioner.run.context import fetch_credentials
+from provisioner.run.context import fetch_credentials, read_env_state
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -18,6 +19,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         creds = fetch_credentials(ctx, env)
         result = verify_env(ctx, env, creds, ProbeOptions.of(args.timeout, args.parallel))
         doc = result.as_json(creds, env.sas.warn_days)
+        connections = connection_token.check_connections(ctx, env, read_env_state(ctx, env).clusters())
+        doc["aepConnections"] = [c.as_json() for c in connections]
+        if any(c.outcome == connection_token.FAILED for c in connections) and doc["exitCode"] in (0, EXPIRING):
+            doc["exitCode"], doc["status"] = DRIFT, "unreachable"
         if args.json:
             console.result(json.dumps(doc, indent=2, sort_keys=True))
         else:
@@ -45,4 +50,9 @@ def _print(console: Console, result: Verification, doc: dict[str, object]) -> No
         if c.outcome != REACHED:
             console.line(f"  {'!' if c.outcome != SKIPPED else '·'} {c.name}: {c.detail}")
     console.line(result.summary())
+    checks = doc["aepConnections"]
+    assert isinstance(checks, list)
+    for check in checks:
+        said = {True: "works", False: "FAILS"}.get(check["works"], "not proven")
+        console.line(f"AEP connection {check['connectionId']} ({check['cluster']}): {said} — {check['detail']}")
     console.line(f"verify: {doc['status']} (exit {doc['exitCode']})")

@@ -41,7 +41,7 @@ RESERVED_NAMES = frozenset(
 # Keys that would hold a secret if someone typed one into the file.
 _SECRET_WORDS = frozenset({"secret", "token", "password", "passwd", "pwd", "pat", "credential", "credentials"})
 _SECRET_KEYS = frozenset({"conn_str", "access_key", "sas_token", "sastoken", "client_secret"})
-_SAFE_SECRETISH_KEYS = frozenset({"secret_scope", "secret_key"})
+_SAFE_SECRETISH_KEYS = frozenset({"secret_scope", "secret_key", "token_lifetime_days"})
 _SECRET_VALUE_RES = (
     (re.compile(r"(^|[?&])sig=[A-Za-z0-9%+/=]{8,}"), "a SAS token"),
     (re.compile(r"\bdapi[0-9a-f]{32}\b"), "a Databricks personal access token"),

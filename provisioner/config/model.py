@@ -76,6 +76,16 @@ class SasSettings:
 
 
 @dataclass(frozen=True)
+class ConnectionSettings:
+    """`connection`: the PAT `provision connect` mints for AEP's base connection (never the run's own)."""
+
+    # A quarter: long enough that a monthly rotation job has slack, short enough that a
+    # forgotten token dies on its own. Databricks allows at most 730 (maxTokenLifetimeDays).
+    token_lifetime_days: int = 90
+    warn_days: int = 7
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     name: str
     spark_version: str
@@ -122,6 +132,7 @@ class Environment:
     # Workspace calls in flight at once; None: the default of provisioner/databricks/parallel.py.
     databricks_max_parallel: int | None = None
     databricks_auth: AuthSettings = AuthSettings()
+    connection: ConnectionSettings = ConnectionSettings()
 
 
 @dataclass(frozen=True)
@@ -220,6 +231,7 @@ def _build_environment(path: Path, name: str, doc: Mapping[str, Any], environ: M
         databricks_auth=AuthSettings(
             auth_type=doc["databricks"].get("auth_type"), profile=doc["databricks"].get("profile")
         ),
+        connection=ConnectionSettings(**doc.get("connection", {})),
     )
 
 

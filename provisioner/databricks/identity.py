@@ -300,12 +300,3 @@ def _auth_error(url: str, exc: ValueError, families: tuple[str, ...]) -> str:
             "run `az login` (azure-cli), or DATABRICKS_TOKEN; see README 'Databricks authentication'"
         )
     return f"Databricks auth: {first} — see README 'Databricks authentication'"
-
-
-def connection_token(client: WorkspaceClient, identity: Identity, comment: str) -> tuple[Secret, bool]:
-    """A PAT for AEP's Databricks base connection ("Access Token Authentication"), and
-    whether it was minted: the run's own PAT when it authenticates with one, otherwise a
-    new PAT of the run's principal (`/api/2.0/token/create`), so OAuth-only CI can connect."""
-    if identity.auth_type == "pat" and client.sdk.config.token:
-        return Secret(client.sdk.config.token), False
-    return client.create_token(comment), True

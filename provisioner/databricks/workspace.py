@@ -186,6 +186,10 @@ class WorkspaceClient:
             raise WorkspaceError(0, "NO_TOKEN", "POST /api/2.0/token/create answered without a token")
         return Secret(created.token_value)
 
+    def workspace_conf(self, *keys: str) -> dict[str, Any]:
+        """`GET /api/2.0/workspace-conf?keys=…` (admins): the settings asked for, null when unset."""
+        return self._do("GET", "/api/2.0/workspace-conf", query={"keys": ",".join(keys)})
+
     # -- clusters --------------------------------------------------------------------
 
     def create_cluster(self, spec: dict[str, Any]) -> str:

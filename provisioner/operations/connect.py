@@ -9,9 +9,11 @@ managed cluster's old id (or, by our naming, belongs to it) is repointed with
 one being created; if that is impossible the exact connection is named as orphaned.
 
 `provision connect` (`connect_cluster`): the cluster must be running when AEP creates the
-connection, so a terminated one is started and waited for. The Databricks PAT goes into the
-connection's `accessToken`: the run's own PAT when it authenticates with one, otherwise a PAT
-minted for the run's principal (OAuth M2M and Entra ID identities have no PAT to give).
+connection, so a terminated one is started and waited for. The connection's `accessToken` is
+a PAT of its own, never the run's credential, with a bounded lifetime; its id and expiry are
+recorded on the connection (provisioner.operations.connection_token). A connection without
+that record (made before the tool managed its token) gets a dedicated token on the next
+`connect`. `provision connect --rotate-token` (`rotate_tokens`) replaces the tokens without a gap.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.aep.flowservice import ConnectionRequest, FlowServiceClient, FlowServiceError, norm_domain
 from provisioner.console import Console
+from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ConfigError, ProvisionError
+from provisioner.operations import connection_token
+from provisioner.operations.connection_token import TokenRecord, environment_lock, replace_token
 
 if TYPE_CHECKING:
     from provisioner.config.model import ClusterSpec, Environment
     from provisioner.run.context import RunContext
-    from provisioner.secret import Secret
 
 
 def connection_name(env: Environment, cluster: str) -> str:
@@ -58,14 +62,16 @@ def lookup(
 
 
 def repoint_changed(
-    flow: FlowServiceClient,
+    ctx: RunContext,
     env: Environment,
+    flow: FlowServiceClient,
     before: Mapping[str, str],
     after: Mapping[str, str],
-    token: Secret | None,
     console: Console,
 ) -> list[str]:
-    """After an apply: repoint the connection of every cluster whose id changed; the orphans' lines."""
+    """After an apply: repoint the connection of every cluster whose id changed (with a new
+    token: AEP never returns the stored one, and the PATCH replaces the params whole); the
+    orphans' lines."""
     orphaned: list[str] = []
     for name, new_id in sorted(after.items()):
         old_id = before.get(name)
@@ -75,15 +81,9 @@ def repoint_changed(
         if found.stale is None:
             continue  # no connection for this cluster (or one already points at the new id)
         connection_id = str(found.stale.get("id"))
-        if token is None:
-            orphaned.append(
-                f"AEP base connection {connection_id} still points at {name}'s old cluster {old_id} (no token for "
-                f"it) — run `provision connect --cluster {name}` to repoint it to {new_id}"
-            )
-            continue
         try:
-            flow.repoint(found.stale, new_id, token)
-        except (FlowServiceError, ProvisionError) as exc:
+            replace_token(ctx, env, flow, found.stale, console, cluster_id=new_id)
+        except (FlowServiceError, ProvisionError, WorkspaceError) as exc:
             orphaned.append(
                 f"AEP base connection {connection_id} still points at {name}'s old cluster {old_id} ({exc}) — "
                 f"run `provision connect --cluster {name}` to repoint it to {new_id}"
@@ -99,18 +99,8 @@ def repoint_after_apply(
     """Repoint the AEP connections of clusters the apply re-created; warn, naming each orphan."""
     if all(before.get(name) in (None, cid) for name, cid in after.items()):
         return  # no managed cluster changed its id: AEP is not asked anything
-    from provisioner.databricks.identity import connection_token
-
     flow = FlowServiceClient(ctx.aep_client(env))
-    token: Secret | None
-    try:
-        # AEP never returns the stored token: the PATCH carries one again (the run's PAT, or a new one).
-        token, _ = connection_token(
-            ctx.workspace_client(env), ctx.identity(env), f"dlz-provisioner: AEP base connection ({env.name})"
-        )
-    except ProvisionError:
-        token = None  # every changed connection is then named as orphaned, with the fix
-    for line in repoint_changed(flow, env, before, after, token, console):
+    for line in repoint_changed(ctx, env, flow, before, after, console):
         console.warn(f"{env.name}: {line}")
 
 
@@ -124,6 +114,8 @@ class Connected:
     connection_id: str
     created: bool  # a new connection
     repointed: bool  # ours, moved from a re-created cluster's old id
+    token: TokenRecord | None = None  # the connection's token (None: unrecorded)
+    token_replaced: bool = False  # it had no recorded token and got a dedicated one
 
 
 def connect_cluster(
@@ -145,34 +137,104 @@ def connect_cluster(
         raise ProvisionError(f"{env.name}: cluster {spec.name} is not created yet — run `provision apply` first")
     cluster_id = ids[spec.name]
     flow = FlowServiceClient(ctx.aep_client(env))
-    found = lookup(flow, env, spec.name, cluster_id)
-    if found.current is not None:
-        return Connected(spec.name, cluster_id, str(found.current["id"]), created=False, repointed=False)
-    _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
-    if found.stale is not None:
-        # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
-        flow.repoint(found.stale, cluster_id, _token(ctx, env, spec.name, console))
-        return Connected(spec.name, cluster_id, str(found.stale["id"]), created=False, repointed=True)
-    request = ConnectionRequest(
-        name=connection_name(env, spec.name),
-        domain=env.databricks_host,
-        cluster_id=cluster_id,
-        access_token=_token(ctx, env, spec.name, console),
-        database=database,
-        catalog=catalog,
-    )
-    return Connected(spec.name, cluster_id, flow.create(request), created=True, repointed=False)
+    with environment_lock(ctx, env):
+        found = lookup(flow, env, spec.name, cluster_id)
+        if found.current is not None:
+            record = TokenRecord.of(found.current)
+            if record is not None:
+                return Connected(spec.name, cluster_id, str(found.current["id"]), False, False, record)
+            # Made before the tool managed its token (perhaps with someone's own PAT): give it a
+            # dedicated one. The token it held is unknown here, so it is named, never revoked.
+            _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+            done = replace_token(ctx, env, flow, found.current, console)
+            console.warn(
+                f"{env.name}: AEP base connection {done.connection_id} had a token the tool did not mint; it now "
+                f"has its own ({done.new.token_id}) — if the old one was a personal or CI token, revoke it yourself"
+            )
+            return Connected(spec.name, cluster_id, done.connection_id, False, False, done.new, token_replaced=True)
+        _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+        if found.stale is not None:
+            # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
+            done = replace_token(ctx, env, flow, found.stale, console, cluster_id=cluster_id)
+            return Connected(spec.name, cluster_id, done.connection_id, False, True, done.new)
+        name = connection_name(env, spec.name)
+        minted = connection_token.mint(ctx, env, name)
+        record = TokenRecord.minted(minted)
+        request = ConnectionRequest(
+            name=name,
+            domain=env.databricks_host,
+            cluster_id=cluster_id,
+            access_token=minted.value,
+            database=database,
+            catalog=catalog,
+            description=record.description(),
+        )
+        try:
+            connection_id = flow.create(request)
+        except BaseException:
+            connection_token.discard(ctx.workspace_client(env), minted, console, env)
+            raise
+        return Connected(spec.name, cluster_id, connection_id, True, False, record)
 
 
-def _token(ctx: RunContext, env: Environment, name: str, console: Console) -> Secret:
-    from provisioner.databricks.identity import connection_token
+# ---- provision connect --rotate-token ----------------------------------------------------
 
-    pat, minted = connection_token(
-        ctx.workspace_client(env), ctx.identity(env), f"dlz-provisioner: AEP base connection for {name}"
-    )
-    if minted:
-        console.info(f"minted a personal access token of {ctx.identity(env).principal} for AEP's connection")
-    return pat
+
+@dataclass(frozen=True)
+class Rotated:
+    cluster: str
+    connection_id: str
+    old: TokenRecord | None
+    new: TokenRecord | None  # None: not rotated (see `skipped`)
+    old_revoked: bool = False
+    proof: str = ""
+    skipped: str = ""
+
+
+def rotate_tokens(
+    ctx: RunContext,
+    env: Environment,
+    cluster: str | None,
+    console: Console,
+    *,
+    timeout: float,
+    if_expiring_within: int | None = None,
+) -> list[Rotated]:
+    """Replace the token of each managed cluster's connection (or one cluster's) without a gap."""
+    from provisioner.run.context import read_env_state
+
+    specs = [_cluster_spec(ctx, env, cluster)] if cluster else list(env.clusters)
+    ids = read_env_state(ctx, env).clusters()
+    flow = FlowServiceClient(ctx.aep_client(env))
+    client = ctx.workspace_client(env)
+    done: list[Rotated] = []
+    with environment_lock(ctx, env):
+        for spec in specs:
+            cluster_id = ids.get(spec.name)
+            current = lookup(flow, env, spec.name, cluster_id).current if cluster_id else None
+            if cluster_id is None or current is None:
+                done.append(Rotated(spec.name, "", None, None, skipped="no AEP base connection (`provision connect`)"))
+                continue
+            (state,) = connection_token.token_states(client, env, {spec.name: current})
+            old = TokenRecord.of(current)
+            if if_expiring_within is not None and not _due(state, if_expiring_within):
+                left = "it never expires" if state.days_left is None else f"{state.days_left} days left"
+                why = f"not expiring within {if_expiring_within} days ({left})"
+                done.append(Rotated(spec.name, str(current["id"]), old, None, skipped=why))
+                continue
+            _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+            replaced = replace_token(ctx, env, flow, current, console)
+            done.append(
+                Rotated(spec.name, replaced.connection_id, old, replaced.new, replaced.old_revoked, replaced.proof)
+            )
+    return done
+
+
+def _due(state: connection_token.TokenState, within: int) -> bool:
+    """Rotate now? An expired, revoked or unknown token always; a valid one inside the window."""
+    if state.state not in (connection_token.OK, connection_token.EXPIRING):
+        return True
+    return state.days_left is not None and state.days_left <= within
 
 
 def _cluster_spec(ctx: RunContext, env: Environment, name: str | None) -> ClusterSpec:

@@ -11,10 +11,16 @@ keeps running as it did before adoption. Terraform's own way, a `removed` block 
 rest), and a non-destroy plan of a root without the cluster blocks would also drop the
 scope's `prevent_destroy`. Clusters an interrupted apply created and the state never recorded
 (provisioner.operations.recover) are named: no state means Terraform cannot delete them.
+
+Once the clusters are gone, the Databricks token of each of their AEP base connections is
+revoked (it could only serve a cluster that no longer exists); the connections themselves
+stay in AEP, which owns them and their dataflows, and are named so a person can delete them.
+A kept adopted cluster keeps its connection and token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provisioner.config.model import Environment
@@ -35,6 +41,7 @@ class Destroyed:
     kept_scope: bool  # the managed secret scope was left in place
     kept_adopted: tuple[tuple[str, str], ...] = ()  # (name, cluster id): forgotten, not deleted
     strays: tuple[Stray, ...] = ()  # tagged for the environment, unknown to its state: not deleted
+    left_in_aep: tuple[str, ...] = ()  # one line per AEP base connection of a destroyed cluster
 
 
 def adopted_in_state(env: Environment, state: TerraformState) -> dict[str, str]:
@@ -78,9 +85,52 @@ def destroy_environment(
     )
     if applied is not Applied.DECLINED:
         _forget(runner, adopted)
-    return Destroyed(applied, kept_scope, kept if applied is not Applied.DECLINED else (), strays)
+    left: tuple[str, ...] = ()
+    if applied is Applied.APPLIED:
+        gone = {name: cid for name, cid in state.clusters().items() if name not in adopted}
+        left = tuple(revoke_connection_tokens(ctx, env, gone))
+    return Destroyed(applied, kept_scope, kept if applied is not Applied.DECLINED else (), strays, left)
 
 
 def _forget(runner: TerraformRunner, adopted: dict[str, str]) -> None:
     if adopted:
         runner.state_rm([f"{CLUSTER_TYPE}.{name}" for name in sorted(adopted)])
+
+
+def revoke_connection_tokens(ctx: RunContext, env: Environment, clusters: Mapping[str, str]) -> list[str]:
+    """Revoke the recorded token of each destroyed cluster's AEP connection; what is left in AEP."""
+    from provisioner.aep.flowservice import FlowServiceClient, norm_domain
+    from provisioner.databricks import tokens
+    from provisioner.databricks.workspace import WorkspaceError
+    from provisioner.errors import ProvisionError
+    from provisioner.operations.connection_token import TokenRecord
+
+    by_id = {cid: name for name, cid in clusters.items()}
+    if not by_id:
+        return []
+    want = norm_domain(env.databricks_host)
+    lines = []
+    try:
+        connections = list(FlowServiceClient(ctx.aep_client(env)).connections())
+    except ProvisionError as exc:
+        return [f"AEP connections could not be listed ({exc}): their Databricks tokens were not revoked"]
+    for item in connections:
+        params = (item.get("auth") or {}).get("params") or {}
+        name = by_id.get(str(params.get("clusterId", "")))
+        if name is None or norm_domain(str(params.get("domain", ""))) != want:
+            continue
+        record = TokenRecord.of(item)
+        if record is None:
+            token = "its token was not minted by the tool and is not revoked"
+        else:
+            try:
+                gone = tokens.delete(ctx.workspace_client(env), record.token_id)
+                token = f"its token {record.token_id} {'is revoked' if gone else 'was already gone'}"
+            except WorkspaceError as exc:
+                token = f"its token {record.token_id} could NOT be revoked ({exc.message}) — revoke it in the workspace"
+        lines.append(
+            f"left AEP base connection {item.get('id')} ('{item.get('name')}') in AEP: it points at deleted "
+            f"cluster {name} ({params.get('clusterId')}) and {token}; delete it (and its dataflows) in AEP "
+            "(Sources → Accounts) when no longer needed"
+        )
+    return lines

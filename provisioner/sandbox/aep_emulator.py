@@ -184,7 +184,12 @@ class AepEmulator:
         if isinstance(checked, Response):
             return checked
         org_id, sandbox = checked
-        connection_id = request.path[len(CONNECTIONS_PATH) + 1 :] or None
+        first, _, sub = request.path[len(CONNECTIONS_PATH) + 1 :].partition("/")
+        connection_id = first or None
+        if sub:
+            if sub == "explore" and request.method == "GET" and connection_id is not None:
+                return self._explore(org_id, sandbox, connection_id, request)
+            return _gateway_error(404, "404000", "Resource not found")
         if request.method == "POST" and connection_id is None:
             return self._create_connection(org_id, sandbox, request.body)
         if request.method == "PATCH" and connection_id is not None:
@@ -260,7 +265,33 @@ class AepEmulator:
             return _flow_error(412, "1304-412", f"The If-Match etag {etag} is not the connection's current version")
         return json_response(200, answer)
 
-    def _check_databricks_params(self, params: Any) -> str | None:
+    def _explore(self, org_id: str, sandbox: str, connection_id: str, request: Request) -> Response:
+        """`GET /connections/{id}/explore?objectType=root` (Adobe `sources/api-tutorials/explore/tabular`):
+        AEP reads the source with the connection's stored credentials and answers its tables. With
+        a Databricks token that is expired, revoked or unknown, or a cluster that is gone, AEP
+        cannot read it: 400 naming the cause (the body's wording is approximated)."""
+        if request.param("objectType") != "root" and not request.param("object"):
+            return _flow_error(400, "1304-400", "objectType must be root, or object must name a table")
+        found = [
+            c
+            for c in self.store.connections()
+            if c["id"] == connection_id and (c["org_id"], c["sandbox_name"]) == (org_id, sandbox)
+        ]
+        if not found:
+            return _flow_error(404, "1304-404", f"Connection {connection_id} not found")
+        params = (found[0].get("auth") or {}).get("params") or {}
+        # A JDBC session starts a terminated cluster, so only a missing one or the token fails here.
+        problem = self._check_databricks_params(params, need_running=False)
+        if problem:
+            return _flow_error(400, "1304-400", f"Connection test failed: {problem}")
+        database = str(params.get("database") or "default")
+        tables = [
+            {"type": "table", "name": f"{database}.{t}", "path": f"{database}.{t}", "canPreview": True}
+            for t in ("aep_profiles", "aep_events")
+        ]
+        return json_response(200, tables)
+
+    def _check_databricks_params(self, params: Any, *, need_running: bool = True) -> str | None:
         if not isinstance(params, dict):
             return "auth.params must be an object"
         for name in ("domain", "clusterId", "accessToken"):
@@ -274,8 +305,12 @@ class AepEmulator:
             cluster = None
         if cluster is None:
             return f"Cluster {params['clusterId']} does not exist in workspace {params['domain']}"
-        if cluster["state"] != "RUNNING":
+        if need_running and cluster["state"] != "RUNNING":
             return f"Cluster {params['clusterId']} is not running (state {cluster['state']})"
+        # AEP authenticates to the workspace with the connection's token: one that expired or
+        # was revoked is refused there (403 "Invalid access token.", store/tokens.py).
+        if self.store.principal_for_token(str(params["accessToken"])) is None:
+            return f"Databricks refused the access token (403 Invalid access token.) at {params['domain']}"
         return None
 
 

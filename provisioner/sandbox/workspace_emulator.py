@@ -80,6 +80,7 @@ from provisioner.sandbox.workspace_secrets import SecretEndpoints
 __all__ = ["LIST_MAX_PAGE_SIZE", "LIST_PAGE_SIZE", "WORKSPACE_PREFIX", "WorkspaceEmulator", "caller"]
 
 LIST_PAGE_SIZE = 2
+WORKSPACE_CONF_PATH = "/api/2.0/workspace-conf"
 LIST_MAX_PAGE_SIZE = 100
 _UNPAGED = 1 << 30  # clusters/list 2.0: every cluster in one answer
 _API_RE = re.compile(r"^/api/(?P<version>2\.[01])/(?P<endpoint>[a-z\-]+/[a-z\-/]+)$")
@@ -170,6 +171,8 @@ class WorkspaceEmulator:
             CALLER.principal = None
 
     def _dispatch(self, request: Request, ws: str, api_path: str, principal: dict[str, Any]) -> Response:
+        if api_path == WORKSPACE_CONF_PATH and request.method == "GET":
+            return self._workspace_conf(request, principal)
         if is_scim(api_path):
             return handle_scim(self.store, request, api_path, principal)
         objects = OBJECT_PERMISSIONS_RE.match(api_path)
@@ -220,6 +223,16 @@ class WorkspaceEmulator:
         if fault is not None and fault.hold_until is not None:
             _hold(Path(fault.hold_until))
         return json_response(200, answer)
+
+    def _workspace_conf(self, request: Request, principal: dict[str, Any]) -> Response:
+        """`GET /api/2.0/workspace-conf?keys=a,b`: admins only; an unset key answers null (provider
+        `docs/resources/workspace_conf.md`; `maxTokenLifetimeDays` is the one this sandbox knows)."""
+        if "admins" not in principal.get("groups", []):
+            return error(403, "PERMISSION_DENIED", "Only admins can access workspace configuration")
+        keys = [k for k in (request.param("keys") or "").split(",") if k]
+        cap = self.store.max_token_lifetime_days()
+        known = {"maxTokenLifetimeDays": None if cap is None else str(cap)}
+        return json_response(200, {k: known.get(k) for k in keys})
 
     def _throttle(self, workspace_key: str) -> float:
         """0 when the request may proceed, else seconds until the workspace accepts one."""

@@ -26,6 +26,7 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
     second = project.run("connect", "--cluster", "aep-explore", "--json")
     assert second.returncode == 0, second.stderr
     doc = json.loads(second.stdout)
+    token = doc.pop("token")
     assert doc == {
         "environment": "default",
         "cluster": "aep-explore",
@@ -39,15 +40,19 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
     assert stored["id"] == connection_id
     assert stored["connectionSpec"]["id"] == SPEC and stored["auth"]["specName"] == "Access Token Authentication"
     params = stored["auth"]["params"]
+    minted = params.pop("accessToken")
     assert params == {
         "domain": "https://adb-1234567890123456.7.azuredatabricks.net",
         "clusterId": cid,
-        "accessToken": DATABRICKS_PAT,
         "database": "default",
         "catalog": "main",
     }
+    # AEP gets a token of its own, never the run's PAT; its id is on the connection, not its value.
+    assert minted != DATABRICKS_PAT and store.principal_for_token(minted) is not None
+    assert token["tokenId"] in stored["description"] and minted not in stored["description"]
     for done in (first, second):
         assert DATABRICKS_PAT not in done.stdout + done.stderr
+        assert minted not in done.stdout + done.stderr
         assert AEP_SECRET not in done.stdout + done.stderr
 
     other = project.run("connect", "--cluster", "aep-ingest", "--json")

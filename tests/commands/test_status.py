@@ -15,6 +15,7 @@ POLICY = {"spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "valu
 
 TOP_KEYS = {
     "schemaVersion",
+    "connectionTokens",
     "environment",
     "status",
     "exitCode",

@@ -68,10 +68,10 @@ def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
     adopted = project.run("adopt", "--cluster-id", existing, env=env)
     assert adopted.returncode == 0, adopted.stderr
 
-    # AEP's connection authenticates with a PAT: an OAuth identity mints one of its own.
+    # AEP's connection authenticates with a PAT of its own, minted for the run's principal.
     connected = project.run("connect", "--cluster", "aep-ingest", "--timeout", "60", env=env)
     assert connected.returncode == 0, connected.stderr
-    assert "minted a personal access token" in connected.stderr
+    assert "its Databricks token" in connected.stderr
     (connection,) = store.connections()
     minted = connection["auth"]["params"]["accessToken"]
     owner = store.principal_for_token(minted)

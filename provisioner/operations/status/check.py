@@ -1,15 +1,20 @@
 """What `provision status` reports: the drift analysis (provisioner.operations.status.drift) fed from the run —
 Terraform state, the workspace, AEP's current token, the target's DLZ oracle, the rotation
-marker — with what `--probe` found on the clusters, and the stable --json document
-(docs/status-json.md). Exit code: 0 healthy, 3 expiring, 4 drift, 1 error.
+marker — with what `--probe` found on the clusters, the Databricks token of each cluster's AEP
+base connection (provisioner.operations.connection_token), and the stable --json document
+(docs/status-json.md). Exit code: 0 healthy, 3 expiring, 4 drift (or a connection token
+expired, revoked or unknown), 1 error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provisioner.config.model import Environment
+from provisioner.errors import ExitCode
+from provisioner.operations.connection_token import EXPIRING, OK, TokenState
 from provisioner.operations.status.drift import STATUS_WORD, StatusReport, status_report
 from provisioner.run.context import RunContext, fetch_credentials_aside, read_env_state
 from provisioner.run.warmup import in_thread
@@ -30,6 +35,8 @@ class Status:
     report: StatusReport
     probes: list[ClusterProbe] | None  # None: not probed
     document: dict[str, Any]  # the --json shape
+    connection_tokens: list[TokenState]
+    exit_code: ExitCode
 
 
 def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None = None) -> Status:
@@ -40,6 +47,7 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
     soon as state and client are there, beside the identity's proof (SCIM Me)."""
     fetched = fetch_credentials_aside(ctx, env, render_next=False)
     state = in_thread(lambda: read_env_state(ctx, env), "state")
+    connections = in_thread(lambda: _connections(ctx, env), "connections")
     client = ctx.reading_client(env)
 
     def credentials() -> DlzCredentials:
@@ -66,7 +74,55 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
     doc = document(report, probes)
     doc["databricksIdentity"] = identity.as_json()
     doc["dlz"] = {"backend": ctx.dlz_backend(), "probed": probes is not None}
-    return Status(report, probes, doc)
+    tokens, unread = _connection_tokens(ctx, env, report, connections)
+    code = max(report.exit_code, _tokens_code(tokens))
+    doc["connectionTokens"] = {
+        "warnDays": env.connection.warn_days,
+        "items": [t.as_json() for t in tokens],
+        "error": unread,
+    }
+    doc["status"], doc["exitCode"] = STATUS_WORD[code], int(code)
+    return Status(report, probes, doc, tokens, code)
+
+
+def _connections(ctx: RunContext, env: Environment) -> list[dict[str, Any]] | str:
+    """This workspace's Databricks base connections in AEP, or why they could not be listed."""
+    from provisioner.aep.flowservice import FlowServiceClient, norm_domain
+    from provisioner.errors import ProvisionError
+
+    want = norm_domain(env.databricks_host)
+    try:
+        return [
+            item
+            for item in FlowServiceClient(ctx.aep_client(env)).connections()
+            if norm_domain(str(((item.get("auth") or {}).get("params") or {}).get("domain", ""))) == want
+        ]
+    except ProvisionError as exc:
+        return str(exc)
+
+
+def _connection_tokens(
+    ctx: RunContext, env: Environment, report: StatusReport, listed: Callable[[], list[dict[str, Any]] | str]
+) -> tuple[list[TokenState], str | None]:
+    """The token of each managed cluster's connection; AEP unreadable is said, not an exit code."""
+    from provisioner.operations.connection_token import token_states
+
+    connections = listed()
+    if isinstance(connections, str):
+        return [], connections
+    by_cluster = {c.cluster_id: c.name for c in report.clusters if c.cluster_id}
+    mine: dict[str, dict[str, Any]] = {}
+    for item in connections:
+        name = by_cluster.get(str(((item.get("auth") or {}).get("params") or {}).get("clusterId", "")))
+        if name is not None and name not in mine:
+            mine[name] = item
+    return token_states(ctx.reading_client(env), env, mine), None
+
+
+def _tokens_code(tokens: list[TokenState]) -> ExitCode:
+    if any(t.state not in (OK, EXPIRING) for t in tokens):
+        return ExitCode.DRIFT
+    return ExitCode.EXPIRING if any(t.state == EXPIRING for t in tokens) else ExitCode.HEALTHY
 
 
 def _oracle(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> Oracle | None:

@@ -59,6 +59,8 @@ DEFAULT_FAULTS: dict[str, Any] = {
     # Permissions API reference is silent); the UI shows the dialog to managers, so CAN_MANAGE
     # by default — a lower one lets tests prove the tool does not rely on either answer.
     "workspace.permissions_read_level": "CAN_MANAGE",
+    # The workspace setting maxTokenLifetimeDays (store/tokens.py); None: not set (730 days apply).
+    "workspace.max_token_lifetime_days": None,
 }
 
 

@@ -53,3 +53,10 @@ class ConnectionStore(StoreBase):
                 record["updatedAt"] = now_ms()
                 return {"id": record["id"], "etag": record["etag"]}
             raise KeyError(connection_id)
+
+    def set_connection_description(self, connection_id: str, description: str) -> None:
+        """Sandbox knob: rewrite a connection's description, keeping its etag (as time passing would)."""
+        with self._txn() as state:
+            for record in state["connections"]:
+                if record["id"] == connection_id:
+                    record["description"] = description

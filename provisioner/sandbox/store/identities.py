@@ -19,6 +19,7 @@ What is copied from reality, and where it is written down:
   as in the workspace UI where only managers see a cluster's Permissions dialog.
 
 Token values are stored as SHA-256 digests only: the state file never holds them.
+The lifetime, listing and revocation of the PATs `token/create` mints: store/tokens.py.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ class IdentityStore(StoreBase):
             ids = _identities(state)
             digest = _digest(token)
             pid = ids["pats"].get(digest)
+            info = ids.get("pat_info", {}).get(digest)
+            if pid is not None and info is not None and 0 <= info["expiry_time"] <= time.time() * 1000:
+                return None  # past its expiry_time: the workspace refuses it (store/tokens.py)
             if pid is None:
                 entry = ids["oauth_tokens"].get(digest)
                 if entry is None or entry["expires"] <= time.time():
