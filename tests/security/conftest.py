@@ -113,6 +113,13 @@ class Needles:
         for account, key in snapshot.get("dlz_accounts", {}).items():
             if key not in known:
                 self.add(f"account-key#{account}", key)
+        # The Databricks token inside each AEP base connection (connect mints one per connection,
+        # rotation and repointing mint more): every one ever sent stays a needle.
+        for connection in snapshot.get("connections", []):
+            value = ((connection.get("auth") or {}).get("params") or {}).get("accessToken")
+            if value and value not in known:
+                self.add(f"connection-token#{len(self.secrets)}", value)
+                known.add(value)
 
     def _patterns(self) -> list[tuple[str, bytes]]:
         out = []

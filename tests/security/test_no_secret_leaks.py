@@ -2,11 +2,14 @@
 
 One sandbox project per SAS mode runs the real CLI through plan (--out), apply, an apply the
 workspace fails (provider error text), plans with TF_LOG=trace with and without --debug,
-`credentials --json`, and — once they exist — rotate, status and connect. Every run is
+`credentials --json`, rotate, status, connect and the lifecycle of AEP's connection token
+(rotation, expiry seen by status and verify, rotation of the expired token, destroy's
+revocation). Every run is
 watched by a sampler reading `/proc/<pid>/cmdline` of each descendant while it runs. The
 secrets are the distinctive AEP_SECRET and DATABRICKS_PAT of tests/conftest.py, every SAS
-token the sandbox's AEP issued (read from its store), their `sig=` values and the IMS access
-token (matched by shape): each in raw, URL-encoded and URL-decoded form.
+token the sandbox's AEP issued (read from its store), their `sig=` values, every Databricks
+token an AEP connection was given and the IMS access token (matched by shape): each in raw,
+URL-encoded and URL-decoded form.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Session:
     modes: dict[str, int] = field(default_factory=dict)
     # secrets found in state/plan files after any run (secret_scope mode: must stay empty)
     state_hits: list[str] = field(default_factory=list)
+    # the Terraform state before the closing destroy emptied it
+    state_before_destroy: bytes = b""
 
     def run(self, name: str, *args: str, **env: str) -> Sampled:
         sampled = run_sampled(self.project, *args, env=self.project.env(**env) if env else None)
@@ -123,6 +128,16 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     project.store().permanent_delete_cluster(WS_KEY, gone)
     s.run("apply (re-create, repoint)", "apply", "--auto-approve")
     s.run("connect (after repoint)", *LATER_COMMANDS["connect"][0])
+    # The connection token's lifecycle: rotated, expired (status and verify see it), rotated again.
+    s.run("connect --rotate-token", "connect", "--rotate-token", "--timeout", "60")
+    s.run("status --json (connection token)", "status", "--json")
+    s.run("sandbox expire-connection-token", "sandbox", "expire-connection-token", "--env", "default")
+    s.run("status (connection token expired)", "status")
+    s.run("verify --json (connection token expired)", "verify", "--json")
+    s.run(
+        "connect --rotate-token (expired)",
+        *("connect", "--rotate-token", "--if-expiring-within", "7", "--timeout", "60", "--json"),
+    )
     # The DLZ probe's error paths: every running cluster holds a token a refresh outside the
     # tool revoked, so each probe returns the storage service's error (which echoes requests).
     project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
@@ -133,6 +148,8 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         # The ownership preflight's refusal: a cluster owned by someone else would gain the reference.
         bobs = project.store().add_cluster(WS_KEY, {"cluster_name": "bobs"}, creator="bob@example.com")
         s.run("adopt (not the owner)", "adopt", "--cluster-id", bobs, "--name", "bobs")
+    s.state_before_destroy = (project.root() / "terraform.tfstate").read_bytes()
+    s.run("destroy", "destroy", "--auto-approve")  # revokes the connection's token, names what it left
     return s
 
 
@@ -166,6 +183,19 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     repoint = session.runs["apply (re-create, repoint)"]
     assert codes["apply (re-create, repoint)"] == 0 and "now points at aep-ingest" in repoint.output
     assert codes["connect (after repoint)"] == 0 and len(session.project.store().connections()) == 1
+    rotated = session.runs["connect --rotate-token"]
+    assert codes["connect --rotate-token"] == 0 and "previous:" in rotated.output, rotated.output[-2000:]
+    assert codes["status --json (connection token)"] == 0
+    assert codes["sandbox expire-connection-token"] == 0
+    expired = session.runs["status (connection token expired)"]
+    assert codes["status (connection token expired)"] == 4 and "expired" in expired.output, expired.output[-2000:]
+    assert codes["verify --json (connection token expired)"] == 4
+    again = session.runs["connect --rotate-token (expired)"]
+    assert codes["connect --rotate-token (expired)"] == 0 and '"rotated": true' in again.output, again.output[-2000:]
+    destroyed = session.runs["destroy"]
+    assert codes["destroy"] == 0 and "is revoked" in destroyed.output, destroyed.output[-2000:]
+    connection_tokens = [label for label in session.needles.secrets if label.startswith("connection-token#")]
+    assert len(connection_tokens) >= 4, connection_tokens  # connect, repoint, two rotations
     for name in ("verify (revoked)", "verify --json (revoked)", "status --probe (revoked)"):
         assert codes[name] == 4, session.runs[name].output[-2000:]
     assert "Server failed to authenticate the request" in session.runs["verify (revoked)"].output
@@ -174,7 +204,7 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
         assert codes["adopt (not the owner)"] == 1 and "only a cluster's owner may add" in refused.output
     if session.mode == "inline":
         # The needles include what must be hidden: the token is really in the state file.
-        state = (session.project.root() / "terraform.tfstate").read_bytes()
+        state = session.state_before_destroy
         assert any(hit.startswith("sas#") for hit in session.needles.scan_bytes(state, "state")), (
             "the SAS token should be in Terraform state — the needle set is wrong"
         )
