@@ -200,6 +200,8 @@ class RunContext:
             out=console.line,
             err=console.stderr_line,
             lock_seed=self.target.provider_lock_file(),
+            init_dir=self.target.init_dir(env.root_dir),
+            quiet=self.target.expected_warnings(),
         )
 
 

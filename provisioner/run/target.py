@@ -41,6 +41,15 @@ class Target(Protocol):
     def provider_lock_file(self) -> str | None:
         """The `.terraform.lock.hcl` a root starts from, when the target knows it ahead of init."""
 
+    def init_dir(self, root: Path) -> Path | None:
+        """Where `terraform init` runs for a root and keeps its lock file, when not in the root
+        itself (provisioner/terraform/init.py): a target whose provider is not the registry's
+        must neither read nor write the lock file a user commits."""
+
+    def expected_warnings(self) -> Mapping[str, str]:
+        """Terraform warnings this target causes by design, not shown: summary line → the last
+        line of the warning's body."""
+
     def blob_routing(self) -> Mapping[str, str]:
         """Where storage hosts are served (see provisioner/reach/endpoint.py): empty for Azure itself."""
 
@@ -89,6 +98,12 @@ class RealTarget:
 
     def provider_lock_file(self) -> str | None:
         return None  # `terraform init` writes it from the registry's answers
+
+    def init_dir(self, root: Path) -> Path | None:
+        return None  # init runs in the root and writes the lock file users commit
+
+    def expected_warnings(self) -> Mapping[str, str]:
+        return {}
 
     def blob_routing(self) -> Mapping[str, str]:
         return {}

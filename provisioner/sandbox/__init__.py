@@ -8,6 +8,7 @@ store and the provider mirror are loaded only when a sandbox is actually entered
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -322,6 +323,13 @@ class Sandbox:
         from provisioner.sandbox.mirror import lock_file
 
         return lock_file(PROVIDER_CONSTRAINT)
+
+    def init_dir(self, root: Path) -> Path:
+        """Where `terraform init` runs for `root` (provisioner/terraform/init.py): under this
+        state directory, so the sandbox's lock file never lands in the root users commit."""
+        resolved = Path(root).resolve()
+        digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+        return self.state_dir.resolve() / "init" / f"{resolved.name}-{digest}"
 
     def blob_hosts(self) -> dict[str, str]:
         """The PROVISION_SANDBOX_BLOB_HOSTS mapping: every storage account → the DLZ backend, path-style."""

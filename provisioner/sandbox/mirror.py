@@ -21,6 +21,10 @@ from provisioner.sandbox.provider import MIRRORED_VERSION
 
 SOURCE = "registry.terraform.io/databricks/databricks"
 EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
+# What Terraform prints at every plan and apply while dev_overrides are set (-no-color).
+# (terraform internal/command/meta_providers.go, providerDevOverrideRuntimeWarnings): its summary
+# and the last line of its body.
+DEV_OVERRIDES_WARNING = ("Warning: Provider development overrides are in effect", "releases.")
 
 # `:?` makes a run outside a sandbox fail with a message instead of "exec: : not found".
 LAUNCHER = (
@@ -42,9 +46,17 @@ def terraform_platform() -> str:
 
 
 def cli_config(mirror_dir: Path) -> str:
+    """Init installs the stand-in from the mirror; every other command takes it from the
+    `dev_overrides` directory and so ignores the lock file's entry for it (Terraform's CLI
+    config docs, "Development Overrides for Provider Developers") — a root's committed lock
+    file of the real provider then neither blocks nor changes a sandbox run."""
+    launcher_dir = mirror_dir / SOURCE / MIRRORED_VERSION / terraform_platform()
     # json.dumps quotes a path the way HCL string literals want it.
     return (
         "provider_installation {\n"
+        "  dev_overrides {\n"
+        f"    {json.dumps(SOURCE)} = {json.dumps(str(launcher_dir))}\n"
+        "  }\n"
         "  filesystem_mirror {\n"
         f"    path    = {json.dumps(str(mirror_dir))}\n"
         f'    include = ["{SOURCE}"]\n'

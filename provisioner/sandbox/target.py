@@ -44,6 +44,15 @@ class SandboxTarget:
     def provider_lock_file(self) -> str | None:
         return self.sandbox.provider_lock_file()
 
+    def init_dir(self, root: Path) -> Path | None:
+        return self.sandbox.init_dir(root)
+
+    def expected_warnings(self) -> Mapping[str, str]:
+        from provisioner.sandbox.mirror import DEV_OVERRIDES_WARNING
+
+        # The CLI config's dev_overrides (mirror.py) make Terraform say so at every plan and apply.
+        return dict([DEV_OVERRIDES_WARNING])
+
     def blob_routing(self) -> Mapping[str, str]:
         return self.sandbox.blob_hosts()
 

@@ -1,9 +1,24 @@
-"""`terraform init`, skipped when the working directory is already initialised for this root."""
+"""`terraform init`, skipped when the working directory is already initialised for this root.
+
+With an `init_dir` (a target whose provider is not the registry's: the sandbox), init runs
+there instead of in the root: the directory holds a symlink to each of the root's files and
+folders, and `TF_DATA_DIR` is the root's own `.terraform`, so plan and apply in the root find
+the backend, modules and providers init set up — but the lock file init writes stays in
+`init_dir`. A root's committed `.terraform.lock.hcl` (the real provider's hashes) is then never
+read or written by such a run. Terraform keeps the lock file in the working directory
+(internal/command/meta_dependencies.go, `dependencyLockFilename`), so a working directory of its
+own is the only way to keep it elsewhere; `-lockfile=readonly` still checks the root's file and
+refuses a provider whose hashes it does not list. Plan and apply then need the target's CLI
+config to supply the provider without the lock file (its `dev_overrides`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,44 +56,62 @@ class Init(Runner):
     def init(self, opts: InitOptions | None = None, *, force: bool = False) -> bool:
         """Run init when the root's providers or backend changed; True if it ran."""
         opts = opts or InitOptions()
+        workdir = self._init_workdir()
         if self.lock_seed is not None:
-            seed_lock_file(self.root, self.lock_seed)
+            seed_lock_file(workdir, self.lock_seed)
         extra = self._init_extra(opts)
         if not force and not self.init_needed(opts):
             return False
-        self.run(init_args(opts), "init")
+        if workdir == self.root:
+            self.run(init_args(opts), "init")
+        else:
+            data_dir = {**self.env.values, "TF_DATA_DIR": str((self.root / ".terraform").resolve())}
+            self.run(init_args(opts), "init", cwd=workdir, env=dataclasses.replace(self.env, values=data_dir))
         # init may have written the lock file, which is itself an init input.
-        record_init(self.root, init_fingerprint(self.root, extra))
+        record_init(self.root, init_fingerprint(self.root, extra, workdir))
         return True
+
+    def _init_workdir(self) -> Path:
+        """The root, or the init directory mirroring it (module docstring)."""
+        if self.init_dir is None:
+            return self.root
+        left = self.root / LOCK_FILE
+        if self.lock_seed is not None and left.is_file() and left.read_text(encoding="utf-8") == self.lock_seed:
+            # This very target wrote it there before init moved out of the root: a real
+            # `terraform init` would refuse its hash, so it must not be committed.
+            left.unlink(missing_ok=True)
+        mirror_root(self.root, self.init_dir)
+        return self.init_dir
 
     def init_needed(self, opts: InitOptions | None = None) -> bool:
         """Would `init(opts)` run terraform init? (Reads files only.)"""
         opts = opts or InitOptions()
         if opts.upgrade or opts.migrate_state:
             return True
-        if self.lock_seed is not None and not (self.root / LOCK_FILE).is_file():
+        workdir = self.init_dir or self.root
+        if self.lock_seed is not None and not (workdir / LOCK_FILE).is_file():
             return True  # init seeds it first
-        return needs_init(self.root, self._init_extra(opts))
+        return needs_init(self.root, self._init_extra(opts), workdir)
 
     def _init_extra(self, opts: InitOptions) -> str:
         return repr(opts) + self.env.values.get("TF_CLI_CONFIG_FILE", "")
 
 
-def init_fingerprint(root: Path, extra: str = "") -> str:
+def init_fingerprint(root: Path, extra: str = "", workdir: Path | None = None) -> str:
     digest = hashlib.sha256(extra.encode())
     for name in _INIT_INPUTS:
-        path = root / name
+        path = (workdir or root) / name if name == LOCK_FILE else root / name
         digest.update(name.encode() + b"\0")
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def needs_init(root: Path, extra: str = "") -> bool:
+def needs_init(root: Path, extra: str = "", workdir: Path | None = None) -> bool:
     stamp = root / STAMP
     if not (root / ".terraform").is_dir() or not stamp.is_file():
         return True
-    return stamp.read_text().strip() != init_fingerprint(root, extra)
+    return stamp.read_text().strip() != init_fingerprint(root, extra, workdir)
 
 
 def record_init(root: Path, fingerprint: str) -> None:
@@ -100,3 +133,30 @@ def seed_lock_file(root: Path, content: str) -> None:
         pass
     finally:
         tmp.unlink()
+
+
+# What init must not see through the mirror: the root's own working data and lock file, and
+# state (a local backend's state is read by plan and apply in the root, not by init).
+_NOT_MIRRORED = frozenset({".terraform", LOCK_FILE, "terraform.tfstate", "terraform.tfstate.backup"})
+
+
+def mirror_root(root: Path, init_dir: Path) -> None:
+    """Make `init_dir` hold a symlink to each of the root's entries (and nothing else but its
+    lock file), atomically per link: two runs may mirror one root at once."""
+    init_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {p.name: p.resolve() for p in root.iterdir() if p.name not in _NOT_MIRRORED} if root.is_dir() else {}
+    for entry in init_dir.iterdir():
+        if entry.name == LOCK_FILE or entry.name.startswith(".tmp-"):
+            continue
+        if entry.name not in wanted or not entry.is_symlink() or Path(os.readlink(entry)) != wanted[entry.name]:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+    for name, target in wanted.items():
+        link = init_dir / name
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        tmp = init_dir / f".tmp-{name}-{os.getpid()}-{threading.get_ident()}"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(target)
+        os.replace(tmp, link)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class Runner:
         out: process.LineSink,
         err: process.LineSink | None = None,
         lock_seed: str | None = None,
+        init_dir: Path | None = None,
+        quiet: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
         self.root = root
@@ -37,28 +39,36 @@ class Runner:
         self.err = err or out
         # The lock file to start from when the root has none (the provider source knows its hashes).
         self.lock_seed = lock_seed
+        # Where `terraform init` runs and keeps the lock file, when not in the root (init.py).
+        self.init_dir = init_dir
+        # Warnings the target causes by design (Target.expected_warnings), left out of the output.
+        self.quiet = dict(quiet or {})
         # Set: the running command is asked to stop (process.run's `stop`).
         self.stop: threading.Event | None = None
         # Set by the command once its process exists (process.run's `started`).
         self.started: threading.Event | None = None
 
-    def execute(self, args: Sequence[str], *, capture_stdout: bool = False) -> process.Completed:
-        """Run `terraform <args>` in the root; the caller judges the exit code."""
+    def execute(
+        self, args: Sequence[str], *, capture_stdout: bool = False, cwd: Path | None = None, env: ChildEnv | None = None
+    ) -> process.Completed:
+        """Run `terraform <args>` in the root (or `cwd`); the caller judges the exit code."""
         return process.run(
             [self.binary.path, *args],
-            cwd=self.root,
-            env=self.env,
+            cwd=cwd or self.root,
+            env=env or self.env,
             # Per run: the filter follows one output stream (provisioner.terraform.targeting).
-            out=without_targeting_warnings(self.out),
+            out=without_targeting_warnings(self.out, self.quiet),
             err=self.err,
             capture_stdout=capture_stdout,
             stop=self.stop,
             started=self.started,
         )
 
-    def run(self, args: Sequence[str], what: str) -> process.Completed:
+    def run(
+        self, args: Sequence[str], what: str, *, cwd: Path | None = None, env: ChildEnv | None = None
+    ) -> process.Completed:
         """Run and raise a one-line TerraformError unless it exits 0."""
-        done = self.execute(args)
+        done = self.execute(args, cwd=cwd, env=env)
         if done.returncode != 0:
             raise self.failure(what, done)
         return done

@@ -12,6 +12,7 @@ prints — what it decided — passes unchanged.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from provisioner.terraform.process import LineSink
 
@@ -24,21 +25,29 @@ _NEXT = re.compile(
 )
 
 
-def without_targeting_warnings(sink: LineSink) -> LineSink:
-    """A sink passing every line to `sink` but the bodies of the two targeting warnings."""
-    skipping = False
+def without_targeting_warnings(sink: LineSink, also: Mapping[str, str] | None = None) -> LineSink:
+    """A sink passing every line to `sink` but the bodies of the two targeting warnings, and of
+    the warnings in `also` (summary line → the last line of its body: the ones a target causes
+    by design, whose bodies are fixed text)."""
+    ends = dict(also or {})
+    skipping: str | None = None  # the summary of the warning being left out
     held_blank = False  # the blank line before a warning goes with it
 
     def write(line: str) -> None:
         nonlocal skipping, held_blank
         bare = line.rstrip("\n").strip()
-        if bare in _TARGETING:
-            skipping, held_blank = True, False
+        if bare in _TARGETING or bare in ends:
+            skipping, held_blank = bare, False
             return
-        if skipping:
+        if skipping is not None:
+            end = ends.get(skipping)
+            if end is not None:
+                if bare == end:
+                    skipping = None
+                return
             if not _NEXT.match(bare):
                 return
-            skipping, held_blank = False, True  # the blank line that set the next part off
+            skipping, held_blank = None, True  # the blank line that set the next part off
         if held_blank:
             held_blank = False
             sink("")

@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from provisioner.sandbox import Sandbox
+
 from .conftest import (
     BASE_CONFIG,
     DATABRICKS_PAT,
@@ -373,8 +375,11 @@ def test_terraform_too_old(project: Project, tmp_path: Path) -> None:
 def test_provider_init_failure(project: Project) -> None:
     root = project.root()
     root.mkdir(parents=True)
-    # A lock file pinning a checksum no package has: init must refuse the provider.
-    (root / ".terraform.lock.hcl").write_text(
+    # A lock file pinning a checksum no package has: init must refuse the provider. The
+    # sandbox's init keeps its lock file in its own directory (terraform/init.py).
+    lock = Sandbox(project.sandbox_dir).init_dir(root) / ".terraform.lock.hcl"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(
         'provider "registry.terraform.io/databricks/databricks" {\n'
         '  version     = "1.99.0"\n'
         '  constraints = "~> 1.99"\n'
