@@ -135,20 +135,27 @@ def seed_lock_file(root: Path, content: str) -> None:
         tmp.unlink()
 
 
-# What init must not see through the mirror: the root's own working data and lock file, and
-# state (a local backend's state is read by plan and apply in the root, not by init).
-_NOT_MIRRORED = frozenset({".terraform", LOCK_FILE, "terraform.tfstate", "terraform.tfstate.backup"})
+# What init must not see through the mirror: the root's own working data and lock file.
+_NOT_MIRRORED = frozenset({".terraform", LOCK_FILE})
+# A local backend's default state files are linked even before they exist: init reads them
+# when it migrates state away, and writes them through the link (Terraform's statemgr opens
+# the path with O_CREATE, no rename) when it migrates state here — into the root.
+_STATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup")
 
 
 def mirror_root(root: Path, init_dir: Path) -> None:
     """Make `init_dir` hold a symlink to each of the root's entries (and nothing else but its
     lock file), atomically per link: two runs may mirror one root at once."""
     init_dir.mkdir(parents=True, exist_ok=True)
-    wanted = {p.name: p.resolve() for p in root.iterdir() if p.name not in _NOT_MIRRORED} if root.is_dir() else {}
+    resolved = root.resolve()
+    wanted = {p.name: resolved / p.name for p in root.iterdir() if p.name not in _NOT_MIRRORED} if root.is_dir() else {}
+    wanted.update({name: resolved / name for name in _STATE_FILES})
     for entry in init_dir.iterdir():
         if entry.name == LOCK_FILE or entry.name.startswith(".tmp-"):
             continue
         if entry.name not in wanted or not entry.is_symlink() or Path(os.readlink(entry)) != wanted[entry.name]:
+            if not entry.is_symlink() and entry.is_dir():
+                continue  # not ours to remove (a link's place is taken by a directory: init fails, loudly)
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
     for name, target in wanted.items():
