@@ -39,6 +39,7 @@ class Settings:
     quick: bool
     sizes: tuple[int, ...] | None = None  # scale figures: cluster counts (default scale.SIZES)
     fast: bool = False  # scale figures: the `fast` profile too
+    variants: tuple[str, ...] = ()  # scale figures: only these (realistic, limited, fast)
 
 
 FIGURES: dict[str, Callable[[Settings], list[Row]]] = {}
@@ -384,6 +385,9 @@ def scale_figures(settings: Settings) -> list[Row]:
 def _variants(settings: Settings) -> tuple[object, ...] | None:
     import scale
 
+    if settings.variants:
+        named = {"realistic": scale.REALISTIC, "limited": scale.LIMITED, "fast": scale.FAST}
+        return tuple(named[v] for v in settings.variants)
     return (*scale.VARIANTS, scale.FAST) if settings.fast else None
 
 
@@ -489,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", metavar="N,M", help="scale figures: cluster counts (default 1,10,50,200)")
     parser.add_argument("--fast", action="store_true", help="scale figures: the `fast` profile too")
+    parser.add_argument("--variants", metavar="V,W", help="scale figures: only realistic, limited and/or fast")
     args = parser.parse_args(argv)
     # Without --only: every figure once (the scale series covers its steps; no step twice).
     steps = {"status", "window", "scale-plan", "verify", "prewindow"}
@@ -507,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         sizes=tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None,
         fast=args.fast,
+        variants=tuple(args.variants.split(",")) if args.variants else (),
     )
     rows: list[Row] = []
     try:
