@@ -122,6 +122,7 @@ def render_root(env: Environment, dlz: DlzTarget, config_path: Path, templates: 
         "backend": _backend(env),
         "spark_conf": lambda c: _spark_conf(c, env, dlz),
         "custom_tags": lambda c: _custom_tags(c, env),
+        "managed_tags": MANAGED_TAGS,
     }
     files: dict[str, str] = {}
     for name in TEMPLATE_FILES:

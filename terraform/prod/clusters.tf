@@ -23,6 +23,12 @@ resource "databricks_cluster" "aep-ingest" {
     "team"                        = "data"
   }
 
+  # The tags that find a create a killed run never recorded are set on create; a cluster made
+  # before them is not restarted (clusters/edit) just to gain them.
+  lifecycle {
+    ignore_changes = [custom_tags["dlz-provisioner-environment"], custom_tags["dlz-provisioner-cluster"]]
+  }
+
   # Created after (and destroyed before) the scope its secret reference points into.
   depends_on = [databricks_secret_scope.dlz]
 }
@@ -44,6 +50,12 @@ resource "databricks_cluster" "aep-explore" {
     "dlz-provisioner-environment" = "prod"
     "purpose"                     = "exploration"
     "team"                        = "data"
+  }
+
+  # The tags that find a create a killed run never recorded are set on create; a cluster made
+  # before them is not restarted (clusters/edit) just to gain them.
+  lifecycle {
+    ignore_changes = [custom_tags["dlz-provisioner-environment"], custom_tags["dlz-provisioner-cluster"]]
   }
 
   # Created after (and destroyed before) the scope its secret reference points into.

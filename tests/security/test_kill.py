@@ -299,3 +299,25 @@ def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destro
     (named,) = [ln for ln in destroyed.stderr.splitlines() if stray in ln]
     assert "not destroyed" in named and f"permanent-delete {stray}" in named, named
     assert len(store.list_clusters(WS)) == 2, "the stray and the other environment's cluster are left alone"
+
+
+def test_clusters_made_before_the_tags_are_not_restarted_to_gain_them(project: Project) -> None:
+    """The tags are set on create; a cluster made by an earlier version (without them) plans no
+    change — no clusters/edit, so no restart and no pending change that would stop `rotate`."""
+    assert project.run("apply", "--auto-approve").returncode == 0
+    store = project.store()
+    with store._txn() as state:  # as an earlier version left them: no tool tags
+        for cluster in state["workspaces"][WS]["clusters"].values():
+            tags = cluster["spec"].get("custom_tags") or {}
+            for key in ("dlz-provisioner-environment", "dlz-provisioner-cluster"):
+                tags.pop(key, None)
+    assert all("dlz-provisioner-cluster" not in (c.get("custom_tags") or {}) for c in store.list_clusters(WS))
+    planned = project.run("plan")
+    assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr[-2000:]
+    # A config change elsewhere in custom_tags still applies, and the tool's tags stay absent.
+    project.config["clusters"][0]["custom_tags"]["team"] = "platform"
+    project.write_config()
+    assert project.run("apply", "--auto-approve").returncode == 0
+    (ingest,) = [c for c in store.list_clusters(WS) if c["cluster_name"] == "aep-ingest"]
+    assert ingest["custom_tags"]["team"] == "platform"
+    assert "dlz-provisioner-cluster" not in ingest["custom_tags"]
