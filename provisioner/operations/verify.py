@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.errors import ExitCode
-from provisioner.reach.host_check import HostCheck, check_from_host
+from provisioner.reach.host_check import HostCheck, check_until_settled
 from provisioner.reach.probe import (
     DEFAULT_PARALLEL,
     DEFAULT_TIMEOUT_SECONDS,
@@ -115,7 +115,7 @@ def verify_env(
 ) -> Verification:
     """Both checks, side by side: the host check's storage round trip overlaps the probes."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlz-host") as pool:
-        host = pool.submit(check_from_host, creds, routing=ctx.target.blob_routing())
+        host = pool.submit(check_until_settled, creds, routing=ctx.target.blob_routing())
         clusters = probe_env(ctx, env, creds, options)
         return Verification(env.name, ctx.dlz_backend(), host.result(), tuple(clusters))
 

@@ -10,13 +10,20 @@ host's clock, the error code, the detail text.
 
 The SDK's error messages and exceptions can carry the request URL — with the token in
 its query — so only our own words and the service's masked first line are ever shown.
+
+A token fresh from a refresh is bound to a stored access policy that "may take up to 30
+seconds to take effect" (Azure REST, Set Container ACL), and until then Azure refuses it
+exactly as a revoked one. So `check_until_settled` asks again, backing off, for up to
+`SETTLE_SECONDS` before it calls a token revoked (and advises `rotate --resume`); its clock is
+injectable, so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
 
 # Azure tolerates 15 minutes of clock difference on signed requests.
 CLOCK_SKEW_LIMIT = dt.timedelta(minutes=15)
+# A stored access policy takes effect within 30 s (Azure REST, Set Container ACL); a margin on top.
+SETTLE_SECONDS = 35.0
 
 OK, REVOKED, EXPIRED, CLOCK_SKEW, WRONG_ACCOUNT, NO_LIST_PERMISSION, UNREACHABLE, ERROR = (
     "ok",
@@ -49,6 +58,43 @@ class HostCheck:
 
     def as_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "cause": self.cause, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What the retry waits with (databricks-sdk-py style: injectable, so tests never sleep)."""
+
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+def check_until_settled(
+    creds: DlzCredentials,
+    *,
+    routing: Mapping[str, str] | None = None,
+    budget: float = SETTLE_SECONDS,
+    clock: Clock | None = None,
+    check: Callable[..., HostCheck] | None = None,
+) -> HostCheck:
+    """`check_from_host`, asked again while the token is refused as revoked, for up to `budget` seconds."""
+    clock = clock or Clock()
+    check = check or check_from_host
+    started = clock.monotonic()
+    wait = 1.0
+    while True:
+        result = check(creds, routing=routing)
+        if result.cause != REVOKED:
+            return result
+        left = budget - (clock.monotonic() - started)
+        if left <= 0:
+            return HostCheck(
+                False,
+                REVOKED,
+                f"{result.detail} (still refused after {budget:.0f} s, longer than a new stored access policy "
+                "takes to take effect)",
+            )
+        clock.sleep(min(wait, left))
+        wait = min(wait * 2, 8.0)
 
 
 def check_from_host(

@@ -133,7 +133,7 @@ class Sandbox:
             store.add_service_principal(client_id, secret.reveal())
         for host in self.workspace_hosts:
             store.ensure_workspace(workspace_key(host))
-        self._dlz = _dlz_backend(store, self._dlz_choice)
+        self._dlz = _dlz_backend(store, self._dlz_choice, profile.sas_propagation_seconds)
         self._closing = threading.Event()
         self._start_error = None
         if self.served_at is not None:
@@ -345,7 +345,7 @@ class Sandbox:
         return {**self._mirror_env, HOSTS_ENV: json.dumps(self.hosts(), sort_keys=True)}
 
 
-def _dlz_backend(store: SandboxStore, choice: str | None) -> DlzBackend:
+def _dlz_backend(store: SandboxStore, choice: str | None, propagation_seconds: float = 0.0) -> DlzBackend:
     import os
 
     from provisioner.sandbox.azurite import find_azurite
@@ -355,5 +355,5 @@ def _dlz_backend(store: SandboxStore, choice: str | None) -> DlzBackend:
     if executable is None:
         if choice == "azurite":
             raise RuntimeError("Azurite was asked for but is not installed (needs node and `azurite-blob`)")
-        return OracleDlz(store)
-    return AzuriteDlz(store, executable)
+        return OracleDlz(store, propagation_seconds)
+    return AzuriteDlz(store, executable, propagation_seconds)

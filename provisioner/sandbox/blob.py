@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from html import escape  # not xml.sax.saxutils: it imports urllib.request and http.client
 from pathlib import Path
@@ -82,11 +84,27 @@ def _split(path: str) -> tuple[str, str]:
 # ---- the oracle ---------------------------------------------------------------------------
 
 
+def still_propagating(
+    store: SandboxStore, account: str, container: str, query: Mapping[str, str], seconds: float
+) -> bool:
+    """The request carries the current token, issued less than `seconds` ago: its stored access
+    policy has not taken effect yet ("may take up to 30 seconds", Azure REST Set Container ACL),
+    so Azure answers 403 `AuthenticationFailed` as for a revoked one (profile.py's knob)."""
+    if seconds <= 0 or not query.get("sig"):
+        return False
+    for record in store.dlz_records():
+        same = record["storageAccountName"] == account and record["containerName"] == container
+        if same and sas_fields(record["SASToken"]).get("si") == query.get("si"):
+            return time.time() * 1000 - int(record["issued_at"]) < seconds * 1000
+    return False
+
+
 class OracleDlz:
     name = "oracle"
 
-    def __init__(self, store: SandboxStore) -> None:
+    def __init__(self, store: SandboxStore, propagation_seconds: float = 0.0) -> None:
         self._store = store
+        self._propagation = propagation_seconds
 
     def describe(self) -> str:
         return (
@@ -120,6 +138,8 @@ class OracleDlz:
         if request.method != "GET" or query.get("comp") != "list" or query.get("restype") != "container":
             return _xml_error(400, "UnsupportedOperation", "The sandbox's DLZ oracle answers only List Blobs.")
         problem = self._check(account, container, query)
+        if problem is None and still_propagating(self._store, account, container, query, self._propagation):
+            problem = 403, "AuthenticationFailed", AUTH_FAILED
         if problem is not None:
             return _xml_error(*problem)
         body = (
@@ -154,8 +174,9 @@ def _xml_error(status: int, code: str, message: str) -> Response:
 class AzuriteDlz:
     name = "azurite"
 
-    def __init__(self, store: SandboxStore, executable: Path) -> None:
+    def __init__(self, store: SandboxStore, executable: Path, propagation_seconds: float = 0.0) -> None:
         self._store = store
+        self._propagation = propagation_seconds
         self._process = AzuriteProcess(executable)
         self._lock = threading.Lock()
         self._accounts: dict[str, str] = {}
@@ -215,6 +236,10 @@ class AzuriteDlz:
             self.ensure()
         except AzuriteError as exc:
             return _xml_error(503, "ServerBusy", f"sandbox: {exc}")
+        account, container = _split(request.path)
+        query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
+        if still_propagating(self._store, account, container, query, self._propagation):
+            return _xml_error(403, "AuthenticationFailed", AUTH_FAILED)
         target = request.path[len(BLOB_PREFIX) - 1 :] + (f"?{request.raw_query}" if request.raw_query else "")
         headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
         import http.client  # here: a sandbox that never proxies to Azurite never needs it

@@ -35,6 +35,7 @@ from provisioner.errors import ProvisionError
 PROFILE_ENV = "PROVISION_SANDBOX_PROFILE"
 RATE_LIMIT_ENV = "PROVISION_SANDBOX_RATE_LIMIT"
 START_SECONDS_ENV = "PROVISION_SANDBOX_CLUSTER_START_SECONDS"
+SAS_PROPAGATION_ENV = "PROVISION_SANDBOX_SAS_PROPAGATION_SECONDS"
 TRACE_ENV = "PROVISION_SANDBOX_TRACE"  # a file: one JSON line per request (server.py)
 LATENCY_SEED_ENV = "PROVISION_SANDBOX_LATENCY_SEED"  # reproducible waits per client and request (server.py)
 
@@ -47,10 +48,15 @@ class Profile:
     cluster_start_seconds: float  # PENDING/RESTARTING → RUNNING, also resize and terminate
     cluster_start_jitter: float  # ± fraction, drawn per (re)start
     rate_limit_rps: float | None = None  # requests per second per workspace; None: no limit
+    # A new token's stored access policy "may take up to 30 seconds to take effect" (Azure REST,
+    # Set Container ACL): the blob route refuses the current token this long after it was
+    # issued. Realistic takes 10 s: its clusters restart for 20 s, so a rotation's on-cluster
+    # probe never meets it, while `verify` right after a refresh does.
+    sas_propagation_seconds: float = 0.0
 
 
 FAST = Profile("fast", (0.0, 0.0), (0.0, 0.0), 0.3, 0.0)
-REALISTIC = Profile("realistic", (0.1, 0.3), (0.2, 0.5), 20.0, 0.1)
+REALISTIC = Profile("realistic", (0.1, 0.3), (0.2, 0.5), 20.0, 0.1, None, 10.0)
 PROFILES = {p.name: p for p in (FAST, REALISTIC)}
 
 
@@ -63,6 +69,7 @@ def current_profile(environ: Mapping[str, str] | None = None) -> Profile:
     profile = PROFILES[name]
     start = _seconds(environ, START_SECONDS_ENV)
     rate = _seconds(environ, RATE_LIMIT_ENV)
+    propagation = _seconds(environ, SAS_PROPAGATION_ENV)
     return Profile(
         profile.name,
         profile.workspace_latency,
@@ -70,6 +77,7 @@ def current_profile(environ: Mapping[str, str] | None = None) -> Profile:
         profile.cluster_start_seconds if start is None else start,
         profile.cluster_start_jitter if start is None else 0.0,  # an explicit start time is exact
         profile.rate_limit_rps if rate is None else (rate or None),  # 0 turns the limit off
+        profile.sas_propagation_seconds if propagation is None else propagation,
     )
 
 
