@@ -113,6 +113,10 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
     # copy on the clusters no longer works anyway) and, in secret_scope mode, while Terraform
     # plans the root on disk (provisioner.operations.plan_ahead). Terraform gets the same identity, its
     # auth type pinned.
+    from provisioner.operations.recover import remove_abandoned_recovery
+
+    if remove_abandoned_recovery(env.root_dir):  # before Terraform reads the root
+        console.info(f"{env.name}: removed recovered.tf, left by an apply that was killed")
     mode = mode_of(env)
     scoped = mode.tool_writes_secret
     notes = BufferedConsole(color=console.color)  # the checks' warnings, printed after the plan

@@ -11,14 +11,18 @@ only be noise in the root (and `render --check` knows nothing of it). Strays it 
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.databricks.cluster_tags import Stray, find_strays, importable
 from provisioner.errors import RenderError
 from provisioner.render import hcl
 from provisioner.render.root import HEADER_MARK
+from provisioner.terraform.planfile import alive_since
 
 if TYPE_CHECKING:
     from provisioner.config.model import Environment
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from provisioner.run.context import RunContext
 
 RECOVERED_FILE = "recovered.tf"
+_WRITER = re.compile(r"\(written by process (\d+)\)")
 
 
 def stray_clusters(ctx: RunContext, env: Environment, state_ids: Mapping[str, str]) -> list[Stray]:
@@ -40,7 +45,8 @@ def recovered_hcl(env: Environment, chosen: Mapping[str, Stray]) -> str:
     ]
     header = (
         f"{HEADER_MARK} (environment {env.name}) for one apply: clusters an interrupted apply created "
-        "and never recorded, imported instead of created twice. Removed after the apply."
+        f"and never recorded, imported instead of created twice. Removed after the apply "
+        f"(written by process {os.getpid()})."
     )
     return header + "\n\n" + "\n\n".join(blocks) + "\n"
 
@@ -71,6 +77,22 @@ def importing_strays(
         yield chosen
     finally:
         path.unlink(missing_ok=True)
+
+
+def remove_abandoned_recovery(root: Path) -> bool:
+    """Delete a recovered.tf whose writer was killed before it could (True if one went): its
+    import may name a cluster deleted since, which would fail every plan. A live run's stays."""
+    path = root / RECOVERED_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+        written = path.stat().st_mtime
+    except OSError:
+        return False
+    found = _WRITER.search(text.partition("\n")[0])
+    if not text.startswith(HEADER_MARK) or (found is not None and alive_since(int(found.group(1)), written)):
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def unplaced(stray: Stray, env: Environment) -> str:

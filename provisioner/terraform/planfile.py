@@ -62,13 +62,13 @@ def remove_abandoned_plans(directory: Path) -> list[Path]:
             written = path.stat().st_mtime
         except OSError:
             continue
-        if not _alive_since(int(match.group(1)), written):
+        if not alive_since(int(match.group(1)), written):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 
 
-def _alive_since(pid: int, written: float) -> bool:
+def alive_since(pid: int, written: float) -> bool:
     """Does process `pid` run, and is it the one that wrote a file at `written`? A process
     started after the file was written only reuses the pid of the one that did."""
     try:
