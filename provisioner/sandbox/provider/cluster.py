@@ -46,12 +46,26 @@ from provisioner.sandbox.provider.structs import api_value, from_api, state_valu
 # read back from clusters/get (`common.StructToData`).
 NOT_API = frozenset({"id", "url", "is_pinned", "no_wait", "library", "timeouts", "provider_config"})
 RESIZE_FIELDS = frozenset({"num_workers", "autoscale"})
+CLOUD_ATTRIBUTES = ("aws_attributes", "azure_attributes", "gcp_attributes")
 # Optional attributes the server fills in when unset; the real provider suppresses the
 # diff for them, so a null config is kept null instead of taking the server's value.
 SERVER_DEFAULTED = ("data_security_mode", "runtime_engine")
 
 CREATE_TIMEOUT = 30 * 60.0
 EDIT_RETRY_TIMEOUT = 15 * 60.0  # the real provider retries INVALID_STATE edits this long
+
+
+def _keep_server_fields(current: Any, planned: Any) -> Any:
+    """A one-element block whose unset fields (or whole absence) take the state's values."""
+    if not current:
+        return planned
+    if not planned:
+        return current
+    merged = dict(planned[0])
+    for key, value in current[0].items():
+        if merged.get(key) is None:
+            merged[key] = value
+    return [merged]
 
 
 def _libraries(state: State) -> list[dict[str, Any]]:
@@ -116,6 +130,12 @@ class Cluster(StandInResource):
                 planned[name] = current[name]
         if current is not None:
             planned["spark_conf"] = suppress_spark_conf_diff(current.get("spark_conf"), planned.get("spark_conf"))
+            # aws/azure/gcp_attributes are SetConditionalSuppressDiff(suppressUnlessBlockDeleted)
+            # (resource_cluster.go; v1.99 has no clear_cloud_attributes_on_remove, so always):
+            # what the configuration leaves out — the block, or a field of it — is no change
+            # from what the server filled in (a policy's defaults, the cloud's own).
+            for name in CLOUD_ATTRIBUTES:
+                planned[name] = _keep_server_fields(current.get(name), planned.get(name))
         return planned
 
     @reports_errors("cannot create cluster")
