@@ -101,3 +101,17 @@ def test_raw_terraform_and_the_sdk_use_a_running_serve(project: Project) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No changes." in done.stdout
     assert "['aep-explore', 'aep-ingest']" in done.stdout
+
+
+def test_serve_on_a_port_in_use_is_one_line(project: Project) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = project.run("sandbox", "serve", "--port", str(port), sandbox=False, timeout=60)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == f"error: --port {port}: cannot listen there (Address already in use) — choose another port"
+    )
+    assert not (project.sandbox_dir / "serve" / "serve.json").exists()
