@@ -192,3 +192,48 @@ def test_destroy_revokes_the_connection_token_and_names_what_it_left_in_aep(proj
     assert f"left AEP base connection {doc['connectionId']}" in destroyed.stderr
     assert f"its token {doc['token']['tokenId']} is revoked" in destroyed.stderr
     assert len(store.connections()) == 1, "the connection itself stays: AEP owns it"
+
+
+def test_two_rotations_at_once_leave_one_working_token_and_no_stray(project: Project) -> None:
+    """Both runs read the connection, then both mint (held at a barrier until each has minted):
+    the If-Match PATCH lets one win; the other gets 412, revokes its own token and fails in one
+    line. The environment lock (once it exists) keeps them apart; this is the net under it."""
+    import subprocess
+    import sys
+    import time
+
+    assert project.run("apply", "--auto-approve").returncode == 0
+    _connected(project)
+    store = project.store()
+    me = _me(store)
+    release = project.dir / "release"
+    store.set_faults(**{"workspace.hold_answer": {"token/create": str(release)}})
+    argv = [sys.executable, "-m", "provisioner.main", "connect", "--rotate-token", "--cluster", "aep-ingest"]
+    argv += ["--config", str(project.config_path), "--sandbox"]
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            argv, cwd=project.dir, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def minted(count: int) -> None:
+        deadline = time.monotonic() + 120
+        while len(store.list_pats(me)) < count:
+            assert time.monotonic() < deadline, "a rotation never reached its mint"
+            time.sleep(0.05)
+
+    first = start()
+    minted(2)  # the connection's token and the first run's new one
+    second = start()
+    minted(3)
+    release.touch()
+    outs = [p.communicate(timeout=180) for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 1], outs
+    loser = next(err for p, (_, err) in zip((first, second), outs, strict=True) if p.returncode == 1)
+    assert "changed by someone else meanwhile" in loser
+    store.set_faults(**{"workspace.hold_answer": {}})
+    (left,) = store.list_pats(me)  # the winner's token only: the old one and the loser's are revoked
+    (connection,) = store.connections()
+    assert left["token_id"] in connection["description"]
+    assert store.principal_for_token(_token_of(store)) is not None
