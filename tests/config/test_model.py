@@ -181,6 +181,21 @@ def test_secret_values_in_yaml_are_refused(tmp_path: Path) -> None:
     assert "abcdEFGH1234" not in message
 
 
+def test_user_may_not_set_the_dlz_key_itself(tmp_path: Path) -> None:
+    """The DLZ entry is the tool's (issue 27: refused at load, before any AEP call), whatever
+    container and account it names — they are known only from AEP's credentials."""
+    for key in (
+        "fs.azure.sas.dlz-databricks-container.acct1.blob.core.windows.net",
+        "fs.azure.sas.other-container.other.blob.core.windows.net",
+    ):
+        doc = copy.deepcopy(BASE_CONFIG)
+        doc["clusters"][0]["spark_conf"][key] = "x"
+        message = error_for(tmp_path, doc)
+        assert f"clusters[0].spark_conf.{key}:" in message
+        assert "managed by dlz-provisioner" in message and "remove this key" in message
+        assert not (tmp_path / "terraform").exists()
+
+
 def test_env_names_must_be_safe(tmp_path: Path) -> None:
     for bad in ("../up", "a/b", "/abs", "UPPER", "terraform"):
         message = error_for(tmp_path, merge(BASE_CONFIG, {"environments": {bad: {}}}))

@@ -97,14 +97,18 @@ def test_import_blocks_for_adopted_clusters(tmp_path: Path) -> None:
     assert 'to = databricks_cluster.aep-explore\n  id = "0101-123456-abcdef"' in files["imports.tf"]
 
 
-def test_user_may_not_set_the_dlz_key_itself(tmp_path: Path) -> None:
-    doc = copy.deepcopy(BASE_CONFIG)
-    doc["clusters"][0]["spark_conf"]["fs.azure.sas.dlz-databricks-container.acct1.blob.core.windows.net"] = "x"
-    path = tmp_path / "provision.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    cfg = load_config(path, environ={})
+def test_render_refuses_a_cluster_that_sets_the_dlz_key_itself(tmp_path: Path) -> None:
+    """load_config refuses the key first (tests/config/test_model.py); render keeps its own guard so
+    an Environment built any other way still cannot get a second, user-written DLZ entry."""
+    cfg = load_config(_config(tmp_path), environ={})
+    (env,) = cfg.select()
+    dlz = DlzTarget(CONTAINER, "acct1")
+    cluster = env.clusters[0]
+    own = dataclasses.replace(cluster, spark_conf={**cluster.spark_conf, dlz.spark_conf_key: "x"})
+    env = dataclasses.replace(env, clusters=(own, *env.clusters[1:]))
     with pytest.raises(RenderError, match="manages the DLZ SAS entry"):
-        render_root(cfg.select()[0], DlzTarget(CONTAINER, "acct1"), cfg.path)
+        render_root(env, dlz, cfg.path)
+    assert not env.root_dir.exists()
 
 
 def test_write_is_atomic_refuses_foreign_files_and_removes_stale(tmp_path: Path) -> None:
