@@ -549,6 +549,17 @@ def plan_rows(
             rows.append(
                 _linearity(f"raw terraform plan linearity (the stand-in provider), {variant.label}", raw, sizes)
             )
+        if 10 in raw and 200 in raw:
+            growth = raw[200] / raw[10]
+            rows.append(
+                Row(
+                    f"stand-in linear: raw `terraform plan` t(200)/t(10), {variant.label}",
+                    f"{growth:.1f}x ({raw[10]:.2f} s → {raw[200]:.2f} s)",
+                    "≤ 22x",
+                    growth <= 22.0,
+                    ["bound at 200: the provider's own 15 req/s, 2 requests per cluster's refresh (≥ 25.7 s)"],
+                )
+            )
     return rows
 
 
