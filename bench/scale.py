@@ -328,7 +328,6 @@ def variant_environ(variant: Variant, trace: Path) -> Iterator[None]:
 # Where a figure is held to its goal (elsewhere it is reported): (step, variant, size).
 GATED = {
     ("window", LIMITED, 200),  # issue 25: ≤ 1.05x its floor at 200 clusters under 20 req/s
-    ("window", REALISTIC, 50),  # issue 16: ≤ 1.05x at 50 clusters without a limit
     ("status", REALISTIC, 50),
     ("status", REALISTIC, 200),
 }
