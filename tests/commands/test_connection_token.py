@@ -237,3 +237,23 @@ def test_two_rotations_at_once_leave_one_working_token_and_no_stray(project: Pro
     (connection,) = store.connections()
     assert left["token_id"] in connection["description"]
     assert store.principal_for_token(_token_of(store)) is not None
+
+
+def test_a_killed_runs_leftover_token_is_revoked_once_it_is_old_and_a_fresh_one_is_kept(project: Project) -> None:
+    """A run killed between mint and PATCH leaves a token nothing uses, carrying the comment.
+    The next rotation revokes it once it is older than any run's mint-to-PATCH window; a young
+    one may be another run's on its way to AEP, so it stays."""
+    assert project.run("apply", "--auto-approve").returncode == 0
+    _connected(project)
+    store = project.store()
+    me = _me(store)
+    old_leftover, old_info = store.create_pat(me, COMMENT, 30 * 86_400)
+    store.backdate_pat(old_info["token_id"], 2 * 3600)
+    young_leftover, young_info = store.create_pat(me, COMMENT, 30 * 86_400)
+    rotated = project.run("connect", "--rotate-token", "--cluster", "aep-ingest")
+    assert rotated.returncode == 0, rotated.stderr
+    assert store.pat_refused(old_leftover) and f"revoked leftover token {old_info['token_id']}" in rotated.stderr
+    assert store.principal_for_token(young_leftover) is not None
+    ids = {t["token_id"] for t in store.list_pats(me)}
+    assert ids == {young_info["token_id"], *(t for t in ids if t in store.connections()[0]["description"])}
+    assert len(ids) == 2

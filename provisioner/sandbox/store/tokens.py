@@ -134,6 +134,15 @@ class TokenStore(StoreBase):
                     expired.append(info["token_id"])
             return expired
 
+    def backdate_pat(self, token_id: str, seconds: int) -> None:
+        """Test knob: the token was created (and expires) `seconds` earlier, as if minted long ago."""
+        with self._txn() as state:
+            for info in _ids(state)["pat_info"].values():
+                if info["token_id"] == token_id:
+                    info["creation_time"] -= seconds * 1000
+                    if info["expiry_time"] >= 0:
+                        info["expiry_time"] -= seconds * 1000
+
     def max_token_lifetime_days(self) -> int | None:
         """The workspace setting `maxTokenLifetimeDays` (None: not set)."""
         with self._txn() as state:
