@@ -1,10 +1,12 @@
-"""After an apply, make every running managed cluster actually use the current SAS token.
+"""After an apply or a rotation's write, make every running managed cluster actually use the
+current SAS token.
 
-Terraform's view ends too early for AEP's refresh-revokes-at-once semantics:
+Writing the token is not enough for AEP's refresh-revokes-at-once semantics:
 - inline mode: the provider `edit`s a running cluster, which restarts it, but returns before
   the restart finishes — the old process may still be serving with the revoked token;
-- secret_scope mode: the secret is replaced and nothing restarts at all, because
-  `{{secrets/…}}` references are resolved only when a cluster starts.
+- secret_scope mode: the tool overwrites the secret in place (provisioner.sas.scope_secret)
+  and nothing restarts at all, because `{{secrets/…}}` references are resolved only when a
+  cluster starts.
 So: restart running clusters that started before the new token was in place, then wait
 until every cluster that is (re)starting is RUNNING. Terminated clusters are left alone:
 they pick the current configuration up at their next start.
