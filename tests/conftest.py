@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The workspace every test project names: its host, and its key in the sandbox's store.
+WORKSPACE_KEY = "adb-1234567890123456.7.azuredatabricks.net"
+WORKSPACE_HOST = f"https://{WORKSPACE_KEY}"
+
 BASE_CONFIG: dict[str, Any] = {
     "aep": {
         "org_id": "1234ABCD5678EF90ABCD1234@AdobeOrg",
         "client_id": "0123456789abcdef0123456789abcdef",
         "sandbox": "prod",
     },
-    "databricks": {"host": "https://adb-1234567890123456.7.azuredatabricks.net"},
+    "databricks": {"host": WORKSPACE_HOST},
     "sas": {"mode": "secret_scope", "secret_scope": "aep-dlz", "secret_key": "dlz-sas-token"},
     "clusters": [
         {
@@ -163,6 +167,13 @@ class Project:
         from provisioner.sandbox.store import SandboxStore
 
         return SandboxStore(self.sandbox_dir)
+
+
+def sandbox_pat(sandbox: Any) -> str:
+    """The throwaway PAT a Sandbox made for its user (one made with an OAuth client has none)."""
+    token = sandbox.databricks_token
+    assert token is not None, "this sandbox authenticates with an OAuth client, not a PAT"
+    return str(token.reveal())
 
 
 def sandbox_workspace(sandbox: Any, host: str = BASE_CONFIG["databricks"]["host"]) -> Any:

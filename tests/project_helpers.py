@@ -17,9 +17,9 @@ import pytest
 from provisioner.console import Console
 from provisioner.run.context import RunContext, open_context
 from provisioner.terraform import TerraformState
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, Project
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 ORG = BASE_CONFIG["aep"]["org_id"]
 SANDBOX = BASE_CONFIG["aep"]["sandbox"]
 

@@ -34,7 +34,7 @@ import yaml
 
 from provisioner.main import build_parser
 from provisioner.review.review_comment import MARKER
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_HOST
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"
 FILES = ("github-actions.yml", "azure-pipelines.yml")
@@ -377,7 +377,7 @@ def resolve(envs: list[dict[str, str]], tmp_path: Path) -> list[dict[str, str]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "ARM_", "AZURE_", "ACTIONS_"))}
     clean["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
     clean["HOME"] = str(tmp_path)  # no ~/.databrickscfg
-    host = "https://adb-1234567890123456.7.azuredatabricks.net"
+    host = WORKSPACE_HOST
     done = subprocess.run(
         [sys.executable, "-c", RESOLVE, host, json.dumps(envs)],
         env=clean,

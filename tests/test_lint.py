@@ -33,7 +33,7 @@ def test_ruff_format_clean() -> None:
 
 
 def test_mypy_strict_clean() -> None:
-    # Configured in pyproject.toml ([tool.mypy]: strict, the provisioner package; untyped
+    # Configured in pyproject.toml ([tool.mypy]: strict, the provisioner package and the tests; untyped
     # third-party libraries are Any). mypy is a test dependency, installed beside this interpreter.
     done = subprocess.run(
         [sys.executable, "-m", "mypy"],

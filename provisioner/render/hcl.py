@@ -49,7 +49,7 @@ def literal(value: object) -> str:
     raise TypeError(f"no HCL literal for {type(value).__name__}")
 
 
-def attributes(pairs: Iterable[tuple[str, str]], indent: int) -> str:
+def attributes(pairs: Iterable[tuple[str, str | None]], indent: int) -> str:
     """`name = value` lines with the `=` aligned, as `terraform fmt` aligns consecutive attributes.
 
     Values must already be HCL (use `literal`/`string`); pairs whose value is None are skipped.

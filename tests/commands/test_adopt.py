@@ -6,9 +6,9 @@ import json
 
 import yaml
 
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 ORG = BASE_CONFIG["aep"]["org_id"]
 EXISTING = {
     "cluster_name": "Team Analytics",
@@ -20,7 +20,7 @@ EXISTING = {
 def _one_error(done: object) -> str:
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]  # type: ignore[attr-defined]
     assert len(lines) == 1, done.stderr  # type: ignore[attr-defined]
-    return lines[0]
+    return str(lines[0])
 
 
 def test_adopt_then_plan_imports_without_destroying(project: Project) -> None:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, Project
 
 ORG = BASE_CONFIG["aep"]["org_id"]
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 
 
 def token(project: Project) -> str:

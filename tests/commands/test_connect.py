@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from provisioner.terraform import TerraformState
-from tests.conftest import AEP_SECRET, DATABRICKS_PAT, Project
+from tests.conftest import AEP_SECRET, DATABRICKS_PAT, WORKSPACE_HOST, WORKSPACE_KEY, Project
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
 
 
@@ -31,7 +31,7 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
         "environment": "default",
         "cluster": "aep-explore",
         "clusterId": cid,
-        "domain": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "domain": WORKSPACE_HOST,
         "connectionId": connection_id,
         "created": False,
         "repointed": False,
@@ -42,7 +42,7 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
     params = stored["auth"]["params"]
     minted = params.pop("accessToken")
     assert params == {
-        "domain": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "domain": WORKSPACE_HOST,
         "clusterId": cid,
         "database": "default",
         "catalog": "main",

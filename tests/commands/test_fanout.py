@@ -19,7 +19,7 @@ import pytest
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
 from provisioner.review.review_comment import MARKER, read_summaries, to_markdown
 from provisioner.sandbox.store.dlz import storage_account_name
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, REPO, Project
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, REPO, WORKSPACE_HOST, Project
 
 ENVS = {
     "alpha": {"aep": {"sandbox": "alpha"}},
@@ -57,7 +57,7 @@ def test_envs_json_is_a_github_and_an_azure_devops_matrix(multi: Project) -> Non
             {
                 "env": "alpha",
                 "aepSandbox": "alpha",
-                "workspaceHost": "https://adb-1234567890123456.7.azuredatabricks.net",
+                "workspaceHost": WORKSPACE_HOST,
                 "backend": "local",
             },
             {
@@ -69,7 +69,7 @@ def test_envs_json_is_a_github_and_an_azure_devops_matrix(multi: Project) -> Non
             {
                 "env": "gamma",
                 "aepSandbox": "gamma",
-                "workspaceHost": "https://adb-1234567890123456.7.azuredatabricks.net",
+                "workspaceHost": WORKSPACE_HOST,
                 "backend": "pg",
             },
         ]

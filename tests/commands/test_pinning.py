@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 ORG = BASE_CONFIG["aep"]["org_id"]
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from provisioner.config.model import load_config
 from provisioner.console import Console
+from provisioner.errors import ExitCode
 from provisioner.review.env_results import EnvResult, print_results, worst_exit_code
 from provisioner.run.context import RunContext
 from provisioner.run.target import RealTarget
@@ -256,7 +257,7 @@ def test_unchanged_environments_collapse_and_exit_code_is_the_worst(three: Proje
     [((0, 0, 0), 0), ((0, 2, 0), 2), ((2, 1, 0), 1), ((1, 0, 0), 1), ((2, 2, 2), 2), ((), 0)],
 )
 def test_worst_exit_code(codes: tuple[int, ...], worst: int) -> None:
-    assert worst_exit_code([EnvResult(f"e{i}", c, 1.0) for i, c in enumerate(codes)]) == worst
+    assert worst_exit_code([EnvResult(f"e{i}", ExitCode(c), 1.0) for i, c in enumerate(codes)]) == worst
 
 
 def test_summary_lists_failures_first_and_collapses_unchanged(tmp_path: Path) -> None:
@@ -264,7 +265,12 @@ def test_summary_lists_failures_first_and_collapses_unchanged(tmp_path: Path) ->
     with out.open("w") as fh:
         print_results(
             Console(fh, fh, color=False),
-            [EnvResult("b", 0, 1.0), EnvResult("a", 2, 2.0), EnvResult("c", 1, 3.0, "boom"), EnvResult("d", 0, 1.0)],
+            [
+                EnvResult("b", ExitCode.NO_CHANGES, 1.0),
+                EnvResult("a", ExitCode.CHANGES, 2.0),
+                EnvResult("c", ExitCode.ERROR, 3.0, "boom"),
+                EnvResult("d", ExitCode.NO_CHANGES, 1.0),
+            ],
         )
     lines = out.read_text().splitlines()
     assert lines[1] == "4 environments, 1 with changes, 2 unchanged, 1 failed"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import WORKSPACE_KEY, Project
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 POLICY = {
     "spark_conf.spark.databricks.acl.dfAclsEnabled": {"type": "fixed", "value": "true", "hidden": True},
     "custom_tags.CostCenter": {"type": "fixed", "value": "4711"},
@@ -24,7 +25,7 @@ def _errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-def _with_policy(project: Project, policy: dict[str, object]) -> str:
+def _with_policy(project: Project, policy: Mapping[str, object]) -> str:
     policy_id = str(project.store().create_policy(WS, "AEP ingest", policy))
     for cluster in project.config["clusters"]:
         cluster["policy_id"] = policy_id

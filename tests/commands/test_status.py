@@ -6,10 +6,10 @@ import json
 import subprocess
 from typing import Any
 
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, Project
 from tests.project_helpers import cluster_ids
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 ORG = BASE_CONFIG["aep"]["org_id"]
 POLICY = {"spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "serverless"}}
 
@@ -61,7 +61,7 @@ def _status(project: Project) -> tuple[int, dict[str, Any], subprocess.Completed
 
 
 def _token(project: Project) -> str:
-    return project.store().dlz_credentials(ORG, "prod")["SASToken"]
+    return str(project.store().dlz_credentials(ORG, "prod")["SASToken"])
 
 
 def _clusters(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ OLD_TOKEN = "sv=2020-10-02&si=dlz-0&sr=c&sp=racwdlm&sig=OLDsig%2Fvalue%2B1111%3D
 
 
 def _token(project: Project) -> str:
-    return project.store().dlz_credentials(ORG, "prod")["SASToken"]
+    return str(project.store().dlz_credentials(ORG, "prod")["SASToken"])
 
 
 def _plan_summary(project: Project, name: str) -> str:

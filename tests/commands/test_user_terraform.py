@@ -16,7 +16,7 @@ import requests
 
 from provisioner.sandbox import Sandbox
 from provisioner.terraform import TerraformState
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, Project, sandbox_pat
 from tests.project_helpers import make_project
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
@@ -83,7 +83,7 @@ def workspace_get(project: Project, path: str, **params: str) -> dict[str, Any]:
         answer = requests.get(
             f"{sandbox.workspace_url(host)}{path}",
             params=params,
-            headers={"Authorization": f"Bearer {sandbox.databricks_token.reveal()}"},
+            headers={"Authorization": f"Bearer {sandbox_pat(sandbox)}"},
             timeout=10,
         )
     assert answer.status_code == 200, answer.text

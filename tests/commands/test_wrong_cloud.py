@@ -6,7 +6,7 @@ import pytest
 
 from provisioner.aep.landingzone import parse_credentials
 from provisioner.errors import CredentialsError
-from tests.conftest import Project
+from tests.conftest import WORKSPACE_KEY, Project
 
 ACCOUNT, CONTAINER = "sndbxdtlnabc123", "dlz-databricks-container"
 TOKEN = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=abc%2Fdef%3D"
@@ -25,7 +25,7 @@ def test_aep_on_aws_says_the_databricks_source_needs_azure(project: Project) -> 
         assert "Amazon S3" in line and "needs an Azure-hosted Experience Platform" in line
         assert "may have changed" not in line and "Traceback" not in done.stderr
     assert not project.root().exists()  # nothing rendered, terraform never ran
-    assert project.store().list_clusters("adb-1234567890123456.7.azuredatabricks.net") == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def _body(**overrides: str) -> dict[str, object]:

@@ -17,8 +17,9 @@ from provisioner.databricks.cluster_reads import read_clusters
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.sandbox import Sandbox
+from tests.conftest import WORKSPACE_HOST
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 

@@ -20,8 +20,9 @@ from provisioner.databricks.identity import connect
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.sandbox import Sandbox
+from tests.conftest import WORKSPACE_HOST
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 

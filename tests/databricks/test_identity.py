@@ -14,8 +14,9 @@ from provisioner.databricks.identity import connect, predicted_auth_type, sdk_co
 from provisioner.errors import ConfigError
 from provisioner.sandbox import Sandbox
 from provisioner.secret import mask
+from tests.conftest import WORKSPACE_HOST
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 PAT = "dapi-identity-test-pat-0123456789abcdef"
 SP_ID = "8c5e2f0a-3b7d-4e1f-9a6c-2d4b8e0f1a3c"
 SP_SECRET = "dose-identity-test-secret-0123456789"

@@ -20,9 +20,9 @@ from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.secret import Secret
-from tests.conftest import sandbox_workspace
+from tests.conftest import WORKSPACE_HOST, sandbox_pat, sandbox_workspace
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)
 SPEC = {"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
@@ -92,7 +92,7 @@ def test_every_failure_is_named_and_no_secret_leaks_from_a_concurrent_error(
     sandbox: Sandbox, client: WorkspaceClient
 ) -> None:
     sas = Secret("sv=2020-10-02&si=dlz-x&sr=c&sp=racwdlm&sig=AbC%2FdEf%2BgHi%3D")
-    pat = sandbox.databricks_token.reveal()
+    pat = sandbox_pat(sandbox)
     # Two TERMINATED clusters: restarting them is a 400 INVALID_STATE (not retried).
     states = ["RUNNING", "TERMINATED", "RUNNING", "TERMINATED", "RUNNING"]
     ids = [sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}, state=s) for i, s in enumerate(states)]

@@ -14,8 +14,9 @@ from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.secret import Secret
+from tests.conftest import WORKSPACE_HOST
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)
 SPEC = {"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
@@ -88,10 +89,13 @@ def test_5xx_is_retried_by_the_sdk_except_where_it_is_not_safe(sandbox: Sandbox,
 
 
 def test_errors_never_carry_the_token(sandbox: Sandbox) -> None:
-    from databricks.sdk import WorkspaceClient as Sdk
+    from databricks.sdk.core import Config
+
+    from provisioner.databricks.sdk import Workspace
 
     token = Secret("dapi-wrong-token-value-0123456789")
-    bad = WorkspaceClient(Sdk(host=sandbox.workspace_url(HOST), token=token.reveal(), auth_type="pat"), HOST)
+    config = Config(host=sandbox.workspace_url(HOST), token=token.reveal(), auth_type="pat")
+    bad = WorkspaceClient(Workspace(config), HOST)
     with pytest.raises(WorkspaceError) as err:
         bad.list_clusters()
     assert err.value.status == 403

@@ -34,11 +34,11 @@ from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.run.context import RunContext
 from provisioner.run.target import RealTarget
-from tests.conftest import BASE_CONFIG, IDENTITY, Project
+from tests.conftest import BASE_CONFIG, IDENTITY, WORKSPACE_KEY, Project
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (a test extra) talks to the test's PostgreSQL server")
 
-WS_KEY = "adb-1234567890123456.7.azuredatabricks.net"
+WS_KEY = WORKSPACE_KEY
 SCHEMA = "dlz_default"  # the pg backend's schema for environment `default` (render's default)
 SLOW_START = "5"  # seconds a new sandbox cluster takes to run: a window to act during an apply
 LOCKED = "the state is locked by another run"
@@ -68,7 +68,8 @@ class PgServer:
     def state(self) -> dict[str, Any]:
         rows = self.query(f"SELECT data FROM {SCHEMA}.states WHERE name = 'default'")
         assert len(rows) == 1, rows
-        return json.loads(rows[0][0])
+        doc: dict[str, Any] = json.loads(rows[0][0])
+        return doc
 
 
 def _as_server_user(argv: list[str]) -> tuple[list[str], int | None]:

@@ -23,9 +23,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, Project, merge
+from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project, merge
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 ORG = BASE_CONFIG["aep"]["org_id"]
 SCOPE, KEY = "aep-dlz", "dlz-sas-token"
 

@@ -59,7 +59,7 @@ def warnings(done: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_readers_become_read_grants_and_initial_manage_principal_passes_through(tmp_path: Path) -> None:
-    sas = {"mode": "secret_scope", "secret_scope": SCOPE, "secret_key": "dlz-sas-token"}
+    sas: dict[str, Any] = {"mode": "secret_scope", "secret_scope": SCOPE, "secret_key": "dlz-sas-token"}
     sas.update(readers=["data-engineers", "alice@example.com"], initial_manage_principal="users")
     project = applied(make_project(tmp_path, sas=sas))
 
@@ -173,7 +173,7 @@ def test_only_the_owner_may_add_the_reference_until_an_admin_hands_the_cluster_o
 
         # clusters/change-owner: admins only, and only while the cluster is terminated.
         clusters = sandbox_workspace(sandbox, host).sdk.clusters  # databricks-sdk's ClustersAPI.change_owner
-        from databricks.sdk.errors import DatabricksError
+        from databricks.sdk.errors.base import DatabricksError
 
         with pytest.raises(DatabricksError) as running:
             clusters.change_owner(cid, SANDBOX_USER)

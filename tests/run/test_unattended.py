@@ -22,7 +22,7 @@ from provisioner.terraform.apply import ApplyOptions, apply_args
 from provisioner.terraform.environment import build_child_env
 from provisioner.terraform.init import InitOptions, init_args
 from provisioner.terraform.plan import PlanOptions, plan_args
-from tests.conftest import IDENTITY, Project
+from tests.conftest import IDENTITY, WORKSPACE_KEY, Project
 
 ESC = "\x1b["
 
@@ -81,7 +81,7 @@ def test_without_a_tty_changing_commands_refuse_instead_of_prompting(project: Pr
     assert done.stdout == ""
     # Refused before any work: nothing rendered, nothing created.
     assert not project.root().exists()
-    assert project.store().list_clusters("adb-1234567890123456.7.azuredatabricks.net") == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_stdout_on_a_terminal_is_not_enough_to_prompt(project: Project) -> None:
@@ -97,7 +97,7 @@ def test_with_a_terminal_apply_asks_and_no_means_nothing_changes(project: Projec
     assert "Apply this plan to environment 'default'? Only 'yes' will be accepted:" in text
     assert code == 1
     assert "apply cancelled; nothing changed" in text
-    assert project.store().list_clusters("adb-1234567890123456.7.azuredatabricks.net") == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 # ---- colour -------------------------------------------------------------------------------

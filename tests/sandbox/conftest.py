@@ -11,9 +11,10 @@ import pytest
 import requests
 
 from provisioner.sandbox import Sandbox
+from tests.conftest import WORKSPACE_HOST, WORKSPACE_KEY, sandbox_pat
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
-WS_KEY = "adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
+WS_KEY = WORKSPACE_KEY
 CLIENT_ID = "0123456789abcdef0123456789abcdef"
 ORG_ID = "1234567890ABCDEF12345678@AdobeOrg"
 SCOPE = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
@@ -62,7 +63,7 @@ class Workspace:
     def __init__(self, sb: Sandbox, http: requests.Session) -> None:
         self.base = sb.workspace_url(HOST)
         self.http = http
-        self.headers = {"Authorization": f"Bearer {sb.databricks_token.reveal()}"}
+        self.headers = {"Authorization": f"Bearer {sandbox_pat(sb)}"}
 
     def post(self, endpoint: str, body: dict[str, Any], version: str = "2.1") -> requests.Response:
         return self.http.post(f"{self.base}/api/{version}/{endpoint}", json=body, headers=self.headers, timeout=5)

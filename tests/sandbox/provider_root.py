@@ -9,11 +9,13 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from provisioner.sandbox import Sandbox, workspace_key
+from tests.conftest import WORKSPACE_HOST, sandbox_pat
 
 REPO = Path(__file__).resolve().parents[2]
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)
 SAS = "sv=2020-10-02&sr=c&sp=racwdlm&sig=abc%2Fdef%3D"
 
@@ -71,7 +73,7 @@ class Root:
         if not (self.path / ".terraform").exists():
             self.tf("init")  # offline: only the sandbox mirror can provide databricks/databricks
 
-    def tf(self, *args: str, ok: tuple[int, ...] = (0,), **env: str) -> subprocess.CompletedProcess[str]:
+    def tf(self, *args: str, ok: tuple[int, ...] = (0,), **env: Any) -> subprocess.CompletedProcess[str]:
         started = time.perf_counter()
         proc = subprocess.run(
             ["terraform", args[0], "-no-color", "-input=false", *args[1:]],
@@ -86,7 +88,7 @@ class Root:
         return proc
 
     def apply(self, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.tf("apply", "-auto-approve", **env)
+        return self.tf("apply", "-auto-approve", ok=(0,), **env)
 
     def plan_rc(self, **env: str) -> tuple[int, str]:
         proc = self.tf("plan", "-detailed-exitcode", ok=(0, 2), **env)
@@ -108,7 +110,7 @@ def root_env(sandbox: Sandbox) -> dict[str, str]:
     env.update(
         sandbox.terraform_env(),
         TF_IN_AUTOMATION="1",
-        DATABRICKS_TOKEN=sandbox.databricks_token.reveal(),  # the env fallback, as for real
+        DATABRICKS_TOKEN=sandbox_pat(sandbox),  # the env fallback, as for real
         TF_VAR_sas=SAS,
         # The provider runs as `python -m provisioner.sandbox.provider`: from a source
         # checkout the package must be importable by that interpreter.

@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from provisioner.sandbox import Sandbox
+from tests.conftest import sandbox_pat
 
 from .conftest import CLIENT_ID, HOST, ORG_ID, SCOPE, WS_KEY, aep_headers, ims_token
 
@@ -93,7 +94,7 @@ def test_given_client_secret_is_used(tmp_path: Any, http: requests.Session) -> N
     ) as sb:
         assert sb.client_secret.reveal() == "s3cr3t-given"
         assert str(sb.client_secret) == "***"
-        assert sb.databricks_token.reveal() == "dapi-given"
+        assert sandbox_pat(sb) == "dapi-given"
         ims_token(sb, http)
 
 
@@ -311,7 +312,7 @@ def _connection_body(cluster_id: str, pat: str) -> dict[str, Any]:
 def test_flow_service_connections_create_and_list_mask_the_token(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
     cluster = sandbox.store.add_cluster(WS_KEY)
-    pat = sandbox.databricks_token.reveal()
+    pat = sandbox_pat(sandbox)
     created = http.post(
         f"{sandbox.platform_url}{CONNECTIONS}",
         json=_connection_body(cluster, pat),

@@ -158,7 +158,8 @@ def test_probe_through_the_sdk_uses_the_effective_spark_config(sandbox: Sandbox)
     assert results["bare"].outcome == FAILED
     assert "no credentials found for them in the configuration" in results["bare"].detail
     assert results["stopped"].outcome == SKIPPED and results["stopped"].detail == NOT_RUNNING
-    assert sandbox.store.get_cluster(WS_KEY, stopped)["state"] in ("TERMINATING", "TERMINATED")  # not started
+    seen = sandbox.store.get_cluster(WS_KEY, stopped)
+    assert seen is not None and seen["state"] in ("TERMINATING", "TERMINATED")  # not started
     assert results["new"].outcome == SKIPPED
 
     sandbox.store.refresh_dlz(ORG, "prod")  # the running cluster keeps the revoked token

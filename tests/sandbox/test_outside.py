@@ -16,10 +16,10 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import Project
+from tests.conftest import WORKSPACE_HOST, Project
 from tests.project_helpers import applied
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 
 
 def free_port() -> int:

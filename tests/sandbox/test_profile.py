@@ -19,9 +19,9 @@ from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.sandbox.profile import FAST, REALISTIC, current_profile
 from provisioner.sandbox.store import SandboxStore
-from tests.conftest import sandbox_workspace
+from tests.conftest import WORKSPACE_HOST, sandbox_pat, sandbox_workspace
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)
 
 
@@ -73,7 +73,7 @@ def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
 
 
 def test_a_rate_limited_workspace_answers_429_with_an_integer_retry_after(limited: Sandbox) -> None:
-    headers = {"Authorization": f"Bearer {limited.databricks_token.reveal()}"}
+    headers = {"Authorization": f"Bearer {sandbox_pat(limited)}"}
     url = f"{limited.workspace_url(HOST)}/api/2.1/clusters/list"
     with requests.Session() as http:
         answers = [http.get(url, headers=headers, timeout=5) for _ in range(12)]
@@ -96,7 +96,7 @@ def test_parallel_reads_under_a_rate_limit_all_succeed_in_order(limited: Sandbox
     assert len(gets) == 10 + limited.workspace.throttled
     assert sorted(j["status"] for j in gets) == [200] * 10 + [429] * limited.workspace.throttled
     text = (tmp_path / "trace.jsonl").read_text()
-    assert limited.databricks_token.reveal() not in text and "cluster_id=" not in text
+    assert sandbox_pat(limited) not in text and "cluster_id=" not in text
 
 
 def test_a_latency_seed_gives_each_client_the_same_waits_whatever_else_is_called() -> None:

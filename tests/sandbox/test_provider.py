@@ -37,7 +37,7 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     root.apply()
 
     cluster_id = root.state_attr("databricks_cluster.c", "cluster_id")
-    cluster = sandbox.store.get_cluster(WS, cluster_id)
+    cluster = sandbox.store.get_cluster(WS, str(cluster_id))
     assert cluster is not None and cluster["state"] == "RUNNING"  # create waited
     assert cluster["spark_conf"] == {"fs.azure.sas.c.a.blob.core.windows.net": "{{secrets/dlz/sas}}"}
     assert cluster["autotermination_minutes"] == 60 and cluster["num_workers"] == 1  # SDKv2 default
@@ -51,7 +51,7 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     slow_start, sandbox.store.cluster_start_seconds = sandbox.store.cluster_start_seconds, 60.0
     try:
         root.apply()
-        cluster = sandbox.store.get_cluster(WS, cluster_id)
+        cluster = sandbox.store.get_cluster(WS, str(cluster_id))
         assert cluster is not None and cluster["state"] == "RESTARTING"
         assert cluster["spark_conf"]["spark.speculation"] == "true"
     finally:
@@ -70,14 +70,14 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     assert SAS not in applied  # sensitive: never printed
 
     root.tf("destroy", "-auto-approve")
-    assert sandbox.store.get_cluster(WS, cluster_id) is None  # permanent-delete
+    assert sandbox.store.get_cluster(WS, str(cluster_id)) is None  # permanent-delete
 
 
 def test_cluster_deleted_out_of_band_is_recreated(sandbox: Sandbox, root: Root) -> None:
     root.write(cluster_hcl())
     root.apply()
     cluster_id = root.state_attr("databricks_cluster.c", "cluster_id")
-    sandbox.store.permanent_delete_cluster(WS, cluster_id)
+    sandbox.store.permanent_delete_cluster(WS, str(cluster_id))
 
     rc, out = root.plan_rc()
     assert rc == 2 and "databricks_cluster.c will be created" in out
@@ -108,7 +108,7 @@ def test_import_cluster_by_id(sandbox: Sandbox, root: Root) -> None:
     rc, out = root.plan_rc()
     assert rc == 0, out  # the imported cluster reads back exactly as the config describes it
     root.tf("destroy", "-auto-approve")
-    assert sandbox.store.get_cluster(WS, cluster_id) is None
+    assert sandbox.store.get_cluster(WS, str(cluster_id)) is None
 
 
 def test_cluster_that_fails_to_start_is_deleted_and_create_fails(sandbox: Sandbox, root: Root) -> None:

@@ -38,7 +38,8 @@ terraform {
 
 @pytest.fixture(scope="module")
 def snapshot() -> dict[str, Any]:
-    return json.loads(SNAPSHOT.read_text())
+    doc: dict[str, Any] = json.loads(SNAPSHOT.read_text())
+    return doc
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for args in (["init", "-input=false", "-no-color"], ["providers", "schema", "-json"]):
         proc = subprocess.run(["terraform", *args], cwd=work, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)["provider_schemas"][SOURCE]
+    schema: dict[str, Any] = json.loads(proc.stdout)["provider_schemas"][SOURCE]
+    return schema
 
 
 def _flags(attr: dict[str, Any]) -> tuple[bool, bool, bool]:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from provisioner.sandbox import Sandbox
+from tests.conftest import sandbox_pat
 from tests.sandbox.provider_root import HOST, WS, Root, root_env
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
@@ -157,7 +158,7 @@ def api(sandbox: Sandbox, path: str, **params: str) -> dict[str, Any]:
     answer = requests.get(
         f"{sandbox.workspace_url(HOST)}{path}",
         params=params,
-        headers={"Authorization": f"Bearer {sandbox.databricks_token.reveal()}"},
+        headers={"Authorization": f"Bearer {sandbox_pat(sandbox)}"},
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
@@ -224,7 +225,7 @@ def test_policy_and_pool_permissions(sandbox: Sandbox, applied: Root) -> None:
 
 def test_policy_pool_and_cluster_are_in_the_workspace(sandbox: Sandbox, applied: Root) -> None:
     policy_id = applied.state_attr("databricks_cluster_policy.small", "policy_id")
-    policy = api(sandbox, "/api/2.0/policies/clusters/get", policy_id=policy_id)
+    policy = api(sandbox, "/api/2.0/policies/clusters/get", policy_id=str(policy_id))
     assert policy["name"] == "small clusters" and policy["description"] == "at most 4 workers"
     assert json.loads(policy["definition"]) == {"num_workers": {"type": "range", "maxValue": 4}}
     pool = api(
@@ -272,7 +273,7 @@ def test_a_change_made_outside_terraform_shows_in_the_next_plan(sandbox: Sandbox
     requests.patch(
         f"{sandbox.workspace_url(HOST)}/api/2.0/permissions/clusters/{cluster_id}",
         json={"access_control_list": [{"group_name": "users", "permission_level": "CAN_MANAGE"}]},
-        headers={"Authorization": f"Bearer {sandbox.databricks_token.reveal()}"},
+        headers={"Authorization": f"Bearer {sandbox_pat(sandbox)}"},
         timeout=10,
     ).raise_for_status()
     rc, out = applied.plan_rc()
@@ -299,7 +300,7 @@ def test_an_unset_attribute_is_no_change_from_its_zero_value(sandbox: Sandbox, a
             "enable_local_disk_encryption": False,
             "single_user_name": "",
         },
-        headers={"Authorization": f"Bearer {sandbox.databricks_token.reveal()}"},
+        headers={"Authorization": f"Bearer {sandbox_pat(sandbox)}"},
         timeout=10,
     )
     assert answer.status_code == 200, answer.text

@@ -11,8 +11,9 @@ import pytest
 from provisioner.databricks.parallel import map_bounded, values_or_raise
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.sandbox.provider.auth import workspace_client
+from tests.conftest import WORKSPACE_HOST, sandbox_pat
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)
 
 
@@ -21,7 +22,7 @@ def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
     monkeypatch.setenv("PROVISION_SANDBOX_RATE_LIMIT", "6")
     with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
         monkeypatch.setenv("PROVISION_SANDBOX_HOSTS", json.dumps(sb.hosts()))
-        monkeypatch.setenv("DATABRICKS_TOKEN", sb.databricks_token.reveal())
+        monkeypatch.setenv("DATABRICKS_TOKEN", sandbox_pat(sb))
         yield sb
 
 

@@ -148,7 +148,7 @@ def test_users_life_cycle(sdk: WorkspaceClient) -> None:
     assert sdk.users.get(user.id).active is True
     found = list(sdk.users.list(filter='userName eq "ADA@example.com"'))
     assert [u.id for u in found] == [user.id]
-    names = [u.user_name for u in sdk.users.list(attributes="id,userName", sort_by="userName")]
+    names = [str(u.user_name) for u in sdk.users.list(attributes="id,userName", sort_by="userName")]
     assert names == sorted(names) and "ada@example.com" in names
     with pytest.raises(sdk_errors.ResourceConflict):
         sdk.users.create(user_name="ada@example.com")

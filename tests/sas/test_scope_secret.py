@@ -18,9 +18,9 @@ from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.sas import scope_secret
 from provisioner.secret import Secret
 from provisioner.terraform import TerraformState
-from tests.conftest import sandbox_workspace
+from tests.conftest import WORKSPACE_HOST, sandbox_workspace
 
-HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
+HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)
 OLD = "sv=2020-10-02&si=dlz-0&sr=c&sp=racwdlm&sig=OLDsig%2Fvalue%2B1111%3D"
 NEW = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=NEWsig%2Fvalue%2B2222%3D"

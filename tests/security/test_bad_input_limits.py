@@ -9,7 +9,7 @@ import pytest
 from provisioner.sandbox.store.dlz import DATABRICKS_SOURCE, _dlz_key
 from provisioner.sas.scope_secret import _PROBE_SUFFIX, FINGERPRINT_MARK, fingerprint_key
 from provisioner.secret import Secret
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
 
 DATABRICKS_KEY_LIMIT = 128  # Databricks: secret keys are at most 128 characters (Secrets API, put)
 
@@ -35,7 +35,7 @@ def test_a_secret_key_too_long_for_the_write_check_is_refused_at_load(project: P
     assert line.startswith(f"error: {project.config_path}:") and "sas.secret_key:" in line
     assert "at most 100 characters" in line
     assert not project.root().exists()  # nothing rendered
-    assert project.store().list_scopes("adb-1234567890123456.7.azuredatabricks.net") == []
+    assert project.store().list_scopes(WORKSPACE_KEY) == []
 
 
 @pytest.mark.parametrize("bad", ["\n", '"', " ", "${x}"])

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from provisioner.sandbox import Sandbox
+from tests.conftest import WORKSPACE_KEY
 
 from .conftest import (
     BASE_CONFIG,
@@ -41,7 +42,7 @@ from .conftest import (
     tree_fingerprint,
 )
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
+WS = WORKSPACE_KEY
 ORG = BASE_CONFIG["aep"]["org_id"]
 FAST_RETRIES = {"retries": 2, "max_retry_seconds": 10, "timeout_seconds": 5}
 
@@ -102,7 +103,7 @@ def knob_left(project: Project, knob: str) -> int:
 
 # ---- AEP faults through the sandbox's knobs -----------------------------------------------
 
-KNOB_CASES = {
+KNOB_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "429 with Retry-After": ({"aep.status_429": 99, "aep.retry_after": 1}, "aep.status_429", "429"),
     "429 without Retry-After": ({"aep.status_429": 99, "aep.retry_after": None}, "aep.status_429", "429"),
     "500 burst": ({"aep.status_5xx": 99, "aep.status_5xx_code": 500}, "aep.status_5xx", "500"),

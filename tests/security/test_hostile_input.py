@@ -95,7 +95,7 @@ def cluster(draw: st.DrawFn) -> dict[str, Any]:
 
 def yaml_round_trips(obj: Any) -> bool:
     try:
-        return yaml.safe_load(yaml.safe_dump(obj, allow_unicode=True)) == obj
+        return bool(yaml.safe_load(yaml.safe_dump(obj, allow_unicode=True)) == obj)
     except yaml.YAMLError:
         return False
 

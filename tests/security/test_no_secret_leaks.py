@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import merge, use_azurite
+from tests.conftest import WORKSPACE_KEY, merge, use_azurite
 
 from .conftest import (
     AEP_SECRET,
@@ -35,7 +35,7 @@ from .conftest import (
     state_and_plan_files,
 )
 
-WS_KEY = "adb-1234567890123456.7.azuredatabricks.net"
+WS_KEY = WORKSPACE_KEY
 # The module's session runs some thirty CLI commands (each apply and rotate ends with the DLZ
 # probe, which starts Azurite): on a loaded 2-core machine that is more than the default 300 s.
 pytestmark = pytest.mark.timeout(1500)

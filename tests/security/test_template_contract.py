@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from provisioner.config.model import load_config
-from provisioner.render.root import PROVIDER_CONSTRAINT, SAS_VARIABLE, DlzTarget, render_root
+from provisioner.render.root import PROVIDER_CONSTRAINT, DlzTarget, render_root
+from provisioner.sas.inline import SAS_VARIABLE
 
 from .conftest import BASE_CONFIG
 

@@ -91,8 +91,9 @@ def test_cluster_policies(w: WorkspaceClient, random: Callable[[int], str]) -> N
         everything = list(w.cluster_policies.list())
         assert len({p.name: p.policy_id for p in everything}) == len(everything)
         definition["spark_conf.spark.databricks.delta.preview.enabled"]["value"] = False
+        assert policy.policy_id is not None
         w.cluster_policies.edit(policy.policy_id, name=policy.name, definition=json.dumps(definition))
     finally:
         w.cluster_policies.delete(created.policy_id)
-    with pytest.raises(errors.DatabricksError):
+    with pytest.raises(errors.base.DatabricksError):
         w.cluster_policies.get(created.policy_id)
