@@ -1,10 +1,8 @@
 """A token bucket: requests per second, with bursts.
 
-Used on both sides of a workspace's rate limit: by our own status polls (a shared request
-budget, provisioner/databricks/parallel.py `poll_all`), by the sandbox's workspace emulator
-(429 + `Retry-After` over the limit) and by the stand-in provider, which throttles itself as
-the real provider's Go SDK does — `rate.NewLimiter(15, 15)` by default (databricks-sdk-go
-`httpclient/api_client.go`, `defaultRateLimitPerSeconds`; provider `docs/index.md`, `rate_limit`).
+Our own status polls share a request budget through it (provisioner/databricks/parallel.py
+`poll_all`), and `pace` spaces a client's calls. The sandbox has its own copy
+(provisioner/sandbox/ratelimit.py): the emulator does not import the product.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from provisioner.config.model import Config, Environment, load_config
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
+from provisioner.render.root import PROVIDER_CONSTRAINT, DlzTarget, RenderedRoot, render_root, warm, write_root
 from provisioner.run.target import RealTarget, Target
 from provisioner.sas.modes import mode_of
 from provisioner.secret import Secret
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.databricks.identity import AuthPin, Identity, OpenedWorkspace
     from provisioner.databricks.workspace import WorkspaceClient
-    from provisioner.render.root import RenderedRoot
     from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
 
 # Secrets the Terraform child never needs: least privilege for the provider processes.
@@ -199,7 +199,7 @@ class RunContext:
             child,
             out=console.line,
             err=console.stderr_line,
-            lock_seed=self.target.provider_lock_file(),
+            lock_seed=self.target.provider_lock_file(PROVIDER_CONSTRAINT),
             init_dir=self.target.init_dir(env.root_dir),
             quiet=self.target.expected_warnings(),
         )
@@ -251,7 +251,6 @@ def fetch_credentials(ctx: RunContext, env: Environment, *, render_next: bool = 
     """The DLZ credentials; with `render_next`, render's set-up runs while IMS and AEP answer."""
     client = ctx.aep_client(env)
     if render_next:
-        from provisioner.render.root import warm
         from provisioner.run.warmup import in_background
 
         in_background(warm)
@@ -289,8 +288,6 @@ def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mappi
 
 
 def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
-    from provisioner.render.root import DlzTarget, render_root, write_root
-
     env = with_pins(ctx, with_policies(ctx, env))
     if any(c.import_id for c in env.clusters):
         from provisioner.databricks.pinning import without_gone_imports

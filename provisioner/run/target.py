@@ -38,8 +38,9 @@ class Target(Protocol):
     def shares_plugin_cache(self) -> bool:
         """Whether concurrent inits must take turns (a shared TF_PLUGIN_CACHE_DIR is not safe)."""
 
-    def provider_lock_file(self) -> str | None:
-        """The `.terraform.lock.hcl` a root starts from, when the target knows it ahead of init."""
+    def provider_lock_file(self, constraint: str) -> str | None:
+        """The `.terraform.lock.hcl` a root whose provider is pinned to `constraint` starts from,
+        when the target knows it ahead of init."""
 
     def init_dir(self, root: Path) -> Path | None:
         """Where `terraform init` runs for a root and keeps its lock file, when not in the root
@@ -96,7 +97,7 @@ class RealTarget:
     def shares_plugin_cache(self) -> bool:
         return True
 
-    def provider_lock_file(self) -> str | None:
+    def provider_lock_file(self, constraint: str) -> str | None:
         return None  # `terraform init` writes it from the registry's answers
 
     def init_dir(self, root: Path) -> Path | None:

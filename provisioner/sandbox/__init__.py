@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from provisioner.reach.endpoint import BLOB_HOSTS_ENV
 from provisioner.sandbox.listener import listen_loopback
 from provisioner.secret import Secret
 
@@ -32,6 +31,9 @@ if TYPE_CHECKING:
     from provisioner.sandbox.workspace_emulator import WorkspaceEmulator
 
 HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
+# Where storage hosts are served: the product reads it (provisioner/reach/endpoint.py), the
+# sandbox sets it; tests/sandbox/test_standalone.py checks that both name the same variable.
+BLOB_HOSTS_ENV = "PROVISION_SANDBOX_BLOB_HOSTS"
 # The base URL of a running `provision sandbox serve`: a command run with --sandbox uses that
 # server instead of one of its own, as it would a real workspace, which lives on when the
 # command dies (kill tests need exactly that). Both must share the state directory and
@@ -317,12 +319,12 @@ class Sandbox:
             mapping[host] = url
         return mapping
 
-    def provider_lock_file(self) -> str:
-        """The lock file a root's first init would write for the mirror (see mirror.lock_file)."""
-        from provisioner.render.root import PROVIDER_CONSTRAINT
+    def provider_lock_file(self, constraint: str) -> str:
+        """The lock file a root's first init would write for the mirror (see mirror.lock_file),
+        for the roots' provider `constraint` (the product's, handed over by the seam)."""
         from provisioner.sandbox.mirror import lock_file
 
-        return lock_file(PROVIDER_CONSTRAINT)
+        return lock_file(constraint)
 
     def init_dir(self, root: Path) -> Path:
         """Where `terraform init` runs for `root` (provisioner/terraform/init.py): under this

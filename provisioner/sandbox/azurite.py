@@ -42,7 +42,7 @@ class AzuriteError(RuntimeError):
 
 def install_dir(environ: Mapping[str, str]) -> Path:
     """Where the pinned Azurite is installed once per machine, outside any checkout (`.ci/run`)."""
-    from provisioner.cache_dir import tool_cache_dir
+    from provisioner.sandbox.files import tool_cache_dir
 
     return tool_cache_dir(environ) / f"azurite-{AZURITE_VERSION}"
 

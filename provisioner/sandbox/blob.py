@@ -32,9 +32,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from provisioner.sandbox.azurite import AZURITE_VERSION, AzuriteError, AzuriteProcess
+from provisioner.sandbox.files import mask_sas
 from provisioner.sandbox.store import SAS_PERMISSIONS, SandboxStore, policy_window, sas_fields
 from provisioner.sandbox.wire import Request, Response
-from provisioner.secret import mask_sas
 
 BLOB_PREFIX = "/blob/"
 

@@ -16,7 +16,7 @@ import platform
 import sys
 from pathlib import Path
 
-from provisioner.atomic import atomic_write
+from provisioner.sandbox.files import atomic_write
 from provisioner.sandbox.provider import MIRRORED_VERSION
 
 SOURCE = "registry.terraform.io/databricks/databricks"

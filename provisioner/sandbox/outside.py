@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner.atomic import atomic_write
 from provisioner.errors import ConfigError
+from provisioner.sandbox.files import atomic_write
 
 SERVE_DIR = "serve"
 SERVE_FILE = "serve.json"

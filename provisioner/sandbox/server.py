@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from provisioner.sandbox.files import mask_sas
 from provisioner.sandbox.listener import listen_loopback
 from provisioner.sandbox.wire import Request, Response, json_response
-from provisioner.secret import mask_sas
 
 Handler = Callable[[Request], Response]
 # User-Agents that name no product: databricks-sdk's host-metadata probe (`Config._resolve_host_metadata`)

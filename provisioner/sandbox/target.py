@@ -41,8 +41,8 @@ class SandboxTarget:
     def shares_plugin_cache(self) -> bool:
         return False  # providers come from the read-only mirror
 
-    def provider_lock_file(self) -> str | None:
-        return self.sandbox.provider_lock_file()
+    def provider_lock_file(self, constraint: str) -> str | None:
+        return self.sandbox.provider_lock_file(constraint)
 
     def init_dir(self, root: Path) -> Path | None:
         return self.sandbox.init_dir(root)

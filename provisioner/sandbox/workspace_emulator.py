@@ -59,7 +59,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provisioner.databricks.ratelimit import TokenBucket
+from provisioner.sandbox.ratelimit import TokenBucket
 from provisioner.sandbox.scim import handle_scim, is_scim
 from provisioner.sandbox.store import DatabricksError, SandboxStore
 from provisioner.sandbox.wire import Request, Response, json_response

@@ -20,8 +20,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.sandbox.provider import MIRRORED_VERSION
+from provisioner.sandbox.ratelimit import TokenBucket
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:

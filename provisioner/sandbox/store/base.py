@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from provisioner.atomic import atomic_write
+from provisioner.sandbox.files import atomic_write
 from provisioner.sandbox.profile import FAST, current_profile
 from provisioner.sandbox.profile import START_SECONDS_ENV as START_SECONDS_ENV  # re-exported
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from provisioner.sandbox.files import mask_sas
 from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, now_ms, workspace_state
 from provisioner.sandbox.store.cluster_spec import (
     cluster_id_of,
@@ -45,7 +46,6 @@ from provisioner.sandbox.store.ownership import (
 )
 from provisioner.sandbox.store.pinning import check_pin_limit, purge_due, purged_error
 from provisioner.sandbox.store.policies import enforce_policy
-from provisioner.secret import mask_sas
 
 SANDBOX_USER = "sandbox-user@example.com"
 # What a restart that fails to launch ends with (knob `workspace.restart_fails`); the codes
