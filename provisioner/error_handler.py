@@ -16,10 +16,10 @@ from pathlib import Path
 from provisioner.console import Console
 from provisioner.errors import ConfigErrors, ExitCode, ProvisionError
 from provisioner.secret import mask
+from provisioner.terraform.process import install_signal_forwarding
 
 
 def run_command(func: Callable[[argparse.Namespace, Console], int], args: argparse.Namespace) -> int:
-    from provisioner.terraform.process import install_signal_forwarding
 
     console = Console(color=False if getattr(args, "no_color", False) else None)
     install_signal_forwarding()

@@ -299,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    # Here, not at the top: `--help` and a usage error import the standard library only
+    # (tests/test_lint.py), and a command's own modules load once it is chosen.
     from provisioner.error_handler import run_command
 
     module = importlib.import_module(f"provisioner.commands.{COMMANDS[args.command][0]}")

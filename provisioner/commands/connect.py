@@ -10,15 +10,13 @@ from typing import Any
 
 from provisioner.commands.options import run_context
 from provisioner.console import Console
-from provisioner.errors import ExitCode
+from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.connect import Connected, Rotated, connect_cluster, rotate_tokens
 from provisioner.operations.connection_token import TokenRecord
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     if args.if_expiring_within is not None and not args.rotate_token:
-        from provisioner.errors import ConfigError
-
         raise ConfigError("--if-expiring-within DAYS goes with --rotate-token — add it, or drop the option")
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)

@@ -17,6 +17,7 @@ from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.operations.plan import PlanRequest, plan_environment, plan_environments
 from provisioner.review.env_results import print_results, worst_exit_code
+from provisioner.review.plan_summary import summary_format
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -25,8 +26,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.out and len(envs) != 1:
             raise ConfigError("--out names one plan file: use it with a single --env")
         if args.summary:
-            from provisioner.review.plan_summary import summary_format
-
             summary_format(Path(args.summary))  # refused before any work
         req = PlanRequest(
             out=Path(args.out) if args.out else None,

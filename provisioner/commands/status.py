@@ -15,6 +15,7 @@ from provisioner.commands.options import run_context
 from provisioner.console import Console
 from provisioner.operations.status.check import check_status
 from provisioner.operations.status.drift import SECRET_HOLDS_REVOKED, StatusReport
+from provisioner.operations.verify import ProbeOptions
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -22,8 +23,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
         (env,) = ctx.config.select(args.env)
         probe = None
         if args.probe:
-            from provisioner.operations.verify import ProbeOptions
-
             probe = ProbeOptions.of(args.timeout, args.parallel)
         status = check_status(ctx, env, probe)
         if args.json:

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.parallel import MAX_PARALLEL_LIMIT
 from provisioner.databricks.ratelimit import pace
+from provisioner.databricks.sdk import Workspace, load
+from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret, mask
 
@@ -154,7 +156,6 @@ def quiet_sdk_logging() -> None:
 
 def register_secrets(environ: Mapping[str, str]) -> None:
     """Mask every sensitive unified-auth attribute found in the environment."""
-    from provisioner.databricks.sdk import load
 
     load()
     from databricks.sdk.config import Config
@@ -172,7 +173,6 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
     throwaway PAT). Raises ConfigError (one line, masked) when no identity or an ambiguous
     one is configured.
     """
-    from provisioner.databricks.sdk import load
 
     load()
     from databricks.sdk.config import Config
@@ -215,8 +215,6 @@ def open_workspace(
     host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
 ) -> OpenedWorkspace:
     """Resolve the identity for `host` (served at `url`) and open a client on it; no call of ours yet."""
-    from provisioner.databricks.sdk import Workspace
-    from provisioner.databricks.workspace import WorkspaceClient
 
     config, note = sdk_config(url, settings, supplied)
     workspace = Workspace(config)
@@ -227,7 +225,6 @@ def open_workspace(
 
 def prove(opened: OpenedWorkspace) -> Identity:
     """Who the opened client is (SCIM `Me`); a refused or unreachable login is one ConfigError."""
-    from provisioner.databricks.workspace import WorkspaceError
 
     try:
         me = opened.client.current_user()

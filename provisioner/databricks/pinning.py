@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from provisioner.databricks.cluster_state import cluster_gone
+from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -40,8 +42,6 @@ _DAY_MS = 24 * 3600 * 1000
 
 def cluster_missing(client: WorkspaceClient, cluster_id: str) -> bool:
     """The cluster no longer exists (deleted, or purged by Databricks)."""
-    from provisioner.databricks.cluster_state import cluster_gone
-    from provisioner.databricks.workspace import WorkspaceError
 
     try:
         client.get_cluster(cluster_id)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.databricks import runtimes
 from provisioner.databricks.cluster_fields import BASIC_FIELDS, MAP_FIELDS
+from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -93,7 +94,6 @@ class PolicyConflict(ProvisionError):
 
 def fetch_policies(client: WorkspaceClient, env: Environment) -> dict[str, ClusterPolicy]:
     """Every policy the environment's clusters name, by id."""
-    from provisioner.databricks.workspace import WorkspaceError
 
     out: dict[str, ClusterPolicy] = {}
     for cluster in env.clusters:

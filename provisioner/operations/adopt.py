@@ -23,6 +23,8 @@ from provisioner.aep.sas import SAS_CONF_PREFIX
 from provisioner.atomic import staged
 from provisioner.config.model import Config, Environment, load_config
 from provisioner.databricks.cluster_fields import MAP_FIELDS
+from provisioner.databricks.ownership import check_owners_can_read
+from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.run.context import RunContext, fetch_credentials, read_env_state, reload_config, render_env
 
@@ -58,7 +60,6 @@ def adopt_into_config(
     ctx: RunContext, env: Environment, cluster_id: str, name: str | None, warn: Callable[[str], None]
 ) -> Adopted:
     """Read the cluster, check it may be adopted, and append its entry to provision.yaml."""
-    from provisioner.databricks.ownership import check_owners_can_read
 
     info = read_cluster(ctx, env, cluster_id)
     refuse_managed(ctx, env, cluster_id)
@@ -80,7 +81,6 @@ def render_adopted(ctx: RunContext, env: Environment) -> Config:
 
 
 def read_cluster(ctx: RunContext, env: Environment, cluster_id: str) -> dict[str, Any]:
-    from provisioner.databricks.workspace import WorkspaceError
 
     client = ctx.workspace_client(env)
     try:

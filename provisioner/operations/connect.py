@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.aep.flowservice import ConnectionRequest, FlowServiceClient, FlowServiceError, norm_domain
 from provisioner.console import Console
+from provisioner.databricks.converge import wait_running
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.operations import connection_token
 from provisioner.operations.connection_token import TokenRecord, environment_lock, replace_token
+from provisioner.run.context import read_env_state
 
 if TYPE_CHECKING:
     from provisioner.config.model import ClusterSpec, Environment
@@ -129,7 +131,6 @@ def connect_cluster(
     catalog: str | None = None,
 ) -> Connected:
     """The base connection for a managed cluster (None: the first): found, repointed or created."""
-    from provisioner.run.context import read_env_state
 
     spec = _cluster_spec(ctx, env, cluster)
     ids = read_env_state(ctx, env).clusters()
@@ -201,7 +202,6 @@ def rotate_tokens(
     if_expiring_within: int | None = None,
 ) -> list[Rotated]:
     """Replace the token of each managed cluster's connection (or one cluster's) without a gap."""
-    from provisioner.run.context import read_env_state
 
     specs = [_cluster_spec(ctx, env, cluster)] if cluster else list(env.clusters)
     ids = read_env_state(ctx, env).clusters()
@@ -253,8 +253,6 @@ def _ensure_running(
     ctx: RunContext, env: Environment, name: str, cluster_id: str, console: Console, timeout: float
 ) -> None:
     """AEP checks the cluster is RUNNING when the connection is created."""
-    from provisioner.databricks.converge import wait_running
-    from provisioner.databricks.workspace import WorkspaceError
 
     client = ctx.workspace_client(env)
     try:

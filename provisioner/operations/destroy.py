@@ -24,7 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provisioner.config.model import Environment
+from provisioner.databricks import tokens
 from provisioner.databricks.cluster_tags import Stray
+from provisioner.databricks.workspace import WorkspaceError
+from provisioner.errors import ProvisionError
 from provisioner.operations.recover import stray_clusters
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import RunContext, default_plan_file, fetch_credentials, render_env
@@ -100,9 +103,6 @@ def _forget(runner: TerraformRunner, adopted: dict[str, str]) -> None:
 def revoke_connection_tokens(ctx: RunContext, env: Environment, clusters: Mapping[str, str]) -> list[str]:
     """Revoke the recorded token of each destroyed cluster's AEP connection; what is left in AEP."""
     from provisioner.aep.flowservice import FlowServiceClient, norm_domain
-    from provisioner.databricks import tokens
-    from provisioner.databricks.workspace import WorkspaceError
-    from provisioner.errors import ProvisionError
     from provisioner.operations.connection_token import TokenRecord
 
     by_id = {cid: name for name, cid in clusters.items()}

@@ -23,7 +23,9 @@ from provisioner.console import BufferedConsole, Console
 from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.plan_ahead import plan_ahead
+from provisioner.operations.recover import importing_strays
 from provisioner.review.env_results import EnvResult
+from provisioner.review.plan_summary import write_failed_summary, write_summary
 from provisioner.run.context import (
     RunContext,
     check_pins,
@@ -40,6 +42,7 @@ from provisioner.sas.scope_step import ScopeReading
 from provisioner.terraform import PlanOptions, TerraformState
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
+from provisioner.terraform.state import local_state_file, read_state_file
 
 if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
@@ -76,8 +79,6 @@ def plan_environment(
         raise
     except ProvisionError as exc:
         if req.summary:
-            from provisioner.review.plan_summary import write_failed_summary
-
             # The review must name the failure, not miss the environment.
             write_failed_summary(env.name, str(exc).replace(f" in {env.root_dir}", ""), req.summary)
         if raise_errors:
@@ -182,8 +183,6 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
             "(or `provision rotate`) puts AEP's current token live"
         )
     if req.summary:
-        from provisioner.review.plan_summary import write_summary
-
         reason = None if replaced is None else replaced.reason()
         write_summary(
             ctx, env, creds, plan_file, req.summary, console, secret_write=secret_write, rotation_needed=reason
@@ -207,7 +206,6 @@ def _import_strays(
     """When the plan creates a configured cluster, look for the one a killed apply made and the
     state never recorded (provisioner.operations.recover): plan again, importing it, so what is
     reviewed is what `apply` will do. The common plan, every cluster in state, lists nothing."""
-    from provisioner.operations.recover import importing_strays
 
     prior = planned_on(plan_file).clusters()
     if not any(c.import_id is None and c.name not in prior for c in env.clusters):
@@ -231,7 +229,6 @@ def _state_now(ctx: RunContext, env: Environment) -> TerraformState:
     """The root's state for checks that a plan's prior state confirms: a local backend's file
     as it is (no Terraform process beside the plan's), else `terraform state pull`, its lines
     dropped (a state it cannot read, the plan cannot either, and says so)."""
-    from provisioner.terraform.state import local_state_file, read_state_file
 
     path = local_state_file(env.root_dir, env.backend.settings, ctx.environ) if env.backend.type == "local" else None
     if path is not None:

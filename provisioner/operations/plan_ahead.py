@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from provisioner.console import BufferedConsole, Console
 from provisioner.errors import ExitCode
+from provisioner.run.warmup import in_thread
 from provisioner.sas.modes import mode_of
 
 if TYPE_CHECKING:
@@ -101,7 +102,6 @@ def plan_ahead(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitO
 
 
 def _start(ctx: RunContext, env: Environment, opts: PlanOptions, init: InitOptions | None) -> _Running | None:
-    from provisioner.run.warmup import in_thread
 
     if mode_of(env).token_in_terraform or not any(env.root_dir.glob("*.tf")):
         return None

@@ -20,6 +20,7 @@ from provisioner.atomic import stage
 from provisioner.config.model import ClusterSpec, Environment
 from provisioner.databricks.cluster_tags import MANAGED_TAGS, managed_tags
 from provisioner.errors import ProvisionError, RenderError
+from provisioner.git import tracked_secret_bearing
 from provisioner.render import hcl
 from provisioner.sas.inline import SAS_VARIABLE
 from provisioner.sas.modes import mode_of
@@ -284,7 +285,6 @@ def render_all(envs: Iterable[Environment], targets: Mapping[str, DlzTarget], co
 def check_up_to_date(roots: Iterable[RenderedRoot]) -> None:
     """`render --check`: every root on disk is what rendering writes, and git tracks no file that
     holds the token. Raises ProvisionError naming the files and the fix."""
-    from provisioner.git import tracked_secret_bearing
 
     roots = list(roots)
     stale = {r.root: diff_root(r) for r in roots}

@@ -21,12 +21,27 @@ from typing import TYPE_CHECKING
 
 from provisioner.config.model import Config, Environment, load_config
 from provisioner.console import Console
+from provisioner.databricks import identity, sdk
+from provisioner.databricks.identity import AuthPin, predicted_auth_type
+from provisioner.databricks.pinning import check_pin_limit, resolve_pins, without_gone_imports
+from provisioner.databricks.policies import apply_policies, fetch_policies
+from provisioner.databricks.preflight import check_access
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.render.root import PROVIDER_CONSTRAINT, DlzTarget, RenderedRoot, render_root, warm, write_root
 from provisioner.run.target import RealTarget, Target
+from provisioner.run.warmup import in_background, in_thread
 from provisioner.sas.modes import mode_of
 from provisioner.secret import Secret
-from provisioner.terraform import create_empty_state
+from provisioner.terraform import (
+    PlanOptions,
+    TerraformRunner,
+    build_child_env,
+    create_empty_state,
+    find_terraform,
+    read_state,
+)
+from provisioner.terraform.binary import prefetch
+from provisioner.terraform.planfile import remove_abandoned_plans
 
 if TYPE_CHECKING:
     from provisioner.aep.client import AepClient
@@ -112,13 +127,11 @@ class RunContext:
 
     def auth_pin(self, env: Environment) -> AuthPin:
         """The auth type databricks-sdk resolved (Terraform's pin); does not wait for the proof."""
-        from provisioner.databricks.identity import AuthPin
 
         return AuthPin(self._workspace(env).opened.auth_type)
 
     def predicted_auth_pin(self, env: Environment) -> AuthPin | None:
         """`auth_pin` guessed without resolving anything (identity.predicted_auth_type), or None."""
-        from provisioner.databricks.identity import AuthPin, predicted_auth_type
 
         supplied = self.target.databricks_credentials()
         auth_type = predicted_auth_type(env.databricks_auth, self.environ, supplied)
@@ -128,9 +141,6 @@ class RunContext:
         host = env.databricks_host
         with self._workspace_lock:
             if host not in self._workspaces:
-                from provisioner.databricks import identity, sdk
-                from provisioner.run.warmup import in_background, in_thread
-
                 in_background(sdk.preload)  # the SDK's service modules load while host metadata answers
                 identity.register_secrets(self.environ)
                 url = self.target.workspace_url(host)
@@ -149,7 +159,6 @@ class RunContext:
     # ---- Terraform
 
     def terraform_binary(self) -> TerraformBinary:
-        from provisioner.terraform import find_terraform
 
         return find_terraform(self.environ)  # memoised per binary in provisioner.terraform.binary
 
@@ -165,8 +174,6 @@ class RunContext:
         """A runner whose child environment carries the run's Databricks identity (or the one
         given), its auth type pinned. Without `provider_auth`, for commands that configure no
         provider (`state pull`, `init`): nothing is pinned, and nothing waits for the identity."""
-        from provisioner.terraform import TerraformRunner, build_child_env
-        from provisioner.terraform.planfile import remove_abandoned_plans
 
         # The next command on a root deletes the token-bearing plan a killed run left there
         # (said on the run's console: a quiet one for reading state would swallow it).
@@ -213,7 +220,6 @@ def open_context(
 
     `debug` lets TF_LOG* through to Terraform."""
     environ = dict(os.environ)
-    from provisioner.terraform.binary import prefetch
 
     prefetch(environ)  # overlaps `terraform version` with the config and credential steps
     config_environ: Mapping[str, str] = {} if sandbox else environ
@@ -251,8 +257,6 @@ def fetch_credentials(ctx: RunContext, env: Environment, *, render_next: bool = 
     """The DLZ credentials; with `render_next`, render's set-up runs while IMS and AEP answer."""
     client = ctx.aep_client(env)
     if render_next:
-        from provisioner.run.warmup import in_background
-
         in_background(warm)
     return client.get_credentials()
 
@@ -274,7 +278,6 @@ def fetch_credentials_aside(
     expired — when the clusters' copy no longer works anyway — so asking AEP before the
     identity is proven loses nothing. Commands that refresh on purpose (`rotate`, which
     revokes a live token) or change clusters prove the identity first (`identify`)."""
-    from provisioner.run.warmup import in_thread
 
     ctx.target.aep_secrets().require()
     return in_thread(lambda: fetch_credentials(ctx, env, render_next=render_next), "aep-credentials")
@@ -282,7 +285,6 @@ def fetch_credentials_aside(
 
 def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -> None:
     """Preflight before a change: the identity can manage the clusters and write the scope."""
-    from provisioner.databricks.preflight import check_access
 
     check_access(ctx.workspace_client(env), ctx.identity(env), env, cluster_ids, ctx.console.warn)
 
@@ -290,8 +292,6 @@ def check_workspace_access(ctx: RunContext, env: Environment, cluster_ids: Mappi
 def render_env(ctx: RunContext, env: Environment, creds: DlzCredentials, write: bool = True) -> RenderedRoot:
     env = with_pins(ctx, with_policies(ctx, env))
     if any(c.import_id for c in env.clusters):
-        from provisioner.databricks.pinning import without_gone_imports
-
         env = without_gone_imports(ctx.workspace_client(env), env, ctx.console.warn)
     rendered = render_root(env, DlzTarget(creds.container_name, creds.storage_account_name), ctx.config.path)
     if write:
@@ -306,7 +306,6 @@ def with_policies(ctx: RunContext, env: Environment) -> Environment:
     """The clusters as their cluster policies make them (provisioner.databricks.policies); fails on a conflict."""
     if not any(c.policy_id for c in env.clusters):
         return env
-    from provisioner.databricks.policies import apply_policies, fetch_policies
 
     return apply_policies(env, fetch_policies(ctx.workspace_client(env), env), ctx.console.info)
 
@@ -316,7 +315,6 @@ def with_pins(ctx: RunContext, env: Environment) -> Environment:
     provisioner.databricks.pinning `resolve_pins`)."""
     if all(c.is_pinned is False for c in env.clusters):
         return env
-    from provisioner.databricks.pinning import resolve_pins
 
     return resolve_pins(
         ctx.workspace_client(env), ctx.identity(env), env, lambda text: ctx.warn_once(ctx.console, text)
@@ -328,8 +326,6 @@ def check_pins(ctx: RunContext, env: Environment) -> None:
 
     A run that may not pin pins nothing (`with_pins`), so it has no limit to pass."""
     if any(c.is_pinned is not False for c in env.clusters) and ctx.identity(env).is_admin:
-        from provisioner.databricks.pinning import check_pin_limit
-
         check_pin_limit(ctx.workspace_client(env), env)
 
 
@@ -377,7 +373,6 @@ def plan_env(
     `lock_timeout` is how long to wait for another run's state lock (Terraform's default of
     0s fails at once).
     """
-    from provisioner.terraform import PlanOptions
 
     runner = ctx.runner(env, creds.sas_token, console)
     init_env(ctx, env, runner, console, init=init, init_lock=init_lock)
@@ -390,7 +385,6 @@ def read_env_state(
     """The environment's Terraform state, read quietly (with `init`, init first when needed;
     nothing for a root never rendered). Terraform's chatter would be noise in a report and
     break --json. `console`: where its lines go instead of the run's (quiet) console."""
-    from provisioner.terraform import read_state
 
     quiet = console or Console(ctx.console.out, ctx.console.err, color=ctx.console.color, quiet=True)
     return read_state(ctx.runner(env, sas=None, console=quiet, provider_auth=False), init=init)

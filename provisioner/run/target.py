@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from provisioner.cache_dir import tool_cache_dir
 from provisioner.config.model import AepSettings, Environment
+from provisioner.databricks.workspace import normalize_host
 
 if TYPE_CHECKING:
     from provisioner.aep.client import AepSecrets
@@ -83,7 +85,6 @@ class RealTarget:
         return AepSecrets.from_environ(self._environ)
 
     def workspace_url(self, host: str) -> str:
-        from provisioner.databricks.workspace import normalize_host
 
         return normalize_host(host)
 
@@ -126,7 +127,6 @@ def plugin_cache_dir(environ: Mapping[str, str]) -> Path | None:
     """Providers are downloaded once per machine, not once per environment."""
     if environ.get("TF_PLUGIN_CACHE_DIR"):
         return Path(environ["TF_PLUGIN_CACHE_DIR"])
-    from provisioner.cache_dir import tool_cache_dir
 
     path = tool_cache_dir(environ) / "plugins"
     try:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ProvisionError
 from provisioner.secret import Secret
 
@@ -189,7 +190,6 @@ def check_scope(client: WorkspaceClient, env: Environment, state: TerraformState
       someone else — creating it would fail mid-apply with RESOURCE_ALREADY_EXISTS, and
       importing it would let a destroy delete unrelated secrets.
     """
-    from provisioner.databricks.workspace import WorkspaceError
 
     name, where = env.sas.secret_scope, f"{env.name}: sas.secret_scope '{env.sas.secret_scope}'"
     try:
@@ -231,7 +231,6 @@ def _is_fingerprint_key(candidate: str, key: str) -> bool:
 
 
 def _list(client: WorkspaceClient, scope: str) -> dict[str, int]:
-    from provisioner.databricks.workspace import WorkspaceError
 
     try:
         return {str(s["key"]): int(s.get("last_updated_timestamp") or 0) for s in client.list_secrets(scope)}
@@ -242,7 +241,6 @@ def _list(client: WorkspaceClient, scope: str) -> dict[str, int]:
 
 
 def _put(client: WorkspaceClient, env: Environment, key: str, value: Secret) -> None:
-    from provisioner.databricks.workspace import WorkspaceError
 
     try:
         client.put_secret(env.sas.secret_scope, key, value)
@@ -264,7 +262,6 @@ def _put_failure(env: Environment, key: str, exc: WorkspaceError) -> str:
 
 
 def _delete_quietly(client: WorkspaceClient, scope: str, key: str) -> None:
-    from provisioner.databricks.workspace import WorkspaceError
 
     try:
         client.delete_secret(scope, key)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioner.atomic import atomic_write
 from provisioner.cache_dir import tool_cache_dir
 from provisioner.errors import TerraformError
 
@@ -91,7 +92,6 @@ def _from_entry(entry: object) -> TerraformBinary | None:
 
 
 def _remember(cache: Path, known: dict[str, Any], key: str, binary: TerraformBinary) -> TerraformBinary:
-    from provisioner.atomic import atomic_write
 
     # Binaries that are gone (an upgrade, a deleted checkout) are forgotten, not kept forever.
     kept = {k: v for k, v in known.items() if isinstance(v, dict) and os.path.exists(str(v.get("path")))}

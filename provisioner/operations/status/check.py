@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provisioner.config.model import Environment
-from provisioner.errors import ExitCode
+from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.connection_token import EXPIRING, OK, TokenState
-from provisioner.operations.status.drift import STATUS_WORD, StatusReport, status_report
+from provisioner.operations.rotate.marker import RotationMarker
+from provisioner.operations.status.drift import DLZ_ORACLE_PROBLEM, STATUS_WORD, StatusReport, status_report
+from provisioner.operations.verify import probe_env
+from provisioner.reach.probe import ERROR, FAILED
 from provisioner.run.context import RunContext, fetch_credentials_aside, read_env_state
 from provisioner.run.warmup import in_thread
 
@@ -67,8 +70,6 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
     identity = ctx.identity(env)
     probes = None
     if probe is not None:
-        from provisioner.operations.verify import probe_env
-
         probes = probe_env(ctx, env, report.creds, probe)
         _with_probes(report, probes)
     doc = document(report, probes)
@@ -88,7 +89,6 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
 def _connections(ctx: RunContext, env: Environment) -> list[dict[str, Any]] | str:
     """This workspace's Databricks base connections in AEP, or why they could not be listed."""
     from provisioner.aep.flowservice import FlowServiceClient, norm_domain
-    from provisioner.errors import ProvisionError
 
     want = norm_domain(env.databricks_host)
     try:
@@ -145,8 +145,6 @@ def _oracle(ctx: RunContext, env: Environment, cluster_ids: Mapping[str, str]) -
 
 def _with_probes(report: StatusReport, probes: list[ClusterProbe]) -> None:
     """--probe: what each running cluster's own listing of the DLZ says replaces the oracle's guess."""
-    from provisioner.operations.status.drift import DLZ_ORACLE_PROBLEM
-    from provisioner.reach.probe import ERROR, FAILED
 
     by_name = {p.name: p for p in probes}
     for c in report.clusters:
@@ -163,7 +161,6 @@ def _with_probes(report: StatusReport, probes: list[ClusterProbe]) -> None:
 
 def _unfinished_rotation(env: Environment) -> str | None:
     """The `provision rotate` marker's path when a rotation failed after its refresh (local state only)."""
-    from provisioner.operations.rotate.marker import RotationMarker
 
     marker = RotationMarker.of(env)
     return str(marker.path) if marker.load() is not None else None

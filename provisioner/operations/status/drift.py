@@ -33,6 +33,7 @@ from provisioner.databricks.pinning import purge_warning
 from provisioner.databricks.spark_conf import DIFF_SUPPRESSED_SPARK_CONF
 from provisioner.databricks.workspace import WorkspaceError, said
 from provisioner.errors import ExitCode, ProvisionError
+from provisioner.operations.recover import unplaced
 from provisioner.sas.expiry import TokenReplaced
 from provisioner.sas.modes import mode_of
 from provisioner.sas.scope_secret import judge_freshness
@@ -207,7 +208,6 @@ def _with_strays(
 ) -> list[ClusterStatus]:
     """A configured cluster the state lacks is shown as the stray `apply` will import; any other
     stray gets a row of its own, so every one is named."""
-    from provisioner.operations.recover import unplaced
 
     chosen = importable(strays, (c.name for c in env.clusters if c.import_id is None), ids)
     out = []
