@@ -245,11 +245,14 @@ def _prewindow(r: Run, refresh: Call, out: Figures) -> None:
     """A rotation's time before the window (command start → refresh sent) and what it read."""
     before = [c for c in r.calls if c.start < refresh.start]
     aep_gets = sum(c.method == "GET" and c.path.endswith("/landingzone/credentials") for c in before)
-    listings = sum(c.path.endswith(("/secrets/list", "/secrets/scopes/list")) for c in before)
+    listings = sum(c.path.endswith("/secrets/list") for c in before)
+    scopes = sum(c.path.endswith("/secrets/scopes/list") for c in before)
+    reads = sum(c.path.endswith(("/clusters/list", "/clusters/get")) for c in before)
     out.prewindow.add(refresh.start - r.began)
     out.prewindow_detail.append(
-        f"{refresh.start - r.began:.2f} s to the refresh: {aep_gets} AEP credentials GET(s), "
-        f"{listings} scope/secret listing(s), {sum(c.route == '/ws/' for c in before)} workspace calls before it"
+        f"{refresh.start - r.began:.2f} s to the refresh: {aep_gets} AEP credentials GET, {listings} listing of "
+        f"the scope (secrets/list), {scopes} of the scopes (scopes/list), {reads} cluster read(s); "
+        f"{sum(c.route == '/ws/' for c in before)} workspace calls before it (state reads are local, not journalled)"
     )
 
 
