@@ -379,9 +379,12 @@ def measure(
             if "status" in only:
                 todo.append((measure_status, 3 if gated("status", variant, n) else 1))
             if "plan" in only and not variant.limit:  # Terraform's calls, throttled like the real provider
-                todo.append((measure_plan, PLAN_REPS_SMALL if n <= 10 else 3))
+                todo.append(
+                    (measure_plan, int(os.environ.get("BENCH_PLAN_REPS") or (PLAN_REPS_SMALL if n <= 10 else 3)))
+                )
             if "window" in only:
-                todo.append((measure_window, WINDOW_REPS_GATED if gated("window", variant, n) else 1))
+                reps = WINDOW_REPS_GATED if gated("window", variant, n) else 1
+                todo.append((measure_window, int(os.environ.get("BENCH_WINDOW_REPS") or reps)))
             elif "prewindow" in only and variant == REALISTIC:
                 todo.append((measure_prewindow, 1))
             if "verify" in only and variant == REALISTIC:
