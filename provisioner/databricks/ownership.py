@@ -23,6 +23,12 @@ Group membership: SCIM lists another principal's `groups` to workspace admins on
 cannot be read, the check warns instead of failing. Listing a scope's ACL needs MANAGE;
 without it the READ check is skipped with a warning.
 
+Owners who are workspace admins: Microsoft's "Workspace secret scopes" says admins "can access
+and read Databricks secrets", but no source says a cluster owned by one resolves a reference
+without a READ of its own. The product is safe either way: an admin owner without an explicit
+READ is refused like any other, and the line says why and that `sas.readers` settles it (an
+ACL entry resolves whatever the rule for admins is).
+
 One line per environment names cluster, owner, principal, the missing right and the fix.
 """
 
@@ -127,7 +133,10 @@ def _read_problems(
     for name, cid, owner in clusters:
         if owner in granted:
             continue
-        member_of = _groups_of(client, owner, identity) if groups else ()
+        # Read even without group grants: an admin owner gets a line of its own (module docstring).
+        member_of = _groups_of(client, owner, identity)
+        if member_of is None and not groups:
+            member_of = ()
         if member_of is None:
             warn(
                 f"{env.name}: cluster {name}: cannot read the groups of its owner {owner} (SCIM shows them to "
@@ -135,6 +144,14 @@ def _read_problems(
             )
             continue
         if groups & set(member_of):
+            continue
+        if ADMINS in member_of:
+            problems.append(
+                f"cluster {name} ({cid}): its owner {owner} is a workspace admin without an explicit READ on secret "
+                f"scope {scope}; Databricks documents that admins can read secrets, not that a cluster an admin owns "
+                f"resolves one at start — add {owner} to sas.readers (or run `databricks secrets put-acl {scope} "
+                f"{owner} READ`) so it does either way"
+            )
             continue
         problems.append(
             f"cluster {name} ({cid}): its owner {owner} lacks READ on secret scope {scope}, so the cluster cannot "

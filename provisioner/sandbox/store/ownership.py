@@ -11,6 +11,11 @@ Databricks, "Use a secret in a Spark configuration property or environment varia
 - "You must be a cluster owner to add or edit a secret in a Spark configuration property
   or environment variable." CAN_MANAGE is enough to *delete* one, and to change anything
   else. Admins are not exempted by the docs, so they are not here either.
+- An owner who is a workspace admin resolves a reference without an entry of its own:
+  Microsoft's "Workspace secret scopes" says "Workspace admins, secret creators, and users
+  who have been granted permission can access and read Databricks secrets". No source says
+  how a cluster start resolves for an admin owner, so this is that page's reading; the tool
+  does not rely on it (provisioner/databricks/ownership.py still asks for an explicit READ).
 
 Who the owner is: the cluster's creator, `creator_user_name` in `clusters/get`, until an
 admin moves it with `POST /api/2.1/clusters/change-owner` ("You must be an admin and the
@@ -33,6 +38,7 @@ from provisioner.sandbox.store.base import DatabricksError, State
 
 SECRET_REF = re.compile(r"\{\{secrets/([^/{}]+)/([^/{}]+)\}\}")
 USERS = "users"
+ADMINS = "admins"  # store/identities.py ADMINS: the workspace admins group
 _SECRET_FIELDS = ("spark_conf", "spark_env_vars")
 
 
@@ -46,7 +52,7 @@ def owner_names(state: State, owner: str) -> set[str]:
 
 def missing_read(acls: Mapping[str, str] | None, names: set[str]) -> bool:
     """No entry of the scope's ACL (READ < WRITE < MANAGE all include reading) names the owner."""
-    return acls is not None and not (names & set(acls))
+    return acls is not None and ADMINS not in names and not (names & set(acls))
 
 
 def check_reference_edit(cluster: Mapping[str, Any], new_spec: Mapping[str, Any], caller: str) -> None:
