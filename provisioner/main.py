@@ -93,12 +93,17 @@ def _state_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the backend changed (e.g. local -> pg): copy the existing state to the new one",
     )
+    _lock_option(parser)
+
+
+def _lock_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
         type=_lock_timeout,
         default="0s",
         metavar="DURATION",
-        help="how long to wait for another run's state lock, e.g. 5m (default 0s: no wait)",
+        help="how long to wait for another run of this environment (its lock, Terraform's state lock), "
+        "e.g. 5m (default 0s: refuse at once)",
     )
 
 
@@ -160,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also delete adopted clusters (ones that existed before the tool); by default they are kept and forgotten",
     )
+    _lock_option(p)
 
     p = add("credentials")
     _env_options(p, all_envs=False)
@@ -181,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="finish a rotation that failed after the refresh, without refreshing again",
     )
     _timeout_option(p, 1800.0, "how long to wait for clusters to run on the new token")
+    _lock_option(p)
 
     p = add("status")
     _env_options(p, all_envs=False)
@@ -199,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     _env_options(p, all_envs=False)
     p.add_argument("--cluster-id", required=True, metavar="ID", help="the existing all-purpose cluster's id")
     p.add_argument("--name", metavar="NAME", help="the name to manage it under (default: from its cluster_name)")
+    _lock_option(p)
 
     p = add("connect")
     _env_options(p, all_envs=False)
@@ -224,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the cluster to run (default 1200)",
     )
+    _lock_option(p)
 
     p = add("envs")
     p.add_argument("--json", action="store_true", help="one line of JSON: a CI matrix (see --matrix)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from provisioner.commands.options import run_context
+from provisioner.commands.options import environment_lock, run_context
 from provisioner.console import Console
 from provisioner.operations.adopt import adopt_into_config, render_adopted
 
@@ -18,9 +18,10 @@ from provisioner.operations.adopt import adopt_into_config, render_adopted
 def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
-        adopted = adopt_into_config(ctx, env, args.cluster_id, args.name, console.warn)
-        console.ok(f"{env.name}: added cluster '{adopted.name}' ({adopted.cluster_id}) to {ctx.config.path}")
-        fresh = render_adopted(ctx, env)
+        with environment_lock(ctx, env, args, "adopt"):
+            adopted = adopt_into_config(ctx, env, args.cluster_id, args.name, console.warn)
+            console.ok(f"{env.name}: added cluster '{adopted.name}' ({adopted.cluster_id}) to {ctx.config.path}")
+            fresh = render_adopted(ctx, env)
         if not adopted.pinned:
             console.warn(
                 f"{adopted.name} is not pinned and stays so (is_pinned: false): Databricks deletes an unpinned "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from provisioner.commands.options import init_options, run_context
+from provisioner.commands.options import environment_lock, init_options, run_context
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.apply import ApplyRequest, SavedPlan, apply_environment
@@ -31,15 +31,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
             lock_timeout=args.lock_timeout,
             warm_dlz=not args.no_verify,
         )
-        applied = apply_environment(ctx, env, console, req)
-        if applied is Applied.DECLINED:
-            console.warn("apply cancelled; nothing changed")
-            return ExitCode.ERROR
-        if applied is Applied.NO_CHANGES:
-            console.ok(f"{env.name}: no changes — nothing to apply")
-        else:
-            console.ok(f"{env.name}: applied")
-        return prove_after(ctx, env, console, ExitCode.OK, skip=args.no_verify)
+        with environment_lock(ctx, env, args, "apply"):
+            applied = apply_environment(ctx, env, console, req)
+            if applied is Applied.DECLINED:
+                console.warn("apply cancelled; nothing changed")
+                return ExitCode.ERROR
+            if applied is Applied.NO_CHANGES:
+                console.ok(f"{env.name}: no changes — nothing to apply")
+            else:
+                console.ok(f"{env.name}: applied")
+            return prove_after(ctx, env, console, ExitCode.OK, skip=args.no_verify)
 
 
 def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:

@@ -8,7 +8,7 @@ import argparse
 import json
 from typing import Any
 
-from provisioner.commands.options import run_context
+from provisioner.commands.options import environment_lock, run_context
 from provisioner.console import Console
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.connect import Connected, Rotated, connect_cluster, rotate_tokens
@@ -20,15 +20,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError("--if-expiring-within DAYS goes with --rotate-token — add it, or drop the option")
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
-        if args.rotate_token:
-            rotated = rotate_tokens(
-                ctx, env, args.cluster, console, timeout=args.timeout, if_expiring_within=args.if_expiring_within
+        with environment_lock(ctx, env, args, "connect"):
+            if args.rotate_token:
+                rotated = rotate_tokens(
+                    ctx, env, args.cluster, console, timeout=args.timeout, if_expiring_within=args.if_expiring_within
+                )
+                _report_rotation(console, env.name, rotated, args.json)
+                return ExitCode.OK
+            done = connect_cluster(
+                ctx, env, args.cluster, console, timeout=args.timeout, database=args.database, catalog=args.catalog
             )
-            _report_rotation(console, env.name, rotated, args.json)
-            return ExitCode.OK
-        done = connect_cluster(
-            ctx, env, args.cluster, console, timeout=args.timeout, database=args.database, catalog=args.catalog
-        )
         doc: dict[str, Any] = {
             "environment": env.name,
             "cluster": done.cluster,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from provisioner.commands.options import run_context
+from provisioner.commands.options import environment_lock, run_context
 from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.errors import ExitCode
@@ -20,7 +20,8 @@ from provisioner.terraform import Applied
 def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
-        done = destroy_environment(ctx, env, args.auto_approve, include_adopted=args.include_adopted)
+        with environment_lock(ctx, env, args, "destroy"):
+            done = destroy_environment(ctx, env, args.auto_approve, include_adopted=args.include_adopted)
         if done.applied is Applied.NO_CHANGES:
             console.ok(f"{env.name}: nothing to destroy")
         elif done.applied is Applied.DECLINED:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 from contextlib import AbstractContextManager
 
+from provisioner.config.model import Environment
 from provisioner.console import Console
+from provisioner.lock.environment import seconds
+from provisioner.lock.holder import Holder
 from provisioner.run.context import RunContext, open_context
+from provisioner.run.env_lock import hold_environment
 from provisioner.terraform import InitOptions
 
 
@@ -21,3 +25,11 @@ def init_options(args: argparse.Namespace) -> InitOptions | None:
     if not args.migrate_state:
         return None
     return InitOptions(migrate_state=True)
+
+
+def environment_lock(
+    ctx: RunContext, env: Environment, args: argparse.Namespace, command: str
+) -> AbstractContextManager[Holder | None]:
+    """The environment's lock for a command that changes it, waiting up to --lock-timeout
+    (provisioner.lock.environment); yields whom it waited for (None: it was free)."""
+    return hold_environment(ctx, env, command, seconds(args.lock_timeout))

@@ -5,11 +5,13 @@ The work lives in `provisioner.operations.rotate`."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shlex
 
-from provisioner.commands.options import run_context
+from provisioner.commands.options import environment_lock, run_context
 from provisioner.config.model import Environment
 from provisioner.console import Console
+from provisioner.operations.rotate.journal import finished_since
 from provisioner.operations.rotate.preflight import Rotation
 from provisioner.operations.rotate.rotation import resume, rotate
 from provisioner.operations.verify import prove_after
@@ -23,7 +25,7 @@ def recovery_command(args: argparse.Namespace, env: Environment) -> str:
         parts += ["--config", args.config]
     if args.sandbox:
         parts.append("--sandbox")
-    if args.auto_approve:
+    if getattr(args, "auto_approve", False):  # `status` names this command too, and has no such option
         parts.append("--auto-approve")
     return shlex.join(parts)
 
@@ -37,5 +39,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         require_approval_possible(ctx, args.auto_approve, "resume the rotation" if args.resume else "rotate")
         if not args.no_verify:
             ctx.warm_dlz()  # the closing probe needs the DLZ; let it start while the rotation runs
-        done = resume(ctx, req, console) if args.resume else rotate(ctx, req, console, args.if_expiring_within)
-        return prove_after(ctx, env, console, done, skip=args.no_verify)
+        asked_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        with environment_lock(ctx, env, args, "rotate --resume" if args.resume else "rotate") as waited_for:
+            if args.resume:
+                done = resume(ctx, req, console)
+            elif waited_for is not None and (meanwhile := finished_since(ctx, env, asked_at)) is not None:
+                # The rotation asked for happened while this run waited: a second refresh would
+                # only revoke the token just put live.
+                console.ok(f"{env.name}: {meanwhile} while this run waited for the lock — not rotating again")
+                done = 0
+            else:
+                done = rotate(ctx, req, console, args.if_expiring_within)
+            return prove_after(ctx, env, console, done, skip=args.no_verify)

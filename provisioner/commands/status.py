@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from provisioner.commands.options import run_context
+from provisioner.commands.rotate import recovery_command
 from provisioner.console import Console
 from provisioner.operations.status.check import check_status
 from provisioner.operations.status.drift import SECRET_HOLDS_REVOKED, StatusReport
@@ -28,17 +29,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.json:
             console.result(json.dumps(status.document, indent=2, sort_keys=True))
         else:
-            _print_table(console, status.document, status.report)
+            _print_table(console, args, status.document, status.report)
         return int(status.exit_code)
 
 
-def _print_table(console: Console, doc: dict[str, Any], report: StatusReport) -> None:
+def _print_table(console: Console, args: argparse.Namespace, doc: dict[str, Any], report: StatusReport) -> None:
     token = doc["token"]
     console.line(
         f"environment {doc['environment']}: token expires {token['expiryDate']} ({token['daysLeft']} days left, "
         f"warning at {token['warnDays']}); mode {token['mode']}"
     )
-    if report.replaced is not None:
+    if report.replaced is not None and report.unfinished_rotation is None:
         console.line(f"  ! ROTATION NEEDED: {report.replaced.reason()} — run `provision rotate`")
     secret = report.secret
     if secret is not None:
@@ -58,8 +59,9 @@ def _print_table(console: Console, doc: dict[str, Any], report: StatusReport) ->
         for warning in c.warnings:
             console.line(f"  ~ {c.name}: {warning}")
     _print_connection_tokens(console, doc["connectionTokens"])
-    if doc.get("rotationUnfinished"):
-        console.line("  ! a rotation failed after its refresh — finish it with `provision rotate --resume`")
+    if report.unfinished_rotation is not None:
+        # The one command: whatever else is off, finishing the rotation comes first.
+        console.line(f"  ! {report.unfinished_rotation} — finish it with `{recovery_command(args, report.env)}`")
     console.line(f"status: {doc['status']} (exit {doc['exitCode']})")
 
 

@@ -24,7 +24,7 @@ from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.connect import repoint_after_apply
 from provisioner.operations.recover import importing_strays
-from provisioner.operations.rotate.marker import RotationMarker
+from provisioner.operations.rotate.journal import journal_of
 from provisioner.review.plan_summary import summary_of
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import (
@@ -206,7 +206,7 @@ def _converge(ctx: RunContext, env: Environment, console: Console, timeout: floa
     """Make running clusters actually use the current token (see provisioner.databricks.converge).
 
     Applied with the token AEP hands out now, this also finishes a rotation that failed
-    after its refresh; a saved plan may predate that refresh, so it leaves the marker.
+    after its refresh; a saved plan may predate that refresh, so it leaves the journal unfinished.
     """
     cluster_ids = read_env_state(ctx, env).clusters()
     if cluster_ids:
@@ -219,4 +219,7 @@ def _converge(ctx: RunContext, env: Environment, console: Console, timeout: floa
             max_parallel=env.databricks_max_parallel,
         )
     if fresh_credentials:
-        RotationMarker.of(env).clear()
+        journal = journal_of(ctx, env)
+        if journal.unfinished() is not None:
+            journal.finish()
+            console.info(f"{env.name}: this apply finished the interrupted rotation (every cluster on AEP's token)")

@@ -177,13 +177,18 @@ def _custom_tags(cluster: ClusterSpec, env: Environment) -> dict[str, str]:
 
 
 def _backend(env: Environment) -> dict[str, Any]:
+    return {"type": env.backend.type, "settings": backend_settings(env)}
+
+
+def backend_settings(env: Environment) -> dict[str, Any]:
+    """The backend block's settings with their defaults: where the state lives (and its lock, provisioner.lock)."""
     settings = dict(env.backend.settings)
     if env.backend.type == "azurerm":
         settings.setdefault("key", f"dlz-provisioner/{env.name}.tfstate")
     elif env.backend.type == "pg":
         # One schema per environment, so environments never share (or lock) each other's state.
         settings.setdefault("schema_name", f"dlz_{env.name.replace('-', '_')}")
-    return {"type": env.backend.type, "settings": settings}
+    return settings
 
 
 def _tidy(text: str) -> str:

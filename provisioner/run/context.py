@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from provisioner.aep.landingzone import DlzCredentials
     from provisioner.databricks.identity import AuthPin, Identity, OpenedWorkspace
     from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.lock.store import LockStore
     from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
 
 # Secrets the Terraform child never needs: least privilege for the provider processes.
@@ -80,6 +81,8 @@ class RunContext:
     # Warnings already printed in this command (shared by copies, like the workspaces): one
     # about the user's environment is said once, not once per Terraform run.
     _warned: set[str] = field(default_factory=set, repr=False)
+    # environment name -> its held lock (provisioner.lock.environment), where its journal is kept.
+    held_locks: dict[str, LockStore] = field(default_factory=dict, repr=False)
 
     # ---- AEP
 

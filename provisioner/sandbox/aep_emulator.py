@@ -171,6 +171,7 @@ class AepEmulator:
             body = self.store.dlz_credentials(org_id, sandbox, cred_type, answer=True)
         elif request.method == "POST" and action == "refresh":
             body = self.store.refresh_dlz(org_id, sandbox, cred_type, answer=True)
+            self.store.hold("after:aep.refresh")  # tests: the refresh took effect, its answer waits
         elif request.method in ("GET", "POST"):
             return _problem(400, f"Unsupported action {action!r}")
         else:

@@ -213,6 +213,8 @@ class WorkspaceEmulator:
                 return error(400, "MALFORMED_REQUEST", "Request body must be a JSON object")
         if endpoint == "clusters/list" and match.groupdict().get("version") == "2.0":
             body = {**body, "page_size": str(_UNPAGED)}
+        client = request.header("user-agent") or ""
+        self.store.hold(f"before:{endpoint}", client)  # tests' barriers (store.arm_hold): nothing happened yet
         try:
             authorize(self.store, ws, endpoint, body, principal)
             answer = endpoint_fn(ws, body)
@@ -222,6 +224,7 @@ class WorkspaceEmulator:
             return error(exc.status, exc.error_code, exc.message)
         if fault is not None and fault.hold_until is not None:
             _hold(Path(fault.hold_until))
+        self.store.hold(f"after:{endpoint}", client)  # it took effect; the answer waits
         return json_response(200, answer)
 
     def _workspace_conf(self, request: Request, principal: dict[str, Any]) -> Response:

@@ -326,8 +326,10 @@ def test_concurrent_applies_serialize_on_the_lock(project: Project, pg: PgServer
     first_code, first_out = finish(first)
     assert first_code == 0, first_out[-3000:]
     assert second_code == 1, second_out[-3000:]
+    # Refused by the environment's lock (provisioner.lock.pg) before Terraform ran, naming the holder.
     last = second_out.strip().splitlines()[-1]
-    assert last.startswith("error: terraform plan in ") and LOCKED in last and "--lock-timeout" in last
+    assert last.startswith("error: default: another run holds this environment's lock — `provision apply` (host ")
+    assert f"pid {first.pid})" in last and "--lock-timeout" in last
     assert "Apply complete" not in second_out
 
     after = pg.state()
@@ -344,7 +346,7 @@ def test_concurrent_applies_serialize_on_the_lock(project: Project, pg: PgServer
     waiter_code, waiter_out = finish(waiter)
     assert first_code == 0, first_out[-3000:]
     assert waiter_code == 0, waiter_out[-3000:]
-    assert "Acquiring state lock. This may take a few moments..." in waiter_out  # it waited
+    assert "waiting for `provision apply` (host " in waiter_out  # it waited for the environment's lock
     # It planned only once the first run had applied (else it would have planned a creation).
     assert "no changes — nothing to apply" in waiter_out
     assert "Apply complete" not in waiter_out

@@ -7,7 +7,8 @@ secret_scope mode — no Terraform inside the window:
 1. pre-flight, everything that can fail: GET the credentials, render, init, read the state
    (cluster ids), check the scope (exists, Databricks-backed), list and write-probe it
    (WRITE permission), read every cluster (the PAT works), ask;
-2. write a rotation marker, refresh;
+2. record in the rotation journal (provisioner.operations.rotate.journal, beside the
+   environment's lock) that a rotation begins, refresh;
 3. at once: `secrets/put` (an in-place overwrite: a cluster starting at any instant resolves
    the old or the new value, never nothing), then restart the running clusters and wait
    until each is RUNNING on the new value (provisioner.databricks.converge);
@@ -19,12 +20,16 @@ backend and pending changes), then after the refresh one `terraform apply -auto-
 and converge.
 
 Anything failing after the refresh names the `provision rotate --resume …` command, which
-GETs the (new) token and converges on it without refreshing again.
+GETs the (new) token and converges on it without refreshing again; a plain `rotate` that
+finds the journal unfinished (a killed run, on any runner) does the same. The journal records
+each phase, so the value a killed run wrote is kept (not written again, which would make the
+clusters it already restarted stale) and those clusters are not restarted twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
@@ -33,7 +38,8 @@ from provisioner.console import Console
 from provisioner.databricks.converge import converge_clusters
 from provisioner.databricks.converge_report import ConvergeReport
 from provisioner.errors import ExitCode, ProvisionError
-from provisioner.operations.rotate.marker import RotationMarker
+from provisioner.lock.holder import Holder
+from provisioner.operations.rotate.journal import JournalEntry, RotationJournal, journal_of
 from provisioner.operations.rotate.preflight import Prepared, Rotation, check_clusters
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import (
@@ -43,6 +49,8 @@ from provisioner.run.context import (
     identify,
     render_env,
 )
+from provisioner.run.warmup import in_thread
+from provisioner.sas import scope_secret
 from provisioner.sas.mode import RotationFacts
 from provisioner.sas.modes import mode_of
 from provisioner.terraform import read_state
@@ -53,20 +61,20 @@ if TYPE_CHECKING:
 
 
 def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> int:
-    env, marker = req.env, RotationMarker.of(req.env)
-    unfinished = marker.load()
-    if unfinished is not None:
-        raise ProvisionError(
-            f"{env.name}: a rotation started {unfinished.get('started_at', '?')} has not finished "
-            f"({marker.path}) — refreshing again would revoke the token it issued; "
-            f"finish it with `{req.resume_command}`"
-        )
+    env, journal = req.env, journal_of(ctx, req.env)
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
     mode = mode_of(env)
     # Each fact once (issue 25): this GET, one state read and one scope listing serve every
     # step before the window.
     creds = fetch_credentials(ctx, env)
     facts = read_facts(ctx, env, Console(ctx.console.out, ctx.console.err, quiet=True))
+    unfinished = journal.unfinished()
+    if unfinished is not None and unfinished.never_refreshed(scope_secret.fingerprint(creds.sas_token)):
+        journal.forget()  # stopped before AEP took the refresh: nothing to finish
+    elif unfinished is not None:
+        # Refreshing again would revoke the token that rotation put (or was putting) live.
+        console.warn(f"{env.name}: {unfinished.describe()} — finishing it (no new refresh)")
+        return resume(ctx, req, console, known=(creds, facts))
     replaced = mode.token_replaced(facts.state, env, creds, facts.listed)
     if replaced is not None:
         # AEP already issued a new token (expired and refreshed on read, or refreshed outside):
@@ -104,7 +112,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
         console.warn("rotation cancelled; nothing changed")
         return ExitCode.ERROR
     mode.probe(ctx, env)  # the last thing that can fail before the point of no return
-    return _rotate(ctx, req, creds, ready, facts, console, marker)
+    return _rotate(ctx, req, creds, ready, facts, console, journal)
 
 
 def read_facts(ctx: RunContext, env: Environment, console: Console) -> RotationFacts:
@@ -140,19 +148,25 @@ def _rotate(
     ready: Prepared,
     facts: RotationFacts,
     console: Console,
-    marker: RotationMarker,
+    journal: RotationJournal,
 ) -> int:
     env, mode = req.env, mode_of(req.env)
-    # seen_starts (ms timestamps, no secret) lets a --resume tell restarted clusters from stale ones.
-    marker.write(environment=env.name, started_at=_now_iso(), refreshed_at=None, seen_starts=ready.seen_starts)
-    new = _refresh(ctx, env, old, marker, req.resume_command)
+    # seen_starts (ms timestamps, no secret) lets a later run tell restarted clusters from stale
+    # ones; the old token's fingerprint, whether the refresh happened.
+    journal.begin(
+        Holder.this_run("rotate", ctx.environ).where(), ready.seen_starts, scope_secret.fingerprint(old.sas_token)
+    )
+    new = _refresh(ctx, env, old, journal, req.resume_command)
     opened = time.monotonic()
+    refreshed_at = _now_iso()
     written = False
     try:
         # First thing in the window, the one write the restarts need; all bookkeeping waits.
         mode.put_live(ctx, env, new)
         written = True
-        marker.write(refreshed_at=_now_iso(), new_expiry_date=new.expiry_date.isoformat())
+        # Before the restarts: a later run keeps the value this one wrote (see `_keep_what_it_wrote`).
+        issued = {"refreshed_at": refreshed_at, "expiry_date": new.expiry_date.isoformat()}
+        journal.mark("secret_written", **issued, fingerprint=scope_secret.fingerprint(new.sas_token))
         console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
         sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
         changed = mode.apply_live(ctx, env, new, console)
@@ -160,9 +174,12 @@ def _rotate(
         # Nothing but the secret changed the clusters read in the pre-flight: restart them
         # without reading each again (converge `known`); an apply just edited them.
         known = ready.seen_running if changed is None else None
+        # Beside the first restarts, not before them: the journal's write is no reason to wait.
+        marked = in_thread(lambda: journal.mark("restarts_requested"), "rotation-journal")
         report = _converge(
             ctx, env, console, cluster_ids, req, ready.seen_starts, f"run `{req.resume_command}`", known=known
         )
+        marked()
     except BaseException as exc:
         if written and isinstance(exc, Exception):
             with contextlib.suppress(Exception):  # --resume writes value and fingerprint again anyway
@@ -170,7 +187,7 @@ def _rotate(
         raise _after_refresh_failure(exc, console, req.resume_command) from None
     window = time.monotonic() - opened
     mode.after_window(ctx, env, new, facts)
-    marker.clear()
+    journal.finish()
     sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
     console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
     console.line(f"revocation window: {window:.2f}s (refresh answered → running clusters on the new token)")
@@ -179,7 +196,7 @@ def _rotate(
 
 
 def _refresh(
-    ctx: RunContext, env: Environment, old: DlzCredentials, marker: RotationMarker, resume: str
+    ctx: RunContext, env: Environment, old: DlzCredentials, journal: RotationJournal, resume: str
 ) -> DlzCredentials:
     """POST …&action=refresh. When the answer is lost, ask AEP (GET) whether it took effect."""
     client = ctx.aep_client(env)
@@ -194,7 +211,7 @@ def _refresh(
                 "whatever token AEP holds now and is harmless if nothing changed)"
             ) from None
         if now.sas_token == old.sas_token:
-            marker.clear()  # nothing happened: state and token are as before
+            journal.forget()  # nothing happened: state and token are as before
             raise
         return now  # the refresh happened although its answer was lost: carry on
 
@@ -254,9 +271,11 @@ def resume(
     what ran, for the sandbox's report and the closing line: a resume, or putting live a token
     AEP issued on its own (after expiry, or a refresh outside the tool)."""
     env, mode = req.env, mode_of(req.env)
-    marker = RotationMarker.of(env)
-    unfinished = marker.load()
+    journal = journal_of(ctx, env)
+    unfinished = journal.unfinished()
     creds, facts = known if known is not None else (fetch_credentials(ctx, env), read_facts(ctx, env, console))
+    if unfinished is not None:
+        facts = _keep_what_it_wrote(ctx, env, creds, facts, unfinished, console)
     cluster_ids = mode.resume(
         ctx,
         env,
@@ -269,17 +288,17 @@ def resume(
     )
     if cluster_ids is None:
         return ExitCode.ERROR
-    seen = (unfinished or {}).get("seen_starts")
     report = _converge(
         ctx,
         env,
         console,
         cluster_ids,
         req,
-        {k: int(v) for k, v in seen.items()} if isinstance(seen, dict) else None,
+        None if unfinished is None else unfinished.seen_starts,
         f"run `{req.resume_command}` again",
     )
-    marker.clear()
+    if unfinished is not None:
+        journal.finish(expiry_date=creds.expiry_date.isoformat())
     sandbox_report(ctx, env, cluster_ids, console, after)
     console.ok(f"{env.name}: {finished} — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
     since = _since(unfinished)
@@ -289,6 +308,41 @@ def resume(
     return ExitCode.OK
 
 
+def _keep_what_it_wrote(
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    facts: RotationFacts,
+    entry: JournalEntry,
+    console: Console,
+) -> RotationFacts:
+    """A run killed between its `secrets/put` and its fingerprint leaves a value that reads as
+    "rewritten outside the tool", which the mode's resume would write again — making every
+    cluster that run already restarted on it stale, restarted a second time. When the journal
+    says that run wrote the token AEP holds now (same fingerprint, the value no newer than the
+    journal's entry), only the fingerprint is added and the value kept. The facts as they then stand."""
+    if facts.listed is None:
+        return facts  # no secret to keep (inline mode)
+    fresh = scope_secret.judge_freshness(facts.listed, env, creds)
+    written = entry.at("secret_written")
+    if not (entry.reached("secret_written") and fresh.rewritten_outside and written and fresh.updated_ms):
+        return facts
+    if entry.fingerprint != scope_secret.fingerprint(creds.sas_token):
+        return facts
+    # The journal's time is taken after the put answered; the two clocks may differ a little.
+    if fresh.updated_ms > (written.timestamp() + _CLOCK_SKEW_SECONDS) * 1000:
+        return facts
+    client = ctx.workspace_client(env)
+    scope_secret.record_fingerprint(client, env, creds, listed=facts.listed)
+    console.info(
+        f"{env.name}: secret {fresh.scope}/{fresh.key} already holds AEP's current token (written by the "
+        f"interrupted rotation at {fresh.last_updated}); kept"
+    )
+    return dataclasses.replace(facts, listed=scope_secret.list_scope(client, env))
+
+
+_CLOCK_SKEW_SECONDS = 120
+
 # ---- reporting ---------------------------------------------------------------------------
 
 
@@ -296,9 +350,9 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _since(marker_doc: dict[str, Any] | None) -> float | None:
+def _since(entry: JournalEntry | None) -> float | None:
     """Wall-clock seconds since the recorded refresh (monotonic time does not survive a process)."""
-    stamp = (marker_doc or {}).get("refreshed_at")
+    stamp = None if entry is None else entry.doc.get("refreshed_at")
     if not isinstance(stamp, str):
         return None
     try:

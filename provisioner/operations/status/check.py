@@ -1,6 +1,6 @@
 """What `provision status` reports: the drift analysis (provisioner.operations.status.drift) fed from the run —
 Terraform state, the workspace, AEP's current token, the target's DLZ oracle, the rotation
-marker — with what `--probe` found on the clusters, the Databricks token of each cluster's AEP
+journal — with what `--probe` found on the clusters, the Databricks token of each cluster's AEP
 base connection (provisioner.operations.connection_token), and the stable --json document
 (docs/status-json.md). Exit code: 0 healthy, 3 expiring, 4 drift (or a connection token
 expired, revoked or unknown), 1 error.
@@ -16,6 +16,7 @@ from provisioner.config.model import Environment
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.connection_token import EXPIRING, OK, TokenState
 from provisioner.operations.rotate.marker import RotationMarker
+from provisioner.operations.rotate.journal import journal_of
 from provisioner.operations.status.drift import DLZ_ORACLE_PROBLEM, STATUS_WORD, StatusReport, status_report
 from provisioner.operations.verify import probe_env
 from provisioner.reach.probe import ERROR, FAILED
@@ -65,7 +66,7 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
         client,
         credentials,
         oracle=_oracle(ctx, env, read.clusters()),
-        unfinished_rotation=_unfinished_rotation(env),
+        unfinished_rotation=_unfinished_rotation(ctx, env),
     )
     identity = ctx.identity(env)
     probes = None
@@ -159,11 +160,12 @@ def _with_probes(report: StatusReport, probes: list[ClusterProbe]) -> None:
             c.problems.append(f"the DLZ probe did not run: {probe.detail}")
 
 
-def _unfinished_rotation(env: Environment) -> str | None:
-    """The `provision rotate` marker's path when a rotation failed after its refresh (local state only)."""
+def _unfinished_rotation(ctx: RunContext, env: Environment) -> str | None:
+    """What the rotation journal (beside the environment's lock, seen by every runner) says of a
+    rotation that began and did not finish, or None."""
 
-    marker = RotationMarker.of(env)
-    return str(marker.path) if marker.load() is not None else None
+    entry = journal_of(ctx, env).unfinished()
+    return None if entry is None else entry.describe()
 
 
 def document(report: StatusReport, probes: list[ClusterProbe] | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ expires within `sas.warn_days`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -180,6 +181,8 @@ def gather_status(
     if replaced is not None:
         for c in clusters:
             _mark_revoked(env, c, creds, replaced)
+    if unfinished_rotation is not None:
+        _one_way_out(secret, clusters)
     return StatusReport(env, creds, secret, clusters, replaced, unfinished_rotation)
 
 
@@ -234,6 +237,27 @@ def _with_strays(
                 ClusterStatus(stray.name, stray.cluster_id, stray.state, "unknown", None, None, [unplaced(stray, env)])
             )
     return out
+
+
+_ADVICE = re.compile(r" — (run `provision [^`]*`.*|restart it)$")
+
+
+def _one_way_out(secret: SecretStatus | None, clusters: list[ClusterStatus]) -> None:
+    """An unfinished rotation explains a secret written without its fingerprint, an old token
+    and clusters not yet restarted; finishing it (the one command `status` names) is the way
+    out of each, so no problem names a command of its own (an `apply` or a hand restart now
+    would contradict it)."""
+    if secret is not None and secret.problems:
+        secret.problems[:] = [
+            "the secret holds the value the unfinished rotation wrote (its fingerprint follows when it finishes)"
+            if "rewritten outside" in p
+            else "the secret still holds the token the unfinished rotation's refresh revoked"
+            if "no longer honours" in p
+            else _ADVICE.sub("", p)
+            for p in secret.problems
+        ]
+    for c in clusters:
+        c.problems[:] = [_ADVICE.sub("", p) for p in c.problems]
 
 
 def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretStatus:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from provisioner.atomic import atomic_write
 from provisioner.sandbox.store.base import DEFAULT_FAULTS, StoreBase
 
 
@@ -26,6 +30,9 @@ class WorkspaceFault:
     status: int | None = None  # 429, 500 or a 5xx: answered instead of doing the call
     retry_after: int | None = None
     hold_until: str | None = None  # the call works, then its answer waits for this file
+
+
+HOLD_LIMIT_SECONDS = 300
 
 
 def _knob_name(name: str) -> str:
@@ -101,3 +108,58 @@ class FaultStore(StoreBase):
                 f["aep.connection_answer_lost"] -= 1
                 return True
             return False
+
+    # ---- barriers for tests: a point where the emulator stops until a file exists -----------
+    # Kept in a file of their own (not the state): with none armed, the check is one stat(), so
+    # every workspace request does not pay a transaction for it.
+
+    @property
+    def _holds_path(self) -> Path:
+        return self.state_dir / "holds.json"
+
+    def arm_hold(self, point: str, file: Path, *, skip: int = 0, client: str = "") -> None:
+        """At `point` ("after:aep.refresh", "before:<endpoint>", "after:<endpoint>" of the workspace
+        API), for a caller whose User-Agent starts with `client`, after `skip` passes: write
+        "<file>.reached" and wait until `file` exists. Once."""
+        with self._txn():  # the store's lock guards the holds file too
+            holds = self._read_holds()
+            holds[point] = {"file": str(file), "skip": skip, "client": client}
+            atomic_write(self._holds_path, json.dumps(holds), mode=0o600)
+
+    def _read_holds(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self._holds_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def take_hold(self, point: str, client: str = "") -> Path | None:
+        """The barrier file armed at `point` for this client, consumed (after `skip` passes), or None."""
+        if not self._holds_path.exists():
+            return None
+        with self._txn():
+            holds = self._read_holds()
+            spec = holds.get(point)
+            if not isinstance(spec, dict) or not client.startswith(str(spec.get("client", ""))):
+                return None
+            if int(spec.get("skip", 0)) > 0:
+                spec["skip"] = int(spec["skip"]) - 1
+            else:
+                del holds[point]
+            if holds:
+                atomic_write(self._holds_path, json.dumps(holds), mode=0o600)
+            else:
+                self._holds_path.unlink()
+            return None if point in holds else Path(str(spec["file"]))
+
+    def hold(self, point: str, client: str = "") -> None:
+        """If a barrier is armed at `point`: say so ("<file>.reached") and wait until <file> exists."""
+        barrier = self.take_hold(point, client)
+        if barrier is None:
+            return
+        barrier.with_name(barrier.name + ".reached").touch()
+        # Released by the test (or by killing this process); bounded, so a test that never
+        # releases fails on its own assertions instead of hanging the server.
+        deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+        while not barrier.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
