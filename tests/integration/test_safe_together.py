@@ -50,7 +50,7 @@ def _needs_terraform() -> None:
 
 @dataclass
 class Run:
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     out: Path
     err: Path
 
@@ -254,7 +254,10 @@ def _kill_at(project: Project, barrier: Barrier, *, then: Callable[[], None] | N
     rotation.kill()
     barrier.release()  # nobody waits on it any more; a later run must not either
     # No process outlives the killed run (Terraform is told to stop, and stops).
-    left = lambda: [pid for pid in tree if _alive(pid)]  # noqa: E731
+
+    def left() -> list[int]:
+        return [pid for pid in tree if _alive(pid)]
+
     try:
         wait_until(lambda: not left(), "every process of the killed run to end", timeout=60)
     except AssertionError:
@@ -310,7 +313,7 @@ def test_killed_during_the_restarts(steady: Project) -> None:
     def one_restarted() -> None:
         def check() -> bool:
             now = {c["cluster_id"]: c.get("last_restarted_time") for c in steady.store().list_clusters(WS)}
-            return sum(now[c] != started[c] for c in started) == 1
+            return bool(sum(now[c] != started[c] for c in started) == 1)
 
         wait_until(check, "the first restart to take effect")
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from provisioner.config.model import Environment
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.connection_token import EXPIRING, OK, TokenState
-from provisioner.operations.rotate.marker import RotationMarker
 from provisioner.operations.rotate.journal import journal_of
 from provisioner.operations.status.drift import DLZ_ORACLE_PROBLEM, STATUS_WORD, StatusReport, status_report
 from provisioner.operations.verify import probe_env

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner.atomic import atomic_write
+from provisioner.sandbox.files import atomic_write
 from provisioner.sandbox.store.base import DEFAULT_FAULTS, StoreBase
 
 
