@@ -14,6 +14,8 @@ a PAT of its own, never the run's credential, with a bounded lifetime; its id an
 recorded on the connection (provisioner.operations.connection_token). A connection without
 that record (made before the tool managed its token) gets a dedicated token on the next
 `connect`. `provision connect --rotate-token` (`rotate_tokens`) replaces the tokens without a gap.
+Every caller holds the environment's lock (commands/connect.py, and apply for its repoints), so
+two runs never mint, PATCH and revoke one connection's tokens at once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from provisioner.databricks.converge import wait_running
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ConfigError, ProvisionError
 from provisioner.operations import connection_token
-from provisioner.operations.connection_token import TokenRecord, environment_lock, replace_token
+from provisioner.operations.connection_token import TokenRecord, replace_token
 from provisioner.run.context import read_env_state
 
 if TYPE_CHECKING:
@@ -138,44 +140,43 @@ def connect_cluster(
         raise ProvisionError(f"{env.name}: cluster {spec.name} is not created yet — run `provision apply` first")
     cluster_id = ids[spec.name]
     flow = FlowServiceClient(ctx.aep_client(env))
-    with environment_lock(ctx, env):
-        found = lookup(flow, env, spec.name, cluster_id)
-        if found.current is not None:
-            record = TokenRecord.of(found.current)
-            if record is not None:
-                return Connected(spec.name, cluster_id, str(found.current["id"]), False, False, record)
-            # Made before the tool managed its token (perhaps with someone's own PAT): give it a
-            # dedicated one. The token it held is unknown here, so it is named, never revoked.
-            _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
-            done = replace_token(ctx, env, flow, found.current, console)
-            console.warn(
-                f"{env.name}: AEP base connection {done.connection_id} had a token the tool did not mint; it now "
-                f"has its own ({done.new.token_id}) — if the old one was a personal or CI token, revoke it yourself"
-            )
-            return Connected(spec.name, cluster_id, done.connection_id, False, False, done.new, token_replaced=True)
+    found = lookup(flow, env, spec.name, cluster_id)
+    if found.current is not None:
+        record = TokenRecord.of(found.current)
+        if record is not None:
+            return Connected(spec.name, cluster_id, str(found.current["id"]), False, False, record)
+        # Made before the tool managed its token (perhaps with someone's own PAT): give it a
+        # dedicated one. The token it held is unknown here, so it is named, never revoked.
         _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
-        if found.stale is not None:
-            # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
-            done = replace_token(ctx, env, flow, found.stale, console, cluster_id=cluster_id)
-            return Connected(spec.name, cluster_id, done.connection_id, False, True, done.new)
-        name = connection_name(env, spec.name)
-        minted = connection_token.mint(ctx, env, name)
-        record = TokenRecord.minted(minted)
-        request = ConnectionRequest(
-            name=name,
-            domain=env.databricks_host,
-            cluster_id=cluster_id,
-            access_token=minted.value,
-            database=database,
-            catalog=catalog,
-            description=record.description(),
+        done = replace_token(ctx, env, flow, found.current, console)
+        console.warn(
+            f"{env.name}: AEP base connection {done.connection_id} had a token the tool did not mint; it now "
+            f"has its own ({done.new.token_id}) — if the old one was a personal or CI token, revoke it yourself"
         )
-        try:
-            connection_id = flow.create(request)
-        except BaseException:
-            connection_token.discard(ctx.workspace_client(env), minted, console, env)
-            raise
-        return Connected(spec.name, cluster_id, connection_id, True, False, record)
+        return Connected(spec.name, cluster_id, done.connection_id, False, False, done.new, token_replaced=True)
+    _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+    if found.stale is not None:
+        # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
+        done = replace_token(ctx, env, flow, found.stale, console, cluster_id=cluster_id)
+        return Connected(spec.name, cluster_id, done.connection_id, False, True, done.new)
+    name = connection_name(env, spec.name)
+    minted = connection_token.mint(ctx, env, name)
+    record = TokenRecord.minted(minted)
+    request = ConnectionRequest(
+        name=name,
+        domain=env.databricks_host,
+        cluster_id=cluster_id,
+        access_token=minted.value,
+        database=database,
+        catalog=catalog,
+        description=record.description(),
+    )
+    try:
+        connection_id = flow.create(request)
+    except BaseException:
+        connection_token.discard(ctx.workspace_client(env), minted, console, env)
+        raise
+    return Connected(spec.name, cluster_id, connection_id, True, False, record)
 
 
 # ---- provision connect --rotate-token ----------------------------------------------------
@@ -208,25 +209,22 @@ def rotate_tokens(
     flow = FlowServiceClient(ctx.aep_client(env))
     client = ctx.workspace_client(env)
     done: list[Rotated] = []
-    with environment_lock(ctx, env):
-        for spec in specs:
-            cluster_id = ids.get(spec.name)
-            current = lookup(flow, env, spec.name, cluster_id).current if cluster_id else None
-            if cluster_id is None or current is None:
-                done.append(Rotated(spec.name, "", None, None, skipped="no AEP base connection (`provision connect`)"))
-                continue
-            (state,) = connection_token.token_states(client, env, {spec.name: current})
-            old = TokenRecord.of(current)
-            if if_expiring_within is not None and not _due(state, if_expiring_within):
-                left = "it never expires" if state.days_left is None else f"{state.days_left} days left"
-                why = f"not expiring within {if_expiring_within} days ({left})"
-                done.append(Rotated(spec.name, str(current["id"]), old, None, skipped=why))
-                continue
-            _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
-            replaced = replace_token(ctx, env, flow, current, console)
-            done.append(
-                Rotated(spec.name, replaced.connection_id, old, replaced.new, replaced.old_revoked, replaced.proof)
-            )
+    for spec in specs:
+        cluster_id = ids.get(spec.name)
+        current = lookup(flow, env, spec.name, cluster_id).current if cluster_id else None
+        if cluster_id is None or current is None:
+            done.append(Rotated(spec.name, "", None, None, skipped="no AEP base connection (`provision connect`)"))
+            continue
+        (state,) = connection_token.token_states(client, env, {spec.name: current})
+        old = TokenRecord.of(current)
+        if if_expiring_within is not None and not _due(state, if_expiring_within):
+            left = "it never expires" if state.days_left is None else f"{state.days_left} days left"
+            why = f"not expiring within {if_expiring_within} days ({left})"
+            done.append(Rotated(spec.name, str(current["id"]), old, None, skipped=why))
+            continue
+        _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+        replaced = replace_token(ctx, env, flow, current, console)
+        done.append(Rotated(spec.name, replaced.connection_id, old, replaced.new, replaced.old_revoked, replaced.proof))
     return done
 
 

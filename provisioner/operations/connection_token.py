@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -94,14 +93,6 @@ class TokenRecord:
     def minted(cls, token: MintedToken) -> TokenRecord:
         expires = token.info.expires
         return cls(token.info.token_id, None if expires is None else expires.replace(microsecond=0))
-
-
-@contextmanager
-def environment_lock(ctx: RunContext, env: Environment) -> Iterator[None]:
-    """The one place token changes take the environment's lock (the SAS rotation's, once it
-    exists on main): two runs must not mint, PATCH and revoke one connection's tokens at once.
-    Until then the If-Match etag makes the loser of a race fail and clean up after itself."""
-    yield
 
 
 # ---- minting ---------------------------------------------------------------------------

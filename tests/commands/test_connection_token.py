@@ -194,10 +194,11 @@ def test_destroy_revokes_the_connection_token_and_names_what_it_left_in_aep(proj
     assert len(store.connections()) == 1, "the connection itself stays: AEP owns it"
 
 
-def test_two_rotations_at_once_leave_one_working_token_and_no_stray(project: Project) -> None:
-    """Both runs read the connection, then both mint (held at a barrier until each has minted):
-    the If-Match PATCH lets one win; the other gets 412, revokes its own token and fails in one
-    line. The environment lock (once it exists) keeps them apart; this is the net under it."""
+def test_a_second_token_rotation_is_refused_by_the_environment_lock(project: Project) -> None:
+    """The first rotation is held at its mint (its token/create took effect, the answer waits
+    for a file); a second one on the same environment is refused in one line naming the first,
+    before it reads or mints anything. The first then finishes: one working token, the old one
+    revoked, no stray."""
     import subprocess
     import sys
     import time
@@ -206,36 +207,33 @@ def test_two_rotations_at_once_leave_one_working_token_and_no_stray(project: Pro
     _connected(project)
     store = project.store()
     me = _me(store)
+    old = _token_of(store)
     release = project.dir / "release"
     store.set_faults(**{"workspace.hold_answer": {"token/create": str(release)}})
     argv = [sys.executable, "-m", "provisioner.main", "connect", "--rotate-token", "--cluster", "aep-ingest"]
     argv += ["--config", str(project.config_path), "--sandbox"]
+    first = subprocess.Popen(
+        argv, cwd=project.dir, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while len(store.list_pats(me)) < 2:  # the connection's token and the first run's new one
+        assert first.poll() is None and time.monotonic() < deadline, "the first rotation never reached its mint"
+        time.sleep(0.05)
 
-    def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            argv, cwd=project.dir, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+    refused = project.run("connect", "--rotate-token", "--cluster", "aep-ingest")
 
-    def minted(count: int) -> None:
-        deadline = time.monotonic() + 120
-        while len(store.list_pats(me)) < count:
-            assert time.monotonic() < deadline, "a rotation never reached its mint"
-            time.sleep(0.05)
-
-    first = start()
-    minted(2)  # the connection's token and the first run's new one
-    second = start()
-    minted(3)
     release.touch()
-    outs = [p.communicate(timeout=180) for p in (first, second)]
-    codes = sorted(p.returncode for p in (first, second))
-    assert codes == [0, 1], outs
-    loser = next(err for p, (_, err) in zip((first, second), outs, strict=True) if p.returncode == 1)
-    assert "changed by someone else meanwhile" in loser
+    _, first_err = first.communicate(timeout=180)
     store.set_faults(**{"workspace.hold_answer": {}})
-    (left,) = store.list_pats(me)  # the winner's token only: the old one and the loser's are revoked
+    assert first.returncode == 0, first_err
+    assert refused.returncode == 1, refused.stderr
+    (line,) = [x for x in refused.stderr.splitlines() if x.startswith("error:")]
+    assert "another run holds this environment's lock" in line, line
+    assert "`provision connect` (host " in line and f"pid {first.pid})" in line, line
+    (left,) = store.list_pats(me)  # the first run's token only: the old one is revoked, nothing was minted twice
     (connection,) = store.connections()
     assert left["token_id"] in connection["description"]
+    assert store.pat_refused(old)
     assert store.principal_for_token(_token_of(store)) is not None
 
 
