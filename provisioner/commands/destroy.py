@@ -13,7 +13,7 @@ from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.errors import ExitCode
 from provisioner.operations.destroy import destroy_environment
-from provisioner.sas.scope_secret import SCOPE_ADDRESS
+from provisioner.sas.secret_value import SCOPE_ADDRESS
 from provisioner.terraform import Applied
 
 

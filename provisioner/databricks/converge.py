@@ -4,7 +4,7 @@ current SAS token.
 Writing the token is not enough for AEP's refresh-revokes-at-once semantics:
 - inline mode: the provider `edit`s a running cluster, which restarts it, but returns before
   the restart finishes — the old process may still be serving with the revoked token;
-- secret_scope mode: the tool overwrites the secret in place (provisioner.sas.scope_secret)
+- secret_scope mode: the tool overwrites the secret in place (provisioner.sas.secret_value)
   and nothing restarts at all, because `{{secrets/…}}` references are resolved only when a
   cluster starts.
 So: restart running clusters that started before the new token was in place, then wait

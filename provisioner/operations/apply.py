@@ -5,7 +5,7 @@ shown — with a reviewed summary, only if it is the change set a reviewer appro
 After Terraform: AEP's base connection follows a re-created cluster (provisioner.operations.connect),
 running clusters are brought onto the current token (provisioner.databricks.converge).
 
-secret_scope mode: the tool writes the SAS secret itself (provisioner.sas.scope_step) — after
+secret_scope mode: the tool writes the SAS secret itself (provisioner.sas.secret_step) — after
 the question and before Terraform applies, so what the apply starts finds the current token.
 """
 
@@ -38,7 +38,7 @@ from provisioner.run.context import (
     read_env_state,
     render_env,
 )
-from provisioner.sas import scope_step
+from provisioner.sas import secret_step
 from provisioner.sas.expiry import plan_token_honoured
 from provisioner.sas.modes import mode_of
 from provisioner.terraform import (
@@ -118,11 +118,11 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
         _remove_superseded_plan(env, started)
     if scoped and creds is not None:
         if applied is Applied.NO_CHANGES:
-            found = scope_step.check(ctx, env, creds, read_state(runner))
-            scope_step.report(env, found, console)
-            scope_step.before_apply(ctx, env, creds, runner, None, found, console)
+            found = secret_step.check(ctx, env, creds, read_state(runner))
+            secret_step.report(env, found, console)
+            secret_step.before_apply(ctx, env, creds, runner, None, found, console)
         else:
-            scope_step.after_apply(env, console, default_plan_file(env))
+            secret_step.after_apply(env, console, default_plan_file(env))
     # A re-created cluster has a new id: AEP's base connection must follow it.
     repoint_after_apply(ctx, env, before, read_state(runner, init=False).clusters(), console)
     _converge(ctx, env, console, req.timeout, fresh_credentials=req.saved is None or scoped)
@@ -145,14 +145,14 @@ def _asker(
         planned = planned_on(plan_file)
         if scoped:  # before anything changes: can every cluster's owner read the secret?
             check_owners_can_read(ctx.workspace_client(env), env, planned.clusters(), console.warn, ctx.identity(env))
-        found = scope_step.check(ctx, env, creds, planned) if scoped and creds else None
+        found = secret_step.check(ctx, env, creds, planned) if scoped and creds else None
         if found is not None:
-            scope_step.report(env, found, console)
+            secret_step.report(env, found, console)
         if not confirm(ctx, req.auto_approve, f"Apply this plan to environment '{env.name}'?"):
             return False
         if found is not None and creds is not None:
             # May re-plan into plan_file (first apply: the scope alone first, then the rest).
-            scope_step.before_apply(ctx, env, creds, runner, plan_file, found, console, req.lock_timeout)
+            secret_step.before_apply(ctx, env, creds, runner, plan_file, found, console, req.lock_timeout)
         return True
 
     return asked

@@ -32,7 +32,7 @@ from provisioner.operations.recover import stray_clusters
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import RunContext, default_plan_file, fetch_credentials, render_env
 from provisioner.sas.modes import mode_of
-from provisioner.sas.scope_secret import SCOPE_ADDRESS
+from provisioner.sas.secret_value import SCOPE_ADDRESS
 from provisioner.terraform import Applied, PlanOptions, TerraformRunner, TerraformState, plan_and_apply, read_state
 
 CLUSTER_TYPE = "databricks_cluster"

@@ -3,7 +3,7 @@
 With several environments the plans run in parallel (`jobs`), each one's output is buffered
 and printed as one section when it finishes (or streamed with an `[env]` prefix on every line
 with `stream`); the caller prints the combined summary. In secret_scope mode the plan also
-checks the scope and says whether apply will write the secret (provisioner.sas.scope_step).
+checks the scope and says whether apply will write the secret (provisioner.sas.secret_step).
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from provisioner.run.context import (
     render_env,
 )
 from provisioner.run.warmup import in_thread
-from provisioner.sas import scope_step
+from provisioner.sas import secret_step
 from provisioner.sas.modes import mode_of
-from provisioner.sas.scope_step import ScopeReading
+from provisioner.sas.secret_step import ScopeReading
 from provisioner.terraform import PlanOptions, TerraformState
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
@@ -169,9 +169,9 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         else:
             notes = BufferedConsole(color=console.color)
             reading = _read_scope(ctx, env, planned, notes)
-        found = scope_step.judge(env, reading, creds, planned)
+        found = secret_step.judge(env, reading, creds, planned)
         notes.flush_to(console)
-        scope_step.report(env, found, console)
+        secret_step.report(env, found, console)
         secret_write = found.needs_write
         if secret_write:
             outcome = ExitCode.CHANGES  # apply has something to do
@@ -238,16 +238,16 @@ def _state_now(ctx: RunContext, env: Environment) -> TerraformState:
 
 def _check_inputs(state: TerraformState) -> tuple[object, ...]:
     """What `_read_scope` reads from the state: for equal inputs it finds the same."""
-    return (tuple(sorted(state.clusters().items())), *scope_step.state_inputs(state))
+    return (tuple(sorted(state.clusters().items())), *secret_step.state_inputs(state))
 
 
 def _read_scope(ctx: RunContext, env: Environment, state: TerraformState, notes: Console) -> ScopeReading:
-    """The secret scope (provisioner.sas.scope_step) and the clusters' owners (may they read it?)."""
+    """The secret scope (provisioner.sas.secret_step) and the clusters' owners (may they read it?)."""
     client, identity = ctx.workspace_client(env), ctx.identity(env)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
         # Two independent chains of workspace reads: side by side, not one after the other.
         owners = side.submit(check_owners_can_read, client, env, state.clusters(), notes.warn, identity)
-        reading = scope_step.read_scope(client, env, state)
+        reading = secret_step.read_scope(client, env, state)
         owners.result()
     return reading
 

@@ -3,7 +3,7 @@
 The SAS token itself is never an input here: the HCL carries `var.dlz_sas_token` (inline
 mode; the runner hands the value to Terraform through its environment) or a
 `{{secrets/scope/key}}` reference (secret_scope mode: Terraform never sees the token, the
-tool writes the secret itself — provisioner.sas.scope_secret).
+tool writes the secret itself — provisioner.sas.secret_value).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the workspace holds; where that is, is the mode's to say (`SasMode.token_replace
 
 - `inline` mode: each `databricks_cluster`'s `spark_conf` entry in the state;
 - `secret_scope` mode: the fingerprint the tool writes beside the secret
-  (provisioner.sas.scope_secret), or, in the layout before it, the `databricks_secret`'s
+  (provisioner.sas.secret_value), or, in the layout before it, the `databricks_secret`'s
   `string_value` in the state.
 
 Values are compared in memory (constant time) and never printed: the outcome names only

@@ -2,7 +2,7 @@
 
 Terraform owns the structure (the scope, unless `sas.manage_scope: false`, and the clusters
 carrying `{{secrets/<scope>/<key>}}`); the value is written outside Terraform
-(provisioner.sas.scope_secret), so the token is in no plan file and no state. A rotation has
+(provisioner.sas.secret_value), so the token is in no plan file and no state. A rotation has
 no Terraform inside its window: the in-place `secrets/put`, then the restarts; the state is
 reconciled after it.
 """
@@ -17,7 +17,7 @@ from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.errors import ProvisionError
-from provisioner.sas import expiry, scope_secret
+from provisioner.sas import expiry, secret_value
 from provisioner.sas.expiry import TokenReplaced
 from provisioner.sas.mode import ModeRun, RotationFacts
 from provisioner.secret import Secret
@@ -48,7 +48,7 @@ class SecretScope:
         return f"secret {env.sas.secret_scope}/{env.sas.secret_key}"
 
     def list_secrets(self, client: WorkspaceClient, env: Environment) -> Mapping[str, int] | None:
-        return scope_secret.list_scope(client, env)
+        return secret_value.list_scope(client, env)
 
     def token_replaced(
         self, state: TerraformState, env: Environment, creds: DlzCredentials, listed: Mapping[str, int] | None
@@ -56,7 +56,7 @@ class SecretScope:
         secret = f"secret {env.sas.secret_scope}/{env.sas.secret_key}"  # as secret_holder names it
         known: list[str] = []
         if listed is not None:
-            fresh = scope_secret.judge_freshness(listed, env, creds)
+            fresh = secret_value.judge_freshness(listed, env, creds)
             if fresh.present and fresh.holds_current is False:
                 known.append(secret)
         return expiry.token_replaced(_held_in_state(state, env, secret), creds, known_stale=known)
@@ -74,24 +74,24 @@ class SecretScope:
         plan_file: Path,
         auto_approve: bool,
     ) -> tuple[dict[str, str], RotationFacts]:
-        if scope_secret.legacy_secret_in_state(facts.state):
+        if secret_value.legacy_secret_in_state(facts.state):
             raise ProvisionError(
-                f"{env.name}: the Terraform state still holds the SAS token ({scope_secret.LEGACY_SECRET_ADDRESS}, "
+                f"{env.name}: the Terraform state still holds the SAS token ({secret_value.LEGACY_SECRET_ADDRESS}, "
                 "the layout before the tool wrote the secret itself) — run `provision apply` once to move it "
                 "(the live secret is kept, no gap), then rotate"
             )
         client = run.workspace_client(env)
-        scope_secret.check_scope(client, env, facts.state, must_exist=True)
+        secret_value.check_scope(client, env, facts.state, must_exist=True)
         # READ on the scope: the listing the rotation may have read already proves it.
-        listed = facts.listed if facts.listed is not None else scope_secret.list_scope(client, env)
+        listed = facts.listed if facts.listed is not None else secret_value.list_scope(client, env)
         return facts.state.clusters(), RotationFacts(facts.state, listed)
 
     def probe(self, run: ModeRun, env: Environment) -> None:
-        scope_secret.probe_write(run.workspace_client(env), env)
+        secret_value.probe_write(run.workspace_client(env), env)
 
     def put_live(self, run: ModeRun, env: Environment, new: DlzCredentials) -> None:
         # The one write the restarts need; the fingerprint (more calls) waits for after_window.
-        scope_secret.put_value(run.workspace_client(env), env, new)
+        secret_value.put_value(run.workspace_client(env), env, new)
 
     def apply_live(
         self, run: ModeRun, env: Environment, new: DlzCredentials, console: Console
@@ -99,7 +99,7 @@ class SecretScope:
         return None  # no Terraform inside the window: the clusters are the ones read before it
 
     def after_window(self, run: ModeRun, env: Environment, new: DlzCredentials, facts: RotationFacts) -> None:
-        scope_secret.record_fingerprint(run.workspace_client(env), env, new, listed=facts.listed)
+        secret_value.record_fingerprint(run.workspace_client(env), env, new, listed=facts.listed)
 
     def reconcile(self, run: ModeRun, env: Environment, console: Console) -> None:
         try:
@@ -120,8 +120,8 @@ class SecretScope:
         render: Callable[[], object],
     ) -> dict[str, str] | None:
         client = run.workspace_client(env)
-        scope_secret.check_scope(client, env, facts.state, must_exist=True)
-        before = scope_secret.ensure_current(client, env, creds, listed=facts.listed)
+        secret_value.check_scope(client, env, facts.state, must_exist=True)
+        before = secret_value.ensure_current(client, env, creds, listed=facts.listed)
         if not before.holds_current:
             console.info(f"{env.name}: wrote AEP's current token to secret {env.sas.secret_scope}/{env.sas.secret_key}")
         return facts.state.clusters()

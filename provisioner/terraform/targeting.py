@@ -2,7 +2,7 @@
 
 The tool targets on purpose — a first secret_scope apply creates the scope alone first, a
 destroy leaves the managed scope in place — and says so in its own words where it does
-(provisioner.sas.scope_step, provisioner.operations.destroy). Terraform's "Resource targeting
+(provisioner.sas.secret_step, provisioner.operations.destroy). Terraform's "Resource targeting
 is in effect … not for routine use" and "Applied changes may be incomplete" are written for a
 person who typed -target; here they would alarm a user who did not. Users cannot pass -target
 through the tool, so every such warning is one the tool caused. Everything else Terraform

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.sandbox.store.dlz import DATABRICKS_SOURCE, _dlz_key
-from provisioner.sas.scope_secret import _PROBE_SUFFIX, FINGERPRINT_MARK, fingerprint_key
+from provisioner.sas.secret_value import _PROBE_SUFFIX, FINGERPRINT_MARK, fingerprint_key
 from provisioner.secret import Secret
 from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
 

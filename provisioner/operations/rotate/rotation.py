@@ -50,7 +50,7 @@ from provisioner.run.context import (
     render_env,
 )
 from provisioner.run.warmup import in_thread
-from provisioner.sas import scope_secret
+from provisioner.sas import secret_value
 from provisioner.sas.mode import RotationFacts
 from provisioner.sas.modes import mode_of
 from provisioner.terraform import read_state
@@ -69,7 +69,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
     creds = fetch_credentials(ctx, env)
     facts = read_facts(ctx, env, Console(ctx.console.out, ctx.console.err, quiet=True))
     unfinished = journal.unfinished()
-    if unfinished is not None and unfinished.never_refreshed(scope_secret.fingerprint(creds.sas_token)):
+    if unfinished is not None and unfinished.never_refreshed(secret_value.fingerprint(creds.sas_token)):
         journal.forget()  # stopped before AEP took the refresh: nothing to finish
     elif unfinished is not None:
         # Refreshing again would revoke the token that rotation put (or was putting) live.
@@ -154,7 +154,7 @@ def _rotate(
     # seen_starts (ms timestamps, no secret) lets a later run tell restarted clusters from stale
     # ones; the old token's fingerprint, whether the refresh happened.
     journal.begin(
-        Holder.this_run("rotate", ctx.environ).where(), ready.seen_starts, scope_secret.fingerprint(old.sas_token)
+        Holder.this_run("rotate", ctx.environ).where(), ready.seen_starts, secret_value.fingerprint(old.sas_token)
     )
     new = _refresh(ctx, env, old, journal, req.resume_command)
     opened = time.monotonic()
@@ -166,7 +166,7 @@ def _rotate(
         written = True
         # Before the restarts: a later run keeps the value this one wrote (see `_keep_what_it_wrote`).
         issued = {"refreshed_at": refreshed_at, "expiry_date": new.expiry_date.isoformat()}
-        journal.mark("secret_written", **issued, fingerprint=scope_secret.fingerprint(new.sas_token))
+        journal.mark("secret_written", **issued, fingerprint=secret_value.fingerprint(new.sas_token))
         console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
         sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
         changed = mode.apply_live(ctx, env, new, console)
@@ -323,22 +323,22 @@ def _keep_what_it_wrote(
     journal's entry), only the fingerprint is added and the value kept. The facts as they then stand."""
     if facts.listed is None:
         return facts  # no secret to keep (inline mode)
-    fresh = scope_secret.judge_freshness(facts.listed, env, creds)
+    fresh = secret_value.judge_freshness(facts.listed, env, creds)
     written = entry.at("secret_written")
     if not (entry.reached("secret_written") and fresh.rewritten_outside and written and fresh.updated_ms):
         return facts
-    if entry.fingerprint != scope_secret.fingerprint(creds.sas_token):
+    if entry.fingerprint != secret_value.fingerprint(creds.sas_token):
         return facts
     # The journal's time is taken after the put answered; the two clocks may differ a little.
     if fresh.updated_ms > (written.timestamp() + _CLOCK_SKEW_SECONDS) * 1000:
         return facts
     client = ctx.workspace_client(env)
-    scope_secret.record_fingerprint(client, env, creds, listed=facts.listed)
+    secret_value.record_fingerprint(client, env, creds, listed=facts.listed)
     console.info(
         f"{env.name}: secret {fresh.scope}/{fresh.key} already holds AEP's current token (written by the "
         f"interrupted rotation at {fresh.last_updated}); kept"
     )
-    return dataclasses.replace(facts, listed=scope_secret.list_scope(client, env))
+    return dataclasses.replace(facts, listed=secret_value.list_scope(client, env))
 
 
 _CLOCK_SKEW_SECONDS = 120

@@ -4,7 +4,7 @@ Sources, all read-only: AEP's current credentials, the Terraform state document 
 cluster ids we manage; inline mode: the token the clusters carry — see `provisioner.sas.expiry`),
 the workspace API (each cluster's live state and spark_conf; the secret's
 `last_updated_timestamp` and the fingerprint the tool writes beside it,
-`provisioner.sas.scope_secret`), and optionally a DLZ oracle (the sandbox's: can this running
+`provisioner.sas.secret_value`), and optionally a DLZ oracle (the sandbox's: can this running
 cluster reach the landing zone?).
 
 Drift: AEP issued a token the workspace does not hold (rotation needed); the SAS entry is
@@ -37,7 +37,7 @@ from provisioner.errors import ExitCode, ProvisionError
 from provisioner.operations.recover import unplaced
 from provisioner.sas.expiry import TokenReplaced
 from provisioner.sas.modes import mode_of
-from provisioner.sas.scope_secret import judge_freshness
+from provisioner.sas.secret_value import judge_freshness
 from provisioner.secret import mask
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def _one_way_out(secret: SecretStatus | None, clusters: list[ClusterStatus]) -> 
 
 
 def _secret_status(listed: Mapping[str, int], env: Environment, creds: DlzCredentials) -> SecretStatus:
-    """Freshness from the workspace alone (provisioner.sas.scope_secret): the state holds no token."""
+    """Freshness from the workspace alone (provisioner.sas.secret_value): the state holds no token."""
     fresh = judge_freshness(listed, env, creds)
     status = SecretStatus(
         fresh.scope, fresh.key, fresh.present, fresh.last_updated, fresh.holds_current, updated_ms=fresh.updated_ms

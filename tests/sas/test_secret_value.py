@@ -1,4 +1,4 @@
-"""provisioner.sas.scope_secret against the sandbox's workspace emulator: freshness, fingerprints, scope checks."""
+"""provisioner.sas.secret_value against the sandbox's workspace emulator: freshness, fingerprints, scope checks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from provisioner.config.model import Environment, SasSettings
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
-from provisioner.sas import scope_secret
+from provisioner.sas import secret_value
 from provisioner.secret import Secret
 from provisioner.terraform import TerraformState
 from tests.conftest import WORKSPACE_HOST, sandbox_workspace
@@ -57,23 +57,23 @@ def _creds(token: str) -> DlzCredentials:
 def test_freshness_follows_what_the_tool_wrote(tmp_path: Path, sandbox: Sandbox, client: WorkspaceClient) -> None:
     env = _env(tmp_path)
     client.create_scope("aep-dlz")
-    assert scope_secret.read_freshness(client, env, _creds(OLD)).present is False
+    assert secret_value.read_freshness(client, env, _creds(OLD)).present is False
 
-    scope_secret.write_secret(client, env, _creds(OLD))
+    secret_value.write_secret(client, env, _creds(OLD))
     assert sandbox.store.secret_value(WS, "aep-dlz", "dlz-sas-token") == OLD
-    assert scope_secret.read_freshness(client, env, _creds(OLD)).holds_current is True
-    stale = scope_secret.read_freshness(client, env, _creds(NEW))  # AEP refreshed outside the tool
+    assert secret_value.read_freshness(client, env, _creds(OLD)).holds_current is True
+    stale = secret_value.read_freshness(client, env, _creds(NEW))  # AEP refreshed outside the tool
     assert stale.holds_current is False and "older token" in stale.describe()
 
-    scope_secret.write_secret(client, env, _creds(NEW))
+    secret_value.write_secret(client, env, _creds(NEW))
     keys = [s["key"] for s in client.list_secrets("aep-dlz")]
-    assert keys == ["dlz-sas-token", scope_secret.fingerprint_key("dlz-sas-token", Secret(NEW))]  # old one dropped
+    assert keys == ["dlz-sas-token", secret_value.fingerprint_key("dlz-sas-token", Secret(NEW))]  # old one dropped
     assert OLD not in "".join(keys) and NEW not in "".join(keys) and "sig" not in "".join(keys)
-    assert scope_secret.read_freshness(client, env, _creds(NEW)).holds_current is True
+    assert secret_value.read_freshness(client, env, _creds(NEW)).holds_current is True
 
     time.sleep(0.01)
     client.put_secret("aep-dlz", "dlz-sas-token", Secret("someone else's value"))
-    outside = scope_secret.read_freshness(client, env, _creds(NEW))
+    outside = secret_value.read_freshness(client, env, _creds(NEW))
     assert outside.holds_current is None and outside.rewritten_outside
 
 
@@ -82,23 +82,23 @@ def test_scope_checks_are_one_line_each(tmp_path: Path, client: WorkspaceClient)
     managed = TerraformState(
         {"resources": [{"mode": "managed", "type": "databricks_secret_scope", "name": "dlz", "instances": [{}]}]}
     )
-    assert scope_secret.check_scope(client, _env(tmp_path), nothing) is False  # apply creates it
+    assert secret_value.check_scope(client, _env(tmp_path), nothing) is False  # apply creates it
     with pytest.raises(ProvisionError, match="run `provision apply` first"):
-        scope_secret.check_scope(client, _env(tmp_path), nothing, must_exist=True)
+        secret_value.check_scope(client, _env(tmp_path), nothing, must_exist=True)
     with pytest.raises(ProvisionError, match=r"does not exist .* sas.manage_scope is false"):
-        scope_secret.check_scope(client, _env(tmp_path, manage_scope=False), nothing)
+        secret_value.check_scope(client, _env(tmp_path, manage_scope=False), nothing)
     client.create_scope("aep-dlz")
     with pytest.raises(ProvisionError, match="already exists and is not managed by this environment"):
-        scope_secret.check_scope(client, _env(tmp_path), nothing)
-    assert scope_secret.check_scope(client, _env(tmp_path), managed) is True
-    assert scope_secret.check_scope(client, _env(tmp_path, manage_scope=False), nothing) is True
+        secret_value.check_scope(client, _env(tmp_path), nothing)
+    assert secret_value.check_scope(client, _env(tmp_path), managed) is True
+    assert secret_value.check_scope(client, _env(tmp_path, manage_scope=False), nothing) is True
     client.create_scope("vault", backend_type="AZURE_KEYVAULT")
     kv = _env(tmp_path, secret_scope="vault", manage_scope=False)
     with pytest.raises(ProvisionError, match="Azure Key Vault-backed") as err:
-        scope_secret.check_scope(client, kv, nothing)
+        secret_value.check_scope(client, kv, nothing)
     assert "\n" not in str(err.value)
     with pytest.raises(ProvisionError, match=r"cannot write secret vault/dlz-sas-token: .* Databricks-backed"):
-        scope_secret.write_secret(client, kv, _creds(NEW))
+        secret_value.write_secret(client, kv, _creds(NEW))
 
 
 def test_destroy_keeps_only_the_scope() -> None:
@@ -109,4 +109,4 @@ def test_destroy_keeps_only_the_scope() -> None:
             {"mode": "data", "type": "databricks_current_user", "name": "me", "instances": [{}]},
         ]
     }
-    assert scope_secret.destroy_targets(TerraformState(doc)) == ("databricks_cluster.aep-ingest",)
+    assert secret_value.destroy_targets(TerraformState(doc)) == ("databricks_cluster.aep-ingest",)

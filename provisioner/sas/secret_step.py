@@ -1,4 +1,4 @@
-"""The secret step of `plan` and `apply` in secret_scope mode (see provisioner.sas.scope_secret).
+"""The secret step of `plan` and `apply` in secret_scope mode (see provisioner.sas.secret_value).
 
 plan:  after `terraform plan`, check the scope (one line if it cannot work) and say whether
        the secret holds AEP's current token.
@@ -26,7 +26,7 @@ from provisioner.console import Console
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.errors import ProvisionError
 from provisioner.sas.mode import ModeRun
-from provisioner.sas.scope_secret import (
+from provisioner.sas.secret_value import (
     LEGACY_SECRET_ADDRESS,
     SCOPE_ADDRESS,
     SecretFreshness,
