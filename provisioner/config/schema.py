@@ -208,7 +208,6 @@ _KEYWORDS: dict[str, Any] = {
 
 def _full_check(problems: Problems, env: str | None, doc: dict[str, Any], overlay: Mapping[str, Any]) -> None:
     import jsonschema
-    from jsonschema.exceptions import best_match
 
     cls = jsonschema.validators.validator_for(schema())
     # No check_schema() here: tests/config/test_model.py checks the shipped schema itself.
@@ -216,17 +215,37 @@ def _full_check(problems: Problems, env: str | None, doc: dict[str, Any], overla
     # Each error jsonschema finds, narrowed (best_match) to the most telling of its sub-errors: a
     # oneOf/anyOf failure is explained by the branch the value came closest to.
     for found in validator.iter_errors(doc):
-        error = best_match([found])
-        keys = tuple(error.absolute_path)
-        if env and keys and _from_overlay(overlay, keys):
-            keys = ("environments", env, *keys)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            # One line per unknown key, at the key's own line: each is its own mistake.
-            allowed = ", ".join(sorted(error.schema.get("properties", {})))
-            for extra in sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str):
-                problems.add((*keys, str(extra)), f"unknown key — remove it, or use one of: {allowed}")
-            continue
-        problems.add(keys, _explain(error))
+        for error in _branch_errors(found):
+            _add_error(problems, env, overlay, error)
+
+
+def _branch_errors(found: Any) -> list[Any]:
+    """A oneOf over typed objects (terraform.backend) is explained by the branch its `type` names:
+    each of that branch's errors is its own line (an unknown key there is 'unknown key', and a
+    secret key is left to the secret check's line), not one vague line about the whole block."""
+    from jsonschema.exceptions import best_match
+
+    if found.validator == "oneOf" and isinstance(found.instance, dict):
+        for index, branch in enumerate(found.validator_value):
+            const = branch.get("properties", {}).get("type", {}).get("const") if isinstance(branch, dict) else None
+            if const is not None and const == found.instance.get("type"):
+                inner = [e for e in found.context if e.relative_schema_path and e.relative_schema_path[0] == index]
+                if inner:
+                    return [best_match([e]) for e in inner]
+    return [best_match([found])]
+
+
+def _add_error(problems: Problems, env: str | None, overlay: Mapping[str, Any], error: Any) -> None:
+    keys = tuple(error.absolute_path)
+    if env and keys and _from_overlay(overlay, keys):
+        keys = ("environments", env, *keys)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # One line per unknown key, at the key's own line: each is its own mistake.
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        for extra in sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str):
+            problems.add((*keys, str(extra)), f"unknown key — remove it, or use one of: {allowed}")
+        return
+    problems.add(keys, _explain(error))
 
 
 def _from_overlay(overlay: Mapping[str, Any], keys: tuple[Any, ...]) -> bool:

@@ -349,3 +349,12 @@ def test_legacy_single_node_settings_allow_zero_workers(tmp_path: Path) -> None:
         }
     ]
     assert load_config(write(tmp_path, doc), environ={}).environments
+
+
+def test_a_backend_block_is_explained_by_the_branch_its_type_names(tmp_path: Path) -> None:
+    """Every error at once (issue 27) must not add a vague 'type pg is unknown' beside the real one."""
+    bad_key = merge(BASE_CONFIG, {"terraform": {"backend": {"type": "pg", "schemaname": "tf"}}})
+    (line,) = error_for(tmp_path, bad_key).split("\n")
+    assert "terraform.backend.schemaname: unknown key" in line and "schema_name" in line
+    unknown = merge(BASE_CONFIG, {"terraform": {"backend": {"type": "s3"}}})
+    assert "backend type 's3' is unknown" in error_for(tmp_path, unknown)
