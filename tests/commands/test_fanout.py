@@ -18,7 +18,6 @@ import pytest
 
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
 from provisioner.review.review_comment import MARKER, read_summaries, to_markdown
-from provisioner.sandbox.store.dlz import storage_account_name
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, REPO, WORKSPACE_HOST, Project
 
 ENVS = {
@@ -156,9 +155,9 @@ def _cli() -> list[str]:
 
 
 def test_merge_of_real_plans_failed_first_then_changes_then_unchanged(multi: Project) -> None:
-    account = storage_account_name(BASE_CONFIG["aep"]["org_id"], "beta")
-    dlz_key = f"fs.azure.sas.dlz-databricks-container.{account}.blob.core.windows.net"
-    multi.config["environments"]["beta"]["clusters"] = [{**BASE_CONFIG["clusters"][1], "spark_conf": {dlz_key: "mine"}}]
+    # beta's plan fails after the config loads: a user-written DLZ key would now stop the whole file
+    # at load (issue 27, 5903549), so beta's backend is a pg one without PG_CONN_STR, like gamma's.
+    multi.config["environments"]["beta"]["terraform"] = {"backend": {"type": "pg"}}
     multi.write_config()
     assert multi.run("apply", "--env", "alpha", "--auto-approve").returncode == 0
     codes = {}
@@ -181,7 +180,7 @@ def test_merge_of_real_plans_failed_first_then_changes_then_unchanged(multi: Pro
     )
     rows = [line for line in comment.splitlines() if line.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == ["beta", "gamma", "alpha"]  # failed (by name), then unchanged
-    assert "**failed**" in rows[0] and "manages the DLZ SAS entry" in rows[0]
+    assert "**failed**" in rows[0] and "PG_CONN_STR" in rows[0]
     assert "no plan summary" in rows[1]  # gamma wrote Markdown only: the merge names it missing
     assert [r["environment"] for r in merged["results"]] == ["beta", "gamma", "alpha"]
     assert merged["failed"] == 2 and merged["unchanged"] == 1
