@@ -26,7 +26,6 @@ import pytest
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
 from provisioner.review.review_comment import MARKER
 from provisioner.sandbox.store import SandboxStore
-from provisioner.sandbox.store.dlz import storage_account_name
 from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
 from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer, finish, start, wait_for
@@ -36,9 +35,8 @@ pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its
 RUNNERS = 4
 MERGE_OUT = ("--expect", "envs.json", "--out", "comment.md", "--out", "merged.json")
 ENVIRONMENTS = [f"e{i:02d}" for i in range(1, 25)]
-BROKEN = "e13"  # its config sets the DLZ key itself: a one-line render error
+BROKEN = "e13"  # its cluster names a policy the workspace lacks: one line, after the config loaded, before init
 HOSTS = [f"https://adb-{n}{n}{n}{n}000000000000.{n}.azuredatabricks.net" for n in range(1, 5)]
-ORG = BASE_CONFIG["aep"]["org_id"]
 
 
 def fleet_config() -> dict[str, Any]:
@@ -52,8 +50,9 @@ def fleet_config() -> dict[str, Any]:
             "sas": {"secret_scope": f"aep-dlz-{name}"},  # environments share workspaces, not scopes
         }
         if name == BROKEN:
-            key = f"fs.azure.sas.dlz-databricks-container.{storage_account_name(ORG, name)}.blob.core.windows.net"
-            overlay["clusters"] = [{**BASE_CONFIG["clusters"][1], "spark_conf": {key: "hand-set"}}]
+            # Not a user-set DLZ key (refused at load since issue 27, which would stop every
+            # environment of the file): a failure of this environment alone.
+            overlay["clusters"] = [{**BASE_CONFIG["clusters"][1], "policy_id": "no-such-policy"}]
         environments[name] = overlay
     config["environments"] = environments
     return config
@@ -145,7 +144,7 @@ def test_24_environments_on_4_runners_each_planned_once_and_merged(
     )
     rows = [line for line in comment.split("<details>")[0].splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == [BROKEN] + [e for e in ENVIRONMENTS if e != BROKEN]
-    assert "**failed**" in rows[0] and "manages the DLZ SAS entry" in rows[0]
+    assert "**failed**" in rows[0] and "no cluster policy no-such-policy" in rows[0]
     totals = {json.loads(p.read_text())["environment"]: json.loads(p.read_text()).get("totals") for p in summaries}
     for row in rows[1:]:
         t = totals[row.split("`")[1]]

@@ -29,9 +29,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from provisioner.config.model import load_config
+from provisioner.databricks.cluster_tags import MANAGED_TAGS, managed_tags
 from provisioner.errors import ConfigError
 
 from .conftest import BASE_CONFIG, Project, error_lines, new_project
+
+ENV_NAME = "default"  # a provision.yaml without environments has one, named so
 
 TERRAFORM = os.environ.get("TERRAFORM_BINARY", "terraform")
 DLZ_KEY_PREFIX = "fs.azure.sas."
@@ -180,7 +183,10 @@ def check_batch(drawn: list[dict[str, Any]]) -> None:
         for c in accepted:
             seen = planned[c["name"]]
             assert seen["cluster_name"] == c["cluster_name"]
-            assert (seen.get("custom_tags") or {}) == c["custom_tags"]
+            tags = dict(seen.get("custom_tags") or {})
+            # The tool's own tags (issue 21) beside the user's, which reach Terraform exactly.
+            assert {k: tags.pop(k) for k in MANAGED_TAGS} == managed_tags(ENV_NAME, c["name"])
+            assert tags == c["custom_tags"]
             user_conf = {k: v for k, v in (seen.get("spark_conf") or {}).items() if not k.startswith(DLZ_KEY_PREFIX)}
             assert user_conf == c["spark_conf"]
 
