@@ -342,48 +342,25 @@ def _judge(
     listed = None if valid is None else valid.get(record.token_id)
     expires = listed.expires if listed is not None else record.expires
     days = None if expires is None else int((expires - at).total_seconds() // 86_400)
+
+    def state(kind: str, advice: str) -> TokenState:
+        return TokenState(cluster, cid, record.token_id, expires, days, kind, advice)
+
     if expires is not None and expires <= at:
-        return TokenState(
-            cluster,
-            cid,
-            record.token_id,
-            expires,
-            days,
-            EXPIRED,
-            f"expired {_when(expires)}: AEP cannot read the cluster — run `provision connect --rotate-token`",
+        return state(
+            EXPIRED, f"expired {_when(expires)}: AEP cannot read the cluster — run `provision connect --rotate-token`"
         )
     if valid is None:
-        return TokenState(
-            cluster,
-            cid,
-            record.token_id,
-            expires,
-            days,
-            UNKNOWN,
-            "the workspace's token list could not be read, so the token's validity is unknown",
-        )
+        return state(UNKNOWN, "the workspace's token list could not be read, so the token's validity is unknown")
     if listed is None:
-        return TokenState(
-            cluster,
-            cid,
-            record.token_id,
-            expires,
-            days,
+        return state(
             REVOKED,
             "revoked, or not this identity's token (the workspace does not list it) — "
             "run `provision connect --rotate-token` as the connection token's owner",
         )
     if days is not None and days <= warn_days:
-        return TokenState(
-            cluster,
-            cid,
-            record.token_id,
-            expires,
-            days,
-            EXPIRING,
-            f"expires within {warn_days} days — run `provision connect --rotate-token`",
-        )
-    return TokenState(cluster, cid, record.token_id, expires, days, OK, "")
+        return state(EXPIRING, f"expires within {warn_days} days — run `provision connect --rotate-token`")
+    return state(OK, "")
 
 
 def _when(expires: dt.datetime | None) -> str:
