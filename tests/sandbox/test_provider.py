@@ -121,6 +121,24 @@ def test_cluster_that_fails_to_start_is_deleted_and_create_fails(sandbox: Sandbo
     assert json.loads((root.path / "terraform.tfstate").read_text())["resources"] == []
 
 
+def test_a_failed_pin_keeps_the_cluster_tainted(sandbox: Sandbox, root: Root) -> None:
+    # resourceClusterCreate (clusters/resource_cluster.go) sets the id, then pins, and returns the
+    # pin's error with the id set: Terraform records the cluster tainted instead of losing it.
+    sandbox.store.add_user("pinless@example.com", "dapi-pinless", admin=False)
+    before = {c["cluster_id"] for c in sandbox.store.list_clusters(WS)}
+    root.write(cluster_hcl(extra="is_pinned = true"))
+    out = root.tf("apply", "-auto-approve", ok=(1,), DATABRICKS_TOKEN="dapi-pinless")
+    assert "cannot create cluster" in out.stderr and "PERMISSION_DENIED" in out.stderr, out.stderr
+    (created,) = [c for c in sandbox.store.list_clusters(WS) if c["cluster_id"] not in before]
+    assert not sandbox.store.is_pinned(WS, created["cluster_id"])
+    (resource,) = json.loads((root.path / "terraform.tfstate").read_text())["resources"]
+    (instance,) = resource["instances"]
+    assert instance["status"] == "tainted"
+    assert instance["attributes"]["cluster_id"] == created["cluster_id"]
+    rc, plan = root.plan_rc(DATABRICKS_TOKEN="dapi-pinless")
+    assert rc == 2 and "databricks_cluster.c is tainted, so must be replaced" in plan, plan
+
+
 def test_zero_workers_without_single_node_settings_is_refused_like_the_provider(sandbox: Sandbox, root: Root) -> None:
     # The provider's Validate() (clusters/resource_cluster.go) refuses it before any API call.
     before = len(sandbox.store.list_clusters(WS))

@@ -3,7 +3,11 @@
 Copied from terraform-provider-databricks `clusters/resource_cluster.go`:
 - create: `clusters/create`, then `clusters/pin` when `is_pinned` (before waiting), then wait
   for RUNNING unless `no_wait`; a cluster that ends TERMINATED/ERROR is deleted (as below)
-  and the create fails.
+  and the create fails. A failed pin keeps the cluster: `resourceClusterCreate` sets the id
+  (`d.SetId`, `cluster_id`) before `PinByClusterId` and returns the pin's error with it, so
+  SDKv2 answers the object beside the error (terraform-plugin-sdk `helper/schema/
+  grpc_provider.go` ApplyResourceChange: a state with an id is returned) and Terraform
+  records it tainted — the next apply replaces it.
 - update: only `num_workers`/`autoscale` changed on a RUNNING cluster -> `clusters/resize`;
   anything else -> `clusters/edit` with the full spec, *without* waiting for the restart.
 - read: `clusters/get`, where INVALID_STATE or "does not exist" means gone (the cluster
@@ -31,10 +35,11 @@ from tf.iface import (
     UpdateContext,
 )
 from tf.schema import Schema
+from tf.types import Unknown
 
 from provisioner.databricks.cluster_fields import MAP_FIELDS
 from provisioner.databricks.spark_conf import suppress_spark_conf_diff
-from provisioner.sandbox.provider.framework import StandInResource, reports_errors
+from provisioner.sandbox.provider.framework import StandInResource, describe_error, reports_errors
 from provisioner.sandbox.provider.library import library_id, poll_seconds, wait_installed
 from provisioner.sandbox.provider.snapshot import resource_schema
 from provisioner.sandbox.provider.structs import api_value, from_api, state_value, to_api
@@ -87,6 +92,23 @@ NUM_WORKERS_ERROR = (
     "NumWorkers could be 0 only for SingleNode clusters. "
     "See https://docs.databricks.com/clusters/single-node.html for more details"
 )
+
+
+def _created_only(planned: State, cluster_id: str) -> State:
+    """What SDKv2's `data.State()` holds after a create that failed past `d.SetId`: the planned
+    values and the id; computed values still unknown are left out (null)."""
+    state: State = _known(planned)
+    return {**state, "id": cluster_id, "cluster_id": cluster_id}
+
+
+def _known(value: Any) -> Any:
+    if value is Unknown:
+        return None
+    if isinstance(value, dict):
+        return {k: _known(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_known(v) for v in value]
+    return value
 
 
 def _validate(spec: dict[str, Any]) -> str | None:
@@ -147,7 +169,11 @@ class Cluster(StandInResource):
             return None
         cluster_id = client.create_cluster(_spec(planned))
         if planned.get("is_pinned"):
-            client.pin_cluster(cluster_id)
+            try:
+                client.pin_cluster(cluster_id)
+            except Exception as exc:
+                ctx.diagnostics.add_error("cannot create cluster", describe_error(exc))
+                return _created_only(planned, cluster_id)
         if not planned.get("no_wait"):
             info = client.wait_for_state(cluster_id, {"RUNNING"}, CREATE_TIMEOUT, poll_seconds())
             if info.get("state") != "RUNNING":

@@ -92,6 +92,12 @@ class _Context:
 RPC_CALLS: Counter[str] = Counter()
 
 
+def describe_error(exc: Exception) -> str:
+    """A failure as a diagnostic's detail, masked. Errors the real provider shows as they are
+    (auth) carry no Python type name."""
+    return mask(str(exc) if getattr(exc, "verbatim", False) else f"{type(exc).__name__}: {exc}")
+
+
 def reports_errors(summary: str) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
     """Turn any failure of a resource operation into a Terraform error diagnostic.
 
@@ -105,9 +111,7 @@ def reports_errors(summary: str) -> Callable[[Callable[..., R]], Callable[..., R
             try:
                 return method(self, ctx, *args)
             except Exception as exc:
-                # Errors the real provider shows as they are (auth) carry no Python type name.
-                detail = str(exc) if getattr(exc, "verbatim", False) else f"{type(exc).__name__}: {exc}"
-                ctx.diagnostics.add_error(summary, mask(detail))
+                ctx.diagnostics.add_error(summary, describe_error(exc))
                 return None
 
         return inner
