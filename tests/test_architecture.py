@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from provisioner.errors import ExitCode
-from tests.conftest import REPO
+from tests.helpers.config import REPO
 
 PACKAGE = REPO / "provisioner"
 DOC = REPO / "docs" / "architecture.md"

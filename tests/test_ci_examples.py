@@ -34,7 +34,7 @@ import yaml
 
 from provisioner.main import build_parser
 from provisioner.review.review_comment import MARKER
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_HOST
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_HOST
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"
 FILES = ("github-actions.yml", "azure-pipelines.yml")
@@ -252,7 +252,8 @@ def test_no_plan_or_state_file_is_uploaded(name: str) -> None:
 
 def test_every_artifact_the_examples_upload_is_secret_free(tmp_path: Path) -> None:
     """Run the examples' flow on the sandbox; scan every file their artifact paths name."""
-    from tests.security.conftest import Needles, new_project
+    from tests.helpers.leaks import Needles
+    from tests.helpers.project import new_project
 
     config = {**BASE_CONFIG, "environments": {"dev": {"aep": {"sandbox": "dev"}}, "prod": {}}}
     project = new_project(tmp_path, config)

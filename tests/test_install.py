@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.main import COMMANDS
-from tests.conftest import REPO, Project
+from tests.helpers.config import REPO
+from tests.helpers.project import Project
 
 BIN = Path(sys.executable).parent
 # The fresh installs download their dependencies (or take them from pip's cache).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import grimp
 
-from tests.conftest import REPO
+from tests.helpers.config import REPO
 
 PACKAGE = REPO / "provisioner"
 # The command layer: the parser, its dispatch and the commands themselves.

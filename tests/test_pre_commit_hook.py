@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, Project
+from tests.helpers.config import REPO
+from tests.helpers.project import Project
 
 BIN = Path(sys.executable).parent
 pytestmark = [

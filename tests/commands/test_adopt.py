@@ -6,10 +6,9 @@ import json
 
 import yaml
 
-from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
+from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
+from tests.helpers.project import Project
 
-WS = WORKSPACE_KEY
-ORG = BASE_CONFIG["aep"]["org_id"]
 EXISTING = {
     "cluster_name": "Team Analytics",
     "spark_conf": {"spark.sql.shuffle.partitions": "8"},
@@ -28,7 +27,7 @@ def test_adopt_then_plan_imports_without_destroying(project: Project) -> None:
     project.config_path.write_text("# my settings\n" + project.config_path.read_text())
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
-    cid = store.add_cluster(WS, EXISTING)
+    cid = store.add_cluster(WORKSPACE_KEY, EXISTING)
 
     done = project.run("adopt", "--cluster-id", cid)
 
@@ -51,15 +50,15 @@ def test_adopt_then_plan_imports_without_destroying(project: Project) -> None:
 
     applied = project.run("apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
-    assert store.get_cluster(WS, cid) is not None  # the same cluster, not a new one
-    assert store.dlz_access(WS, cid)
+    assert store.get_cluster(WORKSPACE_KEY, cid) is not None  # the same cluster, not a new one
+    assert store.dlz_access(WORKSPACE_KEY, cid)
     assert project.run("plan").returncode == 0  # converged: nothing left to do
 
 
 def test_job_cluster_and_unknown_id_are_refused(project: Project) -> None:
     store = project.store()
-    store.ensure_workspace(WS)
-    job = store.add_cluster(WS, {"cluster_name": "nightly"}, cluster_source="JOB")
+    store.ensure_workspace(WORKSPACE_KEY)
+    job = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "nightly"}, cluster_source="JOB")
     before = project.config_path.read_bytes()
 
     refused = project.run("adopt", "--cluster-id", job)
@@ -75,7 +74,7 @@ def test_job_cluster_and_unknown_id_are_refused(project: Project) -> None:
 
 def test_name_clash_and_shared_cluster_list_are_refused(project: Project) -> None:
     store = project.store()
-    cid = store.add_cluster(WS, {"cluster_name": "aep-ingest"})
+    cid = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "aep-ingest"})
     before = project.config_path.read_bytes()
     clash = project.run("adopt", "--cluster-id", cid)
     assert clash.returncode == 1 and "--name" in _one_error(clash)
@@ -115,7 +114,7 @@ MODERN_UI_CLUSTER = {
 def test_adopt_a_cluster_from_todays_ui_plans_only_import_and_sas_entry(project: Project) -> None:
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
-    cid = store.add_cluster(WS, MODERN_UI_CLUSTER)
+    cid = store.add_cluster(WORKSPACE_KEY, MODERN_UI_CLUSTER)
 
     done = project.run("adopt", "--cluster-id", cid)
     assert done.returncode == 0, done.stderr
@@ -137,7 +136,7 @@ def test_adopt_a_cluster_from_todays_ui_plans_only_import_and_sas_entry(project:
     # Ana's dedicated cluster runs no command of the run's principal, so no probe (issue 22, item 4).
     applied = project.run("apply", "--auto-approve", "--no-verify")
     assert applied.returncode == 0, applied.stderr
-    assert store.dlz_access(WS, cid)
+    assert store.dlz_access(WORKSPACE_KEY, cid)
     assert project.run("plan").returncode == 0  # no `single_user_name -> null`, nothing left
 
 
@@ -172,16 +171,16 @@ def test_destroy_keeps_an_adopted_cluster_unless_asked(project: Project) -> None
     which it kept. `--include-adopted` deletes the adopted one too."""
     store = project.store()
     assert project.run("apply", "--auto-approve").returncode == 0
-    created = {c["cluster_id"] for c in store.list_clusters(WS)}
-    cid = store.add_cluster(WS, EXISTING)
+    created = {c["cluster_id"] for c in store.list_clusters(WORKSPACE_KEY)}
+    cid = store.add_cluster(WORKSPACE_KEY, EXISTING)
     assert project.run("adopt", "--cluster-id", cid).returncode == 0
     assert project.run("apply", "--auto-approve").returncode == 0
 
     done = project.run("destroy", "--auto-approve")
 
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert {c["cluster_id"] for c in store.list_clusters(WS)} == {cid}, "only the adopted cluster is left"
-    assert created.isdisjoint(c["cluster_id"] for c in store.list_clusters(WS))
+    assert {c["cluster_id"] for c in store.list_clusters(WORKSPACE_KEY)} == {cid}, "only the adopted cluster is left"
+    assert created.isdisjoint(c["cluster_id"] for c in store.list_clusters(WORKSPACE_KEY))
     kept = [line for line in done.stderr.splitlines() if "kept clusters.team-analytics" in line]
     assert kept and cid in kept[0], done.stderr
     state = json.loads((project.root() / "terraform.tfstate").read_text())
@@ -191,4 +190,4 @@ def test_destroy_keeps_an_adopted_cluster_unless_asked(project: Project) -> None
     assert project.run("apply", "--auto-approve").returncode == 0
     everything = project.run("destroy", "--auto-approve", "--include-adopted")
     assert everything.returncode == 0, everything.stderr
-    assert store.list_clusters(WS) == []
+    assert store.list_clusters(WORKSPACE_KEY) == []

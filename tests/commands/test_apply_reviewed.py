@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, Project
-
-ORG = BASE_CONFIG["aep"]["org_id"]
-WS = WORKSPACE_KEY
-
-
-def token(project: Project) -> str:
-    return str(project.store().dlz_credentials(ORG, "prod")["SASToken"])
+from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, ORG, WORKSPACE_KEY
+from tests.helpers.project import Project, token
 
 
 def review(project: Project, name: str = "plan-default.json") -> dict[str, Any]:
@@ -28,7 +22,7 @@ def review(project: Project, name: str = "plan-default.json") -> dict[str, Any]:
 
 
 def secret_value(project: Project) -> str | None:
-    value = project.store().secret_value(WS, "aep-dlz", "dlz-sas-token")
+    value = project.store().secret_value(WORKSPACE_KEY, "aep-dlz", "dlz-sas-token")
     return None if value is None else str(value)
 
 
@@ -83,7 +77,7 @@ def test_a_config_change_after_the_review_stops_the_apply(project: Project) -> N
     done = project.run("apply", "--reviewed", "plan-default.json", "--auto-approve")
     assert done.returncode == 1
     assert "databricks_cluster.aep-explore: num_workers differ" in done.stderr
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_inline_mode_change_set_holds_no_token(project: Project) -> None:
@@ -117,7 +111,7 @@ def test_a_summary_that_is_not_a_review_is_refused_before_anything_runs(
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert complaint in line, line
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_reviewed_and_a_plan_file_exclude_each_other(project: Project) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from provisioner.terraform import TerraformState
-from tests.conftest import AEP_SECRET, DATABRICKS_PAT, WORKSPACE_HOST, WORKSPACE_KEY, Project
+from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.project import Project
 
-WS = WORKSPACE_KEY
 SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
 
 
@@ -15,13 +15,13 @@ def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(proj
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
     cid = TerraformState(json.loads((project.root() / "terraform.tfstate").read_text())).clusters()["aep-explore"]
-    store.delete_cluster(WS, cid)  # terminate: AEP needs it running
+    store.delete_cluster(WORKSPACE_KEY, cid)  # terminate: AEP needs it running
 
     first = project.run("connect", "--cluster", "aep-explore", "--catalog", "main")
     assert first.returncode == 0, first.stderr
     assert f"starting aep-explore ({cid})" in first.stderr
     connection_id = first.stdout.strip().splitlines()[-1]
-    assert store.get_cluster(WS, cid)["state"] == "RUNNING"
+    assert store.get_cluster(WORKSPACE_KEY, cid)["state"] == "RUNNING"
 
     second = project.run("connect", "--cluster", "aep-explore", "--json")
     assert second.returncode == 0, second.stderr

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import DATABRICKS_PAT, Project
+from tests.helpers.config import DATABRICKS_PAT
+from tests.helpers.project import Project
 
-WS = "adb-1234567890123456.7.azuredatabricks.net"
 DAY_MS = 86_400_000
 COMMENT = "dlz-provisioner: AEP base connection 'Databricks default aep-ingest' (environment default)"
 

@@ -18,7 +18,8 @@ import pytest
 
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
 from provisioner.review.review_comment import MARKER, read_summaries, to_markdown
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, REPO, WORKSPACE_HOST, Project
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, REPO, WORKSPACE_HOST
+from tests.helpers.project import Project
 
 ENVS = {
     "alpha": {"aep": {"sandbox": "alpha"}},

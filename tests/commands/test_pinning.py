@@ -9,10 +9,8 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
-
-WS = WORKSPACE_KEY
-ORG = BASE_CONFIG["aep"]["org_id"]
+from tests.helpers.config import BASE_CONFIG, ORG, WORKSPACE_KEY
+from tests.helpers.project import Project
 
 
 def _errors(stderr: str) -> list[str]:
@@ -30,9 +28,9 @@ def _ids(project: Project) -> dict[str, str]:
 
 def _terminate(project: Project, cluster_id: str) -> None:
     store = project.store()
-    store.delete_cluster(WS, cluster_id)
+    store.delete_cluster(WORKSPACE_KEY, cluster_id)
     deadline = time.monotonic() + 10
-    while store.get_cluster(WS, cluster_id)["state"] != "TERMINATED":
+    while store.get_cluster(WORKSPACE_KEY, cluster_id)["state"] != "TERMINATED":
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -49,7 +47,7 @@ def test_purged_cluster_is_recreated_and_its_connection_repointed(project: Proje
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
     ids = _ids(project)
-    pinned = {c["cluster_id"] for c in store.list_clusters_page(WS, None, 1000, pinned_only=True)[0]}
+    pinned = {c["cluster_id"] for c in store.list_clusters_page(WORKSPACE_KEY, None, 1000, pinned_only=True)[0]}
     assert ids["aep-ingest"] in pinned and ids["aep-explore"] not in pinned  # pinned by default
 
     connected = project.run("connect", "--cluster", "aep-explore", "--json")
@@ -58,13 +56,13 @@ def test_purged_cluster_is_recreated_and_its_connection_repointed(project: Proje
 
     old = ids["aep-explore"]
     _terminate(project, old)
-    store.age_cluster(WS, old, 21)
+    store.age_cluster(WORKSPACE_KEY, old, 21)
     code, clusters = _status(project)
     assert code == 3, clusters
     (warning,) = clusters["aep-explore"]["warnings"]
     assert "unpinned and terminated 21 days ago" in warning and clusters["aep-explore"]["drift"] is False
 
-    store.age_cluster(WS, old, 10)  # 31 days: Databricks deletes it for good
+    store.age_cluster(WORKSPACE_KEY, old, 10)  # 31 days: Databricks deletes it for good
     code, clusters = _status(project)
     assert code == 4 and clusters["aep-explore"]["state"] == "DELETED"  # purged: gone, not an error
 
@@ -112,7 +110,9 @@ def test_connect_repoints_an_orphaned_connection_instead_of_duplicating(project:
 def test_pin_limit_is_checked_before_terraform(project: Project) -> None:
     store = project.store()
     for i in range(99):
-        store.pin_cluster(WS, store.add_cluster(WS, {"cluster_name": f"team-{i}"}, state="TERMINATED"))
+        store.pin_cluster(
+            WORKSPACE_KEY, store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"team-{i}"}, state="TERMINATED")
+        )
     done = project.run("plan")
     assert done.returncode == 1
     (line,) = _errors(done.stderr)
@@ -122,20 +122,20 @@ def test_pin_limit_is_checked_before_terraform(project: Project) -> None:
     project.config["clusters"][1]["is_pinned"] = False
     project.write_config()
     assert project.run("apply", "--auto-approve").returncode == 0
-    assert len(store.list_clusters_page(WS, None, 1000, pinned_only=True)[0]) == 100
+    assert len(store.list_clusters_page(WORKSPACE_KEY, None, 1000, pinned_only=True)[0]) == 100
 
 
 def test_a_leftover_import_id_never_breaks_a_plan(project: Project) -> None:
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
-    cid = store.add_cluster(WS, {"cluster_name": "Team Analytics"})
+    cid = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "Team Analytics"})
     assert project.run("adopt", "--cluster-id", cid).returncode == 0
     assert yaml.safe_load(project.config_path.read_text())["clusters"][-1]["is_pinned"] is False  # as found
     assert project.run("apply", "--auto-approve").returncode == 0
     assert project.run("plan").returncode == 0  # import_id left in place: the import is a no-op
 
     _terminate(project, cid)
-    store.age_cluster(WS, cid, 31)
+    store.age_cluster(WORKSPACE_KEY, cid, 31)
     plan = project.run("plan")
     assert plan.returncode == 2, plan.stderr
     assert f"clusters.team-analytics.import_id: cluster {cid} no longer exists" in plan.stderr

@@ -26,12 +26,12 @@ from provisioner.review.env_results import EnvResult, print_results, worst_exit_
 from provisioner.run.context import RunContext
 from provisioner.run.target import RealTarget
 from provisioner.sandbox.store import storage_account_name
-from tests.conftest import BASE_CONFIG, IDENTITY, Project
+from tests.helpers.config import BASE_CONFIG, IDENTITY, ORG
+from tests.helpers.project import Project
 
 ENVS = ("dev", "stage", "prod")
 WORKSPACE_1 = "https://adb-1111111111111111.1.azuredatabricks.net"
 WORKSPACE_2 = "https://adb-2222222222222222.2.azuredatabricks.net"
-ORG = BASE_CONFIG["aep"]["org_id"]
 
 THREE_ENVS = {
     **copy.deepcopy(BASE_CONFIG),

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from tests.conftest import WORKSPACE_KEY, Project
+from tests.helpers.config import WORKSPACE_KEY
+from tests.helpers.project import Project
 
-WS = WORKSPACE_KEY
 POLICY = {
     "spark_conf.spark.databricks.acl.dfAclsEnabled": {"type": "fixed", "value": "true", "hidden": True},
     "custom_tags.CostCenter": {"type": "fixed", "value": "4711"},
@@ -26,7 +26,7 @@ def _errors(stderr: str) -> list[str]:
 
 
 def _with_policy(project: Project, policy: Mapping[str, object]) -> str:
-    policy_id = str(project.store().create_policy(WS, "AEP ingest", policy))
+    policy_id = str(project.store().create_policy(WORKSPACE_KEY, "AEP ingest", policy))
     for cluster in project.config["clusters"]:
         cluster["policy_id"] = policy_id
     project.write_config()
@@ -41,7 +41,7 @@ def test_policy_fixed_fields_never_drift_and_rotate_is_not_blocked(project: Proj
     applied = project.run("apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
     store = project.store()
-    clusters = store.list_clusters(WS)
+    clusters = store.list_clusters(WORKSPACE_KEY)
     assert len(clusters) == 2
     for info in clusters:  # the workspace applied the policy ...
         assert info["spark_conf"]["spark.databricks.acl.dfAclsEnabled"] == "true"
@@ -56,8 +56,8 @@ def test_policy_fixed_fields_never_drift_and_rotate_is_not_blocked(project: Proj
     # A daily unattended rotation is not refused for "pending changes besides the token".
     rotated = project.run("rotate", "--auto-approve")
     assert rotated.returncode == 0, rotated.stderr
-    for info in store.list_clusters(WS):
-        assert store.dlz_access(WS, info["cluster_id"])
+    for info in store.list_clusters(WORKSPACE_KEY):
+        assert store.dlz_access(WORKSPACE_KEY, info["cluster_id"])
     assert project.run("plan").returncode == 0
 
 
@@ -86,7 +86,7 @@ def test_a_conflict_with_the_policy_fails_the_plan_before_terraform(project: Pro
     done = project.run("plan")
     (line,) = _errors(done.stderr)
     assert "clusters.aep-explore.policy_id: no cluster policy NOSUCHPOLICY" in line
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_the_workspace_refuses_what_the_policy_forbids(project: Project) -> None:
@@ -96,7 +96,7 @@ def test_the_workspace_refuses_what_the_policy_forbids(project: Project) -> None
     plan = project.run("plan", "--out", str(project.dir / "saved.tfplan"))
     assert plan.returncode == 2, plan.stderr
     project.store().edit_policy(
-        WS,
+        WORKSPACE_KEY,
         project.config["clusters"][0]["policy_id"],
         {**POLICY, "runtime_engine": {"type": "fixed", "value": "STANDARD"}},
     )
@@ -126,7 +126,7 @@ def test_a_cost_limited_policy_on_the_latest_lts_plans_and_applies(project: Proj
     applied = project.run("apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
     store = project.store()
-    assert {c["spark_version"] for c in store.list_clusters(WS)} == {LATEST_LTS}
+    assert {c["spark_version"] for c in store.list_clusters(WORKSPACE_KEY)} == {LATEST_LTS}
     again = project.run("plan")
     assert again.returncode == 0, again.stdout + again.stderr  # nothing drifts
 
@@ -143,13 +143,15 @@ def test_a_runtime_the_special_value_does_not_resolve_to_is_refused_before_terra
 
 def test_the_workspace_resolves_special_runtime_values_itself(project: Project) -> None:
     store = project.store()
-    store.ensure_workspace(WS)
-    policy_id = store.create_policy(WS, "LTS only", COST_POLICY)
+    store.ensure_workspace(WORKSPACE_KEY)
+    policy_id = store.create_policy(WORKSPACE_KEY, "LTS only", COST_POLICY)
     body = {"cluster_name": "c", "num_workers": 0, "autotermination_minutes": 30, "policy_id": policy_id}
-    cluster_id = store.create_cluster(WS, dict(body), cluster_source="API", creator="u@example.com")
-    assert store.get_cluster(WS, cluster_id)["spark_version"] == LATEST_LTS  # the fixed value, resolved
+    cluster_id = store.create_cluster(WORKSPACE_KEY, dict(body), cluster_source="API", creator="u@example.com")
+    assert store.get_cluster(WORKSPACE_KEY, cluster_id)["spark_version"] == LATEST_LTS  # the fixed value, resolved
     with pytest.raises(Exception, match="spark_version must be auto:latest-lts"):
-        store.create_cluster(WS, {**body, "spark_version": "15.4.x-scala2.12"}, cluster_source="API", creator="u")
+        store.create_cluster(
+            WORKSPACE_KEY, {**body, "spark_version": "15.4.x-scala2.12"}, cluster_source="API", creator="u"
+        )
 
 
 def test_a_required_attribute_provision_yaml_cannot_set_takes_the_policy_default(project: Project) -> None:
@@ -164,13 +166,13 @@ def test_a_required_attribute_provision_yaml_cannot_set_takes_the_policy_default
     applied = project.run("apply", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
     assert "apply_policy_default_values = true" in applied.stderr
-    for info in project.store().list_clusters(WS):
+    for info in project.store().list_clusters(WORKSPACE_KEY):
         assert info["azure_attributes"]["availability"] == "SPOT_WITH_FALLBACK_AZURE"
     assert project.run("plan").returncode == 0
 
     # Without a default there is no way to satisfy it from provision.yaml: one line saying so.
     availability["azure_attributes.availability"].pop("defaultValue")
-    project.store().edit_policy(WS, project.config["clusters"][0]["policy_id"], availability)
+    project.store().edit_policy(WORKSPACE_KEY, project.config["clusters"][0]["policy_id"], availability)
     done = project.run("plan")
     (line,) = _errors(done.stderr)
     assert "requires azure_attributes.availability" in line and "provision.yaml cannot set" in line

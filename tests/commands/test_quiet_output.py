@@ -6,8 +6,7 @@ the user's environment (TF_LOG) is printed once per command, not once per Terraf
 
 from __future__ import annotations
 
-from tests.conftest import Project
-from tests.project_helpers import applied
+from tests.helpers.project import Project, applied
 
 TERRAFORM_TARGETING = ("Resource targeting is in effect", "Applied changes may be incomplete", "-target option")
 

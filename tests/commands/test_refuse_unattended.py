@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.helpers.project import Project
 
 
 def _calls(trace: Path) -> list[str]:

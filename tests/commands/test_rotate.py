@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, Project
-from tests.project_helpers import WS, access, applied, cluster_ids, error_lines, make_project, no_secrets, token
+from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
+from tests.helpers.output import error_lines, no_secrets
+from tests.helpers.project import Project, access, applied, cluster_ids, make_project, token
 
 WINDOW_RE = re.compile(r"revocation window: (\d+\.\d+)s")
 RESUME_RE = re.compile(r"(provision rotate --resume [^\n`]*?)(?:`|$)", re.MULTILINE)
@@ -50,9 +51,11 @@ def test_rotate_puts_the_new_token_live_and_prints_the_window(tmp_path: Path, mo
     assert old not in [t["SASToken"] for t in project.store().valid_tokens()]
     assert access(project) == {"aep-ingest": True, "aep-explore": True}
     store = project.store()
-    key = next(k for k in store.effective_spark_conf(WS, cluster_ids(project)["aep-ingest"]) if "fs.azure.sas" in k)
+    key = next(
+        k for k in store.effective_spark_conf(WORKSPACE_KEY, cluster_ids(project)["aep-ingest"]) if "fs.azure.sas" in k
+    )
     for cid in cluster_ids(project).values():
-        assert store.effective_spark_conf(WS, cid)[key] == new
+        assert store.effective_spark_conf(WORKSPACE_KEY, cid)[key] == new
     assert not _unfinished(project)
     no_secrets(done, old, new)
 

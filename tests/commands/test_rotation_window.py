@@ -13,7 +13,7 @@ import itertools
 import json
 from pathlib import Path
 
-from tests.conftest import Project
+from tests.helpers.project import Project
 
 
 def _journal(path: Path) -> list[dict[str, object]]:

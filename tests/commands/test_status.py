@@ -6,11 +6,9 @@ import json
 import subprocess
 from typing import Any
 
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, Project
-from tests.project_helpers import cluster_ids
+from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, ORG, WORKSPACE_KEY
+from tests.helpers.project import Project, cluster_ids
 
-WS = WORKSPACE_KEY
-ORG = BASE_CONFIG["aep"]["org_id"]
 POLICY = {"spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "serverless"}}
 
 TOP_KEYS = {
@@ -70,7 +68,7 @@ def _clusters(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     # Keys a cluster policy adds are not drift.
-    project.config["clusters"][0]["policy_id"] = project.store().create_policy(WS, "team", POLICY)
+    project.config["clusters"][0]["policy_id"] = project.store().create_policy(WORKSPACE_KEY, "team", POLICY)
     project.write_config()
     assert project.run("apply", "--auto-approve").returncode == 0
 
@@ -97,14 +95,14 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     # 4: someone edits a cluster and drops the SAS entry (and changes a configured key).
     store = project.store()
     cid = cluster_ids(project)["aep-ingest"]
-    live = store.get_cluster(WS, cid)
+    live = store.get_cluster(WORKSPACE_KEY, cid)
     spec = {
         k: v
         for k, v in live.items()
         if k in ("cluster_name", "spark_version", "node_type_id", "autoscale", "autotermination_minutes", "custom_tags")
     }
     spec["spark_conf"] = {"spark.databricks.delta.preview.enabled": "false"}
-    store.edit_cluster(WS, {**spec, "cluster_id": cid})
+    store.edit_cluster(WORKSPACE_KEY, {**spec, "cluster_id": cid})
     code, doc, _ = _status(project)
     ingest = _clusters(doc)["aep-ingest"]
     assert code == 4 and doc["status"] == "drift"
@@ -126,7 +124,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
 
     # A running cluster started before the secret's value was (re)written is stale.
     assert project.run("apply", "--auto-approve").returncode == 0
-    store.put_secret(WS, "aep-dlz", "dlz-sas-token", _token(project))
+    store.put_secret(WORKSPACE_KEY, "aep-dlz", "dlz-sas-token", _token(project))
     code, doc, _ = _status(project)
     assert code == 4
     assert {c["sasEntry"] for c in doc["clusters"]} == {"stale"}

@@ -13,9 +13,9 @@ from provisioner.aep.landingzone import DlzCredentials
 from provisioner.config.model import Environment, load_config
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT, PlanSummary, ResourceSummary, summarize, to_markdown
 from provisioner.secret import Secret
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG
+from tests.helpers.project import Project
 
-ORG = BASE_CONFIG["aep"]["org_id"]
 SAS_KEY = "fs.azure.sas.dlz-databricks-container.acct.blob.core.windows.net"
 TOKEN = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=SECRETsig%2Fvalue%2B0000%3D"
 OLD_TOKEN = "sv=2020-10-02&si=dlz-0&sr=c&sp=racwdlm&sig=OLDsig%2Fvalue%2B1111%3D"

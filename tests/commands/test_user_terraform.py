@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from provisioner.sandbox import Sandbox
-from provisioner.terraform import TerraformState
-from tests.conftest import BASE_CONFIG, Project, sandbox_pat
-from tests.project_helpers import make_project
+from tests.helpers.config import BASE_CONFIG
+from tests.helpers.project import Project, cluster_ids, make_project
+from tests.helpers.sandbox import sandbox_pat
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
 
@@ -90,10 +90,6 @@ def workspace_get(project: Project, path: str, **params: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
-def cluster_ids(project: Project) -> dict[str, str]:
-    return TerraformState(json.loads((project.root("dev") / "terraform.tfstate").read_text())).clusters()
-
-
 def test_the_user_file_plans_with_the_generated_root(planned: Any) -> None:
     assert planned.returncode in (0, 2), planned.stderr
     assert "does not support" not in planned.stdout + planned.stderr
@@ -102,7 +98,7 @@ def test_the_user_file_plans_with_the_generated_root(planned: Any) -> None:
 
 def test_the_user_file_applies_and_the_permissions_are_in_the_workspace(project: Project, applied: Any) -> None:
     assert applied.returncode == 0, applied.stderr
-    ingest = cluster_ids(project)["aep-ingest"]
+    ingest = cluster_ids(project, "dev")["aep-ingest"]
     acl = workspace_get(project, f"/api/2.0/permissions/clusters/{ingest}")["access_control_list"]
     users = [p for e in acl if e.get("group_name") == "users" for p in e["all_permissions"]]
     assert users == [{"permission_level": "CAN_RESTART", "inherited": False}]
@@ -126,7 +122,7 @@ def test_data_sources_answered_from_the_emulator(project: Project, applied: Any)
 
 def test_the_library_is_installed(project: Project, applied: Any) -> None:
     assert applied.returncode == 0, applied.stderr
-    explore = cluster_ids(project)["aep-explore"]
+    explore = cluster_ids(project, "dev")["aep-explore"]
     statuses = workspace_get(project, "/api/2.0/libraries/cluster-status", cluster_id=explore)["library_statuses"]
     assert [(s["library"], s["status"]) for s in statuses] == [({"pypi": {"package": "requests==2.32.3"}}, "INSTALLED")]
 

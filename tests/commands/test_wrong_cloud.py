@@ -6,7 +6,8 @@ import pytest
 
 from provisioner.aep.landingzone import parse_credentials
 from provisioner.errors import CredentialsError
-from tests.conftest import WORKSPACE_KEY, Project
+from tests.helpers.config import WORKSPACE_KEY
+from tests.helpers.project import Project
 
 ACCOUNT, CONTAINER = "sndbxdtlnabc123", "dlz-databricks-container"
 TOKEN = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=abc%2Fdef%3D"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.conftest import Project
+from tests.helpers.project import Project
 
 # Mistakes planted so the checks meet them in another order than the file has them: the
 # cluster rules run after the schema, the secret check before both.

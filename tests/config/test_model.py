@@ -11,7 +11,7 @@ import yaml
 
 from provisioner.config.model import load_config
 from provisioner.errors import ConfigError
-from tests.conftest import BASE_CONFIG, merge
+from tests.helpers.config import BASE_CONFIG, merge
 
 
 def write(tmp_path: Path, doc: Any) -> Path:

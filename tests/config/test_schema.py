@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from provisioner.config.schema import _ANNOTATIONS, _KEYWORDS, Undecided, conforms, schema
-from tests.conftest import BASE_CONFIG
+from tests.helpers.config import BASE_CONFIG
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "provision.yaml"
 

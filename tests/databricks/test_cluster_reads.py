@@ -17,17 +17,16 @@ from provisioner.databricks.cluster_reads import read_clusters
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.sandbox import Sandbox
-from tests.conftest import WORKSPACE_HOST
+from tests.helpers.config import WORKSPACE_HOST
 
-HOST = WORKSPACE_HOST
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceClient]:
     monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
-    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
-        c, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials)
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[WORKSPACE_HOST]) as sb:
+        c, _ = connect(WORKSPACE_HOST, sb.workspace_url(WORKSPACE_HOST), AuthSettings(), sb.supplied_credentials)
         yield c
 
 

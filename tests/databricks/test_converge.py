@@ -20,7 +20,7 @@ from provisioner.databricks.identity import connect
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.sandbox import Sandbox
-from tests.conftest import WORKSPACE_HOST
+from tests.helpers.config import WORKSPACE_HOST
 
 HOST = WORKSPACE_HOST
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}

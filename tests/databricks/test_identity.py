@@ -14,9 +14,8 @@ from provisioner.databricks.identity import connect, predicted_auth_type, sdk_co
 from provisioner.errors import ConfigError
 from provisioner.sandbox import Sandbox
 from provisioner.secret import mask
-from tests.conftest import WORKSPACE_HOST
+from tests.helpers.config import WORKSPACE_HOST
 
-HOST = WORKSPACE_HOST
 PAT = "dapi-identity-test-pat-0123456789abcdef"
 SP_ID = "8c5e2f0a-3b7d-4e1f-9a6c-2d4b8e0f1a3c"
 SP_SECRET = "dose-identity-test-secret-0123456789"
@@ -30,21 +29,24 @@ ARM = {
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     with Sandbox(
-        tmp_path / "sandbox", workspace_hosts=[HOST], databricks_token=PAT, databricks_client=(SP_ID, SP_SECRET)
+        tmp_path / "sandbox",
+        workspace_hosts=[WORKSPACE_HOST],
+        databricks_token=PAT,
+        databricks_client=(SP_ID, SP_SECRET),
     ) as sb:
         yield sb
 
 
 def test_pat_alone(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABRICKS_TOKEN", PAT)
-    _, who = connect(HOST, sandbox.workspace_url(HOST), AuthSettings())
+    _, who = connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings())
     assert (who.auth_type, who.user_name, who.note) == ("pat", "sandbox-user@example.com", "")
 
 
 def test_oauth_m2m_alone_fetches_a_token_from_the_workspace(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABRICKS_CLIENT_ID", SP_ID)
     monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", SP_SECRET)
-    client, who = connect(HOST, sandbox.workspace_url(HOST), AuthSettings())
+    client, who = connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings())
     assert who.auth_type == "oauth-m2m" and who.user_name == SP_ID and who.display_name.startswith("sp-")
     assert client.list_clusters() == []
 
@@ -55,7 +57,7 @@ def test_a_wrong_oauth_secret_fails_in_one_line_without_the_secret(
     monkeypatch.setenv("DATABRICKS_CLIENT_ID", SP_ID)
     monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", "dose-not-the-right-secret-000")
     with pytest.raises(ConfigError) as err:
-        connect(HOST, sandbox.workspace_url(HOST), AuthSettings())
+        connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings())
     assert "oauth-m2m" in str(err.value) and "dose-not-the-right-secret-000" not in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -76,9 +78,9 @@ def test_arm_for_the_backend_beside_databricks_credentials(
     from databricks.sdk.config import Config
 
     with pytest.raises(ValueError, match="more than one authorization method configured: azure and"):
-        Config(host=sandbox.workspace_url(HOST))
+        Config(host=sandbox.workspace_url(WORKSPACE_HOST))
     # ... the tool pins the Databricks-specific method and says so.
-    _, who = connect(HOST, sandbox.workspace_url(HOST), AuthSettings())
+    _, who = connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings())
     assert who.auth_type == pinned and "pinned" in who.note
     assert who.terraform_env(AuthSettings()) == {"DATABRICKS_AUTH_TYPE": pinned}
 
@@ -87,7 +89,7 @@ def test_two_databricks_methods_are_an_error_naming_the_fix(sandbox: Sandbox, mo
     for k, v in {"DATABRICKS_TOKEN": PAT, "DATABRICKS_CLIENT_ID": SP_ID, "DATABRICKS_CLIENT_SECRET": SP_SECRET}.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(ConfigError) as err:
-        sdk_config(sandbox.workspace_url(HOST), AuthSettings())
+        sdk_config(sandbox.workspace_url(WORKSPACE_HOST), AuthSettings())
     message = str(err.value)
     assert "more than one authorization method configured: oauth and pat" in message
     assert "databricks.auth_type" in message and SP_SECRET not in message and PAT not in message
@@ -96,7 +98,7 @@ def test_two_databricks_methods_are_an_error_naming_the_fix(sandbox: Sandbox, mo
 def test_configured_auth_type_wins(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     for k, v in {"DATABRICKS_TOKEN": PAT, "DATABRICKS_CLIENT_ID": SP_ID, "DATABRICKS_CLIENT_SECRET": SP_SECRET}.items():
         monkeypatch.setenv(k, v)
-    _, who = connect(HOST, sandbox.workspace_url(HOST), AuthSettings(auth_type="oauth-m2m"))
+    _, who = connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings(auth_type="oauth-m2m"))
     assert who.auth_type == "oauth-m2m" and who.user_name == SP_ID
 
 
@@ -104,7 +106,7 @@ def test_a_databrickscfg_profile(sandbox: Sandbox, tmp_path: Path) -> None:
     cfg = tmp_path / "home" / ".databrickscfg"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(f"[ci]\nclient_id = {SP_ID}\nclient_secret = {SP_SECRET}\n")
-    _, who = connect(HOST, sandbox.workspace_url(HOST), AuthSettings(profile="ci"))
+    _, who = connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings(profile="ci"))
     assert (
         who.auth_type == "oauth-m2m"
         and who.terraform_env(AuthSettings(profile="ci"))["DATABRICKS_CONFIG_PROFILE"] == "ci"
@@ -113,7 +115,7 @@ def test_a_databrickscfg_profile(sandbox: Sandbox, tmp_path: Path) -> None:
 
 def test_no_credentials_at_all(sandbox: Sandbox) -> None:
     with pytest.raises(ConfigError, match="no credentials found"):
-        sdk_config(sandbox.workspace_url(HOST), AuthSettings())
+        sdk_config(sandbox.workspace_url(WORKSPACE_HOST), AuthSettings())
 
 
 @pytest.mark.parametrize(
@@ -155,7 +157,7 @@ def test_a_managed_identity_is_refused_in_one_line_naming_what_works(
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(ConfigError) as err:
-        sdk_config(sandbox.workspace_url(HOST), settings)
+        sdk_config(sandbox.workspace_url(WORKSPACE_HOST), settings)
     (line,) = str(err.value).splitlines()
     assert "managed identity (azure-msi / ARM_USE_MSI) cannot be used" in line
     assert "ARM_CLIENT_SECRET" in line and "OAuth M2M" in line
@@ -163,7 +165,7 @@ def test_a_managed_identity_is_refused_in_one_line_naming_what_works(
 
 def test_azure_msi_is_not_an_auth_type_provision_yaml_offers(tmp_path: Path) -> None:
     from provisioner.config.model import load_config
-    from tests.conftest import BASE_CONFIG
+    from tests.helpers.config import BASE_CONFIG
 
     doc = {**BASE_CONFIG, "databricks": {**BASE_CONFIG["databricks"], "auth_type": "azure-msi"}}
     path = tmp_path / "provision.yaml"
@@ -193,7 +195,7 @@ def test_the_guessed_auth_type_is_the_one_the_sdk_resolves(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     guess = predicted_auth_type(settings, environ)
-    config, _ = sdk_config(sandbox.workspace_url(HOST), settings)
+    config, _ = sdk_config(sandbox.workspace_url(WORKSPACE_HOST), settings)
     assert guess is not None and guess == str(config.auth_type)
 
 

@@ -20,7 +20,8 @@ from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
 from provisioner.sandbox import Sandbox, workspace_key
 from provisioner.secret import Secret
-from tests.conftest import WORKSPACE_HOST, sandbox_pat, sandbox_workspace
+from tests.helpers.config import WORKSPACE_HOST
+from tests.helpers.sandbox import sandbox_pat, sandbox_workspace
 
 HOST = WORKSPACE_HOST
 WS = workspace_key(HOST)

@@ -12,24 +12,22 @@ import pytest
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
-from provisioner.sandbox import Sandbox, workspace_key
+from provisioner.sandbox import Sandbox
 from provisioner.secret import Secret
-from tests.conftest import WORKSPACE_HOST
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
 
-HOST = WORKSPACE_HOST
-WS = workspace_key(HOST)
 SPEC = {"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
 @pytest.fixture
 def client(sandbox: Sandbox) -> WorkspaceClient:
-    c, _ = connect(HOST, sandbox.workspace_url(HOST), AuthSettings(), sandbox.supplied_credentials)
+    c, _ = connect(WORKSPACE_HOST, sandbox.workspace_url(WORKSPACE_HOST), AuthSettings(), sandbox.supplied_credentials)
     return c
 
 
@@ -68,7 +66,7 @@ def test_permission_denied_is_a_403_naming_the_level(sandbox: Sandbox, client: W
     cluster_id = client.create_cluster(SPEC)
     client.wait_for_state(cluster_id, {"RUNNING"}, timeout=10, poll=0.05)
     sandbox.store.set_admin("sandbox-user@example.com", False)
-    sandbox.store.set_cluster_permission(WS, cluster_id, "sandbox-user@example.com", "CAN_ATTACH_TO")
+    sandbox.store.set_cluster_permission(WORKSPACE_KEY, cluster_id, "sandbox-user@example.com", "CAN_ATTACH_TO")
     assert client.get_cluster(cluster_id)["state"] == "RUNNING"
     with pytest.raises(WorkspaceError) as err:
         client.restart_cluster(cluster_id)
@@ -94,8 +92,8 @@ def test_errors_never_carry_the_token(sandbox: Sandbox) -> None:
     from provisioner.databricks.sdk import Workspace
 
     token = Secret("dapi-wrong-token-value-0123456789")
-    config = Config(host=sandbox.workspace_url(HOST), token=token.reveal(), auth_type="pat")
-    bad = WorkspaceClient(Workspace(config), HOST)
+    config = Config(host=sandbox.workspace_url(WORKSPACE_HOST), token=token.reveal(), auth_type="pat")
+    bad = WorkspaceClient(Workspace(config), WORKSPACE_HOST)
     with pytest.raises(WorkspaceError) as err:
         bad.list_clusters()
     assert err.value.status == 403
@@ -104,10 +102,10 @@ def test_errors_never_carry_the_token(sandbox: Sandbox) -> None:
 
 def test_cluster_list_pages_of_100_and_state_filter(sandbox: Sandbox, client: WorkspaceClient) -> None:
     """The facade asks for pages of 100 (the provider's pinned-list size) and follows the tokens."""
-    made = {sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(205)}
+    made = {sandbox.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"c{i}"}) for i in range(205)}
     pinned = sorted(made)[:3]
     for cid in pinned:
-        sandbox.store.pin_cluster(WS, cid)
+        sandbox.store.pin_cluster(WORKSPACE_KEY, cid)
 
     assert {c["cluster_id"] for c in client.list_clusters()} == made
     assert sorted(c["cluster_id"] for c in client.list_clusters(pinned_only=True)) == pinned

@@ -26,10 +26,11 @@ import pytest
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
 from provisioner.review.review_comment import MARKER
 from provisioner.sandbox.store import SandboxStore
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT
+from tests.helpers.leaks import Needles
+from tests.helpers.project import Project
 from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer, finish, start, wait_for
-from tests.security.conftest import Needles
 
 pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
 RUNNERS = 4

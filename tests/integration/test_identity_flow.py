@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 
-from provisioner.sandbox import Sandbox, workspace_key
-from tests.conftest import BASE_CONFIG, DATABRICKS_PAT, Project
-from tests.project_helpers import cluster_ids
+from provisioner.sandbox import Sandbox
+from tests.helpers.config import BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY
+from tests.helpers.project import Project, cluster_ids
 
-WS = workspace_key(BASE_CONFIG["databricks"]["host"])
 SP_ID = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
 SP_SECRET = "dose-SPsecret0value0ZXCVBNM0987"
 ARM = {
@@ -47,8 +46,8 @@ def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
     store = project.store()
     ids = cluster_ids(project)
     for cid in ids.values():
-        assert store.get_cluster(WS, cid)["creator_user_name"] == SP_ID  # created as the principal
-        assert store.dlz_access(WS, cid)
+        assert store.get_cluster(WORKSPACE_KEY, cid)["creator_user_name"] == SP_ID  # created as the principal
+        assert store.dlz_access(WORKSPACE_KEY, cid)
 
     status = project.run("status", "--json", env=env)
     assert status.returncode == 0, status.stderr
@@ -61,10 +60,10 @@ def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
 
     rotated = project.run("rotate", "--auto-approve", "--timeout", "60", env=env)
     assert rotated.returncode == 0, rotated.stderr
-    assert all(store.dlz_access(WS, cid) for cid in ids.values())
+    assert all(store.dlz_access(WORKSPACE_KEY, cid) for cid in ids.values())
 
     # Made by the principal before: only a cluster's owner may add the secret reference adopt leads to.
-    existing = store.add_cluster(WS, {"cluster_name": "Team Analytics"}, creator=SP_ID)
+    existing = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "Team Analytics"}, creator=SP_ID)
     adopted = project.run("adopt", "--cluster-id", existing, env=env)
     assert adopted.returncode == 0, adopted.stderr
 
@@ -123,7 +122,7 @@ def test_a_principal_without_rights_is_refused_before_anything_changes(project: 
     # Someone removes the service principal from the admins and narrows its cluster rights.
     store.set_admin(SP_ID, False)
     for cid in ids.values():
-        store.set_cluster_permission(WS, cid, SP_ID, "CAN_ATTACH_TO")
+        store.set_cluster_permission(WORKSPACE_KEY, cid, SP_ID, "CAN_ATTACH_TO")
     tokens = [t["SASToken"] for t in store.valid_tokens()]
 
     rotated = project.run("rotate", "--auto-approve", "--timeout", "60", env=env)
@@ -136,4 +135,4 @@ def test_a_principal_without_rights_is_refused_before_anything_changes(project: 
     project.write_config()
     applied = project.run("apply", "--auto-approve", env=env)
     assert applied.returncode == 1 and "lacks CAN_MANAGE" in applied.stderr
-    assert store.get_cluster(WS, ids["aep-ingest"])["autotermination_minutes"] == 60  # not applied
+    assert store.get_cluster(WORKSPACE_KEY, ids["aep-ingest"])["autotermination_minutes"] == 60  # not applied

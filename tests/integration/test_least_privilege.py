@@ -12,13 +12,11 @@ from typing import Any
 
 import requests
 
-from provisioner.sandbox import Sandbox, workspace_key
-from tests.conftest import BASE_CONFIG, DATABRICKS_PAT, Project
+from provisioner.sandbox import Sandbox
+from tests.helpers.config import BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.project import Project, cluster_ids
 from tests.integration.test_identity_flow import SP_ID, SP_SECRET, no_secrets, oauth_env
-from tests.project_helpers import cluster_ids
 
-HOST = BASE_CONFIG["databricks"]["host"]
-WS = workspace_key(HOST)
 SCIM = "/api/2.0/preview/scim/v2"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -26,7 +24,7 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 def _scim(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     answer = requests.request(
         method,
-        sandbox.workspace_url(HOST) + SCIM + path,
+        sandbox.workspace_url(WORKSPACE_HOST) + SCIM + path,
         headers={"Authorization": f"Bearer {DATABRICKS_PAT}"},  # the workspace admin
         timeout=30,
         **kwargs,
@@ -39,7 +37,7 @@ def demote(project: Project) -> None:
     """An admin removes the service principal from `admins` through SCIM."""
     with Sandbox(
         project.sandbox_dir,
-        workspace_hosts=[HOST],
+        workspace_hosts=[WORKSPACE_HOST],
         databricks_token=DATABRICKS_PAT,
         databricks_client=(SP_ID, SP_SECRET),
     ) as sandbox:
@@ -57,8 +55,8 @@ def test_a_non_admin_service_principal_runs_the_whole_lifecycle(project: Project
     project.write_config()
     demote(project)
     store = project.store()
-    store.create_scope(WS, scope)
-    store.put_scope_acl(WS, scope, SP_ID, "WRITE")
+    store.create_scope(WORKSPACE_KEY, scope)
+    store.put_scope_acl(WORKSPACE_KEY, scope, SP_ID, "WRITE")
     env = oauth_env(project)
 
     planned = project.run("plan", env=env)
@@ -70,7 +68,7 @@ def test_a_non_admin_service_principal_runs_the_whole_lifecycle(project: Project
     applied = project.run("apply", "--auto-approve", env=env)
     assert applied.returncode == 0, applied.stderr
     ids = cluster_ids(project)
-    assert all(not store.is_pinned(WS, cid) for cid in ids.values())
+    assert all(not store.is_pinned(WORKSPACE_KEY, cid) for cid in ids.values())
     assert project.run("plan", env=env).returncode == 0  # nothing tainted, nothing to replace
 
     again = project.run("apply", "--auto-approve", env=env)
@@ -83,11 +81,11 @@ def test_a_non_admin_service_principal_runs_the_whole_lifecycle(project: Project
     verified = project.run("verify", env=env)
     assert verified.returncode == 0, verified.stderr
     assert cluster_ids(project) == ids  # never re-created
-    assert all(store.dlz_access(WS, cid) for cid in ids.values())
+    assert all(store.dlz_access(WORKSPACE_KEY, cid) for cid in ids.values())
 
     destroyed = project.run("destroy", "--auto-approve", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
-    assert store.list_clusters(WS) == []
+    assert store.list_clusters(WORKSPACE_KEY) == []
     principal = store.find_principal(SP_ID)
     assert principal is not None and "admins" not in principal["groups"]
     no_secrets(*(r.stdout + r.stderr for r in (planned, applied, again, rotated, status, verified, destroyed)))
@@ -101,7 +99,7 @@ def test_asking_a_non_admin_run_to_pin_is_refused_before_anything_changes(projec
     assert done.returncode == 1
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
     assert "clusters.aep-ingest.is_pinned: true needs a workspace admin" in line
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_the_preflight_reads_the_identitys_level_from_the_acl_whoever_may_read_it(project: Project) -> None:
@@ -111,7 +109,7 @@ def test_the_preflight_reads_the_identitys_level_from_the_acl_whoever_may_read_i
     store = project.store()
     ids = cluster_ids(project)
     for cid in ids.values():
-        store.set_cluster_permission(WS, cid, SP_ID, "CAN_ATTACH_TO")
+        store.set_cluster_permission(WORKSPACE_KEY, cid, SP_ID, "CAN_ATTACH_TO")
     # Who may read a cluster's ACL is not documented: here anyone attached to it may.
     store.set_faults(**{"workspace.permissions_read_level": "CAN_ATTACH_TO"})
     tokens = [t["SASToken"] for t in store.valid_tokens()]

@@ -34,11 +34,11 @@ from provisioner.console import Console
 from provisioner.errors import ConfigError
 from provisioner.run.context import RunContext
 from provisioner.run.target import RealTarget
-from tests.conftest import BASE_CONFIG, IDENTITY, WORKSPACE_KEY, Project
+from tests.helpers.config import BASE_CONFIG, IDENTITY, WORKSPACE_KEY
+from tests.helpers.project import Project, workspace_cluster_ids
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (a test extra) talks to the test's PostgreSQL server")
 
-WS_KEY = WORKSPACE_KEY
 SCHEMA = "dlz_default"  # the pg backend's schema for environment `default` (render's default)
 SLOW_START = "5"  # seconds a new sandbox cluster takes to run: a window to act during an apply
 LOCKED = "the state is locked by another run"
@@ -211,7 +211,7 @@ def creating(project: Project, pg: PgServer) -> Callable[[], bool]:
     """True once terraform apply is creating a cluster (so it holds the state lock)."""
 
     def check() -> bool:
-        pending = any(c.get("state") == "PENDING" for c in project.store().list_clusters(WS_KEY))
+        pending = any(c.get("state") == "PENDING" for c in project.store().list_clusters(WORKSPACE_KEY))
         return pending and pg.advisory_locks() > 0
 
     return check
@@ -224,10 +224,6 @@ def managed_cluster_ids(state: dict[str, Any]) -> set[str]:
         if res["type"] == "databricks_cluster"
         for inst in res["instances"]
     }
-
-
-def workspace_cluster_ids(project: Project) -> set[str]:
-    return {c["cluster_id"] for c in project.store().list_clusters(WS_KEY)}
 
 
 # ---- without a server ----------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from pathlib import Path
 import pytest
 
 from provisioner.sandbox.store.base import now_ms
-from tests.conftest import BASE_CONFIG, Project
+from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
+from tests.helpers.output import error_lines
+from tests.helpers.processes import descendants
+from tests.helpers.project import Project, applied, make_project, revocations, token
 from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer
-from tests.project_helpers import WS, applied, error_lines, make_project, revocations, token
-from tests.security.conftest import descendants
 
 pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
 COMMAND_RE = re.compile(r"`(provision [^`]+)`")
@@ -117,11 +118,11 @@ def assert_all_on_current_token(project: Project, ids: dict[str, str] | None = N
     store = project.store()
     ids = ids or state_cluster_ids(project)
     assert ids
-    running = {n: c for n, c in ids.items() if (store.get_cluster(WS, c) or {}).get("state") == "RUNNING"}
+    running = {n: c for n, c in ids.items() if (store.get_cluster(WORKSPACE_KEY, c) or {}).get("state") == "RUNNING"}
     assert running == ids, f"not every cluster runs: {ids} vs {running}"
-    stale = [n for n, c in ids.items() if not store.dlz_access(WS, c)]
+    stale = [n for n, c in ids.items() if not store.dlz_access(WORKSPACE_KEY, c)]
     assert not stale, f"on a revoked token: {stale}"
-    assert len(store.list_clusters(WS)) == len(ids), "a cluster outside the state"
+    assert len(store.list_clusters(WORKSPACE_KEY)) == len(ids), "a cluster outside the state"
 
 
 def the_one_command(project: Project, **env: str) -> list[str]:
@@ -153,7 +154,7 @@ def restarted_once(project: Project, since_ms: int) -> bool:
     recovery's restarts together): none left on the old token, none restarted twice."""
     store = project.store()
     counts = {
-        cid: len(store.cluster_events(WS, cid, event_types=frozenset({"RESTARTING"}), start_time=since_ms))
+        cid: len(store.cluster_events(WORKSPACE_KEY, cid, event_types=frozenset({"RESTARTING"}), start_time=since_ms))
         for cid in state_cluster_ids(project).values()
     }
     assert set(counts.values()) == {1}, counts
@@ -308,11 +309,11 @@ def test_killed_after_the_secret_write(steady: Project) -> None:
 def test_killed_during_the_restarts(steady: Project) -> None:
     """One cluster restarted on the new value, the other not: the recovery restarts only that one."""
     store = steady.store()
-    started = {c["cluster_id"]: c.get("last_restarted_time") for c in store.list_clusters(WS)}
+    started = {c["cluster_id"]: c.get("last_restarted_time") for c in store.list_clusters(WORKSPACE_KEY)}
 
     def one_restarted() -> None:
         def check() -> bool:
-            now = {c["cluster_id"]: c.get("last_restarted_time") for c in steady.store().list_clusters(WS)}
+            now = {c["cluster_id"]: c.get("last_restarted_time") for c in steady.store().list_clusters(WORKSPACE_KEY)}
             return bool(sum(now[c] != started[c] for c in started) == 1)
 
         wait_until(check, "the first restart to take effect")

@@ -11,12 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.sandbox import workspace_key
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project
-from tests.project_helpers import cluster_ids
-
-WS = workspace_key(BASE_CONFIG["databricks"]["host"])
-ORG = BASE_CONFIG["aep"]["org_id"]
+from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, ORG, WORKSPACE_KEY
+from tests.helpers.project import Project, cluster_ids
 
 
 def secret_forms(project: Project) -> list[str]:
@@ -56,7 +52,7 @@ def test_plan_apply_converge_and_outside_refresh(project: Project, mode: str) ->
     ids = cluster_ids(project)
     assert set(ids) == {"aep-ingest", "aep-explore"}
     store = project.store()
-    assert all(store.dlz_access(WS, cid) for cid in ids.values())
+    assert all(store.dlz_access(WORKSPACE_KEY, cid) for cid in ids.values())
 
     replanned = project.run("plan")
     assert replanned.returncode == 0, replanned.stdout + replanned.stderr
@@ -76,12 +72,12 @@ def test_plan_apply_converge_and_outside_refresh(project: Project, mode: str) ->
 
     # Someone refreshes the token outside the tool: AEP revokes the old one at once.
     store.refresh_dlz(ORG, "prod")
-    assert not any(store.dlz_access(WS, cid) for cid in ids.values())
+    assert not any(store.dlz_access(WORKSPACE_KEY, cid) for cid in ids.values())
 
     # The tool converges again: the next apply puts the new token live on every cluster.
     healed = project.run("apply", "--auto-approve")
     assert healed.returncode == 0, healed.stderr
-    assert all(project.store().dlz_access(WS, cid) for cid in ids.values())
+    assert all(project.store().dlz_access(WORKSPACE_KEY, cid) for cid in ids.values())
     assert project.run("plan").returncode == 0
 
 

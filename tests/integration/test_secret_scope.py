@@ -23,10 +23,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project, merge
+from tests.helpers.config import ORG, WORKSPACE_KEY, merge
+from tests.helpers.project import Project
 
-WS = WORKSPACE_KEY
-ORG = BASE_CONFIG["aep"]["org_id"]
 SCOPE, KEY = "aep-dlz", "dlz-sas-token"
 
 # The root as the tool rendered it before it wrote the secret itself (dlz.tf and variables.tf).
@@ -80,7 +79,7 @@ class SecretSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.values.append(self.store.secret_value(WS, SCOPE, KEY))
+            self.values.append(self.store.secret_value(WORKSPACE_KEY, SCOPE, KEY))
 
     def __enter__(self) -> SecretSampler:
         self._thread.start()
@@ -133,7 +132,7 @@ def test_migration_and_rotation_keep_a_secret_at_every_instant(
 ) -> None:
     token = _legacy_root(project, monkeypatch)
     store = project.store()
-    assert store.secret_value(WS, SCOPE, KEY) == token
+    assert store.secret_value(WORKSPACE_KEY, SCOPE, KEY) == token
 
     # The reviewer sees the old resource forgotten (not destroyed), and no token.
     planned = project.run("plan", "--summary", "migration.json")
@@ -155,7 +154,7 @@ def test_migration_and_rotation_keep_a_secret_at_every_instant(
     assert "the tool owns it from now on" in done.stderr  # the value was right: only its fingerprint added
     assert "restarting" not in done.stderr  # so nothing restarts
     assert migration.values and set(migration.values) == {token}, "the secret was missing during the migration"
-    assert store.secret_value(WS, SCOPE, KEY) == token
+    assert store.secret_value(WORKSPACE_KEY, SCOPE, KEY) == token
     state = (project.root() / "terraform.tfstate").read_text()
     assert '"databricks_secret"' not in state and '"databricks_secret_scope"' in state
     assert _files_holding(project.root(), token) == []  # state, its backup, plans: all clean
@@ -182,21 +181,21 @@ def _with_scope(project: Project, *, manage: bool, name: str = "shared") -> None
 
 def test_an_existing_scope_is_referenced_and_never_managed(project: Project) -> None:
     store = project.store()
-    store.create_scope(WS, "shared")
-    store.put_secret(WS, "shared", "someone-elses", "unrelated")
+    store.create_scope(WORKSPACE_KEY, "shared")
+    store.put_secret(WORKSPACE_KEY, "shared", "someone-elses", "unrelated")
     _with_scope(project, manage=False)
 
     done = project.run("apply", "--auto-approve")
     assert done.returncode == 0, done.stderr
     state = (project.root() / "terraform.tfstate").read_text()
     assert "databricks_secret_scope" not in state and "databricks_secret" not in state
-    assert store.secret_value(WS, "shared", KEY) == _token(project)
+    assert store.secret_value(WORKSPACE_KEY, "shared", KEY) == _token(project)
     assert project.run("status").returncode == 0
 
     done = project.run("destroy", "--auto-approve")
     assert done.returncode == 0, done.stderr
-    assert store.list_clusters(WS) == []
-    assert store.secret_value(WS, "shared", "someone-elses") == "unrelated"  # the scope is not ours
+    assert store.list_clusters(WORKSPACE_KEY) == []
+    assert store.secret_value(WORKSPACE_KEY, "shared", "someone-elses") == "unrelated"  # the scope is not ours
 
 
 def test_a_missing_unmanaged_scope_is_one_line_at_plan_time(project: Project) -> None:
@@ -206,11 +205,11 @@ def test_a_missing_unmanaged_scope_is_one_line_at_plan_time(project: Project) ->
         assert done.returncode == 1
         (line,) = _errors(done)
         assert "sas.secret_scope 'shared' does not exist" in line and "manage_scope" in line, line
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_an_existing_scope_this_root_does_not_manage_is_refused_at_plan_time(project: Project) -> None:
-    project.store().create_scope(WS, "shared")
+    project.store().create_scope(WORKSPACE_KEY, "shared")
     _with_scope(project, manage=True)
     for command in (("plan",), ("apply", "--auto-approve")):
         done = project.run(*command)
@@ -218,12 +217,12 @@ def test_an_existing_scope_this_root_does_not_manage_is_refused_at_plan_time(pro
         (line,) = _errors(done)
         assert "already exists and is not managed by this environment" in line, line
         assert "sas.manage_scope: false" in line
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 @pytest.mark.parametrize("manage", [False, True])
 def test_a_key_vault_backed_scope_is_one_line_at_plan_time(project: Project, manage: bool) -> None:
-    project.store().create_scope(WS, "shared", "AZURE_KEYVAULT")
+    project.store().create_scope(WORKSPACE_KEY, "shared", "AZURE_KEYVAULT")
     _with_scope(project, manage=manage)
     for command in (("plan",), ("apply", "--auto-approve")):
         done = project.run(*command)
@@ -231,7 +230,7 @@ def test_a_key_vault_backed_scope_is_one_line_at_plan_time(project: Project, man
         (line,) = _errors(done)
         assert "is Azure Key Vault-backed" in line and "Databricks-backed scope" in line, line
         assert "Apply complete" not in done.stdout and "Creating..." not in done.stdout
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_a_managed_scope_is_protected_and_destroy_keeps_it(project: Project) -> None:
@@ -241,8 +240,8 @@ def test_a_managed_scope_is_protected_and_destroy_keeps_it(project: Project) -> 
     done = project.run("destroy", "--auto-approve")
     assert done.returncode == 0, done.stderr
     store = project.store()
-    assert store.list_clusters(WS) == []
-    assert store.secret_value(WS, SCOPE, KEY) == _token(project)  # kept, and said so
+    assert store.list_clusters(WORKSPACE_KEY) == []
+    assert store.secret_value(WORKSPACE_KEY, SCOPE, KEY) == _token(project)  # kept, and said so
     assert f"kept secret scope {SCOPE}" in done.stderr
 
 
@@ -256,5 +255,5 @@ def test_a_managed_scope_handed_over_is_forgotten_not_destroyed(project: Project
     assert "databricks_secret_scope.dlz will no longer be managed by Terraform" in done.stdout
     assert "Destroying" not in done.stdout
     assert "databricks_secret_scope" not in (project.root() / "terraform.tfstate").read_text()
-    assert project.store().secret_value(WS, SCOPE, KEY) == _token(project)
+    assert project.store().secret_value(WORKSPACE_KEY, SCOPE, KEY) == _token(project)
     assert project.run("plan").returncode == 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.project_helpers import WS, access, applied, cluster_ids, error_lines, make_project, no_secrets, token
+from tests.helpers.config import WORKSPACE_KEY as WS
+from tests.helpers.output import error_lines, no_secrets
+from tests.helpers.project import access, applied, cluster_ids, make_project, token
 
 
 def _restarts(project, ids: dict[str, str]) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
-from tests.project_helpers import access, applied, error_lines, make_project, no_secrets, revocations, token
+from tests.helpers.output import error_lines, no_secrets
+from tests.helpers.project import Project, access, applied, make_project, revocations, token
 
 
 def _expire(project: Project) -> None:

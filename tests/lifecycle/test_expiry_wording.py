@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project_helpers import applied, make_project
+from tests.helpers.project import applied, make_project
 
 
 @pytest.mark.parametrize("mode", ["secret_scope", "inline"])

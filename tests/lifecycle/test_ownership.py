@@ -18,20 +18,10 @@ import yaml
 
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.store import SANDBOX_USER
-from tests.conftest import BASE_CONFIG, DATABRICKS_PAT, Project, sandbox_workspace
-from tests.project_helpers import (
-    ORG,
-    SANDBOX,
-    WS,
-    access,
-    applied,
-    cluster_ids,
-    error_lines,
-    make_project,
-    no_secrets,
-    revocations,
-    token,
-)
+from tests.helpers.config import BASE_CONFIG, DATABRICKS_PAT, ORG, SANDBOX, WORKSPACE_KEY
+from tests.helpers.output import error_lines, no_secrets
+from tests.helpers.project import Project, access, applied, cluster_ids, make_project, revocations, token
+from tests.helpers.sandbox import sandbox_workspace
 
 SCOPE = "aep-dlz"
 REFERENCE = "{{secrets/aep-dlz/dlz-sas-token}}"
@@ -48,9 +38,9 @@ def sas_key(project: Project) -> str:
 
 def wait_for(store: Any, cid: str, *states: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
-    while store.get_cluster(WS, cid)["state"] not in states and time.monotonic() < deadline:
+    while store.get_cluster(WORKSPACE_KEY, cid)["state"] not in states and time.monotonic() < deadline:
         time.sleep(0.1)
-    cluster: dict[str, Any] = store.get_cluster(WS, cid)
+    cluster: dict[str, Any] = store.get_cluster(WORKSPACE_KEY, cid)
     return cluster
 
 
@@ -63,7 +53,7 @@ def test_readers_become_read_grants_and_initial_manage_principal_passes_through(
     sas.update(readers=["data-engineers", "alice@example.com"], initial_manage_principal="users")
     project = applied(make_project(tmp_path, sas=sas))
 
-    assert project.store().scope_acls(WS, SCOPE) == {
+    assert project.store().scope_acls(WORKSPACE_KEY, SCOPE) == {
         "users": "MANAGE",
         "data-engineers": "READ",
         "alice@example.com": "READ",
@@ -76,13 +66,13 @@ def test_an_owner_without_read_fails_plan_early_and_sas_readers_fixes_it(tmp_pat
     project = applied(make_project(tmp_path))
     store = project.store()
     # Someone takes the owner's access away (here: the creator's MANAGE, the scope's only entry).
-    store.delete_scope_acl(WS, SCOPE, SANDBOX_USER)
+    store.delete_scope_acl(WORKSPACE_KEY, SCOPE, SANDBOX_USER)
 
     # The owner is a workspace admin: the sandbox resolves its reference anyway (Microsoft,
     # "Workspace secret scopes": admins "can access and read Databricks secrets"); no source
     # says a real start does, so the tool still asks for an explicit READ, saying why.
     cid = cluster_ids(project)["aep-explore"]
-    store.restart_cluster(WS, cid)
+    store.restart_cluster(WORKSPACE_KEY, cid)
     assert wait_for(store, cid, "RUNNING", "TERMINATED")["state"] == "RUNNING"
 
     planned = project.run("plan")
@@ -106,8 +96,8 @@ def test_an_owner_without_read_fails_plan_early_and_sas_readers_fixes_it(tmp_pat
     project.write_config({**project.config, "sas": {**project.config["sas"], "readers": [SANDBOX_USER]}})
     done = project.run("apply", "--auto-approve")
     assert done.returncode == 0, done.stderr
-    assert store.scope_acls(WS, SCOPE) == {SANDBOX_USER: "READ"}
-    store.restart_cluster(WS, cid)
+    assert store.scope_acls(WORKSPACE_KEY, SCOPE) == {SANDBOX_USER: "READ"}
+    store.restart_cluster(WORKSPACE_KEY, cid)
     wait_for(store, cid, "RUNNING")
     assert access(project) == {"aep-ingest": True, "aep-explore": True}
 
@@ -118,7 +108,7 @@ def test_adopt_refuses_a_cluster_this_run_does_not_own_or_whose_owner_cannot_rea
     before = project.config_path.read_text()
 
     # Bob's cluster would gain the reference, and only its owner may add one.
-    plain = store.add_cluster(WS, BOBS, creator=BOB)
+    plain = store.add_cluster(WORKSPACE_KEY, BOBS, creator=BOB)
     refused = project.run("adopt", "--cluster-id", plain, "--name", "bobs")
     assert refused.returncode == 1
     (line,) = error_lines(refused)
@@ -128,7 +118,7 @@ def test_adopt_refuses_a_cluster_this_run_does_not_own_or_whose_owner_cannot_rea
     assert project.config_path.read_text() == before  # nothing written
 
     # One that holds the reference already keeps it; then its owner must be able to read the scope.
-    holding = store.add_cluster(WS, {**BOBS, "spark_conf": {sas_key(project): REFERENCE}}, creator=BOB)
+    holding = store.add_cluster(WORKSPACE_KEY, {**BOBS, "spark_conf": {sas_key(project): REFERENCE}}, creator=BOB)
     refused = project.run("adopt", "--cluster-id", holding, "--name", "bobs")
     assert refused.returncode == 1
     (line,) = error_lines(refused)
@@ -143,7 +133,7 @@ def test_adopt_refuses_a_cluster_this_run_does_not_own_or_whose_owner_cannot_rea
 def test_only_the_owner_may_add_the_reference_until_an_admin_hands_the_cluster_over(tmp_path: Path) -> None:
     project = applied(make_project(tmp_path))
     store = project.store()
-    cid = store.add_cluster(WS, BOBS, creator=BOB)
+    cid = store.add_cluster(WORKSPACE_KEY, BOBS, creator=BOB)
     entry = {"name": "bobs", **BOBS, "node_type_id": "Standard_DS3_v2", "autotermination_minutes": 60}
     project.write_config({**project.config, "clusters": [*project.config["clusters"], {**entry, "import_id": cid}]})
 
@@ -153,7 +143,7 @@ def test_only_the_owner_may_add_the_reference_until_an_admin_hands_the_cluster_o
     (line,) = error_lines(refused)
     assert f"cluster bobs ({cid}) is owned by {BOB}, not by {SANDBOX_USER}" in line
     assert "bobs" not in cluster_ids(project)
-    assert REFERENCE not in str(store.get_cluster(WS, cid).get("spark_conf"))
+    assert REFERENCE not in str(store.get_cluster(WORKSPACE_KEY, cid).get("spark_conf"))
     no_secrets(refused, token(project))
 
     host = BASE_CONFIG["databricks"]["host"]
@@ -171,7 +161,7 @@ def test_only_the_owner_may_add_the_reference_until_an_admin_hands_the_cluster_o
         assert raw.returncode == 1, raw.stdout
         said = " ".join(raw.stderr.split())  # Terraform wraps long lines
         assert f"403 PERMISSION_DENIED: POST /api/2.1/clusters/edit: User {SANDBOX_USER} is not the owner" in said
-        assert REFERENCE not in str(store.get_cluster(WS, cid).get("spark_conf"))
+        assert REFERENCE not in str(store.get_cluster(WORKSPACE_KEY, cid).get("spark_conf"))
 
         # clusters/change-owner: admins only, and only while the cluster is terminated.
         clusters = sandbox_workspace(sandbox, host).sdk.clusters  # databricks-sdk's ClustersAPI.change_owner
@@ -180,14 +170,14 @@ def test_only_the_owner_may_add_the_reference_until_an_admin_hands_the_cluster_o
         with pytest.raises(DatabricksError) as running:
             clusters.change_owner(cid, SANDBOX_USER)
         assert running.value.error_code == "INVALID_STATE"
-        store.delete_cluster(WS, cid)
+        store.delete_cluster(WORKSPACE_KEY, cid)
         wait_for(store, cid, "TERMINATED")
         clusters.change_owner(cid, SANDBOX_USER)
-    assert store.get_cluster(WS, cid)["creator_user_name"] == SANDBOX_USER
+    assert store.get_cluster(WORKSPACE_KEY, cid)["creator_user_name"] == SANDBOX_USER
 
     done = project.run("apply", "--auto-approve")
     assert done.returncode == 0, done.stderr
-    assert store.get_cluster(WS, cid)["spark_conf"][sas_key(project)] == REFERENCE
+    assert store.get_cluster(WORKSPACE_KEY, cid)["spark_conf"][sas_key(project)] == REFERENCE
 
 
 def test_a_single_user_cluster_resolves_the_secret_as_its_owner_not_its_assigned_user(tmp_path: Path) -> None:
@@ -199,15 +189,15 @@ def test_a_single_user_cluster_resolves_the_secret_as_its_owner_not_its_assigned
     done = project.run("apply", "--auto-approve", "--no-verify")
     assert done.returncode == 0, done.stderr
     store = project.store()
-    explore = store.get_cluster(WS, cluster_ids(project)["aep-explore"])
+    explore = store.get_cluster(WORKSPACE_KEY, cluster_ids(project)["aep-explore"])
     assert (explore["creator_user_name"], explore["single_user_name"]) == (SANDBOX_USER, ANA)
-    assert ANA not in store.scope_acls(WS, SCOPE)
+    assert ANA not in store.scope_acls(WORKSPACE_KEY, SCOPE)
     assert access(project) == {"aep-ingest": True, "aep-explore": True}  # Ana's (missing) READ is not asked
 
     # The other way round: assigned to this run (which can read), owned by Bob (who cannot).
     spec = {**BOBS, **dedicated, "single_user_name": SANDBOX_USER, "spark_conf": {sas_key(project): REFERENCE}}
-    cid = store.add_cluster(WS, spec, creator=BOB, state="TERMINATED")
-    store.start_cluster(WS, cid)
+    cid = store.add_cluster(WORKSPACE_KEY, spec, creator=BOB, state="TERMINATED")
+    store.start_cluster(WORKSPACE_KEY, cid)
     failed = wait_for(store, cid, "RUNNING", "TERMINATED")
     assert failed["state"] == "TERMINATED" and f"the cluster owner {BOB} lacks READ" in failed["state_message"]
     refused = project.run("adopt", "--cluster-id", cid, "--name", "bobs")
@@ -220,7 +210,7 @@ def test_read_through_a_group_counts_at_start_and_in_the_preflight(tmp_path: Pat
     sas = {**BASE_CONFIG["sas"], "readers": [GROUP]}
     project = applied(make_project(tmp_path, sas=sas))
     store = project.store()
-    store.delete_scope_acl(WS, SCOPE, SANDBOX_USER)  # READ only through the group now
+    store.delete_scope_acl(WORKSPACE_KEY, SCOPE, SANDBOX_USER)  # READ only through the group now
     cid = cluster_ids(project)["aep-explore"]
 
     # This run owns the clusters and is not in the group (SCIM Me says so): refused.
@@ -232,7 +222,7 @@ def test_read_through_a_group_counts_at_start_and_in_the_preflight(tmp_path: Pat
     store.add_group_member(GROUP, SANDBOX_USER)
     planned = project.run("plan")
     assert planned.returncode == 0, planned.stderr
-    store.restart_cluster(WS, cid)
+    store.restart_cluster(WORKSPACE_KEY, cid)
     assert wait_for(store, cid, "RUNNING", "TERMINATED")["state"] == "RUNNING"
     assert access(project)["aep-explore"]
 
@@ -242,8 +232,8 @@ def test_another_owners_groups_are_read_by_an_admin_and_a_non_admin_gets_a_warni
     project = applied(make_project(tmp_path, sas=sas))
     store = project.store()
     spec = {**BOBS, "spark_conf": {sas_key(project): REFERENCE}}
-    cid = store.add_cluster(WS, spec, creator=BOB, state="TERMINATED")
-    store.set_cluster_permission(WS, cid, SANDBOX_USER, "CAN_MANAGE")
+    cid = store.add_cluster(WORKSPACE_KEY, spec, creator=BOB, state="TERMINATED")
+    store.set_cluster_permission(WORKSPACE_KEY, cid, SANDBOX_USER, "CAN_MANAGE")
 
     # An admin reads Bob's groups (SCIM Users with `groups`): he is not in the group.
     refused = project.run("adopt", "--cluster-id", cid, "--name", "bobs")
@@ -252,7 +242,7 @@ def test_another_owners_groups_are_read_by_an_admin_and_a_non_admin_gets_a_warni
     assert f"its owner {BOB} lacks READ on secret scope aep-dlz" in line
 
     store.add_group_member(GROUP, BOB)
-    store.start_cluster(WS, cid)
+    store.start_cluster(WORKSPACE_KEY, cid)
     assert wait_for(store, cid, "RUNNING", "TERMINATED")["state"] == "RUNNING"  # the group's READ resolves it
 
     # A non-admin sees names and ids only: the group may or may not hold Bob — a warning, not an error.
@@ -271,6 +261,6 @@ def test_another_owners_groups_are_read_by_an_admin_and_a_non_admin_gets_a_warni
     project.write_config(config)
     done = project.run("apply", "--auto-approve")
     assert done.returncode == 0, done.stderr
-    after = store.get_cluster(WS, cid)
+    after = store.get_cluster(WORKSPACE_KEY, cid)
     assert after["autotermination_minutes"] == 30 and after["spark_conf"][sas_key(project)] == REFERENCE
     assert after["creator_user_name"] == BOB

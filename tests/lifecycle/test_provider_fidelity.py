@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.project_helpers import WS, applied, cluster_ids, make_project, no_secrets, token
+from tests.helpers.config import WORKSPACE_KEY
+from tests.helpers.output import no_secrets
+from tests.helpers.project import applied, cluster_ids, make_project, token
 
 DELTA_PREVIEW = "spark.databricks.delta.preview.enabled"
 SPEC_KEYS = ("cluster_name", "spark_version", "node_type_id", "autoscale", "autotermination_minutes", "custom_tags")
@@ -22,7 +24,7 @@ SPEC_KEYS = ("cluster_name", "spark_version", "node_type_id", "autoscale", "auto
 
 def wait_running(store: Any, cid: str) -> None:
     deadline = time.monotonic() + 30
-    while store.get_cluster(WS, cid)["state"] != "RUNNING" and time.monotonic() < deadline:
+    while store.get_cluster(WORKSPACE_KEY, cid)["state"] != "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -31,10 +33,10 @@ def test_diff_suppressed_spark_conf_key_is_neither_a_plan_diff_nor_drift(tmp_pat
     cid = cluster_ids(project)["aep-ingest"]
     store = project.store()
     # A legacy workspace rewrites the key on the cluster (the config says "true").
-    live = store.get_cluster(WS, cid)
+    live = store.get_cluster(WORKSPACE_KEY, cid)
     spec = {k: v for k, v in live.items() if k in SPEC_KEYS}
     spec["spark_conf"] = {**live["spark_conf"], DELTA_PREVIEW: "false"}
-    store.edit_cluster(WS, {**spec, "cluster_id": cid})
+    store.edit_cluster(WORKSPACE_KEY, {**spec, "cluster_id": cid})
     wait_running(store, cid)
 
     plan = project.run("plan")
@@ -47,8 +49,8 @@ def test_diff_suppressed_spark_conf_key_is_neither_a_plan_diff_nor_drift(tmp_pat
 def test_cluster_purged_outside_terraform_is_reported_as_deleted(tmp_path: Path) -> None:
     project = applied(make_project(tmp_path))
     ids = cluster_ids(project)
-    project.store().delete_cluster(WS, ids["aep-explore"])
-    project.store().purge_cluster(WS, ids["aep-explore"])  # clusters/get now answers INVALID_STATE
+    project.store().delete_cluster(WORKSPACE_KEY, ids["aep-explore"])
+    project.store().purge_cluster(WORKSPACE_KEY, ids["aep-explore"])  # clusters/get now answers INVALID_STATE
 
     done = project.run("status", "--json")
 
@@ -67,14 +69,17 @@ def test_is_pinned_comes_from_the_paginated_cluster_list(tmp_path: Path) -> None
     project.config["clusters"][0]["is_pinned"] = False  # managed clusters are pinned unless opted out
     project.write_config()
     store = project.store()
-    store.ensure_workspace(WS)
+    store.ensure_workspace(WORKSPACE_KEY)
     for i in range(3):  # pinned clusters on the first pages (ids sort before ours)
-        store.pin_cluster(WS, store.add_cluster(WS, {"cluster_name": f"other-{i}"}, cluster_id=f"0000-00000{i}-pinned"))
+        store.pin_cluster(
+            WORKSPACE_KEY,
+            store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"other-{i}"}, cluster_id=f"0000-00000{i}-pinned"),
+        )
     applied(project)
     ids = cluster_ids(project)
     assert project.run("plan").returncode == 0
 
-    store.pin_cluster(WS, ids["aep-ingest"])  # pinned outside Terraform: the config says unpinned
+    store.pin_cluster(WORKSPACE_KEY, ids["aep-ingest"])  # pinned outside Terraform: the config says unpinned
     plan = project.run("plan")
 
     assert plan.returncode == 2, plan.stdout + plan.stderr
@@ -88,14 +93,14 @@ def test_create_pins_before_waiting_and_destroy_unpins(tmp_path: Path) -> None:
     project = applied(make_project(tmp_path / "p", "inline", clusters=config_overlay))
     cid = cluster_ids(project)["aep-ingest"]
     store = project.store()
-    assert store.is_pinned(WS, cid)
-    assert store.pinned_in_state(WS, cid) == "PENDING"  # pinned right after create, before the wait
+    assert store.is_pinned(WORKSPACE_KEY, cid)
+    assert store.pinned_in_state(WORKSPACE_KEY, cid) == "PENDING"  # pinned right after create, before the wait
     assert project.run("plan").returncode == 0
 
     done = project.run("destroy", "--auto-approve")
 
     assert done.returncode == 0, done.stderr
-    assert store.get_cluster(WS, cid) is None
+    assert store.get_cluster(WORKSPACE_KEY, cid) is None
 
 
 def test_a_lost_connection_create_answer_yields_exactly_one_connection(tmp_path: Path) -> None:

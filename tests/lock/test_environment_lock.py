@@ -24,7 +24,7 @@ from provisioner.lock.environment import LockBusy, holding, seconds
 from provisioner.lock.holder import Holder
 from provisioner.lock.local import LocalLock
 from provisioner.lock.store import LockStore
-from tests.conftest import REPO
+from tests.helpers.config import REPO
 from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer
 
@@ -285,7 +285,7 @@ def azurite_container() -> Iterator[Callable[[], object]]:
     from azure.storage.blob import ContainerClient
 
     from provisioner.sandbox.azurite import AzuriteProcess
-    from tests.conftest import require_azurite
+    from tests.helpers.sandbox import require_azurite
 
     key = base64.b64encode(b"k" * 32).decode()
     proc = AzuriteProcess(require_azurite())

@@ -12,8 +12,8 @@ from provisioner.operations.apply import ApplyRequest, SavedPlan, apply_environm
 from provisioner.operations.plan import PlanRequest, plan_environment
 from provisioner.run.context import RunContext, read_env_state
 from provisioner.terraform import Applied
-from tests.conftest import Project
-from tests.project_helpers import ORG, SANDBOX, access
+from tests.helpers.config import ORG, SANDBOX
+from tests.helpers.project import Project, access
 
 
 def test_without_a_terminal_nothing_is_done(ctx: RunContext, project: Project) -> None:

@@ -13,8 +13,7 @@ import pytest
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.plan import PlanRequest, plan_environment
 from provisioner.run.context import RunContext
-from tests.conftest import Project
-from tests.project_helpers import in_process
+from tests.helpers.project import Project, in_process
 
 
 def test_a_plan_is_saved_where_asked_and_reported(ctx: RunContext, out: io.StringIO, tmp_path: Path) -> None:

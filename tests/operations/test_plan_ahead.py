@@ -15,8 +15,7 @@ from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.plan import PlanRequest, plan_environment
 from provisioner.run.context import default_plan_file
 from provisioner.terraform.process import CHILDREN
-from tests.conftest import Project
-from tests.project_helpers import applied, in_process, served
+from tests.helpers.project import Project, applied, in_process, served
 
 
 def _hold_aep_until_terraform_reads(

@@ -116,7 +116,7 @@ def test_the_backend_is_the_one_asked_for(sandbox: Sandbox, dlz_backend: str) ->
 
 def test_ci_installs_the_pinned_azurite() -> None:
     from provisioner.sandbox.azurite import AZURITE_VERSION
-    from tests.conftest import REPO
+    from tests.helpers.config import REPO
 
     assert f"AZURITE_VERSION={AZURITE_VERSION}" in (REPO / ".ci" / "run").read_text()
 

@@ -11,10 +11,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from provisioner.sandbox import workspace_key
-from tests.conftest import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, Project, use_azurite
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY
+from tests.helpers.project import Project
+from tests.helpers.sandbox import use_azurite
 
-WS = workspace_key(BASE_CONFIG["databricks"]["host"])
 ORG, SANDBOX = BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"]
 AUTH_FAILED = "Server failed to authenticate the request"
 
@@ -56,7 +56,7 @@ def test_apply_refresh_rotate_proven_on_every_cluster(project: Project, mode: st
     assert doc["host"]["ok"] is True
     assert [c["outcome"] for c in doc["clusters"]] == ["reached", "reached"]
     assert doc["runningClusters"] == doc["reachingClusters"] == 2
-    assert project.store().open_contexts(WS) == []  # every probe destroyed its context
+    assert project.store().open_contexts(WORKSPACE_KEY) == []  # every probe destroyed its context
 
     # Someone refreshes the token outside the tool: AEP revokes the one the clusters run with.
     refreshed = project.run("sandbox", "refresh", sandbox=False)
@@ -80,7 +80,7 @@ def test_apply_refresh_rotate_proven_on_every_cluster(project: Project, mode: st
     assert "default: 2/2 running clusters reach the DLZ" in rotated
     healed = run("verify")
     assert healed.startswith("0\n"), healed[-3000:]
-    assert project.store().open_contexts(WS) == []
+    assert project.store().open_contexts(WORKSPACE_KEY) == []
 
     for secret in secrets_of(project):
         for text in outputs:
@@ -90,14 +90,14 @@ def test_apply_refresh_rotate_proven_on_every_cluster(project: Project, mode: st
 def test_a_terminated_cluster_is_not_started_for_a_probe(project: Project) -> None:
     assert project.run("apply", "--auto-approve", "--no-verify").returncode == 0
     store = project.store()
-    (ingest,) = [c["cluster_id"] for c in store.list_clusters(WS) if c["cluster_name"] == "aep-ingest"]
-    store.delete_cluster(WS, ingest)  # "terminate": the config stays, the cluster stops
+    (ingest,) = [c["cluster_id"] for c in store.list_clusters(WORKSPACE_KEY) if c["cluster_name"] == "aep-ingest"]
+    store.delete_cluster(WORKSPACE_KEY, ingest)  # "terminate": the config stays, the cluster stops
     done = project.run("verify", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     by_name = {c["name"]: c for c in json.loads(done.stdout)["clusters"]}
     assert by_name["aep-ingest"]["outcome"] == "not_running"
     assert by_name["aep-ingest"]["detail"] == "not running: will use the current token at its next start"
     assert by_name["aep-explore"]["outcome"] == "reached"
-    assert store.get_cluster(WS, ingest)["state"] in ("TERMINATING", "TERMINATED")  # not started
+    assert store.get_cluster(WORKSPACE_KEY, ingest)["state"] in ("TERMINATING", "TERMINATED")  # not started
     human = project.run("verify")
     assert "1/1 running clusters reach the DLZ" in human.stdout

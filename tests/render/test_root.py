@@ -15,7 +15,7 @@ from provisioner.config.model import load_config
 from provisioner.errors import RenderError
 from provisioner.render.root import DlzTarget, diff_root, render_root, write_root
 from provisioner.sandbox.store import storage_account_name
-from tests.conftest import BASE_CONFIG, REPO
+from tests.helpers.config import BASE_CONFIG, REPO
 
 EXAMPLE = REPO / "examples" / "provision.yaml"
 CONTAINER = "dlz-databricks-container"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.helpers.project import Project
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

@@ -3,7 +3,7 @@ render keeps it, `render --check` names it as the user's, not as out of date."""
 
 from __future__ import annotations
 
-from tests.conftest import Project
+from tests.helpers.project import Project
 
 USER_TF = 'data "databricks_current_user" "me" {}\n'
 

@@ -22,7 +22,8 @@ from provisioner.run.context import (
 )
 from provisioner.run.target import RealTarget, plugin_cache_dir
 from provisioner.terraform import Applied, PlanOptions, plan_and_apply
-from tests.conftest import AEP_SECRET, DATABRICKS_PAT, IDENTITY, Project
+from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, IDENTITY
+from tests.helpers.project import Project
 
 
 def test_render_writes_once_and_says_so(ctx: RunContext, project: Project, out: io.StringIO) -> None:

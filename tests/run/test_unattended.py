@@ -22,7 +22,8 @@ from provisioner.terraform.apply import ApplyOptions, apply_args
 from provisioner.terraform.environment import build_child_env
 from provisioner.terraform.init import InitOptions, init_args
 from provisioner.terraform.plan import PlanOptions, plan_args
-from tests.conftest import IDENTITY, WORKSPACE_KEY, Project
+from tests.helpers.config import IDENTITY, WORKSPACE_KEY
+from tests.helpers.project import Project
 
 ESC = "\x1b["
 

@@ -10,9 +10,8 @@ from typing import Any
 import requests
 
 from provisioner.sandbox import Sandbox
-from tests.conftest import sandbox_pat
-
-from .conftest import CLIENT_ID, HOST, ORG_ID, SCOPE, WS_KEY, aep_headers, ims_token
+from tests.helpers.config import CLIENT_ID, WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import EMULATOR_ORG_ID, IMS_SCOPE, aep_headers, ims_token, sandbox_pat
 
 CREDS = "/data/foundation/connectors/landingzone/credentials"
 CONNECTIONS = "/data/foundation/flowservice/connections"
@@ -53,7 +52,7 @@ def test_ims_issues_bearer_token_for_registered_client(sandbox: Sandbox, http: r
             "grant_type": "client_credentials",
             "client_id": CLIENT_ID,
             "client_secret": sandbox.client_secret.reveal(),
-            "scope": SCOPE,
+            "scope": IMS_SCOPE,
         },
         timeout=5,
     )
@@ -70,7 +69,7 @@ def test_ims_rejects_wrong_secret_unknown_client_and_missing_scope(sandbox: Sand
         "grant_type": "client_credentials",
         "client_id": CLIENT_ID,
         "client_secret": sandbox.client_secret.reveal(),
-        "scope": SCOPE,
+        "scope": IMS_SCOPE,
     }
     wrong = http.post(url, data={**base, "client_secret": "nope"}, timeout=5)
     assert wrong.status_code == 401
@@ -86,9 +85,9 @@ def test_ims_rejects_wrong_secret_unknown_client_and_missing_scope(sandbox: Sand
 def test_given_client_secret_is_used(tmp_path: Any, http: requests.Session) -> None:
     with Sandbox(
         tmp_path,
-        workspace_hosts=[HOST],
+        workspace_hosts=[WORKSPACE_HOST],
         client_id=CLIENT_ID,
-        org_id=ORG_ID,
+        org_id=EMULATOR_ORG_ID,
         client_secret="s3cr3t-given",
         databricks_token="dapi-given",
     ) as sb:
@@ -177,7 +176,9 @@ def test_each_aep_sandbox_has_its_own_stable_landing_zone(
     assert dev["storageAccountName"] != prod1["storageAccountName"]
     assert dev["SASToken"] != prod1["SASToken"]
     # Another sandbox state directory (another machine, another run): same account name.
-    with Sandbox(tmp_path / "other", workspace_hosts=[HOST], client_id=CLIENT_ID, org_id=ORG_ID) as other:
+    with Sandbox(
+        tmp_path / "other", workspace_hosts=[WORKSPACE_HOST], client_id=CLIENT_ID, org_id=EMULATOR_ORG_ID
+    ) as other:
         again = creds(other, http, ims_token(other, http)).json()
     assert again["storageAccountName"] == prod1["storageAccountName"]
     assert again["SASToken"] != prod1["SASToken"]
@@ -192,14 +193,14 @@ def test_other_credential_types(sandbox: Sandbox, http: requests.Session) -> Non
 
 def _running_cluster_with(sandbox: Sandbox, body: dict[str, str]) -> str:
     key = f"fs.azure.sas.{body['containerName']}.{body['storageAccountName']}.blob.core.windows.net"
-    return sandbox.store.add_cluster(WS_KEY, {"spark_conf": {key: body["SASToken"]}})
+    return sandbox.store.add_cluster(WORKSPACE_KEY, {"spark_conf": {key: body["SASToken"]}})
 
 
 def test_refresh_revokes_previous_token_at_once(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
     old = creds(sandbox, http, token).json()
     cluster = _running_cluster_with(sandbox, old)
-    assert sandbox.store.dlz_access(WS_KEY, cluster) is True
+    assert sandbox.store.dlz_access(WORKSPACE_KEY, cluster) is True
     assert [t["SASToken"] for t in sandbox.store.valid_tokens()] == [old["SASToken"]]
 
     new = creds(sandbox, http, token, refresh=True)
@@ -207,11 +208,11 @@ def test_refresh_revokes_previous_token_at_once(sandbox: Sandbox, http: requests
     new_body = new.json()
     assert new_body["SASToken"] != old["SASToken"]
     assert new_body["storageAccountName"] == old["storageAccountName"]
-    assert sandbox.store.dlz_access(WS_KEY, cluster) is False
+    assert sandbox.store.dlz_access(WORKSPACE_KEY, cluster) is False
     assert [t["SASToken"] for t in sandbox.store.valid_tokens()] == [new_body["SASToken"]]
     assert creds(sandbox, http, token).json() == new_body
 
-    assert sandbox.store.dlz_access(WS_KEY, _running_cluster_with(sandbox, new_body)) is True
+    assert sandbox.store.dlz_access(WORKSPACE_KEY, _running_cluster_with(sandbox, new_body)) is True
 
 
 def test_post_without_refresh_action_is_rejected(sandbox: Sandbox, http: requests.Session) -> None:
@@ -229,8 +230,8 @@ def test_get_after_expiry_returns_a_fresh_token(sandbox: Sandbox, http: requests
     token = ims_token(sandbox, http)
     old = creds(sandbox, http, token).json()
     cluster = _running_cluster_with(sandbox, old)
-    sandbox.store.expire_dlz(ORG_ID, "prod")
-    assert sandbox.store.dlz_access(WS_KEY, cluster) is False  # expired is not valid
+    sandbox.store.expire_dlz(EMULATOR_ORG_ID, "prod")
+    assert sandbox.store.dlz_access(WORKSPACE_KEY, cluster) is False  # expired is not valid
     fresh = creds(sandbox, http, token).json()
     assert fresh["SASToken"] != old["SASToken"]
     assert date.fromisoformat(fresh["expiryDate"]) == _today() + timedelta(days=90)
@@ -303,7 +304,7 @@ def _connection_body(cluster_id: str, pat: str) -> dict[str, Any]:
         "description": "test",
         "auth": {
             "specName": "Access Token Authentication",
-            "params": {"domain": HOST, "clusterId": cluster_id, "accessToken": pat, "database": "default"},
+            "params": {"domain": WORKSPACE_HOST, "clusterId": cluster_id, "accessToken": pat, "database": "default"},
         },
         "connectionSpec": {"id": DATABRICKS_SPEC, "version": "1.0"},
     }
@@ -311,7 +312,7 @@ def _connection_body(cluster_id: str, pat: str) -> dict[str, Any]:
 
 def test_flow_service_connections_create_and_list_mask_the_token(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
-    cluster = sandbox.store.add_cluster(WS_KEY)
+    cluster = sandbox.store.add_cluster(WORKSPACE_KEY)
     pat = sandbox_pat(sandbox)
     created = http.post(
         f"{sandbox.platform_url}{CONNECTIONS}",
@@ -350,7 +351,7 @@ def test_flow_service_connections_create_and_list_mask_the_token(sandbox: Sandbo
 
 def test_flow_service_rejects_missing_fields_and_stopped_clusters(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
-    stopped = sandbox.store.add_cluster(WS_KEY, state="TERMINATED")
+    stopped = sandbox.store.add_cluster(WORKSPACE_KEY, state="TERMINATED")
     body = _connection_body(stopped, "dapi-x")
     resp = http.post(f"{sandbox.platform_url}{CONNECTIONS}", json=body, headers=aep_headers(token), timeout=5)
     assert resp.status_code == 400

@@ -16,16 +16,18 @@ import requests
 
 from provisioner.reach.probe import FAILED, NOT_RUNNING, REACHED, SKIPPED, probe_clusters, probe_program
 from provisioner.sandbox import Sandbox
-
-from .conftest import CLIENT_ID, HOST, ORG_ID, WS_KEY, Workspace
-
-ORG = ORG_ID
+from tests.helpers.config import CLIENT_ID, WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import EMULATOR_ORG_ID, Workspace
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path, dlz_backend: str) -> Iterator[Sandbox]:
     with Sandbox(
-        tmp_path / "sandbox", workspace_hosts=[HOST], client_id=CLIENT_ID, org_id=ORG_ID, dlz_backend=dlz_backend
+        tmp_path / "sandbox",
+        workspace_hosts=[WORKSPACE_HOST],
+        client_id=CLIENT_ID,
+        org_id=EMULATOR_ORG_ID,
+        dlz_backend=dlz_backend,
     ) as sb:
         yield sb
 
@@ -34,19 +36,21 @@ def sdk_client(sb: Sandbox) -> Any:
     from databricks.sdk import WorkspaceClient as SdkWorkspaceClient
 
     assert sb.databricks_token is not None
-    return SdkWorkspaceClient(host=sb.workspace_url(HOST), token=sb.databricks_token.reveal(), auth_type="pat")
+    return SdkWorkspaceClient(
+        host=sb.workspace_url(WORKSPACE_HOST), token=sb.databricks_token.reveal(), auth_type="pat"
+    )
 
 
 def running_cluster(sb: Sandbox, token: str | None) -> tuple[str, str, str]:
-    body = sb.store.dlz_credentials(ORG, "prod")
+    body = sb.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     account, container = body["storageAccountName"], body["containerName"]
     conf = {} if token is None else {f"fs.azure.sas.{container}.{account}.blob.core.windows.net": token}
-    return sb.store.add_cluster(WS_KEY, {"spark_conf": conf}), account, container
+    return sb.store.add_cluster(WORKSPACE_KEY, {"spark_conf": conf}), account, container
 
 
 def test_wire_shapes_of_a_probe(sandbox: Sandbox, http: requests.Session) -> None:
     ws = Workspace(sandbox, http)
-    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    token = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")["SASToken"]
     cluster, account, container = running_cluster(sandbox, token)
     # The backend on its own first (Azurite's start takes longer than the helper's 5 s timeout).
     assert sandbox.dlz.probe(account, container, token) is None
@@ -68,7 +72,7 @@ def test_wire_shapes_of_a_probe(sandbox: Sandbox, http: requests.Session) -> Non
     assert done["results"]["data"] == 'DLZ_PROBE {"ok": true}'
     destroyed = ws.post("contexts/destroy", {"clusterId": cluster, "contextId": context}, version="1.2")
     assert destroyed.json() == {"id": context}
-    assert sandbox.store.open_contexts(WS_KEY) == []
+    assert sandbox.store.open_contexts(WORKSPACE_KEY) == []
 
 
 def _execute(ws: Workspace, cluster: str, command: str) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def _execute(ws: Workspace, cluster: str, command: str) -> dict[str, Any]:
 
 def test_commands_run_as_python_on_the_cluster(sandbox: Sandbox, http: requests.Session) -> None:
     ws = Workspace(sandbox, http)
-    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    token = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")["SASToken"]
     cluster, account, container = running_cluster(sandbox, token)
     assert sandbox.dlz.probe(account, container, token) is None  # Azurite started (slower than the 5 s timeout)
     assert _execute(ws, cluster, "print(1)") == {"resultType": "text", "data": "1"}
@@ -109,17 +113,18 @@ def test_a_text_naming_the_probe_is_not_taken_for_it(sandbox: Sandbox, http: req
 
 def test_access_modes(sandbox: Sandbox, http: requests.Session) -> None:
     ws = Workspace(sandbox, http)
-    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
-    body = sandbox.store.dlz_credentials(ORG, "prod")
+    token = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")["SASToken"]
+    body = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     account, container = body["storageAccountName"], body["containerName"]
     conf = {f"fs.azure.sas.{container}.{account}.blob.core.windows.net": token}
     assert sandbox.dlz.probe(account, container, token) is None
     someone_else = sandbox.store.add_cluster(
-        WS_KEY, {"spark_conf": conf, "data_security_mode": "SINGLE_USER", "single_user_name": "other@example.com"}
+        WORKSPACE_KEY,
+        {"spark_conf": conf, "data_security_mode": "SINGLE_USER", "single_user_name": "other@example.com"},
     )
     refused = _execute(ws, someone_else, "print(1)")
     assert refused["resultType"] == "error" and "Single-user check failed" in refused["summary"]
-    standard = sandbox.store.add_cluster(WS_KEY, {"spark_conf": conf, "data_security_mode": "USER_ISOLATION"})
+    standard = sandbox.store.add_cluster(WORKSPACE_KEY, {"spark_conf": conf, "data_security_mode": "USER_ISOLATION"})
     assert _execute(ws, standard, "print(1)")["data"] == "1"
     probed = _execute(ws, standard, probe_program(account, container))["data"]
     assert probed.startswith('DLZ_PROBE {"ok": false') and "SecurityException" in probed
@@ -136,7 +141,7 @@ def test_contexts_need_a_running_cluster_and_die_with_its_driver(sandbox: Sandbo
     ws = Workspace(sandbox, http)
     cluster, _, _ = running_cluster(sandbox, None)
     context = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2").json()["id"]
-    sandbox.store.restart_cluster(WS_KEY, cluster)
+    sandbox.store.restart_cluster(WORKSPACE_KEY, cluster)
     status = ws.get("contexts/status", version="1.2", clusterId=cluster, contextId=context).json()
     assert status["status"] == "Error"
     refused = ws.post("contexts/create", {"clusterId": cluster, "language": "python"}, version="1.2")
@@ -146,11 +151,11 @@ def test_contexts_need_a_running_cluster_and_die_with_its_driver(sandbox: Sandbo
 
 
 def test_probe_through_the_sdk_uses_the_effective_spark_config(sandbox: Sandbox) -> None:
-    old = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    old = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")["SASToken"]
     good, account, container = running_cluster(sandbox, old)
     bare, _, _ = running_cluster(sandbox, None)
     stopped, _, _ = running_cluster(sandbox, old)
-    sandbox.store.delete_cluster(WS_KEY, stopped)
+    sandbox.store.delete_cluster(WORKSPACE_KEY, stopped)
     sdk = sdk_client(sandbox)
     pairs = [("good", good), ("bare", bare), ("stopped", stopped), ("new", None)]
     results = {p.name: p for p in probe_clusters(sdk, pairs, account, container, timeout=60)}
@@ -158,21 +163,21 @@ def test_probe_through_the_sdk_uses_the_effective_spark_config(sandbox: Sandbox)
     assert results["bare"].outcome == FAILED
     assert "no credentials found for them in the configuration" in results["bare"].detail
     assert results["stopped"].outcome == SKIPPED and results["stopped"].detail == NOT_RUNNING
-    seen = sandbox.store.get_cluster(WS_KEY, stopped)
+    seen = sandbox.store.get_cluster(WORKSPACE_KEY, stopped)
     assert seen is not None and seen["state"] in ("TERMINATING", "TERMINATED")  # not started
     assert results["new"].outcome == SKIPPED
 
-    sandbox.store.refresh_dlz(ORG, "prod")  # the running cluster keeps the revoked token
+    sandbox.store.refresh_dlz(EMULATOR_ORG_ID, "prod")  # the running cluster keeps the revoked token
     (revoked,) = probe_clusters(sdk, [("good", good)], account, container, timeout=60)
     assert revoked.outcome == FAILED
     assert revoked.detail.startswith("shaded.databricks.org.apache.hadoop.fs.azure.AzureException: ")
     assert "Server failed to authenticate the request" in revoked.detail
-    assert sandbox.store.open_contexts(WS_KEY) == []
+    assert sandbox.store.open_contexts(WORKSPACE_KEY) == []
     assert old not in json.dumps(revoked.as_json())
 
 
 def test_ci_never_skips_the_azurite_tests(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tests.conftest import require_azurite
+    from tests.helpers.sandbox import require_azurite
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no node, no azurite-blob
     monkeypatch.delenv("PROVISION_AZURITE", raising=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 from provisioner.render.root import PROVIDER_CONSTRAINT
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.mirror import lock_file, package_hash
-from tests.conftest import Project
+from tests.helpers.project import Project
 
 WARNING = "Incomplete lock file information for providers"
 

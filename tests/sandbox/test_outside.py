@@ -16,10 +16,8 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import WORKSPACE_HOST, Project
-from tests.project_helpers import applied
-
-HOST = WORKSPACE_HOST
+from tests.helpers.config import WORKSPACE_HOST
+from tests.helpers.project import Project, applied
 
 
 def free_port() -> int:
@@ -64,7 +62,7 @@ def test_serve_listens_on_the_port_asked_for_and_each_workspace_on_its_own(proje
         token_file = Path(str(served["tokenFile"]))
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text().strip()
-        workspace = dict(served["workspaces"])[HOST]  # type: ignore[call-overload]
+        workspace = dict(served["workspaces"])[WORKSPACE_HOST]  # type: ignore[call-overload]
         assert workspace.count("/") == 2  # scheme and host only
         me = requests.get(
             f"{workspace}/api/2.0/preview/scim/v2/Me", headers={"Authorization": f"Bearer {token}"}, timeout=5

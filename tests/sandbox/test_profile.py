@@ -16,13 +16,11 @@ import requests
 
 from provisioner.databricks.parallel import map_bounded, values_or_raise
 from provisioner.errors import ProvisionError
-from provisioner.sandbox import Sandbox, workspace_key
+from provisioner.sandbox import Sandbox
 from provisioner.sandbox.profile import FAST, REALISTIC, current_profile
 from provisioner.sandbox.store import SandboxStore
-from tests.conftest import WORKSPACE_HOST, sandbox_pat, sandbox_workspace
-
-HOST = WORKSPACE_HOST
-WS = workspace_key(HOST)
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import sandbox_pat, sandbox_workspace
 
 
 def test_fast_is_the_default_and_realistic_has_real_world_proportions() -> None:
@@ -56,25 +54,25 @@ def test_realistic_restarts_vary_around_the_profile_time(tmp_path: Path, monkeyp
     store = SandboxStore(tmp_path)
     durations = {store.start_duration() for _ in range(50)}
     assert all(18.0 <= d <= 22.0 for d in durations) and len(durations) > 1
-    cid = store.add_cluster(WS)
-    store.restart_cluster(WS, cid)
-    began = store.snapshot()["workspaces"][WS]["clusters"][cid]["last_start"]
+    cid = store.add_cluster(WORKSPACE_KEY)
+    store.restart_cluster(WORKSPACE_KEY, cid)
+    began = store.snapshot()["workspaces"][WORKSPACE_KEY]["clusters"][cid]["last_start"]
     assert 18.0 <= began["seconds"] <= 22.0
-    assert store.get_cluster(WS, cid)["state"] == "RESTARTING"  # type: ignore[index]
-    assert "last_start" not in store.get_cluster(WS, cid)  # type: ignore[operator]  # not an API field
+    assert store.get_cluster(WORKSPACE_KEY, cid)["state"] == "RESTARTING"  # type: ignore[index]
+    assert "last_start" not in store.get_cluster(WORKSPACE_KEY, cid)  # type: ignore[operator]  # not an API field
 
 
 @pytest.fixture
 def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     monkeypatch.setenv("PROVISION_SANDBOX_RATE_LIMIT", "4")
     monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
-    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
 def test_a_rate_limited_workspace_answers_429_with_an_integer_retry_after(limited: Sandbox) -> None:
     headers = {"Authorization": f"Bearer {sandbox_pat(limited)}"}
-    url = f"{limited.workspace_url(HOST)}/api/2.1/clusters/list"
+    url = f"{limited.workspace_url(WORKSPACE_HOST)}/api/2.1/clusters/list"
     with requests.Session() as http:
         answers = [http.get(url, headers=headers, timeout=5) for _ in range(12)]
     throttled = [a for a in answers if a.status_code == 429]
@@ -86,8 +84,8 @@ def test_a_rate_limited_workspace_answers_429_with_an_integer_retry_after(limite
 
 
 def test_parallel_reads_under_a_rate_limit_all_succeed_in_order(limited: Sandbox, tmp_path: Path) -> None:
-    ids = [limited.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(10)]
-    with sandbox_workspace(limited, HOST) as client:
+    ids = [limited.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"c{i}"}) for i in range(10)]
+    with sandbox_workspace(limited, WORKSPACE_HOST) as client:
         infos = values_or_raise(map_bounded(client.get_cluster, ids, max_parallel=10), str, "read clusters")
     assert [i["cluster_id"] for i in infos] == ids
     assert limited.workspace.throttled > 0  # the limit did bite, and Retry-After was honoured

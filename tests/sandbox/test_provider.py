@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 
 from provisioner.sandbox import Sandbox
-from tests.sandbox.provider_root import HOST, SAS, SECRET_HCL, WS, Root, cluster_hcl, root_env
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.provider_root import SAS, SECRET_HCL, Root, cluster_hcl, root_env
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("sandbox-state"), workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path_factory.mktemp("sandbox-state"), workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
@@ -37,7 +38,7 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     root.apply()
 
     cluster_id = root.state_attr("databricks_cluster.c", "cluster_id")
-    cluster = sandbox.store.get_cluster(WS, str(cluster_id))
+    cluster = sandbox.store.get_cluster(WORKSPACE_KEY, str(cluster_id))
     assert cluster is not None and cluster["state"] == "RUNNING"  # create waited
     assert cluster["spark_conf"] == {"fs.azure.sas.c.a.blob.core.windows.net": "{{secrets/dlz/sas}}"}
     assert cluster["autotermination_minutes"] == 60 and cluster["num_workers"] == 1  # SDKv2 default
@@ -51,7 +52,7 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     slow_start, sandbox.store.cluster_start_seconds = sandbox.store.cluster_start_seconds, 60.0
     try:
         root.apply()
-        cluster = sandbox.store.get_cluster(WS, str(cluster_id))
+        cluster = sandbox.store.get_cluster(WORKSPACE_KEY, str(cluster_id))
         assert cluster is not None and cluster["state"] == "RESTARTING"
         assert cluster["spark_conf"]["spark.speculation"] == "true"
     finally:
@@ -66,18 +67,18 @@ def test_lifecycle_create_noop_update_replace(sandbox: Sandbox, root: Root) -> N
     assert "1 to add, 1 to change, 1 to destroy" in out
     applied = root.apply(TF_VAR_sas=SAS + "new").stdout
     assert applied.index("databricks_secret.sas: Destroying") < applied.index("databricks_secret.sas: Creating")
-    assert sandbox.store.secret_value(WS, "dlz", "sas") == SAS + "new"
+    assert sandbox.store.secret_value(WORKSPACE_KEY, "dlz", "sas") == SAS + "new"
     assert SAS not in applied  # sensitive: never printed
 
     root.tf("destroy", "-auto-approve")
-    assert sandbox.store.get_cluster(WS, str(cluster_id)) is None  # permanent-delete
+    assert sandbox.store.get_cluster(WORKSPACE_KEY, str(cluster_id)) is None  # permanent-delete
 
 
 def test_cluster_deleted_out_of_band_is_recreated(sandbox: Sandbox, root: Root) -> None:
     root.write(cluster_hcl())
     root.apply()
     cluster_id = root.state_attr("databricks_cluster.c", "cluster_id")
-    sandbox.store.permanent_delete_cluster(WS, str(cluster_id))
+    sandbox.store.permanent_delete_cluster(WORKSPACE_KEY, str(cluster_id))
 
     rc, out = root.plan_rc()
     assert rc == 2 and "databricks_cluster.c will be created" in out
@@ -89,7 +90,7 @@ def test_policy_fixed_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Roo
     # Provider docs/resources/cluster.md (and issues #3653, #3985, #4982): keys a policy fixes
     # come back from clusters/get, so a config without them shows a change on every plan.
     policy_id = sandbox.store.create_policy(
-        WS, "perpetual", {"spark_conf.spark.databricks.policy": {"type": "fixed", "value": "on"}}
+        WORKSPACE_KEY, "perpetual", {"spark_conf.spark.databricks.policy": {"type": "fixed", "value": "on"}}
     )
     root.write(cluster_hcl(extra=f'policy_id = "{policy_id}"'))
     root.apply()
@@ -101,14 +102,16 @@ def test_policy_fixed_spark_conf_is_a_perpetual_diff(sandbox: Sandbox, root: Roo
 
 
 def test_import_cluster_by_id(sandbox: Sandbox, root: Root) -> None:
-    cluster_id = sandbox.store.add_cluster(WS, {"cluster_name": "dlz", "num_workers": 1, "autotermination_minutes": 60})
+    cluster_id = sandbox.store.add_cluster(
+        WORKSPACE_KEY, {"cluster_name": "dlz", "num_workers": 1, "autotermination_minutes": 60}
+    )
     root.write(cluster_hcl())
     root.tf("import", "databricks_cluster.c", cluster_id)
     assert root.state_attr("databricks_cluster.c", "state") == "RUNNING"
     rc, out = root.plan_rc()
     assert rc == 0, out  # the imported cluster reads back exactly as the config describes it
     root.tf("destroy", "-auto-approve")
-    assert sandbox.store.get_cluster(WS, str(cluster_id)) is None
+    assert sandbox.store.get_cluster(WORKSPACE_KEY, str(cluster_id)) is None
 
 
 def test_cluster_that_fails_to_start_is_deleted_and_create_fails(sandbox: Sandbox, root: Root) -> None:
@@ -116,7 +119,7 @@ def test_cluster_that_fails_to_start_is_deleted_and_create_fails(sandbox: Sandbo
     root.write(cluster_hcl('"fs.azure.x" = "{{secrets/missing/key}}"'))
     out = root.tf("apply", "-auto-approve", ok=(1,))
     assert "cannot create cluster" in out.stderr and "permanently deleted" in out.stderr
-    leftovers = [c for c in sandbox.store.list_clusters(WS) if "fs.azure.x" in (c.get("spark_conf") or {})]
+    leftovers = [c for c in sandbox.store.list_clusters(WORKSPACE_KEY) if "fs.azure.x" in (c.get("spark_conf") or {})]
     assert leftovers == []
     assert json.loads((root.path / "terraform.tfstate").read_text())["resources"] == []
 
@@ -141,11 +144,11 @@ def test_a_failed_pin_keeps_the_cluster_tainted(sandbox: Sandbox, root: Root) ->
 
 def test_zero_workers_without_single_node_settings_is_refused_like_the_provider(sandbox: Sandbox, root: Root) -> None:
     # The provider's Validate() (clusters/resource_cluster.go) refuses it before any API call.
-    before = len(sandbox.store.list_clusters(WS))
+    before = len(sandbox.store.list_clusters(WORKSPACE_KEY))
     root.write(cluster_hcl(extra="num_workers = 0").replace("  num_workers   = 1\n", ""))
     out = root.tf("apply", "-auto-approve", ok=(1,))
     assert "NumWorkers could be 0 only for SingleNode clusters" in out.stderr
-    assert len(sandbox.store.list_clusters(WS)) == before
+    assert len(sandbox.store.list_clusters(WORKSPACE_KEY)) == before
     single = 'kind = "CLASSIC_PREVIEW"\n  is_single_node = true\n  num_workers = 0'
     root.write(cluster_hcl(extra=single).replace("  num_workers   = 1\n", ""))
     root.apply()

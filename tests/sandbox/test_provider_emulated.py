@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from provisioner.sandbox import Sandbox
-from tests.conftest import sandbox_pat
-from tests.sandbox.provider_root import HOST, WS, Root, root_env
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.provider_root import Root, root_env
+from tests.helpers.sandbox import sandbox_pat
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
 
@@ -137,7 +138,7 @@ output "ids" { value = data.databricks_clusters.shared.ids }
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("sandbox-state"), workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path_factory.mktemp("sandbox-state"), workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
@@ -156,7 +157,7 @@ def outputs(root: Root) -> dict[str, Any]:
 
 def api(sandbox: Sandbox, path: str, **params: str) -> dict[str, Any]:
     answer = requests.get(
-        f"{sandbox.workspace_url(HOST)}{path}",
+        f"{sandbox.workspace_url(WORKSPACE_HOST)}{path}",
         params=params,
         headers={"Authorization": f"Bearer {sandbox_pat(sandbox)}"},
         timeout=10,
@@ -234,7 +235,9 @@ def test_policy_pool_and_cluster_are_in_the_workspace(sandbox: Sandbox, applied:
         instance_pool_id=str(applied.state_attr("databricks_instance_pool.pool", "instance_pool_id")),
     )
     assert pool["azure_attributes"] == {"availability": "ON_DEMAND_AZURE"}
-    cluster = sandbox.store.get_cluster(WS, str(applied.state_attr("databricks_cluster.shared", "cluster_id")))
+    cluster = sandbox.store.get_cluster(
+        WORKSPACE_KEY, str(applied.state_attr("databricks_cluster.shared", "cluster_id"))
+    )
     assert cluster is not None and cluster["policy_id"] == policy_id
 
 
@@ -250,7 +253,7 @@ def test_libraries_are_installed_on_the_cluster(sandbox: Sandbox, applied: Root)
         '{"pypi": {"package": "requests==2.32.3"}}': "INSTALLED",
         '{"maven": {"coordinates": "com.example:lib:1.0"}}': "INSTALLED",
     }
-    pooled = sandbox.store.get_cluster(WS, str(other))
+    pooled = sandbox.store.get_cluster(WORKSPACE_KEY, str(other))
     assert pooled is not None and pooled["instance_pool_id"] == applied.state_attr(
         "databricks_instance_pool.pool", "id"
     )
@@ -271,7 +274,7 @@ def test_group_and_membership(sandbox: Sandbox, applied: Root) -> None:
 def test_a_change_made_outside_terraform_shows_in_the_next_plan(sandbox: Sandbox, applied: Root) -> None:
     cluster_id = applied.state_attr("databricks_cluster.shared", "cluster_id")
     requests.patch(
-        f"{sandbox.workspace_url(HOST)}/api/2.0/permissions/clusters/{cluster_id}",
+        f"{sandbox.workspace_url(WORKSPACE_HOST)}/api/2.0/permissions/clusters/{cluster_id}",
         json={"access_control_list": [{"group_name": "users", "permission_level": "CAN_MANAGE"}]},
         headers={"Authorization": f"Bearer {sandbox_pat(sandbox)}"},
         timeout=10,
@@ -289,11 +292,11 @@ def test_an_unset_attribute_is_no_change_from_its_zero_value(sandbox: Sandbox, a
     # SDKv2 does not tell null from false/""/0: a zero value set outside Terraform on an
     # attribute the configuration leaves unset shows no diff (as with the real provider).
     cluster_id = str(applied.state_attr("databricks_cluster.shared", "cluster_id"))
-    spec = sandbox.store.get_cluster(WS, cluster_id)
+    spec = sandbox.store.get_cluster(WORKSPACE_KEY, cluster_id)
     assert spec is not None and "enable_local_disk_encryption" not in spec
     fields = ("cluster_name", "spark_version", "node_type_id", "num_workers", "autotermination_minutes", "policy_id")
     answer = requests.post(
-        f"{sandbox.workspace_url(HOST)}/api/2.1/clusters/edit",
+        f"{sandbox.workspace_url(WORKSPACE_HOST)}/api/2.1/clusters/edit",
         json={
             "cluster_id": cluster_id,
             **{k: spec[k] for k in fields},
@@ -304,7 +307,7 @@ def test_an_unset_attribute_is_no_change_from_its_zero_value(sandbox: Sandbox, a
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
-    edited = sandbox.store.get_cluster(WS, cluster_id)
+    edited = sandbox.store.get_cluster(WORKSPACE_KEY, cluster_id)
     assert edited is not None and edited["enable_local_disk_encryption"] is False and edited["single_user_name"] == ""
     rc, out = applied.plan_rc()
     assert rc == 0, out

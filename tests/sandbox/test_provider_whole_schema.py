@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 
 from provisioner.sandbox import Sandbox
-from tests.sandbox.provider_root import HOST, WS, Root, cluster_hcl, root_env
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.provider_root import Root, cluster_hcl, root_env
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("sandbox-state"), workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path_factory.mktemp("sandbox-state"), workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
@@ -156,7 +157,7 @@ def test_a_cluster_with_every_block_applies_and_replans_clean(sandbox: Sandbox, 
     root.write(cluster_hcl(extra=EVERY_CLUSTER_BLOCK))
     root.apply()
     cluster_id = str(root.state_attr("databricks_cluster.c", "cluster_id"))
-    spec = sandbox.store.get_cluster(WS, cluster_id)
+    spec = sandbox.store.get_cluster(WORKSPACE_KEY, cluster_id)
     assert spec is not None
     # What the provider sends (common.DataToStructPointer): blocks with max_items 1 as objects.
     assert spec["azure_attributes"] == {

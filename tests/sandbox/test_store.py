@@ -17,8 +17,8 @@ import pytest
 
 from provisioner.sandbox import HOSTS_ENV, Sandbox
 from provisioner.sandbox.store import DatabricksError, SandboxStore, new_sas_token, storage_account_name
-
-from .conftest import HOST, ORG_ID, WS_KEY
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import EMULATOR_ORG_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,12 +58,12 @@ def test_sas_tokens_always_carry_url_escapes() -> None:
 
 def test_state_persists_across_instances_with_mode_0600(tmp_path: Path) -> None:
     first = SandboxStore(tmp_path)
-    body = first.dlz_credentials(ORG_ID, "prod")
-    cluster = first.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
+    body = first.dlz_credentials(EMULATOR_ORG_ID, "prod")
+    cluster = first.add_cluster(WORKSPACE_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
     first.set_faults(aep_status_429=3)
     second = SandboxStore(tmp_path)
-    assert second.dlz_credentials(ORG_ID, "prod") == body
-    assert second.dlz_access(WS_KEY, cluster) is True
+    assert second.dlz_credentials(EMULATOR_ORG_ID, "prod") == body
+    assert second.dlz_access(WORKSPACE_KEY, cluster) is True
     assert second.faults()["aep.status_429"] == 3
     assert stat.S_IMODE((tmp_path / "state.json").stat().st_mode) == 0o600
     assert body["SASToken"] in (tmp_path / "state.json").read_text()
@@ -71,44 +71,44 @@ def test_state_persists_across_instances_with_mode_0600(tmp_path: Path) -> None:
 
 def test_another_process_sees_and_changes_the_same_state(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
-    body = store.dlz_credentials(ORG_ID, "prod")
-    cluster = store.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
-    assert store.dlz_access(WS_KEY, cluster) is True
+    body = store.dlz_credentials(EMULATOR_ORG_ID, "prod")
+    cluster = store.add_cluster(WORKSPACE_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
+    assert store.dlz_access(WORKSPACE_KEY, cluster) is True
     out = _run_python(f"""
         import json
         from pathlib import Path
         from provisioner.sandbox.store import SandboxStore
         s = SandboxStore(Path({str(tmp_path)!r}))
-        assert s.dlz_access({WS_KEY!r}, {cluster!r})
-        s.refresh_dlz({ORG_ID!r}, "prod")
+        assert s.dlz_access({WORKSPACE_KEY!r}, {cluster!r})
+        s.refresh_dlz({EMULATOR_ORG_ID!r}, "prod")
         s.set_faults(**{{"workspace.fail": {{"clusters/edit": 1}}}})
         print(json.dumps(s.valid_tokens()))
     """)
     [token] = json.loads(out)
     assert token["SASToken"] != body["SASToken"]
-    assert store.dlz_access(WS_KEY, cluster) is False  # refreshed out of band: the oracle flips
+    assert store.dlz_access(WORKSPACE_KEY, cluster) is False  # refreshed out of band: the oracle flips
     assert store.faults()["workspace.fail"] == {"clusters/edit": 1}
 
 
 def test_dlz_access_of_many_clusters_in_one_read(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
-    body = store.dlz_credentials(ORG_ID, "prod")
-    reaches = store.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
-    stopped = store.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}}, state="TERMINATED")
-    lacks = store.add_cluster(WS_KEY)
+    body = store.dlz_credentials(EMULATOR_ORG_ID, "prod")
+    reaches = store.add_cluster(WORKSPACE_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
+    stopped = store.add_cluster(WORKSPACE_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}}, state="TERMINATED")
+    lacks = store.add_cluster(WORKSPACE_KEY)
     ids = [lacks, "0000-000000-missing0", reaches, stopped]
-    assert store.dlz_access_many(WS_KEY, ids) == {
+    assert store.dlz_access_many(WORKSPACE_KEY, ids) == {
         lacks: False,
         "0000-000000-missing0": False,
         reaches: True,
         stopped: False,
     }
-    assert [store.dlz_access(WS_KEY, cid) for cid in ids] == [False, False, True, False]
+    assert [store.dlz_access(WORKSPACE_KEY, cid) for cid in ids] == [False, False, True, False]
 
 
 def test_concurrent_writers_from_threads_and_processes_lose_nothing(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
-    store.create_scope(WS_KEY, "dlz")
+    store.create_scope(WORKSPACE_KEY, "dlz")
     child = subprocess.Popen(
         [
             sys.executable,
@@ -118,7 +118,7 @@ def test_concurrent_writers_from_threads_and_processes_lose_nothing(tmp_path: Pa
             from provisioner.sandbox.store import SandboxStore
             s = SandboxStore(Path({str(tmp_path)!r}))
             for i in range(30):
-                s.put_secret({WS_KEY!r}, "dlz", f"proc-{{i}}", "v")
+                s.put_secret({WORKSPACE_KEY!r}, "dlz", f"proc-{{i}}", "v")
         """),
         ],
         cwd=ROOT,
@@ -127,7 +127,7 @@ def test_concurrent_writers_from_threads_and_processes_lose_nothing(tmp_path: Pa
     def writer(n: int) -> None:
         mine = SandboxStore(tmp_path)
         for i in range(15):
-            mine.put_secret(WS_KEY, "dlz", f"thread-{n}-{i}", "v")
+            mine.put_secret(WORKSPACE_KEY, "dlz", f"thread-{n}-{i}", "v")
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
     for t in threads:
@@ -135,16 +135,16 @@ def test_concurrent_writers_from_threads_and_processes_lose_nothing(tmp_path: Pa
     for t in threads:
         t.join()
     assert child.wait(timeout=60) == 0
-    assert len(store.list_secrets(WS_KEY, "dlz")) == 30 + 3 * 15
+    assert len(store.list_secrets(WORKSPACE_KEY, "dlz")) == 30 + 3 * 15
 
 
 def test_cluster_clock_advances_lazily_on_load(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path, cluster_start_seconds=0.2)
-    cluster = store.create_cluster(WS_KEY, {"spark_version": "15.4.x-scala2.12", "num_workers": 0})
-    assert store.get_cluster(WS_KEY, cluster)["state"] == "PENDING"  # type: ignore[index]
+    cluster = store.create_cluster(WORKSPACE_KEY, {"spark_version": "15.4.x-scala2.12", "num_workers": 0})
+    assert store.get_cluster(WORKSPACE_KEY, cluster)["state"] == "PENDING"  # type: ignore[index]
     time.sleep(0.25)
     # A different instance (as another process would) sees the same, advanced clock.
-    assert SandboxStore(tmp_path).get_cluster(WS_KEY, cluster)["state"] == "RUNNING"  # type: ignore[index]
+    assert SandboxStore(tmp_path).get_cluster(WORKSPACE_KEY, cluster)["state"] == "RUNNING"  # type: ignore[index]
 
 
 def test_start_seconds_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,44 +157,44 @@ def test_start_seconds_come_from_the_environment(tmp_path: Path, monkeypatch: py
 def test_store_errors_are_databricks_errors(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
     with pytest.raises(DatabricksError) as err:
-        store.start_cluster(WS_KEY, "0101-000000-missing")
+        store.start_cluster(WORKSPACE_KEY, "0101-000000-missing")
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert store.get_cluster(WS_KEY, "0101-000000-missing") is None
+    assert store.get_cluster(WORKSPACE_KEY, "0101-000000-missing") is None
 
 
 def test_secret_value_changes_do_not_reach_a_running_cluster(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path, cluster_start_seconds=0.05)
-    store.create_scope(WS_KEY, "dlz")
-    store.put_secret(WS_KEY, "dlz", "sas", "first")
-    cluster = store.add_cluster(WS_KEY, {"spark_conf": {"k": "{{secrets/dlz/sas}}"}})
-    restarted = store.get_cluster(WS_KEY, cluster)["last_restarted_time"]  # type: ignore[index]
+    store.create_scope(WORKSPACE_KEY, "dlz")
+    store.put_secret(WORKSPACE_KEY, "dlz", "sas", "first")
+    cluster = store.add_cluster(WORKSPACE_KEY, {"spark_conf": {"k": "{{secrets/dlz/sas}}"}})
+    restarted = store.get_cluster(WORKSPACE_KEY, cluster)["last_restarted_time"]  # type: ignore[index]
     time.sleep(0.01)
-    store.put_secret(WS_KEY, "dlz", "sas", "second")
-    [secret] = store.list_secrets(WS_KEY, "dlz")
+    store.put_secret(WORKSPACE_KEY, "dlz", "sas", "second")
+    [secret] = store.list_secrets(WORKSPACE_KEY, "dlz")
     assert secret == {"key": "sas", "last_updated_timestamp": secret["last_updated_timestamp"]}
     # What a "restart needed?" check compares: the secret is newer than the last start.
     assert secret["last_updated_timestamp"] > restarted
-    assert store.effective_spark_conf(WS_KEY, cluster) == {"k": "first"}
-    store.restart_cluster(WS_KEY, cluster)
-    assert store.effective_spark_conf(WS_KEY, cluster) == {"k": "second"}
+    assert store.effective_spark_conf(WORKSPACE_KEY, cluster) == {"k": "first"}
+    store.restart_cluster(WORKSPACE_KEY, cluster)
+    assert store.effective_spark_conf(WORKSPACE_KEY, cluster) == {"k": "second"}
 
 
 def test_put_overwrites_in_place_and_a_key_vault_scope_refuses_it(tmp_path: Path) -> None:
     """SDK `SecretsAPI.put_secret`: overwrites an existing value; BAD_REQUEST on an Azure
     KeyVault-backed scope (whose secrets are read-only through Databricks)."""
     store = SandboxStore(tmp_path)
-    store.create_scope(WS_KEY, "dlz")
-    store.put_secret(WS_KEY, "dlz", "sas", "first")
-    store.put_secret(WS_KEY, "dlz", "sas", "second")
-    assert store.secret_value(WS_KEY, "dlz", "sas") == "second"
-    assert [s["key"] for s in store.list_secrets(WS_KEY, "dlz")] == ["sas"]
-    store.create_scope(WS_KEY, "kv", "AZURE_KEYVAULT")
-    assert {"name": "kv", "backend_type": "AZURE_KEYVAULT"} in store.list_scopes(WS_KEY)
+    store.create_scope(WORKSPACE_KEY, "dlz")
+    store.put_secret(WORKSPACE_KEY, "dlz", "sas", "first")
+    store.put_secret(WORKSPACE_KEY, "dlz", "sas", "second")
+    assert store.secret_value(WORKSPACE_KEY, "dlz", "sas") == "second"
+    assert [s["key"] for s in store.list_secrets(WORKSPACE_KEY, "dlz")] == ["sas"]
+    store.create_scope(WORKSPACE_KEY, "kv", "AZURE_KEYVAULT")
+    assert {"name": "kv", "backend_type": "AZURE_KEYVAULT"} in store.list_scopes(WORKSPACE_KEY)
     with pytest.raises(DatabricksError) as err:
-        store.put_secret(WS_KEY, "kv", "sas", "x")
+        store.put_secret(WORKSPACE_KEY, "kv", "sas", "x")
     assert (err.value.status, err.value.error_code) == (400, "BAD_REQUEST")
     with pytest.raises(DatabricksError) as err:
-        store.create_scope(WS_KEY, "other", "HASHICORP_VAULT")
+        store.create_scope(WORKSPACE_KEY, "other", "HASHICORP_VAULT")
     assert err.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
@@ -215,14 +215,14 @@ def test_faults_validate_names_and_reset(tmp_path: Path) -> None:
 
 def test_reset_wipes_everything(tmp_path: Path) -> None:
     store = SandboxStore(tmp_path)
-    store.dlz_credentials(ORG_ID, "prod")
-    store.add_cluster(WS_KEY)
-    store.create_policy(WS_KEY, "p", {"spark_conf.a": {"type": "fixed", "value": "b"}})
+    store.dlz_credentials(EMULATOR_ORG_ID, "prod")
+    store.add_cluster(WORKSPACE_KEY)
+    store.create_policy(WORKSPACE_KEY, "p", {"spark_conf.a": {"type": "fixed", "value": "b"}})
     store.reset()
     assert store.valid_tokens() == []
-    assert store.list_clusters(WS_KEY) == []
+    assert store.list_clusters(WORKSPACE_KEY) == []
     assert store.connections() == []
-    assert store.list_policies(WS_KEY) == []
+    assert store.list_policies(WORKSPACE_KEY) == []
     assert store.faults()["aep.status_429"] == 0
 
 
@@ -240,11 +240,11 @@ def test_terraform_env_adds_hosts_to_the_mirror_env(tmp_path: Path, monkeypatch:
     fake = types.ModuleType("provisioner.sandbox.mirror")
     fake.build_mirror = build_mirror  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "provisioner.sandbox.mirror", fake)
-    with Sandbox(tmp_path, workspace_hosts=[HOST + "/"], client_id="c", org_id=ORG_ID) as sb:
+    with Sandbox(tmp_path, workspace_hosts=[WORKSPACE_HOST + "/"], client_id="c", org_id=EMULATOR_ORG_ID) as sb:
         env = sb.terraform_env()
         sb.terraform_env()
         hosts = json.loads(env[HOSTS_ENV])
-        assert hosts == {HOST: f"{sb.base_url}/ws/{WS_KEY}"}
+        assert hosts == {WORKSPACE_HOST: f"{sb.base_url}/ws/{WORKSPACE_KEY}"}
         assert env["CHECKPOINT_DISABLE"] == "1"
         assert calls == [tmp_path]
 
@@ -263,11 +263,11 @@ def test_importing_the_package_stays_cheap() -> None:
 def test_admin_state_redacts_secrets(tmp_path: Path) -> None:
     import requests
 
-    with Sandbox(tmp_path, workspace_hosts=[HOST], client_id="c", org_id=ORG_ID) as sb:
-        body = sb.store.dlz_credentials(ORG_ID, "prod")
-        sb.store.create_scope(WS_KEY, "dlz")
-        sb.store.put_secret(WS_KEY, "dlz", "sas", body["SASToken"])
-        sb.store.add_cluster(WS_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
+    with Sandbox(tmp_path, workspace_hosts=[WORKSPACE_HOST], client_id="c", org_id=EMULATOR_ORG_ID) as sb:
+        body = sb.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
+        sb.store.create_scope(WORKSPACE_KEY, "dlz")
+        sb.store.put_secret(WORKSPACE_KEY, "dlz", "sas", body["SASToken"])
+        sb.store.add_cluster(WORKSPACE_KEY, {"spark_conf": {_dlz_key(body): body["SASToken"]}})
         text = requests.get(f"{sb.base_url}/_sandbox/state", timeout=5).text
     sig = body["SASToken"].split("&sig=")[1]
     assert sig not in text

@@ -14,7 +14,8 @@ from databricks.sdk import errors as sdk_errors
 from databricks.sdk.service import compute, iam
 
 from provisioner.sandbox import Sandbox
-from tests.sandbox.conftest import HOST, WS_KEY, Workspace
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import Workspace
 
 SPEC: dict[str, Any] = {
     "cluster_name": "c",
@@ -27,7 +28,9 @@ SPEC: dict[str, Any] = {
 @pytest.fixture
 def sdk(sandbox: Sandbox) -> WorkspaceClient:
     assert sandbox.databricks_token is not None
-    return WorkspaceClient(host=sandbox.workspace_url(HOST), token=sandbox.databricks_token.reveal(), auth_type="pat")
+    return WorkspaceClient(
+        host=sandbox.workspace_url(WORKSPACE_HOST), token=sandbox.databricks_token.reveal(), auth_type="pat"
+    )
 
 
 def _create(ws: Workspace) -> str:
@@ -46,11 +49,11 @@ def test_permissions_put_replaces_the_whole_list_and_patch_adds(sandbox: Sandbox
     answer = ws.http.put(url, json=put, headers=ws.headers, timeout=5)
     assert answer.status_code == 200, answer.text
     # PUT (SDK PermissionsAPI.set) replaced everything: `users` and the creator's CAN_MANAGE are gone.
-    assert sandbox.store.cluster_acl(WS_KEY, cluster_id) == {"someone@example.com": "CAN_RESTART"}
+    assert sandbox.store.cluster_acl(WORKSPACE_KEY, cluster_id) == {"someone@example.com": "CAN_RESTART"}
 
 
 def test_an_invalid_pat_is_403_invalid_access_token(sdk: WorkspaceClient, sandbox: Sandbox) -> None:
-    bad = WorkspaceClient(host=sandbox.workspace_url(HOST), token="dapi0000", auth_type="pat")
+    bad = WorkspaceClient(host=sandbox.workspace_url(WORKSPACE_HOST), token="dapi0000", auth_type="pat")
     with pytest.raises(sdk_errors.PermissionDenied) as err:
         bad.current_user.me()
     assert "Invalid access token." in str(err.value)
@@ -84,7 +87,7 @@ def test_token_create_list_delete(sdk: WorkspaceClient, sandbox: Sandbox) -> Non
     assert forever is not None and forever.expiry_time and forever.creation_time
     assert forever.expiry_time > forever.creation_time + 300_000
     assert {t.comment for t in sdk.tokens.list()} == {"ci", "forever"}
-    inner = WorkspaceClient(host=sandbox.workspace_url(HOST), token=made.token_value, auth_type="pat")
+    inner = WorkspaceClient(host=sandbox.workspace_url(WORKSPACE_HOST), token=made.token_value, auth_type="pat")
     assert inner.current_user.me().user_name == sdk.current_user.me().user_name
     assert info.token_id is not None
     sdk.tokens.delete(info.token_id)
@@ -202,7 +205,7 @@ def test_list_pagination_counts_every_item(sdk: WorkspaceClient) -> None:
 
 def test_a_non_admin_reads_names_only_and_cannot_write(sandbox: Sandbox, http: requests.Session) -> None:
     sandbox.store.add_user("bob@example.com", "dapi-bob", admin=False)
-    bob = WorkspaceClient(host=sandbox.workspace_url(HOST), token="dapi-bob", auth_type="pat")
+    bob = WorkspaceClient(host=sandbox.workspace_url(WORKSPACE_HOST), token="dapi-bob", auth_type="pat")
     listed = list(bob.users.list())
     assert len(listed) == 2 and not any(u.groups for u in listed)
     with pytest.raises(sdk_errors.PermissionDenied):

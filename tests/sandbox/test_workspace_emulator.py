@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from provisioner.sandbox import Sandbox
-
-from .conftest import HOST, ORG_ID, WS_KEY, Workspace
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import EMULATOR_ORG_ID, Workspace
 
 SPEC: dict[str, Any] = {
     "cluster_name": "dlz-reader",
@@ -63,7 +63,7 @@ def test_unknown_workspace_and_endpoint(sandbox: Sandbox, ws: Workspace, http: r
 
 
 def test_hosts_mapping_points_at_the_server(sandbox: Sandbox) -> None:
-    assert sandbox.hosts()[HOST] == f"{sandbox.base_url}/ws/{WS_KEY}"
+    assert sandbox.hosts()[WORKSPACE_HOST] == f"{sandbox.base_url}/ws/{WORKSPACE_KEY}"
 
 
 # ---- clusters ------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_edit_of_running_cluster_restarts_with_new_effective_conf(sandbox: Sandb
     assert restarting["spark_conf"] == new_conf
     after = ws.wait_state(cluster_id, "RUNNING")
     assert after["last_restarted_time"] > before["last_restarted_time"]
-    assert sandbox.store.effective_spark_conf(WS_KEY, cluster_id) == new_conf
+    assert sandbox.store.effective_spark_conf(WORKSPACE_KEY, cluster_id) == new_conf
 
 
 def test_edit_of_terminated_cluster_keeps_it_terminated(sandbox: Sandbox, ws: Workspace) -> None:
@@ -148,7 +148,7 @@ def test_resize_does_not_restart(sandbox: Sandbox, ws: Workspace) -> None:
 
 
 def test_resize_of_terminated_cluster_is_invalid_state(sandbox: Sandbox, ws: Workspace) -> None:
-    cluster_id = sandbox.store.add_cluster(WS_KEY, state="TERMINATED")
+    cluster_id = sandbox.store.add_cluster(WORKSPACE_KEY, state="TERMINATED")
     resp = ws.post("clusters/resize", {"cluster_id": cluster_id, "num_workers": 2})
     assert resp.status_code == 400
     assert resp.json()["error_code"] == "INVALID_STATE"
@@ -196,7 +196,7 @@ def test_pin_and_unpin(ws: Workspace) -> None:
 
 
 def test_cluster_list_is_paginated(sandbox: Sandbox, ws: Workspace) -> None:
-    made = sorted(sandbox.store.add_cluster(WS_KEY, {"cluster_name": f"c{i}"}) for i in range(5))
+    made = sorted(sandbox.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"c{i}"}) for i in range(5))
     seen: list[str] = []
     token: str | None = None
     pages = 0
@@ -226,14 +226,14 @@ def test_rate_limit_and_transient_errors_knobs(sandbox: Sandbox, ws: Workspace) 
 
 
 def test_purged_cluster_answers_invalid_state(sandbox: Sandbox, ws: Workspace) -> None:
-    cluster_id = sandbox.store.add_cluster(WS_KEY, state="TERMINATED")
-    sandbox.store.purge_cluster(WS_KEY, cluster_id)
+    cluster_id = sandbox.store.add_cluster(WORKSPACE_KEY, state="TERMINATED")
+    sandbox.store.purge_cluster(WORKSPACE_KEY, cluster_id)
     resp = ws.get("clusters/get", cluster_id=cluster_id)
     assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_STATE"
 
 
 def test_job_cluster_from_store_is_visible_and_not_editable(sandbox: Sandbox, ws: Workspace) -> None:
-    cluster_id = sandbox.store.add_cluster(WS_KEY, {"cluster_name": "job-123"}, cluster_source="JOB")
+    cluster_id = sandbox.store.add_cluster(WORKSPACE_KEY, {"cluster_name": "job-123"}, cluster_source="JOB")
     got = ws.cluster(cluster_id)
     assert got["cluster_source"] == "JOB"
     assert got["state"] == "RUNNING"
@@ -260,7 +260,7 @@ def _policy_spec(policy_id: str, **extra: Any) -> dict[str, Any]:
 
 def test_policies_get_and_list(sandbox: Sandbox, ws: Workspace) -> None:
     assert ws.get("policies/clusters/list", version="2.0").json() == {"total_count": 0}
-    policy_id = sandbox.store.create_policy(WS_KEY, "AEP ingest", POLICY)
+    policy_id = sandbox.store.create_policy(WORKSPACE_KEY, "AEP ingest", POLICY)
     got = ws.get("policies/clusters/get", version="2.0", policy_id=policy_id).json()
     assert got["name"] == "AEP ingest" and json.loads(got["definition"]) == POLICY
     listed = ws.get("policies/clusters/list", version="2.0").json()
@@ -270,7 +270,7 @@ def test_policies_get_and_list(sandbox: Sandbox, ws: Workspace) -> None:
 
 
 def test_fixed_policy_values_are_written_into_the_cluster_on_create_and_edit(sandbox: Sandbox, ws: Workspace) -> None:
-    policy_id = sandbox.store.create_policy(WS_KEY, "AEP ingest", POLICY)
+    policy_id = sandbox.store.create_policy(WORKSPACE_KEY, "AEP ingest", POLICY)
     cluster_id = ws.ok("clusters/create", _policy_spec(policy_id))["cluster_id"]
     got = ws.cluster(cluster_id)
     assert got["spark_conf"] == {**SPEC["spark_conf"], "spark.databricks.cluster.profile": "serverless"}
@@ -283,7 +283,7 @@ def test_fixed_policy_values_are_written_into_the_cluster_on_create_and_edit(san
 
 
 def test_default_values_apply_only_when_asked(sandbox: Sandbox, ws: Workspace) -> None:
-    policy_id = sandbox.store.create_policy(WS_KEY, "defaults", POLICY)
+    policy_id = sandbox.store.create_policy(WORKSPACE_KEY, "defaults", POLICY)
     body = {k: v for k, v in _policy_spec(policy_id).items() if k not in ("autotermination_minutes", "spark_version")}
     refused = ws.post("clusters/create", body)
     assert refused.status_code == 400 and "autotermination_minutes, the value must be present" in refused.text
@@ -307,7 +307,7 @@ def test_default_values_apply_only_when_asked(sandbox: Sandbox, ws: Workspace) -
 def test_create_and_edit_against_the_policy_are_refused(
     sandbox: Sandbox, ws: Workspace, change: dict[str, Any], message: str
 ) -> None:
-    policy_id = sandbox.store.create_policy(WS_KEY, "strict", POLICY)
+    policy_id = sandbox.store.create_policy(WORKSPACE_KEY, "strict", POLICY)
     refused = ws.post("clusters/create", _policy_spec(policy_id, **change))
     assert refused.status_code == 400, refused.text
     body = refused.json()
@@ -366,38 +366,38 @@ def test_secrets_never_come_back(sandbox: Sandbox, ws: Workspace) -> None:
 
 def test_oracle_resolves_secret_references_at_start(sandbox: Sandbox, ws: Workspace) -> None:
     store = sandbox.store
-    old = store.dlz_credentials(ORG_ID, "prod")
+    old = store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     key = _dlz_conf_key(old)
     ws.ok("secrets/scopes/create", {"scope": "dlz"})
     ws.ok("secrets/put", {"scope": "dlz", "key": "sas", "string_value": old["SASToken"]})
     cluster_id = _create(ws, spark_conf={key: "{{secrets/dlz/sas}}"})
-    assert store.dlz_access(WS_KEY, cluster_id) is False  # not running yet
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is False  # not running yet
     running = ws.wait_state(cluster_id, "RUNNING")
     assert running["spark_conf"] == {key: "{{secrets/dlz/sas}}"}  # the reference, never the value
-    assert store.dlz_access(WS_KEY, cluster_id) is True
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is True
 
-    new = store.refresh_dlz(ORG_ID, "prod")
-    assert store.dlz_access(WS_KEY, cluster_id) is False
+    new = store.refresh_dlz(EMULATOR_ORG_ID, "prod")
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is False
     ws.ok("secrets/put", {"scope": "dlz", "key": "sas", "string_value": new["SASToken"]})
     # The running cluster still holds the value it resolved when it started.
-    assert store.dlz_access(WS_KEY, cluster_id) is False
-    assert store.effective_spark_conf(WS_KEY, cluster_id) == {key: old["SASToken"]}
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is False
+    assert store.effective_spark_conf(WORKSPACE_KEY, cluster_id) == {key: old["SASToken"]}
 
     ws.ok("clusters/restart", {"cluster_id": cluster_id})
-    assert store.dlz_access(WS_KEY, cluster_id) is False  # restarting is not reachable
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is False  # restarting is not reachable
     ws.wait_state(cluster_id, "RUNNING")
-    assert store.dlz_access(WS_KEY, cluster_id) is True
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is True
 
     ws.ok("clusters/delete", {"cluster_id": cluster_id})
-    assert store.dlz_access(WS_KEY, cluster_id) is False
+    assert store.dlz_access(WORKSPACE_KEY, cluster_id) is False
 
 
 def test_oracle_needs_the_exact_key(sandbox: Sandbox, ws: Workspace) -> None:
-    body = sandbox.store.dlz_credentials(ORG_ID, "prod")
+    body = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     wrong_key = _dlz_conf_key({**body, "storageAccountName": "sndbxdtlnwrongaccount00"})
     cluster_id = _create(ws, spark_conf={wrong_key: body["SASToken"]})
     ws.wait_state(cluster_id, "RUNNING")
-    assert sandbox.store.dlz_access(WS_KEY, cluster_id) is False
+    assert sandbox.store.dlz_access(WORKSPACE_KEY, cluster_id) is False
 
 
 def test_missing_secret_fails_the_start(ws: Workspace) -> None:

@@ -14,27 +14,26 @@ from provisioner.aep.landingzone import DlzCredentials
 from provisioner.config.model import Environment, SasSettings
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.errors import ProvisionError
-from provisioner.sandbox import Sandbox, workspace_key
+from provisioner.sandbox import Sandbox
 from provisioner.sas import secret_value
 from provisioner.secret import Secret
 from provisioner.terraform import TerraformState
-from tests.conftest import WORKSPACE_HOST, sandbox_workspace
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.sandbox import sandbox_workspace
 
-HOST = WORKSPACE_HOST
-WS = workspace_key(HOST)
 OLD = "sv=2020-10-02&si=dlz-0&sr=c&sp=racwdlm&sig=OLDsig%2Fvalue%2B1111%3D"
 NEW = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=NEWsig%2Fvalue%2B2222%3D"
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path, workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[WorkspaceClient]:
-    with sandbox_workspace(sandbox, HOST) as c:
+    with sandbox_workspace(sandbox, WORKSPACE_HOST) as c:
         yield c
 
 
@@ -42,7 +41,7 @@ def _env(tmp_path: Path, **sas: object) -> Environment:
     return Environment(
         name="default",
         aep=None,  # type: ignore[arg-type]  # not needed here
-        databricks_host=HOST,
+        databricks_host=WORKSPACE_HOST,
         sas=dataclasses.replace(SasSettings(), **sas),  # type: ignore[arg-type]
         clusters=(),
         root_dir=tmp_path,
@@ -60,7 +59,7 @@ def test_freshness_follows_what_the_tool_wrote(tmp_path: Path, sandbox: Sandbox,
     assert secret_value.read_freshness(client, env, _creds(OLD)).present is False
 
     secret_value.write_secret(client, env, _creds(OLD))
-    assert sandbox.store.secret_value(WS, "aep-dlz", "dlz-sas-token") == OLD
+    assert sandbox.store.secret_value(WORKSPACE_KEY, "aep-dlz", "dlz-sas-token") == OLD
     assert secret_value.read_freshness(client, env, _creds(OLD)).holds_current is True
     stale = secret_value.read_freshness(client, env, _creds(NEW))  # AEP refreshed outside the tool
     assert stale.holds_current is False and "older token" in stale.describe()

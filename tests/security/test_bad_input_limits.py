@@ -9,7 +9,8 @@ import pytest
 from provisioner.sandbox.store.dlz import DATABRICKS_SOURCE, _dlz_key
 from provisioner.sas.secret_value import _PROBE_SUFFIX, FINGERPRINT_MARK, fingerprint_key
 from provisioner.secret import Secret
-from tests.conftest import BASE_CONFIG, WORKSPACE_KEY, Project
+from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
+from tests.helpers.project import Project
 
 DATABRICKS_KEY_LIMIT = 128  # Databricks: secret keys are at most 128 characters (Secrets API, put)
 

@@ -30,20 +30,11 @@ from typing import Any
 import pytest
 
 from provisioner.sandbox import Sandbox
-from tests.conftest import WORKSPACE_KEY
+from tests.helpers.config import DATABRICKS_PAT, WORKSPACE_KEY
+from tests.helpers.output import error_lines
+from tests.helpers.processes import descendants
+from tests.helpers.project import Project, new_project, tree_fingerprint, workspace_cluster_ids
 
-from .conftest import (
-    BASE_CONFIG,
-    DATABRICKS_PAT,
-    Project,
-    descendants,
-    error_lines,
-    new_project,
-    tree_fingerprint,
-)
-
-WS = WORKSPACE_KEY
-ORG = BASE_CONFIG["aep"]["org_id"]
 FAST_RETRIES = {"retries": 2, "max_retry_seconds": 10, "timeout_seconds": 5}
 
 
@@ -123,7 +114,7 @@ def test_aep_persistent_fault_is_retried_a_bounded_number_of_times(prepared: Pro
     assert_clean_failure(prepared, before, done, "AEP DLZ credentials", phrase, "after retries")
     # retries=2: exactly three requests reached AEP — no more, no fewer.
     assert knobs[counter] - knob_left(prepared, counter) == 3
-    assert prepared.store().list_clusters(WS) == []
+    assert prepared.store().list_clusters(WORKSPACE_KEY) == []
     if knobs.get("aep.retry_after"):
         assert elapsed >= 2 * knobs["aep.retry_after"], "Retry-After was not honoured"
 
@@ -337,10 +328,6 @@ def state_cluster_ids(project: Project) -> set[str]:
     }
 
 
-def workspace_cluster_ids(project: Project) -> set[str]:
-    return {c["cluster_id"] for c in project.store().list_clusters(WS)}
-
-
 def assert_consistent_and_unlocked(project: Project) -> None:
     assert state_cluster_ids(project) == workspace_cluster_ids(project), "state and workspace disagree"
     assert not (project.root() / ".terraform.tfstate.lock.info").exists(), "state lock left behind"
@@ -413,9 +400,9 @@ def test_apply_failure_midway_keeps_state_consistent_and_converges(project: Proj
     # The SAS token reached the workspace verbatim: still URL-encoded, never decoded or re-encoded.
     (token,) = [t["SASToken"] for t in project.store().valid_tokens()]
     assert "%2F" in token and "%2B" in token and token.endswith("%3D")
-    assert project.store().secret_value(WS, "aep-dlz", "dlz-sas-token") == token
+    assert project.store().secret_value(WORKSPACE_KEY, "aep-dlz", "dlz-sas-token") == token
     for cluster_id in workspace_cluster_ids(project):
-        assert project.store().dlz_access(WS, cluster_id)
+        assert project.store().dlz_access(WORKSPACE_KEY, cluster_id)
 
 
 def _start_slow_apply(project: Project) -> tuple[subprocess.Popen[str], list[str]]:

@@ -31,8 +31,9 @@ from hypothesis import strategies as st
 from provisioner.config.model import load_config
 from provisioner.databricks.cluster_tags import MANAGED_TAGS, managed_tags
 from provisioner.errors import ConfigError
-
-from .conftest import BASE_CONFIG, Project, error_lines, new_project
+from tests.helpers.config import BASE_CONFIG
+from tests.helpers.output import error_lines
+from tests.helpers.project import Project, new_project
 
 ENV_NAME = "default"  # a provision.yaml without environments has one, named so
 

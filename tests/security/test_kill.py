@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Project, descendants
-from .test_faults import WS, state_cluster_ids, workspace_cluster_ids
+from tests.helpers.config import WORKSPACE_KEY
+from tests.helpers.processes import descendants
+from tests.helpers.project import Project, workspace_cluster_ids
+
+from .test_faults import state_cluster_ids
 
 MARK = "DLZ_KILL_TEST"
 DEADLINE_SECONDS = 90
@@ -142,7 +145,7 @@ def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphan
     # The next apply (a sandbox of its own, the same workspace state) converges without a duplicate.
     again = project.run("apply", "--auto-approve")
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    names = [c["cluster_name"] for c in store.list_clusters(WS)]
+    names = [c["cluster_name"] for c in store.list_clusters(WORKSPACE_KEY)]
     assert sorted(names) == sorted(c["name"] for c in project.config["clusters"]), names
     assert state_cluster_ids(project) == workspace_cluster_ids(project)
 
@@ -202,7 +205,7 @@ def test_a_cluster_whose_create_answer_was_lost_is_named_by_status_and_imported_
     again = project.run("apply", "--auto-approve")
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "instead of creating a duplicate" in again.stderr
-    names = [c["cluster_name"] for c in project.store().list_clusters(WS)]
+    names = [c["cluster_name"] for c in project.store().list_clusters(WORKSPACE_KEY)]
     assert sorted(names) == sorted(c["name"] for c in project.config["clusters"]), names
     assert stranded <= state_cluster_ids(project) == workspace_cluster_ids(project)
     assert not (project.root() / "recovered.tf").exists()
@@ -277,9 +280,9 @@ def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destro
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
     tags = {"dlz-provisioner-environment": "default", "dlz-provisioner-cluster": "aep-old"}
-    stray = store.add_cluster(WS, {"cluster_name": "aep-old", "custom_tags": tags}, cluster_source="API")
+    stray = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "aep-old", "custom_tags": tags}, cluster_source="API")
     other = {**tags, "dlz-provisioner-environment": "prod"}
-    store.add_cluster(WS, {"cluster_name": "aep-old", "custom_tags": other}, cluster_source="API")
+    store.add_cluster(WORKSPACE_KEY, {"cluster_name": "aep-old", "custom_tags": other}, cluster_source="API")
     # status lists every cluster only when a configured one is missing from the state
     project.config["clusters"].append({**project.config["clusters"][1], "name": "aep-new"})
     project.write_config()
@@ -298,7 +301,7 @@ def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destro
     assert destroyed.returncode == 0, destroyed.stdout[-2000:] + destroyed.stderr[-2000:]
     (named,) = [ln for ln in destroyed.stderr.splitlines() if stray in ln]
     assert "not destroyed" in named and f"permanent-delete {stray}" in named, named
-    assert len(store.list_clusters(WS)) == 2, "the stray and the other environment's cluster are left alone"
+    assert len(store.list_clusters(WORKSPACE_KEY)) == 2, "the stray and the other environment's cluster are left alone"
 
 
 def test_clusters_made_before_the_tags_are_not_restarted_to_gain_them(project: Project) -> None:
@@ -307,17 +310,19 @@ def test_clusters_made_before_the_tags_are_not_restarted_to_gain_them(project: P
     assert project.run("apply", "--auto-approve").returncode == 0
     store = project.store()
     with store._txn() as state:  # as an earlier version left them: no tool tags
-        for cluster in state["workspaces"][WS]["clusters"].values():
+        for cluster in state["workspaces"][WORKSPACE_KEY]["clusters"].values():
             tags = cluster["spec"].get("custom_tags") or {}
             for key in ("dlz-provisioner-environment", "dlz-provisioner-cluster"):
                 tags.pop(key, None)
-    assert all("dlz-provisioner-cluster" not in (c.get("custom_tags") or {}) for c in store.list_clusters(WS))
+    assert all(
+        "dlz-provisioner-cluster" not in (c.get("custom_tags") or {}) for c in store.list_clusters(WORKSPACE_KEY)
+    )
     planned = project.run("plan")
     assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr[-2000:]
     # A config change elsewhere in custom_tags still applies, and the tool's tags stay absent.
     project.config["clusters"][0]["custom_tags"]["team"] = "platform"
     project.write_config()
     assert project.run("apply", "--auto-approve").returncode == 0
-    (ingest,) = [c for c in store.list_clusters(WS) if c["cluster_name"] == "aep-ingest"]
+    (ingest,) = [c for c in store.list_clusters(WORKSPACE_KEY) if c["cluster_name"] == "aep-ingest"]
     assert ingest["custom_tags"]["team"] == "platform"
     assert "dlz-provisioner-cluster" not in ingest["custom_tags"]

@@ -21,21 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WORKSPACE_KEY, merge, use_azurite
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, merge
+from tests.helpers.leaks import Needles, state_and_plan_files
+from tests.helpers.processes import Sampled, run_sampled
+from tests.helpers.project import Project, new_project
+from tests.helpers.sandbox import use_azurite
 
-from .conftest import (
-    AEP_SECRET,
-    BASE_CONFIG,
-    DATABRICKS_PAT,
-    Needles,
-    Project,
-    Sampled,
-    new_project,
-    run_sampled,
-    state_and_plan_files,
-)
-
-WS_KEY = WORKSPACE_KEY
 # The module's session runs some thirty CLI commands (each apply and rotate ends with the DLZ
 # probe, which starts Azurite): on a loaded 2-core machine that is more than the default 300 s.
 pytestmark = pytest.mark.timeout(1500)
@@ -124,8 +115,8 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     state = json.loads((project.root() / "terraform.tfstate").read_text())
     (ingest,) = [r for r in state["resources"] if r["type"] == "databricks_cluster" and r["name"] == "aep-ingest"]
     gone = ingest["instances"][0]["attributes"]["cluster_id"]
-    project.store().pin_cluster(WS_KEY, gone, False)  # Databricks refuses to delete a pinned cluster
-    project.store().permanent_delete_cluster(WS_KEY, gone)
+    project.store().pin_cluster(WORKSPACE_KEY, gone, False)  # Databricks refuses to delete a pinned cluster
+    project.store().permanent_delete_cluster(WORKSPACE_KEY, gone)
     s.run("apply (re-create, repoint)", "apply", "--auto-approve")
     s.run("connect (after repoint)", *LATER_COMMANDS["connect"][0])
     # The connection token's lifecycle: rotated, expired (status and verify see it), rotated again.
@@ -146,7 +137,7 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     s.run("status --probe (revoked)", "status", "--probe")
     if mode == "secret_scope":
         # The ownership preflight's refusal: a cluster owned by someone else would gain the reference.
-        bobs = project.store().add_cluster(WS_KEY, {"cluster_name": "bobs"}, creator="bob@example.com")
+        bobs = project.store().add_cluster(WORKSPACE_KEY, {"cluster_name": "bobs"}, creator="bob@example.com")
         s.run("adopt (not the owner)", "adopt", "--cluster-id", bobs, "--name", "bobs")
     s.state_before_destroy = (project.root() / "terraform.tfstate").read_bytes()
     s.run("destroy", "destroy", "--auto-approve")  # revokes the connection's token, names what it left

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BASE_CONFIG, Needles, Project, Sampled, new_project, run_sampled
+from tests.helpers.config import BASE_CONFIG
+from tests.helpers.leaks import Needles
+from tests.helpers.processes import Sampled, run_sampled
+from tests.helpers.project import Project, new_project
 
 SP_ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 SP_SECRET = "dose-OAUTHclient0secret0POIUYT"

@@ -26,8 +26,7 @@ import yaml
 from provisioner.config.model import load_config
 from provisioner.render.root import PROVIDER_CONSTRAINT, DlzTarget, render_root
 from provisioner.sas.inline import SAS_VARIABLE
-
-from .conftest import BASE_CONFIG
+from tests.helpers.config import BASE_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = json.loads((REPO / "provisioner/sandbox/provider/real_schema.json").read_text())

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
-from tests.project_helpers import applied, make_project
+from tests.helpers.project import Project, applied, make_project
 
 
 def _logging_terraform(directory: Path) -> tuple[Path, Path]:

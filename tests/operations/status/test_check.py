@@ -13,8 +13,7 @@ from provisioner.config.model import Environment
 from provisioner.databricks import identity
 from provisioner.errors import ConfigError
 from provisioner.operations.status.check import check_status
-from tests.conftest import Project
-from tests.project_helpers import applied, in_process, served
+from tests.helpers.project import Project, applied, in_process, served
 
 
 def test_cluster_reads_do_not_wait_for_the_identity_proof(

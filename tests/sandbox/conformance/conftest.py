@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from tests.conftest import BASE_CONFIG, Project
-
-HOST = BASE_CONFIG["databricks"]["host"]
+from tests.helpers.config import BASE_CONFIG, WORKSPACE_HOST
+from tests.helpers.project import Project
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +56,7 @@ def w(served: dict[str, object]) -> WorkspaceClient:
     """`w` of databricks-sdk-py's integration conftest: a workspace client from host and PAT."""
     workspaces = dict(served["workspaces"])  # type: ignore[call-overload]
     token = Path(str(served["tokenFile"])).read_text().strip()
-    return WorkspaceClient(host=workspaces[HOST], token=token, auth_type="pat")
+    return WorkspaceClient(host=workspaces[WORKSPACE_HOST], token=token, auth_type="pat")
 
 
 @pytest.fixture(scope="session")

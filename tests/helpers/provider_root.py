@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provisioner.sandbox import Sandbox, workspace_key
-from tests.conftest import WORKSPACE_HOST, sandbox_pat
+from provisioner.sandbox import Sandbox
+from tests.helpers.config import REPO, WORKSPACE_HOST
+from tests.helpers.sandbox import sandbox_pat
 
-REPO = Path(__file__).resolve().parents[2]
-HOST = WORKSPACE_HOST
-WS = workspace_key(HOST)
 SAS = "sv=2020-10-02&sr=c&sp=racwdlm&sig=abc%2Fdef%3D"
 
 HEADER = f"""
@@ -26,7 +24,7 @@ terraform {{
   }}
 }}
 provider "databricks" {{
-  host = "{HOST}"
+  host = "{WORKSPACE_HOST}"
 }}
 """
 

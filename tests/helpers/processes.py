@@ -1,0 +1,88 @@
+"""Running the real CLI while sampling `/proc/<pid>/cmdline` of every descendant (terraform, its
+provider plugins, anything they start): argv is world-readable on Linux, so a secret there is a
+leak even if it is never printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers.project import Project
+
+
+@dataclass
+class Sampled:
+    result: subprocess.CompletedProcess[str]
+    cmdlines: set[tuple[str, ...]]
+    samples: int
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout + self.result.stderr
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # comm may contain spaces and parens
+        children.setdefault(ppid, []).append(int(entry.name))
+    out: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def run_sampled(
+    project: Project, *args: str, env: Mapping[str, str] | None = None, sandbox: bool = True, timeout: float = 180
+) -> Sampled:
+    argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path)]
+    if sandbox:
+        argv.append("--sandbox")
+    proc = subprocess.Popen(
+        argv,
+        cwd=project.dir,
+        env=dict(env) if env is not None else project.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: set[tuple[str, ...]] = set()
+    samples = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal samples
+        while not stop.is_set():
+            for pid in [proc.pid, *descendants(proc.pid)]:
+                try:
+                    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if raw:
+                    seen.add(tuple(raw.decode("utf-8", "replace").rstrip("\0").split("\0")))
+            samples += 1
+            stop.wait(0.003)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        stop.set()
+        sampler.join()
+    return Sampled(subprocess.CompletedProcess(argv, proc.returncode, out, err), seen, samples)

@@ -1,0 +1,215 @@
+"""A throwaway project (provision.yaml + terraform/ + sandbox state) in a directory, driven through
+the real CLI in a subprocess with the real terraform binary, and what its sandbox holds afterwards."""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provisioner.console import Console
+from provisioner.run.context import RunContext, open_context
+from provisioner.sandbox.store import SandboxStore
+from provisioner.terraform import TerraformState
+from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG, SANDBOX, WORKSPACE_KEY
+
+# The stand-in provider (the `tf` framework) serves gRPC over TLS with a self-signed
+# certificate it caches in ~/.cache/tf-python-provider/. Every project has a HOME of its
+# own, so without this each one's first provider start would import `cryptography` and
+# generate a key: one certificate per test session, copied into each project's HOME.
+_CERT_CACHE = Path(".cache") / "tf-python-provider" / "ssl_cert.json"
+
+
+@cache
+def _session_certificate() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="provider-cert-"))
+    code = "import tf.runner; tf.runner._self_signed_cert()"
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, check=True)
+    return home / _CERT_CACHE
+
+
+def share_provider_certificate(home: Path) -> None:
+    target = home / _CERT_CACHE
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_session_certificate(), target)  # a fresh mtime: the provider trusts it
+
+
+@dataclass
+class Project:
+    dir: Path
+    config: dict[str, Any]
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "provision.yaml"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.dir / ".provision" / "sandbox"
+
+    def write_config(self, config: dict[str, Any] | None = None) -> None:
+        if config is not None:
+            self.config = config
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
+
+    def root(self, env: str = "default") -> Path:
+        return self.dir / "terraform" / env
+
+    def env(self, **extra: str) -> dict[str, str]:
+        share_provider_certificate(self.dir / "home")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AEP_", "DATABRICKS_", "PROVISION_"))}
+        env.update(
+            {
+                "AEP_CLIENT_SECRET": AEP_SECRET,
+                "DATABRICKS_TOKEN": DATABRICKS_PAT,
+                "HOME": str(self.dir / "home"),
+                "NO_COLOR": "1",
+                "PROVISION_SANDBOX_CLUSTER_START_SECONDS": "0.3",
+                # The DLZ on the built-in oracle unless a test asks for Azurite (`use_azurite`):
+                # node's start costs seconds per command, which only the DLZ tests need to pay.
+                "PROVISION_AZURITE": "off",
+            }
+        )
+        env.update(self.extra_env)
+        env.update(extra)
+        return env
+
+    def run(
+        self,
+        *args: str,
+        sandbox: bool = True,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 180,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(self.config_path)]
+        if sandbox:
+            argv.append("--sandbox")
+        return subprocess.run(
+            argv,
+            cwd=self.dir,
+            env=dict(env) if env is not None else self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+
+    def store(self) -> Any:  # untyped on purpose: tests index its snapshots freely
+        return SandboxStore(self.sandbox_dir)
+
+
+def make_project(root: Path, mode: str = "secret_scope", **overlay: Any) -> Project:
+    """A project in `root` with the base config, in SAS `mode`, top-level keys replaced by `overlay`."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "home").mkdir(exist_ok=True)
+    config = copy.deepcopy(BASE_CONFIG)
+    config["sas"] = {**config["sas"], "mode": mode}
+    config.update(overlay)
+    project = Project(root, config)
+    project.write_config()
+    return project
+
+
+def new_project(directory: Path, config: Mapping[str, Any] | None = None, **extra_env: str) -> Project:
+    """A project whose crash logs and temp files stay inside it, where a leak scan of its tree sees them."""
+    (directory / "home").mkdir(parents=True, exist_ok=True)
+    proj = Project(directory, copy.deepcopy(dict(config or BASE_CONFIG)))
+    # Crash logs (tempfile.mkstemp) land in the project's tmp/, where the file scan sees them.
+    proj.extra_env.update({"TMPDIR": str(short_tmp(directory)), **extra_env})
+    proj.write_config()
+    return proj
+
+
+def short_tmp(directory: Path) -> Path:
+    """`directory/tmp`, or a link there to a short directory: the provider plugin's unix socket
+    lives under TMPDIR (`tf.runner`: `<TMPDIR>/tmpXXXXXXXX/py-tf-plugin.sock`, as go-plugin's
+    does), and a socket path has at most 107 bytes — which a pytest-xdist worker's tmp_path
+    (`…/popen-gw1/<test name>/tmp`) can pass. `scan_tree` follows the link."""
+    inside = directory / "tmp"
+    if inside.is_symlink():  # a copy of a prepared project: its own temp dir, not the original's
+        inside.unlink()
+    if len(str(inside)) <= 70:
+        inside.mkdir(exist_ok=True)
+        return inside
+    if inside.exists():
+        shutil.rmtree(inside)
+    short = Path(tempfile.mkdtemp(prefix="dlz-"))
+    atexit.register(shutil.rmtree, short, ignore_errors=True)
+    inside.symlink_to(short, target_is_directory=True)
+    return short
+
+
+@contextmanager
+def in_process(project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO) -> Iterator[RunContext]:
+    """The sandbox and a run's context in this process, as `open_context` gives them to a command."""
+    for key, value in project.env().items():
+        monkeypatch.setenv(key, value)
+    with open_context(project.config_path, Console(out, out, color=False), sandbox=True) as context:
+        yield context
+
+
+def applied(project: Project) -> Project:
+    done = project.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+def token(project: Project) -> str:
+    """The DLZ SAS token AEP holds now."""
+    return str(project.store().dlz_credentials(ORG, SANDBOX)["SASToken"])
+
+
+def revocations(project: Project) -> int:
+    return int(project.store().snapshot().get("revoked_tokens", 0))
+
+
+def cluster_ids(project: Project, env: str = "default") -> dict[str, str]:
+    """Cluster name → id, from the environment's root's local state."""
+    return TerraformState(json.loads((project.root(env) / "terraform.tfstate").read_text())).clusters()
+
+
+def access(project: Project) -> dict[str, bool]:
+    store = project.store()
+    return {name: store.dlz_access(WORKSPACE_KEY, cid) for name, cid in cluster_ids(project).items()}
+
+
+def workspace_cluster_ids(project: Project) -> set[str]:
+    """Every cluster the sandbox's workspace holds, whoever made it."""
+    return {c["cluster_id"] for c in project.store().list_clusters(WORKSPACE_KEY)}
+
+
+def served(trace: Path, suffix: str) -> bool:
+    """Has the sandbox's request journal (PROVISION_SANDBOX_TRACE) a call whose path ends so?"""
+    if not trace.exists():
+        return False
+    return any(json.loads(line)["path"].endswith(suffix) for line in trace.read_text().splitlines())
+
+
+def tree_fingerprint(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Content and mtime of every file: 'unchanged' means neither moved."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".terraform" not in p.parts
+    }
