@@ -1,6 +1,8 @@
 """Groups of a cluster spec's attributes, in the Clusters API's own names (databricks-sdk-py
 `service/compute.py` `ClusterSpec`; terraform-provider-databricks `clusters/resource_cluster.go`),
-for the code that treats each group alike: policies, plan review, the stand-in provider."""
+for the code that treats each group alike: policies, plan review. The sandbox's stand-in
+provider keeps its own copy of MAP_FIELDS (provisioner/sandbox/provider/cluster_maps.py),
+held equal by tests/sandbox/test_standalone.py."""
 
 from __future__ import annotations
 

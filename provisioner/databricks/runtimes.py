@@ -19,8 +19,9 @@ every key of the resolved release, in key order; the sandbox's workspace writes 
 into a cluster whose policy fixes the value and accepts any of them in a request, and the
 tool accepts any of them — the error names them all when the configured runtime is none.
 
-This module is the one home of the rule: the tool (provisioner.databricks.policies) and the
-sandbox's workspace (provisioner/sandbox/store/policies.py) both resolve with it.
+This module is the tool's home of the rule (provisioner.databricks.policies resolves with it).
+The sandbox's workspace keeps its own copy (provisioner/sandbox/runtimes.py: the emulator
+imports nothing of the product); tests/sandbox/test_standalone.py holds the two equal.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Spark-conf facts of the real `databricks/databricks` provider, shared by the stand-in and `status`.
+"""Spark-conf facts of the real `databricks/databricks` provider, as `status` must see them.
 
 `clusters/resource_cluster.go` `SparkConfDiffSuppressFunc` (terraform-provider-databricks):
 a diff on `spark_conf.spark.databricks.delta.preview.enabled` is suppressed (legacy
 workspaces set it themselves), and so is `spark_conf.%` going from 1 to 0. SDKv2 applies a
 map's suppress function to each key's diff and to the count separately, so the count rule
 only hides anything when the one key left is the suppressed one — which the per-key rule
-below already covers. Terraform never shows those diffs, so `status` must not either.
+below already covers. Terraform never shows those diffs, so `status` must not either. The
+sandbox's stand-in provider keeps its own copy (provisioner/sandbox/provider/cluster_maps.py),
+held equal by tests/sandbox/test_standalone.py.
 """
 
 from __future__ import annotations

@@ -10,8 +10,12 @@ import pytest
 
 from provisioner import cache_dir, secret
 from provisioner import sandbox as sandbox_package
+from provisioner.databricks import cluster_fields, runtimes, spark_conf
 from provisioner.reach import endpoint
 from provisioner.sandbox import files
+from provisioner.sandbox import runtimes as sandbox_runtimes
+from provisioner.sandbox.catalog import spark_versions
+from provisioner.sandbox.provider import cluster_maps
 
 TOKENS = [
     "sv=2023-11-03&ss=b&srt=co&sp=rwdlac&se=2026-03-01T00:00:00Z&sig=AbC%2Bd/E=",
@@ -46,3 +50,82 @@ def test_the_sandbox_replaces_a_file_atomically(tmp_path: Path) -> None:
     files.atomic_write(target, "two", mode=0o600)
     assert target.read_text() == "two" and (target.stat().st_mode & 0o777) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left
+
+
+def test_the_stand_in_provider_knows_the_same_map_attributes() -> None:
+    assert cluster_maps.MAP_FIELDS == cluster_fields.MAP_FIELDS
+
+
+SPARK_CONFS: list[tuple[dict[str, str] | None, dict[str, str] | None]] = [
+    (None, None),
+    (None, {"a": "1"}),
+    ({"a": "1"}, None),
+    ({"a": "1"}, {}),
+    ({}, None),
+    ({"spark.databricks.delta.preview.enabled": "true"}, None),
+    ({"spark.databricks.delta.preview.enabled": "true"}, {}),
+    ({"spark.databricks.delta.preview.enabled": "true", "a": "1"}, {"a": "2"}),
+    ({"a": "1"}, {"a": "1", "spark.databricks.delta.preview.enabled": "false"}),
+    (None, {"spark.databricks.delta.preview.enabled": "true"}),
+    ({"spark.databricks.delta.preview.enabled": "true"}, {"spark.databricks.delta.preview.enabled": "false"}),
+]
+
+
+@pytest.mark.parametrize(("prior", "planned"), SPARK_CONFS)
+def test_the_stand_in_suppresses_the_spark_conf_diffs_status_ignores(
+    prior: dict[str, str] | None, planned: dict[str, str] | None
+) -> None:
+    assert cluster_maps.DIFF_SUPPRESSED_SPARK_CONF == spark_conf.DIFF_SUPPRESSED_SPARK_CONF
+    ours = cluster_maps.suppress_spark_conf_diff(prior, planned)
+    assert ours == spark_conf.suppress_spark_conf_diff(prior, planned)
+    # Every case is decided the same way by both, and the table covers both outcomes.
+    if prior is not None and planned is not None and "spark.databricks.delta.preview.enabled" in prior:
+        assert (
+            ours is not None
+            and ours["spark.databricks.delta.preview.enabled"] == prior["spark.databricks.delta.preview.enabled"]
+        )
+
+
+def _versions(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "name": name} for key, name in pairs]
+
+
+# Catalogs a workspace may offer: the sandbox's own, and edge cases (no LTS, one major only,
+# Beta/Photon/GPU/ML neighbours, two Scala builds of one release, an `x` minor, -esr- keys).
+CATALOGS = [
+    spark_versions(),
+    _versions(
+        ("16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"),
+        ("16.4.x-scala2.13", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)"),
+        ("17.0.x-scala2.13", "17.0 Beta (includes Apache Spark 4.0.0, Scala 2.13)"),
+        ("15.4.x-photon-scala2.12", "15.4 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("15.4.x-gpu-ml-scala2.12", "15.4 LTS ML (GPU, Scala 2.12, Spark 3.5.0)"),
+        ("15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("15.3.x-scala2.12", "15.3 (includes Apache Spark 3.5.0, Scala 2.12)"),
+        ("apache-spark-2.4.x-scala2.11", "Light 2.4 (includes Apache Spark 2.4, Scala 2.11)"),
+    ),
+    _versions(("14.x-scala2.12", "14 (Scala 2.12)"), ("13.3.x-esr-scala2.12", "13.3 ESR (Scala 2.12)")),
+    _versions(("17.3.x-scala2.13", "17.3 (includes Apache Spark 4.0.0, Scala 2.13)")),
+    [],
+]
+
+
+@pytest.mark.parametrize("catalog", range(len(CATALOGS)))
+@pytest.mark.parametrize("value", [*runtimes.SPECIAL_VALUES, "15.4.x-scala2.12", "auto:newest", ""])
+def test_the_sandbox_resolves_a_policys_runtime_as_the_tool_does(catalog: int, value: str) -> None:
+    versions = CATALOGS[catalog]
+    assert sandbox_runtimes.SPECIAL_VALUES == runtimes.SPECIAL_VALUES
+    assert sandbox_runtimes.is_special(value) == runtimes.is_special(value)
+    if runtimes.is_special(value):
+        assert sandbox_runtimes.resolve(value, versions) == runtimes.resolve(value, versions)
+    for version in versions:
+        key = version["key"]
+        assert sandbox_runtimes.matches(key, value, versions) == runtimes.matches(key, value, versions)
+        assert sandbox_runtimes.matches(key.upper(), value, versions) == runtimes.matches(key.upper(), value, versions)
+
+
+def test_the_runtime_table_covers_every_outcome() -> None:
+    """The cases above are worth comparing: some resolve to one key, some to two, some to none."""
+    sizes = {len(runtimes.resolve(v, c)) for v in runtimes.SPECIAL_VALUES for c in CATALOGS}
+    assert {0, 1, 2} <= sizes

@@ -2,8 +2,8 @@
 
 It speaks the real plugin protocol (through the PyPI package `tf`), exposes the real
 provider's attribute names and types for the resources we generate, copies the real
-provider's behaviour (see docs/sandbox.md) and talks HTTP to the workspace emulator via
-`provisioner.databricks.workspace.WorkspaceClient`. Run as `python -m provisioner.sandbox.provider`.
+provider's behaviour (see docs/sandbox.md) and talks HTTP to the workspace emulator
+through databricks-sdk's `ApiClient` (client.py). Run as `python -m provisioner.sandbox.provider`.
 
 Kept import-free: `mirror.py` imports this package just for the version, and Terraform
 starts the provider several times per plan, so start-up cost matters.

@@ -16,6 +16,7 @@ error, never a real network call.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from provisioner.sandbox.ratelimit import TokenBucket
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:
-    from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.sandbox.provider.client import Client
 
 SANDBOX_HOSTS_ENV = "PROVISION_SANDBOX_HOSTS"
 PRODUCT = "databricks-tf-provider"
@@ -38,10 +39,15 @@ class ProviderConfigError(Exception):
     verbatim = True
 
 
+def normalize_host(host: str) -> str:
+    """`adb-1.2.azuredatabricks.net/` -> `https://adb-1.2.azuredatabricks.net`, as the Go SDK's
+    `Config.fixHostIfNeeded` (databricks-sdk-go `config/config.go`) makes of a bare host."""
+    host = host.strip().rstrip("/")
+    return host if "://" in host else "https://" + host
+
+
 def resolve_host(host: str) -> str:
     """The local URL standing in for a configured workspace host."""
-    from provisioner.databricks.workspace import normalize_host
-
     host = normalize_host(host)
     raw = os.environ.get(SANDBOX_HOSTS_ENV)
     if not raw:
@@ -52,18 +58,21 @@ def resolve_host(host: str) -> str:
     return str(mapping[host])
 
 
-def workspace_client(block: Mapping[str, str | bool | int | float]) -> WorkspaceClient:
+def workspace_client(block: Mapping[str, str | bool | int | float]) -> Client:
     """A client for the provider block's attributes plus the environment, as the real provider."""
-    from provisioner.databricks.identity import quiet_sdk_logging, register_secrets
-    from provisioner.databricks.sdk import Workspace, load
-    from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.sandbox.provider.client import Client, load_sdk
 
-    load()
+    load_sdk()
     from databricks.sdk.config import Config
+    from databricks.sdk.core import ApiClient
 
-    quiet_sdk_logging()
-    register_secrets(os.environ)
-    names = {a.name for a in Config.attributes()}
+    _quiet_sdk_logging()
+    names = set()
+    for attr in Config.attributes():
+        names.add(attr.name)
+        # The provider never prints a credential; neither may anything the stand-in logs.
+        if attr.sensitive and attr.env and os.environ.get(attr.env):
+            Secret(os.environ[attr.env])
     kwargs: dict[str, Any] = {k: v for k, v in block.items() if k in names and v not in (None, "")}
     for name in ("token", "client_secret", "azure_client_secret", "password"):
         if isinstance(kwargs.get(name), str):
@@ -77,9 +86,19 @@ def workspace_client(block: Mapping[str, str | bool | int | float]) -> Workspace
         config = Config(host=resolve_host(host), product=PRODUCT, product_version=MIRRORED_VERSION, **kwargs)
     except ValueError as exc:
         raise ProviderConfigError(mask(str(exc))) from None
-    sdk = Workspace(config)
-    throttle(sdk.api_client, float(config.rate_limit or DEFAULT_RATE_LIMIT))
-    return WorkspaceClient(sdk, host)
+    api_client = ApiClient(config)
+    throttle(api_client, float(config.rate_limit or DEFAULT_RATE_LIMIT))
+    return Client(api_client, normalize_host(host))
+
+
+def _quiet_sdk_logging() -> None:
+    """The SDK logs through `logging`; the provider's stderr goes to Terraform's log, and a
+    Go provider's SDK logs nothing there unless TF_LOG asks (tflog), so neither does this one."""
+    logger = logging.getLogger("databricks.sdk")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    logger.setLevel(logging.ERROR)
 
 
 def throttle(api_client: Any, rate: float) -> None:

@@ -15,7 +15,7 @@ Copied from terraform-provider-databricks `clusters/resource_cluster.go`:
   `clusters/clusters_api.go`); `is_pinned` is not a get field, so it comes from
   `clusters/list` filtered to pinned clusters (`setPinnedStatus`); keys the server added to
   `spark_conf` come back, so they show as a diff on every plan — except the diff-suppressed
-  ones (`SparkConfDiffSuppressFunc`, see provisioner/databricks/spark_conf.py).
+  ones (`SparkConfDiffSuppressFunc`, see cluster_maps.py).
 - delete: `clusters/permanent-delete`; already gone is fine; "unpin the cluster first" ->
   `clusters/unpin`, then permanent-delete again (`resourceClusterDelete`).
 """
@@ -37,8 +37,8 @@ from tf.iface import (
 from tf.schema import Schema
 from tf.types import Unknown
 
-from provisioner.databricks.cluster_fields import MAP_FIELDS
-from provisioner.databricks.spark_conf import suppress_spark_conf_diff
+from provisioner.sandbox.provider.client import ApiError
+from provisioner.sandbox.provider.cluster_maps import MAP_FIELDS, suppress_spark_conf_diff
 from provisioner.sandbox.provider.framework import StandInResource, describe_error, reports_errors
 from provisioner.sandbox.provider.library import library_id, poll_seconds, wait_installed
 from provisioner.sandbox.provider.snapshot import resource_schema
@@ -232,12 +232,10 @@ class Cluster(StandInResource):
         self._permanent_delete(current["cluster_id"])
 
     def _permanent_delete(self, cluster_id: str) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         client = self.provider.client()
         try:
             client.permanent_delete_cluster(cluster_id)
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found:
                 return
             if "unpin the cluster first" not in exc.message:
@@ -253,14 +251,12 @@ class Cluster(StandInResource):
         return state
 
     def _edit(self, cluster_id: str, spec: dict[str, Any]) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         deadline = time.monotonic() + EDIT_RETRY_TIMEOUT
         while True:
             try:
                 self.provider.client().edit_cluster(cluster_id, spec)
                 return
-            except WorkspaceError as exc:
+            except ApiError as exc:
                 # PENDING/RESIZING/...: the API refuses edits until the cluster settles.
                 if exc.error_code != "INVALID_STATE" or time.monotonic() > deadline:
                     raise
@@ -268,11 +264,9 @@ class Cluster(StandInResource):
 
     def _read(self, cluster_id: str, prior: State, importing: bool = False) -> State | None:
         """The state for a cluster as the API reports it; None when it no longer exists."""
-        from provisioner.databricks.workspace import WorkspaceError
-
         try:
             info = self.provider.client().get_cluster(cluster_id)
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found or exc.error_code == "INVALID_STATE":
                 return None
             raise

@@ -17,6 +17,7 @@ from typing import Any
 from tf.iface import CreateContext, DeleteContext, ImportContext, PlanContext, ReadContext, State, UpdateContext
 from tf.schema import Schema
 
+from provisioner.sandbox.provider.client import ApiError
 from provisioner.sandbox.provider.framework import StandInResource, reports_errors
 from provisioner.sandbox.provider.snapshot import resource_schema
 from provisioner.sandbox.provider.structs import from_api, to_api
@@ -82,11 +83,9 @@ class ClusterPolicy(StandInResource):
         return self._read(id, {})
 
     def _read(self, policy_id: str, prior: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         try:
             answer = self.provider.client().api("GET", f"{_BASE}/get", query={"policy_id": policy_id})
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found:
                 return None
             raise

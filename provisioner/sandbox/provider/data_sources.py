@@ -15,8 +15,10 @@ from tf.iface import DataSource, ReadDataContext, State
 from tf.schema import Schema
 from tf.utils import Diagnostics
 
+from provisioner.sandbox.provider.client import ApiError, load_sdk
 from provisioner.sandbox.provider.snapshot import data_source_schema
 from provisioner.sandbox.provider.structs import from_api
+from provisioner.secret import mask
 
 SCIM = "/api/2.0/preview/scim/v2"
 # scim/data_current_user.go `nonAlphanumeric`.
@@ -36,10 +38,8 @@ def _select(method: str, versions: dict[str, Any] | None, node_types: dict[str, 
     """The SDK's own `ClustersExt.select_spark_version` / `select_node_type` (databricks-sdk-py
     `mixins/compute.py`, ported from databricks-sdk-go `service/compute/spark_version.go` and
     `node_type.go`, which the provider calls) over the answers already fetched."""
-    from provisioner.databricks.sdk import preload
-
     with _SDK_LOCK:
-        preload()
+        load_sdk()
         from databricks.sdk.mixins.compute import ClustersExt
         from databricks.sdk.service import compute
 
@@ -77,15 +77,12 @@ class EmulatedDataSource(DataSource):
         pass  # Terraform has checked the configuration against the schema
 
     def read(self, ctx: ReadDataContext, config: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-        from provisioner.secret import mask
-
         what = f"cannot read {self.get_name().replace('_', ' ')}"
         try:
             return {**config, **self.fetch(dict(config))}
         except DataError as exc:
             ctx.diagnostics.add_error(what, str(exc))
-        except WorkspaceError as exc:
+        except ApiError as exc:
             ctx.diagnostics.add_error(what, mask(exc.message))
         except Exception as exc:  # the provider's boundary, as reports_errors
             ctx.diagnostics.add_error(what, mask(f"{type(exc).__name__}: {exc}"))

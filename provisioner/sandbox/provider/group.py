@@ -18,6 +18,7 @@ from typing import Any
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
 from tf.schema import Schema
 
+from provisioner.sandbox.provider.client import ApiError
 from provisioner.sandbox.provider.framework import StandInResource, reports_errors
 from provisioner.sandbox.provider.scoped import ReplacedOnChange
 from provisioner.sandbox.provider.snapshot import resource_schema
@@ -57,12 +58,10 @@ class Group(StandInResource):
 
     @reports_errors("cannot create group")
     def create(self, ctx: CreateContext, planned: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         client = self.provider.client()
         try:
             group_id = client.api("POST", GROUPS, body=self._body(planned))["id"]
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if not planned.get("force") or "already exists" not in exc.message:
                 raise
             name = planned["display_name"]
@@ -82,11 +81,9 @@ class Group(StandInResource):
 
     @reports_errors("cannot delete group")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         try:
             self.provider.client().api("DELETE", f"{GROUPS}/{current['id']}")
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if not exc.not_found:
                 raise
 
@@ -95,14 +92,12 @@ class Group(StandInResource):
         return self._read(id, {})
 
     def _read(self, group_id: str, prior: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         client = self.provider.client()
         try:
             group = client.api(
                 "GET", f"{GROUPS}/{group_id}", query={"attributes": "displayName,externalId,entitlements"}
             )
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found:
                 return None
             raise
@@ -143,12 +138,10 @@ class GroupMember(ReplacedOnChange):
 
     @reports_errors("cannot read group member")
     def read(self, ctx: ReadContext, current: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         group_id, _, member_id = str(current["id"]).partition("|")
         try:
             group = self.provider.client().api("GET", f"{GROUPS}/{group_id}", query={"attributes": "members"})
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found:
                 return None
             raise
@@ -157,11 +150,9 @@ class GroupMember(ReplacedOnChange):
 
     @reports_errors("cannot delete group member")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         try:
             self._patch(current["group_id"], {"op": "remove", "path": f'members[value eq "{current["member_id"]}"]'})
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if not exc.not_found:
                 raise
 

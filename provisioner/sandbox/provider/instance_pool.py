@@ -11,6 +11,7 @@ from __future__ import annotations
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
 from tf.schema import Schema
 
+from provisioner.sandbox.provider.client import ApiError
 from provisioner.sandbox.provider.framework import StandInResource, reports_errors
 from provisioner.sandbox.provider.snapshot import resource_schema
 from provisioner.sandbox.provider.structs import from_api, to_api
@@ -53,13 +54,11 @@ class InstancePool(StandInResource):
         return self._read(id, {})
 
     def _read(self, pool_id: str, prior: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         try:
             answer = self.provider.client().api(
                 "GET", "/api/2.0/instance-pools/get", query={"instance_pool_id": pool_id}
             )
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found or "does not exist" in exc.message:
                 return None
             raise

@@ -17,6 +17,7 @@ from typing import Any
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State
 from tf.schema import Schema
 
+from provisioner.sandbox.provider.client import ApiError
 from provisioner.sandbox.provider.framework import reports_errors
 from provisioner.sandbox.provider.scoped import ReplacedOnChange
 from provisioner.sandbox.provider.snapshot import resource_schema
@@ -89,14 +90,12 @@ class Library(ReplacedOnChange):
 
     @reports_errors("cannot read library")
     def read(self, ctx: ReadContext, current: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         cluster_id, _, wanted = str(current["id"]).partition("/")
         try:
             answer = self.provider.client().api(
                 "GET", "/api/2.0/libraries/cluster-status", query={"cluster_id": cluster_id}
             )
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found or exc.error_code == "INVALID_PARAMETER_VALUE":
                 return None  # the cluster is gone
             raise
@@ -109,15 +108,13 @@ class Library(ReplacedOnChange):
 
     @reports_errors("cannot delete library")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         try:
             self.provider.client().api(
                 "POST",
                 "/api/2.0/libraries/uninstall",
                 body={"cluster_id": current["cluster_id"], "libraries": [library_spec(current)]},
             )
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if not (exc.not_found or exc.error_code == "INVALID_PARAMETER_VALUE"):
                 raise
 

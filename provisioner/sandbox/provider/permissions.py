@@ -25,6 +25,7 @@ from typing import Any
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
 from tf.schema import Schema
 
+from provisioner.sandbox.provider.client import ApiError
 from provisioner.sandbox.provider.framework import StandInResource, reports_errors
 from provisioner.sandbox.provider.snapshot import resource_schema
 
@@ -129,12 +130,10 @@ class Permissions(StandInResource):
         return self._read(current)
 
     def _read(self, current: State) -> State | None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         path = str(current.get("id") or "").lstrip("/")
         try:
             answer = self.provider.client().api("GET", f"/api/2.0/permissions/{path}")
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found:
                 return None
             raise
@@ -177,14 +176,12 @@ class Permissions(StandInResource):
 
     @reports_errors("cannot delete permissions")
     def delete(self, ctx: DeleteContext, current: State) -> None:
-        from provisioner.databricks.workspace import WorkspaceError
-
         path = str(current.get("id") or "").lstrip("/")
         request_type = path.rpartition("/")[0]
         mapping = next(m for m in MAPPINGS.values() if m[0] == request_type)
         try:
             answer = self.provider.client().api("GET", f"/api/2.0/permissions/{path}")
-        except WorkspaceError as exc:
+        except ApiError as exc:
             if exc.not_found:
                 return  # the object is gone: nothing to reset
             raise

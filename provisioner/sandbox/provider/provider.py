@@ -31,7 +31,7 @@ from provisioner.sandbox.provider.sensitive import SENSITIVE_PROVIDER_ATTRIBUTES
 from provisioner.sandbox.provider.snapshot import data_source_types, resource_types
 
 if TYPE_CHECKING:
-    from provisioner.databricks.workspace import WorkspaceClient
+    from provisioner.sandbox.provider.client import Client
 
 _BOOLS = ("azure_use_msi", "debug_headers", "experimental_is_unified_host", "skip_verify")
 _NUMBERS = (
@@ -82,7 +82,7 @@ def _attribute(name: str) -> Attribute:
 class DatabricksProvider(Provider):
     def __init__(self) -> None:
         self._block: dict[str, str | bool | int | float] = {}
-        self._client: WorkspaceClient | None = None
+        self._client: Client | None = None
         # Terraform creates resources in parallel: one client, made once (unified-auth
         # resolution is not safe to run twice at the same time).
         self._client_lock = threading.Lock()
@@ -104,7 +104,7 @@ class DatabricksProvider(Provider):
         # only fail once a resource needs the workspace (a plan with no resources still works).
         self._block = {k: v for k, v in config.items() if isinstance(v, str | bool | int | float)}
 
-    def client(self) -> WorkspaceClient:
+    def client(self) -> Client:
         with self._client_lock:
             if self._client is None:
                 # Imported here, not at module level: the SDK costs start-up time in every

@@ -14,6 +14,7 @@ from typing import ClassVar, TypeVar
 
 from tf.iface import State, UpdateContext
 
+from provisioner.sandbox.provider.client import ApiError
 from provisioner.sandbox.provider.framework import StandInResource
 
 ID_SEPARATOR = "|||"
@@ -39,11 +40,9 @@ class InScope(ReplacedOnChange):
 
 def missing_is_none(call: Callable[[], T]) -> T | None:
     """A read: the object (or its scope) is gone → None, and Terraform drops it from state."""
-    from provisioner.databricks.workspace import WorkspaceError
-
     try:
         return call()
-    except WorkspaceError as exc:
+    except ApiError as exc:
         if exc.not_found:
             return None
         raise
@@ -51,10 +50,8 @@ def missing_is_none(call: Callable[[], T]) -> T | None:
 
 def missing_is_done(call: Callable[[], object]) -> None:
     """A delete: already gone is done."""
-    from provisioner.databricks.workspace import WorkspaceError
-
     try:
         call()
-    except WorkspaceError as exc:
+    except ApiError as exc:
         if not exc.not_found:
             raise

@@ -25,7 +25,7 @@ provider `docs/resources/cluster_policy.md`; SDK `service/compute.py` `ClusterSp
   evaluates it either: Databricks' own refusal at create is what the user would see).
 - `spark_version` policy values `auto:latest-lts` etc. are resolved against the workspace's
   runtimes (provisioner/sandbox/catalog.py, served by `clusters/spark-versions`) with
-  provisioner/databricks/runtimes.py: a fixed special value writes the resolved key into the
+  provisioner/sandbox/runtimes.py: a fixed special value writes the resolved key into the
   cluster; a request's key is allowed when it is one the special value resolves to.
 """
 
@@ -38,9 +38,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from provisioner.databricks.runtimes import is_special, resolve
-from provisioner.databricks.runtimes import matches as runtime_matches
 from provisioner.sandbox.catalog import spark_versions
+from provisioner.sandbox.runtimes import is_special, resolve
+from provisioner.sandbox.runtimes import matches as runtime_matches
 from provisioner.sandbox.store.base import DatabricksError, StoreBase, now_ms, workspace_state
 
 MAP_ATTRIBUTES = ("spark_conf", "spark_env_vars", "custom_tags")
