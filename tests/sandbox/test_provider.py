@@ -128,12 +128,12 @@ def test_a_failed_pin_keeps_the_cluster_tainted(sandbox: Sandbox, root: Root) ->
     # resourceClusterCreate (clusters/resource_cluster.go) sets the id, then pins, and returns the
     # pin's error with the id set: Terraform records the cluster tainted instead of losing it.
     sandbox.store.add_user("pinless@example.com", "dapi-pinless", admin=False)
-    before = {c["cluster_id"] for c in sandbox.store.list_clusters(WS)}
+    before = {c["cluster_id"] for c in sandbox.store.list_clusters(WORKSPACE_KEY)}
     root.write(cluster_hcl(extra="is_pinned = true"))
     out = root.tf("apply", "-auto-approve", ok=(1,), DATABRICKS_TOKEN="dapi-pinless")
     assert "cannot create cluster" in out.stderr and "PERMISSION_DENIED" in out.stderr, out.stderr
-    (created,) = [c for c in sandbox.store.list_clusters(WS) if c["cluster_id"] not in before]
-    assert not sandbox.store.is_pinned(WS, created["cluster_id"])
+    (created,) = [c for c in sandbox.store.list_clusters(WORKSPACE_KEY) if c["cluster_id"] not in before]
+    assert not sandbox.store.is_pinned(WORKSPACE_KEY, created["cluster_id"])
     (resource,) = json.loads((root.path / "terraform.tfstate").read_text())["resources"]
     (instance,) = resource["instances"]
     assert instance["status"] == "tainted"
