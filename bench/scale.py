@@ -48,6 +48,7 @@ import harness
 from harness import Project, Row, Samples, ratio_samples
 
 from provisioner.sandbox.profile import LATENCY_SEED_ENV
+from provisioner.sandbox.store import SandboxStore
 
 SIZES = (1, 10, 50, 200)
 STEPS = ("status", "plan", "window", "verify", "prewindow")
@@ -151,7 +152,7 @@ def run(project: Project, variant: Variant, *args: str, ok: tuple[int, ...] = (0
 
 
 def store_state(project: Project) -> dict[str, Any]:
-    return dict(json.loads((project.dir / ".provision" / "sandbox" / "state.json").read_text()))
+    return SandboxStore(project.dir / ".provision" / "sandbox").snapshot()
 
 
 # ---- one size, every variant ----------------------------------------------------------------

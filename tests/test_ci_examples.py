@@ -293,7 +293,7 @@ def test_every_artifact_the_examples_upload_is_secret_free(tmp_path: Path) -> No
     }
     # The scanner sees a token where there is one: the sandbox's own database holds them (no
     # Terraform state does any more in secret_scope mode, which is the point of issue 15).
-    database = (project.sandbox_dir / "state.json").read_bytes()
+    database = json.dumps(project.store().snapshot()).encode()
     assert needles.scan_bytes(database, "sandbox database")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -65,8 +66,12 @@ def test_state_persists_across_instances_with_mode_0600(tmp_path: Path) -> None:
     assert second.dlz_credentials(EMULATOR_ORG_ID, "prod") == body
     assert second.dlz_access(WORKSPACE_KEY, cluster) is True
     assert second.faults()["aep.status_429"] == 3
-    assert stat.S_IMODE((tmp_path / "state.json").stat().st_mode) == 0o600
-    assert body["SASToken"] in (tmp_path / "state.json").read_text()
+    files = sorted(p.name for p in tmp_path.glob("state.db*"))
+    assert files == ["state.db", "state.db-shm", "state.db-wal"]
+    assert all(stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600 for name in files)
+    with sqlite3.connect(tmp_path / "state.db") as db:  # on disk, not only in this process
+        (root,) = db.execute("SELECT body FROM root").fetchone()
+    assert body["SASToken"] in root
 
 
 def test_another_process_sees_and_changes_the_same_state(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""The store's transaction machinery: one JSON file under an exclusive flock.
+"""The store's transaction machinery: one state under an exclusive flock.
 
-Everything lives in `<state_dir>/state.json`. Each operation runs under an exclusive
-`fcntl.flock` on `<state_dir>/state.lock` and goes load → advance clocks → change →
-write tmp → `os.replace`, so the emulator server, a second `provision` run and a test
-process all see one consistent state. The file holds SAS tokens and secret values, so it
-is created 0600.
+The state lives in `<state_dir>/state.db` (store/records.py: one SQLite row per cluster, one
+for the rest). Each operation runs under an exclusive `fcntl.flock` on
+`<state_dir>/state.lock` and goes load → advance clocks → change → commit what changed, so the
+emulator server, a second `provision` run and a test process all see one consistent state.
+The database holds SAS tokens and secret values, so it is created 0600.
 
 The domain mixins beside this module (dlz, clusters, secrets, connections, faults) each
 own one part of the state document; `SandboxStore` in `__init__` composes them.
@@ -18,15 +18,15 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from provisioner.sandbox.files import atomic_write
 from provisioner.sandbox.profile import FAST, current_profile
 from provisioner.sandbox.profile import START_SECONDS_ENV as START_SECONDS_ENV  # re-exported
+from provisioner.sandbox.store.records import Database
 
 State = dict[str, Any]
 
@@ -104,8 +104,9 @@ class StoreBase:
     def __init__(self, state_dir: Path, cluster_start_seconds: float | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = self.state_dir / "state.json"
         self.lock_path = self.state_dir / "state.lock"
+        self._db = Database(self.state_dir, self._cluster_wake)
+        self.path = self._db.path
         # The profile (provisioner/sandbox/profile.py) decides how long a (re)start takes;
         # an explicit value is exact (no jitter), for tests.
         profile = current_profile()
@@ -123,25 +124,17 @@ class StoreBase:
 
     @contextmanager
     def _txn(self) -> Iterator[State]:
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = self.path.read_text() if self.path.exists() else ""
-            state = json.loads(raw) if raw else empty_state()
-            before = json.loads(raw) if raw else None
-            self._advance_clock(state, time.time())
-            yield state
-            # Reached only without an exception: a failed operation leaves no half-change.
-            # Compare parsed documents, not text, and write compact JSON: an indented
-            # json.dumps is pure Python, ~5x the C encoder's time — at 200 clusters ~0.1 s a
-            # write, and every restart of a rotation is one, one at a time under the lock.
-            if state != before:
-                self._write(json.dumps(state, sort_keys=True, separators=(",", ":")))
-        finally:
-            os.close(fd)  # closing the descriptor releases the flock
-
-    def _write(self, text: str) -> None:
-        atomic_write(self.path, text, mode=0o600, durable=True)
+        with self._db.locked():
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                state, text, tables = self._db.read(empty_state)
+                self._advance_clock(state, time.time())
+                yield state
+                # Reached only without an exception: a failed operation leaves no half-change.
+                self._db.write(state, text, tables)
+            finally:
+                os.close(fd)  # closing the descriptor releases the flock
 
     def reset(self) -> None:
         """Forget everything (landing zones, workspaces, connections, knobs)."""
@@ -152,7 +145,12 @@ class StoreBase:
     def snapshot(self) -> State:
         """A deep copy of the whole state (secrets included: for tests, not for output)."""
         with self._txn() as state:
-            return copy.deepcopy(state)
+            copied: State = json.loads(json.dumps(state, default=dict))
+            return copied
 
     def _advance_clock(self, state: State, now: float) -> None:
         """Apply time-based transitions that are due (clusters override this)."""
+
+    def _cluster_wake(self, cluster: Mapping[str, Any]) -> float | None:
+        """When `_advance_clock` may next change this cluster (None: never by itself); clusters override this."""
+        return None

@@ -44,8 +44,9 @@ from provisioner.sandbox.store.ownership import (
     owner_names,
     resolve_references,
 )
-from provisioner.sandbox.store.pinning import check_pin_limit, purge_due, purged_error
+from provisioner.sandbox.store.pinning import check_pin_limit, purge_at, purge_due, purged_error
 from provisioner.sandbox.store.policies import enforce_policy
+from provisioner.sandbox.store.records import due_clusters
 
 SANDBOX_USER = "sandbox-user@example.com"
 # What a restart that fails to launch ends with (knob `workspace.restart_fails`); the codes
@@ -75,6 +76,15 @@ _STATE_MESSAGES = {
 class ClusterStore(StoreBase):
     def _advance_clock(self, state: State, now: float) -> None:
         _advance(state, now)
+
+    def _cluster_wake(self, cluster: Mapping[str, Any]) -> float | None:
+        """The end of its pending transition, or its purge (store/pinning.py), whichever is first."""
+        pending = cluster.get("pending")
+        times = [float(pending["at"])] if pending else []
+        purge = purge_at(cluster)
+        if purge is not None:
+            times.append(purge)
+        return min(times) if times else None
 
     def ensure_workspace(self, workspace_key: str) -> None:
         with self._txn() as state:
@@ -429,7 +439,7 @@ def _set_state(cluster: dict[str, Any], state: str, *, pending_to: str | None = 
 def _advance(state: State, now: float) -> None:
     purge_due(state, int(now * 1000))  # store/pinning.py: the 30-day purge
     for ws in state["workspaces"].values():
-        for cluster in ws["clusters"].values():
+        for _, cluster in due_clusters(ws, now):  # not every cluster: only those whose time may have come
             pending = cluster.get("pending")
             if not pending or pending["at"] > now:
                 continue

@@ -21,9 +21,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from provisioner.sandbox.store.base import DatabricksError, State, StoreBase, workspace_state
+from provisioner.sandbox.store.records import due_clusters
 
 PURGE_AFTER_DAYS = 30
 MAX_PINNED = 100
@@ -39,10 +41,18 @@ def purged_error(cluster_id: str) -> DatabricksError:
     )
 
 
+def purge_at(cluster: Mapping[str, Any]) -> float | None:
+    """When (epoch seconds) this cluster is purged if nothing changes: unpinned and TERMINATED only."""
+    terminated = cluster.get("terminated_time")
+    if cluster.get("is_pinned") or cluster.get("state") != "TERMINATED" or terminated is None:
+        return None
+    return (int(terminated) + PURGE_AFTER_DAYS * _DAY_MS) / 1000
+
+
 def purge_due(state: State, now_ms: int) -> None:
     """Unpinned clusters terminated more than 30 days ago become tombstones (`ws["purged"]`)."""
     for ws in state["workspaces"].values():
-        for cluster_id, cluster in list(ws["clusters"].items()):
+        for cluster_id, cluster in due_clusters(ws, now_ms / 1000):
             terminated = cluster.get("terminated_time")
             if cluster.get("is_pinned") or cluster.get("state") != "TERMINATED" or terminated is None:
                 continue
