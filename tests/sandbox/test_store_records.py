@@ -136,3 +136,16 @@ def test_a_purge_due_at_load_removes_the_cluster_once(tmp_path: Path) -> None:
     with pytest.raises(DatabricksError) as err:
         store.get_cluster(WORKSPACE_KEY, old)
     assert err.value.error_code == "INVALID_STATE"
+
+
+def test_a_listing_writes_only_what_the_clock_changed(tmp_path: Path) -> None:
+    store = SandboxStore(tmp_path, cluster_start_seconds=0.0)
+    ids = [store.add_cluster(WORKSPACE_KEY) for _ in range(5)]
+    store.restart_cluster(WORKSPACE_KEY, ids[2])  # ends at once: applied by the next load
+    seen = _cluster_statements(store)
+    assert [c["state"] for c in store.list_clusters(WORKSPACE_KEY)] == ["RUNNING"] * 5
+    writes = [sql for sql in seen if sql.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(writes) == 1 and ids[2] in writes[0]
+    with sqlite3.connect(tmp_path / "state.db") as db:  # committed, for every other reader
+        (body,) = db.execute("SELECT body FROM clusters WHERE id = ?", (ids[2],)).fetchone()
+    assert json.loads(body)["state"] == "RUNNING"

@@ -136,6 +136,22 @@ class StoreBase:
             finally:
                 os.close(fd)  # closing the descriptor releases the flock
 
+    @contextmanager
+    def _view(self) -> Iterator[State]:
+        """A transaction for a reader of many clusters (listings): the clock's changes are
+        committed before the reader runs, and nothing the reader does is written — so the
+        clusters it reads are not serialised again only to learn they did not change."""
+        with self._db.locked():
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                state, text, tables = self._db.read(empty_state)
+                self._advance_clock(state, time.time())
+                self._db.write(state, text, tables)
+                yield state
+            finally:
+                os.close(fd)
+
     def reset(self) -> None:
         """Forget everything (landing zones, workspaces, connections, knobs)."""
         with self._txn() as state:

@@ -104,7 +104,7 @@ class ClusterStore(StoreBase):
             return None if cluster is None else cluster_view(cluster)
 
     def list_clusters(self, workspace_key: str) -> list[dict[str, Any]]:
-        with self._txn() as state:
+        with self._view() as state:
             clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
             return [cluster_view(c) for c in clusters.values()]
 
@@ -315,7 +315,7 @@ class ClusterStore(StoreBase):
                 offset = int(base64.urlsafe_b64decode(page_token.encode()).decode())
             except (ValueError, UnicodeDecodeError):
                 raise DatabricksError(400, "INVALID_PARAMETER_VALUE", "Invalid page_token") from None
-        with self._txn() as state:
+        with self._view() as state:
             clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
             chosen = [
                 c

@@ -164,7 +164,7 @@ class DlzStore(StoreBase):
 
     def dlz_access_many(self, workspace_key: str, cluster_ids: Iterable[str]) -> dict[str, bool]:
         """`dlz_access` of several clusters in one transaction (one state-file read, not one each)."""
-        with self._txn() as state:
+        with self._view() as state:
             clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
             return {cid: _reaches_dlz(state, clusters.get(cid)) for cid in cluster_ids}
 

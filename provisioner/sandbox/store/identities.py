@@ -182,7 +182,7 @@ class IdentityStore(StoreBase):
     ) -> dict[str, str | None]:
         """`cluster_level` of many clusters in one transaction: a listing must not reread the
         state once per cluster (that made every `clusters/list` quadratic in the clusters)."""
-        with self._txn() as state:
+        with self._view() as state:
             clusters = state["workspaces"].get(workspace_key, {}).get("clusters", {})
             return {
                 cid: None
