@@ -17,9 +17,19 @@ Sources:
   be 0 only for SingleNode clusters" unless spark_conf `spark.databricks.cluster.profile =
   singleNode`, `spark.master = local[*]` and custom_tags `ResourceClass = SingleNode`; with
   `kind = CLASSIC_PREVIEW`, `is_single_node = true` says the same.
-- standard (shared) access mode: on Unity Catalog workspaces such clusters cannot use
-  `fs.azure.sas.*` Spark configuration (Databricks "Compute access mode limitations"), and
-  that entry is the whole point of a cluster AEP writes to.
+- standard access mode (`USER_ISOLATION`, `DATA_SECURITY_MODE_STANDARD`): "DBUtils and other
+  clients can only read from cloud storage using an external location" (Microsoft Learn,
+  "Standard compute requirements and limitations",
+  https://learn.microsoft.com/azure/databricks/compute/standard-limitations), so the cluster's
+  `fs.azure.sas.*` entry — the whole point of a cluster AEP writes to — is not used.
+- `DATA_SECURITY_MODE_AUTO`: "Databricks will choose the most appropriate access mode depending
+  on your compute configuration" (SDK `DataSecurityMode`); "Auto defaults to Standard unless a
+  machine learning runtime, a GPU instance type, or a Databricks Runtime lower than 14.3 is
+  selected, in which case Dedicated is used" (Microsoft Learn, "Dedicated compute overview",
+  https://learn.microsoft.com/azure/databricks/compute/dedicated-overview). Standard breaks the
+  SAS (above), and which one a cluster gets is the workspace's choice, not provision.yaml's.
+  What a live cluster's mode means for the run's principal (dedicated to someone else) is
+  judged in provisioner/databricks/access_mode.py, which uses these sets.
 """
 
 from __future__ import annotations
@@ -30,7 +40,19 @@ from typing import Any
 KIND = "CLASSIC_PREVIEW"
 DEDICATED_MODES = frozenset({"SINGLE_USER", "DATA_SECURITY_MODE_DEDICATED"})
 STANDARD_MODES = frozenset({"USER_ISOLATION", "DATA_SECURITY_MODE_STANDARD"})
-KIND_ONLY_MODES = frozenset({"DATA_SECURITY_MODE_AUTO", "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED"})
+AUTO_MODE = "DATA_SECURITY_MODE_AUTO"
+KIND_ONLY_MODES = frozenset({AUTO_MODE, "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED"})
+# Why each kind of mode cannot use the Spark-config SAS (sources in the module docstring).
+STANDARD_REASON = (
+    "standard access mode reads cloud storage only through Unity Catalog external locations, so the "
+    "cluster's fs.azure.sas.* entry is not used"
+)
+AUTO_REASON = (
+    "DATA_SECURITY_MODE_AUTO lets Databricks choose, and it chooses standard access mode unless an ML runtime, a "
+    "GPU node type or a runtime below 14.3 is selected — standard reads cloud storage only through Unity Catalog "
+    "external locations, so the cluster's fs.azure.sas.* entry is not used"
+)
+DEDICATED_FIX = "use DATA_SECURITY_MODE_DEDICATED (or SINGLE_USER) with single_user_name"
 
 
 def cluster_problem(cluster: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -43,11 +65,9 @@ def cluster_problem(cluster: Mapping[str, Any]) -> tuple[str, str] | None:
         if cluster.get(flag) is not None and kind != KIND:
             return flag, f"needs kind: {KIND} (the API accepts it only with kind)"
     if mode in STANDARD_MODES:
-        return "data_security_mode", (
-            f"{mode} (standard/shared access) clusters cannot use the fs.azure.sas.* Spark configuration AEP "
-            "needs on Unity Catalog workspaces — use DATA_SECURITY_MODE_DEDICATED (or SINGLE_USER) with "
-            "single_user_name"
-        )
+        return "data_security_mode", f"{mode}: {STANDARD_REASON} — {DEDICATED_FIX}"
+    if mode == AUTO_MODE:
+        return "data_security_mode", f"{AUTO_REASON} — {DEDICATED_FIX}"
     if mode in DEDICATED_MODES and not cluster.get("single_user_name"):
         return "single_user_name", (
             f"data_security_mode {mode} needs single_user_name (the user or group the cluster is dedicated to); "

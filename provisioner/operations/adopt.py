@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.aep.sas import SAS_CONF_PREFIX
 from provisioner.atomic import staged
+from provisioner.config.cluster_rules import AUTO_MODE, DEDICATED_FIX
 from provisioner.config.model import Config, Environment, load_config
+from provisioner.databricks.access_mode import NO_SAS, NOT_FOR_RUN, judge
 from provisioner.databricks.cluster_fields import MAP_FIELDS
 from provisioner.databricks.ownership import check_owners_can_read
 from provisioner.databricks.workspace import WorkspaceError
@@ -63,6 +65,7 @@ def adopt_into_config(
 
     info = read_cluster(ctx, env, cluster_id)
     refuse_managed(ctx, env, cluster_id)
+    judge_access_mode(ctx, env, info, warn)
     name = name or name_from(info)
     # It is about to reference the SAS secret: its owner must be able to read it.
     check_owners_can_read(ctx.workspace_client(env), env, {name: cluster_id}, warn, ctx.identity(env))
@@ -98,6 +101,28 @@ def read_cluster(ctx: RunContext, env: Environment, cluster_id: str) -> dict[str
             "adopt one created from Compute, or let `provision apply` create one"
         )
     return info
+
+
+def judge_access_mode(ctx: RunContext, env: Environment, info: dict[str, Any], warn: Callable[[str], None]) -> None:
+    """Before anything is written: a cluster whose Spark-config SAS would not be used is refused; one
+    this run's principal cannot use is adopted with a line saying so (provisioner.databricks.access_mode)."""
+    mode = info.get("data_security_mode")
+    found = judge(mode, info.get("single_user_name"), ctx.identity(env))
+    if found is None:
+        return
+    where = f"--cluster-id {info['cluster_id']}"
+    if found.kind == NO_SAS or mode == AUTO_MODE:
+        raise ProvisionError(
+            f"{where}: {found.reason} — switch it to {DEDICATED_FIX} (Compute → the cluster → Edit → Access mode), "
+            "then adopt it; nothing was adopted"
+        )
+    if found.kind == NOT_FOR_RUN:
+        warn(
+            f"{where}: {found.reason} — its owner can set single_user_name to {ctx.identity(env).user_name}; or "
+            f"{info.get('single_user_name')} runs `provision connect` for it (and this run's probe is skipped)"
+        )
+    else:
+        warn(f"{where}: {found.reason} — `provision verify` shows whether AEP can reach it once adopted")
 
 
 def refuse_managed(ctx: RunContext, env: Environment, cluster_id: str) -> None:

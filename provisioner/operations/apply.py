@@ -29,6 +29,7 @@ from provisioner.review.plan_summary import summary_of
 from provisioner.run.approval import confirm, require_approval_possible
 from provisioner.run.context import (
     RunContext,
+    check_access_modes,
     check_pins,
     check_workspace_access,
     default_plan_file,
@@ -80,6 +81,7 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
     require_approval_possible(ctx, req.auto_approve, "apply")
     started = time.time()
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
+    check_access_modes(ctx, env)  # which clusters will not work for this run, before anything changes
     if req.warm_dlz:
         ctx.warm_dlz()
     scoped = mode_of(env).tool_writes_secret

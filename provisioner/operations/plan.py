@@ -28,6 +28,7 @@ from provisioner.review.env_results import EnvResult
 from provisioner.review.plan_summary import write_failed_summary, write_summary
 from provisioner.run.context import (
     RunContext,
+    check_access_modes,
     check_pins,
     default_plan_file,
     fetch_credentials_aside,
@@ -135,6 +136,7 @@ def _plan(ctx: RunContext, env: Environment, console: Console, req: PlanRequest,
         try:
             ctx.identity(env)
             check_pins(ctx, env)
+            check_access_modes(ctx, env)
             creds = fetched()
         except BaseException:
             for pending in (early, state):

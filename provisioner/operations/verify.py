@@ -107,6 +107,7 @@ def probe_env(
         creds.container_name,
         timeout=options.timeout,
         max_parallel=options.parallel,
+        identity=ctx.identity(env),
     )
 
 

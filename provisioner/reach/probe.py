@@ -7,6 +7,10 @@ timeout or an error (the context id is taken from `create`'s answer before waiti
 `create_and_wait` would not give back on a timeout). Each cluster gets `timeout` seconds in
 all; clusters are probed in parallel, at most `max_parallel` at once. A cluster that is not
 RUNNING is never started for a probe: it will pick the current token up at its next start.
+Before any command, the live cluster's access mode is judged for the run's identity
+(provisioner.databricks.access_mode): a cluster dedicated to someone else is not probed (the
+probe cannot run there: an error, saying why), nor is a standard-access one (its Spark-config
+SAS is not used: it does not reach the DLZ, saying why).
 
 The probe lists `wasbs://<container>@<account>.blob.core.windows.net/` with `dbutils.fs.ls`,
 so the WASB driver reads `fs.azure.sas.<container>.<account>.blob.core.windows.net` from the
@@ -25,9 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provisioner.databricks.access_mode import NOT_FOR_RUN, judge
 from provisioner.secret import mask, mask_sas
 
 if TYPE_CHECKING:
+    from provisioner.databricks.identity import Identity
     from provisioner.databricks.sdk import Workspace as SdkClient
 
 PROBE_MARKER = "DLZ_PROBE"
@@ -90,18 +96,28 @@ def probe_clusters(
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_parallel: int = DEFAULT_PARALLEL,
+    identity: Identity | None = None,
 ) -> list[ClusterProbe]:
-    """Probe `(name, cluster_id)` pairs (None = not created), in the order given."""
+    """Probe `(name, cluster_id)` pairs (None = not created), in the order given, as `identity`
+    (whose access to each cluster is judged first; None: not judged)."""
     if not clusters:
         return []
     workers = max(1, min(max_parallel, len(clusters)))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dlz-probe") as pool:
-        futures = [pool.submit(_probe_one, sdk, name, cid, account, container, timeout) for name, cid in clusters]
+        futures = [
+            pool.submit(_probe_one, sdk, name, cid, account, container, timeout, identity) for name, cid in clusters
+        ]
         return [f.result() for f in futures]
 
 
 def _probe_one(
-    sdk: SdkClient, name: str, cluster_id: str | None, account: str, container: str, timeout: float
+    sdk: SdkClient,
+    name: str,
+    cluster_id: str | None,
+    account: str,
+    container: str,
+    timeout: float,
+    identity: Identity | None,
 ) -> ClusterProbe:
     started = time.monotonic()
     if cluster_id is None:
@@ -109,9 +125,18 @@ def _probe_one(
     try:
         info = sdk.clusters.get(cluster_id)
         state = info.state.value if info.state is not None else "UNKNOWN"
+        mode = info.data_security_mode.value if info.data_security_mode is not None else None
+        found = None if identity is None else judge(mode, info.single_user_name, identity)
+        if found is not None and found.blocks_probe:
+            outcome = ERROR if found.kind == NOT_FOR_RUN else FAILED
+            return ClusterProbe(
+                name, cluster_id, state, outcome, f"not probed: {found.reason}", time.monotonic() - started
+            )
         if state != "RUNNING":
             return ClusterProbe(name, cluster_id, state, SKIPPED, NOT_RUNNING, time.monotonic() - started)
         outcome, detail = _run_probe(sdk, cluster_id, account, container, started + timeout)
+        if found is not None and outcome != REACHED:
+            detail = _clean(f"{detail} ({found.reason})")
     except Exception as exc:  # the SDK's errors, timeouts, connection failures: one line, masked
         state = locals().get("state", "UNKNOWN")
         return ClusterProbe(name, cluster_id, state, ERROR, _one_line(exc), time.monotonic() - started)

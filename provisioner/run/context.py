@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 from provisioner.config.model import Config, Environment, load_config
 from provisioner.console import Console
 from provisioner.databricks import identity, sdk
+from provisioner.databricks.access_mode import judge_environment
 from provisioner.databricks.identity import AuthPin, predicted_auth_type
 from provisioner.databricks.pinning import check_pin_limit, resolve_pins, without_gone_imports
 from provisioner.databricks.policies import apply_policies, fetch_policies
 from provisioner.databricks.preflight import check_access
-from provisioner.errors import ConfigError, ExitCode
+from provisioner.errors import ConfigError, ExitCode, ProvisionError
 from provisioner.render.root import PROVIDER_CONSTRAINT, DlzTarget, RenderedRoot, render_root, warm, write_root
 from provisioner.run.target import RealTarget, Target
 from provisioner.run.warmup import in_background, in_thread
@@ -330,6 +331,21 @@ def check_pins(ctx: RunContext, env: Environment) -> None:
     A run that may not pin pins nothing (`with_pins`), so it has no limit to pass."""
     if any(c.is_pinned is not False for c in env.clusters) and ctx.identity(env).is_admin:
         check_pin_limit(ctx.workspace_client(env), env)
+
+
+def check_access_modes(ctx: RunContext, env: Environment) -> None:
+    """Before Terraform: each cluster's access mode, as its policy makes it, judged for the run's
+    identity (provisioner.databricks.access_mode) — one line per cluster that will not work for
+    this run, and a refusal, nothing changed, for one whose Spark-config SAS would not be used."""
+    if any(c.policy_id for c in env.clusters):
+        # The policy may fix the mode (a "Shared Compute" policy fixes USER_ISOLATION); its notes
+        # are said by the render.
+        env = apply_policies(env, fetch_policies(ctx.workspace_client(env), env))
+    found = judge_environment(env, ctx.identity(env))
+    for line in found.warnings:
+        ctx.warn_once(ctx.console, line)
+    if found.refusals:
+        raise ProvisionError("\n".join(found.refusals))
 
 
 def default_plan_file(env: Environment) -> Path:

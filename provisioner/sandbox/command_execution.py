@@ -27,6 +27,8 @@ Access modes (databricks-sdk-py `service/compute.py` `DataSecurityMode`; Microso
   Unity Catalog external locations, so `dbutils.fs.ls` of a `wasbs://` path with a SAS in the
   cluster's Spark config fails (a `SecurityException` naming the path);
 - no isolation (`NONE`, unset, legacy modes): as the cluster's config allows.
+The product judges the same rule before a change (provisioner/databricks/access_mode.py, its own
+copy); tests/databricks/test_access_mode.py runs the probe here and holds the two equal.
 
 Parameter errors answer as API 1.2 does, `{"error": "requirement failed: missing <field>"}`
 with no `error_code` (databricks-sdk-py `tests/integration/test_commands.py`

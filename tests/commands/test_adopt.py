@@ -118,6 +118,9 @@ def test_adopt_a_cluster_from_todays_ui_plans_only_import_and_sas_entry(project:
 
     done = project.run("adopt", "--cluster-id", cid)
     assert done.returncode == 0, done.stderr
+    # Said before it is written: Ana's dedicated cluster runs nothing of this run's (issue 22, item 4).
+    (said,) = [line for line in done.stderr.splitlines() if f"--cluster-id {cid}: dedicated" in line]
+    assert "ana@example.com" in said and "the DLZ probe cannot run" in said
     adopted = yaml.safe_load(project.config_path.read_text())["clusters"][-1]
     for key in ("kind", "is_single_node", "use_ml_runtime", "data_security_mode", "single_user_name"):
         assert adopted[key] == MODERN_UI_CLUSTER[key], key
@@ -191,3 +194,23 @@ def test_destroy_keeps_an_adopted_cluster_unless_asked(project: Project) -> None
     everything = project.run("destroy", "--auto-approve", "--include-adopted")
     assert everything.returncode == 0, everything.stderr
     assert store.list_clusters(WORKSPACE_KEY) == []
+
+
+def test_adopt_writes_nothing_for_a_cluster_that_ignores_the_spark_config_sas(project: Project) -> None:
+    """Standard access reads storage only through Unity Catalog, and AUTO is mostly standard (issue
+    22, item 4): refused before provision.yaml, the root or AEP is touched."""
+    store = project.store()
+    before = project.config_path.read_bytes()
+    auto = store.add_cluster(
+        WORKSPACE_KEY, {**EXISTING, "kind": "CLASSIC_PREVIEW", "data_security_mode": "DATA_SECURITY_MODE_AUTO"}
+    )
+    shared = store.add_cluster(WORKSPACE_KEY, {**EXISTING, "data_security_mode": "USER_ISOLATION"})
+    for cid, fact in ((auto, "DATA_SECURITY_MODE_AUTO lets Databricks choose"), (shared, "USER_ISOLATION: standard")):
+        trace = project.dir / f"{cid}.jsonl"
+        done = project.run("adopt", "--cluster-id", cid, env=project.env(PROVISION_SANDBOX_TRACE=str(trace)))
+        assert done.returncode == 1, done.stderr
+        line = _one_error(done)
+        assert f"--cluster-id {cid}: {fact}" in line and "nothing was adopted" in line, line
+        assert not any(json.loads(x)["path"].endswith("/credentials") for x in trace.read_text().splitlines())
+    assert project.config_path.read_bytes() == before
+    assert not (project.root() / "imports.tf").exists()

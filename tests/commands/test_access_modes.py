@@ -1,0 +1,91 @@
+"""Access modes, said before anything changes (issue 22, item 4), end to end with the real terraform:
+`plan`/`apply` name a cluster dedicated to someone else and refuse one whose Spark-config SAS
+would not be used; `verify` (and the probe closing `apply`) run no command where it cannot
+run; `adopt` writes nothing for a cluster that cannot work. The sandbox's request journal
+(PROVISION_SANDBOX_TRACE) shows what was, and was not, called."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from provisioner.sandbox.store import SANDBOX_USER
+from tests.helpers.config import WORKSPACE_KEY
+from tests.helpers.project import Project, cluster_ids
+
+WS = WORKSPACE_KEY
+ANA = "ana@example.com"
+
+
+def _run(project: Project, trace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return project.run(*args, env=project.env(PROVISION_SANDBOX_TRACE=str(trace)))
+
+
+def _calls(trace: Path, suffix: str) -> int:
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return sum(json.loads(line)["path"].endswith(suffix) for line in lines)
+
+
+def _said(done: subprocess.CompletedProcess[str], fact: str) -> list[str]:
+    return [line for line in done.stderr.splitlines() if fact in line]
+
+
+def test_a_cluster_dedicated_to_someone_else_is_named_before_apply_and_never_probed(project: Project) -> None:
+    project.config["clusters"][1].update(data_security_mode="SINGLE_USER", single_user_name=ANA)
+    project.write_config()
+
+    planned = _run(project, project.dir / "plan.jsonl", "plan")
+    assert planned.returncode == 2, planned.stderr  # a warning, not a refusal: Ana's own connection would work
+    (line,) = _said(planned, "clusters.aep-explore")
+    for fact in (f"dedicated (SINGLE_USER) to {ANA}", f"this run is {SANDBOX_USER}", "the DLZ probe cannot run"):
+        assert fact in line, line
+    assert f"single_user_name: {SANDBOX_USER}" in line and f"have {ANA} run `provision connect`" in line
+
+    trace = project.dir / "apply.jsonl"
+    applied = _run(project, trace, "apply", "--auto-approve")
+    assert applied.returncode == 1, applied.stderr  # a probe could not run
+    assert len(_said(applied, "clusters.aep-explore: dedicated")) == 1  # said before the change
+    assert _said(applied, "aep-explore: not probed: dedicated (SINGLE_USER) to ana@example.com")
+    assert _calls(trace, "/clusters/create") == 2  # both created: the SAS reaches Ana's cluster too
+    assert _calls(trace, "/contexts/create") == 1  # only aep-ingest was probed
+    assert project.store().dlz_access(WS, cluster_ids(project)["aep-explore"])
+
+    trace = project.dir / "verify.jsonl"
+    verified = _run(project, trace, "verify")
+    assert verified.returncode == 1, verified.stdout
+    assert "! aep-explore: not probed: dedicated (SINGLE_USER) to ana@example.com" in verified.stdout
+    assert _calls(trace, "/contexts/create") == 1
+    assert project.store().open_contexts(WS) == []
+
+
+def test_auto_access_mode_is_refused_before_any_call(project: Project) -> None:
+    project.config["clusters"][0].update(kind="CLASSIC_PREVIEW", data_security_mode="DATA_SECURITY_MODE_AUTO")
+    project.write_config()
+    for command in (("plan",), ("apply", "--auto-approve")):
+        trace = project.dir / f"{command[0]}.jsonl"
+        done = _run(project, trace, *command)
+        assert done.returncode == 1, done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+        assert "clusters[0].data_security_mode: DATA_SECURITY_MODE_AUTO lets Databricks choose" in line
+        assert "DATA_SECURITY_MODE_DEDICATED (or SINGLE_USER) with single_user_name" in line
+        assert not trace.exists()  # not one request: AEP, IMS and the workspace untouched
+    assert project.store().list_clusters(WS) == []
+
+
+def test_a_policy_fixing_standard_access_is_refused_before_terraform(project: Project) -> None:
+    shared = {"data_security_mode": {"type": "fixed", "value": "USER_ISOLATION", "hidden": True}}
+    policy_id = str(project.store().create_policy(WS, "Shared Compute", shared))
+    project.config["clusters"][0]["policy_id"] = policy_id
+    project.write_config()
+
+    trace = project.dir / "apply.jsonl"
+    done = _run(project, trace, "apply", "--auto-approve")
+    assert done.returncode == 1, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert f"clusters.aep-ingest: data_security_mode (fixed by cluster policy {policy_id}): USER_ISOLATION" in line
+    assert "external locations" in line and "nothing was changed" in line
+    assert _calls(trace, "/clusters/create") == 0 and _calls(trace, "/secrets/put") == 0
+    assert _calls(trace, "/credentials") == 0  # refused before AEP was asked
+    assert not (project.root() / "terraform.tfstate").exists()
+    assert project.store().list_clusters(WS) == []
