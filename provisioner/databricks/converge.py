@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from provisioner.clock import Clock, RealClock
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import cluster_gone, last_start_ms, secret_updated_ms, termination_text
 from provisioner.databricks.converge_report import ClusterOutcome, ConvergeError, ConvergeReport
@@ -98,6 +98,7 @@ def converge_clusters(
     retry_hint: str = "rerun `provision apply`",
     max_parallel: int | None = None,
     polls: TokenBucket | None = None,
+    clock: Clock | None = None,
 ) -> ConvergeReport:
     """Restart (once) what runs on the old token and wait for every (re)starting cluster.
 
@@ -107,14 +108,15 @@ def converge_clusters(
     `seen_starts`, is restarted without being read again — one round trip less inside the
     revocation window — and before any read is made (`parallel.CallBound`); a restart refused
     with INVALID_STATE (it stopped meanwhile) sends it through the read-first path. `polls`: the
-    request budget the waits' polls share (default `parallel.DEFAULT_POLL_RATE` per second).
+    request budget the waits' polls share (default `parallel.DEFAULT_POLL_RATE` per second, on
+    `clock`). `clock`: what the waits, the deadline and the polls' spacing read (the run's).
     Raises ConvergeError naming every cluster that did not make it (the others still converged).
     """
     if not cluster_ids:
         return ConvergeReport()
     fresh = Freshness(None, dict(seen_starts or {}))
     bound = DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel
-    worker = _Worker(client, console, fresh, timeout, restart=True, max_parallel=bound, polls=polls)
+    worker = _Worker(client, console, fresh, timeout, restart=True, max_parallel=bound, polls=polls, clock=clock)
     worker.known = dict(known or {})
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="converge-secret") as reader:
         worker.restart_first(cluster_ids)  # before the secret's read too: it is not needed for these
@@ -134,9 +136,10 @@ def wait_running(
     timeout: float,
     *,
     retry_hint: str = "rerun `provision apply`",
+    clock: Clock | None = None,
 ) -> ConvergeReport:
     """Wait until every cluster (already starting) is RUNNING; never restarts anything."""
-    worker = _Worker(client, console, Freshness(), timeout, restart=False)
+    worker = _Worker(client, console, Freshness(), timeout, restart=False, clock=clock)
     return _run_all(worker, clusters, retry_hint)
 
 
@@ -202,18 +205,20 @@ class _Worker:
         restart: bool,
         max_parallel: int = DEFAULT_MAX_PARALLEL,
         polls: TokenBucket | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
+        self.clock = clock or RealClock()
         self.console = console
         self.fresh = fresh
         self.restart = restart
-        self.started = time.monotonic()
+        self.started = self.clock.monotonic()
         self.timeout = timeout
         self.deadline = self.started + timeout
         self.stop = threading.Event()
         self.calls = CallBound(max_parallel)
-        self.polls = polls or TokenBucket(DEFAULT_POLL_RATE)
-        self.moving = MovingClusters(client, self.call, self.polls, self.stop)
+        self.polls = polls or TokenBucket(DEFAULT_POLL_RATE, clock=self.clock)
+        self.moving = MovingClusters(client, self.call, self.polls, self.stop, self.clock)
         self.known: dict[str, Mapping[str, Any]] = {}
         self.first: set[str] = set()  # restarted without a read of ours; announced to `calls`
 
@@ -298,24 +303,24 @@ class _Worker:
     def _wait(self, name: str, cid: str, *, restart_from: int | None) -> _Watch:
         """Poll until RUNNING (and, after our restart, with the restart's effect seen)."""
         watch = _Watch()
-        called = time.monotonic()
+        called = self.clock.monotonic()
         last_state = ""
         last_progress = called
         delay = 0.05  # dense first polls: the one after the restart finishes closes the window
         since: float | None = None  # the first look is the cluster's own read, at once
         while not self.stop.is_set():
-            asked = time.monotonic()
+            asked = self.clock.monotonic()
             info = self._look(name, cid, since, watch)
             # The next look needs a listing begun after this one ended: one begun while it was
             # in flight may be the very listing it just saw, and the wait would skip a round.
-            since = time.monotonic()
+            since = self.clock.monotonic()
             if info is None:
                 break
             if isinstance(info, ClusterOutcome):
                 watch.outcome = info
                 return watch
             state = str(info.get("state", ""))
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if state != "RUNNING":
                 watch.saw_transition = True
             if state != last_state and last_state:
@@ -352,8 +357,8 @@ class _Worker:
             # A shared listing makes frequent looks cheap: the one that sees the last cluster
             # running closes the window, so the interval stays short — counted from when this
             # look began, so a look's own round trip does not stretch the cadence.
-            interval = min(delay, self.moving.spacing(now)) - (time.monotonic() - asked)
-            self.stop.wait(max(0.0, min(interval, self.deadline - now)))
+            interval = min(delay, self.moving.spacing(now)) - (self.clock.monotonic() - asked)
+            self.clock.wait(self.stop, max(0.0, min(interval, self.deadline - now)))
             delay *= 1.3
         watch.outcome = ClusterOutcome(name, cid, "failed", "interrupted")
         return watch
@@ -379,7 +384,7 @@ class _Worker:
         or a restart without visible effect would be read as fast as the listings come."""
         if since is None and self.polls.take() == 0:
             return self._get(name, cid)
-        moving = None if watch.alone else self.moving.listed_after(time.monotonic() if since is None else since)
+        moving = None if watch.alone else self.moving.listed_after(self.clock.monotonic() if since is None else since)
         if moving is not None and cid in moving:
             watch.alone = len(moving) == 1  # from now on its own read: same cost, one round trip less
             return moving[cid]
@@ -401,7 +406,7 @@ class _Worker:
             return ClusterOutcome(name, cid, "failed", f"cannot read it ({said(exc)})")
 
     def _ok(self, name: str, what: str) -> None:
-        self.console.ok(f"{name} is {what} ({time.monotonic() - self.started:.1f}s)")
+        self.console.ok(f"{name} is {what} ({self.clock.monotonic() - self.started:.1f}s)")
 
 
 def _iso(ms: int | None) -> str:

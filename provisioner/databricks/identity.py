@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provisioner.clock import Clock, RealClock
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.parallel import MAX_PARALLEL_LIMIT
 from provisioner.databricks.ratelimit import pace
@@ -165,13 +166,15 @@ def register_secrets(environ: Mapping[str, str]) -> None:
             Secret(environ[attr.env])
 
 
-def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None) -> tuple[Config, str]:
+def sdk_config(
+    url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None, clock: Clock | None = None
+) -> tuple[Config, str]:
     """The SDK's Config for `url`, resolved from the environment as the provider would, and
     a note when the tool had to pin the auth type itself.
 
     `supplied` are credentials the target adds under their environment names (the sandbox's
-    throwaway PAT). Raises ConfigError (one line, masked) when no identity or an ambiguous
-    one is configured.
+    throwaway PAT); `clock` is what the SDK's retries sleep on (default: the SDK's own). Raises
+    ConfigError (one line, masked) when no identity or an ambiguous one is configured.
     """
 
     load()
@@ -185,6 +188,8 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
         # attribute sets `pool_maxsize`): sized for the most calls `databricks.max_parallel` allows.
         "max_connection_pools": MAX_PARALLEL_LIMIT,
     }
+    if clock is not None:
+        kwargs["clock"] = clock
     by_env = {a.env: a.name for a in Config.attributes() if a.env}
     for name, value in (supplied or {}).items():
         kwargs[by_env[name]] = value.reveal()
@@ -212,15 +217,25 @@ def sdk_config(url: str, settings: AuthSettings, supplied: Mapping[str, Secret] 
 
 
 def open_workspace(
-    host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
+    host: str,
+    url: str,
+    settings: AuthSettings,
+    supplied: Mapping[str, Secret] | None = None,
+    clock: Clock | None = None,
 ) -> OpenedWorkspace:
-    """Resolve the identity for `host` (served at `url`) and open a client on it; no call of ours yet."""
+    """Resolve the identity for `host` (served at `url`) and open a client on it; no call of ours yet.
 
-    config, note = sdk_config(url, settings, supplied)
+    `clock` (the run's) is what our pacing and waits read and what the SDK's own retries (429
+    `Retry-After`, 5xx) sleep on: `Config(clock=…)` (databricks-sdk-py `config.py`, taken by
+    `_base_client.py`'s `retried(clock=…)`); ours has the SDK's `time`/`sleep`.
+    """
+
+    clock = clock or RealClock()
+    config, note = sdk_config(url, settings, supplied, clock)
     workspace = Workspace(config)
     if config.rate_limit:  # the workspace's limit, as the user gave it to the SDK
-        pace(workspace.api_client, float(config.rate_limit))
-    return OpenedWorkspace(WorkspaceClient(workspace, host), host, str(config.auth_type), note)
+        pace(workspace.api_client, float(config.rate_limit), clock)
+    return OpenedWorkspace(WorkspaceClient(workspace, host, clock), host, str(config.auth_type), note)
 
 
 def prove(opened: OpenedWorkspace) -> Identity:
@@ -248,10 +263,14 @@ def prove(opened: OpenedWorkspace) -> Identity:
 
 
 def connect(
-    host: str, url: str, settings: AuthSettings, supplied: Mapping[str, Secret] | None = None
+    host: str,
+    url: str,
+    settings: AuthSettings,
+    supplied: Mapping[str, Secret] | None = None,
+    clock: Clock | None = None,
 ) -> tuple[WorkspaceClient, Identity]:
     """Resolve the identity for `host` (served at `url`) and prove it authenticates (SCIM Me)."""
-    opened = open_workspace(host, url, settings, supplied)
+    opened = open_workspace(host, url, settings, supplied, clock)
     return opened.client, prove(opened)
 
 

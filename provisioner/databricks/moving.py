@@ -28,10 +28,10 @@ once `SETTLING_SECONDS` have passed without another cluster settling.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
+from provisioner.clock import Clock
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 
@@ -48,8 +48,10 @@ class MovingClusters:
         call: Callable[..., Any],  # runs a workspace call within the caller's bound on calls in flight
         polls: TokenBucket,
         stop: threading.Event,
+        clock: Clock,
     ) -> None:
         self._client = client
+        self._clock = clock
         self._call = call
         self._polls = polls
         self._stop = stop
@@ -57,12 +59,12 @@ class MovingClusters:
         self._busy = False
         self._began = float("-inf")  # when the latest listing's call began (monotonic)
         self._moving: dict[str, dict[str, Any]] | None = None
-        self._created = time.monotonic()
+        self._created = clock.monotonic()
         self._settled = float("-inf")  # when a waited cluster last left the listing
 
     def settled(self) -> None:
         """A waited cluster has left the listing: those restarted with it are due."""
-        self._settled = time.monotonic()
+        self._settled = self._clock.monotonic()
 
     def spacing(self, now: float) -> float:
         """Seconds between two listings now (and between a waiter's looks: asking more often gains nothing)."""
@@ -85,11 +87,11 @@ class MovingClusters:
                 self._cond.wait(0.25)
             else:
                 return self._moving
-        began, moving = time.monotonic(), None
+        began, moving = self._clock.monotonic(), None
         try:
-            self._stop.wait(max(0.0, self._began + self.spacing(began) - began))
+            self._clock.wait(self._stop, max(0.0, self._began + self.spacing(began) - began))
             if not self._stop.is_set() and self._polls.wait(self._stop):
-                began = time.monotonic()
+                began = self._clock.monotonic()
                 listed: list[dict[str, Any]] = self._call(lambda: self._client.list_clusters(states=MOVING_STATES))
                 moving = {str(c.get("cluster_id")): c for c in listed}
         except WorkspaceError:

@@ -16,13 +16,13 @@ a connection.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
+from provisioner.clock import Clock, RealClock
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.errors import ProvisionError
 from provisioner.secret import mask
@@ -137,6 +137,7 @@ def poll_all(
     rate: float = DEFAULT_POLL_RATE,
     min_interval: float = 0.05,
     stop: threading.Event | None = None,
+    clock: Clock | None = None,
 ) -> list[Outcome[T, R]]:
     """Probe every item again and again until its probe returns a result (not None) or raises.
 
@@ -149,16 +150,18 @@ def poll_all(
 
     Outcomes come back in input order. `stop` (or Ctrl-C) ends the polling: unfinished items
     get an `InterruptedError`. Probe timeouts are the probe's business (it knows the deadline).
+    `clock` paces the budget and the spacing (the run's; a test's fake moves on its own sleeps).
     """
     todo = list(items)
     if not todo:
         return []
     stop = stop or threading.Event()
+    clock = clock or RealClock()
     done: list[Outcome[T, R] | None] = [None] * len(todo)
     last = [float("-inf")] * len(todo)
     busy: set[int] = set()
     ready = threading.Condition()
-    bucket = TokenBucket(rate)
+    bucket = TokenBucket(rate, clock=clock)
 
     def claim() -> int | None:
         with ready:
@@ -170,9 +173,13 @@ def poll_all(
                     ready.wait(0.5)  # every pending item is being probed by another thread
                     continue
                 i = min(idle, key=last.__getitem__)
-                due = last[i] + min_interval - time.monotonic()
+                due = last[i] + min_interval - clock.monotonic()
                 if due > 0:
-                    ready.wait(due)
+                    ready.release()  # the item is not due yet: sleep on the clock, not holding the others up
+                    try:
+                        clock.wait(stop, due)
+                    finally:
+                        ready.acquire()
                     continue
                 busy.add(i)
                 return i
@@ -187,7 +194,7 @@ def poll_all(
                     outcome = cast(Outcome[T, R], result)
             with ready:
                 busy.discard(i)
-                last[i] = time.monotonic()
+                last[i] = clock.monotonic()
                 if outcome is not None:
                     done[i] = outcome
                 ready.notify_all()

@@ -8,42 +8,45 @@ Our own status polls share a request budget through it (provisioner/databricks/p
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
+
+from provisioner.clock import Clock, RealClock
 
 
 class TokenBucket:
     """`rate` requests per second with bursts of up to `burst` (default: one second's worth)."""
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
+    def __init__(self, rate: float, burst: float | None = None, clock: Clock | None = None) -> None:
         self.rate = rate
         self.burst = rate if burst is None else burst
+        self.clock = clock or RealClock()
         self._tokens = self.burst
-        self._at = time.monotonic()
+        self._at = self.clock.monotonic()
         self._lock = threading.Lock()
 
     def take(self) -> float:
         """Take a token and return 0, or take none and return the seconds until one is due."""
         with self._lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
             self._at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            # A wait of exactly the computed delay may refill to 1 less a rounding error.
+            if self._tokens >= 1 - 1e-9:
+                self._tokens = max(0.0, self._tokens - 1)
                 return 0.0
             return (1 - self._tokens) / self.rate
 
     def wait(self, stop: threading.Event | None = None) -> bool:
         """Block until a token is taken (a client throttling itself); False if `stop` was set first."""
         while (delay := self.take()) > 0:
-            if stop is not None and stop.wait(delay):
+            if stop is not None and self.clock.wait(stop, delay):
                 return False
             if stop is None:
-                time.sleep(delay)
+                self.clock.sleep(delay)
         return True
 
 
-def pace(api_client: Any, rate: float) -> None:
+def pace(api_client: Any, rate: float, clock: Clock | None = None) -> None:
     """At most `rate` requests per second from this client, evenly spaced (bursts of one).
 
     `rate` is the workspace's limit as the user states it to the SDK (`rate_limit`,
@@ -56,7 +59,7 @@ def pace(api_client: Any, rate: float) -> None:
     Calls of every kind queue here in arrival order; the rotation's restarts come first
     because nothing else is let into flight while one is pending (`parallel.CallBound`).
     """
-    bucket = TokenBucket(rate, burst=1)
+    bucket = TokenBucket(rate, burst=1, clock=clock)
     call = api_client.do
 
     def do(*args: Any, **kwargs: Any) -> Any:

@@ -18,12 +18,12 @@ can carry URLs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from provisioner.clock import Clock, RealClock
 from provisioner.secret import Secret, mask
 
 if TYPE_CHECKING:
@@ -145,9 +145,10 @@ def _typed_at_root(what: str, status: int, exc: DatabricksError) -> DatabricksEr
 class WorkspaceClient:
     """Clusters, secrets, permissions and identity of one workspace."""
 
-    def __init__(self, sdk: Workspace, host: str) -> None:
+    def __init__(self, sdk: Workspace, host: str, clock: Clock | None = None) -> None:
         self.sdk = sdk
         self.host = normalize_host(host)
+        self.clock = clock or RealClock()  # what `wait_for_state` polls on (the run's)
 
     def close(self) -> None:
         pass  # the SDK's session lives as long as the client object
@@ -262,15 +263,15 @@ class WorkspaceClient:
         so the caller must check `["state"]`. Raises TimeoutError after `timeout` seconds.
         """
         wanted = frozenset(states)
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         while True:
             info = self.get_cluster(cluster_id)
             state = info.get("state", "")
             if state in wanted or state in _TERMINAL:
                 return info
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 raise TimeoutError(f"cluster {cluster_id} still {state} after {timeout:.0f}s")
-            time.sleep(poll)
+            self.clock.sleep(poll)
 
     def cluster_permission_levels(self, cluster_id: str) -> dict[str, str]:
         """Principal or group name → highest level on the cluster (reading it needs CAN_MANAGE)."""

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provisioner.clock import Clock, RealClock
 from provisioner.errors import ConfigError, ProvisionError
-from provisioner.lock.clock import Clock, RealClock
 from provisioner.lock.holder import Holder
 from provisioner.lock.store import LockStore
 

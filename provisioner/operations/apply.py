@@ -79,7 +79,7 @@ class ApplyRequest:
 def apply_environment(ctx: RunContext, env: Environment, console: Console, req: ApplyRequest) -> Applied:
     """Apply one environment (see the module docstring). DECLINED: nothing changed."""
     require_approval_possible(ctx, req.auto_approve, "apply")
-    started = time.time()
+    started = time.time()  # compared with a plan file's mtime: the filesystem's clock, not the run's
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
     check_access_modes(ctx, env)  # which clusters will not work for this run, before anything changes
     if req.warm_dlz:
@@ -219,6 +219,7 @@ def _converge(ctx: RunContext, env: Environment, console: Console, timeout: floa
             secret=env.sas.secret,
             timeout=timeout,
             max_parallel=env.databricks_max_parallel,
+            clock=ctx.clock,
         )
     if fresh_credentials:
         journal = journal_of(ctx, env)

@@ -264,4 +264,5 @@ def _ensure_running(
             client.wait_for_state(cluster_id, {"TERMINATED"}, timeout=timeout, poll=2.0)
         console.info(f"starting {name} ({cluster_id}): AEP needs it running to create the connection")
         client.start_cluster(cluster_id)
-    wait_running(client, {name: cluster_id}, console, timeout, retry_hint="run `provision connect` again")
+    hint = "run `provision connect` again"
+    wait_running(client, {name: cluster_id}, console, timeout, retry_hint=hint, clock=ctx.clock)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,12 +69,12 @@ def plan_environment(
 ) -> EnvResult:
     """Plan one environment, every line of it to `console`. A failure is a result (its summary,
     if asked for, names it) unless `raise_errors`."""
-    started = time.monotonic()
+    started = ctx.clock.monotonic()
     plan_file = req.out.resolve() if req.out else default_plan_file(env)
     ctx = dataclasses.replace(ctx, console=console)
     try:
         outcome = _plan(ctx, env, console, req, plan_file)
-        return EnvResult(env.name, outcome, time.monotonic() - started)
+        return EnvResult(env.name, outcome, ctx.clock.monotonic() - started)
     except Cancelled:
         raise
     except ProvisionError as exc:
@@ -85,7 +84,7 @@ def plan_environment(
         if raise_errors:
             raise
         console.error(str(exc))
-        return EnvResult(env.name, ExitCode.ERROR, time.monotonic() - started, _short(exc, env))
+        return EnvResult(env.name, ExitCode.ERROR, ctx.clock.monotonic() - started, _short(exc, env))
 
 
 def plan_environments(

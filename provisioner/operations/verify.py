@@ -116,7 +116,7 @@ def verify_env(
 ) -> Verification:
     """Both checks, side by side: the host check's storage round trip overlaps the probes."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlz-host") as pool:
-        host = pool.submit(check_until_settled, creds, routing=ctx.target.blob_routing())
+        host = pool.submit(check_until_settled, creds, routing=ctx.target.blob_routing(), clock=ctx.clock)
         clusters = probe_env(ctx, env, creds, options)
         return Verification(env.name, ctx.dlz_backend(), host.result(), tuple(clusters))
 

@@ -14,19 +14,19 @@ its query — so only our own words and the service's masked first line are ever
 A token fresh from a refresh is bound to a stored access policy that "may take up to 30
 seconds to take effect" (Azure REST, Set Container ACL), and until then Azure refuses it
 exactly as a revoked one. So `check_until_settled` asks again, backing off, for up to
-`SETTLE_SECONDS` before it calls a token revoked (and advises `rotate --resume`); its clock is
-injectable, so tests move time instead of sleeping.
+`SETTLE_SECONDS` before it calls a token revoked (and advises `rotate --resume`); it waits on
+the run's clock (provisioner/clock.py), so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from provisioner.clock import Clock, RealClock
 from provisioner.reach.endpoint import blob_host, container_url
 from provisioner.secret import mask, mask_sas
 
@@ -60,14 +60,6 @@ class HostCheck:
         return {"ok": self.ok, "cause": self.cause, "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class Clock:
-    """What the retry waits with (databricks-sdk-py style: injectable, so tests never sleep)."""
-
-    monotonic: Callable[[], float] = field(default=time.monotonic)
-    sleep: Callable[[float], None] = field(default=time.sleep)
-
-
 def check_until_settled(
     creds: DlzCredentials,
     *,
@@ -77,7 +69,7 @@ def check_until_settled(
     check: Callable[..., HostCheck] | None = None,
 ) -> HostCheck:
     """`check_from_host`, asked again while the token is refused as revoked, for up to `budget` seconds."""
-    clock = clock or Clock()
+    clock = clock or RealClock()
     check = check or check_from_host
     started = clock.monotonic()
     wait = 1.0

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provisioner.clock import Clock, RealClock
 from provisioner.config.model import Config, Environment, load_config
 from provisioner.console import Console
 from provisioner.databricks import identity, sdk
@@ -75,6 +76,9 @@ class RunContext:
     config_environ: Mapping[str, str] = field(default_factory=dict)
     debug: bool = False
     interactive: bool = False
+    # The one clock of the run (provisioner/clock.py): converge's waits and deadline, the poll
+    # budget and pacing, the SDK's retries, cluster waits, the lock's wait, the host check.
+    clock: Clock = field(default_factory=RealClock)
     _clients: dict[str, AepClient] = field(default_factory=dict, repr=False)
     # host → opened client and its identity's proof; shared by copies made with dataclasses.replace.
     _workspaces: dict[str, _Workspace] = field(default_factory=dict, repr=False)
@@ -148,7 +152,9 @@ class RunContext:
                 in_background(sdk.preload)  # the SDK's service modules load while host metadata answers
                 identity.register_secrets(self.environ)
                 url = self.target.workspace_url(host)
-                opened = identity.open_workspace(host, url, env.databricks_auth, self.target.databricks_credentials())
+                opened = identity.open_workspace(
+                    host, url, env.databricks_auth, self.target.databricks_credentials(), self.clock
+                )
                 self._workspaces[host] = _Workspace(opened, in_thread(lambda: identity.prove(opened), "identity"))
             return self._workspaces[host]
 

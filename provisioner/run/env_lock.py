@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from provisioner.lock.clock import Clock
+from provisioner.clock import Clock
 from provisioner.lock.environment import holding, lock_store
 from provisioner.lock.holder import Holder
 from provisioner.lock.store import LockStore
@@ -23,7 +23,8 @@ def hold_environment(
 ) -> Iterator[Holder | None]:
     """Hold `env`'s lock for the block (see `holding`); its records are `records_of(ctx, env)` meanwhile."""
     store = lock_store(env, ctx.environ)
-    with holding(store, env.name, Holder.this_run(command, ctx.environ), timeout, clock, ctx.console.info) as waited:
+    holder = Holder.this_run(command, ctx.environ)
+    with holding(store, env.name, holder, timeout, clock or ctx.clock, ctx.console.info) as waited:
         ctx.held_locks[env.name] = store
         try:
             yield waited

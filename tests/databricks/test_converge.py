@@ -5,24 +5,27 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from provisioner.clock import FakeClock
 from provisioner.config.model import AuthSettings
 from provisioner.console import Console
 from provisioner.databricks.cluster_state import last_start_ms
 from provisioner.databricks.converge import converge_clusters
-from provisioner.databricks.converge_report import ConvergeReport
+from provisioner.databricks.converge_report import ConvergeError, ConvergeReport
 from provisioner.databricks.identity import connect
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient
-from provisioner.sandbox import Sandbox
+from provisioner.sandbox import Sandbox, workspace_key
 from tests.helpers.config import WORKSPACE_HOST
 
 HOST = WORKSPACE_HOST
+WS = workspace_key(HOST)
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
@@ -186,3 +189,32 @@ def test_under_a_stated_rate_limit_restarts_are_spaced_and_never_refused(
     reads = [c for c in calls if c["path"].endswith(("/clusters/get", "/clusters/list", "/secrets/list"))]
     assert len(restarts) == 25 and reads
     assert max(c["end"] for c in restarts) <= min(c["start"] for c in reads)
+
+
+def test_a_restart_slower_than_the_timeout_ends_each_wait_at_the_deadline_on_the_run_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restarts that take ten minutes against a 30 s timeout: each cluster is restarted once, its
+    progress said every 15 s, and its wait ends as a timeout at the deadline — counted on the
+    run's clock, so the test moves time instead of waiting for it (the end-to-end twin is
+    tests/lifecycle/test_converge.py::test_timeout_is_honoured_with_progress_per_cluster)."""
+    monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "600")
+    clock = FakeClock()
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
+        client, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials, clock)
+        ids = {name: sb.store.add_cluster(WS, {**SPEC, "cluster_name": name}) for name in ("a", "b")}
+        known = {name: client.get_cluster(cid) for name, cid in ids.items()}
+        out = io.StringIO()
+        began = clock.monotonic()
+
+        with pytest.raises(ConvergeError) as failed:
+            _restart_known(client, ids, known, out, clock=clock)
+
+        report = failed.value.report
+        assert [(o.name, o.result) for o in report.outcomes] == [("a", "timeout"), ("b", "timeout")], out.getvalue()
+        assert str(failed.value).count("after the 30s timeout (--timeout)") == 2
+        assert {name: sb.store.restart_calls(WS, cid) for name, cid in ids.items()} == {"a": 1, "b": 1}
+        assert all(client.get_cluster(cid)["state"] == "RESTARTING" for cid in ids.values())
+        for name in ids:
+            assert re.search(rf"^==> {name}: still RESTARTING \(\d+s of 30s\)$", out.getvalue(), re.M), out.getvalue()
+        assert clock.monotonic() - began >= 30

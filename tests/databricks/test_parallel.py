@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from provisioner.clock import FakeClock
 from provisioner.databricks.parallel import CallBound, map_bounded, poll_all, values_or_raise
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
@@ -178,6 +179,23 @@ def test_poll_all_stops_when_asked_and_says_which_did_not_finish() -> None:
     outcomes = poll_all(probe, [0, 1, 2], max_parallel=1, rate=1000, min_interval=0, stop=stop)
     assert outcomes[0].value == 0
     assert all(isinstance(o.error, InterruptedError) for o in outcomes[1:])
+
+
+def test_poll_all_shares_one_request_budget_on_the_run_clock() -> None:
+    """Every probe takes a token of one budget: at 2/s (a second's worth at once) twelve probes,
+    four for each of three items, come two at once and then one every 0.5 s — in fake time."""
+    clock = FakeClock(start=0.0)
+    at: list[float] = []
+    counts: dict[int, int] = {}
+
+    def probe(i: int) -> int | None:
+        at.append(clock.monotonic())
+        counts[i] = counts.get(i, 0) + 1
+        return i if counts[i] == 4 else None
+
+    outcomes = poll_all(probe, [0, 1, 2], max_parallel=1, rate=2, clock=clock)
+    assert [o.value for o in outcomes] == [0, 1, 2]
+    assert at == pytest.approx([0.0, 0.0] + [0.5 * k for k in range(1, 11)])
 
 
 def test_poll_all_waits_for_real_restarts(sandbox: Sandbox, client: WorkspaceClient) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.clock import FakeClock
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
@@ -138,3 +139,20 @@ def test_errors_keep_the_sdks_type_and_the_predicates_ask_it(sandbox: Sandbox, c
     with pytest.raises(WorkspaceError) as err:
         client.restart_cluster(cluster_id)  # a terminated cluster cannot be restarted
     assert isinstance(err.value.error, InvalidState) and err.value.invalid_state
+
+
+def test_a_wait_for_a_state_gives_up_at_its_timeout_on_the_clients_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster that takes ten minutes to start and a one-minute wait polled every 10 s: six
+    polls' sleeps, then TimeoutError naming the state — on the client's (the run's) clock."""
+    monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "600")
+    clock = FakeClock()
+    with Sandbox(tmp_path / "slow", workspace_hosts=[HOST]) as sb:
+        client, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials, clock)
+        cluster_id = client.create_cluster(SPEC)
+        began = clock.monotonic()
+        with pytest.raises(TimeoutError, match=rf"cluster {cluster_id} still PENDING after 60s"):
+            client.wait_for_state(cluster_id, {"RUNNING"}, timeout=60, poll=10)
+        assert clock.sleeps == [10.0] * 6 and clock.monotonic() - began == 60
+        assert client.get_cluster(cluster_id)["state"] == "PENDING"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.lock.clock import RealClock
+from provisioner.clock import FakeClock, RealClock
 from provisioner.lock.environment import LockBusy, holding, seconds
 from provisioner.lock.holder import Holder
 from provisioner.lock.local import LocalLock
@@ -29,24 +29,6 @@ from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer
 
 pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
-
-
-class FakeClock:
-    """Time moves only when someone sleeps; `on_sleep` lets a test act at the n-th sleep."""
-
-    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self.on_sleep = on_sleep
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
 
 
 def holder(command: str = "rotate", **environ: str) -> Holder:
@@ -122,7 +104,8 @@ def test_waiting_takes_the_lock_once_the_holder_lets_go(tmp_path: Path) -> None:
     first, second = LocalLock(tmp_path / "s.tfstate"), LocalLock(tmp_path / "s.tfstate")
     other = holder("apply")
     assert first.try_acquire(other)
-    clock = FakeClock(on_sleep=lambda n: first.release() if n == 3 else None)
+    clock = FakeClock()
+    clock.follow(lambda _: first.release() if len(clock.sleeps) == 3 else None)  # the holder lets go at the 3rd poll
     said: list[str] = []
     with holding(second, "dev", holder(), timeout=60, clock=clock, on_wait=said.append) as waited_for:
         assert waited_for is not None and waited_for.run_id == other.run_id
@@ -135,12 +118,13 @@ def test_waiting_gives_up_at_the_timeout(tmp_path: Path) -> None:
     first, second = LocalLock(tmp_path / "s.tfstate"), LocalLock(tmp_path / "s.tfstate")
     assert first.try_acquire(holder("destroy"))
     clock = FakeClock()
+    began = clock.monotonic()
     with (
         pytest.raises(LockBusy, match=r"refused after waiting 90s"),
         holding(second, "dev", holder(), timeout=seconds("1m30s"), clock=clock),
     ):
         raise AssertionError("got the lock")
-    assert clock.now - 1000.0 == pytest.approx(90.0)
+    assert clock.monotonic() - began == pytest.approx(90.0)
 
 
 def test_lock_timeout_durations() -> None:

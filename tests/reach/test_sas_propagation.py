@@ -1,8 +1,8 @@
 """A fresh token is refused until its stored access policy takes effect ("may take up to 30
 seconds", Azure REST Set Container ACL; issue 22, item 7): the sandbox's blob route models the
 delay (a profile knob), and the host check asks again within a bounded budget instead of
-calling the token revoked. Time moves through the injectable clock: sleeping ages the token
-in the store, so nothing here waits."""
+calling the token revoked. Time moves through the run's clock (a `FakeClock`): sleeping ages
+the token in the store by as much, so nothing here waits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.reach.host_check import OK, REVOKED, SETTLE_SECONDS, Clock, check_from_host, check_until_settled
+from provisioner.clock import FakeClock
+from provisioner.reach.host_check import OK, REVOKED, SETTLE_SECONDS, check_from_host, check_until_settled
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.profile import FAST, REALISTIC, SAS_PROPAGATION_ENV, current_profile
 from tests.reach.test_host_check import ORG, credentials
@@ -24,23 +25,17 @@ def sandbox(tmp_path: Path, dlz_backend: str, monkeypatch: pytest.MonkeyPatch) -
         yield sb
 
 
-class AgingClock:
+def aging_clock(sandbox: Sandbox) -> FakeClock:
     """A clock whose sleep makes the store's DLZ tokens that much older."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.now = 0.0
-        self.sandbox = sandbox
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept.append(seconds)
-        with self.sandbox.store._txn() as state:
+    def age(seconds: float) -> None:
+        with sandbox.store._txn() as state:
             for record in state["dlz"].values():
                 record["issued_at"] = int(record["issued_at"]) - int(seconds * 1000)
 
-    def clock(self) -> Clock:
-        return Clock(monotonic=lambda: self.now, sleep=self.sleep)
+    clock = FakeClock()
+    clock.follow(age)
+    return clock
 
 
 def test_the_profiles_set_the_delay() -> None:
@@ -53,18 +48,18 @@ def test_a_fresh_token_is_refused_then_accepted_within_the_budget(sandbox: Sandb
     creds = credentials(body)
     assert check_from_host(creds, routing=sandbox.blob_hosts()).cause == REVOKED  # not yet in effect
 
-    aging = AgingClock(sandbox)
-    settled = check_until_settled(creds, routing=sandbox.blob_hosts(), clock=aging.clock())
+    aging = aging_clock(sandbox)
+    settled = check_until_settled(creds, routing=sandbox.blob_hosts(), clock=aging)
     assert settled.ok and settled.cause == OK, settled
     # Asked again until it took effect (real time passes too: Azurite's answers take a while).
-    assert aging.slept and sum(aging.slept) <= SETTLE_SECONDS
+    assert aging.sleeps and sum(aging.sleeps) <= SETTLE_SECONDS
 
 
 def test_a_revoked_token_is_still_called_revoked_once_the_budget_is_spent(sandbox: Sandbox) -> None:
     old = credentials(sandbox.store.dlz_credentials(ORG, "prod"))
     sandbox.store.refresh_dlz(ORG, "prod")  # the old token is revoked for good
-    aging = AgingClock(sandbox)
-    result = check_until_settled(old, routing=sandbox.blob_hosts(), clock=aging.clock())
+    aging = aging_clock(sandbox)
+    result = check_until_settled(old, routing=sandbox.blob_hosts(), clock=aging)
     assert result.cause == REVOKED and "still refused after 35 s" in result.detail
     assert "rotate --resume" in result.detail
-    assert sum(aging.slept) == pytest.approx(SETTLE_SECONDS)
+    assert sum(aging.sleeps) == pytest.approx(SETTLE_SECONDS)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import time
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
@@ -157,7 +156,7 @@ def _rotate(
         Holder.this_run("rotate", ctx.environ).where(), ready.seen_starts, secret_value.fingerprint(old.sas_token)
     )
     new = _refresh(ctx, env, old, journal, req.resume_command)
-    opened = time.monotonic()
+    opened = ctx.clock.monotonic()
     refreshed_at = _now_iso()
     written = False
     try:
@@ -185,7 +184,7 @@ def _rotate(
             with contextlib.suppress(Exception):  # --resume writes value and fingerprint again anyway
                 mode.after_window(ctx, env, new, facts)
         raise _after_refresh_failure(exc, console, req.resume_command) from None
-    window = time.monotonic() - opened
+    window = ctx.clock.monotonic() - opened
     mode.after_window(ctx, env, new, facts)
     journal.finish()
     sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
@@ -238,6 +237,7 @@ def _converge(
         timeout=req.timeout,
         retry_hint=retry_hint,
         max_parallel=env.databricks_max_parallel,
+        clock=ctx.clock,
     )
 
 
