@@ -21,11 +21,10 @@ from provisioner.databricks.converge_report import ConvergeError, ConvergeReport
 from provisioner.databricks.identity import connect
 from provisioner.databricks.ratelimit import TokenBucket
 from provisioner.databricks.workspace import WorkspaceClient
-from provisioner.sandbox import Sandbox, workspace_key
-from tests.helpers.config import WORKSPACE_HOST
+from provisioner.sandbox import Sandbox
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
 
 HOST = WORKSPACE_HOST
-WS = workspace_key(HOST)
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
@@ -202,7 +201,7 @@ def test_a_restart_slower_than_the_timeout_ends_each_wait_at_the_deadline_on_the
     clock = FakeClock()
     with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
         client, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials, clock)
-        ids = {name: sb.store.add_cluster(WS, {**SPEC, "cluster_name": name}) for name in ("a", "b")}
+        ids = {name: sb.store.add_cluster(WORKSPACE_KEY, {**SPEC, "cluster_name": name}) for name in ("a", "b")}
         known = {name: client.get_cluster(cid) for name, cid in ids.items()}
         out = io.StringIO()
         began = clock.monotonic()
@@ -213,7 +212,7 @@ def test_a_restart_slower_than_the_timeout_ends_each_wait_at_the_deadline_on_the
         report = failed.value.report
         assert [(o.name, o.result) for o in report.outcomes] == [("a", "timeout"), ("b", "timeout")], out.getvalue()
         assert str(failed.value).count("after the 30s timeout (--timeout)") == 2
-        assert {name: sb.store.restart_calls(WS, cid) for name, cid in ids.items()} == {"a": 1, "b": 1}
+        assert {name: sb.store.restart_calls(WORKSPACE_KEY, cid) for name, cid in ids.items()} == {"a": 1, "b": 1}
         assert all(client.get_cluster(cid)["state"] == "RESTARTING" for cid in ids.values())
         for name in ids:
             assert re.search(rf"^==> {name}: still RESTARTING \(\d+s of 30s\)$", out.getvalue(), re.M), out.getvalue()

@@ -148,8 +148,9 @@ def test_a_wait_for_a_state_gives_up_at_its_timeout_on_the_clients_clock(
     polls' sleeps, then TimeoutError naming the state — on the client's (the run's) clock."""
     monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "600")
     clock = FakeClock()
-    with Sandbox(tmp_path / "slow", workspace_hosts=[HOST]) as sb:
-        client, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials, clock)
+    with Sandbox(tmp_path / "slow", workspace_hosts=[WORKSPACE_HOST]) as sb:
+        url = sb.workspace_url(WORKSPACE_HOST)
+        client, _ = connect(WORKSPACE_HOST, url, AuthSettings(), sb.supplied_credentials, clock)
         cluster_id = client.create_cluster(SPEC)
         began = clock.monotonic()
         with pytest.raises(TimeoutError, match=rf"cluster {cluster_id} still PENDING after 60s"):
