@@ -17,9 +17,7 @@ from tests.helpers.project import Project
 # Everything else that waits or measures takes the run's clock.
 OWN_TIME = {
     "provisioner/clock.py": "the clock itself",
-    "provisioner/aep/http.py": "urllib3's Retry sleeps inside the transport (bounded by max_retry_seconds)",
     "provisioner/aep/ims.py": "an IMS token's own lifetime, kept with the token across runs of the client",
-    "provisioner/aep/flowservice.py": "a lost connection POST's backoff, inside the AEP client",
     "provisioner/reach/probe.py": "deadlines handed to the SDK's command-execution waits, which sleep in real time",
     "provisioner/databricks/pinning.py": "the purge warning's day count (a caller may pass `now_ms`)",
     "provisioner/operations/apply.py": "compared with a plan file's mtime: the filesystem's clock",

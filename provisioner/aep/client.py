@@ -11,6 +11,7 @@ import requests
 from provisioner.aep import ims, landingzone
 from provisioner.aep.http import HttpSettings, new_session
 from provisioner.aep.landingzone import AepContext, DlzCredentials
+from provisioner.clock import Clock, RealClock
 from provisioner.config.model import AepSettings
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret
@@ -39,11 +40,18 @@ class AepSecrets:
 
 
 class AepClient:
-    def __init__(self, settings: AepSettings, secrets: AepSecrets, session: requests.Session | None = None):
+    def __init__(
+        self,
+        settings: AepSettings,
+        secrets: AepSecrets,
+        session: requests.Session | None = None,
+        clock: Clock | None = None,
+    ):
         self.settings = settings
         self.secrets = secrets
+        self.clock = clock or RealClock()  # the run's: what retries and backoffs sleep on
         self.session = session or new_session(
-            HttpSettings(settings.timeout_seconds, settings.retries, settings.max_retry_seconds)
+            HttpSettings(settings.timeout_seconds, settings.retries, settings.max_retry_seconds), self.clock
         )
 
     def context(self) -> AepContext:

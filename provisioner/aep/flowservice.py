@@ -12,7 +12,6 @@ never retried by the transport, and before each new attempt the connection is lo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +105,7 @@ class FlowServiceClient:
                 existing = self.find(request.domain, request.cluster_id)
                 if existing is not None and existing.get("id"):
                     return str(existing["id"])  # the lost POST did create it
-                time.sleep(min(2.0**attempt, 10.0))
+                self.aep.clock.sleep(min(2.0**attempt, 10.0))
             try:
                 response = send(
                     self._once, "POST", self._url(PATH), what, json=request.body(), headers=self.aep.context().headers()

@@ -2,7 +2,9 @@
 
 Retries are urllib3's `Retry`: 429 honours `Retry-After`, 5xx and connection errors back off
 exponentially with jitter. The total time spent waiting is capped (`max_retry_seconds`), so
-a gateway answering `Retry-After: 3600` cannot stall a scheduled CI job for an hour.
+a gateway answering `Retry-After: 3600` cannot stall a scheduled CI job for an hour. The waits
+are ours (`_BoundedRetry._sleep_bounded`) and sleep on the run's clock (provisioner/clock.py), so
+tests move time instead of waiting; urllib3 still decides when and how long.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from provisioner import __version__
+from provisioner.clock import Clock, RealClock
 from provisioner.errors import CredentialsError
 from provisioner.secret import mask
 
@@ -29,11 +32,13 @@ class _BoundedRetry(Retry):
 
     max_total_sleep: float = 60.0
     slept: float = 0.0
+    clock: Clock = RealClock()
 
     def new(self, **kw: Any) -> _BoundedRetry:
         new = super().new(**kw)
         new.max_total_sleep = self.max_total_sleep
         new.slept = self.slept
+        new.clock = self.clock
         return new
 
     def sleep_for_retry(self, response: Any = None) -> bool:
@@ -47,12 +52,10 @@ class _BoundedRetry(Retry):
         self._sleep_bounded(self.get_backoff_time())
 
     def _sleep_bounded(self, seconds: float) -> None:
-        import time
-
         budget = self.max_total_sleep - self.slept
         seconds = max(0.0, min(seconds, budget))
         if seconds > 0:
-            time.sleep(seconds)
+            self.clock.sleep(seconds)
         self.slept += seconds
 
     def is_exhausted(self) -> bool:
@@ -67,7 +70,7 @@ class HttpSettings:
     backoff_factor: float = 0.5
 
 
-def new_session(settings: HttpSettings) -> requests.Session:
+def new_session(settings: HttpSettings, clock: Clock | None = None) -> requests.Session:
     retry = _BoundedRetry(
         total=settings.retries,
         connect=settings.retries,
@@ -84,6 +87,7 @@ def new_session(settings: HttpSettings) -> requests.Session:
         raise_on_status=False,
     )
     retry.max_total_sleep = settings.max_retry_seconds
+    retry.clock = clock or RealClock()
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)

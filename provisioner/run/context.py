@@ -97,7 +97,7 @@ class RunContext:
         settings = self.target.aep_settings(env)
         key = repr(settings)
         if key not in self._clients:
-            self._clients[key] = AepClient(settings, self.target.aep_secrets())
+            self._clients[key] = AepClient(settings, self.target.aep_secrets(), clock=self.clock)
         return self._clients[key]
 
     # ---- Databricks: one identity per workspace, for our calls and Terraform's

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ import pytest
 
 from provisioner.aep import ims
 from provisioner.aep.client import AepClient, AepSecrets
+from provisioner.clock import FakeClock
 from provisioner.config.model import AepSettings
 from provisioner.errors import ConfigError, CredentialsError
 from provisioner.secret import Secret
@@ -78,7 +78,7 @@ def server() -> Iterator[tuple[str, Script]]:
     ims.clear_cache()
 
 
-def client(url: str, **settings: Any) -> AepClient:
+def client(url: str, clock: FakeClock | None = None, **settings: Any) -> AepClient:
     aep = AepSettings(
         org_id="1234ABCD5678@AdobeOrg",
         client_id="client123",
@@ -87,7 +87,9 @@ def client(url: str, **settings: Any) -> AepClient:
         ims_url=url,
         **({"retries": 3, "max_retry_seconds": 5.0, "timeout_seconds": 5.0} | settings),
     )
-    return AepClient(aep, AepSecrets(client_secret=Secret("client-secret-value"), access_token=None))
+    # The retries' waits are on the client's clock: a fake one, so nothing here sleeps.
+    secrets = AepSecrets(client_secret=Secret("client-secret-value"), access_token=None)
+    return AepClient(aep, secrets, clock=clock or FakeClock())
 
 
 def ims_ok(script: Script) -> None:
@@ -136,9 +138,9 @@ def test_429_with_retry_after_then_200(server: tuple[str, Script]) -> None:
     ims_ok(script)
     script.on("/data/foundation/connectors", 429, {"error_code": "429050"}, {"Retry-After": "1"})
     script.on("/data/foundation/connectors", 200, GOOD)
-    started = time.monotonic()
-    client(url).get_credentials()
-    assert time.monotonic() - started >= 0.9  # Retry-After honoured
+    clock = FakeClock()
+    client(url, clock).get_credentials()
+    assert clock.sleeps == [1.0]  # Retry-After honoured: waited exactly what the gateway asked
     assert sum(1 for _, p, _, _ in script.requests if p.startswith("/data")) == 2
 
 
@@ -155,10 +157,10 @@ def test_persistent_5xx_is_one_clear_error_within_the_retry_budget(server: tuple
     url, script = server
     ims_ok(script)
     script.on("/data/foundation/connectors", 503, {"title": "busy"}, {"Retry-After": "30"})
-    started = time.monotonic()
+    clock = FakeClock()
     with pytest.raises(CredentialsError) as info:
-        client(url, retries=10, max_retry_seconds=1.5).get_credentials()
-    assert time.monotonic() - started < 5  # Retry-After: 30 capped by the budget
+        client(url, clock, retries=10, max_retry_seconds=1.5).get_credentials()
+    assert clock.sleeps == [1.5]  # Retry-After: 30 capped by the budget, then given up
     assert "503" in str(info.value) and "try again later" in str(info.value)
 
 
