@@ -17,6 +17,12 @@ from tests.helpers.project import Project, in_process
 from tests.helpers.sandbox import require_azurite
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked `long` first (pyproject.toml's addopts keeps this order under xdist), in
+    place and stably: each file's own order is unchanged."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """A project with the two-cluster example config (single environment `default`)."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
 from tests.helpers.project import Project
+
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
 
 EXISTING = {
     "cluster_name": "Team Analytics",

@@ -8,8 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers.config import DATABRICKS_PAT
 from tests.helpers.project import Project
+
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
 
 DAY_MS = 86_400_000
 COMMENT = "dlz-provisioner: AEP base connection 'Databricks default aep-ingest' (environment default)"

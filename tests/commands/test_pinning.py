@@ -7,10 +7,14 @@ import json
 import time
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.helpers.config import BASE_CONFIG, ORG, WORKSPACE_KEY
 from tests.helpers.project import Project
+
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
 
 
 def _errors(stderr: str) -> list[str]:

@@ -11,6 +11,9 @@ import pytest
 from tests.helpers.config import WORKSPACE_KEY
 from tests.helpers.project import Project
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 POLICY = {
     "spark_conf.spark.databricks.acl.dfAclsEnabled": {"type": "fixed", "value": "true", "hidden": True},
     "custom_tags.CostCenter": {"type": "fixed", "value": "4711"},

@@ -17,6 +17,9 @@ from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
 from tests.helpers.output import error_lines, no_secrets
 from tests.helpers.project import Project, access, applied, cluster_ids, make_project, token
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 WINDOW_RE = re.compile(r"revocation window: (\d+\.\d+)s")
 RESUME_RE = re.compile(r"(provision rotate --resume [^\n`]*?)(?:`|$)", re.MULTILINE)
 

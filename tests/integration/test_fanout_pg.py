@@ -32,6 +32,9 @@ from tests.helpers.project import Project
 from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer, finish, start, wait_for
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
 RUNNERS = 4
 MERGE_OUT = ("--expect", "envs.json", "--out", "comment.md", "--out", "merged.json")

@@ -37,6 +37,9 @@ from provisioner.run.target import RealTarget
 from tests.helpers.config import BASE_CONFIG, IDENTITY, WORKSPACE_KEY
 from tests.helpers.project import Project, workspace_cluster_ids
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 psycopg = pytest.importorskip("psycopg", reason="psycopg (a test extra) talks to the test's PostgreSQL server")
 
 SCHEMA = "dlz_default"  # the pg backend's schema for environment `default` (render's default)

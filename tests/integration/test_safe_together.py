@@ -35,6 +35,9 @@ from tests.helpers.project import Project, applied, make_project, revocations, t
 from tests.integration import test_pg_backend
 from tests.integration.test_pg_backend import PgServer
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
 COMMAND_RE = re.compile(r"`(provision [^`]+)`")
 LOCKED = "another run holds this environment's lock — "

@@ -26,6 +26,9 @@ import pytest
 from tests.helpers.config import ORG, WORKSPACE_KEY, merge
 from tests.helpers.project import Project
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 SCOPE, KEY = "aep-dlz", "dlz-sas-token"
 
 # The root as the tool rendered it before it wrote the secret itself (dlz.tf and variables.tf).

@@ -23,6 +23,9 @@ from tests.helpers.output import error_lines, no_secrets
 from tests.helpers.project import Project, access, applied, cluster_ids, make_project, revocations, token
 from tests.helpers.sandbox import sandbox_workspace
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 SCOPE = "aep-dlz"
 REFERENCE = "{{secrets/aep-dlz/dlz-sas-token}}"
 BOB = "bob@example.com"

@@ -14,9 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers.config import WORKSPACE_KEY
 from tests.helpers.output import no_secrets
 from tests.helpers.project import applied, cluster_ids, make_project, token
+
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
 
 DELTA_PREVIEW = "spark.databricks.delta.preview.enabled"
 SPEC_KEYS = ("cluster_name", "spark_version", "node_type_id", "autoscale", "autotermination_minutes", "custom_tags")

@@ -17,6 +17,9 @@ from provisioner.run.context import default_plan_file
 from provisioner.terraform.process import CHILDREN
 from tests.helpers.project import Project, applied, in_process, served
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 
 def _hold_aep_until_terraform_reads(
     monkeypatch: pytest.MonkeyPatch, trace: Path, call: str = "/clusters/get"

@@ -15,6 +15,9 @@ from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSP
 from tests.helpers.project import Project
 from tests.helpers.sandbox import use_azurite
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 ORG, SANDBOX = BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"]
 AUTH_FAILED = "Server failed to authenticate the request"
 

@@ -28,6 +28,9 @@ from tests.helpers.project import Project, workspace_cluster_ids
 
 from .test_faults import state_cluster_ids
 
+# Minutes on one worker: scheduled first (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 MARK = "DLZ_KILL_TEST"
 DEADLINE_SECONDS = 90
 

@@ -29,7 +29,7 @@ from tests.helpers.sandbox import use_azurite
 
 # The module's session runs some thirty CLI commands (each apply and rotate ends with the DLZ
 # probe, which starts Azurite): on a loaded 2-core machine that is more than the default 300 s.
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = [pytest.mark.timeout(1500), pytest.mark.long]  # long: scheduled first (tests/conftest.py)
 # command -> (argv, exit code, a phrase its output must contain): each must really have done its work.
 LATER_COMMANDS = {
     "rotate": (("rotate", "--auto-approve", "--timeout", "60"), 0, "rotated"),
