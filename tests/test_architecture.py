@@ -86,3 +86,46 @@ def test_exit_codes_mean_one_thing_each() -> None:
         "CRASH": 70,
         "CANCELLED": 130,
     }
+
+
+def _speaks_of_the_sandbox(tree: ast.AST) -> list[ast.AST]:
+    """Names (functions, variables, attributes) that start with `sandbox`, and text addressed
+    to the user as the sandbox's (`"sandbox: …"`). An AEP sandbox (`aep.sandbox`, the
+    `x-sandbox-name` header) is AEP's own word and is left alone."""
+    found: list[ast.AST] = []
+    for node in ast.walk(tree):
+        name = (
+            node.name
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            else node.id
+            if isinstance(node, ast.Name)
+            else node.attr
+            if isinstance(node, ast.Attribute)
+            else None
+        )
+        aeps_own = (
+            isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "aep"
+        )
+        if name is not None and name.lower().startswith("sandbox") and not aeps_own:
+            found.append(node)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("sandbox:"):
+            found.append(node)
+    return found
+
+
+def test_operations_never_ask_whether_they_run_on_the_sandbox() -> None:
+    """The work of each command (operations/, sas/, databricks/, terraform/, render/, reach/,
+    review/) sees the outside world only through `run.target.Target`: no sandbox-only report,
+    hook or branch (issue 24)."""
+    layers = ("operations", "sas", "databricks", "terraform", "render", "reach", "review")
+    found = []
+    for path in sorted(p for layer in layers for p in (PACKAGE / layer).rglob("*.py")):
+        for node in _speaks_of_the_sandbox(ast.parse(path.read_text(encoding="utf-8"))):
+            found.append(f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}: {ast.unparse(node)[:60]}")
+    assert found == []
+
+
+def test_the_sandbox_check_sees_a_sandbox_report() -> None:
+    """The check above can fail: it finds the report `rotate` once printed on the sandbox."""
+    code = 'def sandbox_report(ctx, when):\n    console.info(f"sandbox: {when}")\nsandbox_report(ctx, "now")'
+    assert len(_speaks_of_the_sandbox(ast.parse(code))) >= 2

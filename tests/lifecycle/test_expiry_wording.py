@@ -43,7 +43,7 @@ def test_status_after_expiry_says_what_is_wrong_and_the_fix_per_row(tmp_path: Pa
     assert rotated.returncode == 0, rotated.stderr
     said = rotated.stdout + rotated.stderr
     assert "resume" not in said, said
-    assert "after putting AEP's new token live, 2/2 running cluster(s) reach the DLZ" in said
+    assert "default: 2/2 running clusters reach the DLZ" in said  # the closing probe
     # One closing line for the rotation, not "rotation finished" and then "rotated onto …".
     assert len([line for line in said.splitlines() if "rotat" in line and line.startswith("✓")]) == 1, said
     healthy = project.run("status")

@@ -86,7 +86,6 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
             req,
             console,
             known=(creds, facts),
-            after="after putting AEP's new token live",
             finished=f"rotated onto the token AEP issued on {issued} (no new refresh)",
         )
     days = creds.days_left()
@@ -167,7 +166,6 @@ def _rotate(
         issued = {"refreshed_at": refreshed_at, "expiry_date": new.expiry_date.isoformat()}
         journal.mark("secret_written", **issued, fingerprint=secret_value.fingerprint(new.sas_token))
         console.info(f"{env.name}: token refreshed (expires {new.expiry_date.isoformat()}); the old one is revoked")
-        sandbox_report(ctx, env, ready.cluster_ids, console, "right after the refresh")
         changed = mode.apply_live(ctx, env, new, console)
         cluster_ids = ready.cluster_ids if changed is None else changed
         # Nothing but the secret changed the clusters read in the pre-flight: restart them
@@ -187,7 +185,6 @@ def _rotate(
     window = ctx.clock.monotonic() - opened
     mode.after_window(ctx, env, new, facts)
     journal.finish()
-    sandbox_report(ctx, env, ready.cluster_ids, console, "after the rotation")
     console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
     console.line(f"revocation window: {window:.2f}s (refresh answered → running clusters on the new token)")
     mode.reconcile(ctx, env, console)
@@ -263,13 +260,12 @@ def resume(
     console: Console,
     *,
     known: tuple[DlzCredentials, RotationFacts] | None = None,
-    after: str = "after the resume",
     finished: str = "rotation finished",
 ) -> int:
     """GET the current (already refreshed) token and converge on it; never refresh. `known`: the
-    credentials and facts `rotate` read already (each fact once). `after` and `finished` name
-    what ran, for the sandbox's report and the closing line: a resume, or putting live a token
-    AEP issued on its own (after expiry, or a refresh outside the tool)."""
+    credentials and facts `rotate` read already (each fact once). `finished` names what ran, for
+    the closing line: a resume, or putting live a token AEP issued on its own (after expiry, or
+    a refresh outside the tool)."""
     env, mode = req.env, mode_of(req.env)
     journal = journal_of(ctx, env)
     unfinished = journal.unfinished()
@@ -299,7 +295,6 @@ def resume(
     )
     if unfinished is not None:
         journal.finish(expiry_date=creds.expiry_date.isoformat())
-    sandbox_report(ctx, env, cluster_ids, console, after)
     console.ok(f"{env.name}: {finished} — {describe(report)}; token expires {creds.expiry_date.isoformat()}")
     since = _since(unfinished)
     if since is not None:
@@ -372,18 +367,3 @@ def describe(report: ConvergeReport) -> str:
     if report.skipped_terminated:
         parts.append(f"terminated (new token at next start): {', '.join(report.skipped_terminated)}")
     return "; ".join(parts) or "no managed clusters"
-
-
-def sandbox_report(ctx: RunContext, env: Environment, cluster_ids: dict[str, str], console: Console, when: str) -> None:
-    """Where the target has a DLZ oracle (the sandbox), say which running clusters reach the
-    landing zone. Two local state-file reads whatever the number of clusters (it runs inside
-    the window); a real workspace has no oracle (`provision verify` asks the clusters)."""
-    answers = ctx.target.dlz_access(env, cluster_ids) if cluster_ids else None
-    if answers is None:
-        return
-    running = [n for n, ok in answers.items() if ok is not None]
-    reach = sorted(n for n in running if answers[n])
-    console.info(
-        f"sandbox: {when}, {len(reach)}/{len(running)} running cluster(s) reach the DLZ"
-        + (f" ({', '.join(reach)})" if reach else "")
-    )
