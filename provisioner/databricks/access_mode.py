@@ -111,7 +111,8 @@ def judge(mode: str | None, single_user_name: str | None, identity: Identity) ->
 
 
 def _assigned_to(single_user_name: str, identity: Identity) -> bool:
-    return single_user_name == identity.user_name or single_user_name in identity.groups
+    # `users` holds every workspace user and is not listed by SCIM Me (as preflight.py reads ACLs).
+    return single_user_name in (identity.user_name, *identity.groups, "users")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ ME = Identity(HOST, "pat", "ci@example.com", "CI", groups=("data-eng", "users"))
         ("NO_ISOLATION", None, None),
         ("SINGLE_USER", "ci@example.com", None),
         ("DATA_SECURITY_MODE_DEDICATED", "data-eng", None),  # a group the run is a direct member of
+        ("SINGLE_USER", "users", None),  # every workspace user, which SCIM Me does not list
         ("SINGLE_USER", "ana@example.com", NOT_FOR_RUN),
         ("DATA_SECURITY_MODE_DEDICATED", "ml-team", NOT_FOR_RUN),
         ("USER_ISOLATION", None, NO_SAS),
@@ -65,6 +66,8 @@ def _contexts_created(trace: Path) -> int:
 
 
 def test_the_emulator_fails_where_the_rule_says_and_nowhere_else(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.store.add_group_member("data-eng", SANDBOX_USER)
+    sandbox.store.add_group_member("ml-team", "ana@example.com")
     workspace, identity = connect(HOST, sandbox.workspace_url(HOST), AuthSettings(), sandbox.supplied_credentials)
     assert identity.user_name == SANDBOX_USER
     creds = sandbox.store.dlz_credentials(ORG, "prod")
@@ -75,6 +78,9 @@ def test_the_emulator_fails_where_the_rule_says_and_nowhere_else(sandbox: Sandbo
         "mine": {"data_security_mode": "SINGLE_USER", "single_user_name": SANDBOX_USER},
         "anas": {"data_security_mode": "SINGLE_USER", "single_user_name": "ana@example.com"},
         "anas-new": {"data_security_mode": "DATA_SECURITY_MODE_DEDICATED", "single_user_name": "ana@example.com"},
+        "teams": {"data_security_mode": "DATA_SECURITY_MODE_DEDICATED", "single_user_name": "data-eng"},
+        "anas-team": {"data_security_mode": "DATA_SECURITY_MODE_DEDICATED", "single_user_name": "ml-team"},
+        "everyones": {"data_security_mode": "SINGLE_USER", "single_user_name": "users"},
         "shared": {"data_security_mode": "USER_ISOLATION"},
         "standard": {"data_security_mode": "DATA_SECURITY_MODE_STANDARD"},
         "auto": {"data_security_mode": "DATA_SECURITY_MODE_AUTO"},
@@ -106,6 +112,6 @@ def test_the_emulator_fails_where_the_rule_says_and_nowhere_else(sandbox: Sandbo
             assert raw[name].outcome == judged[name].outcome == FAILED, raw[name]
             assert "lets Databricks choose" in judged[name].detail
     probed = [n for n, s in specs.items() if not _blocks(s, identity)]
-    assert probed == ["plain", "mine", "auto"]
+    assert probed == ["plain", "mine", "teams", "everyones", "auto"]
     assert _contexts_created(trace) - before == len(probed)
     assert sandbox.store.open_contexts(WS) == []
