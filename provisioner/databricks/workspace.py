@@ -1,7 +1,8 @@
 """The Databricks workspace, through the official SDK (`databricks-sdk`).
 
 `WorkspaceClient` is a small facade over databricks-sdk's services (`sdk.Workspace`): the calls the
-tool and the sandbox's stand-in provider make (clusters, secrets, permissions, identity),
+tool makes (clusters, secrets, permissions, identity; the sandbox's stand-in provider has its own
+client, provisioner/sandbox/provider/client.py),
 with dict-shaped results and one error type, `WorkspaceError`, which keeps the SDK's typed
 error (`databricks.sdk.errors`: NotFound, PermissionDenied, InvalidState, BadRequest …) so the
 code that decides asks its type, never a code or a message. The SDK maps answers to types
@@ -166,12 +167,6 @@ class WorkspaceClient:
             answer = self.sdk.api_client.do(method, path, query=query, body=body)
         return answer if isinstance(answer, dict) else {}
 
-    def api(
-        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Any REST call of the workspace (the sandbox's stand-in provider speaks many APIs)."""
-        return self._do(method, path, query=query, body=body)
-
     # -- identity --------------------------------------------------------------------
 
     def current_user(self) -> dict[str, Any]:
@@ -234,10 +229,6 @@ class WorkspaceClient:
     def pin_cluster(self, cluster_id: str) -> None:
         with translated("POST /api/2.1/clusters/pin"):
             self.sdk.clusters.pin(cluster_id)
-
-    def unpin_cluster(self, cluster_id: str) -> None:
-        with translated("POST /api/2.1/clusters/unpin"):
-            self.sdk.clusters.unpin(cluster_id)
 
     def list_clusters(self, *, pinned_only: bool = False, states: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Every cluster the identity can see, following `next_page_token` (the SDK's iterator).
@@ -338,17 +329,6 @@ class WorkspaceClient:
         with translated("POST /api/2.0/secrets/acls/put"):
             self.sdk.secrets.put_acl(scope, principal, AclPermission(permission))
 
-    def get_scope_acl(self, scope: str, principal: str) -> str | None:
-        """The principal's own ACL entry on the scope (not what it gets through a group), or None."""
-        try:
-            with translated("GET /api/2.0/secrets/acls/get"):
-                found = self.sdk.secrets.get_acl(scope, principal)
-        except WorkspaceError as exc:
-            if exc.not_found:  # no entry for the principal, or no such scope: nothing granted here
-                return None
-            raise
-        return found.permission.value if found.permission is not None else None
-
     def scope_acls(self, scope: str) -> dict[str, str]:
         """Principal → READ/WRITE/MANAGE of every ACL entry on the scope."""
         with translated("GET /api/2.0/secrets/acls/list"):
@@ -361,9 +341,6 @@ class WorkspaceClient:
     def delete_scope_acl(self, scope: str, principal: str) -> None:
         with translated("POST /api/2.0/secrets/acls/delete"):
             self.sdk.secrets.delete_acl(scope, principal)
-
-    def current_user_name(self) -> str:
-        return str(self.current_user().get("userName") or "")
 
     def principal_groups(self, name: str) -> tuple[str, ...] | None:
         """The groups of a user (e-mail) or service principal (application id), as SCIM lists
