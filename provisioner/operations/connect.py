@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.aep.flowservice import ConnectionRequest, FlowServiceClient, FlowServiceError, norm_domain
 from provisioner.console import Console
+from provisioner.databricks.access_mode import NOT_FOR_RUN, judge
 from provisioner.databricks.converge import wait_running
 from provisioner.databricks.workspace import WorkspaceError
 from provisioner.errors import ConfigError, ProvisionError
@@ -147,6 +148,7 @@ def connect_cluster(
             return Connected(spec.name, cluster_id, str(found.current["id"]), False, False, record)
         # Made before the tool managed its token (perhaps with someone's own PAT): give it a
         # dedicated one. The token it held is unknown here, so it is named, never revoked.
+        _refuse_foreign_cluster(ctx, env, spec.name, cluster_id)
         _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
         done = replace_token(ctx, env, flow, found.current, console)
         console.warn(
@@ -154,6 +156,7 @@ def connect_cluster(
             f"has its own ({done.new.token_id}) — if the old one was a personal or CI token, revoke it yourself"
         )
         return Connected(spec.name, cluster_id, done.connection_id, False, False, done.new, token_replaced=True)
+    _refuse_foreign_cluster(ctx, env, spec.name, cluster_id)
     _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
     if found.stale is not None:
         # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
@@ -177,6 +180,22 @@ def connect_cluster(
         connection_token.discard(ctx.workspace_client(env), minted, console, env)
         raise
     return Connected(spec.name, cluster_id, connection_id, True, False, record)
+
+
+def _refuse_foreign_cluster(ctx: RunContext, env: Environment, name: str, cluster_id: str) -> None:
+    """Before a token is minted: the token would be this run's, and a cluster dedicated to someone
+    else runs none of its commands (provisioner.databricks.access_mode)."""
+    try:
+        info = ctx.workspace_client(env).get_cluster(cluster_id)
+    except WorkspaceError:
+        return  # _ensure_running reports it
+    identity = ctx.identity(env)
+    found = judge(info.get("data_security_mode"), info.get("single_user_name"), identity)
+    if found is not None and found.kind == NOT_FOR_RUN:
+        raise ProvisionError(
+            f"{env.name}: clusters.{name}: {found.reason} — have {info.get('single_user_name')} run "
+            f"`provision connect`, or set single_user_name: {identity.user_name}; nothing was created"
+        )
 
 
 # ---- provision connect --rotate-token ----------------------------------------------------

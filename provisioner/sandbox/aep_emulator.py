@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from provisioner.sandbox.command_execution import DEDICATED_MODES
 from provisioner.sandbox.store import CREDENTIAL_TYPES, DatabricksError, SandboxStore
+from provisioner.sandbox.store.identities import principal_names
 from provisioner.sandbox.wire import Request, Response, json_response
 
 IMS_TOKEN_PATH = "/ims/token/v3"
@@ -310,8 +312,18 @@ class AepEmulator:
             return f"Cluster {params['clusterId']} is not running (state {cluster['state']})"
         # AEP authenticates to the workspace with the connection's token: one that expired or
         # was revoked is refused there (403 "Invalid access token.", store/tokens.py).
-        if self.store.principal_for_token(str(params["accessToken"])) is None:
+        principal = self.store.principal_for_token(str(params["accessToken"]))
+        if principal is None:
             return f"Databricks refused the access token (403 Invalid access token.) at {params['domain']}"
+        # AEP's session on the cluster runs as the token's owner, and a dedicated cluster runs only
+        # its assigned user's (or group's) commands (command_execution.py, sources there).
+        assigned = cluster.get("single_user_name")
+        dedicated = cluster.get("data_security_mode") in DEDICATED_MODES and assigned
+        if dedicated and assigned not in principal_names(principal):
+            return (
+                f"Single-user check failed: user '{principal['userName']}' attempted to run a command on "
+                f"single-user cluster {params['clusterId']}, but the single user of this cluster is '{assigned}'"
+            )
         return None
 
 

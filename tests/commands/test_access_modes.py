@@ -89,3 +89,16 @@ def test_a_policy_fixing_standard_access_is_refused_before_terraform(project: Pr
     assert _calls(trace, "/credentials") == 0  # refused before AEP was asked
     assert not (project.root() / "terraform.tfstate").exists()
     assert project.store().list_clusters(WS) == []
+
+
+def test_connect_mints_nothing_for_a_cluster_dedicated_to_someone_else(project: Project) -> None:
+    project.config["clusters"][1].update(data_security_mode="SINGLE_USER", single_user_name=ANA)
+    project.write_config()
+    assert project.run("apply", "--auto-approve", "--no-verify").returncode == 0
+    trace = project.dir / "connect.jsonl"
+    done = _run(project, trace, "connect", "--cluster", "aep-explore")
+    assert done.returncode == 1, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert f"clusters.aep-explore: dedicated (SINGLE_USER) to {ANA}" in line and "nothing was created" in line
+    assert _calls(trace, "/token/create") == 0  # no PAT minted for a connection that could not use it
+    assert project.store().connections() == []

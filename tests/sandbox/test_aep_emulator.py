@@ -310,6 +310,30 @@ def _connection_body(cluster_id: str, pat: str) -> dict[str, Any]:
     }
 
 
+def test_a_connection_whose_token_is_not_the_dedicated_users_fails(sandbox: Sandbox, http: requests.Session) -> None:
+    # AEP's session runs as the token's owner; a dedicated cluster runs only its user's commands
+    # (databricks-sdk-py DataSecurityMode; the same rule as the emulator's command execution).
+    token = ims_token(sandbox, http)
+    anas = sandbox.store.add_cluster(
+        WORKSPACE_KEY, {"data_security_mode": "SINGLE_USER", "single_user_name": "ana@example.com"}
+    )
+    created = http.post(
+        f"{sandbox.platform_url}{CONNECTIONS}",
+        json=_connection_body(anas, sandbox_pat(sandbox)),
+        headers=aep_headers(token),
+        timeout=5,
+    )
+    assert created.status_code == 400 and "Single-user check failed" in created.text, created.text
+    sandbox.store.add_user("ana@example.com", "dapi-ana", admin=False)
+    ok = http.post(
+        f"{sandbox.platform_url}{CONNECTIONS}",
+        json=_connection_body(anas, "dapi-ana"),
+        headers=aep_headers(token),
+        timeout=5,
+    )
+    assert ok.status_code == 201, ok.text
+
+
 def test_flow_service_connections_create_and_list_mask_the_token(sandbox: Sandbox, http: requests.Session) -> None:
     token = ims_token(sandbox, http)
     cluster = sandbox.store.add_cluster(WORKSPACE_KEY)
