@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -92,14 +94,46 @@ def test_is_pinned_comes_from_the_paginated_cluster_list(tmp_path: Path) -> None
 
 
 def test_create_pins_before_waiting_and_destroy_unpins(tmp_path: Path) -> None:
+    """resourceClusterCreate (clusters/resource_cluster.go): create, pin, then wait for RUNNING.
+
+    The barrier: every `clusters/get` answer waits for a file, so a provider that waited before
+    pinning could never pin. The cluster's start time is wall time, so "the state when pinned"
+    would race a loaded machine; the held answers do not.
+    """
     config_overlay = copy.deepcopy(make_project(tmp_path / "probe").config["clusters"])
     config_overlay[0]["is_pinned"] = True
     # inline: no secret scope, which a destroy keeps on purpose (prevent_destroy).
-    project = applied(make_project(tmp_path / "p", "inline", clusters=config_overlay))
-    cid = cluster_ids(project)["aep-ingest"]
+    project = make_project(tmp_path / "p", "inline", clusters=config_overlay)
     store = project.store()
-    assert store.is_pinned(WORKSPACE_KEY, cid)
-    assert store.pinned_in_state(WORKSPACE_KEY, cid) == "PENDING"  # pinned right after create, before the wait
+    store.ensure_workspace(WORKSPACE_KEY)
+    release = project.dir / "release-clusters-get"
+    store.set_faults(**{"workspace.hold_answer": {"clusters/get": str(release)}})
+    argv = [sys.executable, "-m", "provisioner.main", "apply", "--auto-approve", "--config", str(project.config_path)]
+    with (project.dir / "apply.out").open("w") as out:
+        run = subprocess.Popen(
+            [*argv, "--sandbox"], cwd=project.dir, env=project.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+    try:
+
+        def pinned_ingest() -> str | None:
+            for cluster in store.list_clusters(WORKSPACE_KEY):
+                if cluster["cluster_name"].endswith("aep-ingest") and store.is_pinned(
+                    WORKSPACE_KEY, cluster["cluster_id"]
+                ):
+                    return str(cluster["cluster_id"])
+            return None
+
+        deadline = time.monotonic() + 180  # a hang guard: the barrier, not the time, decides
+        while (cid := pinned_ingest()) is None:
+            assert run.poll() is None, (project.dir / "apply.out").read_text()
+            assert time.monotonic() < deadline, "the cluster was not pinned while every clusters/get answer waited"
+            time.sleep(0.05)
+    finally:
+        store.set_faults(**{"workspace.hold_answer": {}})
+        release.touch()
+        run.wait(timeout=240)
+    assert run.returncode == 0, (project.dir / "apply.out").read_text()
+    assert cluster_ids(project)["aep-ingest"] == cid
     assert project.run("plan").returncode == 0
 
     done = project.run("destroy", "--auto-approve")
