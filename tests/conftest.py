@@ -13,6 +13,7 @@ import pytest
 
 from provisioner.run.context import RunContext
 from tests.helpers.config import BASE_CONFIG
+from tests.helpers.pg import PgServer, pg_server
 from tests.helpers.project import Project, in_process
 from tests.helpers.sandbox import require_azurite
 
@@ -30,6 +31,13 @@ def project(tmp_path: Path) -> Project:
     proj = Project(tmp_path, copy.deepcopy(BASE_CONFIG))
     proj.write_config()
     return proj
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    """A PostgreSQL server for the module's tests (Terraform's pg backend, the lock on pg)."""
+    with pg_server() as server:
+        yield server
 
 
 @pytest.fixture(params=["azurite", "oracle"])

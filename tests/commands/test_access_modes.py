@@ -14,7 +14,6 @@ from provisioner.sandbox.store import SANDBOX_USER
 from tests.helpers.config import WORKSPACE_KEY
 from tests.helpers.project import Project, cluster_ids
 
-WS = WORKSPACE_KEY
 ANA = "ana@example.com"
 
 
@@ -49,14 +48,14 @@ def test_a_cluster_dedicated_to_someone_else_is_named_before_apply_and_never_pro
     assert _said(applied, "aep-explore: not probed: dedicated (SINGLE_USER) to ana@example.com")
     assert _calls(trace, "/clusters/create") == 2  # both created: the SAS reaches Ana's cluster too
     assert _calls(trace, "/contexts/create") == 1  # only aep-ingest was probed
-    assert project.store().dlz_access(WS, cluster_ids(project)["aep-explore"])
+    assert project.store().dlz_access(WORKSPACE_KEY, cluster_ids(project)["aep-explore"])
 
     trace = project.dir / "verify.jsonl"
     verified = _run(project, trace, "verify")
     assert verified.returncode == 1, verified.stdout
     assert "! aep-explore: not probed: dedicated (SINGLE_USER) to ana@example.com" in verified.stdout
     assert _calls(trace, "/contexts/create") == 1
-    assert project.store().open_contexts(WS) == []
+    assert project.store().open_contexts(WORKSPACE_KEY) == []
 
 
 def test_auto_access_mode_is_refused_before_any_call(project: Project) -> None:
@@ -70,12 +69,12 @@ def test_auto_access_mode_is_refused_before_any_call(project: Project) -> None:
         assert "clusters[0].data_security_mode: DATA_SECURITY_MODE_AUTO lets Databricks choose" in line
         assert "DATA_SECURITY_MODE_DEDICATED (or SINGLE_USER) with single_user_name" in line
         assert not trace.exists()  # not one request: AEP, IMS and the workspace untouched
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_a_policy_fixing_standard_access_is_refused_before_terraform(project: Project) -> None:
     shared = {"data_security_mode": {"type": "fixed", "value": "USER_ISOLATION", "hidden": True}}
-    policy_id = str(project.store().create_policy(WS, "Shared Compute", shared))
+    policy_id = str(project.store().create_policy(WORKSPACE_KEY, "Shared Compute", shared))
     project.config["clusters"][0]["policy_id"] = policy_id
     project.write_config()
 
@@ -88,7 +87,7 @@ def test_a_policy_fixing_standard_access_is_refused_before_terraform(project: Pr
     assert _calls(trace, "/clusters/create") == 0 and _calls(trace, "/secrets/put") == 0
     assert _calls(trace, "/credentials") == 0  # refused before AEP was asked
     assert not (project.root() / "terraform.tfstate").exists()
-    assert project.store().list_clusters(WS) == []
+    assert project.store().list_clusters(WORKSPACE_KEY) == []
 
 
 def test_connect_mints_nothing_for_a_cluster_dedicated_to_someone_else(project: Project) -> None:

@@ -24,7 +24,6 @@ from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.sandbox import Sandbox
 from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
 
-HOST = WORKSPACE_HOST
 SPEC = {"spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
@@ -41,8 +40,8 @@ def slow_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
 def _client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_seconds: float) -> Iterator[WorkspaceClient]:
     monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", str(start_seconds))
     monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
-    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
-        c, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials)
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[WORKSPACE_HOST]) as sb:
+        c, _ = connect(WORKSPACE_HOST, sb.workspace_url(WORKSPACE_HOST), AuthSettings(), sb.supplied_credentials)
         yield c
 
 
@@ -199,8 +198,10 @@ def test_a_restart_slower_than_the_timeout_ends_each_wait_at_the_deadline_on_the
     tests/lifecycle/test_converge.py::test_timeout_is_honoured_with_progress_per_cluster)."""
     monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "600")
     clock = FakeClock()
-    with Sandbox(tmp_path / "sandbox", workspace_hosts=[HOST]) as sb:
-        client, _ = connect(HOST, sb.workspace_url(HOST), AuthSettings(), sb.supplied_credentials, clock)
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[WORKSPACE_HOST]) as sb:
+        client, _ = connect(
+            WORKSPACE_HOST, sb.workspace_url(WORKSPACE_HOST), AuthSettings(), sb.supplied_credentials, clock
+        )
         ids = {name: sb.store.add_cluster(WORKSPACE_KEY, {**SPEC, "cluster_name": name}) for name in ("a", "b")}
         known = {name: client.get_cluster(cid) for name, cid in ids.items()}
         out = io.StringIO()

@@ -19,25 +19,23 @@ from provisioner.clock import FakeClock
 from provisioner.databricks.parallel import CallBound, map_bounded, poll_all, values_or_raise
 from provisioner.databricks.workspace import WorkspaceClient, WorkspaceError
 from provisioner.errors import ProvisionError
-from provisioner.sandbox import Sandbox, workspace_key
+from provisioner.sandbox import Sandbox
 from provisioner.secret import Secret
-from tests.helpers.config import WORKSPACE_HOST
+from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
 from tests.helpers.sandbox import sandbox_pat, sandbox_workspace
 
-HOST = WORKSPACE_HOST
-WS = workspace_key(HOST)
 SPEC = {"cluster_name": "c", "spark_version": "15.4.x-scala2.12", "num_workers": 0}
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, workspace_hosts=[HOST]) as sb:
+    with Sandbox(tmp_path, workspace_hosts=[WORKSPACE_HOST]) as sb:
         yield sb
 
 
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[WorkspaceClient]:
-    with sandbox_workspace(sandbox, HOST) as c:
+    with sandbox_workspace(sandbox, WORKSPACE_HOST) as c:
         yield c
 
 
@@ -76,7 +74,7 @@ def test_in_flight_calls_never_exceed_the_bound() -> None:
 
 
 def test_one_clusters_error_does_not_lose_the_others(sandbox: Sandbox, client: WorkspaceClient) -> None:
-    ids = [sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(6)]
+    ids = [sandbox.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"c{i}"}) for i in range(6)]
     ids.insert(3, "0000-000000-missing0")  # permanently deleted / never existed
     outcomes = map_bounded(client.get_cluster, ids, max_parallel=4)
     assert [o.item for o in outcomes] == ids
@@ -97,7 +95,7 @@ def test_every_failure_is_named_and_no_secret_leaks_from_a_concurrent_error(
     pat = sandbox_pat(sandbox)
     # Two TERMINATED clusters: restarting them is a 400 INVALID_STATE (not retried).
     states = ["RUNNING", "TERMINATED", "RUNNING", "TERMINATED", "RUNNING"]
-    ids = [sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}, state=s) for i, s in enumerate(states)]
+    ids = [sandbox.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"c{i}"}, state=s) for i, s in enumerate(states)]
 
     def restart_or_complain(cid: str) -> str:
         if cid == ids[4]:
@@ -199,7 +197,7 @@ def test_poll_all_shares_one_request_budget_on_the_run_clock() -> None:
 
 
 def test_poll_all_waits_for_real_restarts(sandbox: Sandbox, client: WorkspaceClient) -> None:
-    ids = [sandbox.store.add_cluster(WS, {"cluster_name": f"c{i}"}) for i in range(6)]
+    ids = [sandbox.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"c{i}"}) for i in range(6)]
     for cid in ids:
         client.restart_cluster(cid)
 

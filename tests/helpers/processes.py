@@ -8,9 +8,12 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.helpers.project import Project
 
@@ -86,3 +89,31 @@ def run_sampled(
         stop.set()
         sampler.join()
     return Sampled(subprocess.CompletedProcess(argv, proc.returncode, out, err), seen, samples)
+
+
+def start(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
+    """The CLI on the project's sandbox in the background, stdout and stderr merged (`finish` it)."""
+    argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
+    return subprocess.Popen(
+        argv,
+        cwd=project.dir,
+        env=project.env(**env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    """A barrier on an observable fact (never a fixed sleep): fail naming it if it never holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.05)

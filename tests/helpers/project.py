@@ -192,6 +192,20 @@ def access(project: Project) -> dict[str, bool]:
     return {name: store.dlz_access(WORKSPACE_KEY, cid) for name, cid in cluster_ids(project).items()}
 
 
+def state_cluster_ids(project: Project) -> set[str]:
+    """The cluster ids in the default root's local state (none before the first apply)."""
+    path = project.root() / "terraform.tfstate"
+    if not path.exists():
+        return set()
+    state = json.loads(path.read_text())  # consistent = parseable and complete
+    return {
+        inst["attributes"]["cluster_id"]
+        for r in state["resources"]
+        if r["type"] == "databricks_cluster"
+        for inst in r["instances"]
+    }
+
+
 def workspace_cluster_ids(project: Project) -> set[str]:
     """Every cluster the sandbox's workspace holds, whoever made it."""
     return {c["cluster_id"] for c in project.store().list_clusters(WORKSPACE_KEY)}

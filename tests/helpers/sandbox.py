@@ -3,6 +3,7 @@ HTTP against its emulators for the tests that assert wire behaviour."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable
@@ -12,11 +13,13 @@ from typing import Any
 import pytest
 import requests
 
+from provisioner.aep.landingzone import DlzCredentials
 from provisioner.config.model import AuthSettings
 from provisioner.databricks.identity import connect
 from provisioner.databricks.workspace import WorkspaceClient
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.azurite import AZURITE_VERSION, find_azurite
+from provisioner.secret import Secret
 from tests.helpers.config import CLIENT_ID, WORKSPACE_HOST
 from tests.helpers.project import Project
 
@@ -24,6 +27,17 @@ from tests.helpers.project import Project
 # mixed the two up would fail.
 EMULATOR_ORG_ID = "1234567890ABCDEF12345678@AdobeOrg"
 IMS_SCOPE = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
+
+
+def credentials(body: dict[str, str], **change: str) -> DlzCredentials:
+    """AEP's credentials answer (`change` replacing some of its fields) as the product holds it."""
+    body = {**body, **change}
+    return DlzCredentials(
+        body["containerName"],
+        body["storageAccountName"],
+        Secret(body["SASToken"]),
+        dt.date.fromisoformat(body["expiryDate"]),
+    )
 
 
 def sandbox_pat(sandbox: Sandbox) -> str:

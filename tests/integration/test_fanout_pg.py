@@ -28,14 +28,13 @@ from provisioner.review.review_comment import MARKER
 from provisioner.sandbox.store import SandboxStore
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT
 from tests.helpers.leaks import Needles
+from tests.helpers.pg import PgServer
+from tests.helpers.processes import finish, start, wait_until
 from tests.helpers.project import Project
-from tests.integration import test_pg_backend
-from tests.integration.test_pg_backend import PgServer, finish, start, wait_for
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
 
-pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
 RUNNERS = 4
 MERGE_OUT = ("--expect", "envs.json", "--out", "comment.md", "--out", "merged.json")
 ENVIRONMENTS = [f"e{i:02d}" for i in range(1, 25)]
@@ -190,7 +189,7 @@ def test_different_environments_never_wait_and_one_environment_serializes(
 
     # A slow cluster start: a window in which lock-a's apply holds its lock (not a timing assertion).
     first = start(project, "apply", "--env", "lock-a", "--auto-approve", PROVISION_SANDBOX_CLUSTER_START_SECONDS="40")
-    wait_for(a_is_creating, "the apply of lock-a to hold its lock while it creates a cluster")
+    wait_until(a_is_creating, "the apply of lock-a to hold its lock while it creates a cluster")
     # Same environment: waits for the lock (the default 0s would fail at once).
     second = start(project, "apply", "--env", "lock-a", "--auto-approve", "--lock-timeout", "3m")
     # Another environment: --lock-timeout 0s, so any wait on lock-a's lock would be an error.

@@ -10,27 +10,8 @@ import subprocess
 
 from provisioner.sandbox import Sandbox
 from tests.helpers.config import BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY
+from tests.helpers.identity import ARM, SP_ID, no_oauth_secrets, oauth_env
 from tests.helpers.project import Project, cluster_ids
-
-SP_ID = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
-SP_SECRET = "dose-SPsecret0value0ZXCVBNM0987"
-ARM = {
-    "ARM_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
-    "ARM_CLIENT_SECRET": "arm-SECRET0for0the0backend0LKJH",
-    "ARM_TENANT_ID": "99999999-8888-7777-6666-555555555555",
-}
-
-
-def oauth_env(project: Project, **extra: str) -> dict[str, str]:
-    env = project.env(DATABRICKS_CLIENT_ID=SP_ID, DATABRICKS_CLIENT_SECRET=SP_SECRET, **extra)
-    del env["DATABRICKS_TOKEN"]
-    return env
-
-
-def no_secrets(*texts: str) -> None:
-    for text in texts:
-        for secret in (SP_SECRET, DATABRICKS_PAT, ARM["ARM_CLIENT_SECRET"], "dose-sbx-"):
-            assert secret not in text
 
 
 def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
@@ -75,7 +56,7 @@ def test_the_whole_flow_with_oauth_m2m_only(project: Project) -> None:
     minted = connection["auth"]["params"]["accessToken"]
     owner = store.principal_for_token(minted)
     assert owner is not None and owner["userName"] == SP_ID
-    no_secrets(*(r.stdout + r.stderr for r in (planned, applied, status, rotated, adopted, connected)))
+    no_oauth_secrets(*(r.stdout + r.stderr for r in (planned, applied, status, rotated, adopted, connected)))
     assert minted not in connected.stdout + connected.stderr
 
 
@@ -89,7 +70,7 @@ def test_arm_for_the_backend_beside_databricks_credentials(project: Project) -> 
         assert f"Databricks auth pinned to {name}" in planned.stderr
         applied = project.run("apply", "--auto-approve", env=env)
         assert applied.returncode == 0, applied.stderr
-        no_secrets(planned.stdout + planned.stderr, applied.stdout + applied.stderr)
+        no_oauth_secrets(planned.stdout + planned.stderr, applied.stdout + applied.stderr)
 
     (current,) = project.store().valid_tokens()
     raw_env = project.env(**ARM, TF_VAR_dlz_sas_token=current["SASToken"])

@@ -14,8 +14,8 @@ import requests
 
 from provisioner.sandbox import Sandbox
 from tests.helpers.config import BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.identity import SP_ID, SP_SECRET, no_oauth_secrets, oauth_env
 from tests.helpers.project import Project, cluster_ids
-from tests.integration.test_identity_flow import SP_ID, SP_SECRET, no_secrets, oauth_env
 
 SCIM = "/api/2.0/preview/scim/v2"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -88,7 +88,7 @@ def test_a_non_admin_service_principal_runs_the_whole_lifecycle(project: Project
     assert store.list_clusters(WORKSPACE_KEY) == []
     principal = store.find_principal(SP_ID)
     assert principal is not None and "admins" not in principal["groups"]
-    no_secrets(*(r.stdout + r.stderr for r in (planned, applied, again, rotated, status, verified, destroyed)))
+    no_oauth_secrets(*(r.stdout + r.stderr for r in (planned, applied, again, rotated, status, verified, destroyed)))
 
 
 def test_asking_a_non_admin_run_to_pin_is_refused_before_anything_changes(project: Project) -> None:

@@ -8,22 +8,11 @@ applies on one environment, an interrupted apply, and a clean plan at the end.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
-import pwd
-import secrets
-import shlex
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,125 +24,15 @@ from provisioner.errors import ConfigError
 from provisioner.run.context import RunContext
 from provisioner.run.target import RealTarget
 from tests.helpers.config import BASE_CONFIG, IDENTITY, WORKSPACE_KEY
+from tests.helpers.pg import SCHEMA, PgServer
+from tests.helpers.processes import finish, start, wait_until
 from tests.helpers.project import Project, workspace_cluster_ids
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
 
-psycopg = pytest.importorskip("psycopg", reason="psycopg (a test extra) talks to the test's PostgreSQL server")
-
-SCHEMA = "dlz_default"  # the pg backend's schema for environment `default` (render's default)
 SLOW_START = "5"  # seconds a new sandbox cluster takes to run: a window to act during an apply
 LOCKED = "the state is locked by another run"
-
-
-# ---- a throwaway PostgreSQL server ------------------------------------------------------------
-
-
-@dataclass
-class PgServer:
-    port: int
-    password: str
-    database: str
-
-    @property
-    def conn_str(self) -> str:
-        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{self.database}?sslmode=disable"
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.conn_str, autocommit=True) as conn:
-            cursor = conn.execute(sql, params)
-            return cursor.fetchall() if cursor.description is not None else []
-
-    def advisory_locks(self) -> int:
-        return int(self.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0])
-
-    def state(self) -> dict[str, Any]:
-        rows = self.query(f"SELECT data FROM {SCHEMA}.states WHERE name = 'default'")
-        assert len(rows) == 1, rows
-        doc: dict[str, Any] = json.loads(rows[0][0])
-        return doc
-
-
-def _as_server_user(argv: list[str]) -> tuple[list[str], int | None]:
-    """PostgreSQL refuses to run as root: as root, run it as `postgres` (or `nobody`)."""
-    if os.geteuid() != 0:
-        return argv, None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            uid = pwd.getpwnam(name).pw_uid
-            if shutil.which("runuser"):
-                return ["runuser", "-u", name, "--", *argv], uid
-            return ["su", "-s", "/bin/sh", name, "-c", shlex.join(argv)], uid
-    pytest.skip("running as root and there is neither a postgres nor a nobody user to run PostgreSQL as")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    missing = [tool for tool in ("initdb", "pg_ctl", "postgres") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"PostgreSQL server binaries not on PATH ({', '.join(missing)}) — run .ci/install-postgres.sh")
-    # Not under pytest's tmp dir: that is private to root, and the server runs as another user.
-    base = Path(tempfile.mkdtemp(prefix="dlz-pg-"))
-    password = "pgPW-" + secrets.token_urlsafe(12)
-    _, uid = _as_server_user(["true"])
-    (base / "pwfile").write_text(password + "\n")
-    if uid is not None:
-        for path in (base, base / "pwfile"):
-            os.chown(path, uid, -1)
-    os.chmod(base, 0o700)
-    data, port = base / "data", _free_port()
-
-    def run(argv: list[str]) -> None:
-        cmd, _ = _as_server_user(argv)
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"{shlex.join(argv)}: {done.stdout}{done.stderr}"
-
-    run(
-        [
-            "initdb",
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            f"--pwfile={base / 'pwfile'}",
-            "-A",
-            "scram-sha-256",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ]
-    )
-    run(
-        [
-            "pg_ctl",
-            "-D",
-            str(data),
-            "-l",
-            str(base / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {base} -F",
-        ]
-    )
-    try:
-        server = PgServer(port, password, "postgres")
-        server.query("CREATE DATABASE tfstate")
-        yield PgServer(port, password, "tfstate")
-    finally:
-        with contextlib.suppress(Exception):
-            run(["pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # ---- the project -------------------------------------------------------------------------------
@@ -181,33 +60,6 @@ def with_backend(backend: dict[str, Any], extra_clusters: int = 0) -> dict[str, 
             }
         )
     return config
-
-
-def start(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
-    return subprocess.Popen(
-        argv,
-        cwd=project.dir,
-        env=project.env(**env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def creating(project: Project, pg: PgServer) -> Callable[[], bool]:
@@ -319,7 +171,7 @@ def test_concurrent_applies_serialize_on_the_lock(project: Project, pg: PgServer
 
     # 1. Fail fast (the default, --lock-timeout 0s): the second run is refused with a clear line.
     first = start(project, "apply", "--auto-approve", PROVISION_SANDBOX_CLUSTER_START_SECONDS=SLOW_START)
-    wait_for(creating(project, pg), "the first apply to be creating its cluster")
+    wait_until(creating(project, pg), "the first apply to be creating its cluster")
     second_code, second_out = finish(start(project, "apply", "--auto-approve"))
     assert first.poll() is None, "the first apply ended before the second one tried the lock"
     first_code, first_out = finish(first)
@@ -339,7 +191,7 @@ def test_concurrent_applies_serialize_on_the_lock(project: Project, pg: PgServer
     # 2. Wait (--lock-timeout): the second run plans after the first applied, and finds nothing to do.
     project.write_config(with_backend({"type": "pg"}, extra_clusters=2))
     first = start(project, "apply", "--auto-approve", PROVISION_SANDBOX_CLUSTER_START_SECONDS=SLOW_START)
-    wait_for(creating(project, pg), "the first apply to be creating its cluster")
+    wait_until(creating(project, pg), "the first apply to be creating its cluster")
     waiter = start(project, "apply", "--auto-approve", "--lock-timeout", "2m")
     first_code, first_out = finish(first)
     waiter_code, waiter_out = finish(waiter)
@@ -358,14 +210,14 @@ def test_concurrent_applies_serialize_on_the_lock(project: Project, pg: PgServer
 def test_interrupted_apply_releases_its_lock_and_state_survives(project: Project, pg: PgServer) -> None:
     project.write_config(with_backend({"type": "pg"}, extra_clusters=3))
     apply = start(project, "apply", "--auto-approve", PROVISION_SANDBOX_CLUSTER_START_SECONDS=SLOW_START)
-    wait_for(creating(project, pg), "the apply to be creating its cluster")
+    wait_until(creating(project, pg), "the apply to be creating its cluster")
     apply.send_signal(signal.SIGINT)  # as Ctrl-C would: provision forwards it to terraform
     code, out = finish(apply)
     assert code == 130, out[-3000:]
     assert "Interrupt received" in out
     assert "interrupted: terraform apply stopped" in out
 
-    wait_for(lambda: pg.advisory_locks() == 0, "the state lock to be released", timeout=10)
+    wait_until(lambda: pg.advisory_locks() == 0, "the state lock to be released", timeout=10)
     plan = project.run("plan")  # --lock-timeout 0s: would fail at once on a leftover lock
     assert plan.returncode in (0, 2), plan.stderr
     assert LOCKED not in plan.stderr

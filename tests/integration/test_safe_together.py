@@ -30,15 +30,13 @@ import pytest
 from provisioner.sandbox.store.base import now_ms
 from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
 from tests.helpers.output import error_lines
+from tests.helpers.pg import PgServer
 from tests.helpers.processes import descendants
-from tests.helpers.project import Project, applied, make_project, revocations, token
-from tests.integration import test_pg_backend
-from tests.integration.test_pg_backend import PgServer
+from tests.helpers.project import Project, applied, cluster_ids, make_project, revocations, token
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
 
-pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
 COMMAND_RE = re.compile(r"`(provision [^`]+)`")
 LOCKED = "another run holds this environment's lock — "
 
@@ -110,16 +108,9 @@ class Barrier:
 # ---- what must hold after every race and every kill ---------------------------------------------------
 
 
-def state_cluster_ids(project: Project) -> dict[str, str]:
-    from provisioner.terraform import TerraformState
-
-    doc = json.loads((project.root() / "terraform.tfstate").read_text())
-    return TerraformState(doc).clusters()
-
-
 def assert_all_on_current_token(project: Project, ids: dict[str, str] | None = None) -> None:
     store = project.store()
-    ids = ids or state_cluster_ids(project)
+    ids = ids or cluster_ids(project)
     assert ids
     running = {n: c for n, c in ids.items() if (store.get_cluster(WORKSPACE_KEY, c) or {}).get("state") == "RUNNING"}
     assert running == ids, f"not every cluster runs: {ids} vs {running}"
@@ -158,7 +149,7 @@ def restarted_once(project: Project, since_ms: int) -> bool:
     store = project.store()
     counts = {
         cid: len(store.cluster_events(WORKSPACE_KEY, cid, event_types=frozenset({"RESTARTING"}), start_time=since_ms))
-        for cid in state_cluster_ids(project).values()
+        for cid in cluster_ids(project).values()
     }
     assert set(counts.values()) == {1}, counts
     return True

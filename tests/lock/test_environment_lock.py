@@ -1,8 +1,8 @@
 """The environment lock on each backend: one holder at a time, a refusal naming the holder,
 waiting on an injected clock, and a holder that died never blocking the next run.
 
-Real components: the kernel's flock (local), a real PostgreSQL server (pg: the server of
-tests/integration/test_pg_backend.py), Azurite's blob leases (azurerm)."""
+Real components: the kernel's flock (local), a real PostgreSQL server (pg: tests/helpers/pg.py),
+Azurite's blob leases (azurerm)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,7 @@ from provisioner.lock.holder import Holder
 from provisioner.lock.local import LocalLock
 from provisioner.lock.store import LockStore
 from tests.helpers.config import REPO
-from tests.integration import test_pg_backend
-from tests.integration.test_pg_backend import PgServer
-
-pg = test_pg_backend.pg  # the module-scoped PostgreSQL server, a fixture of its own here
+from tests.helpers.pg import PgServer
 
 
 def holder(command: str = "rotate", **environ: str) -> Holder:

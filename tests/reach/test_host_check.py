@@ -15,24 +15,13 @@ from provisioner.aep.landingzone import DlzCredentials
 from provisioner.reach.host_check import EXPIRED, OK, REVOKED, WRONG_ACCOUNT, check_from_host
 from provisioner.sandbox import Sandbox
 from provisioner.secret import Secret
-
-ORG = "1234567890ABCDEF12345678@AdobeOrg"
+from tests.helpers.sandbox import EMULATOR_ORG_ID, credentials
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path, dlz_backend: str) -> Iterator[Sandbox]:
     with Sandbox(tmp_path / "sandbox", dlz_backend=dlz_backend) as sb:
         yield sb
-
-
-def credentials(body: dict[str, str], **change: str) -> DlzCredentials:
-    body = {**body, **change}
-    return DlzCredentials(
-        body["containerName"],
-        body["storageAccountName"],
-        Secret(body["SASToken"]),
-        dt.date.fromisoformat(body["expiryDate"]),
-    )
 
 
 def one_char_altered(token: str) -> str:
@@ -47,21 +36,21 @@ def assert_masked(text: str, token: str) -> None:
 
 
 def test_current_token_lists_the_container(sandbox: Sandbox) -> None:
-    body = sandbox.store.dlz_credentials(ORG, "prod")
+    body = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(body))
     assert check.ok and check.cause == OK, check
     assert body["containerName"] in check.detail
 
 
 def test_the_token_is_a_service_sas_bound_to_a_stored_access_policy(sandbox: Sandbox) -> None:
-    token = sandbox.store.dlz_credentials(ORG, "prod")["SASToken"]
+    token = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")["SASToken"]
     assert re.fullmatch(r"sv=[0-9-]+&si=dlz-[0-9a-f-]{36}&sr=c&sp=racwdlm&sig=[A-Za-z0-9%]+", token)
 
 
 def test_a_refresh_revokes_the_old_token_at_once(sandbox: Sandbox) -> None:
-    old = sandbox.store.dlz_credentials(ORG, "prod")
+    old = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old)).ok
-    new = sandbox.store.refresh_dlz(ORG, "prod")
+    new = sandbox.store.refresh_dlz(EMULATOR_ORG_ID, "prod")
     check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old))
     assert not check.ok and check.cause == REVOKED, check
     assert check.detail.startswith("403 "), check
@@ -73,14 +62,14 @@ def test_a_refresh_revokes_the_old_token_at_once(sandbox: Sandbox) -> None:
 def test_a_refresh_by_another_process_is_honoured(sandbox: Sandbox, tmp_path: Path) -> None:
     from provisioner.sandbox.store import SandboxStore
 
-    old = sandbox.store.dlz_credentials(ORG, "prod")
+    old = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old)).ok
-    SandboxStore(tmp_path / "sandbox").refresh_dlz(ORG, "prod")  # what `provision sandbox refresh` does
+    SandboxStore(tmp_path / "sandbox").refresh_dlz(EMULATOR_ORG_ID, "prod")  # what `provision sandbox refresh` does
     assert check_from_host(routing=sandbox.blob_hosts(), creds=credentials(old)).cause == REVOKED
 
 
 def test_token_altered_by_one_character_fails_with_a_clear_line(sandbox: Sandbox) -> None:
-    body = sandbox.store.dlz_credentials(ORG, "prod")
+    body = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     altered = one_char_altered(body["SASToken"])
     check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(body, SASToken=altered))
     assert not check.ok and check.cause == REVOKED, check
@@ -90,8 +79,8 @@ def test_token_altered_by_one_character_fails_with_a_clear_line(sandbox: Sandbox
 
 
 def test_expired_policy_fails_as_expired(sandbox: Sandbox) -> None:
-    sandbox.store.dlz_credentials(ORG, "prod")
-    sandbox.store.expire_dlz(ORG, "prod")  # the stored access policy ends yesterday
+    sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
+    sandbox.store.expire_dlz(EMULATOR_ORG_ID, "prod")  # the stored access policy ends yesterday
     (record,) = sandbox.store.dlz_records()
     check = check_from_host(routing=sandbox.blob_hosts(), creds=credentials(record))
     assert not check.ok and check.cause == EXPIRED, check
@@ -100,7 +89,7 @@ def test_expired_policy_fails_as_expired(sandbox: Sandbox) -> None:
 
 
 def test_wrong_account_fails_as_wrong_account(sandbox: Sandbox) -> None:
-    body = sandbox.store.dlz_credentials(ORG, "prod")
+    body = sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod")
     check = check_from_host(
         routing=sandbox.blob_hosts(), creds=credentials(body, storageAccountName="sndbxdtlnnosuchaccount0")
     )

@@ -15,7 +15,7 @@ from provisioner.clock import FakeClock
 from provisioner.reach.host_check import OK, REVOKED, SETTLE_SECONDS, check_from_host, check_until_settled
 from provisioner.sandbox import Sandbox
 from provisioner.sandbox.profile import FAST, REALISTIC, SAS_PROPAGATION_ENV, current_profile
-from tests.reach.test_host_check import ORG, credentials
+from tests.helpers.sandbox import EMULATOR_ORG_ID, credentials
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_the_profiles_set_the_delay() -> None:
 
 
 def test_a_fresh_token_is_refused_then_accepted_within_the_budget(sandbox: Sandbox) -> None:
-    body = sandbox.store.refresh_dlz(ORG, "prod")
+    body = sandbox.store.refresh_dlz(EMULATOR_ORG_ID, "prod")
     creds = credentials(body)
     assert check_from_host(creds, routing=sandbox.blob_hosts()).cause == REVOKED  # not yet in effect
 
@@ -56,8 +56,8 @@ def test_a_fresh_token_is_refused_then_accepted_within_the_budget(sandbox: Sandb
 
 
 def test_a_revoked_token_is_still_called_revoked_once_the_budget_is_spent(sandbox: Sandbox) -> None:
-    old = credentials(sandbox.store.dlz_credentials(ORG, "prod"))
-    sandbox.store.refresh_dlz(ORG, "prod")  # the old token is revoked for good
+    old = credentials(sandbox.store.dlz_credentials(EMULATOR_ORG_ID, "prod"))
+    sandbox.store.refresh_dlz(EMULATOR_ORG_ID, "prod")  # the old token is revoked for good
     aging = aging_clock(sandbox)
     result = check_until_settled(old, routing=sandbox.blob_hosts(), clock=aging)
     assert result.cause == REVOKED and "still refused after 35 s" in result.detail

@@ -33,7 +33,7 @@ from provisioner.sandbox import Sandbox
 from tests.helpers.config import DATABRICKS_PAT, WORKSPACE_KEY
 from tests.helpers.output import error_lines
 from tests.helpers.processes import descendants
-from tests.helpers.project import Project, new_project, tree_fingerprint, workspace_cluster_ids
+from tests.helpers.project import Project, new_project, state_cluster_ids, tree_fingerprint, workspace_cluster_ids
 
 FAST_RETRIES = {"retries": 2, "max_retry_seconds": 10, "timeout_seconds": 5}
 
@@ -313,19 +313,6 @@ def test_connection_refused_is_retried_then_one_line(workspace: Project) -> None
 
 
 # ---- Terraform faults -----------------------------------------------------------------------
-
-
-def state_cluster_ids(project: Project) -> set[str]:
-    path = project.root() / "terraform.tfstate"
-    if not path.exists():
-        return set()
-    state = json.loads(path.read_text())  # consistent = parseable and complete
-    return {
-        inst["attributes"]["cluster_id"]
-        for r in state["resources"]
-        if r["type"] == "databricks_cluster"
-        for inst in r["instances"]
-    }
 
 
 def assert_consistent_and_unlocked(project: Project) -> None:

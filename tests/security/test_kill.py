@@ -15,33 +15,20 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.config import WORKSPACE_KEY
-from tests.helpers.processes import descendants
-from tests.helpers.project import Project, workspace_cluster_ids
-
-from .test_faults import state_cluster_ids
+from tests.helpers.processes import descendants, wait_until
+from tests.helpers.project import Project, state_cluster_ids, workspace_cluster_ids
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
 
 MARK = "DLZ_KILL_TEST"
-DEADLINE_SECONDS = 90
-
-
-def wait_for(what: str, condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> None:
-    """A barrier on an observable fact (never a fixed sleep): fail naming it if it never holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"never happened: {what}")
-        time.sleep(0.05)
 
 
 def marked_processes(mark: str) -> dict[int, int]:
@@ -120,7 +107,7 @@ def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphan
     )
     try:
         # The barrier: a cluster exists in the workspace, and Terraform has not heard so.
-        wait_for("a cluster create reached the workspace", lambda: bool(workspace_cluster_ids(project)))
+        wait_until(lambda: bool(workspace_cluster_ids(project)), "a cluster create reached the workspace")
         tree = descendants(apply.pid)
         assert tree, "terraform should be running"
         apply.send_signal(signal.SIGKILL)
@@ -129,7 +116,7 @@ def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphan
         release.touch()
     # Terraform outlives us only to finish: every process of the run ends, none left under init.
     try:
-        wait_for("every process of the killed run exits", lambda: not marked_processes(mark))
+        wait_until(lambda: not marked_processes(mark), "every process of the killed run exits")
     except pytest.fail.Exception:
         left = marked_processes(mark)
         report = describe(left)
@@ -169,11 +156,11 @@ def kill_9_while_create_is_held(project: Project, tmp_path: Path, env: dict[str,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for("a cluster create reached the workspace", lambda: bool(workspace_cluster_ids(project)))
+        wait_until(lambda: bool(workspace_cluster_ids(project)), "a cluster create reached the workspace")
         for pid in [apply.pid, *descendants(apply.pid)]:
             os.kill(pid, signal.SIGKILL)
         apply.wait(timeout=30)
-        wait_for("every process of the killed run is gone", lambda: not marked_processes(mark))
+        wait_until(lambda: not marked_processes(mark), "every process of the killed run is gone")
     finally:
         release.touch()
     store.clear_faults()
@@ -239,14 +226,14 @@ def test_a_plan_file_left_by_a_killed_apply_is_removed_by_the_next_command(
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for("a cluster create reached the workspace", lambda: bool(workspace_cluster_ids(project)))
+        wait_until(lambda: bool(workspace_cluster_ids(project)), "a cluster create reached the workspace")
         (left,) = plans.glob("apply-*.tfplan")
         assert left.name == f"apply-{apply.pid}.tfplan"
         apply.send_signal(signal.SIGKILL)
         apply.wait(timeout=30)
     finally:
         release.touch()
-    wait_for("every process of the killed run exits", lambda: not marked_processes(mark))
+    wait_until(lambda: not marked_processes(mark), "every process of the killed run exits")
     project.store().clear_faults()
     assert left.exists(), "nothing of the killed run could remove it"
     # A live run's plan (this test process's pid, alive since before the file was written) stays.
