@@ -7,15 +7,17 @@ adds what our waits need beyond the SDK's:
 - `monotonic()` for deadlines and spacing (wall time may jump under NTP);
 - `wait(event, seconds)`: a sleep that a stop event (Ctrl-C, a run ending) cuts short.
 
-A `RealClock` satisfies the SDK's protocol too (`time`, `sleep`), so the run's clock is also the one
-the SDK's own 429/5xx retries sleep on (`databricks.identity.open_workspace`).
+Ours has the SDK's two methods (`time`, `sleep`), so the run's clock is also the one the SDK's own
+429/5xx retries sleep on (`databricks.identity.open_workspace`); the AEP client's retries sleep
+on it too (`aep/http.py`).
 
 `FakeClock` is the tests' clock (as the SDK's `tests/clock.py`): time stands still until someone
 sleeps, then jumps by the sleep; `at(t, action)` runs an action when time first reaches `t` — a
-barrier expressed in time, not a real wait. Several threads may sleep on one fake: each sleep
-advances the shared time by its own length (time only moves forward), so a wait of N threads passes
-fake time up to N times faster than real time would; a test states what it waits for, never how
-long it took.
+barrier expressed in time, not a real wait — and `follow(moved)` lets an emulator's records age
+with it (the sandbox keeps its own time: it imports nothing of ours). Several threads may sleep on
+one fake: each sleep advances the shared time by its own length (time only moves forward), so a
+wait of N threads passes fake time up to N times faster than real time would; a test states what
+it waits for, never how long it took.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ anything changes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -113,14 +112,13 @@ def resolve_pins(
     return dataclasses.replace(env, clusters=clusters)
 
 
-def purge_warning(info: dict[str, Any], pinned: bool, now_ms: int | None = None) -> str | None:
+def purge_warning(info: dict[str, Any], pinned: bool, now_ms: int) -> str | None:
     """A line for an unpinned cluster that has been terminated for more than 20 days.
 
     `pinned` comes from `clusters/list` (`filter_by.is_pinned`): `clusters/get` does not say.
     """
     if pinned or info.get("state") != "TERMINATED" or not info.get("terminated_time"):
         return None
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     days = (now_ms - int(info["terminated_time"])) // _DAY_MS
     if days <= WARN_DAYS:
         return None

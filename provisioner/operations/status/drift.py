@@ -114,6 +114,7 @@ class WorkspaceReading:
     clusters: Mapping[str, dict[str, Any] | WorkspaceError]  # cluster id -> `clusters/get` view
     pinned: frozenset[str]
     secrets: Mapping[str, int] | None  # secret_scope mode: the scope's keys -> written (ms)
+    read_at_ms: int  # when, on the run's clock (the client's): the purge warning counts days from it
     strays: tuple[Stray, ...] = ()  # tagged for this environment, unknown to its state
 
 
@@ -129,7 +130,8 @@ def read_workspace(client: WorkspaceClient, env: Environment, ids: Mapping[str, 
         listed = side.submit(client.list_clusters) if missing else None
         reads = read_clusters(client, env, ids, beside=1 + bool(missing))
         strays = () if listed is None else tuple(find_strays(listed.result(), env.name, ids.values()))
-        return WorkspaceReading(reads.clusters, reads.pinned, secrets.result(), strays)
+        read_at_ms = int(client.clock.time() * 1000)
+        return WorkspaceReading(reads.clusters, reads.pinned, secrets.result(), read_at_ms, strays)
 
 
 def status_report(
@@ -304,7 +306,7 @@ def _cluster_status(
     state = str(info.get("state", "UNKNOWN"))
     started = last_start_ms(info) or None
     out = ClusterStatus(spec.name, cluster_id, state, "current", None, ms_to_iso(started))
-    warning = purge_warning(info, cluster_id in reading.pinned)
+    warning = purge_warning(info, cluster_id in reading.pinned, reading.read_at_ms)
     if warning:
         out.warnings.append(warning)
     live = info.get("spark_conf") or {}
