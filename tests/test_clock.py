@@ -17,7 +17,6 @@ from tests.helpers.project import Project
 # Everything else that waits or measures takes the run's clock.
 OWN_TIME = {
     "provisioner/clock.py": "the clock itself",
-    "provisioner/aep/ims.py": "an IMS token's own lifetime, kept with the token across runs of the client",
     "provisioner/reach/probe.py": "deadlines handed to the SDK's command-execution waits, which sleep in real time",
     "provisioner/operations/apply.py": "compared with a plan file's mtime: the filesystem's clock",
     "provisioner/commands/sandbox.py": "`provision sandbox serve` idles until Ctrl-C",

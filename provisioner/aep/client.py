@@ -75,4 +75,6 @@ class AepClient:
             return self.secrets.access_token
         assert self.secrets.client_secret is not None  # require() checked
         s = self.settings
-        return ims.get_access_token(self.session, s.ims_url, s.client_id, self.secrets.client_secret, s.scope)
+        return ims.get_access_token(
+            self.session, s.ims_url, s.client_id, self.secrets.client_secret, s.scope, self.clock
+        )

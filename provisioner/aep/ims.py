@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 import requests
 
 from provisioner.aep.http import error_detail, json_body, send
+from provisioner.clock import Clock
 from provisioner.errors import CredentialsError
 from provisioner.secret import Secret
 
@@ -19,10 +19,12 @@ _EARLY_RENEWAL_SECONDS = 300
 @dataclass(frozen=True)
 class AccessToken:
     token: Secret
-    expires_at: float  # time.monotonic() deadline
+    expires_at: float  # a deadline on `clock`, the clock of the run that asked for it (monotonic)
+    clock: Clock
 
-    def usable(self) -> bool:
-        return time.monotonic() < self.expires_at - _EARLY_RENEWAL_SECONDS
+    def usable(self, clock: Clock) -> bool:
+        # A deadline on another clock (another run's, a test's fake) says nothing: ask again.
+        return clock is self.clock and clock.monotonic() < self.expires_at - _EARLY_RENEWAL_SECONDS
 
 
 _cache: dict[tuple[str, str, str], AccessToken] = {}
@@ -30,22 +32,23 @@ _cache_lock = threading.Lock()
 
 
 def get_access_token(
-    session: requests.Session, ims_url: str, client_id: str, client_secret: Secret, scope: str
+    session: requests.Session, ims_url: str, client_id: str, client_secret: Secret, scope: str, clock: Clock
 ) -> Secret:
-    """A valid IMS access token; a cached one is reused within its lifetime (no refresh tokens in S2S)."""
+    """A valid IMS access token; a cached one is reused within its lifetime (no refresh tokens in S2S),
+    counted on `clock` (the run's: the cache lives as long as the process, which runs one command)."""
     key = (ims_url, client_id, scope)
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is not None and cached.usable():
+        if cached is not None and cached.usable(clock):
             return cached.token
-    token = _request_token(session, ims_url, client_id, client_secret, scope)
+    token = _request_token(session, ims_url, client_id, client_secret, scope, clock)
     with _cache_lock:
         _cache[key] = token
     return token.token
 
 
 def _request_token(
-    session: requests.Session, ims_url: str, client_id: str, client_secret: Secret, scope: str
+    session: requests.Session, ims_url: str, client_id: str, client_secret: Secret, scope: str, clock: Clock
 ) -> AccessToken:
     what = "IMS token request"
     response = send(
@@ -79,7 +82,7 @@ def _request_token(
     # IMS says seconds; a value above a day in milliseconds would be the v2 API — normalise.
     if lifetime > 10 * 86400:
         lifetime /= 1000.0
-    return AccessToken(token=Secret(token), expires_at=time.monotonic() + lifetime)
+    return AccessToken(token=Secret(token), expires_at=clock.monotonic() + lifetime, clock=clock)
 
 
 def clear_cache() -> None:

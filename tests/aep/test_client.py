@@ -124,6 +124,23 @@ def test_ims_token_is_reused_within_its_lifetime(server: tuple[str, Script]) -> 
     assert [p for _, p, _, _ in script.requests].count("/ims/token/v3") == 1
 
 
+def test_ims_token_is_renewed_five_minutes_before_it_expires(server: tuple[str, Script]) -> None:
+    """IMS says `expires_in` 86399 s; the token is asked for again once less than the five-minute
+    margin is left, not before — on the client's clock, so the test waits a fake day."""
+    url, script = server
+    ims_ok(script)
+    script.on("/data/foundation/connectors", 200, GOOD)
+    clock = FakeClock()
+    aep = client(url, clock)
+    aep.get_credentials()
+    clock.sleep(86399 - 300 - 1)
+    aep.get_credentials()
+    assert [p for _, p, _, _ in script.requests].count("/ims/token/v3") == 1  # still within its lifetime
+    clock.sleep(1)
+    aep.get_credentials()
+    assert [p for _, p, _, _ in script.requests].count("/ims/token/v3") == 2
+
+
 def test_refresh_is_a_post_with_action_refresh(server: tuple[str, Script]) -> None:
     url, script = server
     ims_ok(script)
