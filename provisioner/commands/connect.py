@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     ctx, env, args.cluster, console, timeout=args.timeout, if_expiring_within=args.if_expiring_within
                 )
                 _report_rotation(console, env.name, rotated, args.json)
-                return ExitCode.OK
+                return ExitCode.ERROR if any(r.refused for r in rotated) else ExitCode.OK
             done = connect_cluster(
                 ctx, env, args.cluster, console, timeout=args.timeout, database=args.database, catalog=args.catalog
             )
@@ -69,6 +69,9 @@ def _token_json(record: TokenRecord | None) -> dict[str, Any] | None:
 
 
 def _report_rotation(console: Console, env: str, rotated: list[Rotated], as_json: bool) -> None:
+    for r in rotated:
+        if r.refused:  # on stderr with --json too: the reason the command fails
+            console.error(r.refused)
     if as_json:
         doc = [
             {
@@ -80,12 +83,15 @@ def _report_rotation(console: Console, env: str, rotated: list[Rotated], as_json
                 "oldRevoked": r.old_revoked,
                 "proof": r.proof or None,
                 "skipped": r.skipped or None,
+                "refused": r.refused or None,
             }
             for r in rotated
         ]
         console.result(json.dumps({"environment": env, "connections": doc}, indent=2, sort_keys=True))
         return
     for r in rotated:
+        if r.refused:
+            continue
         if r.new is None:
             console.info(f"{env}: {r.cluster}: token not rotated — {r.skipped}")
             continue

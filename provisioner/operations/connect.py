@@ -148,16 +148,14 @@ def connect_cluster(
             return Connected(spec.name, cluster_id, str(found.current["id"]), False, False, record)
         # Made before the tool managed its token (perhaps with someone's own PAT): give it a
         # dedicated one. The token it held is unknown here, so it is named, never revoked.
-        _refuse_foreign_cluster(ctx, env, spec.name, cluster_id)
-        _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+        _ready_for_token(ctx, env, spec.name, cluster_id, console, timeout, command="provision connect")
         done = replace_token(ctx, env, flow, found.current, console)
         console.warn(
             f"{env.name}: AEP base connection {done.connection_id} had a token the tool did not mint; it now "
             f"has its own ({done.new.token_id}) — if the old one was a personal or CI token, revoke it yourself"
         )
         return Connected(spec.name, cluster_id, done.connection_id, False, False, done.new, token_replaced=True)
-    _refuse_foreign_cluster(ctx, env, spec.name, cluster_id)
-    _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+    _ready_for_token(ctx, env, spec.name, cluster_id, console, timeout, command="provision connect")
     if found.stale is not None:
         # Ours, but for a cluster id that is gone (re-created): repoint it, never a duplicate.
         done = replace_token(ctx, env, flow, found.stale, console, cluster_id=cluster_id)
@@ -182,20 +180,31 @@ def connect_cluster(
     return Connected(spec.name, cluster_id, connection_id, True, False, record)
 
 
-def _refuse_foreign_cluster(ctx: RunContext, env: Environment, name: str, cluster_id: str) -> None:
-    """Before a token is minted: the token would be this run's, and a cluster dedicated to someone
-    else runs none of its commands (provisioner.databricks.access_mode)."""
+class ForeignCluster(ProvisionError):
+    """The cluster is dedicated to someone other than the run's principal: a token this run
+    mints could not use it (provisioner.databricks.access_mode)."""
+
+
+def _ready_for_token(
+    ctx: RunContext, env: Environment, name: str, cluster_id: str, console: Console, timeout: float, *, command: str
+) -> None:
+    """Before a token is minted for the cluster's connection (`connect`, `connect --rotate-token`),
+    the cluster read once: refused if dedicated to someone else — the token would be this run's,
+    and such a cluster runs none of its commands, so AEP could not use it — and started if it is
+    not running (AEP checks it is RUNNING when the connection is created or explored)."""
+    client = ctx.workspace_client(env)
     try:
-        info = ctx.workspace_client(env).get_cluster(cluster_id)
-    except WorkspaceError:
-        return  # _ensure_running reports it
+        info = client.get_cluster(cluster_id)
+    except WorkspaceError as exc:
+        raise ProvisionError(f"cannot read cluster {name} ({cluster_id}): {exc.message}") from None
     identity = ctx.identity(env)
     found = judge(info.get("data_security_mode"), info.get("single_user_name"), identity)
     if found is not None and found.kind == NOT_FOR_RUN:
-        raise ProvisionError(
+        raise ForeignCluster(
             f"{env.name}: clusters.{name}: {found.reason} — have {info.get('single_user_name')} run "
-            f"`provision connect`, or set single_user_name: {identity.user_name}; nothing was created"
+            f"`{command} --cluster {name}`, or set single_user_name: {identity.user_name}; nothing was created"
         )
+    _ensure_running(ctx, env, name, cluster_id, str(info.get("state", "")), console, timeout)
 
 
 # ---- provision connect --rotate-token ----------------------------------------------------
@@ -210,6 +219,7 @@ class Rotated:
     old_revoked: bool = False
     proof: str = ""
     skipped: str = ""
+    refused: str = ""  # not rotated, and the command fails: the line saying why
 
 
 def rotate_tokens(
@@ -241,7 +251,15 @@ def rotate_tokens(
             why = f"not expiring within {if_expiring_within} days ({left})"
             done.append(Rotated(spec.name, str(current["id"]), old, None, skipped=why))
             continue
-        _ensure_running(ctx, env, spec.name, cluster_id, console, timeout)
+        try:
+            _ready_for_token(
+                ctx, env, spec.name, cluster_id, console, timeout, command="provision connect --rotate-token"
+            )
+        except ForeignCluster as exc:
+            # The connection may hold its assigned user's working token: a token of this run's
+            # would replace it with one AEP cannot use. The other clusters' rotations go on.
+            done.append(Rotated(spec.name, str(current["id"]), old, None, refused=str(exc)))
+            continue
         replaced = replace_token(ctx, env, flow, current, console)
         done.append(Rotated(spec.name, replaced.connection_id, old, replaced.new, replaced.old_revoked, replaced.proof))
     return done
@@ -267,15 +285,11 @@ def _cluster_spec(ctx: RunContext, env: Environment, name: str | None) -> Cluste
 
 
 def _ensure_running(
-    ctx: RunContext, env: Environment, name: str, cluster_id: str, console: Console, timeout: float
+    ctx: RunContext, env: Environment, name: str, cluster_id: str, state: str, console: Console, timeout: float
 ) -> None:
-    """AEP checks the cluster is RUNNING when the connection is created."""
+    """AEP checks the cluster is RUNNING when the connection is created; `state` as just read."""
 
     client = ctx.workspace_client(env)
-    try:
-        state = client.get_cluster(cluster_id).get("state", "")
-    except WorkspaceError as exc:
-        raise ProvisionError(f"cannot read cluster {name} ({cluster_id}): {exc.message}") from None
     if state == "RUNNING":
         return
     if state in ("TERMINATED", "TERMINATING", "ERROR"):

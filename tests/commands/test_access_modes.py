@@ -101,3 +101,49 @@ def test_connect_mints_nothing_for_a_cluster_dedicated_to_someone_else(project: 
     assert f"clusters.aep-explore: dedicated (SINGLE_USER) to {ANA}" in line and "nothing was created" in line
     assert _calls(trace, "/token/create") == 0  # no PAT minted for a connection that could not use it
     assert project.store().connections() == []
+
+
+def test_token_rotation_mints_nothing_for_a_cluster_dedicated_to_someone_else(project: Project) -> None:
+    """The rotation's pre-check is plain `connect`'s: a token of this run's would replace, in AEP,
+    one that may be the assigned user's working token with one the cluster refuses."""
+    assert project.run("apply", "--auto-approve", "--no-verify").returncode == 0
+    for name in ("aep-ingest", "aep-explore"):
+        assert project.run("connect", "--cluster", name).returncode == 0
+    # An admin dedicates aep-explore to Ana (Compute → Edit → Access mode), behind the tool's back.
+    store = project.store()
+    cid = cluster_ids(project)["aep-explore"]
+    live = store.get_cluster(WS, cid)
+    kept = ("cluster_name", "spark_version", "node_type_id", "num_workers", "autotermination_minutes", "spark_conf")
+    spec = {k: live[k] for k in kept if k in live}
+    store.edit_cluster(
+        WS,
+        {
+            **spec,
+            "custom_tags": live.get("custom_tags", {}),
+            "cluster_id": cid,
+            "data_security_mode": "SINGLE_USER",
+            "single_user_name": ANA,
+        },
+    )
+    before = {c["id"]: (c["description"], c["auth"]["params"]["accessToken"]) for c in store.connections()}
+
+    trace = project.dir / "rotate-all.jsonl"
+    done = _run(project, trace, "connect", "--rotate-token", "--json")
+    assert done.returncode == 1, done.stderr
+    assert _calls(trace, "/token/create") == 1  # aep-ingest's only
+    rotated = {c["cluster"]: c for c in json.loads(done.stdout)["connections"]}
+    assert rotated["aep-ingest"]["rotated"] is True  # the other cluster's rotation goes on
+    assert rotated["aep-explore"]["rotated"] is False
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert f"clusters.aep-explore: dedicated (SINGLE_USER) to {ANA}" in line and "nothing was created" in line
+    assert f"have {ANA} run `provision connect --rotate-token --cluster aep-explore`" in line
+
+    trace = project.dir / "rotate-one.jsonl"
+    done = _run(project, trace, "connect", "--rotate-token", "--cluster", "aep-explore")
+    assert done.returncode == 1, done.stderr
+    assert len(_said(done, f"clusters.aep-explore: dedicated (SINGLE_USER) to {ANA}")) == 1
+    assert _calls(trace, "/token/create") == 0 and _calls(trace, "/token/delete") == 0
+    after = {c["id"]: (c["description"], c["auth"]["params"]["accessToken"]) for c in store.connections()}
+    (explore_id,) = [c["id"] for c in store.connections() if c["auth"]["params"]["clusterId"] == cid]
+    assert after[explore_id] == before[explore_id]  # AEP still holds the token it held
+    assert not store.pat_refused(before[explore_id][1])
