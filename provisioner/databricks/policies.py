@@ -93,9 +93,11 @@ class PolicyConflict(ProvisionError):
 
 
 def fetch_policies(client: WorkspaceClient, env: Environment) -> dict[str, ClusterPolicy]:
-    """Every policy the environment's clusters name, by id."""
+    """Every policy the environment's clusters name, by id. A command reads them through
+    RunContext.cluster_policies, which asks here once per policy."""
 
     out: dict[str, ClusterPolicy] = {}
+    versions: tuple[Mapping[str, Any], ...] | None = None  # the workspace's runtimes, read once
     for cluster in env.clusters:
         pid = cluster.policy_id
         if pid is None or pid in out:
@@ -103,7 +105,9 @@ def fetch_policies(client: WorkspaceClient, env: Environment) -> dict[str, Clust
         try:
             policy = ClusterPolicy.from_api(client.get_cluster_policy(pid))
             if policy.names_special_runtime():
-                policy = dataclasses.replace(policy, runtimes=tuple(client.spark_versions()))
+                if versions is None:
+                    versions = tuple(client.spark_versions())
+                policy = dataclasses.replace(policy, runtimes=versions)
             out[pid] = policy
         except WorkspaceError as exc:
             if exc.not_found:

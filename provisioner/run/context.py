@@ -2,9 +2,9 @@
 config → credentials → render → terraform → report.
 
 `RunContext` holds what a command run shares: the config, the console, the `Target` (real
-services or the offline sandbox — the one seam between them, see provisioner/run/target.py) and
-the Databricks identity resolved once per workspace. The step functions below each do one
-thing and only look left.
+services or the offline sandbox — the one seam between them, see provisioner/run/target.py),
+the Databricks identity resolved once per workspace and the cluster policies read once per
+command. The step functions below each do one thing and only look left.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from provisioner.databricks import identity, sdk
 from provisioner.databricks.access_mode import judge_environment
 from provisioner.databricks.identity import AuthPin, predicted_auth_type
 from provisioner.databricks.pinning import check_pin_limit, resolve_pins, without_gone_imports
-from provisioner.databricks.policies import apply_policies, fetch_policies
+from provisioner.databricks.policies import ClusterPolicy, apply_policies, fetch_policies
 from provisioner.databricks.preflight import check_access
 from provisioner.errors import ConfigError, ExitCode, ProvisionError
 from provisioner.render.root import PROVIDER_CONSTRAINT, DlzTarget, RenderedRoot, render_root, warm, write_root
@@ -88,6 +88,10 @@ class RunContext:
     _warned: set[str] = field(default_factory=set, repr=False)
     # environment name -> its held lock (provisioner.lock.environment), where its journal is kept.
     held_locks: dict[str, LockStore] = field(default_factory=dict, repr=False)
+    # host → policy id → the cluster policy as read in this command (shared by copies): the
+    # access-mode check and the render both apply them, and parallel environments share them.
+    _policies: dict[str, dict[str, ClusterPolicy]] = field(default_factory=dict, repr=False)
+    _policy_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     # ---- AEP
 
@@ -157,6 +161,20 @@ class RunContext:
                 )
                 self._workspaces[host] = _Workspace(opened, in_thread(lambda: identity.prove(opened), "identity"))
             return self._workspaces[host]
+
+    def cluster_policies(self, env: Environment) -> Mapping[str, ClusterPolicy]:
+        """The policies `env`'s clusters name, by id, each read once per command
+        (provisioner.databricks.policies `fetch_policies`): a later step, or another environment
+        on the workspace, gets the same answer without asking again."""
+        host = env.databricks_host
+        with self._workspace_lock:
+            known = self._policies.setdefault(host, {})
+            lock = self._policy_locks.setdefault(host, threading.Lock())
+        with lock:  # two environments planned at once naming one policy: one read
+            unread = tuple(c for c in env.clusters if c.policy_id is not None and c.policy_id not in known)
+            if unread:
+                known.update(fetch_policies(self.workspace_client(env), dataclasses.replace(env, clusters=unread)))
+            return {c.policy_id: known[c.policy_id] for c in env.clusters if c.policy_id is not None}
 
     def warn_once(self, console: Console, text: str) -> None:
         """Print `text` as a warning unless this command has printed it already."""
@@ -317,7 +335,7 @@ def with_policies(ctx: RunContext, env: Environment) -> Environment:
     if not any(c.policy_id for c in env.clusters):
         return env
 
-    return apply_policies(env, fetch_policies(ctx.workspace_client(env), env), ctx.console.info)
+    return apply_policies(env, ctx.cluster_policies(env), ctx.console.info)
 
 
 def with_pins(ctx: RunContext, env: Environment) -> Environment:
@@ -346,7 +364,7 @@ def check_access_modes(ctx: RunContext, env: Environment) -> None:
     if any(c.policy_id for c in env.clusters):
         # The policy may fix the mode (a "Shared Compute" policy fixes USER_ISOLATION); its notes
         # are said by the render.
-        env = apply_policies(env, fetch_policies(ctx.workspace_client(env), env))
+        env = apply_policies(env, ctx.cluster_policies(env))
     found = judge_environment(env, ctx.identity(env))
     for line in found.warnings:
         ctx.warn_once(ctx.console, line)
