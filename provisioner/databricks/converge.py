@@ -153,6 +153,7 @@ def _run_all(worker: _Worker, cluster_ids: Mapping[str, str], retry_hint: str) -
     """
     report = ConvergeReport()
     items = sorted(cluster_ids.items())
+    worker.moving.expect(len(items))
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), _MAX_WAITERS)), thread_name_prefix="converge")
     try:
         futures = {pool.submit(worker.one, name, cid): (name, cid) for name, cid in items}
@@ -386,8 +387,14 @@ class _Worker:
             return self._get(name, cid)
         moving = None if watch.alone else self.moving.listed_after(self.clock.monotonic() if since is None else since)
         if moving is not None and cid in moving:
-            watch.alone = len(moving) == 1  # from now on its own read: same cost, one round trip less
-            return moving[cid]
+            info = moving[cid]
+            if str(info.get("state")) == "RUNNING":  # a wide listing (`moving.WIDE_FROM`): no read to confirm it
+                if watch.saw_transition and not watch.confirmed:
+                    watch.confirmed = True
+                    self.moving.settled()
+                return info
+            watch.alone = self.moving.in_motion(moving) == 1  # from now on its own read: same cost, one round trip less
+            return info
         if moving is not None and not watch.confirmed:
             watch.confirmed = True
             self.moving.settled()
