@@ -112,11 +112,11 @@ def test_token_rotation_mints_nothing_for_a_cluster_dedicated_to_someone_else(pr
     # An admin dedicates aep-explore to Ana (Compute → Edit → Access mode), behind the tool's back.
     store = project.store()
     cid = cluster_ids(project)["aep-explore"]
-    live = store.get_cluster(WS, cid)
+    live = store.get_cluster(WORKSPACE_KEY, cid)
     kept = ("cluster_name", "spark_version", "node_type_id", "num_workers", "autotermination_minutes", "spark_conf")
     spec = {k: live[k] for k in kept if k in live}
     store.edit_cluster(
-        WS,
+        WORKSPACE_KEY,
         {
             **spec,
             "custom_tags": live.get("custom_tags", {}),
