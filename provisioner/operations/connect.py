@@ -66,6 +66,24 @@ def lookup(
     return Lookup(None, stale)
 
 
+class ForeignCluster(ProvisionError):
+    """The cluster is dedicated to someone other than the run's principal: a token this run
+    mints could not use it (provisioner.databricks.access_mode)."""
+
+
+def _refuse_foreign(ctx: RunContext, env: Environment, name: str, info: Mapping[str, Any], *, command: str) -> None:
+    """Before a token is minted for a connection to the cluster `info` describes: ForeignCluster
+    when it is dedicated to someone else — the token would be this run's, and such a cluster runs
+    none of its commands, so AEP could not use it."""
+    identity = ctx.identity(env)
+    found = judge(info.get("data_security_mode"), info.get("single_user_name"), identity)
+    if found is not None and found.kind == NOT_FOR_RUN:
+        raise ForeignCluster(
+            f"{env.name}: clusters.{name}: {found.reason} — have {info.get('single_user_name')} run "
+            f"`{command} --cluster {name}`, or set single_user_name: {identity.user_name}; nothing was created"
+        )
+
+
 def repoint_changed(
     ctx: RunContext,
     env: Environment,
@@ -87,7 +105,12 @@ def repoint_changed(
             continue  # no connection for this cluster (or one already points at the new id)
         connection_id = str(found.stale.get("id"))
         try:
+            _refuse_foreign(ctx, env, name, ctx.workspace_client(env).get_cluster(new_id), command="provision connect")
             replace_token(ctx, env, flow, found.stale, console, cluster_id=new_id)
+        except ForeignCluster as exc:
+            # The re-created cluster is someone else's: its assigned user repoints the connection.
+            orphaned.append(f"AEP base connection {connection_id} still points at {name}'s old cluster {old_id}: {exc}")
+            continue
         except (FlowServiceError, ProvisionError, WorkspaceError) as exc:
             orphaned.append(
                 f"AEP base connection {connection_id} still points at {name}'s old cluster {old_id} ({exc}) — "
@@ -180,30 +203,18 @@ def connect_cluster(
     return Connected(spec.name, cluster_id, connection_id, True, False, record)
 
 
-class ForeignCluster(ProvisionError):
-    """The cluster is dedicated to someone other than the run's principal: a token this run
-    mints could not use it (provisioner.databricks.access_mode)."""
-
-
 def _ready_for_token(
     ctx: RunContext, env: Environment, name: str, cluster_id: str, console: Console, timeout: float, *, command: str
 ) -> None:
     """Before a token is minted for the cluster's connection (`connect`, `connect --rotate-token`),
-    the cluster read once: refused if dedicated to someone else — the token would be this run's,
-    and such a cluster runs none of its commands, so AEP could not use it — and started if it is
-    not running (AEP checks it is RUNNING when the connection is created or explored)."""
+    the cluster read once: refused if dedicated to someone else (`_refuse_foreign`), started if it
+    is not running (AEP checks it is RUNNING when the connection is created or explored)."""
     client = ctx.workspace_client(env)
     try:
         info = client.get_cluster(cluster_id)
     except WorkspaceError as exc:
         raise ProvisionError(f"cannot read cluster {name} ({cluster_id}): {exc.message}") from None
-    identity = ctx.identity(env)
-    found = judge(info.get("data_security_mode"), info.get("single_user_name"), identity)
-    if found is not None and found.kind == NOT_FOR_RUN:
-        raise ForeignCluster(
-            f"{env.name}: clusters.{name}: {found.reason} — have {info.get('single_user_name')} run "
-            f"`{command} --cluster {name}`, or set single_user_name: {identity.user_name}; nothing was created"
-        )
+    _refuse_foreign(ctx, env, name, info, command=command)
     _ensure_running(ctx, env, name, cluster_id, str(info.get("state", "")), console, timeout)
 
 

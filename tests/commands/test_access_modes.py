@@ -147,3 +147,31 @@ def test_token_rotation_mints_nothing_for_a_cluster_dedicated_to_someone_else(pr
     (explore_id,) = [c["id"] for c in store.connections() if c["auth"]["params"]["clusterId"] == cid]
     assert after[explore_id] == before[explore_id]  # AEP still holds the token it held
     assert not store.pat_refused(before[explore_id][1])
+
+
+def test_a_recreated_cluster_dedicated_to_someone_else_keeps_its_connection_unrepointed(project: Project) -> None:
+    """apply repoints the connection of a re-created cluster with a token of the run's: not
+    one minted for a cluster dedicated to someone else, who repoints it with `connect`."""
+    assert project.run("apply", "--auto-approve", "--no-verify").returncode == 0
+    assert project.run("connect", "--cluster", "aep-explore").returncode == 0
+    store = project.store()
+    old = cluster_ids(project)["aep-explore"]
+    store.pin_cluster(WORKSPACE_KEY, old, pinned=False)
+    store.permanent_delete_cluster(WORKSPACE_KEY, old)  # purged: apply re-creates it, dedicated to Ana now
+    project.config["clusters"][1].update(data_security_mode="SINGLE_USER", single_user_name=ANA)
+    project.write_config()
+    (connection,) = store.connections()
+
+    trace = project.dir / "apply.jsonl"
+    applied = _run(project, trace, "apply", "--auto-approve", "--no-verify")
+    assert applied.returncode == 0, applied.stderr
+    new = cluster_ids(project)["aep-explore"]
+    assert new != old
+    assert _calls(trace, "/token/create") == 0  # no token minted for Ana's cluster
+    (line,) = _said(applied, f"AEP base connection {connection['id']} still points at aep-explore's old cluster")
+    assert (
+        f"dedicated (SINGLE_USER) to {ANA}" in line
+        and f"have {ANA} run `provision connect --cluster aep-explore`" in line
+    )
+    (after,) = store.connections()
+    assert after["auth"]["params"]["clusterId"] == old and after["description"] == connection["description"]
