@@ -143,6 +143,30 @@ def test_many_clusters_settling_are_seen_running_in_the_listing_not_read_one_by_
     assert seen_moving == set(ids), out.getvalue()  # every restart still observed, not assumed
 
 
+def test_a_workspace_where_many_others_run_goes_back_to_reading_settled_clusters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing RUNNING clusters pays for everyone's: when the running list is longer than twice
+    the waits, the listings go back to clusters in motion and a settled cluster is read."""
+    monkeypatch.setenv("PROVISION_SANDBOX_CLUSTER_START_SECONDS", "1.0")
+    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(tmp_path / "trace.jsonl"))
+    with Sandbox(tmp_path / "sandbox", workspace_hosts=[WORKSPACE_HOST]) as sb:
+        client, _ = connect(WORKSPACE_HOST, sb.workspace_url(WORKSPACE_HOST), AuthSettings(), sb.supplied_credentials)
+        for i in range(45):
+            sb.store.add_cluster(WORKSPACE_KEY, {"cluster_name": f"someone-else-{i}"})
+        ids, known = _running(client, 20)
+        trace = tmp_path / "trace.jsonl"
+        trace.write_text("")
+        out = io.StringIO()
+
+        report = _restart_known(client, ids, known, out, polls=TokenBucket(rate=10, burst=1))
+
+    assert report.restarted == sorted(ids), out.getvalue()
+    calls = [json.loads(line)["path"] for line in trace.read_text().splitlines()]
+    gets = [p for p in calls if p.endswith("/clusters/get")]
+    assert len(gets) >= len(ids), f"{len(gets)} reads of {len(ids)} clusters: the wide listing was kept"
+
+
 def _running(client: WorkspaceClient, n: int) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     ids = {f"c{i:02d}": client.create_cluster({**SPEC, "cluster_name": f"c{i:02d}"}) for i in range(n)}
     return ids, {name: client.wait_for_state(cid, {"RUNNING"}, timeout=10, poll=0.05) for name, cid in ids.items()}
