@@ -32,7 +32,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             warm_dlz=not args.no_verify,
         )
         with environment_lock(ctx, env, args, "apply"):
-            applied = apply_environment(ctx, env, console, req)
+            result = apply_environment(ctx, env, console, req)
+            applied = result.applied
             if applied is Applied.DECLINED:
                 console.warn("apply cancelled; nothing changed")
                 return ExitCode.ERROR
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 console.ok(f"{env.name}: no changes — nothing to apply")
             else:
                 console.ok(f"{env.name}: applied")
-            return prove_after(ctx, env, console, ExitCode.OK, skip=args.no_verify)
+            return prove_after(ctx, env, console, ExitCode.OK, skip=args.no_verify, clusters=result.state.clusters())
 
 
 def _reviewed(args: argparse.Namespace) -> ReviewedPlan | None:

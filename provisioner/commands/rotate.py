@@ -13,7 +13,7 @@ from provisioner.config.model import Environment
 from provisioner.console import Console
 from provisioner.operations.rotate.journal import finished_since
 from provisioner.operations.rotate.preflight import Rotation
-from provisioner.operations.rotate.rotation import resume, rotate
+from provisioner.operations.rotate.rotation import Rotated, resume, rotate
 from provisioner.operations.verify import prove_after
 from provisioner.run.approval import require_approval_possible
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 # The rotation asked for happened while this run waited: a second refresh would
                 # only revoke the token just put live.
                 console.ok(f"{env.name}: {meanwhile} while this run waited for the lock — not rotating again")
-                done = 0
+                done = Rotated(0)  # the closing probe reads the state: this run read nothing yet
             else:
                 done = rotate(ctx, req, console, args.if_expiring_within)
-            return prove_after(ctx, env, console, done, skip=args.no_verify)
+            return prove_after(ctx, env, console, done.code, skip=args.no_verify, clusters=done.clusters)

@@ -11,15 +11,19 @@ from provisioner.operations import connection_token
 from provisioner.operations.verify import DRIFT, EXPIRING, ProbeOptions, Verification, verify_env
 from provisioner.reach.probe import FAILED, REACHED, SKIPPED
 from provisioner.run.context import fetch_credentials, read_env_state
+from provisioner.run.warmup import in_thread
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with run_context(args, console) as ctx:
         (env,) = ctx.config.select(args.env)
+        # One state read (issue 24) for the probes and the connections, beside AEP's answer.
+        state = in_thread(lambda: read_env_state(ctx, env), "state")
         creds = fetch_credentials(ctx, env)
-        result = verify_env(ctx, env, creds, ProbeOptions.of(args.timeout, args.parallel))
+        clusters = state().clusters()
+        result = verify_env(ctx, env, creds, ProbeOptions.of(args.timeout, args.parallel), clusters)
         doc = result.as_json(creds, env.sas.warn_days)
-        connections = connection_token.check_connections(ctx, env, read_env_state(ctx, env).clusters())
+        connections = connection_token.check_connections(ctx, env, clusters)
         doc["aepConnections"] = [c.as_json() for c in connections]
         if any(c.outcome == connection_token.FAILED for c in connections) and doc["exitCode"] in (0, EXPIRING):
             doc["exitCode"], doc["status"] = DRIFT, "unreachable"

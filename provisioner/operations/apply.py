@@ -36,7 +36,6 @@ from provisioner.run.context import (
     fetch_credentials,
     identify,
     init_env,
-    read_env_state,
     render_env,
 )
 from provisioner.sas import secret_step
@@ -47,8 +46,8 @@ from provisioner.terraform import (
     InitOptions,
     PlanOptions,
     TerraformRunner,
+    TerraformState,
     apply_saved,
-    plan_and_apply,
     read_state,
     saved_plan,
 )
@@ -76,8 +75,19 @@ class ApplyRequest:
     warm_dlz: bool = False  # a DLZ check follows: let the DLZ get ready while Terraform works
 
 
-def apply_environment(ctx: RunContext, env: Environment, console: Console, req: ApplyRequest) -> Applied:
-    """Apply one environment (see the module docstring). DECLINED: nothing changed."""
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: Applied
+    # The root's state once the apply is done (DECLINED: as read before it). What follows the
+    # apply (the closing probe) reads the clusters here, not the state again (issue 24).
+    state: TerraformState
+
+
+def apply_environment(ctx: RunContext, env: Environment, console: Console, req: ApplyRequest) -> ApplyResult:
+    """Apply one environment (see the module docstring). DECLINED: nothing changed.
+
+    The state is read once before the work and, only when the apply changed it, once after.
+    """
     require_approval_possible(ctx, req.auto_approve, "apply")
     started = time.time()  # compared with a plan file's mtime: the filesystem's clock, not the run's
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
@@ -85,16 +95,17 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
     if req.warm_dlz:
         ctx.warm_dlz()
     scoped = mode_of(env).tool_writes_secret
+    planned: TerraformState | None = None  # the state a plan that changed nothing was made on
     if req.saved is not None:
         # A saved plan carries the token it was made with (inline mode); secret_scope mode
         # writes the secret itself, from AEP's current token.
         creds = fetch_credentials(ctx, env) if scoped else None
         runner = ctx.runner(env, sas=None)
         runner.init(req.init)
-        before = read_state(runner, init=False).clusters()
+        state = read_state(runner, init=False)
         if not scoped:  # in secret_scope mode the plan holds no token: the tool writes AEP's current one
             _refuse_revoked_plan(ctx, env, runner.show_json(req.saved.path), req.saved.shown)
-        _preflight(ctx, env, runner)
+        _preflight(ctx, env, state)
         asked = _asker(ctx, env, console, req, runner, req.saved.path, creds)
         applied = apply_saved(runner, req.saved.path, asked, req.lock_timeout)
     else:
@@ -103,32 +114,58 @@ def apply_environment(ctx: RunContext, env: Environment, console: Console, req: 
         check_pins(ctx, env)
         runner = ctx.runner(env, creds.sas_token)
         init_env(ctx, env, runner, init=req.init)
-        _preflight(ctx, env, runner)
-        before = read_state(runner, init=False).clusters()
+        state = read_state(runner, init=False)
+        _preflight(ctx, env, state)
         # Per process: a second apply of the same root must not overwrite or delete our plan.
         plan_file = per_process_plan(default_plan_file(env).parent)
         plan = PlanOptions(out=plan_file, lock_timeout=req.lock_timeout)
         asked = _asker(ctx, env, console, req, runner, plan_file, creds)
-        with importing_strays(ctx, env, before, console):  # a killed apply's creates: imported, not made twice
-            if req.reviewed is None:
-                applied = plan_and_apply(runner, plan, asked)
-            else:
-                applied = _apply_reviewed(ctx, env, creds, runner, plan, req.reviewed, asked)
+        # A killed apply's creates: imported, not made twice.
+        with importing_strays(ctx, env, state.clusters(), console):
+            applied, planned = _plan_and_apply(ctx, env, creds, runner, plan, req.reviewed, asked)
     if applied is Applied.DECLINED:
-        return applied
+        return ApplyResult(applied, state)
     if req.saved is None:
         _remove_superseded_plan(env, started)
+    # Nothing applied, nothing written: the state the plan was made on (or, for a saved plan,
+    # the one read above; the environment's lock keeps other applies out) stands.
+    after = planned if planned is not None else state
+    if applied is Applied.APPLIED:
+        # Read again, justified: the apply wrote the state — a cluster it created or re-created
+        # has an id only the new state knows (the repoint, converge and the probe need it).
+        after = read_state(runner, init=False)
     if scoped and creds is not None:
         if applied is Applied.NO_CHANGES:
-            found = secret_step.check(ctx, env, creds, read_state(runner))
+            found = secret_step.check(ctx, env, creds, after)
             secret_step.report(env, found, console)
             secret_step.before_apply(ctx, env, creds, runner, None, found, console)
         else:
             secret_step.after_apply(env, console, default_plan_file(env))
     # A re-created cluster has a new id: AEP's base connection must follow it.
-    repoint_after_apply(ctx, env, before, read_state(runner, init=False).clusters(), console)
-    _converge(ctx, env, console, req.timeout, fresh_credentials=req.saved is None or scoped)
-    return applied
+    repoint_after_apply(ctx, env, state.clusters(), after.clusters(), console)
+    _converge(ctx, env, console, req.timeout, after.clusters(), fresh_credentials=req.saved is None or scoped)
+    return ApplyResult(applied, after)
+
+
+def _plan_and_apply(
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    runner: TerraformRunner,
+    plan: PlanOptions,
+    reviewed: ReviewedPlan | None,
+    ask: Callable[[], bool],
+) -> tuple[Applied, TerraformState | None]:
+    """plan -out → (with `reviewed`: its change set must be the reviewed one) → apply it, or stop
+    (plan removed). With no changes, also the state the plan was made on (read from the plan
+    file, no Terraform process): what the steps after take instead of reading the state again."""
+    with saved_plan(runner, plan) as outcome:
+        if reviewed is not None:
+            reviewed.require_match(summary_of(ctx, env, creds, plan.out, ctx.console).change_set)
+            ctx.console.ok(f"{env.name}: the fresh plan matches the reviewed change set ({reviewed.digest[:19]}…)")
+        if outcome is ExitCode.NO_CHANGES:
+            return Applied.NO_CHANGES, planned_on(plan.out)
+        return apply_saved(runner, plan.out, ask, plan.lock_timeout), None
 
 
 def _asker(
@@ -160,24 +197,6 @@ def _asker(
     return asked
 
 
-def _apply_reviewed(
-    ctx: RunContext,
-    env: Environment,
-    creds: DlzCredentials,
-    runner: TerraformRunner,
-    plan: PlanOptions,
-    reviewed: ReviewedPlan,
-    ask: Callable[[], bool],
-) -> Applied:
-    """plan -out → compare its change set with the reviewed one → apply it, or stop (plan removed)."""
-    with saved_plan(runner, plan) as outcome:
-        reviewed.require_match(summary_of(ctx, env, creds, plan.out, ctx.console).change_set)
-        ctx.console.ok(f"{env.name}: the fresh plan matches the reviewed change set ({reviewed.digest[:19]}…)")
-        if outcome is ExitCode.NO_CHANGES:
-            return Applied.NO_CHANGES
-        return apply_saved(runner, plan.out, ask, plan.lock_timeout)
-
-
 def _remove_superseded_plan(env: Environment, started: float) -> None:
     """`provision plan`'s saved plan, made before this apply planned afresh, is stale now (Terraform
     would refuse it) and holds the token in inline mode: it goes. One a concurrent `plan` wrote
@@ -190,9 +209,9 @@ def _remove_superseded_plan(env: Environment, started: float) -> None:
         pass
 
 
-def _preflight(ctx: RunContext, env: Environment, runner: TerraformRunner) -> None:
+def _preflight(ctx: RunContext, env: Environment, state: TerraformState) -> None:
     """After the apply, converge restarts clusters: a missing right must fail before anything changes."""
-    check_workspace_access(ctx, env, read_state(runner, init=False).clusters())
+    check_workspace_access(ctx, env, state.clusters())
 
 
 def _refuse_revoked_plan(ctx: RunContext, env: Environment, plan: dict[str, object], shown: str) -> None:
@@ -204,13 +223,20 @@ def _refuse_revoked_plan(ctx: RunContext, env: Environment, plan: dict[str, obje
         )
 
 
-def _converge(ctx: RunContext, env: Environment, console: Console, timeout: float, *, fresh_credentials: bool) -> None:
+def _converge(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    timeout: float,
+    cluster_ids: dict[str, str],
+    *,
+    fresh_credentials: bool,
+) -> None:
     """Make running clusters actually use the current token (see provisioner.databricks.converge).
 
     Applied with the token AEP hands out now, this also finishes a rotation that failed
     after its refresh; a saved plan may predate that refresh, so it leaves the journal unfinished.
     """
-    cluster_ids = read_env_state(ctx, env).clusters()
     if cluster_ids:
         converge_clusters(
             ctx.workspace_client(env),

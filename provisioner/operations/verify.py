@@ -9,6 +9,7 @@ expires within `sas.warn_days`, else 0.
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,11 +96,17 @@ class Verification:
 
 
 def probe_env(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, options: ProbeOptions | None = None
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    options: ProbeOptions | None = None,
+    clusters: Mapping[str, str] | None = None,
 ) -> list[ClusterProbe]:
-    """The on-cluster probe for every cluster provision.yaml names, in its order."""
+    """The on-cluster probe for every cluster provision.yaml names, in its order. `clusters`: the
+    managed clusters' ids as the command already read them (each fact once, issue 24); None:
+    read the state here."""
     options = options or ProbeOptions()
-    ids = read_env_state(ctx, env).clusters()
+    ids = read_env_state(ctx, env).clusters() if clusters is None else clusters
     return probe_clusters(
         ctx.workspace_client(env).sdk,
         [(c.name, ids.get(c.name)) for c in env.clusters],
@@ -112,21 +119,33 @@ def probe_env(
 
 
 def verify_env(
-    ctx: RunContext, env: Environment, creds: DlzCredentials, options: ProbeOptions | None = None
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    options: ProbeOptions | None = None,
+    clusters: Mapping[str, str] | None = None,
 ) -> Verification:
-    """Both checks, side by side: the host check's storage round trip overlaps the probes."""
+    """Both checks, side by side: the host check's storage round trip overlaps the probes
+    (`clusters` as probe_env takes them)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlz-host") as pool:
         host = pool.submit(check_until_settled, creds, routing=ctx.target.blob_routing(), clock=ctx.clock)
-        clusters = probe_env(ctx, env, creds, options)
-        return Verification(env.name, ctx.dlz_backend(), host.result(), tuple(clusters))
+        probed = probe_env(ctx, env, creds, options, clusters)
+        return Verification(env.name, ctx.dlz_backend(), host.result(), tuple(probed))
 
 
-def prove_reach(ctx: RunContext, env: Environment, creds: DlzCredentials, console: Console) -> int:
+def prove_reach(
+    ctx: RunContext,
+    env: Environment,
+    creds: DlzCredentials,
+    console: Console,
+    clusters: Mapping[str, str] | None = None,
+) -> int:
     """After apply/rotate converged: probe every running cluster, print 'N/N running clusters reach the DLZ'.
 
     Returns DRIFT (4) when a running cluster cannot reach it, 1 when a probe could not run, else 0.
+    `clusters`: the ids the command converged (as probe_env takes them).
     """
-    probes = probe_env(ctx, env, creds)
+    probes = probe_env(ctx, env, creds, clusters=clusters)
     result = Verification(env.name, ctx.dlz_backend(), None, tuple(probes))
     for probe in probes:
         if probe.outcome in (FAILED, ERROR):
@@ -140,8 +159,17 @@ def prove_reach(ctx: RunContext, env: Environment, creds: DlzCredentials, consol
     return int(ExitCode.ERROR) if any(p.outcome == ERROR for p in probes) else 0
 
 
-def prove_after(ctx: RunContext, env: Environment, console: Console, code: int, *, skip: bool) -> int:
-    """The last step of `apply` and `rotate`: unless --no-verify, or the command already failed, prove reach."""
+def prove_after(
+    ctx: RunContext,
+    env: Environment,
+    console: Console,
+    code: int,
+    *,
+    skip: bool,
+    clusters: Mapping[str, str] | None = None,
+) -> int:
+    """The last step of `apply` and `rotate`: unless --no-verify, or the command already failed,
+    prove reach — on `clusters`, the ids the command left (None: read the state)."""
     if skip or code != 0:
         return code
-    return prove_reach(ctx, env, fetch_credentials(ctx, env), console)
+    return prove_reach(ctx, env, fetch_credentials(ctx, env), console, clusters)

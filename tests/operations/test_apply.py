@@ -27,10 +27,10 @@ def test_without_a_terminal_nothing_is_done(ctx: RunContext, project: Project) -
 def test_apply_then_nothing_to_apply(ctx: RunContext, project: Project) -> None:
     (env,) = ctx.config.select()
     req = ApplyRequest(auto_approve=True, timeout=60)
-    assert apply_environment(ctx, env, ctx.console, req) is Applied.APPLIED
+    assert apply_environment(ctx, env, ctx.console, req).applied is Applied.APPLIED
     assert set(read_env_state(ctx, env).clusters()) == {"aep-ingest", "aep-explore"}
     assert access(project) == {"aep-ingest": True, "aep-explore": True}  # on AEP's current token
-    assert apply_environment(ctx, env, ctx.console, req) is Applied.NO_CHANGES
+    assert apply_environment(ctx, env, ctx.console, req).applied is Applied.NO_CHANGES
     assert not list((project.root() / ".terraform").glob("apply-*.tfplan"))  # no plan (with its token) left
 
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provisioner.console import Console
@@ -59,7 +61,15 @@ if TYPE_CHECKING:
     from provisioner.config.model import Environment
 
 
-def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> int:
+@dataclass(frozen=True)
+class Rotated:
+    code: int
+    # The managed clusters' ids as the rotation left them (those it converged), for the closing
+    # probe: no state read after the window (issue 24). None: the rotation stopped before it knew them.
+    clusters: Mapping[str, str] | None = None
+
+
+def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within: int | None) -> Rotated:
     env, journal = req.env, journal_of(ctx, req.env)
     identify(ctx, env)  # before any AEP call or change: who this run is, and that it authenticates
     mode = mode_of(env)
@@ -94,7 +104,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
             f"{env.name}: the SAS token expires on {creds.expiry_date.isoformat()} ({days} days left), "
             f"not within {if_expiring_within} days — nothing to do"
         )
-        return ExitCode.OK
+        return Rotated(ExitCode.OK, facts.state.clusters())
     require_approval_possible(ctx, req.auto_approve, "rotate")
     facts = _rendered(ctx, env, creds, facts, console)
     cluster_ids, facts = mode.prepare(
@@ -108,7 +118,7 @@ def rotate(ctx: RunContext, req: Rotation, console: Console, if_expiring_within:
     )
     if not confirm(ctx, req.auto_approve, question):
         console.warn("rotation cancelled; nothing changed")
-        return ExitCode.ERROR
+        return Rotated(ExitCode.ERROR)
     mode.probe(ctx, env)  # the last thing that can fail before the point of no return
     return _rotate(ctx, req, creds, ready, facts, console, journal)
 
@@ -147,7 +157,7 @@ def _rotate(
     facts: RotationFacts,
     console: Console,
     journal: RotationJournal,
-) -> int:
+) -> Rotated:
     env, mode = req.env, mode_of(req.env)
     # seen_starts (ms timestamps, no secret) lets a later run tell restarted clusters from stale
     # ones; the old token's fingerprint, whether the refresh happened.
@@ -188,7 +198,9 @@ def _rotate(
     console.ok(f"{env.name}: rotated — {describe(report)}; token expires {new.expiry_date.isoformat()}")
     console.line(f"revocation window: {window:.2f}s (refresh answered → running clusters on the new token)")
     mode.reconcile(ctx, env, console)
-    return ExitCode.OK
+    # The reconcile's refresh changes no cluster's id (it would forget one deleted outside, which
+    # check_clusters left out and converge would have failed on): the ids converged stand.
+    return Rotated(ExitCode.OK, cluster_ids)
 
 
 def _refresh(
@@ -261,7 +273,7 @@ def resume(
     *,
     known: tuple[DlzCredentials, RotationFacts] | None = None,
     finished: str = "rotation finished",
-) -> int:
+) -> Rotated:
     """GET the current (already refreshed) token and converge on it; never refresh. `known`: the
     credentials and facts `rotate` read already (each fact once). `finished` names what ran, for
     the closing line: a resume, or putting live a token AEP issued on its own (after expiry, or
@@ -283,7 +295,7 @@ def resume(
         render=lambda: render_env(ctx, env, creds),
     )
     if cluster_ids is None:
-        return ExitCode.ERROR
+        return Rotated(ExitCode.ERROR)
     report = _converge(
         ctx,
         env,
@@ -300,7 +312,7 @@ def resume(
     if since is not None:
         console.line(f"revocation window: {since:.2f}s (refresh answered → running clusters on the new token)")
     mode.reconcile(ctx, env, console)
-    return ExitCode.OK
+    return Rotated(ExitCode.OK, cluster_ids)  # as in _rotate: the refresh changes no id
 
 
 def _keep_what_it_wrote(

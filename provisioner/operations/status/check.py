@@ -70,7 +70,7 @@ def check_status(ctx: RunContext, env: Environment, probe: ProbeOptions | None =
     identity = ctx.identity(env)
     probes = None
     if probe is not None:
-        probes = probe_env(ctx, env, report.creds, probe)
+        probes = probe_env(ctx, env, report.creds, probe, read.clusters())  # the state read above: once
         _with_probes(report, probes)
     doc = document(report, probes)
     doc["databricksIdentity"] = identity.as_json()
