@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import io
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,18 @@ from tests.helpers.config import BASE_CONFIG
 from tests.helpers.pg import PgServer, pg_server
 from tests.helpers.project import Project, in_process
 from tests.helpers.sandbox import require_azurite
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The processes the tests start get a bytecode cache, as an installed package has (pip
+    compiles it). CI and these machines set PYTHONDONTWRITEBYTECODE=1, so every `provision` and
+    every stand-in provider process (thousands per run) compiled the package from source again.
+    The cache is one directory outside the checkout, shared by the workers and kept between runs:
+    Python writes each file atomically and checks it against its source's mtime."""
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        del os.environ["PYTHONDONTWRITEBYTECODE"]
+        cache = Path(tempfile.gettempdir()) / f"dlz-provisioner-tests-pyc-{os.getuid()}"
+        os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
