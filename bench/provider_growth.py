@@ -140,10 +140,14 @@ def main() -> int:
     if len(rows) >= 2:
         (lo, _, flo), (hi, _, fhi) = rows[0], rows[-1]
         growth = fhi["wall"] / flo["wall"]
-        verdict = "met" if growth <= GOAL * hi / 200 else "NOT met"
+        per_cluster = (fhi["wall"] - flo["wall"]) / (hi - lo)
+        # A report, not the verdict: issue 25's goals are read in the realistic profile unless
+        # stated, and bench/scale.py's plan series gives that one ("stand-in linear").
         lines += [
             "",
-            f"t({hi})/t({lo}) = {growth:.1f}x for {hi / lo:.0f}x clusters (goal at 200: ≤ {GOAL:.0f}x): {verdict}.",
+            f"t({hi})/t({lo}) = {growth:.1f}x for {hi / lo:.0f}x clusters in the fast profile, "
+            f"{1000 * per_cluster:.0f} ms per cluster from {lo} to {hi} (report; the goal, ≤ {GOAL:.0f}x at "
+            "200, is read in the realistic profile: section 'At 200 clusters').",
         ]
     lines.append(END)
     write_section("\n".join(lines) + "\n")
