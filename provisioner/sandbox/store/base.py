@@ -26,7 +26,7 @@ from typing import Any
 
 from provisioner.sandbox.profile import FAST, current_profile
 from provisioner.sandbox.profile import START_SECONDS_ENV as START_SECONDS_ENV  # re-exported
-from provisioner.sandbox.store.records import Database
+from provisioner.sandbox.store.records import ClusterTable, Database
 
 State = dict[str, Any]
 
@@ -123,34 +123,34 @@ class StoreBase:
     # ---- transaction machinery -------------------------------------------------------
 
     @contextmanager
-    def _txn(self) -> Iterator[State]:
+    def _locked(self) -> Iterator[tuple[State, str | None, dict[str, ClusterTable]]]:
+        """The state read under this process's lock and the file's (other processes), its clock
+        advanced; what it was read from comes along for the write."""
         with self._db.locked():
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 state, text, tables = self._db.read(empty_state)
                 self._advance_clock(state, time.time())
-                yield state
-                # Reached only without an exception: a failed operation leaves no half-change.
-                self._db.write(state, text, tables)
+                yield state, text, tables
             finally:
                 os.close(fd)  # closing the descriptor releases the flock
+
+    @contextmanager
+    def _txn(self) -> Iterator[State]:
+        with self._locked() as (state, text, tables):
+            yield state
+            # Reached only without an exception: a failed operation leaves no half-change.
+            self._db.write(state, text, tables)
 
     @contextmanager
     def _view(self) -> Iterator[State]:
         """A transaction for a reader of many clusters (listings): the clock's changes are
         committed before the reader runs, and nothing the reader does is written — so the
         clusters it reads are not serialised again only to learn they did not change."""
-        with self._db.locked():
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                state, text, tables = self._db.read(empty_state)
-                self._advance_clock(state, time.time())
-                self._db.write(state, text, tables)
-                yield state
-            finally:
-                os.close(fd)
+        with self._locked() as (state, text, tables):
+            self._db.write(state, text, tables)
+            yield state
 
     def reset(self) -> None:
         """Forget everything (landing zones, workspaces, connections, knobs)."""
