@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +26,20 @@ def pytest_configure(config: pytest.Config) -> None:
     compiles it). CI and these machines set PYTHONDONTWRITEBYTECODE=1, so every `provision` and
     every stand-in provider process (thousands per run) compiled the package from source again.
     The cache is one directory outside the checkout, shared by the workers and kept between runs:
-    Python writes each file atomically and checks it against its source's mtime."""
-    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    Python writes each file atomically and checks it against its source's mtime. It must be ours
+    and never writable by others (a bytecode file planted there would run), and is then closed to
+    them; otherwise there is no cache."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    cache = Path(tempfile.gettempdir()) / f"dlz-provisioner-tests-pyc-{os.getuid()}"
+    try:
+        cache.mkdir(mode=0o700, exist_ok=True)
+        found = cache.lstat()
+    except OSError:  # something else by that name
+        return
+    if stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o022:
+        cache.chmod(0o700)
         del os.environ["PYTHONDONTWRITEBYTECODE"]
-        cache = Path(tempfile.gettempdir()) / f"dlz-provisioner-tests-pyc-{os.getuid()}"
         os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
 
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from provisioner.sandbox.files import atomic_write
-from provisioner.sandbox.provider import MIRRORED_VERSION
+from provisioner.sandbox.provider import MIRRORED_VERSION, SCHEMA_CACHE_ENV
 
 SOURCE = "registry.terraform.io/databricks/databricks"
 EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
@@ -123,4 +123,5 @@ def build_mirror(state_dir: Path) -> dict[str, str]:
         "TF_CLI_CONFIG_FILE": str(config),
         "CHECKPOINT_DISABLE": "1",
         "PROVISION_SANDBOX_PYTHON": sys.executable,
+        SCHEMA_CACHE_ENV: str(state_dir / "provider-schema"),
     }

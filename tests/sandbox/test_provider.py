@@ -168,3 +168,16 @@ def test_a_plan_asks_the_provider_for_its_schema_once(sandbox: Sandbox, root: Ro
     assert len(processes) >= 2  # schema, validate, plan: Terraform starts the provider more than once
     assert sum(p["calls"].get("GetProviderSchema", 0) for p in processes) == 1
     assert sum(p["calls"].get("ReadResource", 0) for p in processes) == 1
+
+
+def test_later_commands_read_the_schema_answer_an_earlier_one_kept(sandbox: Sandbox, root: Root) -> None:
+    # provider/schema_cache.py: the answer is built by the first provider process asked for it and
+    # read back by the next commands' (the file is not written again), with the same outcome.
+    root.write(cluster_hcl())
+    root.apply()
+    [kept] = (sandbox.state_dir / "provider-schema").iterdir()
+    written = kept.stat().st_mtime_ns
+    assert root.plan_rc()[0] == 0
+    root.write(cluster_hcl(extra="autotermination_minutes = 30"))
+    assert root.plan_rc()[0] == 2
+    assert [p.stat().st_mtime_ns for p in (sandbox.state_dir / "provider-schema").iterdir()] == [written]

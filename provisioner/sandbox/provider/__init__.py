@@ -11,3 +11,6 @@ starts the provider several times per plan, so start-up cost matters.
 
 # The real provider version whose schema the stand-in mirrors (real_schema.json).
 MIRRORED_VERSION = "1.99.0"
+
+# Where provider processes keep their schema answer (schema_cache.py), set by mirror.build_mirror.
+SCHEMA_CACHE_ENV = "PROVISION_SANDBOX_SCHEMA_CACHE"

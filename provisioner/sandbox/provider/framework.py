@@ -20,7 +20,8 @@ provider instance of the same command from its process-wide schema cache
 (terraform `internal/plugin6/grpc_provider.go` `GetProviderSchema`,
 `internal/schemarepo/loadschemas/plugins.go`): one schema call per command instead of one per
 provider process. `tf` sets the capability only on GetMetadata, which Terraform does not
-consult for this, so the stand-in sets it on the schema answer (built once per process).
+consult for this, so the stand-in sets it on the schema answer (built once per process, or
+read back from the sandbox's copy of an earlier process's answer: schema_cache.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, ClassVar, TypeVar
 from tf.iface import PlanContext, Resource, State, UpgradeContext
 from tf.schema import Schema
 
+from provisioner.sandbox.provider.schema_cache import schema_answer
 from provisioner.sandbox.provider.snapshot import ListNestedBlock as ListNestedBlock  # re-exported
 from provisioner.secret import mask
 
@@ -130,9 +132,13 @@ def install_sdkv2_semantics() -> None:
 
         def GetProviderSchema(self, request: Any, context: Any) -> Any:
             if self._schema_response is None:
-                response = super().GetProviderSchema(request, context)
-                response.server_capabilities.get_provider_schema_optional = True
-                self._schema_response = response
+
+                def build() -> Any:
+                    response = super(SDKv2Servicer, self).GetProviderSchema(request, context)
+                    response.server_capabilities.get_provider_schema_optional = True
+                    return response
+
+                self._schema_response = schema_answer(build, pb.GetProviderSchema.Response.FromString)
             return self._schema_response
 
         def PlanResourceChange(self, request: Any, context: Any) -> Any:
