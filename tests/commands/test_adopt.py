@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -29,7 +29,7 @@ def _one_error(done: object) -> str:
 def test_adopt_then_plan_imports_without_destroying(project: Project) -> None:
     # A comment and layout the user wrote must survive the edit.
     project.config_path.write_text("# my settings\n" + project.config_path.read_text())
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     cid = store.add_cluster(WORKSPACE_KEY, EXISTING)
 
@@ -52,8 +52,8 @@ def test_adopt_then_plan_imports_without_destroying(project: Project) -> None:
     assert len(res["changedAttributes"]) == 1 and res["changedAttributes"][0].startswith("spark_conf[fs.azure.sas.")
     assert res["restartsRunningCluster"] is True
 
-    applied = project.run("apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stderr
+    apply_run = project.run("apply", "--auto-approve")
+    assert apply_run.returncode == 0, apply_run.stderr
     assert store.get_cluster(WORKSPACE_KEY, cid) is not None  # the same cluster, not a new one
     assert store.dlz_access(WORKSPACE_KEY, cid)
     assert project.run("plan").returncode == 0  # converged: nothing left to do
@@ -116,7 +116,7 @@ MODERN_UI_CLUSTER = {
 
 
 def test_adopt_a_cluster_from_todays_ui_plans_only_import_and_sas_entry(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     cid = store.add_cluster(WORKSPACE_KEY, MODERN_UI_CLUSTER)
 
@@ -141,8 +141,8 @@ def test_adopt_a_cluster_from_todays_ui_plans_only_import_and_sas_entry(project:
     assert [a.split("[")[0] for a in res["changedAttributes"]] == ["spark_conf"], res["changedAttributes"]
 
     # Ana's dedicated cluster runs no command of the run's principal, so no probe (issue 22, item 4).
-    applied = project.run("apply", "--auto-approve", "--no-verify")
-    assert applied.returncode == 0, applied.stderr
+    apply_run = project.run("apply", "--auto-approve", "--no-verify")
+    assert apply_run.returncode == 0, apply_run.stderr
     assert store.dlz_access(WORKSPACE_KEY, cid)
     assert project.run("plan").returncode == 0  # no `single_user_name -> null`, nothing left
 
@@ -161,8 +161,8 @@ def test_dedicated_cluster_created_by_the_tool_has_no_perpetual_diff(project: Pr
     ]
     project.write_config()
     # Ana's dedicated cluster runs no command of the run's principal, so no probe (issue 22, item 4).
-    applied = project.run("apply", "--auto-approve", "--no-verify")
-    assert applied.returncode == 0, applied.stderr
+    apply_run = project.run("apply", "--auto-approve", "--no-verify")
+    assert apply_run.returncode == 0, apply_run.stderr
     assert project.run("plan").returncode == 0
 
     # Without single_user_name the workspace would assign the creator and every plan would
@@ -177,11 +177,11 @@ def test_destroy_keeps_an_adopted_cluster_unless_asked(project: Project) -> None
     """`destroy` deletes what the tool created and forgets, not deletes, what it adopted; it says
     which it kept. `--include-adopted` deletes the adopted one too."""
     store = project.store()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     created = {c["cluster_id"] for c in store.list_clusters(WORKSPACE_KEY)}
     cid = store.add_cluster(WORKSPACE_KEY, EXISTING)
     assert project.run("adopt", "--cluster-id", cid).returncode == 0
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
 
     done = project.run("destroy", "--auto-approve")
 
@@ -194,7 +194,7 @@ def test_destroy_keeps_an_adopted_cluster_unless_asked(project: Project) -> None
     assert not [r for r in state["resources"] if r["type"] == "databricks_cluster"], "forgotten: not in state"
 
     # Adopted again by the next apply (its entry still says import_id), then deleted on request.
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     everything = project.run("destroy", "--auto-approve", "--include-adopted")
     assert everything.returncode == 0, everything.stderr
     assert store.list_clusters(WORKSPACE_KEY) == []

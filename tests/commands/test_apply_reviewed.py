@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, ORG, WORKSPACE_KEY
-from tests.helpers.project import Project, token
+from tests.helpers.project import Project, applied, token
 
 
 def review(project: Project, name: str = "plan-default.json") -> dict[str, Any]:
@@ -55,7 +55,7 @@ def test_a_rotation_after_the_review_only_rewrites_the_secret(project: Project) 
     """The value is never part of a review (it is the tool's): an outside refresh after a
     no-change review is not a Terraform change; apply writes AEP's current token in place and
     restarts what runs on the revoked one — the only state in which clusters can work."""
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     doc = review(project)
     assert doc["status"] == "no-changes" and doc["changeSet"] == []
     project.store().refresh_dlz(ORG, "prod")  # outside the tool, after the review

@@ -6,13 +6,13 @@ import json
 
 from provisioner.terraform import TerraformState
 from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, WORKSPACE_HOST, WORKSPACE_KEY
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 SPEC = "e9d7ec6b-0873-4e57-ad21-b3a7c65e310b"
 
 
 def test_connect_twice_makes_one_connection_and_starts_a_terminated_cluster(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     cid = TerraformState(json.loads((project.root() / "terraform.tfstate").read_text())).clusters()["aep-explore"]
     store.delete_cluster(WORKSPACE_KEY, cid)  # terminate: AEP needs it running

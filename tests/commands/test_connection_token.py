@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.config import DATABRICKS_PAT
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -43,7 +43,7 @@ def _journal(path: Path) -> list[dict[str, Any]]:
 def test_connect_mints_a_dedicated_bounded_token_never_the_runs_own(project: Project) -> None:
     project.config["connection"] = {"token_lifetime_days": 30}
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     doc = _connected(project)
 
@@ -65,7 +65,7 @@ def test_connect_mints_a_dedicated_bounded_token_never_the_runs_own(project: Pro
 
 
 def test_a_lifetime_above_the_workspace_maximum_is_refused_in_one_line(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     store.set_faults(**{"workspace.max_token_lifetime_days": 60})  # the default 90 is too long
     refused = project.run("connect", "--cluster", "aep-ingest")
@@ -82,7 +82,7 @@ def test_a_lifetime_above_the_workspace_maximum_is_refused_in_one_line(project: 
 
 
 def test_status_reports_the_token_exits_3_inside_warn_days_and_4_once_it_expired(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     _connected(project)
     store = project.store()
     (info,) = store.list_pats(_me(store))
@@ -110,7 +110,7 @@ def test_status_reports_the_token_exits_3_inside_warn_days_and_4_once_it_expired
 
 
 def test_a_revoked_token_is_exit_4_and_the_connection_stops_working(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     _connected(project)
     store = project.store()
     (info,) = store.list_pats(_me(store))
@@ -125,7 +125,7 @@ def test_a_revoked_token_is_exit_4_and_the_connection_stops_working(project: Pro
 
 
 def test_rotation_updates_the_connection_and_proves_the_new_token_before_revoking_the_old(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     first = _connected(project)["token"]
     store = project.store()
     old_value = _token_of(store)
@@ -163,7 +163,7 @@ def test_rotation_updates_the_connection_and_proves_the_new_token_before_revokin
 
 
 def test_a_failed_revocation_of_the_old_token_is_named_and_the_rotation_stands(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     _connected(project)
     store = project.store()
     old_value = _token_of(store)
@@ -175,7 +175,7 @@ def test_a_failed_revocation_of_the_old_token_is_named_and_the_rotation_stands(p
 
 
 def test_an_expired_token_is_rotated_by_the_scheduled_form(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     _connected(project)
     assert project.run("sandbox", "expire-connection-token", sandbox=False).returncode == 0
     store = project.store()
@@ -187,7 +187,7 @@ def test_an_expired_token_is_rotated_by_the_scheduled_form(project: Project) -> 
 
 
 def test_destroy_revokes_the_connection_token_and_names_what_it_left_in_aep(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     doc = _connected(project)
     store = project.store()
     value = _token_of(store)
@@ -208,7 +208,7 @@ def test_a_second_token_rotation_is_refused_by_the_environment_lock(project: Pro
     import sys
     import time
 
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     _connected(project)
     store = project.store()
     me = _me(store)
@@ -246,7 +246,7 @@ def test_a_killed_runs_leftover_token_is_revoked_once_it_is_old_and_a_fresh_one_
     """A run killed between mint and PATCH leaves a token nothing uses, carrying the comment.
     The next rotation revokes it once it is older than any run's mint-to-PATCH window; a young
     one may be another run's on its way to AEP, so it stays."""
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     _connected(project)
     store = project.store()
     me = _me(store)

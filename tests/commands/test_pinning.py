@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.helpers.config import BASE_CONFIG, ORG, WORKSPACE_KEY
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -48,7 +48,7 @@ def _status(project: Project) -> tuple[int, dict[str, Any]]:
 def test_purged_cluster_is_recreated_and_its_connection_repointed(project: Project) -> None:
     project.config["clusters"][1]["is_pinned"] = False  # the opt-out
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     ids = _ids(project)
     pinned = {c["cluster_id"] for c in store.list_clusters_page(WORKSPACE_KEY, None, 1000, pinned_only=True)[0]}
@@ -70,11 +70,11 @@ def test_purged_cluster_is_recreated_and_its_connection_repointed(project: Proje
     code, clusters = _status(project)
     assert code == 4 and clusters["aep-explore"]["state"] == "DELETED"  # purged: gone, not an error
 
-    applied = project.run("apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stderr
+    apply_run = project.run("apply", "--auto-approve")
+    assert apply_run.returncode == 0, apply_run.stderr
     new = _ids(project)["aep-explore"]
     assert new != old
-    assert f"AEP base connection {connection_id} now points at aep-explore ({old} → {new})" in applied.stderr
+    assert f"AEP base connection {connection_id} now points at aep-explore ({old} → {new})" in apply_run.stderr
     (connection,) = store.connections()
     assert connection["id"] == connection_id and connection["auth"]["params"]["clusterId"] == new
 
@@ -87,7 +87,7 @@ def test_purged_cluster_is_recreated_and_its_connection_repointed(project: Proje
 
 
 def test_connect_repoints_an_orphaned_connection_instead_of_duplicating(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     # A connection `connect` made for aep-explore when it had another id (since replaced).
     orphan = store.add_connection(
@@ -125,17 +125,17 @@ def test_pin_limit_is_checked_before_terraform(project: Project) -> None:
 
     project.config["clusters"][1]["is_pinned"] = False
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     assert len(store.list_clusters_page(WORKSPACE_KEY, None, 1000, pinned_only=True)[0]) == 100
 
 
 def test_a_leftover_import_id_never_breaks_a_plan(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     cid = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "Team Analytics"})
     assert project.run("adopt", "--cluster-id", cid).returncode == 0
     assert yaml.safe_load(project.config_path.read_text())["clusters"][-1]["is_pinned"] is False  # as found
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     assert project.run("plan").returncode == 0  # import_id left in place: the import is a no-op
 
     _terminate(project, cid)
@@ -143,6 +143,6 @@ def test_a_leftover_import_id_never_breaks_a_plan(project: Project) -> None:
     plan = project.run("plan")
     assert plan.returncode == 2, plan.stderr
     assert f"clusters.team-analytics.import_id: cluster {cid} no longer exists" in plan.stderr
-    applied = project.run("apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stderr
+    apply_run = project.run("apply", "--auto-approve")
+    assert apply_run.returncode == 0, apply_run.stderr
     assert _ids(project)["team-analytics"] != cid

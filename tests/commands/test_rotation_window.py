@@ -13,7 +13,7 @@ import itertools
 import json
 from pathlib import Path
 
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 
 def _journal(path: Path) -> list[dict[str, object]]:
@@ -21,7 +21,7 @@ def _journal(path: Path) -> list[dict[str, object]]:
 
 
 def test_only_the_value_write_precedes_the_restarts(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     trace = project.dir / "trace.jsonl"
     done = project.run("rotate", "--auto-approve", env=project.env(PROVISION_SANDBOX_TRACE=str(trace)))
     assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 from tests.helpers.config import AEP_SECRET, DATABRICKS_PAT, ORG, WORKSPACE_KEY
-from tests.helpers.project import Project, cluster_ids
+from tests.helpers.project import Project, applied, cluster_ids
 
 POLICY = {"spark_conf.spark.databricks.cluster.profile": {"type": "fixed", "value": "serverless"}}
 
@@ -70,7 +70,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     # Keys a cluster policy adds are not drift.
     project.config["clusters"][0]["policy_id"] = project.store().create_policy(WORKSPACE_KEY, "team", POLICY)
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
 
     code, doc, _ = _status(project)
     assert code == 0 and doc["status"] == "healthy" and doc["exitCode"] == 0
@@ -113,7 +113,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     assert _clusters(doc)["aep-explore"]["drift"] is False
 
     # Put it back, then refresh outside the tool: the secret holds a revoked token.
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     assert _status(project)[0] == 0
     store.refresh_dlz(ORG, "prod")
     code, doc, _ = _status(project)
@@ -123,7 +123,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
     assert {c["dlzAccess"] for c in doc["clusters"]} == {False}
 
     # A running cluster started before the secret's value was (re)written is stale.
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store.put_secret(WORKSPACE_KEY, "aep-dlz", "dlz-sas-token", _token(project))
     code, doc, _ = _status(project)
     assert code == 4
@@ -133,7 +133,7 @@ def test_secret_scope_healthy_expiring_and_drift(project: Project) -> None:
 def test_inline_refresh_outside_the_tool_is_drift(project: Project) -> None:
     project.config["sas"] = {"mode": "inline"}
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     assert _status(project)[0] == 0
     project.store().refresh_dlz(ORG, "prod")
     code, doc, _ = _status(project)
@@ -167,7 +167,7 @@ def test_pinned_clusters_come_from_one_list_call(project: Project) -> None:
     reads overlap AEP's answers is a timing: bench/scale.py measures it.)"""
     project.config["clusters"][1]["is_pinned"] = False
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     ids = cluster_ids(project)
     trace = project.dir / "trace.jsonl"
 

@@ -14,7 +14,7 @@ from provisioner.config.model import Environment, load_config
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT, PlanSummary, ResourceSummary, summarize, to_markdown
 from provisioner.secret import Secret
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 SAS_KEY = "fs.azure.sas.dlz-databricks-container.acct.blob.core.windows.net"
 TOKEN = "sv=2020-10-02&si=dlz-1&sr=c&sp=racwdlm&sig=SECRETsig%2Fvalue%2B0000%3D"
@@ -35,7 +35,7 @@ def _plan_summary(project: Project, name: str) -> str:
 def test_rotation_plan_summary(project: Project, mode: str) -> None:
     project.config["sas"] = {**project.config["sas"], "mode": mode}
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     old = _token(project)
     project.store().refresh_dlz(ORG, "prod")
     new = _token(project)

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -167,10 +167,61 @@ def in_process(project: Project, monkeypatch: pytest.MonkeyPatch, out: io.String
         yield context
 
 
-def applied(project: Project) -> Project:
-    done = project.run("apply", "--auto-approve")
-    assert done.returncode == 0, done.stderr
+def applied(project: Project, *, copy_allowed: bool = True) -> Project:
+    """`project` as a first `apply --auto-approve` leaves it: its root, its Terraform state and
+    its sandbox (workspace, AEP, secrets).
+
+    A test that starts from an applied project does not test the apply, and a first apply costs
+    ~3 CPU-s (issue 24: the suite is CPU-bound), so a fresh project whose config this worker has
+    applied before is a copy of that one (`_first_apply`). The copy lives at another path, so its
+    next command runs `terraform init` again, as a clone of a repository would. A project with
+    extra environment (a running `serve`, a trace, faults) is applied for real, as is every apply
+    a test checks the output or journal of (those call `project.run("apply", …)`), and one that
+    needs its root initialised where it is (`copy_allowed=False`: the plan ahead starts only then)."""
+    if not copy_allowed or project.extra_env.keys() - {"TMPDIR"} or _has_state(project):
+        done = project.run("apply", "--auto-approve")
+        assert done.returncode == 0, done.stderr
+        return project
+    env = {k: v for k, v in project.env().items() if k not in ("HOME", "TMPDIR")}
+    template = _first_apply(project.config_path.read_text(encoding="utf-8"), env)
+    _copy_applied(template, project.dir)
     return project
+
+
+# (provision.yaml's text, the CLI's environment but its HOME) → a project this worker applied
+# with them, copied by later `applied` calls.
+_APPLIED: dict[str, Path] = {}
+
+
+def _has_state(project: Project) -> bool:
+    """Has anything run in this project (a root rendered, a sandbox started)?"""
+    return (project.dir / "terraform").exists() or project.sandbox_dir.exists()
+
+
+def _first_apply(config_text: str, env: dict[str, str]) -> Path:
+    key = json.dumps([config_text, env], sort_keys=True)
+    if key not in _APPLIED:
+        directory = Path(tempfile.mkdtemp(prefix="dlz-applied-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        template = make_project(directory)
+        template.config_path.write_text(config_text, encoding="utf-8")
+        done = template.run("apply", "--auto-approve", env={**env, "HOME": str(directory / "home")})
+        assert done.returncode == 0, done.stderr
+        _APPLIED[key] = directory
+    return _APPLIED[key]
+
+
+def _copy_applied(template: Path, directory: Path) -> None:
+    """The template's root, state and sandbox state into `directory` (its config is the same).
+    No process holds the template's sandbox store open: the apply that wrote it has exited. The
+    sandbox's init directories name the template's root, so they stay behind."""
+    shutil.copytree(template / "terraform", directory / "terraform", symlinks=True)
+    sandbox = template / ".provision" / "sandbox"
+    shutil.copytree(sandbox, directory / ".provision" / "sandbox", symlinks=True, ignore=_init_dirs(sandbox))
+
+
+def _init_dirs(sandbox: Path) -> Callable[[str, list[str]], set[str]]:
+    return lambda directory, names: {"init"} if Path(directory) == sandbox else set()
 
 
 def token(project: Project) -> str:

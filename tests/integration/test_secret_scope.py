@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import pytest
 
 from tests.helpers.config import ORG, WORKSPACE_KEY, merge
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -237,7 +237,7 @@ def test_a_key_vault_backed_scope_is_one_line_at_plan_time(project: Project, man
 
 
 def test_a_managed_scope_is_protected_and_destroy_keeps_it(project: Project) -> None:
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     dlz = (project.root() / "dlz.tf").read_text()
     assert "prevent_destroy = true" in dlz
     done = project.run("destroy", "--auto-approve")
@@ -250,7 +250,7 @@ def test_a_managed_scope_is_protected_and_destroy_keeps_it(project: Project) -> 
 
 def test_a_managed_scope_handed_over_is_forgotten_not_destroyed(project: Project) -> None:
     """manage_scope true → false: the `removed` block drops the scope from state; it stays live."""
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     project.config = merge(project.config, {"sas": {"manage_scope": False}})
     project.write_config()
     done = project.run("apply", "--auto-approve")

@@ -43,7 +43,7 @@ def _hold_aep_until_terraform_reads(
 
 
 def test_terraform_plans_while_aep_answers(project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO) -> None:
-    applied(project)
+    applied(project, copy_allowed=False)  # the plan ahead needs the root initialised in place
     seen = _hold_aep_until_terraform_reads(monkeypatch, project.dir / "trace.jsonl")
     with in_process(project, monkeypatch, out) as ctx:
         env = ctx.config.select()[0]
@@ -58,7 +58,7 @@ def test_the_secret_scope_is_read_while_aep_answers(
     project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
 ) -> None:
     """The scope's checks and listing need no AEP token: they do not wait for the credentials."""
-    applied(project)
+    applied(project, copy_allowed=False)  # the plan ahead needs the root initialised in place
     seen = _hold_aep_until_terraform_reads(monkeypatch, project.dir / "trace.jsonl", "/secrets/list")
     with in_process(project, monkeypatch, out) as ctx:
         env = ctx.config.select()[0]
@@ -73,7 +73,7 @@ def test_a_changed_config_is_planned_again_not_the_root_on_disk(
 ) -> None:
     """The plan ahead has read the old root by the time the credentials come; rendering the
     changed config rewrites clusters.tf, so that plan is stopped and the new root planned."""
-    applied(project)
+    applied(project, copy_allowed=False)  # the plan ahead needs the root initialised in place
     project.config["clusters"][0]["autotermination_minutes"] = 45
     project.write_config()
     seen = _hold_aep_until_terraform_reads(monkeypatch, project.dir / "trace.jsonl")

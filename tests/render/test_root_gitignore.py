@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.project import Project
+from tests.helpers.project import Project, applied
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -49,7 +49,7 @@ def test_each_root_ignores_state_backups_plans_and_terraform_dir(project: Projec
 
 def test_render_check_flags_a_tracked_state_or_plan_file(project: Project) -> None:
     init_repo(project.dir)
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     root = project.root()
     git(project.dir, "add", "-A")
     assert git(project.dir, "ls-files", str(root / "terraform.tfstate")).stdout == ""  # the .gitignore works

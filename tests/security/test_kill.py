@@ -23,7 +23,7 @@ import pytest
 
 from tests.helpers.config import WORKSPACE_KEY
 from tests.helpers.processes import descendants, wait_until
-from tests.helpers.project import Project, state_cluster_ids, workspace_cluster_ids
+from tests.helpers.project import Project, applied, state_cluster_ids, workspace_cluster_ids
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -256,8 +256,8 @@ def test_apply_removes_the_plan_it_superseded(project: Project) -> None:
     assert planned.returncode == 2, planned.stdout[-2000:] + planned.stderr[-2000:]
     saved = project.root() / ".terraform" / "dlz-provisioner.tfplan"
     assert saved.exists()
-    applied = project.run("apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
+    apply_run = project.run("apply", "--auto-approve")
+    assert apply_run.returncode == 0, apply_run.stdout[-2000:] + apply_run.stderr[-2000:]
     assert not saved.exists()
     assert not list((project.root() / ".terraform").glob("*.tfplan"))
 
@@ -267,7 +267,7 @@ def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destro
     take (its name left provision.yaml since the killed apply made it) is never silently kept
     or adopted: `status` reports it as drift, `apply` and `destroy` name it with the command that
     deletes it — and a cluster tagged for another environment is none of this one's business."""
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     tags = {"dlz-provisioner-environment": "default", "dlz-provisioner-cluster": "aep-old"}
     stray = store.add_cluster(WORKSPACE_KEY, {"cluster_name": "aep-old", "custom_tags": tags}, cluster_source="API")
@@ -282,9 +282,9 @@ def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destro
     (line,) = [ln for ln in status.stdout.splitlines() if stray in ln and "!" in ln]
     assert "interrupted apply" in line and f"permanent-delete {stray}" in line, line
 
-    applied = project.run("apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
-    assert f"permanent-delete {stray}" in applied.stderr
+    apply_run = project.run("apply", "--auto-approve")
+    assert apply_run.returncode == 0, apply_run.stdout[-2000:] + apply_run.stderr[-2000:]
+    assert f"permanent-delete {stray}" in apply_run.stderr
     assert stray not in state_cluster_ids(project)
 
     destroyed = project.run("destroy", "--auto-approve")
@@ -297,7 +297,7 @@ def test_a_stray_no_configured_cluster_takes_is_named_by_status_apply_and_destro
 def test_clusters_made_before_the_tags_are_not_restarted_to_gain_them(project: Project) -> None:
     """The tags are set on create; a cluster made by an earlier version (without them) plans no
     change — no clusters/edit, so no restart and no pending change that would stop `rotate`."""
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     store = project.store()
     with store._txn() as state:  # as an earlier version left them: no tool tags
         for cluster in state["workspaces"][WORKSPACE_KEY]["clusters"].values():
@@ -312,7 +312,7 @@ def test_clusters_made_before_the_tags_are_not_restarted_to_gain_them(project: P
     # A config change elsewhere in custom_tags still applies, and the tool's tags stay absent.
     project.config["clusters"][0]["custom_tags"]["team"] = "platform"
     project.write_config()
-    assert project.run("apply", "--auto-approve").returncode == 0
+    applied(project)
     (ingest,) = [c for c in store.list_clusters(WORKSPACE_KEY) if c["cluster_name"] == "aep-ingest"]
     assert ingest["custom_tags"]["team"] == "platform"
     assert "dlz-provisioner-cluster" not in ingest["custom_tags"]
