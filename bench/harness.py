@@ -8,6 +8,7 @@ absolute numbers wander.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from provisioner.terraform.guard import PROVIDER_SERVER_ENV
 
 if TYPE_CHECKING:
     from provisioner.run.context import RunContext
@@ -287,3 +290,29 @@ def run_quiet(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[int,
     if done.returncode not in ok:
         raise RuntimeError(f"{' '.join(argv[:3])} failed ({done.returncode}): {done.stderr[-2000:]}")
     return done.returncode
+
+
+def run_terraform(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[int, ...] = (0, 2)) -> int:
+    """Raw Terraform with the provider arrangement `provision` gives it, minus `provision`.
+
+    When `env` names a provider server (PROVISION_PROVIDER_SERVER: the sandbox's stand-in),
+    Terraform's keeper starts it before Terraform and Terraform reattaches every provider
+    instance of the command to it (provisioner/terraform/guard.py). The raw side of a
+    comparison does the same — server first, then Terraform with TF_REATTACH_PROVIDERS, the
+    server stopped after — so that the two sides differ in the wrapper alone; the keeper's
+    own process is the wrapper's and is left out. Without the variable: `run_quiet`."""
+    spec = env.get(PROVIDER_SERVER_ENV)
+    if not spec or argv[1] not in ("plan", "apply", "destroy", "show", "import", "refresh"):
+        return run_quiet(argv, cwd, env, ok)
+    server = subprocess.Popen(
+        json.loads(spec), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        line = server.stdout.readline().decode().strip()
+        if not line:
+            raise RuntimeError(f"the provider server printed nothing (exit {server.wait()})")
+        return run_quiet(argv, cwd, {**env, "TF_REATTACH_PROVIDERS": line}, ok)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)

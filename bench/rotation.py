@@ -95,7 +95,7 @@ def _measure_mode(project: Project, mode: str, reps: int) -> dict[str, Any]:
             creds = client.refresh_credentials()
             opened = time.perf_counter()
             child = ctx.runner(env, creds.sas_token, quiet).env.values
-            harness.run_quiet(["terraform", *APPLY_ARGS], env.root_dir, child, ok=(0,))
+            harness.run_terraform(["terraform", *APPLY_ARGS], env.root_dir, child, ok=(0,))
             return time.perf_counter() - opened
 
         tool = tool_command if use_command else tool_direct

@@ -85,7 +85,7 @@ def plan_pair(project: Project, reps: int) -> tuple[Samples, Samples]:
         samples = interleaved(
             {
                 "provision": lambda: project.provision("plan"),
-                "terraform": lambda: harness.run_quiet(raw_plan_argv(plan_file), env.root_dir, child_env),
+                "terraform": lambda: harness.run_terraform(raw_plan_argv(plan_file), env.root_dir, child_env),
             },
             reps,
         )

@@ -294,7 +294,7 @@ def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) ->
 
         def raw() -> None:
             ctx.target.sandbox.seed_latency(f"plan-{next(made['raw'])}")
-            harness.run_quiet(argv, env.root_dir, child)
+            harness.run_terraform(argv, env.root_dir, child)
 
         sides = {"ours": lambda: _ours(project, variant, out, f"plan-{next(made['ours'])}"), "raw": raw}
         out.plan_raw = harness.interleaved(sides, reps, warmup=0)["raw"]

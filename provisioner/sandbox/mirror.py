@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from provisioner.sandbox.files import atomic_write
-from provisioner.sandbox.provider import MIRRORED_VERSION, SCHEMA_CACHE_ENV
+from provisioner.sandbox.provider import MIRRORED_VERSION, SCHEMA_CACHE_ENV, SERVE_ONE_COMMAND
 
 SOURCE = "registry.terraform.io/databricks/databricks"
 EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
@@ -32,6 +32,13 @@ LAUNCHER = (
     'exec "${PROVISION_SANDBOX_PYTHON:?not set: run through provision --sandbox}" '
     '-m provisioner.sandbox.provider "$@"\n'
 )
+
+# Terraform's keeper (provisioner/terraform/guard.py, PROVIDER_SERVER_ENV) starts this command
+# before each Terraform command that uses providers, and Terraform reattaches every provider
+# instance of that command to it: one stand-in process per command instead of one per instance
+# (three per plan). Raw `terraform`, which has no keeper, starts the launcher as before.
+# The name is the keeper's; the sandbox does not import the product (tests/sandbox/test_standalone.py).
+PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
 
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -124,4 +131,5 @@ def build_mirror(state_dir: Path) -> dict[str, str]:
         "CHECKPOINT_DISABLE": "1",
         "PROVISION_SANDBOX_PYTHON": sys.executable,
         SCHEMA_CACHE_ENV: str(state_dir / "provider-schema"),
+        PROVIDER_SERVER_ENV: json.dumps([str(launcher), SERVE_ONE_COMMAND]),
     }

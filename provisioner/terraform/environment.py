@@ -12,9 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from provisioner.secret import Secret
+from provisioner.terraform.guard import PROVIDER_SERVER_ENV
 
 _DROPPED_PREFIXES = ("TF_CLI_ARGS", "TF_VAR_")
-_DROPPED_EXACT = frozenset({"TF_WORKSPACE", "TF_INPUT", "TF_REATTACH_PROVIDERS", "TF_IN_AUTOMATION"})
+# PROVIDER_SERVER_ENV: only a target sets it (the keeper would run it), never the user's shell.
+_DROPPED_EXACT = frozenset(
+    {"TF_WORKSPACE", "TF_INPUT", "TF_REATTACH_PROVIDERS", "TF_IN_AUTOMATION", PROVIDER_SERVER_ENV}
+)
 _DEBUG_PREFIXES = ("TF_LOG",)
 
 

@@ -21,6 +21,16 @@ not shut down) is killed before we exit with Terraform's status.
 
 Signals from `provision`: SIGINT is forwarded to Terraform (Ctrl-C: first graceful, second
 hard stop); SIGTERM kills Terraform's process group at once (the third Ctrl-C).
+
+A provider server (PROVIDER_SERVER_ENV, set by a target whose provider is not the registry's:
+the sandbox's stand-in): Terraform starts a provider process per provider instance, three for
+one plan. When the environment names a server command, the keeper starts that server first,
+in the process group it then puts Terraform in, and hands Terraform the line the server prints
+as `TF_REATTACH_PROVIDERS`: every instance of this one command is then served by that one
+process (terraform `internal/command/meta_providers.go` `unmanagedProviderFactory`). Once
+Terraform has exited, the keeper closes the server's stdin and it stops; whatever is left goes
+with the group. A server that does not come up is stopped, and Terraform starts its providers
+itself as it otherwise would.
 Run as `python -I -S guard.py terraform <args>`: it imports nothing outside the standard
 library, so an interpreter without site-packages starts it in milliseconds.
 """
@@ -28,6 +38,7 @@ library, so an interpreter without site-packages starts it in milliseconds.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -36,10 +47,20 @@ import sys
 _READ_SIZE = 65536
 _IDLE_POLL_MS = 1000
 
+# A JSON list: the command that serves one Terraform command's provider instances (see above).
+PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
+# Terraform commands that start providers; any other runs without a server.
+_PROVIDER_COMMANDS = frozenset(
+    {"plan", "apply", "destroy", "show", "import", "refresh", "validate", "console", "providers", "test"}
+)
+_SERVER_START_MS = 30_000  # an interpreter and gRPC on a loaded machine: seconds at most
+_SERVER_STOP_MS = 5_000
+
 
 class _Keeper:
     def __init__(self) -> None:
         self.pid = 0
+        self.group = 0  # Terraform's process group: its own, or the provider server's
         self.interrupted = False  # Terraform was sent SIGINT at least once
         self.pending_interrupts = 0  # SIGINTs that arrived before Terraform existed
         self.killed = False
@@ -67,7 +88,7 @@ class _Keeper:
 
     def kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+            os.killpg(self.group or self.pid, signal.SIGKILL)
 
     def exited(self) -> bool:
         """Terraform has exited (its zombie stays: its pid, and so its group id, are not reused)."""
@@ -82,22 +103,103 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+class _ProviderServer:
+    """A running provider server: its pid (its process group's id), its stdin, its stdout."""
+
+    def __init__(self, pid: int, stdin: int, stdout: int) -> None:
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+
+    @classmethod
+    def start(cls, argv: list[str]) -> tuple[_ProviderServer, str] | None:
+        """The server and its `TF_REATTACH_PROVIDERS` line, or None (not asked for, or not up)."""
+        spec = os.environ.get(PROVIDER_SERVER_ENV)
+        command = next((a for a in argv[1:] if not a.startswith("-")), "")
+        if not spec or command not in _PROVIDER_COMMANDS:
+            return None
+        try:
+            server_argv = json.loads(spec)
+            in_r, in_w = os.pipe()
+            out_r, out_w = os.pipe()
+            pid = os.posix_spawnp(
+                server_argv[0],
+                server_argv,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, in_r, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    *_server_stderr(),
+                ],
+                setpgroup=0,
+            )
+        except (OSError, ValueError, TypeError, IndexError):
+            return None
+        os.close(in_r)
+        os.close(out_w)
+        server = cls(pid, in_w, out_r)
+        line = server._first_line()
+        if line is None:
+            server.stop(kill=True)
+            return None
+        return server, line
+
+    def _first_line(self) -> str | None:
+        poller = select.poll()
+        poller.register(self.stdout, select.POLLIN)
+        data = b""
+        while b"\n" not in data:
+            if not poller.poll(_SERVER_START_MS):
+                return None
+            chunk = os.read(self.stdout, _READ_SIZE)
+            if not chunk:
+                return None
+            data += chunk
+        return data.split(b"\n", 1)[0].decode("utf-8", "replace")
+
+    def stop(self, *, kill: bool = False) -> None:
+        """End of file on its stdin ends it; wait for it (bounded), then nothing of it is left."""
+        os.close(self.stdin)
+        if not kill:
+            poller = select.poll()
+            poller.register(self.stdout, select.POLLIN)
+            # Its stdout reaches end of file when it exits.
+            while poller.poll(_SERVER_STOP_MS) and os.read(self.stdout, _READ_SIZE):
+                pass
+        os.close(self.stdout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+def _server_stderr() -> list[tuple[int, int, str, int, int]]:
+    """A managed provider's stderr reaches only Terraform's log (go-plugin logs it at debug
+    level); the server's goes to ours (and so through `provision`'s masking) only when a
+    TF_LOG* variable asks for Terraform's log."""
+    if any(key.startswith("TF_LOG") for key in os.environ):
+        return []
+    return [(os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+
+
 def main(argv: list[str]) -> int:
     keeper = _Keeper()
     signal.signal(signal.SIGINT, keeper.on_sigint)
     signal.signal(signal.SIGTERM, keeper.on_sigterm)
+    started = _ProviderServer.start(argv)
+    server = started[0] if started else None
+    environ = dict(os.environ, TF_REATTACH_PROVIDERS=started[1]) if started else os.environ
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    keeper.group = server.pid if server else 0
     keeper.pid = os.posix_spawnp(
         argv[0],
         argv,
-        os.environ,
+        environ,
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, out_w, 1),
             (os.POSIX_SPAWN_DUP2, err_w, 2),
         ],
-        setpgroup=0,  # its own group: Terraform and the providers it starts, killable as one
+        # A group of its own, or the server's: Terraform, its providers and the server, killable as one.
+        setpgroup=keeper.group,
     )
     os.close(out_w)
     os.close(err_w)
@@ -138,6 +240,8 @@ def main(argv: list[str]) -> int:
                     keeper.parent_gone()
 
     os.waitid(os.P_PID, keeper.pid, os.WEXITED | os.WNOWAIT)
+    if server is not None:
+        server.stop()
     keeper.kill_group()  # a provider Terraform could not shut down; normally nobody is left
     _, status = os.waitpid(keeper.pid, 0)
     if os.WIFSIGNALED(status):

@@ -8,6 +8,7 @@ emulator's store holds. Every terraform step is timed (shown with `pytest -s`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from provisioner.sandbox import Sandbox
+from provisioner.sandbox.provider import SERVE_ONE_COMMAND
+from provisioner.terraform.environment import ChildEnv
+from provisioner.terraform.process import run
 from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
+from tests.helpers.processes import descendants
 from tests.helpers.provider_root import SAS, SECRET_HCL, Root, cluster_hcl, root_env
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
@@ -181,3 +186,35 @@ def test_later_commands_read_the_schema_answer_an_earlier_one_kept(sandbox: Sand
     root.write(cluster_hcl(extra="autotermination_minutes = 30"))
     assert root.plan_rc()[0] == 2
     assert [p.stat().st_mtime_ns for p in (sandbox.state_dir / "provider-schema").iterdir()] == [written]
+
+
+def test_under_terraforms_keeper_one_provider_process_serves_each_command(
+    sandbox: Sandbox, root: Root, tmp_path: Path
+) -> None:
+    # provisioner/terraform/guard.py starts the server the sandbox names (mirror.PROVIDER_SERVER_ENV)
+    # and Terraform reattaches every provider instance of the command to it; raw `terraform`
+    # (the test above) starts the launcher once per instance.
+    root.write(cluster_hcl())
+    stats = tmp_path / "provider-stats"
+    stats.mkdir()
+    env = ChildEnv({**root.env, "PROVISION_SANDBOX_PROVIDER_STATS": str(stats)})
+    counted: list[int] = []
+    for args in (["apply", "-auto-approve", "-input=false"], ["plan", "-detailed-exitcode", "-input=false"]):
+        lines: list[str] = []
+        done = run(["terraform", *args, "-no-color"], cwd=root.path, env=env, out=lines.append)
+        assert done.returncode == 0, "\n".join(lines) + done.stderr_tail
+        counted.append(len(list(stats.glob("*.json"))) - sum(counted))
+    assert counted == [1, 1]
+    calls = [json.loads(p.read_text())["calls"] for p in stats.glob("*.json")]
+    assert sum(c.get("ApplyResourceChange", 0) for c in calls) == 1  # the cluster was made through it
+    assert sum(c.get("ReadResource", 0) for c in calls) == 1  # and read back by the plan, unchanged
+    made = sandbox.store.get_cluster(WORKSPACE_KEY, str(root.state_attr("databricks_cluster.c", "cluster_id")))
+    assert made is not None and made["cluster_name"] == "dlz"
+    assert not [pid for pid in descendants(os.getpid()) if _cmdline(pid).endswith(SERVE_ONE_COMMAND)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""

@@ -12,10 +12,11 @@ from provisioner import cache_dir, secret
 from provisioner import sandbox as sandbox_package
 from provisioner.databricks import cluster_fields, runtimes, spark_conf
 from provisioner.reach import endpoint
-from provisioner.sandbox import files
+from provisioner.sandbox import files, mirror
 from provisioner.sandbox import runtimes as sandbox_runtimes
 from provisioner.sandbox.catalog import spark_versions
 from provisioner.sandbox.provider import cluster_maps
+from provisioner.terraform import guard
 
 TOKENS = [
     "sv=2023-11-03&ss=b&srt=co&sp=rwdlac&se=2026-03-01T00:00:00Z&sig=AbC%2Bd/E=",
@@ -33,6 +34,10 @@ def test_the_sandbox_hides_a_signature_as_the_product_does(token: str) -> None:
 
 def test_the_sandbox_serves_blob_hosts_through_the_variable_the_product_reads() -> None:
     assert sandbox_package.BLOB_HOSTS_ENV == endpoint.BLOB_HOSTS_ENV
+
+
+def test_the_sandbox_names_its_provider_server_by_the_variable_the_keeper_reads() -> None:
+    assert mirror.PROVIDER_SERVER_ENV == guard.PROVIDER_SERVER_ENV
 
 
 @pytest.mark.parametrize(

@@ -14,3 +14,7 @@ MIRRORED_VERSION = "1.99.0"
 
 # Where provider processes keep their schema answer (schema_cache.py), set by mirror.build_mirror.
 SCHEMA_CACHE_ENV = "PROVISION_SANDBOX_SCHEMA_CACHE"
+
+# The argument that makes a provider process serve every instance of one Terraform command
+# (`__main__.serve_one_command`), as Terraform's keeper starts it (mirror.PROVIDER_SERVER_ENV).
+SERVE_ONE_COMMAND = "--serve-one-command"

@@ -2,7 +2,8 @@
 
 Terraform starts the provider about three times per plan (schemas, validate, plan) and
 waits for each process to exit after Close, so start-up and exit are on every plan's
-critical path; hence the two shortcuts below.
+critical path; hence the two shortcuts below. Under `provision`, Terraform's keeper starts
+one process per Terraform command instead (`serve_one_command`).
 """
 
 import os
@@ -14,6 +15,7 @@ from typing import Any
 import tf.runner
 from tf.runner import run_provider
 
+from provisioner.sandbox.provider import SERVE_ONE_COMMAND
 from provisioner.sandbox.provider.framework import RPC_CALLS, install_sdkv2_semantics
 from provisioner.sandbox.provider.provider import DatabricksProvider
 
@@ -67,13 +69,72 @@ def _write_stats(stats_dir: str) -> None:
         pass  # a benchmark's aid: never fail the provider for it
 
 
+def serve_one_command() -> None:
+    """Serve every provider instance of one Terraform command from this one process.
+
+    Terraform starts a provider process per instance (the schema, validation, the plan walk:
+    three per plan), each an interpreter, gRPC and TLS. Terraform's `TF_REATTACH_PROVIDERS`
+    instead names servers already running, which it neither starts nor stops when an entry
+    has `"Test": true` (terraform `main.go` `parseReattachProviders`, `internal/command/
+    meta_providers.go` `unmanagedProviderFactory`; go-plugin `client.go` `reattach`: "in test
+    mode the process is responsible for exiting on its own"). Without AutoMTLS an unmanaged
+    provider speaks plain gRPC, over a unix socket only this user can reach.
+
+    Terraform's keeper (provisioner/terraform/guard.py) starts this server before Terraform,
+    reads the one line it prints (the `TF_REATTACH_PROVIDERS` value) and closes our stdin once
+    Terraform has exited: end of file there ends the server. StopProvider (Terraform's Ctrl-C)
+    stops it as it stops a managed provider (tf.runner's interceptor)."""
+    import json
+    import tempfile
+    from concurrent import futures
+
+    import grpc
+    from tf.gen import grpc_stdio_pb2_grpc as stdio_rpc
+    from tf.gen import tfplugin_pb2_grpc as rpc
+    from tf.provider import ProviderServicer
+
+    class _NoStdio(stdio_rpc.GRPCStdioServicer):
+        """go-plugin's client opens the stdio stream of every plugin; there is nothing to stream."""
+
+        def StreamStdio(self, request: Any, context: Any) -> Any:
+            return iter([])
+
+    provider = DatabricksProvider()
+    stopper = tf.runner._ShutdownInterceptor()
+    server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10), interceptors=[stopper])
+    stopper.server = server
+    rpc.add_ProviderServicer_to_server(ProviderServicer(provider), server)
+    stdio_rpc.add_GRPCStdioServicer_to_server(_NoStdio(), server)
+    with tempfile.TemporaryDirectory(prefix="tf-provider-") as directory:  # 0700: ours alone
+        socket_path = os.path.join(directory, "provider.sock")
+        server.add_insecure_port(f"unix://{socket_path}")
+        server.start()
+        reattach = {
+            provider.full_name(): {
+                "Protocol": "grpc",
+                "ProtocolVersion": 6,
+                "Pid": os.getpid(),
+                "Test": True,
+                "Addr": {"Network": "unix", "String": socket_path},
+            }
+        }
+        sys.stdout.write(json.dumps(reattach) + "\n")
+        sys.stdout.flush()
+        while os.read(0, 65536):  # the keeper never writes: only its end of file comes
+            pass
+        server.stop(grace=None)
+
+
 def main() -> None:
     # As a Go program: a write to a broken stdout/stderr (Terraform gone) ends the process
     # (Go `os/signal` docs, "SIGPIPE"); Python would raise BrokenPipeError and carry on.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     install_sdkv2_semantics()
-    tf.runner._self_signed_cert = _cached_certificate(tf.runner._self_signed_cert)
-    run_provider(DatabricksProvider())
+    if SERVE_ONE_COMMAND in sys.argv[1:]:
+        serve_one_command()
+    else:
+        tf.runner._self_signed_cert = _cached_certificate(tf.runner._self_signed_cert)
+        run_provider(DatabricksProvider())
     if stats_dir := os.environ.get(STATS_ENV):
         _write_stats(stats_dir)
     # The server has stopped and every answer is sent. Terraform waits for this process to
