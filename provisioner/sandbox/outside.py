@@ -22,6 +22,7 @@ from typing import Any
 
 from provisioner.errors import ConfigError
 from provisioner.sandbox.files import atomic_write
+from provisioner.sandbox.mirror import PROVIDER_SERVER_ENV
 
 SERVE_DIR = "serve"
 SERVE_FILE = "serve.json"
@@ -94,8 +95,14 @@ def _listening(url: str) -> bool:
 
 def exports(served: Served, host: str | None) -> list[str]:
     """Shell lines for `eval`: Terraform's sandbox environment, and the workspace `host` for the
-    Databricks clients (None: no DATABRICKS_HOST, there is more than one workspace)."""
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in sorted(served.terraform_env.items())]
+    Databricks clients (None: no DATABRICKS_HOST, there is more than one workspace). Not the
+    provider server (mirror.PROVIDER_SERVER_ENV): only Terraform's keeper under `provision` reads
+    it, and `provision` drops it, with a warning, from a shell that has it."""
+    lines = [
+        f"export {name}={shlex.quote(value)}"
+        for name, value in sorted(served.terraform_env.items())
+        if name != PROVIDER_SERVER_ENV
+    ]
     if host is not None:
         lines.append(f"export DATABRICKS_HOST={shlex.quote(served.workspaces[host])}")
     if served.token_file is not None:

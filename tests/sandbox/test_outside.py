@@ -88,6 +88,7 @@ def test_raw_terraform_and_the_sdk_use_a_running_serve(project: Project) -> None
     with serving(project, env=env):
         script = (
             'eval "$(provision sandbox env --env default)" && '
+            'echo "provider server: ${PROVISION_PROVIDER_SERVER-not exported}" && '
             f"terraform -chdir={root} plan -input=false -no-color -detailed-exitcode && "
             f'{sys.executable} -c "from databricks.sdk import WorkspaceClient; '
             'print(sorted(c.cluster_name for c in WorkspaceClient().clusters.list()))"'
@@ -99,6 +100,8 @@ def test_raw_terraform_and_the_sdk_use_a_running_serve(project: Project) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No changes." in done.stdout
     assert "['aep-explore', 'aep-ingest']" in done.stdout
+    # Only the keeper under `provision` reads it; `provision` would warn about it in a shell that had it.
+    assert "provider server: not exported" in done.stdout
 
 
 def test_serve_on_a_port_in_use_is_one_line(project: Project) -> None:
