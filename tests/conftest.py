@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.run.context import RunContext
+from tests.helpers import project as project_helpers
 from tests.helpers.config import BASE_CONFIG
 from tests.helpers.pg import PgServer, pg_server
 from tests.helpers.project import Project, in_process
@@ -47,6 +48,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files marked `long` first (pyproject.toml's addopts keeps this order under xdist), in
     place and stably: each file's own order is unchanged."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_first_applies(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`applied()`'s first applies in a directory every xdist worker of this run shares (the
+    run's base temporary directory; a worker's own is under it), removed with it by pytest."""
+    base = tmp_path_factory.getbasetemp()
+    project_helpers.APPLIED_DIR = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "applied"
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import atexit
 import copy
+import fcntl
+import hashlib
 import io
 import json
 import os
@@ -172,8 +174,8 @@ def applied(project: Project, *, copy_allowed: bool = True) -> Project:
     its sandbox (workspace, AEP, secrets).
 
     A test that starts from an applied project does not test the apply, and a first apply costs
-    ~3 CPU-s (issue 24: the suite is CPU-bound), so a fresh project whose config this worker has
-    applied before is a copy of that one (`_first_apply`). The copy lives at another path, so its
+    ~3 CPU-s (issue 24: the suite is CPU-bound), so a fresh project whose config a worker of this
+    run has applied before is a copy of that one (`_first_apply`). The copy lives at another path, so its
     next command runs `terraform init` again, as a clone of a repository would. A project with
     extra environment (a running `serve`, a trace, faults) is applied for real, as is every apply
     a test checks the output or journal of (those call `project.run("apply", …)`), and one that
@@ -182,15 +184,17 @@ def applied(project: Project, *, copy_allowed: bool = True) -> Project:
         done = project.run("apply", "--auto-approve")
         assert done.returncode == 0, done.stderr
         return project
-    env = {k: v for k, v in project.env().items() if k not in ("HOME", "TMPDIR")}
+    # Not HOME and TMPDIR (the project's own) nor pytest's per-test variables (PYTEST_CURRENT_TEST).
+    env = {k: v for k, v in project.env().items() if k not in ("HOME", "TMPDIR") and not k.startswith("PYTEST_")}
     template = _first_apply(project.config_path.read_text(encoding="utf-8"), env)
     _copy_applied(template, project.dir)
     return project
 
 
-# (provision.yaml's text, the CLI's environment but its HOME) → a project this worker applied
-# with them, copied by later `applied` calls.
-_APPLIED: dict[str, Path] = {}
+# Where the first applies are kept, one directory per (provision.yaml's text, the CLI's
+# environment but its HOME): set by tests/conftest.py to a directory all xdist workers of the run
+# share, which pytest removes with the run's other temporary directories. None: this process's own.
+APPLIED_DIR: Path | None = None
 
 
 def _has_state(project: Project) -> bool:
@@ -199,16 +203,30 @@ def _has_state(project: Project) -> bool:
 
 
 def _first_apply(config_text: str, env: dict[str, str]) -> Path:
-    key = json.dumps([config_text, env], sort_keys=True)
-    if key not in _APPLIED:
-        directory = Path(tempfile.mkdtemp(prefix="dlz-applied-"))
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        template = make_project(directory)
-        template.config_path.write_text(config_text, encoding="utf-8")
-        done = template.run("apply", "--auto-approve", env={**env, "HOME": str(directory / "home")})
-        assert done.returncode == 0, done.stderr
-        _APPLIED[key] = directory
-    return _APPLIED[key]
+    """The project applied with this config and environment, applied now by whichever worker
+    asks first; the others wait for it (a lock file) and copy it."""
+    key = hashlib.sha256(json.dumps([config_text, env], sort_keys=True).encode()).hexdigest()[:16]
+    shared = _applied_dir()
+    template = shared / key
+    with (shared / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / ".applied").exists():
+            shutil.rmtree(template, ignore_errors=True)  # what a worker that died half-way left
+            project = make_project(template)
+            project.config_path.write_text(config_text, encoding="utf-8")
+            done = project.run("apply", "--auto-approve", env={**env, "HOME": str(template / "home")})
+            assert done.returncode == 0, done.stderr
+            (template / ".applied").touch()
+    return template
+
+
+def _applied_dir() -> Path:
+    global APPLIED_DIR
+    if APPLIED_DIR is None:
+        APPLIED_DIR = Path(tempfile.mkdtemp(prefix="dlz-applied-"))
+        atexit.register(shutil.rmtree, APPLIED_DIR, ignore_errors=True)
+    APPLIED_DIR.mkdir(parents=True, exist_ok=True)
+    return APPLIED_DIR
 
 
 def _copy_applied(template: Path, directory: Path) -> None:
