@@ -73,7 +73,7 @@ class _Keeper:
 
     def on_sigterm(self, signum: int, frame: object) -> None:
         self.killed = True
-        if self.pid:
+        if self.pid or self.group:  # Terraform, or a provider server still starting
             self.kill_group()
 
     def interrupt(self) -> None:
@@ -110,8 +110,9 @@ class _ProviderServer:
         self.pid, self.stdin, self.stdout = pid, stdin, stdout
 
     @classmethod
-    def start(cls, argv: list[str]) -> tuple[_ProviderServer, str] | None:
-        """The server and its `TF_REATTACH_PROVIDERS` line, or None (not asked for, or not up)."""
+    def start(cls, argv: list[str], keeper: _Keeper) -> tuple[_ProviderServer, str] | None:
+        """The server and its `TF_REATTACH_PROVIDERS` line, or None (not asked for, or not up).
+        From its start the server's group is the keeper's, so a SIGTERM meanwhile stops it."""
         spec = os.environ.get(PROVIDER_SERVER_ENV)
         command = next((a for a in argv[1:] if not a.startswith("-")), "")
         if not spec or command not in _PROVIDER_COMMANDS:
@@ -133,16 +134,19 @@ class _ProviderServer:
             )
         except (OSError, ValueError, TypeError, IndexError):
             return None
+        keeper.group = pid
         os.close(in_r)
         os.close(out_w)
         server = cls(pid, in_w, out_r)
-        line = server._first_line()
+        line = None if keeper.killed else server._first_line()
         if line is None:
             server.stop(kill=True)
+            keeper.group = 0  # its group is gone with it: Terraform gets one of its own
             return None
         return server, line
 
     def _first_line(self) -> str | None:
+        """Its first line; None if it ends or is stopped (a SIGTERM to us kills it) before."""
         poller = select.poll()
         poller.register(self.stdout, select.POLLIN)
         data = b""
@@ -183,12 +187,11 @@ def main(argv: list[str]) -> int:
     keeper = _Keeper()
     signal.signal(signal.SIGINT, keeper.on_sigint)
     signal.signal(signal.SIGTERM, keeper.on_sigterm)
-    started = _ProviderServer.start(argv)
+    started = _ProviderServer.start(argv, keeper)
     server = started[0] if started else None
     environ = dict(os.environ, TF_REATTACH_PROVIDERS=started[1]) if started else os.environ
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    keeper.group = server.pid if server else 0
     keeper.pid = os.posix_spawnp(
         argv[0],
         argv,
@@ -247,7 +250,8 @@ def main(argv: list[str]) -> int:
     if os.WIFSIGNALED(status):
         # Die the same way, so `provision` sees what it would have seen from Terraform itself.
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
+            signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     return os.waitstatus_to_exitcode(status)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,13 +42,16 @@ if "wait" in sys.argv[2:]:
     time.sleep(300)
 """
 
-# Prints its line (or, with `silent`, nothing and exits), then serves until end of file on stdin.
+# Prints its line (or, with `silent`, nothing and exits; with `hang`, nothing and waits), then
+# serves until end of file on stdin.
 SERVER = """\
-import os, sys
+import os, sys, time
 from pathlib import Path
 Path("server.pid").write_text(str(os.getpid()))
 if "silent" in sys.argv[1:]:
     sys.exit(3)
+if "hang" in sys.argv[1:]:
+    time.sleep(300)
 print(%r, flush=True)
 while os.read(0, 65536):
     pass
@@ -117,6 +121,24 @@ def test_a_server_that_does_not_come_up_leaves_terraform_to_start_its_providers(
     assert seen["reattach"] is None
     assert seen["group"] == seen["pid"]  # its own group, as without a server
     assert (tmp_path / "server.pid").exists()
+
+
+def test_a_sigterm_while_the_server_starts_stops_both_at_once(tmp_path: Path) -> None:
+    """`provision`'s third Ctrl-C (SIGTERM to the keeper) before the server has answered: the
+    keeper does not wait out the server's start-up, and nothing is left."""
+    terraform, env = _setup(tmp_path, "hang")
+    keeper = subprocess.Popen(process.guarded([str(terraform), "plan"]), cwd=tmp_path, env=env, stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 60  # a hang guard: the pid file, not the time, decides
+    while not (tmp_path / "server.pid").exists():
+        assert keeper.poll() is None and time.monotonic() < deadline, "the server never started"
+        time.sleep(0.02)
+    server_pid = int((tmp_path / "server.pid").read_text())
+    keeper.send_signal(signal.SIGTERM)
+    code = keeper.wait(timeout=20)  # the server's start-up allowance is 30 s
+    assert keeper.stdin is not None
+    keeper.stdin.close()
+    assert code == -signal.SIGKILL  # Terraform was killed at once, and the keeper dies as it did (no traceback)
+    assert not Path(f"/proc/{server_pid}").exists()
 
 
 def test_without_the_variable_nothing_changes(tmp_path: Path) -> None:
