@@ -84,6 +84,8 @@ def serve_one_command() -> None:
     reads the one line it prints (the `TF_REATTACH_PROVIDERS` value) and closes our stdin once
     Terraform has exited: end of file there ends the server. StopProvider (Terraform's Ctrl-C)
     stops it as it stops a managed provider (tf.runner's interceptor)."""
+    # Here, as in tf.runner.run_provider: `install_sdkv2_semantics()` has replaced
+    # `tf.provider.ProviderServicer` by then, and the class must be looked up after it has.
     import json
     import tempfile
     from concurrent import futures
