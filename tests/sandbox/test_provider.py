@@ -218,3 +218,24 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except OSError:
         return ""
+
+
+def test_a_second_provider_configuration_under_the_keeper_is_refused_not_shared(sandbox: Sandbox, root: Root) -> None:
+    # One process serves the command (serve_one_command), so instances of two configurations
+    # would share one provider object and client, which separate processes never do. It says
+    # so instead; raw terraform, a process per instance, serves both.
+    aliased = cluster_hcl().replace(
+        'resource "databricks_cluster" "c" {', 'resource "databricks_cluster" "c" {\n  provider = databricks.other'
+    )
+    root.write(
+        f'provider "databricks" {{\n  alias = "other"\n  host  = "{WORKSPACE_HOST}"\n  token = "x"\n}}\n'
+        + aliased
+        + SECRET_HCL
+    )
+    lines: list[str] = []
+    done = run(
+        ["terraform", "plan", "-input=false", "-no-color"], cwd=root.path, env=ChildEnv(root.env), out=lines.append
+    )
+    assert done.returncode == 1
+    assert "one provider configuration per command" in "\n".join(lines) + done.stderr_tail
+    assert root.plan_rc()[0] == 2  # raw terraform: both configurations, each in its own process

@@ -101,7 +101,7 @@ def serve_one_command() -> None:
         def StreamStdio(self, request: Any, context: Any) -> Any:
             return iter([])
 
-    provider = DatabricksProvider()
+    provider = DatabricksProvider(one_configuration=True)
     stopper = tf.runner._ShutdownInterceptor()
     server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10), interceptors=[stopper])
     stopper.server = server

@@ -80,9 +80,14 @@ def _attribute(name: str) -> Attribute:
 
 
 class DatabricksProvider(Provider):
-    def __init__(self) -> None:
+    def __init__(self, *, one_configuration: bool = False) -> None:
         self._block: dict[str, str | bool | int | float] = {}
         self._client: Client | None = None
+        # Serving every instance of a command from one process (__main__.serve_one_command):
+        # instances of two provider configurations (aliases) would share this object and its
+        # client, which separate processes never do, so a second configuration is refused.
+        self._one_configuration = one_configuration
+        self._configured = False
         # Terraform creates resources in parallel: one client, made once (unified-auth
         # resolution is not safe to run twice at the same time).
         self._client_lock = threading.Lock()
@@ -102,7 +107,16 @@ class DatabricksProvider(Provider):
     def configure_provider(self, diags: Diagnostics, config: Config) -> None:
         # Nothing is resolved here: like the real provider, missing or conflicting credentials
         # only fail once a resource needs the workspace (a plan with no resources still works).
-        self._block = {k: v for k, v in config.items() if isinstance(v, str | bool | int | float)}
+        block = {k: v for k, v in config.items() if isinstance(v, str | bool | int | float)}
+        if self._one_configuration and self._configured and block != self._block:
+            diags.add_error(
+                "one provider configuration per command",
+                "The sandbox serves every provider instance of a command `provision` runs from one "
+                "process, which holds one configuration; this root configures the provider twice "
+                "(an alias). Run `terraform` yourself in it (`provision sandbox env`).",
+            )
+            return
+        self._block, self._configured = block, True
 
     def client(self) -> Client:
         with self._client_lock:
