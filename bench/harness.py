@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from provisioner.terraform.guard import PROVIDER_SERVER_ENV
+from provisioner.terraform.guard import PROVIDER_SERVER_ENV, uses_providers
 
 if TYPE_CHECKING:
     from provisioner.run.context import RunContext
@@ -302,7 +302,7 @@ def run_terraform(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[
     server stopped after — so that the two sides differ in the wrapper alone; the keeper's
     own process is the wrapper's and is left out. Without the variable: `run_quiet`."""
     spec = env.get(PROVIDER_SERVER_ENV)
-    if not spec or argv[1] not in ("plan", "apply", "destroy", "show", "import", "refresh"):
+    if not spec or not uses_providers(argv):
         return run_quiet(argv, cwd, env, ok)
     server = subprocess.Popen(
         json.loads(spec), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL

@@ -294,17 +294,19 @@ def measure_plan(project: Project, variant: Variant, reps: int, out: Figures) ->
         # both, so the pair differs in the wrapper only, not in the latencies drawn.
         made = {"ours": itertools.count(), "raw": itertools.count(), "launcher": itertools.count()}
 
-        def raw() -> None:
-            ctx.target.sandbox.seed_latency(f"plan-{next(made['raw'])}")
-            harness.run_terraform(argv, env.root_dir, child)
+        def raw(name: str, terraform: Callable[[list[str], Path, dict[str, str]], int]) -> Callable[[], None]:
+            def side() -> None:
+                ctx.target.sandbox.seed_latency(f"plan-{next(made[name])}")
+                terraform(argv, env.root_dir, child)
 
-        def launcher() -> None:
-            ctx.target.sandbox.seed_latency(f"plan-{next(made['launcher'])}")
-            harness.run_quiet(argv, env.root_dir, child)
+            return side
 
-        sides = {"ours": lambda: _ours(project, variant, out, f"plan-{next(made['ours'])}"), "raw": raw}
+        sides = {
+            "ours": lambda: _ours(project, variant, out, f"plan-{next(made['ours'])}"),
+            "raw": raw("raw", harness.run_terraform),
+        }
         if project.clusters <= 50:  # a report line; at 200 clusters each side is ~20 s
-            sides["launcher"] = launcher
+            sides["launcher"] = raw("launcher", harness.run_quiet)
         timed = harness.interleaved(sides, reps, warmup=0)
         out.plan_raw = timed["raw"]
         out.plan_launcher = timed.get("launcher", Samples())

@@ -53,6 +53,13 @@ PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
 _PROVIDER_COMMANDS = frozenset(
     {"plan", "apply", "destroy", "show", "import", "refresh", "validate", "console", "providers", "test"}
 )
+
+
+def uses_providers(argv: list[str]) -> bool:
+    """Does this Terraform command line (`terraform [global flags] <command> …`) start providers?"""
+    return next((a for a in argv[1:] if not a.startswith("-")), "") in _PROVIDER_COMMANDS
+
+
 _SERVER_START_MS = 30_000  # an interpreter and gRPC on a loaded machine: seconds at most
 _SERVER_STOP_MS = 5_000
 
@@ -114,8 +121,7 @@ class _ProviderServer:
         """The server and its `TF_REATTACH_PROVIDERS` line, or None (not asked for, or not up).
         From its start the server's group is the keeper's, so a SIGTERM meanwhile stops it."""
         spec = os.environ.get(PROVIDER_SERVER_ENV)
-        command = next((a for a in argv[1:] if not a.startswith("-")), "")
-        if not spec or command not in _PROVIDER_COMMANDS:
+        if not spec or not uses_providers(argv):
             return None
         try:
             server_argv = json.loads(spec)

@@ -37,6 +37,15 @@ def _ppid(pid: str) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])  # comm may contain spaces and parens
 
 
+def cmdline(pid: int) -> str | None:
+    """A process's command line, its arguments joined by spaces; None once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
 def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):

@@ -31,7 +31,7 @@ from provisioner.sandbox.store.base import now_ms
 from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
 from tests.helpers.output import error_lines
 from tests.helpers.pg import PgServer
-from tests.helpers.processes import descendants
+from tests.helpers.processes import cmdline, descendants
 from tests.helpers.project import Project, applied, cluster_ids, make_project, revocations, token
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
@@ -261,10 +261,7 @@ def _kill_at(project: Project, barrier: Barrier, *, then: Callable[[], None] | N
 
 
 def _cmdline(pid: int) -> str:
-    try:
-        return f"{pid} " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
-    except OSError:
-        return f"{pid} (gone)"
+    return f"{pid} " + (cmdline(pid) or "(gone)")[:200]
 
 
 def _alive(pid: int) -> bool:

@@ -20,7 +20,7 @@ from provisioner.sandbox.provider import SERVE_ONE_COMMAND
 from provisioner.terraform.environment import ChildEnv
 from provisioner.terraform.process import run
 from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
-from tests.helpers.processes import descendants
+from tests.helpers.processes import cmdline, descendants
 from tests.helpers.provider_root import SAS, SECRET_HCL, Root, cluster_hcl, root_env
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
@@ -210,14 +210,7 @@ def test_under_terraforms_keeper_one_provider_process_serves_each_command(
     assert sum(c.get("ReadResource", 0) for c in calls) == 1  # and read back by the plan, unchanged
     made = sandbox.store.get_cluster(WORKSPACE_KEY, str(root.state_attr("databricks_cluster.c", "cluster_id")))
     assert made is not None and made["cluster_name"] == "dlz"
-    assert not [pid for pid in descendants(os.getpid()) if _cmdline(pid).endswith(SERVE_ONE_COMMAND)]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
+    assert not [pid for pid in descendants(os.getpid()) if (cmdline(pid) or "").endswith(SERVE_ONE_COMMAND)]
 
 
 def test_a_second_provider_configuration_under_the_keeper_is_refused_not_shared(sandbox: Sandbox, root: Root) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.config import WORKSPACE_KEY
-from tests.helpers.processes import descendants, wait_until
+from tests.helpers.processes import cmdline, descendants, wait_until
 from tests.helpers.project import Project, applied, state_cluster_ids, workspace_cluster_ids
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
@@ -51,11 +51,7 @@ def marked_processes(mark: str) -> dict[int, int]:
 def describe(pids: dict[int, int]) -> str:
     lines = []
     for pid, ppid in sorted(pids.items()):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            cmd = "?"
-        lines.append(f"pid {pid} (ppid {ppid}): {cmd[:160]}")
+        lines.append(f"pid {pid} (ppid {ppid}): {(cmdline(pid) or '?')[:160]}")
     return "\n".join(lines)
 
 
