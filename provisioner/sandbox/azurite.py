@@ -8,7 +8,10 @@ Flags (azurite 3.37.0 `azurite-blob --help`): accounts come only from `AZURITE_A
 (`name:base64key;…`, read at start, so a new account means a restart); `--inMemoryPersistence`
 because the store is the source of truth and is replayed into every fresh process;
 `--disableProductStyleUrl` so the account is the first path segment (path-style URLs,
-`http://127.0.0.1:<port>/<account>/<container>`); `--skipApiVersionCheck` because
+`http://127.0.0.1:<port>/<account>/<container>`); `--blobPort 0` so the kernel picks the port
+as Azurite binds it, read back from its "successfully listens on http://127.0.0.1:<port>" line —
+a port chosen beforehand can be taken by another process's connection before node binds it
+(Azurite then exits with `listen EADDRINUSE`); `--skipApiVersionCheck` because
 `azure-storage-blob` signs with a newer `sv` than this Azurite knows; `--disableTelemetry`
 (no network here); `--silent` (the access log would print SAS signatures).
 """
@@ -19,9 +22,9 @@ import concurrent.futures
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +35,7 @@ from pathlib import Path
 AZURITE_VERSION = "3.37.0"
 AZURITE_ENV = "PROVISION_AZURITE"
 START_TIMEOUT_SECONDS = 120.0  # node's start-up takes 2-13 s on a loaded 2-core machine
-_READY_MARK = "successfully listens on"
+_READY_LINE = re.compile(r"successfully listens on http://127\.0\.0\.1:(?P<port>\d+)")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -67,12 +70,6 @@ def find_azurite(environ: Mapping[str, str]) -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _die_with_parent() -> None:
     # Linux only; PDEATHSIG fires when the forking *thread* ends, hence the owner thread below.
     if sys.platform.startswith("linux"):
@@ -81,11 +78,14 @@ def _die_with_parent() -> None:
 
 
 class AzuriteProcess:
-    """One `azurite-blob` child on a loopback port; `start(accounts)` (re)starts it."""
+    """One `azurite-blob` child on a loopback port; `start(accounts)` (re)starts it.
+
+    The port is the one this start bound (a restart may get another); 0 before the first start.
+    """
 
     def __init__(self, executable: Path) -> None:
         self.executable = executable
-        self.port = _free_port()
+        self.port = 0
         self._proc: subprocess.Popen[str] | None = None
         # The process is forked from this long-lived thread: PR_SET_PDEATHSIG is tied to the
         # forking thread, and a request-handler thread would take Azurite down with it.
@@ -114,7 +114,7 @@ class AzuriteProcess:
             "--blobHost",
             "127.0.0.1",
             "--blobPort",
-            str(self.port),
+            "0",
             "--inMemoryPersistence",
             "--disableProductStyleUrl",
             "--skipApiVersionCheck",
@@ -132,14 +132,17 @@ class AzuriteProcess:
         )
         self._proc = proc
         lines: list[str] = []
+        listening: list[int] = []
         ready = threading.Event()
-        threading.Thread(target=_drain, args=(proc, lines, ready), daemon=True, name="azurite-out").start()
+        drain = threading.Thread(target=_drain, args=(proc, lines, listening, ready), daemon=True, name="azurite-out")
+        drain.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not ready.wait(0.05):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self._stop_locked()
                 last = next((line for line in reversed(lines) if line.strip()), "no output")
                 raise AzuriteError(f"Azurite ({self.executable}) did not start: {last.strip()[:300]}")
+        self.port = listening[0]
 
     def stop(self) -> None:
         with self._lock:
@@ -161,11 +164,13 @@ class AzuriteProcess:
             proc.wait()
 
 
-def _drain(proc: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
-    """Read the child's output so its pipe never fills; flag the 'listens on' line."""
+def _drain(proc: subprocess.Popen[str], lines: list[str], listening: list[int], ready: threading.Event) -> None:
+    """Read the child's output so its pipe never fills; report the port of the 'listens on' line."""
     assert proc.stdout is not None
     for line in proc.stdout:
         if len(lines) < 50:
             lines.append(line)
-        if _READY_MARK in line:
+        found = _READY_LINE.search(line)
+        if found and not ready.is_set():
+            listening.append(int(found.group("port")))
             ready.set()

@@ -83,7 +83,7 @@ def pg_server() -> Iterator[PgServer]:
         for path in (base, base / "pwfile"):
             os.chown(path, uid, -1)
     os.chmod(base, 0o700)
-    data, port = base / "data", _free_port()
+    data = base / "data"
 
     def run(argv: list[str]) -> None:
         cmd, _ = _as_server_user(argv)
@@ -106,21 +106,19 @@ def pg_server() -> Iterator[PgServer]:
             "--locale=C",
         ]
     )
-    run(
-        [
-            "pg_ctl",
-            "-D",
-            str(data),
-            "-l",
-            str(base / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {base} -F",
-        ]
-    )
+    # PostgreSQL cannot bind port 0: a port chosen beforehand can be taken by another process's
+    # connection before the postmaster binds it, so a start refused that way tries another port.
+    for attempt in range(3):
+        port = _free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {base} -F"
+        started, _ = _as_server_user(
+            ["pg_ctl", "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start", "-o", options]
+        )
+        done = subprocess.run(started, capture_output=True, text=True, timeout=120)
+        if done.returncode == 0:
+            break
+        log = (base / "server.log").read_text(errors="replace") if (base / "server.log").exists() else ""
+        assert "Address already in use" in log and attempt < 2, f"pg_ctl start: {done.stdout}{done.stderr}{log}"
     try:
         server = PgServer(port, password, "postgres")
         server.query("CREATE DATABASE tfstate")
