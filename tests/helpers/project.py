@@ -29,6 +29,11 @@ from provisioner.run.context import RunContext, open_context
 from provisioner.sandbox.store import SandboxStore
 from provisioner.terraform import TerraformState
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG, SANDBOX, WORKSPACE_KEY
+from tests.helpers.zygote import ZYGOTE
+
+# `Project.run`'s commands are forked from a process that has imported the package already
+# (tests/helpers/zygote.py); DLZ_TESTS_FRESH_INTERPRETERS=1 starts each one from scratch.
+FORK_COMMANDS = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1"
 
 # The stand-in provider (the `tf` framework) serves gRPC over TLS with a self-signed
 # certificate it caches in ~/.cache/tf-python-provider/. Every project has a HOME of its
@@ -101,13 +106,14 @@ class Project:
         timeout: float = 180,
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(self.config_path)]
-        if sandbox:
-            argv.append("--sandbox")
+        args = (*args, "--config", str(self.config_path), *(["--sandbox"] if sandbox else []))
+        child_env = dict(env) if env is not None else self.env()
+        if FORK_COMMANDS and ZYGOTE.serves(child_env):
+            return ZYGOTE.run(args, cwd=self.dir, env=child_env, input=input, timeout=timeout)
         return subprocess.run(
-            argv,
+            [sys.executable, "-m", "provisioner.main", *args],
             cwd=self.dir,
-            env=dict(env) if env is not None else self.env(),
+            env=child_env,
             capture_output=True,
             text=True,
             timeout=timeout,

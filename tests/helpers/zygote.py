@@ -1,0 +1,118 @@
+"""`python -m provisioner.main` without an interpreter's start: a child of a process that has
+imported the package already (tests/helpers/zygote_server.py), one per xdist worker.
+
+Issue 24: the suite is CPU-bound, and each `provision` a test runs spent ~0.27 CPU-s of its
+~0.85 starting Python and importing what a fresh interpreter imports again every time. The
+child is a real process running the real CLI: its own pid, the caller's pipes as its stdin,
+stdout and stderr, the caller's directory, environment and argv, its exit status (-N when
+signal N ended it) and its own children. What differs is fixed at the server's start: the hash
+seed, and what the interpreter decides from its environment before any code runs (the
+`PYTHON*` variables, the locale's encoding of stdio) — a call whose environment differs there
+runs in a fresh interpreter, as does every one that wants another interpreter or `-X` option.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import locale
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_SERVER = Path(__file__).with_name("zygote_server.py")
+# What a fresh interpreter reads before running a line of code (the stdio encoding among it).
+_DECIDED_AT_START = ("PYTHON", "LANG", "LC_")
+
+
+class Zygote:
+    """One server, started on first use and stopped with the worker (its stdin closes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: subprocess.Popen[str] | None = None
+        self._address = ""
+        self._started_with: dict[str, str] = {}
+
+    def _start(self) -> str:
+        with self._lock:
+            if self._server is None or self._server.poll() is not None:
+                self._started_with = dict(os.environ)
+                self._server = subprocess.Popen(
+                    [sys.executable, "-s", str(_SERVER)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert self._server.stdout is not None
+                self._address = self._server.stdout.readline().strip()
+                assert self._address, "the zygote did not start"
+            return self._address
+
+    @property
+    def pid(self) -> int:
+        """The server's pid (started if it was not)."""
+        self._start()
+        assert self._server is not None
+        return self._server.pid
+
+    def serves(self, env: Mapping[str, str]) -> bool:
+        """Whether a fresh interpreter with `env` would start as the server did."""
+
+        def decided(environ: Mapping[str, str]) -> dict[str, str]:
+            return {k: v for k, v in environ.items() if k.startswith(_DECIDED_AT_START)}
+
+        return decided(env) == decided(self._started_with or os.environ)
+
+    def run(
+        self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | None, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        """As `subprocess.run([sys.executable, "-m", "provisioner.main", *args], capture_output=True, text=True)`."""
+        address = self._start()
+        argv = [sys.executable, "-m", "provisioner.main", *args]
+        stdin_read, stdin_write = os.pipe()
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        request = json.dumps({"argv": list(args), "cwd": str(cwd), "env": dict(env)}).encode()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+            conn.connect(address)
+            socket.send_fds(conn, [request], [stdin_read, out_write, err_write])
+            for fd in (stdin_read, out_write, err_write):
+                os.close(fd)
+            pid = json.loads(conn.recv(4096))["pid"]
+            captured: dict[int, bytes] = {}
+
+            def drain(fd: int) -> None:
+                with open(fd, "rb") as stream:
+                    captured[fd] = stream.read()
+
+            readers = [threading.Thread(target=drain, args=(fd,), daemon=True) for fd in (out_read, err_read)]
+            for reader in readers:
+                reader.start()
+            # As subprocess: a child that does not read its input is not an error.
+            with contextlib.suppress(BrokenPipeError), open(stdin_write, "wb") as stdin:
+                if input is not None:
+                    stdin.write(input.encode(locale.getpreferredencoding(False)))
+            conn.settimeout(timeout)
+            try:
+                returncode = int(json.loads(conn.recv(4096))["returncode"])
+            except TimeoutError:
+                os.kill(pid, 9)
+                raise subprocess.TimeoutExpired(argv, timeout) from None
+            for reader in readers:
+                reader.join(timeout)  # a process the child left running may hold its output open
+                if reader.is_alive():
+                    raise subprocess.TimeoutExpired(argv, timeout)
+        return subprocess.CompletedProcess(argv, returncode, _text(captured[out_read]), _text(captured[err_read]))
+
+
+def _text(data: bytes) -> str:
+    """As subprocess's `text=True` decodes: the locale's encoding, strictly, universal newlines."""
+    return data.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
+
+
+ZYGOTE = Zygote()
