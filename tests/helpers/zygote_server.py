@@ -14,6 +14,7 @@ fresh interpreter would do, minus its start and the imports. Only the standard l
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -84,7 +85,8 @@ def serve() -> dict[str, Any]:
                     return dict(request)
                 for fd in fds:
                     os.close(fd)
-                conn.send(json.dumps({"pid": pid}).encode())
+                with contextlib.suppress(OSError):  # a caller that has gone still has its child reaped
+                    conn.send(json.dumps({"pid": pid}).encode())
                 pidfd = os.pidfd_open(pid)
                 waiting[pidfd] = (pid, conn)
                 selector.register(pidfd, selectors.EVENT_READ)
@@ -94,7 +96,8 @@ def serve() -> dict[str, Any]:
                 selector.unregister(pidfd)
                 os.close(pidfd)
                 _, status = os.waitpid(pid, 0)
-                conn.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
+                with contextlib.suppress(OSError):
+                    conn.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
                 conn.close()
 
 
