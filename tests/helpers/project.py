@@ -32,8 +32,9 @@ from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG, S
 from tests.helpers.zygote import ZYGOTE
 
 # `Project.run`'s commands are forked from a process that has imported the package already
-# (tests/helpers/zygote.py); DLZ_TESTS_FRESH_INTERPRETERS=1 starts each one from scratch.
-FORK_COMMANDS = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1"
+# (tests/helpers/zygote.py; it waits on children with Linux's pidfds); DLZ_TESTS_FRESH_INTERPRETERS=1
+# starts each one from scratch.
+FORK_COMMANDS = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1" and hasattr(os, "pidfd_open")
 
 # The stand-in provider (the `tf` framework) serves gRPC over TLS with a self-signed
 # certificate it caches in ~/.cache/tf-python-provider/. Every project has a HOME of its
