@@ -4,6 +4,7 @@ timeout like subprocess stops its child."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from provisioner.sandbox.store import SandboxStore
 from tests.helpers.processes import descendants, wait_until
 from tests.helpers.project import Project, make_project
 from tests.helpers.zygote import ZYGOTE
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="the zygote waits with pidfds (Linux)")
 
 
 def _fresh(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
