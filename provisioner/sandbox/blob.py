@@ -46,6 +46,8 @@ AUTH_FAILED = (
     "Server failed to authenticate the request. Make sure the value of Authorization header is formed "
     "correctly including the signature."
 )
+# 503 ServerBusy's message: learn.microsoft.com/rest/api/storageservices/common-rest-api-error-codes
+SERVER_BUSY = "The server is currently unable to receive requests. Please retry your request."
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
 
 
@@ -235,7 +237,7 @@ class AzuriteDlz:
         try:
             self.ensure()
         except AzuriteError as exc:
-            return _xml_error(503, "ServerBusy", f"sandbox: {exc}")
+            return _xml_error(503, "ServerBusy", f"{SERVER_BUSY} (sandbox: {exc})")
         account, container = _split(request.path)
         query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
         if still_propagating(self._store, account, container, query, self._propagation):
@@ -260,7 +262,10 @@ class AzuriteDlz:
 
         if sas is None:
             return no_credentials_error(account, container)
-        base = self.ensure()
+        try:
+            base = self.ensure()
+        except AzuriteError as exc:  # no storage service: as `forward` answers, 503 ServerBusy
+            return storage_error(f"{SERVER_BUSY} (sandbox: {exc})")
         client = ContainerClient.from_container_url(f"{base}/{account}/{container}", credential=sas, retry_total=0)
         try:
             next(iter(client.list_blobs(results_per_page=1).by_page()), None)

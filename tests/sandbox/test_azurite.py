@@ -9,6 +9,8 @@ import urllib.request
 from pathlib import Path
 
 from provisioner.sandbox.azurite import AzuriteProcess
+from provisioner.sandbox.blob import SERVER_BUSY, AzuriteDlz
+from provisioner.sandbox.store import SandboxStore
 from tests.helpers.sandbox import require_azurite
 
 # Stands in for another process whose connection took a port between the moment it was chosen and
@@ -51,3 +53,18 @@ def test_a_port_taken_before_azurite_binds_does_not_stop_it(tmp_path: Path) -> N
         assert process.port != 0 and _served_by_azurite(process.port)
     finally:
         process.stop()
+
+
+def test_a_probe_while_azurite_cannot_start_answers_why(tmp_path: Path) -> None:
+    """The cluster's listing fails as on a busy storage service, naming Azurite's last words,
+    instead of an emulator error that says only `AzuriteError` (what stop 31's CI run showed)."""
+    broken = tmp_path / "azurite-blob"
+    broken.write_text("#!/bin/sh\necho 'listen EADDRINUSE: address already in use'\nexit 1\n")
+    broken.chmod(0o755)
+    dlz = AzuriteDlz(SandboxStore(tmp_path / "store"), broken)
+    try:
+        problem = dlz.probe("acct", "container", "sv=2026-10-06&sr=c&sig=abc")
+    finally:
+        dlz.close()
+    assert problem is not None
+    assert f"StorageException: {SERVER_BUSY}" in problem and "EADDRINUSE" in problem, problem
