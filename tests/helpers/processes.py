@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.project import Project
+from tests.helpers.project import FORK_COMMANDS, Project
+from tests.helpers.zygote import ZYGOTE, Forked
 
 
 @dataclass
@@ -95,18 +96,25 @@ class ProcessTree:
 def run_sampled(
     project: Project, *args: str, env: Mapping[str, str] | None = None, sandbox: bool = True, timeout: float = 180
 ) -> Sampled:
-    argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path)]
-    if sandbox:
-        argv.append("--sandbox")
-    proc = subprocess.Popen(
-        argv,
-        cwd=project.dir,
-        env=dict(env) if env is not None else project.env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = (*args, "--config", str(project.config_path), *(["--sandbox"] if sandbox else []))
+    argv = [sys.executable, "-m", "provisioner.main", *args]
+    child_env = dict(env) if env is not None else project.env()
+    # Forked like Project.run's commands: the sampler watches the child's descendants (Terraform,
+    # its keeper and provider, Azurite), whose command lines are their own either way; the
+    # child's own is the zygote's, where a fresh one's would be the argv above, the test's own.
+    proc: subprocess.Popen[str] | Forked
+    if FORK_COMMANDS and ZYGOTE.serves(child_env):
+        proc = ZYGOTE.start(args, cwd=project.dir, env=child_env)
+    else:
+        proc = subprocess.Popen(
+            argv,
+            cwd=project.dir,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     seen: set[tuple[str, ...]] = set()
     samples = 0
     stop = threading.Event()
@@ -133,6 +141,7 @@ def run_sampled(
     finally:
         stop.set()
         sampler.join()
+    assert proc.returncode is not None
     return Sampled(subprocess.CompletedProcess(argv, proc.returncode, out, err), seen, samples)
 
 

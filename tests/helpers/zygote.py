@@ -68,46 +68,70 @@ class Zygote:
 
         return decided(env) == decided(self._started_with or os.environ)
 
-    def run(
-        self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | None, timeout: float
-    ) -> subprocess.CompletedProcess[str]:
-        """As `subprocess.run([sys.executable, "-m", "provisioner.main", *args], capture_output=True, text=True)`."""
+    def start(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | None = None) -> Forked:
+        """As `subprocess.Popen([sys.executable, "-m", "provisioner.main", *args], stdout=PIPE, stderr=PIPE)`:
+        the child runs once this returns (its pid known); `communicate` collects it."""
         address = self._start()
-        argv = [sys.executable, "-m", "provisioner.main", *args]
         stdin_read, stdin_write = os.pipe()
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         request = json.dumps({"argv": list(args), "cwd": str(cwd), "env": dict(env)}).encode()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
-            conn.connect(address)
-            socket.send_fds(conn, [request], [stdin_read, out_write, err_write])
-            for fd in (stdin_read, out_write, err_write):
-                os.close(fd)
-            pid = json.loads(conn.recv(4096))["pid"]
-            captured: dict[int, bytes] = {}
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        conn.connect(address)
+        socket.send_fds(conn, [request], [stdin_read, out_write, err_write])
+        for fd in (stdin_read, out_write, err_write):
+            os.close(fd)
+        pid = int(json.loads(conn.recv(4096))["pid"])
+        forked = Forked([sys.executable, "-m", "provisioner.main", *args], pid, conn, (out_read, err_read))
+        # As subprocess: a child that does not read its input is not an error.
+        with contextlib.suppress(BrokenPipeError), open(stdin_write, "wb") as stdin:
+            if input is not None:
+                stdin.write(input.encode(locale.getpreferredencoding(False)))
+        return forked
 
-            def drain(fd: int) -> None:
-                with open(fd, "rb") as stream:
-                    captured[fd] = stream.read()
+    def run(
+        self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | None, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        """As `subprocess.run([sys.executable, "-m", "provisioner.main", *args], capture_output=True, text=True)`."""
+        forked = self.start(args, cwd=cwd, env=env, input=input)
+        out, err = forked.communicate(timeout)
+        assert forked.returncode is not None
+        return subprocess.CompletedProcess(forked.args, forked.returncode, out, err)
 
-            readers = [threading.Thread(target=drain, args=(fd,), daemon=True) for fd in (out_read, err_read)]
-            for reader in readers:
-                reader.start()
-            # As subprocess: a child that does not read its input is not an error.
-            with contextlib.suppress(BrokenPipeError), open(stdin_write, "wb") as stdin:
-                if input is not None:
-                    stdin.write(input.encode(locale.getpreferredencoding(False)))
-            conn.settimeout(timeout)
+
+class Forked:
+    """A forked command, as much of `subprocess.Popen` as the tests use: `pid`, `communicate`, `returncode`."""
+
+    def __init__(self, args: list[str], pid: int, conn: socket.socket, outputs: tuple[int, int]) -> None:
+        self.args = args
+        self.pid = pid
+        self.returncode: int | None = None
+        self._conn = conn
+        self._captured: dict[int, bytes] = {}
+        self._outputs = outputs
+        self._readers = [threading.Thread(target=self._drain, args=(fd,), daemon=True) for fd in outputs]
+        for reader in self._readers:
+            reader.start()
+
+    def _drain(self, fd: int) -> None:
+        with open(fd, "rb") as stream:
+            self._captured[fd] = stream.read()
+
+    def communicate(self, timeout: float) -> tuple[str, str]:
+        """Wait for the exit status and the end of both outputs; on a timeout, kill the child and raise."""
+        with self._conn:
+            self._conn.settimeout(timeout)
             try:
-                returncode = int(json.loads(conn.recv(4096))["returncode"])
+                self.returncode = int(json.loads(self._conn.recv(4096))["returncode"])
             except TimeoutError:
-                os.kill(pid, 9)
-                raise subprocess.TimeoutExpired(argv, timeout) from None
-            for reader in readers:
-                reader.join(timeout)  # a process the child left running may hold its output open
-                if reader.is_alive():
-                    raise subprocess.TimeoutExpired(argv, timeout)
-        return subprocess.CompletedProcess(argv, returncode, _text(captured[out_read]), _text(captured[err_read]))
+                os.kill(self.pid, 9)
+                raise subprocess.TimeoutExpired(self.args, timeout) from None
+        for reader in self._readers:
+            reader.join(timeout)  # a process the child left running may hold its output open
+            if reader.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        out, err = (_text(self._captured[fd]) for fd in self._outputs)
+        return out, err
 
 
 def _text(data: bytes) -> str:
