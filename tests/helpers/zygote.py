@@ -43,6 +43,7 @@ class Zygote:
             if self._server is None or self._server.poll() is not None:
                 self._started_with = dict(os.environ)
                 self._server = subprocess.Popen(
+                    # -s: no user site-packages, as a command has none under its project's own HOME.
                     [sys.executable, "-s", str(_SERVER)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
