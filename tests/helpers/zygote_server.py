@@ -21,6 +21,7 @@ import os
 import pkgutil
 import runpy
 import selectors
+import shutil
 import socket
 import sys
 import tempfile
@@ -66,6 +67,7 @@ def serve() -> dict[str, Any]:
     while True:
         for key, _ in selector.select():
             if key.fileobj is sys.stdin:
+                shutil.rmtree(where, ignore_errors=True)
                 os._exit(0)  # the worker has gone; running children finish on their own
             if key.fileobj is listener:
                 conn, _ = listener.accept()
