@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.project import FORK_COMMANDS, Project
-from tests.helpers.zygote import ZYGOTE, Forked
+from tests.helpers.project import Project
+from tests.helpers.zygote import ZYGOTE, Forked, forks
 
 
 @dataclass
@@ -96,14 +96,14 @@ class ProcessTree:
 def run_sampled(
     project: Project, *args: str, env: Mapping[str, str] | None = None, sandbox: bool = True, timeout: float = 180
 ) -> Sampled:
-    args = (*args, "--config", str(project.config_path), *(["--sandbox"] if sandbox else []))
+    args = project.cli_args(*args, sandbox=sandbox)
     argv = [sys.executable, "-m", "provisioner.main", *args]
     child_env = dict(env) if env is not None else project.env()
     # Forked like Project.run's commands: the sampler watches the child's descendants (Terraform,
     # its keeper and provider, Azurite), whose command lines are their own either way; the
     # child's own is the zygote's, where a fresh one's would be the argv above, the test's own.
     proc: subprocess.Popen[str] | Forked
-    if FORK_COMMANDS and ZYGOTE.serves(child_env):
+    if forks(child_env):
         proc = ZYGOTE.start(args, cwd=project.dir, env=child_env)
     else:
         proc = subprocess.Popen(
@@ -147,7 +147,7 @@ def run_sampled(
 
 def start(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
     """The CLI on the project's sandbox in the background, stdout and stderr merged (`finish` it)."""
-    argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
+    argv = [sys.executable, "-m", "provisioner.main", *project.cli_args(*args)]
     return subprocess.Popen(
         argv,
         cwd=project.dir,

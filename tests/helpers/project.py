@@ -29,12 +29,7 @@ from provisioner.run.context import RunContext, open_context
 from provisioner.sandbox.store import SandboxStore
 from provisioner.terraform import TerraformState
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG, SANDBOX, WORKSPACE_KEY
-from tests.helpers.zygote import ZYGOTE
-
-# `Project.run`'s commands are forked from a process that has imported the package already
-# (tests/helpers/zygote.py; it waits on children with Linux's pidfds); DLZ_TESTS_FRESH_INTERPRETERS=1
-# starts each one from scratch.
-FORK_COMMANDS = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1" and hasattr(os, "pidfd_open")
+from tests.helpers.zygote import ZYGOTE, forks
 
 # The stand-in provider (the `tf` framework) serves gRPC over TLS with a self-signed
 # certificate it caches in ~/.cache/tf-python-provider/. Every project has a HOME of its
@@ -99,6 +94,10 @@ class Project:
         env.update(extra)
         return env
 
+    def cli_args(self, *args: str, sandbox: bool = True) -> tuple[str, ...]:
+        """`provision`'s arguments for a command on this project: `args`, its config, `--sandbox`."""
+        return (*args, "--config", str(self.config_path), *(["--sandbox"] if sandbox else []))
+
     def run(
         self,
         *args: str,
@@ -107,9 +106,9 @@ class Project:
         timeout: float = 180,
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        args = (*args, "--config", str(self.config_path), *(["--sandbox"] if sandbox else []))
+        args = self.cli_args(*args, sandbox=sandbox)
         child_env = dict(env) if env is not None else self.env()
-        if FORK_COMMANDS and ZYGOTE.serves(child_env):
+        if forks(child_env):
             return ZYGOTE.run(args, cwd=self.dir, env=child_env, input=input, timeout=timeout)
         return subprocess.run(
             [sys.executable, "-m", "provisioner.main", *args],

@@ -25,6 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 _SERVER = Path(__file__).with_name("zygote_server.py")
+# The server waits on its children with Linux's pidfds; DLZ_TESTS_FRESH_INTERPRETERS=1 starts every
+# command from scratch instead.
+_FORK_COMMANDS = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1" and hasattr(os, "pidfd_open")
 # What a fresh interpreter reads before running a line of code (the stdio encoding among it).
 _DECIDED_AT_START = ("PYTHON", "LANG", "LC_")
 
@@ -141,3 +144,8 @@ def _text(data: bytes) -> str:
 
 
 ZYGOTE = Zygote()
+
+
+def forks(env: Mapping[str, str]) -> bool:
+    """Whether a command with `env` is forked from the zygote rather than started fresh."""
+    return _FORK_COMMANDS and ZYGOTE.serves(env)
