@@ -1,20 +1,27 @@
 """tests/helpers/zygote.py: a forked `provision` does what a fresh interpreter does, as the
 tests see it — exit status, stdout and stderr, directory, environment — and is stopped on a
-timeout like subprocess stops its child."""
+timeout like subprocess stops its child; a forked stand-in provider serves Terraform as a fresh
+one does, lives and dies with the process Terraform or its keeper started."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from provisioner.sandbox import Sandbox
+from provisioner.sandbox.provider import SERVE_ONE_COMMAND
 from provisioner.sandbox.store import SandboxStore
+from tests.helpers.config import WORKSPACE_HOST
 from tests.helpers.processes import descendants, wait_until
 from tests.helpers.project import Project, make_project
-from tests.helpers.zygote import ZYGOTE
+from tests.helpers.provider_root import SECRET_HCL, Root, cluster_hcl, root_env
+from tests.helpers.zygote import PROVIDER_ZYGOTE, ZYGOTE
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="the zygote waits with pidfds (Linux)")
 
@@ -82,3 +89,88 @@ def test_a_changed_interpreter_setting_runs_fresh(project: Project) -> None:
     assert ZYGOTE.serves(project.env())
     assert not ZYGOTE.serves({**project.env(), "PYTHONIOENCODING": "latin-1"})
     assert not ZYGOTE.serves({**project.env(), "LC_ALL": "C"})
+
+
+# ---- the stand-in provider, forked through PROVISION_SANDBOX_PYTHON ----------------------------
+
+
+def _root(sandbox: Sandbox, path: Path, interpreter: str) -> Root:
+    env = root_env(sandbox)
+    env.pop("PYTHONPATH")  # the package is installed; a PYTHON* variable the server lacks means fresh
+    env["PROVISION_SANDBOX_PYTHON"] = interpreter
+    env["PROVISION_SANDBOX_PROVIDER_STATS"] = str(path.with_name(path.name + "-stats"))
+    Path(env["PROVISION_SANDBOX_PROVIDER_STATS"]).mkdir()
+    root = Root(path, env)
+    root.write(SECRET_HCL + cluster_hcl('"k" = "v"'))
+    return root
+
+
+def _providers(root: Root) -> set[int]:
+    """The pids of the provider processes that served `root` (each writes its stats on exit)."""
+    return {int(f.stem) for f in Path(root.env["PROVISION_SANDBOX_PROVIDER_STATS"]).glob("*.json")}
+
+
+def test_a_forked_provider_serves_terraform_as_a_fresh_one(tmp_path: Path) -> None:
+    """Terraform starts the provider through the mirror's launcher (three processes a plan): an
+    apply and two plans answer the same, and the forked side's providers were the zygote's
+    children. Two sandboxes: each side creates the same scope."""
+    answers, roots, forks = [], [], []
+    for name, interpreter in (("forked", PROVIDER_ZYGOTE.interpreter()), ("fresh", sys.executable)):
+        before = len(PROVIDER_ZYGOTE.forked())
+        with Sandbox(tmp_path / f"{name}-state", workspace_hosts=[WORKSPACE_HOST]) as sandbox:
+            root = _root(sandbox, tmp_path / name, interpreter)
+            apply = root.apply()
+            plans = [root.plan_rc(), root.plan_rc(TF_VAR_sas="sv=1&sig=other")]
+        # Each workspace draws its cluster's id and stamps its own times.
+        ids = re.compile(r"\b[0-9]{4}-[0-9]{6}-[a-z0-9]{8}\b|\b[0-9]{13}\b")
+        # Terraform refreshes in parallel: the lines' order is its scheduler's.
+        texts = [sorted(ids.sub("<id>", out).replace(str(tmp_path / name), "<dir>").splitlines()) for _, out in plans]
+        answers.append((apply.stdout.count("created"), [rc for rc, _ in plans], texts))
+        roots.append(root)
+        forks.append(set(PROVIDER_ZYGOTE.forked()[before:]))  # while this side ran (pids are reused)
+    assert answers[0] == answers[1]
+    assert answers[0][1] == [0, 2]
+    forked, fresh = (_providers(root) for root in roots)
+    assert len(forked) >= 3 and forked <= forks[0]  # every one of them forked
+    assert fresh and not forks[1]
+
+
+def test_a_forked_provider_is_in_its_starters_group_and_dies_with_it(tmp_path: Path) -> None:
+    """As the keeper starts it (its own process group, stdin a pipe): the served provider is not
+    the process started but joins its group, and goes when that process is SIGKILLed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    started = subprocess.Popen(
+        [PROVIDER_ZYGOTE.interpreter(), "-m", "provisioner.sandbox.provider", SERVE_ONE_COMMAND],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        process_group=0,
+    )
+    assert started.stdout is not None
+    reattach = json.loads(started.stdout.readline())
+    (served,) = (entry["Pid"] for entry in reattach.values())
+    assert served != started.pid and served == PROVIDER_ZYGOTE.forked()[-1]
+    assert os.getpgid(served) == started.pid
+    started.kill()
+    started.wait()
+    wait_until(lambda: served not in descendants(PROVIDER_ZYGOTE.pid), "the served provider to go with it", timeout=30)
+
+
+def test_the_interpreter_runs_anything_else_in_the_real_one() -> None:
+    """Not `-m provisioner.sandbox.provider`, or an environment the server did not start with:
+    the real interpreter takes over the process (same pid)."""
+    probe = "import os, sys; print(os.getpid(), sys.executable)"
+    started = subprocess.run([PROVIDER_ZYGOTE.interpreter(), "-c", probe], capture_output=True, text=True, check=True)
+    assert started.stdout.split()[1] == sys.executable
+    changed = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    serve = subprocess.Popen(
+        [PROVIDER_ZYGOTE.interpreter(), "-m", "provisioner.sandbox.provider", SERVE_ONE_COMMAND],
+        env=changed,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert serve.stdin is not None and serve.stdout is not None
+    (served,) = (entry["Pid"] for entry in json.loads(serve.stdout.readline()).values())
+    serve.stdin.close()
+    assert serve.wait(timeout=30) == 0
+    assert served == serve.pid  # not forked: the process itself served

@@ -4,7 +4,8 @@ Terraform finds `registry.terraform.io/databricks/databricks` 1.99.0 in
 `<state_dir>/mirror` (unpacked layout) and nowhere else, so `terraform init` works
 offline. The mirrored executable is a two-line launcher naming no path of this machine:
 its hash, and so `.terraform.lock.hcl`, is the same everywhere; the interpreter comes
-from PROVISION_SANDBOX_PYTHON in the environment returned here.
+from PROVISION_SANDBOX_PYTHON in the environment returned here: the one the user set, else
+the one running `provision`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -129,7 +131,7 @@ def build_mirror(state_dir: Path) -> dict[str, str]:
     return {
         "TF_CLI_CONFIG_FILE": str(config),
         "CHECKPOINT_DISABLE": "1",
-        "PROVISION_SANDBOX_PYTHON": sys.executable,
+        "PROVISION_SANDBOX_PYTHON": os.environ.get("PROVISION_SANDBOX_PYTHON") or sys.executable,
         SCHEMA_CACHE_ENV: str(state_dir / "provider-schema"),
         PROVIDER_SERVER_ENV: json.dumps([str(launcher), SERVE_ONE_COMMAND]),
     }

@@ -1,14 +1,22 @@
-"""`python -m provisioner.main` without an interpreter's start: a child of a process that has
-imported the package already (tests/helpers/zygote_server.py), one per xdist worker.
+"""`python -m provisioner.main` and `python -m provisioner.sandbox.provider` without an
+interpreter's start: children of processes that have imported what they import already
+(tests/helpers/zygote_server.py), one server per module per xdist worker.
 
-Issue 24: the suite is CPU-bound, and each `provision` a test runs spent ~0.27 CPU-s of its
-~0.85 starting Python and importing what a fresh interpreter imports again every time. The
-child is a real process running the real CLI: its own pid, the caller's pipes as its stdin,
-stdout and stderr, the caller's directory, environment and argv, its exit status (-N when
-signal N ended it) and its own children. What differs is fixed at the server's start: the hash
-seed, and what the interpreter decides from its environment before any code runs (the
-`PYTHON*` variables, the locale's encoding of stdio) — a call whose environment differs there
-runs in a fresh interpreter, as does every one that wants another interpreter or `-X` option.
+Issue 24: the suite is CPU-bound. Each `provision` a test runs spent ~0.27 CPU-s of its ~0.85
+starting Python and importing what a fresh interpreter imports again every time; each provider
+process Terraform's keeper starts (one per Terraform command that uses providers) spent ~0.13
+CPU-s of its ~0.22 the same way. The child is a real process running the real code: its own
+pid, the caller's stdin, stdout and stderr, the caller's directory, environment and argv, its
+exit status (-N when signal N ended it) and its own children. What differs is fixed at the
+server's start: the hash seed, and what the interpreter decides from its environment before any
+code runs (the `PYTHON*` variables, the locale's encoding of stdio) — a call whose environment
+differs there runs in a fresh interpreter, as does every one that wants another interpreter or
+`-X` option.
+
+Commands are forked by `Project.run` and `run_sampled`. Providers are forked through
+PROVISION_SANDBOX_PYTHON (the interpreter the sandbox's provider launcher runs), which
+`Project.env` sets to `PROVIDER_ZYGOTE.interpreter()`: an executable that passes everything
+but `-m provisioner.sandbox.provider` to the real interpreter (zygote_client.py).
 """
 
 from __future__ import annotations
@@ -24,18 +32,20 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.helpers.zygote_server import MAIN, PROVIDER, decided_at_start
+
 _SERVER = Path(__file__).with_name("zygote_server.py")
+_CLIENT = Path(__file__).with_name("zygote_client.py")
 # The server waits on its children with Linux's pidfds; DLZ_TESTS_FRESH_INTERPRETERS=1 starts every
-# command from scratch instead.
-_FORK_COMMANDS = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1" and hasattr(os, "pidfd_open")
-# What a fresh interpreter reads before running a line of code (the stdio encoding among it).
-_DECIDED_AT_START = ("PYTHON", "LANG", "LC_")
+# command and provider from scratch instead.
+FORKING = os.environ.get("DLZ_TESTS_FRESH_INTERPRETERS") != "1" and hasattr(os, "pidfd_open")
 
 
 class Zygote:
-    """One server, started on first use and stopped with the worker (its stdin closes)."""
+    """One server for `module`, started on first use and stopped with the worker (its stdin closes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str) -> None:
+        self.module = module
         self._lock = threading.Lock()
         self._server: subprocess.Popen[str] | None = None
         self._address = ""
@@ -47,7 +57,7 @@ class Zygote:
                 self._started_with = dict(os.environ)
                 self._server = subprocess.Popen(
                     # -s: no user site-packages, as a command has none under its project's own HOME.
-                    [sys.executable, "-s", str(_SERVER)],
+                    [sys.executable, "-s", str(_SERVER), self.module],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -66,11 +76,31 @@ class Zygote:
 
     def serves(self, env: Mapping[str, str]) -> bool:
         """Whether a fresh interpreter with `env` would start as the server did."""
+        return decided_at_start(dict(env)) == decided_at_start(self._started_with or dict(os.environ))
 
-        def decided(environ: Mapping[str, str]) -> dict[str, str]:
-            return {k: v for k, v in environ.items() if k.startswith(_DECIDED_AT_START)}
+    def forked(self) -> list[int]:
+        """The pids of the children this server has forked, oldest first (a pid may come again)."""
+        log = Path(self._start()).with_name("forked")
+        return [int(line) for line in log.read_text().split()] if log.exists() else []
 
-        return decided(env) == decided(self._started_with or os.environ)
+    def interpreter(self) -> str:
+        """An executable to use as the interpreter for `-m <module>`: it forks that from this
+        server, and runs anything else (and a call this server does not serve) in the real one."""
+        address = self._start()
+        path = Path(address).with_name("python")
+        if not path.exists():
+            code = (
+                f"#!{sys.executable} -IS\n"  # no site, no user paths: the client imports the standard library alone
+                "import sys\n"
+                f"sys.path.insert(0, {str(_CLIENT.parent)!r})\n"
+                "import zygote_client\n"
+                f"zygote_client.main({address!r}, {sys.executable!r}, {self.module!r})\n"
+            )
+            partial = path.with_name("python.partial")
+            partial.write_text(code)
+            partial.chmod(0o755)
+            partial.rename(path)
+        return str(path)
 
     def start(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | None = None) -> Forked:
         """As `subprocess.Popen([sys.executable, "-m", "provisioner.main", *args], stdout=PIPE, stderr=PIPE)`:
@@ -79,6 +109,7 @@ class Zygote:
         stdin_read, stdin_write = os.pipe()
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
+        assert self.module == MAIN, "providers are forked by their interpreter (see interpreter())"
         request = json.dumps({"argv": list(args), "cwd": str(cwd), "env": dict(env)}).encode()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         conn.connect(address)
@@ -143,9 +174,10 @@ def _text(data: bytes) -> str:
     return data.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
 
 
-ZYGOTE = Zygote()
+ZYGOTE = Zygote(MAIN)
+PROVIDER_ZYGOTE = Zygote(PROVIDER)
 
 
 def forks(env: Mapping[str, str]) -> bool:
     """Whether a command with `env` is forked from the zygote rather than started fresh."""
-    return _FORK_COMMANDS and ZYGOTE.serves(env)
+    return FORKING and ZYGOTE.serves(env)

@@ -1,15 +1,22 @@
-"""A process that has imported `provisioner` and forks one child per `python -m provisioner.main`.
+"""A process that has imported a module's dependencies and forks one child per `python -m <module>`.
 
-Run by tests/helpers/zygote.py as `python -s zygote_server.py`; it prints the path of its
-SOCK_SEQPACKET socket and serves until its stdin closes. A request is one message: JSON
-`{"argv", "cwd", "env"}` with three file descriptors (the child's stdin, stdout and stderr). The
-answer is two messages on the same connection: `{"pid"}` once the child runs, `{"returncode"}`
-(subprocess's convention: -N for signal N) once it has ended.
+Run by tests/helpers/zygote.py as `python -s zygote_server.py <module>`, for one of `MODULES`:
+`provisioner.main` (a `provision` command) or `provisioner.sandbox.provider` (the stand-in
+provider, as Terraform and its keeper start it). It prints the path of its SOCK_SEQPACKET socket
+and serves until its stdin closes; `forked` beside the socket lists the children's pids. A
+request is one message: JSON `{"argv", "cwd", "env"}` (and, for a child that stands in for the
+requester, its `"pgid"`, which the child joins, and its pid as `"requester"`, with which the
+child dies), with three file descriptors (the child's stdin, stdout and stderr). The answer is
+two messages on the same connection: `{"pid"}` once the child runs, `{"returncode"}`
+(subprocess's convention: -N for signal N) once it has ended; or one, `{"pid": null}`, when a
+fresh interpreter with the request's environment would not start as this one did (see
+`DECIDED_AT_START`): the requester then starts one.
 
 The child returns out of `serve()` with no frame of the server above it, takes the request's
-descriptors, directory, environment and argv, and runs `provisioner.main` as `-m` would: what a
-fresh interpreter would do, minus its start and the imports. Only the standard library and
-`provisioner` are imported here, never a thread started: a fork copies only the calling thread.
+descriptors, directory, environment and argv, and runs the module as `-m` would: what a fresh
+interpreter would do, minus its start and the imports. Only the standard library and the
+module's imports are loaded here, never a thread started: a fork copies only the calling thread,
+and gRPC (the provider's) is imported but not initialised until the child serves.
 """
 
 from __future__ import annotations
@@ -20,17 +27,29 @@ import json
 import os
 import pkgutil
 import runpy
+import select
 import selectors
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
-# The stand-in provider's modules run in provider processes only, and load grpc, which must not
-# be loaded before a fork; `-m provisioner.main` runs that module as `__main__`, not imported.
-_NOT_PRELOADED = ("provisioner.sandbox.provider", "provisioner.main")
+# The modules a server can run; `-m` runs one as `__main__`, so it is never left imported here.
+MAIN, PROVIDER = "provisioner.main", "provisioner.sandbox.provider"
+MODULES = (MAIN, PROVIDER)
+# What a fresh interpreter reads from its environment before running a line of code (the stdio
+# encoding among it): a request whose values differ is not served.
+DECIDED_AT_START = ("PYTHON", "LANG", "LC_")
+# The provider's modules run in provider processes only; `provision` never imports them.
+_NOT_PRELOADED = (PROVIDER, MAIN)
+
+
+def decided_at_start(environ: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k.startswith(DECIDED_AT_START)}
 
 
 def _preload(package: str = "provisioner") -> None:
@@ -49,8 +68,26 @@ def _preload_used_later() -> None:
     from provisioner.databricks.sdk import preload
 
     preload()
-    for name in ("azure.storage.blob", "databricks.sdk.service.settings"):  # imported where first used
+    # Imported where first used: rendering's and the config reader's libraries among them.
+    for name in ("azure.storage.blob", "databricks.sdk.service.settings", "jinja2", "yaml", "netrc"):
         importlib.import_module(name)
+
+
+def _preload_provider() -> None:
+    """The provider's entry point and all it imports (gRPC, protobuf, tf, the resources),
+    with what it imports where first used (the servicer, gRPC's server side)."""
+    importlib.import_module(f"{PROVIDER}.__main__")
+    del sys.modules[f"{PROVIDER}.__main__"]  # run as `__main__` in the child; runpy warns otherwise
+    for name in ("tf.provider", "tf.utils", "tf.gen.grpc_stdio_pb2_grpc", "tf.gen.tfplugin_pb2_grpc", "grpc"):
+        importlib.import_module(name)
+    _preload(PROVIDER)
+    # The SDK, as the provider loads it on its first call (client.load_sdk: without the package's
+    # `__init__`), and the modules it then takes.
+    from provisioner.sandbox.provider.client import load_sdk
+
+    load_sdk()
+    for name in ("config", "core", "errors", "errors.platform", "errors.overrides", "mixins.compute"):
+        importlib.import_module(f"databricks.sdk.{name}")
 
 
 def serve() -> dict[str, Any]:
@@ -64,6 +101,7 @@ def serve() -> dict[str, Any]:
     selector.register(listener, selectors.EVENT_READ)
     selector.register(sys.stdin, selectors.EVENT_READ)
     waiting: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, the requester's connection)
+    started_with = decided_at_start(dict(os.environ))
     while True:
         for key, _ in selector.select():
             if key.fileobj is sys.stdin:
@@ -73,6 +111,13 @@ def serve() -> dict[str, Any]:
                 conn, _ = listener.accept()
                 data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
                 request = json.loads(data)
+                if decided_at_start(request["env"]) != started_with:
+                    for fd in fds:
+                        os.close(fd)
+                    with contextlib.suppress(OSError):
+                        conn.send(json.dumps({"pid": None}).encode())
+                    conn.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     selector.close()
@@ -81,12 +126,20 @@ def serve() -> dict[str, Any]:
                     for other_pidfd, (_, other) in waiting.items():
                         os.close(other_pidfd)
                         other.close()
+                    if "pgid" in request:  # killed with the requester's group, as its own child would be
+                        with contextlib.suppress(OSError):  # the server may have moved it already
+                            os.setpgid(0, request["pgid"])
                     for target, fd in enumerate(fds):
                         os.dup2(fd, target)
                         os.close(fd)
                     return dict(request)
+                if "pgid" in request:  # here too, so the child is in the group once its pid is known
+                    with contextlib.suppress(OSError):
+                        os.setpgid(pid, request["pgid"])
                 for fd in fds:
                     os.close(fd)
+                with open(os.path.join(where, "forked"), "a") as log:  # the tests' proof of a fork
+                    log.write(f"{pid}\n")
                 with contextlib.suppress(OSError):  # a caller that has gone still has its child reaped
                     conn.send(json.dumps({"pid": pid}).encode())
                 pidfd = os.pidfd_open(pid)
@@ -104,7 +157,7 @@ def serve() -> dict[str, Any]:
 
 
 def become(request: dict[str, Any]) -> None:
-    """This child as `python -m provisioner.main <argv>` started in the request's directory would be."""
+    """This child as `python -m <module> <argv>` started in the request's directory would be."""
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -112,11 +165,33 @@ def become(request: dict[str, Any]) -> None:
     tempfile.tempdir = None  # computed from TMPDIR on first use, as in a fresh process
     sys.path[0] = os.getcwd()  # -m puts the working directory first
     sys.argv = ["-m", *request["argv"]]
-    sys.modules.pop("provisioner.main", None)  # if a preloaded module imported it, runpy warns
+    sys.modules.pop(MAIN, None)  # if a preloaded module imported it, runpy warns
+    if "requester" in request:
+        _die_with(request["requester"])
+
+
+def _die_with(pid: int) -> None:
+    """Killed when `pid` ends: this child stands in for that process (zygote_client.py), which
+    a SIGKILL may end without a word."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="zygote-requester", daemon=True).start()
 
 
 if __name__ == "__main__":
-    _preload()
-    _preload_used_later()
+    module = sys.argv[1]
+    assert module in MODULES, module
+    if module == MAIN:
+        _preload()
+        _preload_used_later()
+    else:
+        _preload_provider()
     become(serve())
-    runpy.run_module("provisioner.main", run_name="__main__", alter_sys=True)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -1,0 +1,53 @@
+"""The interpreter `Zygote.interpreter()` hands out: `python -m <module> …` forked from a zygote.
+
+Run as `python -IS <that file> <an interpreter's arguments>` (no site-packages: the standard
+library alone, so it starts in milliseconds). For `-m <module> <args>` it asks the zygote server
+to fork the module with this process's stdin, stdout, stderr, directory and environment, in this
+process's group, then waits for it and ends as it ended. Whatever else it is asked to run (and a
+call the server does not serve) goes to the real interpreter, which takes over this process.
+
+The forked child stands in for this process, so the two live and die together:
+- a signal to the process group reaches the child as it would reach this process; SIGINT is
+  ignored here so that the child alone answers it;
+- the child watches this process and is killed when it goes (zygote_server.become), so a
+  SIGKILL here (go-plugin's Kill, the keeper's) ends both, as it would end one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+
+def main(address: str, python: str, module: str) -> None:
+    args = sys.argv[1:]
+    if args[:2] != ["-m", module]:
+        os.execv(python, [python, *args])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    request = {
+        "argv": args[2:],
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "pgid": os.getpgid(0),
+        "requester": os.getpid(),
+    }
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        conn.connect(address)
+        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+        pid = json.loads(conn.recv(4096) or b"{}").get("pid")
+    except OSError:
+        pid = None  # the worker, and its server, have gone
+    if pid is None:
+        conn.close()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.execv(python, [python, *args])
+    answer = conn.recv(4096)
+    returncode = int(json.loads(answer)["returncode"]) if answer else 1
+    if returncode < 0:
+        signal.signal(-returncode, signal.SIG_DFL)
+        os.kill(os.getpid(), -returncode)
+    os._exit(returncode)
