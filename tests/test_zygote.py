@@ -96,7 +96,7 @@ def test_a_changed_interpreter_setting_runs_fresh(project: Project) -> None:
 
 def _root(sandbox: Sandbox, path: Path, interpreter: str) -> Root:
     env = root_env(sandbox)
-    env.pop("PYTHONPATH")  # the package is installed; a PYTHON* variable the server lacks means fresh
+    env.pop("PYTHONPATH", None)  # a PYTHON* variable the server lacks would mean a fresh start
     env["PROVISION_SANDBOX_PYTHON"] = interpreter
     env["PROVISION_SANDBOX_PROVIDER_STATS"] = str(path.with_name(path.name + "-stats"))
     Path(env["PROVISION_SANDBOX_PROVIDER_STATS"]).mkdir()

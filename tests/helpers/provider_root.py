@@ -4,9 +4,11 @@ run terraform, read the local state."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from provisioner.sandbox import Sandbox
 from tests.helpers.config import REPO, WORKSPACE_HOST
 from tests.helpers.sandbox import sandbox_pat
+from tests.helpers.zygote import FORKING, PROVIDER_ZYGOTE
 
 SAS = "sv=2020-10-02&sr=c&sp=racwdlm&sig=abc%2Fdef%3D"
 
@@ -110,8 +113,20 @@ def root_env(sandbox: Sandbox) -> dict[str, str]:
         TF_IN_AUTOMATION="1",
         DATABRICKS_TOKEN=sandbox_pat(sandbox),  # the env fallback, as for real
         TF_VAR_sas=SAS,
+    )
+    if not installed_from_here():
         # The provider runs as `python -m provisioner.sandbox.provider`: from a source
         # checkout the package must be importable by that interpreter.
-        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
-    )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    if FORKING:  # forked, not started (tests/helpers/zygote.py); with PYTHONPATH set, started after all
+        env["PROVISION_SANDBOX_PYTHON"] = PROVIDER_ZYGOTE.interpreter()
     return env
+
+
+@functools.cache
+def installed_from_here() -> bool:
+    """Whether a fresh interpreter imports `provisioner` from this checkout (an editable install)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import provisioner; print(provisioner.__file__)"
+    found = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True).stdout
+    return bool(found) and Path(found.strip()).resolve().is_relative_to(REPO)
