@@ -21,7 +21,7 @@ from tests.helpers.config import WORKSPACE_HOST
 from tests.helpers.processes import descendants, wait_until
 from tests.helpers.project import Project, make_project
 from tests.helpers.provider_root import SECRET_HCL, Root, cluster_hcl, root_env
-from tests.helpers.zygote import PROVIDER_ZYGOTE, ZYGOTE
+from tests.helpers.zygote import PROVIDER_ZYGOTE, ZYGOTE, provision_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="the zygote waits with pidfds (Linux)")
 
@@ -174,3 +174,19 @@ def test_the_interpreter_runs_anything_else_in_the_real_one() -> None:
     serve.stdin.close()
     assert serve.wait(timeout=30) == 0
     assert served == serve.pid  # not forked: the process itself served
+
+
+def test_provision_python_forks_a_command_with_merged_output(project: Project) -> None:
+    """`provision_python()` in a test's own argv: the same exit status and output as the real
+    interpreter, stderr merged into stdout as the caller asked, and the command was forked."""
+    args = ["-m", "provisioner.main", *project.cli_args("plan", "--no-such-option")]
+    answers = []
+    for python in (provision_python(), sys.executable):
+        before = len(ZYGOTE.forked())
+        done = subprocess.run(
+            [python, *args], cwd=project.dir, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        answers.append((done.returncode, done.stdout, len(ZYGOTE.forked()) - before))
+    (forked_rc, forked_out, forks), (fresh_rc, fresh_out, none) = answers
+    assert (forked_rc, forked_out) == (fresh_rc, fresh_out) and forked_rc == 2 and b"usage:" in forked_out
+    assert (forks, none) == (1, 0)

@@ -11,7 +11,6 @@ import copy
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from provisioner.run.target import RealTarget
 from provisioner.sandbox.store import storage_account_name
 from tests.helpers.config import BASE_CONFIG, IDENTITY, ORG
 from tests.helpers.project import Project
+from tests.helpers.zygote import provision_python
 
 ENVS = ("dev", "stage", "prod")
 WORKSPACE_1 = "https://adb-1111111111111111.1.azuredatabricks.net"
@@ -78,7 +78,7 @@ class Run:
 
 
 def run_merged(project: Project, *args: str, timeout: float = 240) -> Run:
-    argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
+    argv = [provision_python(), "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
     started = time.monotonic()
     done = subprocess.run(
         argv,
@@ -205,7 +205,7 @@ def test_unchanged_environments_collapse_and_exit_code_is_the_worst(three: Proje
     applies = [
         subprocess.Popen(
             [
-                sys.executable,
+                provision_python(),
                 "-m",
                 "provisioner.main",
                 "apply",

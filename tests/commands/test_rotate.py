@@ -6,7 +6,6 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from tests.helpers.config import BASE_CONFIG, WORKSPACE_KEY
 from tests.helpers.output import error_lines, no_secrets
 from tests.helpers.project import Project, access, applied, cluster_ids, make_project, token
+from tests.helpers.zygote import provision_python
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -106,7 +106,7 @@ def test_failure_after_refresh_prints_the_command_that_recovers(tmp_path: Path, 
 
     project.store().clear_faults()
     resumed = subprocess.run(
-        [sys.executable, "-m", "provisioner.main", *argv[1:]],
+        [provision_python(), "-m", "provisioner.main", *argv[1:]],
         cwd=project.dir,
         env=project.env(),
         capture_output=True,

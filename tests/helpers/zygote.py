@@ -178,6 +178,14 @@ ZYGOTE = Zygote(MAIN)
 PROVIDER_ZYGOTE = Zygote(PROVIDER)
 
 
+def provision_python() -> str:
+    """The interpreter for a test's own `[python, "-m", "provisioner.main", …]` (a shell script's
+    `$PY`, a Popen that merges stderr into stdout): forked when it can be, as `Project.run` does.
+    Not for a test that signals that process or names its pid: the forked `provision` is another
+    process (zygote_client.py)."""
+    return ZYGOTE.interpreter() if FORKING else sys.executable
+
+
 def forks(env: Mapping[str, str]) -> bool:
     """Whether a command with `env` is forked from the zygote rather than started fresh."""
     return FORKING and ZYGOTE.serves(env)

@@ -17,7 +17,6 @@ import copy
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from tests.helpers.leaks import Needles
 from tests.helpers.pg import PgServer
 from tests.helpers.processes import finish, start, wait_until
 from tests.helpers.project import Project
+from tests.helpers.zygote import provision_python
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -102,7 +102,7 @@ def test_24_environments_on_4_runners_each_planned_once_and_merged(
             subprocess.Popen(
                 ["bash", "-c", script],
                 cwd=runner.dir,
-                env={**runner.env(), "PY": sys.executable},
+                env={**runner.env(), "PY": provision_python()},
                 stdin=subprocess.DEVNULL,
             )
         )
@@ -130,7 +130,7 @@ def test_24_environments_on_4_runners_each_planned_once_and_merged(
     assert pg.advisory_locks() == 0
 
     merged = subprocess.run(
-        [sys.executable, "-m", "provisioner.main", "summary", "merge", *map(str, summaries), *MERGE_OUT],
+        [provision_python(), "-m", "provisioner.main", "summary", "merge", *map(str, summaries), *MERGE_OUT],
         cwd=base,
         env=runners[0].env(),
         capture_output=True,
