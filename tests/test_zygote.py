@@ -21,7 +21,7 @@ from tests.helpers.config import WORKSPACE_HOST
 from tests.helpers.processes import descendants, wait_until
 from tests.helpers.project import Project, make_project
 from tests.helpers.provider_root import SECRET_HCL, Root, cluster_hcl, root_env
-from tests.helpers.zygote import PROVIDER_ZYGOTE, ZYGOTE, provision_python
+from tests.helpers.zygote import PROVIDER_ZYGOTE, ZYGOTE
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="the zygote waits with pidfds (Linux)")
 
@@ -176,12 +176,13 @@ def test_the_interpreter_runs_anything_else_in_the_real_one() -> None:
     assert served == serve.pid  # not forked: the process itself served
 
 
-def test_provision_python_forks_a_command_with_merged_output(project: Project) -> None:
-    """`provision_python()` in a test's own argv: the same exit status and output as the real
-    interpreter, stderr merged into stdout as the caller asked, and the command was forked."""
+def test_the_zygotes_interpreter_forks_a_command_with_merged_output(project: Project) -> None:
+    """The zygote's interpreter in a test's own argv (`provision_python()`): the same exit status
+    and output as the real interpreter, stderr merged into stdout as the caller asked, and the
+    command was forked."""
     args = ["-m", "provisioner.main", *project.cli_args("plan", "--no-such-option")]
     answers = []
-    for python in (provision_python(), sys.executable):
+    for python in (ZYGOTE.interpreter(), sys.executable):
         before = len(ZYGOTE.forked())
         done = subprocess.run(
             [python, *args], cwd=project.dir, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
