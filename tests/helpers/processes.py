@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.project import Project
-from tests.helpers.zygote import ZYGOTE, Forked, forks
+from tests.helpers.zygote import STARTED_PROVIDERS, ZYGOTE, Forked, forks
 
 
 @dataclass
@@ -151,7 +151,7 @@ def start(project: Project, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         argv,
         cwd=project.dir,
-        env=project.env(**env),
+        env=project.env(**{**STARTED_PROVIDERS, **env}),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

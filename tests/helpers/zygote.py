@@ -178,6 +178,13 @@ ZYGOTE = Zygote(MAIN)
 PROVIDER_ZYGOTE = Zygote(PROVIDER)
 
 
+# For `Project.env(**STARTED_PROVIDERS)`: the stand-in provider started as Terraform's keeper
+# starts it, not forked. The tests of what a kill or a concurrent run does to processes see the
+# process tree the product makes (a forked provider is the zygote's child, and outlives its
+# starter by the moment its watcher takes to kill it).
+STARTED_PROVIDERS = {"PROVISION_SANDBOX_PYTHON": sys.executable}
+
+
 def provision_python() -> str:
     """The interpreter for a test's own `[python, "-m", "provisioner.main", …]` (a shell script's
     `$PY`, a Popen that merges stderr into stdout): forked when it can be, as `Project.run` does.

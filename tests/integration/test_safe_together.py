@@ -33,6 +33,7 @@ from tests.helpers.output import error_lines
 from tests.helpers.pg import PgServer
 from tests.helpers.processes import cmdline, descendants
 from tests.helpers.project import Project, applied, cluster_ids, make_project, revocations, token
+from tests.helpers.zygote import STARTED_PROVIDERS
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -76,7 +77,12 @@ def start(project: Project, *args: str, tag: str = "run", **env: str) -> Run:
     argv = [sys.executable, "-m", "provisioner.main", *args, "--config", str(project.config_path), "--sandbox"]
     with out.open("w") as o, err.open("w") as e:
         proc = subprocess.Popen(
-            argv, cwd=project.dir, env=project.env(**env), stdin=subprocess.DEVNULL, stdout=o, stderr=e
+            argv,
+            cwd=project.dir,
+            env=project.env(**{**STARTED_PROVIDERS, **env}),
+            stdin=subprocess.DEVNULL,
+            stdout=o,
+            stderr=e,
         )
     return Run(proc, out, err)
 
@@ -135,7 +141,7 @@ def run_cli(project: Project, argv: list[str], **env: str) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", "provisioner.main", *argv],
         cwd=project.dir,
-        env=project.env(**env),
+        env=project.env(**{**STARTED_PROVIDERS, **env}),
         capture_output=True,
         text=True,
         timeout=240,
@@ -164,7 +170,7 @@ def serving(project: Project) -> Iterator[None]:
     server = subprocess.Popen(
         argv,
         cwd=project.dir,
-        env=project.env(),
+        env=project.env(**STARTED_PROVIDERS),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=(project.dir / "serve.err").open("w"),  # a killed client's broken request is reported there

@@ -34,6 +34,7 @@ from tests.helpers.config import DATABRICKS_PAT, WORKSPACE_KEY
 from tests.helpers.output import error_lines
 from tests.helpers.processes import descendants
 from tests.helpers.project import Project, new_project, state_cluster_ids, tree_fingerprint, workspace_cluster_ids
+from tests.helpers.zygote import STARTED_PROVIDERS
 
 FAST_RETRIES = {"retries": 2, "max_retry_seconds": 10, "timeout_seconds": 5}
 
@@ -406,7 +407,7 @@ def _start_slow_apply(project: Project) -> tuple[subprocess.Popen[str], list[str
     proc = subprocess.Popen(
         argv,
         cwd=project.dir,
-        env=project.env(PROVISION_SANDBOX_CLUSTER_START_SECONDS="4"),
+        env=project.env(**STARTED_PROVIDERS, PROVISION_SANDBOX_CLUSTER_START_SECONDS="4"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -24,6 +24,7 @@ import pytest
 from tests.helpers.config import WORKSPACE_KEY
 from tests.helpers.processes import cmdline, descendants, wait_until
 from tests.helpers.project import Project, applied, state_cluster_ids, workspace_cluster_ids
+from tests.helpers.zygote import STARTED_PROVIDERS
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -62,7 +63,7 @@ def served(project: Project) -> Iterator[str]:
     server = subprocess.Popen(
         argv,
         cwd=project.dir,
-        env=project.env(),
+        env=project.env(**STARTED_PROVIDERS),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -91,7 +92,7 @@ def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphan
     store = project.store()
     store.set_faults(workspace_hold_answer={"clusters/create": str(release)})
     mark = uuid.uuid4().hex
-    env = project.env(**{"PROVISION_SANDBOX_SERVER": served, MARK: mark})
+    env = project.env(**{**STARTED_PROVIDERS, "PROVISION_SANDBOX_SERVER": served, MARK: mark})
     argv = [sys.executable, "-m", "provisioner.main", "apply", "--auto-approve", "--config", str(project.config_path)]
     apply = subprocess.Popen(
         [*argv, "--sandbox"],
@@ -170,7 +171,9 @@ def test_a_cluster_whose_create_answer_was_lost_is_named_by_status_and_imported_
     made a second cluster of that name; nothing ever named the first."""
     done = project.run("render")
     assert done.returncode == 0, done.stderr
-    kill_9_while_create_is_held(project, tmp_path, project.env(PROVISION_SANDBOX_SERVER=served), uuid.uuid4().hex)
+    kill_9_while_create_is_held(
+        project, tmp_path, project.env(**STARTED_PROVIDERS, PROVISION_SANDBOX_SERVER=served), uuid.uuid4().hex
+    )
     stranded = workspace_cluster_ids(project) - state_cluster_ids(project)
     assert stranded, "the kill left a cluster the state does not know"
 
@@ -216,7 +219,7 @@ def test_a_plan_file_left_by_a_killed_apply_is_removed_by_the_next_command(
     apply = subprocess.Popen(
         [*argv, "--sandbox"],
         cwd=project.dir,
-        env=project.env(**{"PROVISION_SANDBOX_SERVER": served, MARK: mark}),
+        env=project.env(**{**STARTED_PROVIDERS, "PROVISION_SANDBOX_SERVER": served, MARK: mark}),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
