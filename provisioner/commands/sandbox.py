@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
+import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,6 +90,10 @@ def _serve(args: argparse.Namespace, config: Config, state_dir: Path, console: C
         sb = running.__enter__()
     except OSError as exc:
         raise ConfigError(f"--port {args.port}: cannot listen there ({exc.strerror}) — choose another port") from None
+    # Ctrl-C only sets this from here on: a KeyboardInterrupt raised wherever the main thread is
+    # (inside a lock the sandbox's shutdown then waits for) could hang the stop it asks for.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
         token = sb.supplied_credentials.get("DATABRICKS_TOKEN")
         own = {host: sb.workspace_root_url(host) for host in sb.workspace_hosts}
@@ -114,13 +119,12 @@ def _serve(args: argparse.Namespace, config: Config, state_dir: Path, console: C
         console.line('clients:    eval "$(provision sandbox env --env <name>)" in another shell')
         console.line("Ctrl-C stops the sandbox.")
         try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
+            stop.wait()
             return 0
         finally:
             withdraw(directory)
     finally:
+        signal.signal(signal.SIGINT, previous)
         running.__exit__(None, None, None)
 
 
