@@ -19,7 +19,6 @@ OWN_TIME = {
     "provisioner/clock.py": "the clock itself",
     "provisioner/reach/probe.py": "deadlines handed to the SDK's command-execution waits, which sleep in real time",
     "provisioner/operations/apply.py": "compared with a plan file's mtime: the filesystem's clock",
-    "provisioner/commands/sandbox.py": "`provision sandbox serve` idles until Ctrl-C",
 }
 
 

@@ -88,7 +88,9 @@ class Zygote:
         server, and runs anything else (and a call this server does not serve) in the real one."""
         address = self._start()
         path = Path(address).with_name("python")
-        if not path.exists():
+        with self._lock:  # one writer: two threads would write one partial file
+            if path.exists():
+                return str(path)
             code = (
                 f"#!{sys.executable} -IS\n"  # no site, no user paths: the client imports the standard library alone
                 "import sys\n"
@@ -100,7 +102,7 @@ class Zygote:
             partial.write_text(code)
             partial.chmod(0o755)
             partial.rename(path)
-        return str(path)
+            return str(path)
 
     def start(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str], input: str | None = None) -> Forked:
         """As `subprocess.Popen([sys.executable, "-m", "provisioner.main", *args], stdout=PIPE, stderr=PIPE)`:
