@@ -8,6 +8,7 @@ tool writes the secret itself — provisioner.sas.secret_value).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -79,13 +80,20 @@ def _bytecode_cache(jinja2: Any) -> Any:
     """Compiled templates kept across runs: compiling the seven costs ~50 ms of CPU per command,
     loading them ~1 ms. Jinja checks each entry against its template's source and the
     interpreter (`bccache.py`, `Bucket`) and writes through a temporary file and a rename,
-    so concurrent runs and edited templates are safe. No cache where none can be made."""
+    so concurrent runs and edited templates are safe. No cache where none can be made, and a
+    cache that cannot be written to is only not written: rendering never fails for it."""
     directory = tool_cache_dir(os.environ) / "templates"
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(directory))
+
+    class BestEffortCache(jinja2.FileSystemBytecodeCache):  # type: ignore[misc]
+        def dump_bytecode(self, bucket: Any) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    return BestEffortCache(str(directory))
 
 
 @cache

@@ -63,3 +63,14 @@ def test_no_cache_where_none_can_be_made(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "not-a-directory").write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-directory"))
     assert "clusters.tf" in _render(templates_dir())
+
+
+def test_a_cache_that_cannot_be_written_to_is_not_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk, a read-only or vanished cache directory: Jinja's write fails; the render does not."""
+    import jinja2
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    gone = tmp_path / "gone" / "entry"  # its directory does not exist: the write raises FileNotFoundError
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "_get_cache_filename", lambda self, bucket: str(gone))
+    assert "clusters.tf" in _render(templates_dir())
+    assert not list((tmp_path / "cache" / "dlz-provisioner" / "templates").iterdir())
