@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.sandbox import Sandbox
+from provisioner.sandbox.mirror import PYTHON_ENV
 from provisioner.sandbox.provider import SERVE_ONE_COMMAND
 from provisioner.sandbox.store import SandboxStore
 from tests.helpers.config import WORKSPACE_HOST
@@ -97,7 +98,7 @@ def test_a_changed_interpreter_setting_runs_fresh(project: Project) -> None:
 def _root(sandbox: Sandbox, path: Path, interpreter: str) -> Root:
     env = root_env(sandbox)
     env.pop("PYTHONPATH", None)  # a PYTHON* variable the server lacks would mean a fresh start
-    env["PROVISION_SANDBOX_PYTHON"] = interpreter
+    env[PYTHON_ENV] = interpreter
     env["PROVISION_SANDBOX_PROVIDER_STATS"] = str(path.with_name(path.name + "-stats"))
     Path(env["PROVISION_SANDBOX_PROVIDER_STATS"]).mkdir()
     root = Root(path, env)

@@ -28,10 +28,12 @@ EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
 # and the last line of its body.
 DEV_OVERRIDES_WARNING = ("Warning: Provider development overrides are in effect", "releases.")
 
+# The interpreter the launcher runs the stand-in on (build_mirror).
+PYTHON_ENV = "PROVISION_SANDBOX_PYTHON"
 # `:?` makes a run outside a sandbox fail with a message instead of "exec: : not found".
 LAUNCHER = (
     "#!/bin/sh\n"
-    'exec "${PROVISION_SANDBOX_PYTHON:?not set: run through provision --sandbox}" '
+    f'exec "${{{PYTHON_ENV}:?not set: run through provision --sandbox}}" '
     '-m provisioner.sandbox.provider "$@"\n'
 )
 
@@ -131,7 +133,7 @@ def build_mirror(state_dir: Path) -> dict[str, str]:
     return {
         "TF_CLI_CONFIG_FILE": str(config),
         "CHECKPOINT_DISABLE": "1",
-        "PROVISION_SANDBOX_PYTHON": os.environ.get("PROVISION_SANDBOX_PYTHON") or sys.executable,
+        PYTHON_ENV: os.environ.get(PYTHON_ENV) or sys.executable,
         SCHEMA_CACHE_ENV: str(state_dir / "provider-schema"),
         PROVIDER_SERVER_ENV: json.dumps([str(launcher), SERVE_ONE_COMMAND]),
     }

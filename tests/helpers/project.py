@@ -29,7 +29,7 @@ from provisioner.run.context import RunContext, open_context
 from provisioner.sandbox.store import SandboxStore
 from provisioner.terraform import TerraformState
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG, SANDBOX, WORKSPACE_KEY
-from tests.helpers.zygote import FORKING, PROVIDER_ZYGOTE, ZYGOTE, forks
+from tests.helpers.zygote import ZYGOTE, forked_providers, forks
 
 # The stand-in provider (the `tf` framework) serves gRPC over TLS with a self-signed
 # certificate it caches in ~/.cache/tf-python-provider/. Every project has a HOME of its
@@ -90,8 +90,7 @@ class Project:
                 "PROVISION_AZURITE": "off",
             }
         )
-        if FORKING:  # the stand-in provider forked, not started (tests/helpers/zygote.py)
-            env["PROVISION_SANDBOX_PYTHON"] = PROVIDER_ZYGOTE.interpreter()
+        env.update(forked_providers())  # the stand-in provider forked, not started (tests/helpers/zygote.py)
         env.update(self.extra_env)
         env.update(extra)
         return env

@@ -16,7 +16,7 @@ from typing import Any
 from provisioner.sandbox import Sandbox
 from tests.helpers.config import REPO, WORKSPACE_HOST
 from tests.helpers.sandbox import sandbox_pat
-from tests.helpers.zygote import FORKING, PROVIDER_ZYGOTE
+from tests.helpers.zygote import forked_providers
 
 SAS = "sv=2020-10-02&sr=c&sp=racwdlm&sig=abc%2Fdef%3D"
 
@@ -118,8 +118,7 @@ def root_env(sandbox: Sandbox) -> dict[str, str]:
         # The provider runs as `python -m provisioner.sandbox.provider`: from a source
         # checkout the package must be importable by that interpreter.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    if FORKING:  # forked, not started (tests/helpers/zygote.py); with PYTHONPATH set, started after all
-        env["PROVISION_SANDBOX_PYTHON"] = PROVIDER_ZYGOTE.interpreter()
+    env.update(forked_providers())  # with PYTHONPATH set, the zygote refuses: started after all
     return env
 
 

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from provisioner.sandbox.mirror import PYTHON_ENV
 from tests.helpers.zygote_server import MAIN, PROVIDER, decided_at_start
 
 _SERVER = Path(__file__).with_name("zygote_server.py")
@@ -184,7 +185,12 @@ PROVIDER_ZYGOTE = Zygote(PROVIDER)
 # starts it, not forked. The tests of what a kill or a concurrent run does to processes see the
 # process tree the product makes (a forked provider is the zygote's child, and outlives its
 # starter by the moment its watcher takes to kill it).
-STARTED_PROVIDERS = {"PROVISION_SANDBOX_PYTHON": sys.executable}
+STARTED_PROVIDERS = {PYTHON_ENV: sys.executable}
+
+
+def forked_providers() -> dict[str, str]:
+    """The environment that has the sandbox's stand-in provider forked (none when not forking)."""
+    return {PYTHON_ENV: PROVIDER_ZYGOTE.interpreter()} if FORKING else {}
 
 
 def provision_python() -> str:
