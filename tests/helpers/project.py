@@ -271,9 +271,15 @@ def access(project: Project) -> dict[str, bool]:
 def state_cluster_ids(project: Project) -> set[str]:
     """The cluster ids in the default root's local state (none before the first apply)."""
     path = project.root() / "terraform.tfstate"
-    if not path.exists():
+    text = path.read_text() if path.exists() else ""
+    if not text:
+        # Terraform's lock creates the file empty and only its unlock removes it if still empty
+        # (terraform internal/states/statemgr/filesystem.go, createStateFiles and Unlock), so a
+        # first apply killed before it persisted leaves it so; an empty state file is "no
+        # state" (internal/states/statefile/read.go, ErrNoState). A torn write is not empty,
+        # and still fails below.
         return set()
-    state = json.loads(path.read_text())  # consistent = parseable and complete
+    state = json.loads(text)  # consistent = parseable and complete
     return {
         inst["attributes"]["cluster_id"]
         for r in state["resources"]
