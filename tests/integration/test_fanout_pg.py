@@ -182,13 +182,17 @@ def test_different_environments_never_wait_and_one_environment_serializes(
     }
     project = runner_project(base, "project", config, pg, base / "cloud")
     workspace = BASE_CONFIG["databricks"]["host"].removeprefix("https://")
+    # A barrier, not a slow start: lock-a's first cluster create takes effect, and its answer
+    # waits for `release` — the apply holds its lock until the test says so.
+    release = base / "release-create"
+    SandboxStore(base / "cloud").arm_hold("after:clusters/create", release)
 
     def a_is_creating() -> bool:
         pending = any(c.get("state") == "PENDING" for c in SandboxStore(base / "cloud").list_clusters(workspace))
-        return pending and pg.advisory_locks() > 0
+        reached = release.with_name(release.name + ".reached").exists()
+        return reached and pending and pg.advisory_locks() > 0
 
-    # A slow cluster start: a window in which lock-a's apply holds its lock (not a timing assertion).
-    first = start(project, "apply", "--env", "lock-a", "--auto-approve", PROVISION_SANDBOX_CLUSTER_START_SECONDS="40")
+    first = start(project, "apply", "--env", "lock-a", "--auto-approve")
     wait_until(a_is_creating, "the apply of lock-a to hold its lock while it creates a cluster")
     # Same environment: waits for the lock (the default 0s would fail at once).
     second = start(project, "apply", "--env", "lock-a", "--auto-approve", "--lock-timeout", "3m")
@@ -196,6 +200,8 @@ def test_different_environments_never_wait_and_one_environment_serializes(
     other_code, other_out = finish(start(project, "plan", "--env", "lock-b", "--lock-timeout", "0s"))
     assert other_code == 2, other_out[-3000:]
     assert first.poll() is None, "lock-a's apply ended before lock-b planned: the test proved nothing"
+    assert second.poll() is None, "the second apply of lock-a did not wait for the first's lock"
+    release.touch()
 
     first_code, first_out = finish(first)
     second_code, second_out = finish(second)
