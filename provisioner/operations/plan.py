@@ -42,7 +42,6 @@ from provisioner.sas.secret_step import ScopeReading
 from provisioner.terraform import PlanOptions, TerraformState
 from provisioner.terraform.planfile import planned_on
 from provisioner.terraform.process import Cancelled
-from provisioner.terraform.state import local_state_file, read_state_file
 
 if TYPE_CHECKING:  # its module imports requests, which a command's start keeps off its path (plan ahead)
     from provisioner.aep.landingzone import DlzCredentials
@@ -227,13 +226,9 @@ def _import_strays(
 
 
 def _state_now(ctx: RunContext, env: Environment) -> TerraformState:
-    """The root's state for checks that a plan's prior state confirms: a local backend's file
-    as it is (no Terraform process beside the plan's), else `terraform state pull`, its lines
-    dropped (a state it cannot read, the plan cannot either, and says so)."""
-
-    path = local_state_file(env.root_dir, env.backend.settings, ctx.environ) if env.backend.type == "local" else None
-    if path is not None:
-        return read_state_file(path)
+    """The root's state for checks that a plan's prior state confirms (a local backend's file
+    as it is, no Terraform process beside the plan's), its lines dropped (a state it cannot
+    read, the plan cannot either, and says so)."""
     return read_env_state(ctx, env, init=False, console=BufferedConsole())
 
 

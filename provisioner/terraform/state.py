@@ -1,6 +1,7 @@
-"""The one place that reads Terraform state: `terraform state pull` (any backend, no provider
-start; terraform.read_state composes it with init) and typed views of the document, so no
-caller walks its JSON by hand."""
+"""The one place that reads Terraform state and typed views of the document, so no caller walks
+its JSON by hand. A `local` backend's state is read from its file, as `terraform state pull`
+would read it, without starting Terraform (`read_local_state`); any other backend's through
+`terraform state pull` (no provider start). terraform.read_state composes them with init."""
 
 from __future__ import annotations
 
@@ -88,19 +89,63 @@ class TerraformState:
         return out
 
 
-def local_state_file(root: Path, settings: Mapping[str, Any], environ: Mapping[str, str]) -> Path | None:
-    """Where a `local` backend keeps the root's state (its `path`, else terraform.tfstate), or
-    None when a Terraform workspace is selected (TF_WORKSPACE: another file). For reading the
-    state without starting Terraform, where a guess is checked afterwards."""
-    if environ.get("TF_WORKSPACE", "default") != "default":
-        return None
-    return root / str(settings.get("path") or "terraform.tfstate")
+# Terraform 1.11 internal/backend/local/backend.go: DefaultStateFilename, DefaultWorkspaceDir,
+# DefaultWorkspaceFile.
+_STATE_FILE, _WORKSPACE_DIR, _WORKSPACE_FILE = "terraform.tfstate", "terraform.tfstate.d", "environment"
 
 
-def read_state_file(path: Path) -> TerraformState:
-    """A state file as it is on disk (empty when there is none, or it is not a state)."""
+def local_state_path(root: Path, environ: Mapping[str, str]) -> Path | None:
+    """The file `terraform state pull` reads in `root` when its initialised backend is `local`;
+    None for another backend or a root not initialised (only Terraform can read those).
+
+    As Terraform 1.11 finds it (run in `root` with `environ`): the backend that init recorded in
+    `<data dir>/terraform.tfstate` (TF_DATA_DIR, else .terraform: command/meta_backend.go); the
+    workspace from TF_WORKSPACE, else `<data dir>/environment`, else "default" (command/meta.go
+    `Workspace`); the path from backend/local/backend.go `StatePaths`: the backend's `path`
+    (terraform.tfstate) for the default workspace, `<workspace_dir>/<name>/terraform.tfstate`
+    (terraform.tfstate.d) for another."""
+    data_dir = root / environ.get("TF_DATA_DIR", ".terraform")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        backend = json.loads((data_dir / "terraform.tfstate").read_text(encoding="utf-8")).get("backend")
+        workspace = environ.get("TF_WORKSPACE") or _first_line(data_dir / _WORKSPACE_FILE) or "default"
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(backend, dict) or backend.get("type") != "local":
+        return None
+    config = backend.get("config")
+    settings: Mapping[str, Any] = config if isinstance(config, dict) else {}
+    if workspace == "default":
+        return root / str(settings.get("path") or _STATE_FILE)
+    return root / str(settings.get("workspace_dir") or _WORKSPACE_DIR) / workspace / _STATE_FILE
+
+
+def _first_line(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def read_local_state(root: Path, environ: Mapping[str, str]) -> TerraformState | None:
+    """The state `terraform state pull` would print for `root`, read from a `local` backend's
+    file; None where Terraform must read it: another backend, a root not initialised, or a file
+    that is not a version-4 state (Terraform upgrades older formats, and names what is wrong
+    with a torn or foreign one)."""
+    path = local_state_path(root, environ)
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return TerraformState()  # no state yet: `state pull` prints nothing
     except (OSError, ValueError):
+        return None
+    if not text.strip():
+        # Terraform's lock creates the file empty and reads an empty file as no state
+        # (states/statemgr/filesystem.go `Lock`; states/statefile/read.go `ErrNoState`).
         return TerraformState()
-    return TerraformState(doc if isinstance(doc, dict) else None)
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    return TerraformState(doc) if isinstance(doc, dict) and doc.get("version") == 4 else None

@@ -18,7 +18,7 @@ from provisioner.terraform.apply import Applied, Apply, apply_saved
 from provisioner.terraform.init import Init
 from provisioner.terraform.plan import Plan, PlanOptions, saved_plan
 from provisioner.terraform.show import Show
-from provisioner.terraform.state import StatePull, StatePush, StateRm, TerraformState
+from provisioner.terraform.state import StatePull, StatePush, StateRm, TerraformState, read_local_state
 
 
 class TerraformRunner(Init, Plan, Apply, Show, StatePull, StatePush, StateRm):
@@ -47,7 +47,8 @@ def read_state(runner: TerraformRunner, *, init: bool = True) -> TerraformState:
         return TerraformState()
     if init:
         runner.init()
-    return TerraformState(runner.state_pull())
+    local = read_local_state(runner.root, runner.env.values)  # no Terraform start for a local backend
+    return local if local is not None else TerraformState(runner.state_pull())
 
 
 def create_empty_state(runner: TerraformRunner, lock_timeout: str = "2m") -> bool:
