@@ -55,16 +55,19 @@ def check_owners_can_read(
     env: Environment,
     cluster_ids: Mapping[str, str],
     warn: Callable[[str], None],
-    identity: Identity,
+    identity: Callable[[], Identity],
     known: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Raise ProvisionError (one line) when a cluster's owner is not this run's identity and
     the reference would be added, or when an owner lacks READ on the SAS scope.
 
-    `known`: cluster id -> `clusters/get` details the caller has read already."""
+    `identity` is asked for once the clusters are read: a caller whose proof of it is still
+    under way (plan's early checks) overlaps the two. `known`: cluster id -> `clusters/get`
+    details the caller has read already."""
     if env.sas.secret is None or not cluster_ids:  # no secret to resolve
         return
     details = dict(known) if known is not None else _read(client, env, cluster_ids)
+    me = identity()
     problems: list[str] = []
     to_read: list[tuple[str, str, str]] = []
     for name, cid in sorted(cluster_ids.items()):
@@ -74,11 +77,11 @@ def check_owners_can_read(
         owner = str(info.get("creator_user_name") or "")
         if not owner:
             continue  # the field is absent once the owner is deleted: nothing to name
-        if owner != identity.user_name and not _holds(info, env.sas.secret_reference):
-            problems.append(_not_owner(name, cid, owner, identity))
+        if owner != me.user_name and not _holds(info, env.sas.secret_reference):
+            problems.append(_not_owner(name, cid, owner, me))
         else:
             to_read.append((name, cid, owner))
-    problems += _read_problems(client, env, to_read, warn, identity)
+    problems += _read_problems(client, env, to_read, warn, me)
     if problems:
         raise ProvisionError(f"{env.name}: " + "; ".join(problems))
 

@@ -13,6 +13,7 @@ config loader before it replaces the file (atomically), so a failure leaves it u
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ def adopt_into_config(
     judge_access_mode(ctx, env, info, warn)
     name = name or name_from(info)
     # It is about to reference the SAS secret: its owner must be able to read it.
-    check_owners_can_read(ctx.workspace_client(env), env, {name: cluster_id}, warn, ctx.identity(env))
+    check_owners_can_read(
+        ctx.workspace_client(env), env, {name: cluster_id}, warn, functools.partial(ctx.identity, env)
+    )
     pinned = is_pinned(ctx.workspace_client(env), cluster_id)
     block = cluster_block(info, name, env, pinned)
     append_to_config(ctx.config.path, env, block)

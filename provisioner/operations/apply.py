@@ -11,6 +11,7 @@ the question and before Terraform applies, so what the apply starts finds the cu
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,7 +184,9 @@ def _asker(
     def asked() -> bool:
         planned = planned_on(plan_file)
         if scoped:  # before anything changes: can every cluster's owner read the secret?
-            check_owners_can_read(ctx.workspace_client(env), env, planned.clusters(), console.warn, ctx.identity(env))
+            check_owners_can_read(
+                ctx.workspace_client(env), env, planned.clusters(), console.warn, functools.partial(ctx.identity, env)
+            )
         found = secret_step.check(ctx, env, creds, planned) if scoped and creds else None
         if found is not None:
             secret_step.report(env, found, console)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -238,11 +239,15 @@ def _check_inputs(state: TerraformState) -> tuple[object, ...]:
 
 
 def _read_scope(ctx: RunContext, env: Environment, state: TerraformState, notes: Console) -> ScopeReading:
-    """The secret scope (provisioner.sas.secret_step) and the clusters' owners (may they read it?)."""
-    client, identity = ctx.workspace_client(env), ctx.identity(env)
+    """The secret scope (provisioner.sas.secret_step) and the clusters' owners (may they read it?).
+
+    Reads only: they start beside the identity's proof (SCIM Me, a round trip), which the
+    owners' check waits for after its own reads, and a refused login is reported by the proof."""
+    client = ctx.reading_client(env)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="owners") as side:
         # Two independent chains of workspace reads: side by side, not one after the other.
-        owners = side.submit(check_owners_can_read, client, env, state.clusters(), notes.warn, identity)
+        who = functools.partial(ctx.identity, env)
+        owners = side.submit(check_owners_can_read, client, env, state.clusters(), notes.warn, who)
         reading = secret_step.read_scope(client, env, state)
         owners.result()
     return reading

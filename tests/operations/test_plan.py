@@ -6,14 +6,16 @@ from __future__ import annotations
 import io
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
+from provisioner.databricks import identity
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.plan import PlanRequest, plan_environment
 from provisioner.run.context import RunContext
-from tests.helpers.project import Project, in_process
+from tests.helpers.project import Project, applied, in_process, served
 
 
 def test_a_plan_is_saved_where_asked_and_reported(ctx: RunContext, out: io.StringIO, tmp_path: Path) -> None:
@@ -42,3 +44,30 @@ def test_a_failed_environment_is_a_result_and_its_summary_names_it(
         assert (doc["environment"], doc["status"]) == ("default", "failed") and "PG_CONN_STR" in doc["error"]
         with pytest.raises(ConfigError, match="PG_CONN_STR"):  # alone, the error is the command's
             plan_environment(ctx, env, ctx.console, PlanRequest(), raise_errors=True)
+
+
+def test_the_scope_read_beside_the_plan_does_not_wait_for_the_identity_proof(
+    project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO
+) -> None:
+    """The proof (SCIM Me) answers only once the workspace has served the scope's key listing
+    (or after 20 s): a plan whose scope check read only after the proof would find it unserved."""
+    applied(project, copy_allowed=False)  # initialised in place: the plan ahead runs
+    trace = project.dir / "trace.jsonl"
+    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
+    seen: list[bool] = []
+    prove = identity.prove
+
+    def prove_after_the_listing(opened: identity.OpenedWorkspace) -> identity.Identity:
+        deadline = time.monotonic() + 20
+        while not served(trace, "/secrets/list") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen.append(served(trace, "/secrets/list"))
+        return prove(opened)
+
+    monkeypatch.setattr(identity, "prove", prove_after_the_listing)
+    with in_process(project, monkeypatch, out) as ctx:
+        (env,) = ctx.config.select()
+        result = plan_environment(ctx, env, ctx.console, PlanRequest(), raise_errors=True)
+    assert seen == [True]
+    assert result.code is ExitCode.NO_CHANGES, out.getvalue()
+    assert "holds AEP's current token" in out.getvalue()

@@ -9,6 +9,7 @@ those). What it finds is `Prepared`; the window itself is provisioner.operations
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,8 @@ def check_clusters(ctx: RunContext, env: Environment, cluster_ids: dict[str, str
             running[name] = info
     # The restarts after the refresh resolve the secret as each cluster's owner (secret_scope mode).
     known = {cid: info for cid, info in reads.clusters.items() if not isinstance(info, WorkspaceError)}
-    check_owners_can_read(ctx.workspace_client(env), env, cluster_ids, console.warn, ctx.identity(env), known)
+    check_owners_can_read(
+        ctx.workspace_client(env), env, cluster_ids, console.warn, functools.partial(ctx.identity, env), known
+    )
     console.info(f"{env.name}: ready — {len(cluster_ids)} managed cluster(s), {len(running)} running")
     return Prepared(cluster_ids, {name: last_start_ms(info) for name, info in running.items()}, running)
