@@ -107,7 +107,7 @@ def local_state_path(root: Path, environ: Mapping[str, str]) -> Path | None:
     data_dir = root / environ.get("TF_DATA_DIR", ".terraform")
     try:
         backend = json.loads((data_dir / "terraform.tfstate").read_text(encoding="utf-8")).get("backend")
-        workspace = environ.get("TF_WORKSPACE") or _first_line(data_dir / _WORKSPACE_FILE) or "default"
+        workspace = environ.get("TF_WORKSPACE") or _stripped_text(data_dir / _WORKSPACE_FILE) or "default"
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(backend, dict) or backend.get("type") != "local":
@@ -119,7 +119,8 @@ def local_state_path(root: Path, environ: Mapping[str, str]) -> Path | None:
     return root / str(settings.get("workspace_dir") or _WORKSPACE_DIR) / workspace / _STATE_FILE
 
 
-def _first_line(path: Path) -> str:
+def _stripped_text(path: Path) -> str:
+    """A file's text, trimmed as Terraform trims the workspace file; "" when there is none."""
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
