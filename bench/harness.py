@@ -8,7 +8,6 @@ absolute numbers wander.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from provisioner.terraform.guard import PROVIDER_SERVER_ENV, uses_providers
+from provisioner.terraform.guard import PROVIDER_SERVER_ENV, server_argv, uses_providers
 
 if TYPE_CHECKING:
     from provisioner.run.context import RunContext
@@ -305,7 +304,7 @@ def run_terraform(argv: list[str], cwd: Path, env: Mapping[str, str], ok: tuple[
     if not spec or not uses_providers(argv):
         return run_quiet(argv, cwd, env, ok)
     server = subprocess.Popen(
-        json.loads(spec), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        server_argv(spec), env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     assert server.stdin is not None and server.stdout is not None
     try:

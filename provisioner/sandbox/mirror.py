@@ -135,5 +135,7 @@ def build_mirror(state_dir: Path) -> dict[str, str]:
         "CHECKPOINT_DISABLE": "1",
         PYTHON_ENV: os.environ.get(PYTHON_ENV) or sys.executable,
         SCHEMA_CACHE_ENV: str(state_dir / "provider-schema"),
-        PROVIDER_SERVER_ENV: json.dumps([str(launcher), SERVE_ONE_COMMAND]),
+        # The keeper's format: one argument per line. A state directory whose path holds a
+        # newline gets no server, and Terraform starts its providers itself.
+        **({PROVIDER_SERVER_ENV: f"{launcher}\n{SERVE_ONE_COMMAND}"} if "\n" not in str(launcher) else {}),
     }

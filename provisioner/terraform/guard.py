@@ -32,13 +32,14 @@ Terraform has exited, the keeper closes the server's stdin and it stops; whateve
 with the group. A server that does not come up is stopped, and Terraform starts its providers
 itself as it otherwise would.
 Run as `python -I -S guard.py terraform <args>`: it imports nothing outside the standard
-library, so an interpreter without site-packages starts it in milliseconds.
+library, so an interpreter without site-packages starts it in milliseconds; and of that library
+only what it needs: not `json`, whose import (with `re`) took the keeper's start from 14-16 to
+18-20 ms of CPU before every Terraform run (the interpreter alone: 8; bench/NOTES.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -47,12 +48,18 @@ import sys
 _READ_SIZE = 65536
 _IDLE_POLL_MS = 1000
 
-# A JSON list: the command that serves one Terraform command's provider instances (see above).
+# The command that serves one Terraform command's provider instances (see above), one argument
+# per line (`server_argv`).
 PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
 # Terraform commands that start providers; any other runs without a server.
 _PROVIDER_COMMANDS = frozenset(
     {"plan", "apply", "destroy", "show", "import", "refresh", "validate", "console", "providers", "test"}
 )
+
+
+def server_argv(spec: str) -> list[str]:
+    """The provider server's command line from PROVIDER_SERVER_ENV's value."""
+    return spec.split("\n")
 
 
 def uses_providers(argv: list[str]) -> bool:
@@ -94,8 +101,7 @@ class _Keeper:
             self.interrupt()
 
     def kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.group or self.pid, signal.SIGKILL)
+        _kill_group(self.group or self.pid)
 
     def exited(self) -> bool:
         """Terraform has exited (its zombie stays: its pid, and so its group id, are not reused)."""
@@ -124,12 +130,12 @@ class _ProviderServer:
         if not spec or not uses_providers(argv):
             return None
         try:
-            server_argv = json.loads(spec)
+            command = server_argv(spec)
             in_r, in_w = os.pipe()
             out_r, out_w = os.pipe()
             pid = os.posix_spawnp(
-                server_argv[0],
-                server_argv,
+                command[0],
+                command,
                 os.environ,
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, in_r, 0),
@@ -175,9 +181,13 @@ class _ProviderServer:
             while poller.poll(_SERVER_STOP_MS) and os.read(self.stdout, _READ_SIZE):
                 pass
         os.close(self.stdout)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        _kill_group(self.pid)
         os.waitpid(self.pid, 0)
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def _server_stderr() -> list[tuple[int, int, str, int, int]]:

@@ -15,7 +15,7 @@ from provisioner.reach import endpoint
 from provisioner.sandbox import files, mirror
 from provisioner.sandbox import runtimes as sandbox_runtimes
 from provisioner.sandbox.catalog import spark_versions
-from provisioner.sandbox.provider import cluster_maps
+from provisioner.sandbox.provider import SERVE_ONE_COMMAND, cluster_maps
 from provisioner.terraform import guard
 
 TOKENS = [
@@ -38,6 +38,14 @@ def test_the_sandbox_serves_blob_hosts_through_the_variable_the_product_reads() 
 
 def test_the_sandbox_names_its_provider_server_by_the_variable_the_keeper_reads() -> None:
     assert mirror.PROVIDER_SERVER_ENV == guard.PROVIDER_SERVER_ENV
+
+
+def test_the_keeper_reads_the_server_command_the_sandbox_writes(tmp_path: Path) -> None:
+    command = guard.server_argv(mirror.build_mirror(tmp_path / "state")[mirror.PROVIDER_SERVER_ENV])
+    assert len(command) == 2 and command[1] == SERVE_ONE_COMMAND
+    assert Path(command[0]).is_file() and Path(command[0]).name == mirror.EXECUTABLE
+    # A path the format cannot carry gets no server: Terraform starts its providers itself.
+    assert mirror.PROVIDER_SERVER_ENV not in mirror.build_mirror(tmp_path / "new\nline")
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def _script(path: Path, body: str) -> Path:
 def _setup(tmp_path: Path, *server_args: str) -> tuple[Path, dict[str, str]]:
     terraform = _script(tmp_path / "terraform", TERRAFORM)
     server = _script(tmp_path / "server", SERVER % REATTACH)
-    env = {**os.environ, PROVIDER_SERVER_ENV: json.dumps([str(server), *server_args])}
+    env = {**os.environ, PROVIDER_SERVER_ENV: "\n".join([str(server), *server_args])}
     return terraform, env
 
 
@@ -153,11 +153,11 @@ def test_without_the_variable_nothing_changes(tmp_path: Path) -> None:
 def test_a_users_variable_never_reaches_the_keeper() -> None:
     """Only a target names a server: one in the user's environment is dropped, with a warning."""
     warnings: list[str] = []
-    child = build_child_env({PROVIDER_SERVER_ENV: '["/bin/sh"]', "PATH": "/usr/bin"}, warn=warnings.append)
+    child = build_child_env({PROVIDER_SERVER_ENV: "/bin/sh", "PATH": "/usr/bin"}, warn=warnings.append)
     assert PROVIDER_SERVER_ENV not in child.values
     assert any(PROVIDER_SERVER_ENV in line for line in warnings), warnings
-    targeted = build_child_env({}, extra={PROVIDER_SERVER_ENV: '["/x"]'})
-    assert targeted.values[PROVIDER_SERVER_ENV] == '["/x"]'
+    targeted = build_child_env({}, extra={PROVIDER_SERVER_ENV: "/x"})
+    assert targeted.values[PROVIDER_SERVER_ENV] == "/x"
 
 
 def test_when_provision_is_killed_terraform_finishes_and_the_server_goes_with_it(tmp_path: Path) -> None:
