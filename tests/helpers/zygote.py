@@ -22,8 +22,8 @@ but `-m provisioner.sandbox.provider` to the real interpreter (zygote_client.py)
 from __future__ import annotations
 
 import contextlib
-import json
 import locale
+import marshal
 import os
 import socket
 import subprocess
@@ -113,13 +113,13 @@ class Zygote:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         assert self.module == MAIN, "providers are forked by their interpreter (see interpreter())"
-        request = json.dumps({"argv": list(args), "cwd": str(cwd), "env": dict(env)}).encode()
+        request = marshal.dumps({"argv": list(args), "cwd": str(cwd), "env": dict(env)})
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         conn.connect(address)
         socket.send_fds(conn, [request], [stdin_read, out_write, err_write])
         for fd in (stdin_read, out_write, err_write):
             os.close(fd)
-        pid = int(json.loads(conn.recv(4096))["pid"])
+        pid = int(marshal.loads(conn.recv(4096))["pid"])
         forked = Forked([sys.executable, "-m", "provisioner.main", *args], pid, conn, (out_read, err_read))
         # As subprocess: a child that does not read its input is not an error.
         with contextlib.suppress(BrokenPipeError), open(stdin_write, "wb") as stdin:
@@ -160,7 +160,7 @@ class Forked:
         with self._conn:
             self._conn.settimeout(timeout)
             try:
-                self.returncode = int(json.loads(self._conn.recv(4096))["returncode"])
+                self.returncode = int(marshal.loads(self._conn.recv(4096))["returncode"])
             except TimeoutError:
                 os.kill(self.pid, 9)
                 raise subprocess.TimeoutExpired(self.args, timeout) from None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
+import marshal
 import os
 import pkgutil
 import runpy
@@ -114,12 +114,12 @@ def serve() -> dict[str, Any]:
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-                request = json.loads(data)
+                request = marshal.loads(data)
                 if decided_at_start(request["env"]) != started_with:
                     for fd in fds:
                         os.close(fd)
                     with contextlib.suppress(OSError):
-                        conn.send(json.dumps({"pid": None}).encode())
+                        conn.send(marshal.dumps({"pid": None}))
                     conn.close()
                     continue
                 pid = os.fork()
@@ -145,7 +145,7 @@ def serve() -> dict[str, Any]:
                 with open(os.path.join(where, "forked"), "a") as log:  # the tests' proof of a fork
                     log.write(f"{pid}\n")
                 with contextlib.suppress(OSError):  # a caller that has gone still has its child reaped
-                    conn.send(json.dumps({"pid": pid}).encode())
+                    conn.send(marshal.dumps({"pid": pid}))
                 pidfd = os.pidfd_open(pid)
                 waiting[pidfd] = (pid, conn)
                 selector.register(pidfd, selectors.EVENT_READ)
@@ -156,7 +156,7 @@ def serve() -> dict[str, Any]:
                 os.close(pidfd)
                 _, status = os.waitpid(pid, 0)
                 with contextlib.suppress(OSError):
-                    conn.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
+                    conn.send(marshal.dumps({"returncode": os.waitstatus_to_exitcode(status)}))
                 conn.close()
 
 
