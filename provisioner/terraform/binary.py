@@ -54,7 +54,7 @@ def find_terraform(environ: Mapping[str, str] | None = None) -> TerraformBinary:
 # once (prefetch) and the runner's later call joins it.
 _probe_lock = threading.Lock()
 _probed: dict[str, TerraformBinary] = {}
-_CACHE_FILE = "terraform-versions.json"
+VERSIONS_FILE = "terraform-versions.json"  # in the tool cache directory
 
 
 def _probe_once(path: str, environ: Mapping[str, str]) -> TerraformBinary:
@@ -65,7 +65,7 @@ def _probe_once(path: str, environ: Mapping[str, str]) -> TerraformBinary:
             return _probe(path)
         key = f"{path}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
         if key not in _probed:
-            cache = tool_cache_dir(environ) / _CACHE_FILE
+            cache = tool_cache_dir(environ) / VERSIONS_FILE
             known = _read_known(cache)
             _probed[key] = _from_entry(known.get(key)) or _remember(cache, known, key, _probe(path))
         return _probed[key]  # failures raise and are not remembered

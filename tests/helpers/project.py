@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 import yaml
 
+from provisioner.cache_dir import tool_cache_dir
 from provisioner.console import Console
 from provisioner.run.context import RunContext, open_context
 from provisioner.sandbox.store import SandboxStore
 from provisioner.terraform import TerraformState
+from provisioner.terraform.binary import VERSIONS_FILE
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, ORG, SANDBOX, WORKSPACE_KEY
 from tests.helpers.zygote import ZYGOTE, forked_providers, forks
 
@@ -51,6 +53,29 @@ def share_provider_certificate(home: Path) -> None:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_session_certificate(), target)  # a fresh mtime: the provider trusts it
+
+
+# The tool remembers the terraform binary's version in its cache directory (binary.py), under
+# the project's own HOME: each project's first command would run `terraform version` again
+# (~280 a run). Probed once per test session by the tool itself and copied, as the certificate
+# is; a binary other than this one (a test's TERRAFORM_BINARY) is not in it and is probed.
+@cache
+def _session_terraform_versions() -> Path | None:
+    home = Path(tempfile.mkdtemp(prefix="terraform-versions-"))
+    environ = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"} | {"HOME": str(home)}
+    code = "from provisioner.terraform.binary import find_terraform; find_terraform()"
+    if subprocess.run([sys.executable, "-c", code], env=environ, check=False).returncode != 0:
+        return None  # no terraform: the tests that need it skip
+    found = tool_cache_dir(environ) / VERSIONS_FILE
+    return found if found.is_file() else None
+
+
+def share_terraform_versions(home: Path) -> None:
+    target = tool_cache_dir({"HOME": str(home)}) / VERSIONS_FILE
+    source = _session_terraform_versions()
+    if source is not None and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 @dataclass
@@ -77,6 +102,7 @@ class Project:
 
     def env(self, **extra: str) -> dict[str, str]:
         share_provider_certificate(self.dir / "home")
+        share_terraform_versions(self.dir / "home")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AEP_", "DATABRICKS_", "PROVISION_"))}
         env.update(
             {
