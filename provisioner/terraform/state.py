@@ -104,7 +104,7 @@ def local_state_path(root: Path, environ: Mapping[str, str]) -> Path | None:
     `Workspace`); the path from backend/local/backend.go `StatePaths`: the backend's `path`
     (terraform.tfstate) for the default workspace, `<workspace_dir>/<name>/terraform.tfstate`
     (terraform.tfstate.d) for another."""
-    data_dir = root / environ.get("TF_DATA_DIR", ".terraform")
+    data_dir = root / (environ.get("TF_DATA_DIR") or ".terraform")  # unset or empty: the default
     try:
         backend = json.loads((data_dir / "terraform.tfstate").read_text(encoding="utf-8")).get("backend")
         workspace = environ.get("TF_WORKSPACE") or _stripped_text(data_dir / _WORKSPACE_FILE) or "default"
