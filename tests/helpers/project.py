@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -324,6 +325,27 @@ def served(trace: Path, suffix: str) -> bool:
     if not trace.exists():
         return False
     return any(json.loads(line)["path"].endswith(suffix) for line in trace.read_text().splitlines())
+
+
+def held_until_served(
+    monkeypatch: pytest.MonkeyPatch, trace: Path, suffix: str, owner: object, name: str, *, seconds: float = 20
+) -> list[bool]:
+    """`owner.name` (a function or a method) of in-process runs answers only once the sandbox has
+    served a call whose path ends with `suffix`, or after `seconds`: code that made that call only
+    after this answer finds it unserved. Each call appends whether it was served by then."""
+    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
+    seen: list[bool] = []
+    original = getattr(owner, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + seconds
+        while not served(trace, suffix) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen.append(served(trace, suffix))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+    return seen
 
 
 def tree_fingerprint(root: Path) -> dict[str, tuple[bytes, int]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from provisioner.databricks import identity
 from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.plan import PlanRequest, plan_environment
 from provisioner.run.context import RunContext
-from tests.helpers.project import Project, applied, in_process, served
+from tests.helpers.project import Project, applied, held_until_served, in_process
 
 
 def test_a_plan_is_saved_where_asked_and_reported(ctx: RunContext, out: io.StringIO, tmp_path: Path) -> None:
@@ -52,19 +51,7 @@ def test_the_scope_read_beside_the_plan_does_not_wait_for_the_identity_proof(
     """The proof (SCIM Me) answers only once the workspace has served the scope's key listing
     (or after 20 s): a plan whose scope check read only after the proof would find it unserved."""
     applied(project, copy_allowed=False)  # initialised in place: the plan ahead runs
-    trace = project.dir / "trace.jsonl"
-    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
-    seen: list[bool] = []
-    prove = identity.prove
-
-    def prove_after_the_listing(opened: identity.OpenedWorkspace) -> identity.Identity:
-        deadline = time.monotonic() + 20
-        while not served(trace, "/secrets/list") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        seen.append(served(trace, "/secrets/list"))
-        return prove(opened)
-
-    monkeypatch.setattr(identity, "prove", prove_after_the_listing)
+    seen = held_until_served(monkeypatch, project.dir / "trace.jsonl", "/secrets/list", identity, "prove")
     with in_process(project, monkeypatch, out) as ctx:
         (env,) = ctx.config.select()
         result = plan_environment(ctx, env, ctx.console, PlanRequest(), raise_errors=True)

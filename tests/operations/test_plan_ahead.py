@@ -5,7 +5,6 @@ changed nothing."""
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from provisioner.errors import ConfigError, ExitCode
 from provisioner.operations.plan import PlanRequest, plan_environment
 from provisioner.run.context import default_plan_file
 from provisioner.terraform.process import CHILDREN
-from tests.helpers.project import Project, applied, in_process, served
+from tests.helpers.project import Project, applied, held_until_served, in_process
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
 pytestmark = pytest.mark.long
@@ -27,19 +26,7 @@ def _hold_aep_until_terraform_reads(
     """AEP's answer is held until the workspace has served `call` (Terraform's provider reads a
     cluster) or 30 s passed; the list says, per AEP call, whether it had. A read that starts
     only after the credentials never has."""
-    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
-    seen: list[bool] = []
-    get_credentials = AepClient.get_credentials
-
-    def answer_after_the_refresh(self: AepClient) -> object:
-        deadline = time.monotonic() + 30
-        while not served(trace, call) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        seen.append(served(trace, call))
-        return get_credentials(self)
-
-    monkeypatch.setattr(AepClient, "get_credentials", answer_after_the_refresh)
-    return seen
+    return held_until_served(monkeypatch, trace, call, AepClient, "get_credentials", seconds=30)
 
 
 def test_terraform_plans_while_aep_answers(project: Project, monkeypatch: pytest.MonkeyPatch, out: io.StringIO) -> None:

@@ -4,7 +4,6 @@ parallel reads and the identity's proof fail together."""
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Mapping
 
 import pytest
@@ -13,7 +12,7 @@ from provisioner.config.model import Environment
 from provisioner.databricks import identity
 from provisioner.errors import ConfigError
 from provisioner.operations.status.check import check_status
-from tests.helpers.project import Project, applied, in_process, served
+from tests.helpers.project import Project, applied, held_until_served, in_process
 
 
 def test_cluster_reads_do_not_wait_for_the_identity_proof(
@@ -22,19 +21,7 @@ def test_cluster_reads_do_not_wait_for_the_identity_proof(
     """The proof (SCIM Me) answers only once the workspace has served the clusters' list (or
     after 20 s): a status that read only after the proof would find none served."""
     applied(project)
-    trace = project.dir / "trace.jsonl"
-    monkeypatch.setenv("PROVISION_SANDBOX_TRACE", str(trace))
-    seen: list[bool] = []
-    prove = identity.prove
-
-    def prove_after_the_reads(opened: identity.OpenedWorkspace) -> identity.Identity:
-        deadline = time.monotonic() + 20
-        while not served(trace, "/clusters/list") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        seen.append(served(trace, "/clusters/list"))
-        return prove(opened)
-
-    monkeypatch.setattr(identity, "prove", prove_after_the_reads)
+    seen = held_until_served(monkeypatch, project.dir / "trace.jsonl", "/clusters/list", identity, "prove")
     with in_process(project, monkeypatch, out) as ctx:
         env = ctx.config.select()[0]
         status = check_status(ctx, env)
