@@ -130,8 +130,9 @@ def _stripped_text(path: Path) -> str:
 def read_local_state(root: Path, environ: Mapping[str, str]) -> TerraformState | None:
     """The state `terraform state pull` would print for `root`, read from a `local` backend's
     file; None where Terraform must read it: another backend, a root not initialised, or a file
-    that is not a version-4 state (Terraform upgrades older formats, and names what is wrong
-    with a torn or foreign one)."""
+    that is not a plain version-4 state (Terraform upgrades older formats and names what is
+    wrong with a torn one; OpenTofu decrypts its encrypted state, whose JSON holds only `meta`,
+    `encrypted_data` and `encryption_version`: opentofu internal/encryption/base.go)."""
     path = local_state_path(root, environ)
     if path is None:
         return None

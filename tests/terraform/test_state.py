@@ -109,6 +109,8 @@ def test_what_only_terraform_can_read_is_left_to_it(tmp_path: Path) -> None:
     older = {**json.loads(whole), "version": 3}
     state.write_text(json.dumps(older))
     assert read_local_state(root, env) is None  # Terraform upgrades older formats itself
+    state.write_text(json.dumps({"meta": {}, "encrypted_data": "c2VjcmV0", "encryption_version": "v0"}))
+    assert read_local_state(root, env) is None  # OpenTofu's encrypted state: only `tofu` decrypts it
     recorded = root / ".terraform" / "terraform.tfstate"
     backend = json.loads(recorded.read_text())
     recorded.write_text(json.dumps({**backend, "backend": {**backend["backend"], "type": "pg"}}))
