@@ -12,41 +12,20 @@ repoint, converge, the closing probe, the connections check).
 
 from __future__ import annotations
 
-import shlex
-import shutil
 from collections import Counter
-from pathlib import Path
 
 from tests.helpers.project import Project
-from tests.helpers.state_reads import run_counting_state_reads
-
-
-def _shim(project: Project) -> tuple[Path, Path]:
-    """The shim's path and the log it appends one line per Terraform run to."""
-    log = project.dir / "terraform-runs.log"
-    shim = project.dir / "shim" / "terraform"
-    if shim.exists():
-        return shim, log
-    real = shutil.which("terraform")
-    assert real is not None
-    shim.parent.mkdir()
-    shim.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n',
-        encoding="utf-8",
-    )
-    shim.chmod(0o755)
-    return shim, log
+from tests.helpers.state_reads import logged_terraform, run_counting_state_reads
 
 
 def _runs(project: Project, *args: str) -> Counter[str]:
     """Terraform commands one CLI run started (`plan`, `state pull`, …), `version` (the binary's
     probe, remembered per machine) aside, and its own reads of the state file ("state read")."""
-    shim, log = _shim(project)
-    log.unlink(missing_ok=True)
-    done = run_counting_state_reads(project, *args, env=project.env(TERRAFORM_BINARY=str(shim)))
+    terraform = logged_terraform(project.dir)
+    terraform.log.unlink(missing_ok=True)
+    done = run_counting_state_reads(project, *args, env=project.env(TERRAFORM_BINARY=str(terraform.binary)))
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-    words = [line.split() for line in lines]
+    words = [args.split() for _, args in terraform.runs()]
     counted = Counter(" ".join(w[:2]) if w[:1] == ["state"] else w[0] for w in words if w)
     del counted["version"]
     counted["state read"] = len(done.reads)

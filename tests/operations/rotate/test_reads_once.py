@@ -12,25 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.project import Project, applied, make_project
-from tests.helpers.state_reads import run_counting_state_reads
-
-
-def _logging_terraform(directory: Path) -> tuple[Path, Path]:
-    """A terraform that appends the time and its arguments to a log, then is the real one."""
-    real = shutil.which("terraform")
-    assert real is not None
-    log = directory / "terraform-calls.log"
-    wrapper = directory / "terraform-logged"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s %s\\n" "$(date +%s.%N)" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper, log
+from tests.helpers.state_reads import logged_terraform, run_counting_state_reads
 
 
 @dataclass
@@ -48,15 +36,13 @@ class Rotation:
 
 def _rotate_counted(project: Project, *args: str) -> Rotation:
     trace = project.dir / "trace.jsonl"
-    wrapper, log = _logging_terraform(project.dir)
-    env = project.env(PROVISION_SANDBOX_TRACE=str(trace), TERRAFORM_BINARY=str(wrapper))
+    terraform = logged_terraform(project.dir)
+    env = project.env(PROVISION_SANDBOX_TRACE=str(trace), TERRAFORM_BINARY=str(terraform.binary))
     # --no-verify: the closing DLZ probe is `provision verify`'s work, which reads for itself.
     done = run_counting_state_reads(project, "rotate", "--auto-approve", "--no-verify", *args, env=env)
     assert done.returncode == 0, done.stderr
     calls = [json.loads(line) for line in trace.read_text().splitlines()]
-    lines = log.read_text().splitlines() if log.exists() else []
-    terraform = [(float(line.split(" ", 1)[0]), line.split(" ", 1)[1]) for line in lines]
-    rotation = Rotation(calls, terraform, done.reads)
+    rotation = Rotation(calls, terraform.runs(), done.reads)
     assert rotation.runs("state pull") == []  # a local backend's state is read without Terraform
     return rotation
 
