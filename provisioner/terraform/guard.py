@@ -144,7 +144,7 @@ class _ProviderServer:
                 ],
                 setpgroup=0,
             )
-        except (OSError, ValueError, TypeError, IndexError):
+        except (OSError, ValueError):  # ValueError: an empty first argument
             return None
         keeper.group = pid
         os.close(in_r)
