@@ -49,11 +49,11 @@ def _session_certificate() -> Path:
     return home / _CERT_CACHE
 
 
-def share_provider_certificate(home: Path) -> None:
-    target = home / _CERT_CACHE
-    if not target.exists():
+def _copy_once(source: Callable[[], Path | None], target: Path) -> None:
+    """The session's file into a project's HOME, unless it is there (or the session has none)."""
+    if not target.exists() and (found := source()) is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_session_certificate(), target)  # a fresh mtime: the provider trusts it
+        shutil.copyfile(found, target)  # a fresh mtime: the provider trusts its certificate
 
 
 # The tool remembers the terraform binary's version in its cache directory (binary.py), under
@@ -69,14 +69,6 @@ def _session_terraform_versions() -> Path | None:
         return None  # no terraform: the tests that need it skip
     found = tool_cache_dir(environ) / VERSIONS_FILE
     return found if found.is_file() else None
-
-
-def share_terraform_versions(home: Path) -> None:
-    target = tool_cache_dir({"HOME": str(home)}) / VERSIONS_FILE
-    source = _session_terraform_versions()
-    if source is not None and not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
 
 
 @dataclass
@@ -102,8 +94,9 @@ class Project:
         return self.dir / "terraform" / env
 
     def env(self, **extra: str) -> dict[str, str]:
-        share_provider_certificate(self.dir / "home")
-        share_terraform_versions(self.dir / "home")
+        home = self.dir / "home"
+        _copy_once(_session_certificate, home / _CERT_CACHE)
+        _copy_once(_session_terraform_versions, tool_cache_dir({"HOME": str(home)}) / VERSIONS_FILE)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AEP_", "DATABRICKS_", "PROVISION_"))}
         env.update(
             {
