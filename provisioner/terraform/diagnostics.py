@@ -15,6 +15,8 @@ _LOCK_FAILED = re.compile(r"Error: Error acquiring the state lock")
 _LOCK_MESSAGE = re.compile(r"Error message:\s*(.+?)\s*(?:\nLock Info:|\n\s*\n\s*Terraform acquires|\Z)", re.S)
 _LOCK_ID = re.compile(r"^\s*ID:\s*(\S+)", re.MULTILINE)
 # Terraform's message when the lock is genuinely held by someone else (local, azurerm, pg).
+# The system catalogs' unique indexes are all named pg_…; Terraform's own objects never are.
+_CATALOG_RACE = re.compile(r'duplicate key value violates\s+unique constraint\s+"pg_\w+"')
 _HELD = re.compile(r"already locked|lease already present|resource temporarily unavailable|conditional check", re.I)
 
 
@@ -37,6 +39,21 @@ def explain(what: str, root: Path, stderr_tail: str) -> str | None:
             f"finish and rerun, or pass --lock-timeout 10m to wait for it; {_stale_lock_hint(root, detail, text)}"
         )
     return None
+
+
+def lost_catalog_race(stderr_tail: str) -> bool:
+    """Did init fail because a concurrent init created the same pg backend object first?
+
+    Terraform's pg backend (1.11; internal/backend/remote-state/pg/backend.go `configure`) runs
+    `CREATE SCHEMA IF NOT EXISTS`, `CREATE SEQUENCE IF NOT EXISTS public.global_states_id_seq`
+    (one for the whole database, whatever the schema) and `CREATE TABLE IF NOT EXISTS` on each
+    init. IF NOT EXISTS checks PostgreSQL's catalog without a lock, so of two first inits at once
+    the later insert into the catalog waits for the earlier and then fails on the catalog's unique
+    index (SQLSTATE 23505 on `pg_class_relname_nsp_index`, `pg_type_typname_nsp_index` or
+    `pg_namespace_nspname_index`; lib/pq prints "pq: " and the server's message). Terraform's
+    output is the only report of it.
+    """
+    return _CATALOG_RACE.search(_unboxed(stderr_tail)) is not None
 
 
 def _unboxed(stderr_tail: str) -> str:

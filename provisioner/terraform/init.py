@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner.atomic import stage
+from provisioner.terraform.diagnostics import lost_catalog_race
 from provisioner.terraform.runner import Runner
 
 # What init depends on: provider requirements and the backend. When their hash matches the
@@ -30,6 +31,11 @@ from provisioner.terraform.runner import Runner
 LOCK_FILE = ".terraform.lock.hcl"
 _INIT_INPUTS = ("versions.tf", "provider.tf", LOCK_FILE)
 STAMP = ".terraform/dlz-provisioner-init.sha256"
+# Terraform's pg backend creates its tables with CREATE … IF NOT EXISTS on every init, and
+# PostgreSQL does not make that safe against a concurrent twin (diagnostics.lost_catalog_race):
+# the run that loses has found the winner's tables committed, so init run once more succeeds.
+# Three attempts: a second loss would need a third root creating the same object in between.
+INIT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,17 @@ class Init(Runner):
         extra = self._init_extra(opts)
         if not force and not self.init_needed(opts):
             return False
-        if workdir == self.root:
-            self.run(init_args(opts), "init")
-        else:
-            data_dir = {**self.env.values, "TF_DATA_DIR": str((self.root / ".terraform").resolve())}
-            self.run(init_args(opts), "init", cwd=workdir, env=dataclasses.replace(self.env, values=data_dir))
+        env = self.env
+        if workdir != self.root:
+            data_dir = str((self.root / ".terraform").resolve())
+            env = dataclasses.replace(env, values={**env.values, "TF_DATA_DIR": data_dir})
+        for attempt in range(1, INIT_ATTEMPTS + 1):
+            done = self.execute(init_args(opts), cwd=workdir, env=env)
+            if done.returncode == 0:
+                break
+            if attempt == INIT_ATTEMPTS or not lost_catalog_race(done.stderr_tail):
+                raise self.failure("init", done)
+            self.err("another run was creating the pg backend's tables at the same moment: running init again")
         # init may have written the lock file, which is itself an init input.
         record_init(self.root, init_fingerprint(self.root, extra, workdir))
         return True

@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from provisioner.review.plan_summary import GITHUB_COMMENT_LIMIT
@@ -27,7 +29,7 @@ from provisioner.review.review_comment import MARKER
 from provisioner.sandbox.store import SandboxStore
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT
 from tests.helpers.leaks import Needles
-from tests.helpers.pg import PgServer
+from tests.helpers.pg import SCHEMA, PgServer
 from tests.helpers.processes import finish, start, wait_until
 from tests.helpers.project import Project
 from tests.helpers.zygote import provision_python
@@ -210,6 +212,41 @@ def test_different_environments_never_wait_and_one_environment_serializes(
     assert "no changes — nothing to apply" in second_out, "the second apply planned before the first had applied"
     assert "Apply complete" not in second_out
     assert pg.advisory_locks() == 0
+
+
+def test_a_first_init_that_loses_the_race_for_terraforms_shared_sequence_is_run_again(
+    tmp_path_factory: pytest.TempPathFactory, pg: PgServer
+) -> None:
+    """Two runners' first inits on a fresh database both create Terraform's one sequence for all
+    schemas (`public.global_states_id_seq`); the later one fails on PostgreSQL's catalog. Here
+    the test is the other runner: its transaction has created the sequence and not committed,
+    so the plan's init is made to wait on it, and lose, at a moment the test chooses."""
+    base = tmp_path_factory.mktemp("race")
+    pg.query("CREATE DATABASE first_inits")
+    fresh = dataclasses.replace(pg, database="first_inits")
+    config = copy.deepcopy(BASE_CONFIG)
+    config["terraform"]["backend"] = {"type": "pg"}
+    project = runner_project(base, "runner", config, fresh, base / "cloud")
+
+    with psycopg.connect(fresh.conn_str) as twin:  # not autocommit: the creation stays open
+        twin.execute("CREATE SEQUENCE public.global_states_id_seq AS bigint")
+        plan = start(project, "plan")
+
+        def init_waits_on_the_twin() -> bool:
+            waiting = fresh.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query ILIKE 'CREATE SEQUENCE%%'"
+            )
+            return bool(waiting[0][0]) or plan.poll() is not None
+
+        wait_until(init_waits_on_the_twin, "the plan's init to wait on the twin's uncommitted sequence")
+        assert plan.poll() is None, finish(plan)[1][-3000:]
+        twin.commit()
+
+    code, out = finish(plan)
+    assert code == 2, out[-3000:]
+    assert "running init again" in out
+    assert fresh.query(f"SELECT count(*) FROM {SCHEMA}.states WHERE name = 'default'") == [(1,)]
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provisioner.terraform.diagnostics import explain
+from provisioner.terraform.diagnostics import explain, lost_catalog_race
 
 ROOT = Path("/work/terraform/prod")
 
@@ -82,3 +82,12 @@ def test_a_lock_failure_that_is_not_a_held_lock_shows_terraforms_reason() -> Non
 
 def test_other_errors_are_left_alone() -> None:
     assert explain("plan", ROOT, "Error: Invalid provider configuration") is None
+
+
+def test_only_a_lost_race_on_postgresqls_catalog_counts_as_one() -> None:
+    boxed = '╷\n│ Error: pq: duplicate key value violates unique constraint "{}"\n│\n╵\n'
+    for index in ("pg_class_relname_nsp_index", "pg_type_typname_nsp_index", "pg_namespace_nspname_index"):
+        assert lost_catalog_race(boxed.format(index)), index
+    # A duplicate in a table of Terraform's (its states' names) is not a race to run again.
+    assert not lost_catalog_race(boxed.format("states_name_key"))
+    assert not lost_catalog_race('Error: pq: password authentication failed for user "postgres"')
