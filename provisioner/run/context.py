@@ -44,6 +44,7 @@ from provisioner.terraform import (
 )
 from provisioner.terraform.binary import prefetch
 from provisioner.terraform.planfile import remove_abandoned_plans
+from provisioner.terraform.state import restore_torn_local_state
 
 if TYPE_CHECKING:
     from provisioner.aep.client import AepClient
@@ -228,6 +229,12 @@ class RunContext:
             debug=self.debug,
             warn=lambda text: self.warn_once(console, text),
         )
+        restored = restore_torn_local_state(env.root_dir, child.values)
+        if restored is not None:
+            self.console.warn(
+                f"{_display(restored)} was empty: Terraform was killed while it wrote the state — "
+                f"put back the state it had saved before that run in {restored.name}.backup"
+            )
         return TerraformRunner(
             self.terraform_binary(),
             env.root_dir,

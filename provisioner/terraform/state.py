@@ -1,11 +1,14 @@
 """The one place that reads Terraform state and typed views of the document, so no caller walks
 its JSON by hand. A `local` backend's state is read from its file, as `terraform state pull`
 would read it, without starting Terraform (`read_local_state`); any other backend's through
-`terraform state pull` (no provider start). terraform.read_state composes them with init."""
+`terraform state pull` (no provider start). terraform.read_state composes them with init. A local
+state file a killed Terraform left empty is put back from its backup (`restore_torn_local_state`)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,8 +93,9 @@ class TerraformState:
 
 
 # Terraform 1.11 internal/backend/local/backend.go: DefaultStateFilename, DefaultWorkspaceDir,
-# DefaultWorkspaceFile.
+# DefaultWorkspaceFile, DefaultBackupExtension.
 _STATE_FILE, _WORKSPACE_DIR, _WORKSPACE_FILE = "terraform.tfstate", "terraform.tfstate.d", "environment"
+_BACKUP_EXTENSION = ".backup"
 
 
 def local_state_path(root: Path, environ: Mapping[str, str]) -> Path | None:
@@ -151,3 +155,48 @@ def read_local_state(root: Path, environ: Mapping[str, str]) -> TerraformState |
     except ValueError:
         return None
     return TerraformState(doc) if isinstance(doc, dict) and doc.get("version") == 4 else None
+
+
+def restore_torn_local_state(root: Path, environ: Mapping[str, str]) -> Path | None:
+    """Put back the state a killed Terraform left torn in `root`'s local backend; the file
+    restored, or None when there was nothing to restore.
+
+    Terraform's local state manager writes in place (1.11 states/statemgr/filesystem.go
+    `writeState`, with a TODO to write a temporary file and rename it instead): on a run's first
+    write it copies the state it started from to `<path>.backup`, then truncates the file and
+    writes the new state. A run killed between the truncation and the write leaves an empty file,
+    which Terraform reads as no state: the next plan would create every resource again. The
+    backup is the state as it was before the killed run's first write — what a kill a moment
+    earlier would have left — and what the killed run made after it is found as any killed run's
+    work is (a cluster by its tags). The file is only written under Terraform's own lock on it,
+    an fcntl write lock (statemgr/filesystem_lock_unix.go) that a live run holds while it writes:
+    the instant between its truncation and its write is never taken for a tear.
+    """
+    path = local_state_path(root, environ)
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size != 0:
+            return None
+        saved = path.with_name(path.name + _BACKUP_EXTENSION).read_bytes()
+        doc = json.loads(saved)
+    except (OSError, ValueError):
+        return None  # no file, no backup, or a backup that is not a state: nothing to put back
+    if not isinstance(doc, dict) or doc.get("version") != 4:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None  # a live Terraform holds it: its own write is under way
+        if os.fstat(fd).st_size != 0:
+            return None  # written since the first look
+        os.pwrite(fd, saved, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # and with it the lock
+    return path

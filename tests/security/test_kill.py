@@ -315,3 +315,17 @@ def test_clusters_made_before_the_tags_are_not_restarted_to_gain_them(project: P
     (ingest,) = [c for c in store.list_clusters(WORKSPACE_KEY) if c["cluster_name"] == "aep-ingest"]
     assert ingest["custom_tags"]["team"] == "platform"
     assert "dlz-provisioner-cluster" not in ingest["custom_tags"]
+
+
+def test_a_state_a_killed_terraform_left_empty_is_put_back_before_the_next_plan(project: Project) -> None:
+    """Terraform writes its local state in place: a run killed between the truncation and the
+    write leaves an empty file beside the backup of the state it started from."""
+    applied(project)
+    state = project.root() / "terraform.tfstate"
+    managed = state_cluster_ids(project)
+    state.with_name("terraform.tfstate.backup").write_bytes(state.read_bytes())
+    os.truncate(state, 0)
+    plan = project.run("plan")
+    assert plan.returncode == 0, plan.stdout[-2000:] + plan.stderr[-2000:]
+    assert "Terraform was killed while it wrote the state" in plan.stderr
+    assert state_cluster_ids(project) == managed == workspace_cluster_ids(project)

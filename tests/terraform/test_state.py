@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from provisioner.terraform.state import TerraformState, local_state_path, read_local_state
+from provisioner.terraform.state import TerraformState, local_state_path, read_local_state, restore_torn_local_state
+from tests.helpers.processes import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs terraform")
 
@@ -116,3 +117,57 @@ def test_what_only_terraform_can_read_is_left_to_it(tmp_path: Path) -> None:
     recorded.write_text(json.dumps({**backend, "backend": {**backend["backend"], "type": "pg"}}))
     state.write_text(whole)
     assert local_state_path(root, env) is None  # a remote backend: only `state pull` reaches it
+
+
+def test_a_write_torn_by_a_kill_is_put_back_from_terraforms_backup(tmp_path: Path) -> None:
+    env = _environ(tmp_path)
+    root = _root(tmp_path)
+    _terraform(root, env, "init")
+    _terraform(root, env, "apply", "-auto-approve")
+    before = _pulled(root, env)
+    (root / "main.tf").write_text((root / "main.tf").read_text() + 'resource "terraform_data" "c" {}\n')
+    _terraform(root, env, "apply", "-auto-approve")  # its first write backs up `before`
+    state = root / "terraform.tfstate"
+    assert restore_torn_local_state(root, env) is None  # nothing torn: nothing touched
+    # Killed between writeState's Truncate(0) and its Write: Terraform then sees no state at all.
+    os.truncate(state, 0)
+    assert _pulled(root, env) == {}
+    assert restore_torn_local_state(root, env) == state
+    assert _pulled(root, env) == before
+    assert _terraform(root, env, "plan", "-detailed-exitcode", ok=False).returncode == 2  # only c is new
+    assert "1 to add, 0 to change, 0 to destroy" in _terraform(root, env, "plan", ok=False).stdout
+    assert restore_torn_local_state(root, env) is None  # once put back, left alone
+    # An empty file without a backup state is no state, as Terraform reads it.
+    os.truncate(state, 0)
+    (root / "terraform.tfstate.backup").write_text("not a state")
+    assert restore_torn_local_state(root, env) is None and state.stat().st_size == 0
+
+
+def test_a_live_terraforms_state_is_never_restored_under_it(tmp_path: Path) -> None:
+    """While Terraform holds its lock on the file (all its run), an empty file is its own write in
+    progress: the state it is writing must not be overwritten with an older one."""
+    env = _environ(tmp_path)
+    root = _root(tmp_path, names=("a",))
+    _terraform(root, env, "init")
+    _terraform(root, env, "apply", "-auto-approve")
+    state = root / "terraform.tfstate"
+    (root / "terraform.tfstate.backup").write_text(state.read_text())
+    started, release = tmp_path / "started", tmp_path / "release"
+    (root / "main.tf").write_text(
+        (root / "main.tf").read_text()
+        + 'resource "terraform_data" "waits" {\n  provisioner "local-exec" {\n'
+        + f'    command = "touch {started}; while [ ! -e {release} ]; do sleep 0.05; done"\n  }}\n}}\n'
+    )
+    apply = subprocess.Popen(
+        ["terraform", "apply", "-auto-approve"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_until(started.exists, "terraform apply to run its provisioner, holding the state's lock")
+        os.truncate(state, 0)  # as at the instant between its truncation and its write
+        assert restore_torn_local_state(root, env) is None
+        assert state.stat().st_size == 0
+    finally:
+        release.touch()
+        out, _ = apply.communicate(timeout=120)
+    assert apply.returncode == 0, out
+    assert sorted(_read(root, env).addresses()) == ["terraform_data.a", "terraform_data.waits"]
