@@ -39,11 +39,14 @@ only what it needs: not `json`, whose import (with `re`) took the keeper's start
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
-import signal
 import sys
+
+# `signal`'s C half (typeshed has no stub for it): `signal` wraps it in enums, and `enum` with
+# `contextlib` were 4-5 of the keeper's 13-15 ms of CPU before every Terraform run
+# (bench/NOTES.md); plain ints are all the keeper needs, and try/except does for suppress.
+from _signal import SIG_DFL, SIGINT, SIGKILL, SIGSTOP, SIGTERM, signal  # type: ignore[import-not-found]
 
 _READ_SIZE = 65536
 _IDLE_POLL_MS = 1000
@@ -92,8 +95,10 @@ class _Keeper:
 
     def interrupt(self) -> None:
         self.interrupted = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGINT)
+        try:  # noqa: SIM105 (no contextlib: see the imports)
+            os.kill(self.pid, SIGINT)
+        except ProcessLookupError:
+            pass
 
     def parent_gone(self) -> None:
         # A second SIGINT is Terraform's hard stop: only a Terraform not yet asked gets one.
@@ -186,8 +191,10 @@ class _ProviderServer:
 
 
 def _kill_group(group: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
+    try:  # noqa: SIM105 (no contextlib: see the imports)
+        os.killpg(group, SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _server_stderr() -> list[tuple[int, int, str, int, int]]:
@@ -201,8 +208,8 @@ def _server_stderr() -> list[tuple[int, int, str, int, int]]:
 
 def main(argv: list[str]) -> int:
     keeper = _Keeper()
-    signal.signal(signal.SIGINT, keeper.on_sigint)
-    signal.signal(signal.SIGTERM, keeper.on_sigterm)
+    signal(SIGINT, keeper.on_sigint)
+    signal(SIGTERM, keeper.on_sigterm)
     started = _ProviderServer.start(argv, keeper)
     server = started[0] if started else None
     environ = dict(os.environ, TF_REATTACH_PROVIDERS=started[1]) if started else os.environ
@@ -266,8 +273,8 @@ def main(argv: list[str]) -> int:
     if os.WIFSIGNALED(status):
         # Die the same way, so `provision` sees what it would have seen from Terraform itself.
         sig = os.WTERMSIG(status)
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
-            signal.signal(sig, signal.SIG_DFL)
+        if sig not in (SIGKILL, SIGSTOP):  # those two have no handler to reset
+            signal(sig, SIG_DFL)
         os.kill(os.getpid(), sig)
     return os.waitstatus_to_exitcode(status)
 
