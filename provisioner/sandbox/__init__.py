@@ -277,6 +277,12 @@ class Sandbox:
         """Draw the profile's waits from `seed` from now on (server.py; benchmarks' pairs)."""
         self._serving().seed_latency(seed)
 
+    def warm_dlz(self) -> None:
+        """Let the DLZ's storage start in the background. A served sandbox's is the server's, which
+        starts it on its first request: one of this process's own would serve nothing."""
+        if self.served_at is None:
+            self.dlz.warm()
+
     def dlz_announcement(self) -> str | None:
         """'The sandbox's DLZ is …', the first time this state directory uses that backend; else None."""
         if self.store.note_dlz_backend(self.dlz.name):

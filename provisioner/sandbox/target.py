@@ -64,7 +64,7 @@ class SandboxTarget:
         return self.sandbox.dlz.name
 
     def warm_dlz(self) -> None:
-        self.sandbox.dlz.warm()
+        self.sandbox.warm_dlz()
 
     def dlz_access(self, env: Environment, cluster_ids: Mapping[str, str]) -> dict[str, bool | None] | None:
         """The store's oracle: one state-file read (this runs inside a rotation's revocation window)."""

@@ -4,9 +4,15 @@ HTTP against its emulators for the tests that assert wire behaviour."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ from provisioner.sandbox import Sandbox
 from provisioner.sandbox.azurite import AZURITE_VERSION, find_azurite
 from provisioner.secret import Secret
 from tests.helpers.config import CLIENT_ID, WORKSPACE_HOST
+from tests.helpers.processes import wait_until
 from tests.helpers.project import Project
 
 # The emulator tests' sandbox serves an org of its own (not the base config's), so a test that
@@ -51,6 +58,39 @@ def sandbox_workspace(sandbox: Sandbox, host: str = WORKSPACE_HOST) -> Workspace
     """A workspace client for a running Sandbox, with its own credentials, resolved as a run would."""
     client, _ = connect(host, sandbox.workspace_url(host), AuthSettings(), sandbox.supplied_credentials)
     return client
+
+
+@dataclass(frozen=True)
+class Serving:
+    url: str  # what other commands' --sandbox attach to (PROVISION_SANDBOX_SERVER)
+    served: dict[str, Any]  # serve.json: its pid and URLs, for clients from outside
+
+
+@contextmanager
+def serving(project: Project, *args: str, env: dict[str, str] | None = None) -> Iterator[Serving]:
+    """`provision sandbox serve` for the project in the background, from the moment it says
+    where it serves (the barrier) until Ctrl-C stops it. Its output goes to `serve.log` in the
+    project, not a pipe a long session would fill (and a scan of the project reads it)."""
+    served = project.sandbox_dir / "serve" / "serve.json"
+    log = project.dir / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "provisioner.main", "sandbox", "serve", *args, "--config", str(project.config_path)],
+            cwd=project.dir,
+            env=env or project.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: "\nshare:" in log.read_text() or process.poll() is not None, "serve to say where it serves")
+        assert process.poll() is None, log.read_text()
+        (line,) = [line for line in log.read_text().splitlines() if line.startswith("share:")]
+        yield Serving(line.split("=", 1)[1].split()[0], json.loads(served.read_text()))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert not served.exists()  # withdrawn when serve stops
 
 
 def use_azurite(project: Project) -> None:

@@ -4,20 +4,18 @@ running `serve`."""
 
 from __future__ import annotations
 
-import json
-import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from provisioner.sandbox import SERVER_ENV
 from tests.helpers.config import WORKSPACE_HOST
+from tests.helpers.processes import run_sampled
 from tests.helpers.project import Project, applied
+from tests.helpers.sandbox import serving, use_azurite
 
 
 def free_port() -> int:
@@ -26,43 +24,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def serving(project: Project, *args: str, env: dict[str, str] | None = None) -> Iterator[dict[str, object]]:
-    """`provision sandbox serve` in the background until its serve.json exists (the barrier)."""
-    served = project.sandbox_dir / "serve" / "serve.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "provisioner.main", "sandbox", "serve", *args, "--config", str(project.config_path)],
-        cwd=project.dir,
-        env=env or project.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not served.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.05)
-        yield json.loads(served.read_text())
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
-    assert not served.exists()  # withdrawn when serve stops
-
-
 def test_serve_listens_on_the_port_asked_for_and_each_workspace_on_its_own(project: Project) -> None:
     port = free_port()
     env = project.env()
     del env["DATABRICKS_TOKEN"]  # serve makes a PAT and leaves it in a 0600 file for `env`
-    with serving(project, "--port", str(port), env=env) as served:
+    with serving(project, "--port", str(port), env=env) as serve:
+        served = serve.served
         assert served["platformUrl"] == f"http://127.0.0.1:{port}"
         # AEP's gateway answers on that port (no credentials: 403 403010).
         assert requests.get(f"http://127.0.0.1:{port}/data/foundation/flowservice/connections", timeout=5).status_code
         token_file = Path(str(served["tokenFile"]))
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text().strip()
-        workspace = dict(served["workspaces"])[WORKSPACE_HOST]  # type: ignore[call-overload]
+        workspace = dict(served["workspaces"])[WORKSPACE_HOST]
         assert workspace.count("/") == 2  # scheme and host only
         me = requests.get(
             f"{workspace}/api/2.0/preview/scim/v2/Me", headers={"Authorization": f"Bearer {token}"}, timeout=5
@@ -116,3 +90,18 @@ def test_serve_on_a_port_in_use_is_one_line(project: Project) -> None:
         == f"error: --port {port}: cannot listen there (Address already in use) — choose another port"
     )
     assert not (project.sandbox_dir / "serve" / "serve.json").exists()
+
+
+def test_a_command_on_a_served_sandbox_starts_no_storage_of_its_own(project: Project) -> None:
+    """The server's DLZ answers the command's probe: an Azurite the command warmed for it (~1
+    CPU-s of node) would serve nothing."""
+    use_azurite(project)
+    applied(project)  # AEP has issued the landing zone: the next apply warms its storage at once
+    with serving(project) as serve:
+        project.extra_env[SERVER_ENV] = serve.url
+        apply = run_sampled(project, "apply", "--auto-approve")
+    assert apply.result.returncode == 0, apply.output[-2000:]
+    assert "2/2 running clusters reach the DLZ" in apply.output
+    assert any("terraform" in argv[0] for argv in apply.cmdlines), "the sampler saw the run's processes"
+    assert not [argv for argv in apply.cmdlines if "azurite" in " ".join(argv)]
+    assert "(Azurite (" in (project.dir / "serve.log").read_text()  # the server's storage served the probe

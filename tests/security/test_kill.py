@@ -24,6 +24,7 @@ import pytest
 from tests.helpers.config import WORKSPACE_KEY
 from tests.helpers.processes import cmdline, descendants, wait_until
 from tests.helpers.project import Project, applied, state_cluster_ids, workspace_cluster_ids
+from tests.helpers.sandbox import serving
 from tests.helpers.zygote import STARTED_PROVIDERS
 
 # Minutes on one worker: scheduled first (tests/conftest.py).
@@ -59,28 +60,8 @@ def describe(pids: dict[int, int]) -> str:
 @pytest.fixture
 def served(project: Project) -> Iterator[str]:
     """`provision sandbox serve` for the project; yields the URL other commands attach to."""
-    argv = [sys.executable, "-m", "provisioner.main", "sandbox", "serve", "--config", str(project.config_path)]
-    server = subprocess.Popen(
-        argv,
-        cwd=project.dir,
-        env=project.env(**STARTED_PROVIDERS),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    url = None
-    for line in server.stdout:
-        if line.startswith("share:"):
-            url = line.split("=", 1)[1].split()[0]
-            break
-    assert url, server.stderr.read() if server.stderr else "serve printed no URL"
-    try:
-        yield url
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
+    with serving(project, env=project.env(**STARTED_PROVIDERS)) as serve:
+        yield serve.url
 
 
 def test_kill_9_during_cluster_create_terraform_records_it_and_nothing_is_orphaned(

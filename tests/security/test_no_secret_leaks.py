@@ -1,6 +1,6 @@
 """Guarantee: no secret ever leaks — not on argv, not in output, not in files, not in errors.
 
-One sandbox project per SAS mode runs the real CLI through plan (--out), apply, an apply the
+One sandbox project per SAS mode (one `sandbox serve` each) runs the real CLI through plan (--out), apply, an apply the
 workspace fails (provider error text), plans with TF_LOG=trace with and without --debug,
 `credentials --json`, rotate, status, connect and the lifecycle of AEP's connection token
 (rotation, expiry seen by status and verify, rotation of the expired token, destroy's
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.sandbox import SERVER_ENV
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_KEY, merge
 from tests.helpers.leaks import Needles, state_and_plan_files
 from tests.helpers.processes import Sampled, run_sampled
 from tests.helpers.project import Project, new_project
-from tests.helpers.sandbox import use_azurite
+from tests.helpers.sandbox import serving, use_azurite
 
 # The module's session runs some thirty CLI commands (each apply and rotate ends with the DLZ
 # probe, which starts Azurite): on a loaded 2-core machine that is more than the default 300 s.
@@ -77,70 +78,76 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     needles.add("DATABRICKS_PAT", DATABRICKS_PAT)
     s = Session(mode, project, needles)
 
-    s.run("plan --out", "plan", "--out", str(project.dir / "saved.tfplan"))
-    s.run("apply", "apply", "--auto-approve")
-    s.run("credentials --json", "credentials", "--json")
+    # One `sandbox serve` for the whole session, as a team shares one: its Azurite starts once,
+    # not in each of the ~15 commands that probe the DLZ (~1 CPU-s of node each; issue 24). Its
+    # output (serve.log in the project) is scanned with every other file.
+    with serving(project) as serve:
+        project.extra_env[SERVER_ENV] = serve.url
+        s.run("plan --out", "plan", "--out", str(project.dir / "saved.tfplan"))
+        s.run("apply", "apply", "--auto-approve")
+        s.run("credentials --json", "credentials", "--json")
 
-    # An in-place edit of every cluster (in inline mode the request carries the SAS token)
-    # that the workspace refuses: the provider's error text flows through our output.
-    for cluster in project.config["clusters"]:
-        cluster["autotermination_minutes"] = 61
-    project.write_config()
-    project.store().set_faults(**{"workspace.fail": {"clusters/edit": 50}})
-    s.run("apply (workspace error)", "apply", "--auto-approve")
-    project.store().clear_faults()
+        # An in-place edit of every cluster (in inline mode the request carries the SAS token)
+        # that the workspace refuses: the provider's error text flows through our output.
+        for cluster in project.config["clusters"]:
+            cluster["autotermination_minutes"] = 61
+        project.write_config()
+        project.store().set_faults(**{"workspace.fail": {"clusters/edit": 50}})
+        s.run("apply (workspace error)", "apply", "--auto-approve")
+        project.store().clear_faults()
 
-    s.run("plan TF_LOG=trace", "plan", TF_LOG="trace")
-    s.run("plan --debug TF_LOG=trace", "plan", "--debug", TF_LOG="trace")
-    # The CI fan-out: a matrix, a reviewed JSON summary, one merged comment, apply --reviewed —
-    # then the same after AEP rotated the token behind the review (refused in inline mode).
-    review = str(project.dir / "plan-default.json")
-    s.run("envs --json", "envs", "--json")
-    s.run("plan --summary (review)", "plan", "--summary", review)
-    s.run("summary merge", "summary", "merge", review, "--out", "comment.md", "--out", "merged.json")
-    s.run("apply --reviewed", "apply", "--reviewed", review, "--auto-approve")
-    s.run("plan --summary (no changes)", "plan", "--summary", review)
-    project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
-    s.run("apply --reviewed (differs)", "apply", "--reviewed", review, "--auto-approve")
-    # The reviewed apply applied the edit above: nothing unreviewed is pending, so a rotation
-    # (which refuses to carry unreviewed changes along) really rotates.
-    # AEP's refresh on read: the token expires, the next GET replaces it; rotate converges on it.
-    s.run("sandbox expire", "sandbox", "expire", "--env", "default")
-    s.run("rotate (after expiry)", "rotate", "--if-expiring-within", "7", "--auto-approve", "--timeout", "60")
-    for name, (argv, _, _) in LATER_COMMANDS.items():
-        s.run(name, *argv)
+        s.run("plan TF_LOG=trace", "plan", TF_LOG="trace")
+        s.run("plan --debug TF_LOG=trace", "plan", "--debug", TF_LOG="trace")
+        # The CI fan-out: a matrix, a reviewed JSON summary, one merged comment, apply --reviewed —
+        # then the same after AEP rotated the token behind the review (refused in inline mode).
+        review = str(project.dir / "plan-default.json")
+        s.run("envs --json", "envs", "--json")
+        s.run("plan --summary (review)", "plan", "--summary", review)
+        s.run("summary merge", "summary", "merge", review, "--out", "comment.md", "--out", "merged.json")
+        s.run("apply --reviewed", "apply", "--reviewed", review, "--auto-approve")
+        s.run("plan --summary (no changes)", "plan", "--summary", review)
+        project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
+        s.run("apply --reviewed (differs)", "apply", "--reviewed", review, "--auto-approve")
+        # The reviewed apply applied the edit above: nothing unreviewed is pending, so a rotation
+        # (which refuses to carry unreviewed changes along) really rotates.
+        # AEP's refresh on read: the token expires, the next GET replaces it; rotate converges on it.
+        s.run("sandbox expire", "sandbox", "expire", "--env", "default")
+        s.run("rotate (after expiry)", "rotate", "--if-expiring-within", "7", "--auto-approve", "--timeout", "60")
+        for name, (argv, _, _) in LATER_COMMANDS.items():
+            s.run(name, *argv)
 
-    # A managed cluster deleted behind our back is re-created by apply, which repoints its AEP
-    # connection (the PAT travels in the PATCH body); `connect` then finds it, nothing new.
-    state = json.loads((project.root() / "terraform.tfstate").read_text())
-    (ingest,) = [r for r in state["resources"] if r["type"] == "databricks_cluster" and r["name"] == "aep-ingest"]
-    gone = ingest["instances"][0]["attributes"]["cluster_id"]
-    project.store().pin_cluster(WORKSPACE_KEY, gone, False)  # Databricks refuses to delete a pinned cluster
-    project.store().permanent_delete_cluster(WORKSPACE_KEY, gone)
-    s.run("apply (re-create, repoint)", "apply", "--auto-approve")
-    s.run("connect (after repoint)", *LATER_COMMANDS["connect"][0])
-    # The connection token's lifecycle: rotated, expired (status and verify see it), rotated again.
-    s.run("connect --rotate-token", "connect", "--rotate-token", "--timeout", "60")
-    s.run("status --json (connection token)", "status", "--json")
-    s.run("sandbox expire-connection-token", "sandbox", "expire-connection-token", "--env", "default")
-    s.run("status (connection token expired)", "status")
-    s.run("verify --json (connection token expired)", "verify", "--json")
-    s.run(
-        "connect --rotate-token (expired)",
-        *("connect", "--rotate-token", "--if-expiring-within", "7", "--timeout", "60", "--json"),
-    )
-    # The DLZ probe's error paths: every running cluster holds a token a refresh outside the
-    # tool revoked, so each probe returns the storage service's error (which echoes requests).
-    project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
-    s.run("verify (revoked)", "verify")
-    s.run("verify --json (revoked)", "verify", "--json")
-    s.run("status --probe (revoked)", "status", "--probe")
-    if mode == "secret_scope":
-        # The ownership preflight's refusal: a cluster owned by someone else would gain the reference.
-        bobs = project.store().add_cluster(WORKSPACE_KEY, {"cluster_name": "bobs"}, creator="bob@example.com")
-        s.run("adopt (not the owner)", "adopt", "--cluster-id", bobs, "--name", "bobs")
-    s.state_before_destroy = (project.root() / "terraform.tfstate").read_bytes()
-    s.run("destroy", "destroy", "--auto-approve")  # revokes the connection's token, names what it left
+        # A managed cluster deleted behind our back is re-created by apply, which repoints its AEP
+        # connection (the PAT travels in the PATCH body); `connect` then finds it, nothing new.
+        state = json.loads((project.root() / "terraform.tfstate").read_text())
+        (ingest,) = [r for r in state["resources"] if r["type"] == "databricks_cluster" and r["name"] == "aep-ingest"]
+        gone = ingest["instances"][0]["attributes"]["cluster_id"]
+        project.store().pin_cluster(WORKSPACE_KEY, gone, False)  # Databricks refuses to delete a pinned cluster
+        project.store().permanent_delete_cluster(WORKSPACE_KEY, gone)
+        s.run("apply (re-create, repoint)", "apply", "--auto-approve")
+        s.run("connect (after repoint)", *LATER_COMMANDS["connect"][0])
+        # The connection token's lifecycle: rotated, expired (status and verify see it), rotated again.
+        s.run("connect --rotate-token", "connect", "--rotate-token", "--timeout", "60")
+        s.run("status --json (connection token)", "status", "--json")
+        s.run("sandbox expire-connection-token", "sandbox", "expire-connection-token", "--env", "default")
+        s.run("status (connection token expired)", "status")
+        s.run("verify --json (connection token expired)", "verify", "--json")
+        s.run(
+            "connect --rotate-token (expired)",
+            *("connect", "--rotate-token", "--if-expiring-within", "7", "--timeout", "60", "--json"),
+        )
+        # The DLZ probe's error paths: every running cluster holds a token a refresh outside the
+        # tool revoked, so each probe returns the storage service's error (which echoes requests).
+        project.store().refresh_dlz(BASE_CONFIG["aep"]["org_id"], BASE_CONFIG["aep"]["sandbox"])
+        s.run("verify (revoked)", "verify")
+        s.run("verify --json (revoked)", "verify", "--json")
+        s.run("status --probe (revoked)", "status", "--probe")
+        if mode == "secret_scope":
+            # The ownership preflight's refusal: a cluster owned by someone else would gain the reference.
+            bobs = project.store().add_cluster(WORKSPACE_KEY, {"cluster_name": "bobs"}, creator="bob@example.com")
+            s.run("adopt (not the owner)", "adopt", "--cluster-id", bobs, "--name", "bobs")
+        s.state_before_destroy = (project.root() / "terraform.tfstate").read_bytes()
+        s.run("destroy", "destroy", "--auto-approve")  # revokes the connection's token, names what it left
+        del project.extra_env[SERVER_ENV]
     return s
 
 
@@ -171,6 +178,7 @@ def test_runs_did_what_the_scan_assumes(session: Session) -> None:
     for artifact in ("plan-default.json", "comment.md", "merged.json"):
         assert (session.project.dir / artifact).is_file()  # scanned by the file test
     assert (session.project.dir / "sandbox-trace.jsonl").stat().st_size > 0  # scanned by the file test
+    assert "(Azurite (" in (session.project.dir / "serve.log").read_text()  # scanned too; the DLZ on Azurite
     repoint = session.runs["apply (re-create, repoint)"]
     assert codes["apply (re-create, repoint)"] == 0 and "now points at aep-ingest" in repoint.output
     assert codes["connect (after repoint)"] == 0 and len(session.project.store().connections()) == 1
