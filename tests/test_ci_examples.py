@@ -36,6 +36,10 @@ from provisioner.main import build_parser
 from provisioner.review.review_comment import MARKER
 from tests.helpers.config import AEP_SECRET, BASE_CONFIG, DATABRICKS_PAT, WORKSPACE_HOST
 
+# Tens of seconds on one worker: scheduled before the short files, not as the run's tail
+# (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"
 FILES = ("github-actions.yml", "azure-pipelines.yml")
 SCRIPT_KEYS = frozenset({"run", "script", "bash", "inlineScript"})  # GitHub `run`, Azure `script`/`bash`/AzureCLI@2

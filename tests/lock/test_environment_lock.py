@@ -27,6 +27,10 @@ from provisioner.lock.store import LockStore
 from tests.helpers.config import REPO
 from tests.helpers.pg import PgServer
 
+# Tens of seconds on one worker: scheduled before the short files, not as the run's tail
+# (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 
 def holder(command: str = "rotate", **environ: str) -> Holder:
     return Holder.this_run(command, environ, now=dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC))

@@ -36,6 +36,10 @@ from tests.helpers.processes import descendants
 from tests.helpers.project import Project, new_project, state_cluster_ids, tree_fingerprint, workspace_cluster_ids
 from tests.helpers.zygote import STARTED_PROVIDERS
 
+# Tens of seconds on one worker: scheduled before the short files, not as the run's tail
+# (tests/conftest.py).
+pytestmark = pytest.mark.long
+
 FAST_RETRIES = {"retries": 2, "max_retry_seconds": 10, "timeout_seconds": 5}
 
 
