@@ -15,9 +15,9 @@ _LOCK_FAILED = re.compile(r"Error: Error acquiring the state lock")
 _LOCK_MESSAGE = re.compile(r"Error message:\s*(.+?)\s*(?:\nLock Info:|\n\s*\n\s*Terraform acquires|\Z)", re.S)
 _LOCK_ID = re.compile(r"^\s*ID:\s*(\S+)", re.MULTILINE)
 # Terraform's message when the lock is genuinely held by someone else (local, azurerm, pg).
+_HELD = re.compile(r"already locked|lease already present|resource temporarily unavailable|conditional check", re.I)
 # The system catalogs' unique indexes are all named pg_…; Terraform's own objects never are.
 _CATALOG_RACE = re.compile(r'duplicate key value violates\s+unique constraint\s+"pg_\w+"')
-_HELD = re.compile(r"already locked|lease already present|resource temporarily unavailable|conditional check", re.I)
 
 
 def explain(what: str, root: Path, stderr_tail: str) -> str | None:

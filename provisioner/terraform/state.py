@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,9 @@ class TerraformState:
 # DefaultWorkspaceFile, DefaultBackupExtension.
 _STATE_FILE, _WORKSPACE_DIR, _WORKSPACE_FILE = "terraform.tfstate", "terraform.tfstate.d", "environment"
 _BACKUP_EXTENSION = ".backup"
+# One restore at a time in this process: fcntl locks belong to the process, not the thread, so
+# two threads' locks would not exclude each other; the second then finds the file written.
+_RESTORING = threading.Lock()
 
 
 def local_state_path(root: Path, environ: Mapping[str, str]) -> Path | None:
@@ -172,6 +176,11 @@ def restore_torn_local_state(root: Path, environ: Mapping[str, str]) -> Path | N
     an fcntl write lock (statemgr/filesystem_lock_unix.go) that a live run holds while it writes:
     the instant between its truncation and its write is never taken for a tear.
     """
+    with _RESTORING:
+        return _restore_torn_local_state(root, environ)
+
+
+def _restore_torn_local_state(root: Path, environ: Mapping[str, str]) -> Path | None:
     path = local_state_path(root, environ)
     if path is None:
         return None
