@@ -7,8 +7,6 @@ from __future__ import annotations
 import copy
 import io
 import os
-import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,22 +24,14 @@ def pytest_configure(config: pytest.Config) -> None:
     """The processes the tests start get a bytecode cache, as an installed package has (pip
     compiles it). CI and these machines set PYTHONDONTWRITEBYTECODE=1, so every `provision` and
     every stand-in provider process (thousands per run) compiled the package from source again.
-    The cache is one directory outside the checkout, shared by the workers and kept between runs:
-    Python writes each file atomically and checks it against its source's mtime. It must be ours
-    and never writable by others (a bytecode file planted there would run), and is then closed to
-    them; otherwise there is no cache."""
-    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
-        return
-    cache = Path(tempfile.gettempdir()) / f"dlz-provisioner-tests-pyc-{os.getuid()}"
-    try:
-        cache.mkdir(mode=0o700, exist_ok=True)
-        found = cache.lstat()
-    except OSError:  # something else by that name
-        return
-    if stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o022:
-        cache.chmod(0o700)
-        del os.environ["PYTHONDONTWRITEBYTECODE"]
-        os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+    Lifted, each module's bytecode goes beside its source once, in `__pycache__` (git ignores it)
+    — the checkout's and the tests' own; the standard library's and the venv's were compiled when
+    they were installed and are read where they are. (One cache directory for all,
+    PYTHONPYCACHEPREFIX, set those aside too: from a fresh clone every process compiled the
+    standard library and databricks-sdk again until one of them had written it, ~1.5 CPU-s each.)"""
+    if os.environ.get("PYTHONPYCACHEPREFIX"):
+        return  # the user's own cache: used as it is
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
