@@ -1,15 +1,15 @@
 """Guarantee: no secret ever leaks — not on argv, not in output, not in files, not in errors.
 
-One sandbox project per SAS mode (one `sandbox serve` each) runs the real CLI through plan (--out), apply, an apply the
-workspace fails (provider error text), plans with TF_LOG=trace with and without --debug,
-`credentials --json`, rotate, status, connect and the lifecycle of AEP's connection token
-(rotation, expiry seen by status and verify, rotation of the expired token, destroy's
-revocation). Every run is
-watched by a sampler reading `/proc/<pid>/cmdline` of each descendant while it runs. The
-secrets are the distinctive AEP_SECRET and DATABRICKS_PAT of tests/conftest.py, every SAS
-token the sandbox's AEP issued (read from its store), their `sig=` values, every Databricks
-token an AEP connection was given and the IMS access token (matched by shape): each in raw,
-URL-encoded and URL-decoded form.
+One sandbox project per SAS mode, its commands attached to one `sandbox serve` (whose log is
+scanned too), runs the real CLI through plan (--out), apply, an apply the workspace fails
+(provider error text), plans with TF_LOG=trace with and without --debug, `credentials --json`,
+rotate, status, connect and the lifecycle of AEP's connection token (rotation, expiry seen by
+status and verify, rotation of the expired token, destroy's revocation). Every run is watched by
+a sampler reading `/proc/<pid>/cmdline` of each descendant while it runs. The secrets are the
+distinctive AEP_SECRET and DATABRICKS_PAT of tests/conftest.py, every SAS token the sandbox's
+AEP issued (read from its store), their `sig=` values, every Databricks token an AEP connection
+was given and the IMS access token (matched by shape): each in raw, URL-encoded and URL-decoded
+form.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from tests.helpers.processes import Sampled, run_sampled
 from tests.helpers.project import Project, new_project
 from tests.helpers.sandbox import serving, use_azurite
 
-# The module's session runs some thirty CLI commands (each apply and rotate ends with the DLZ
-# probe, which starts Azurite): on a loaded 2-core machine that is more than the default 300 s.
+# The module's session runs some thirty CLI commands per SAS mode: on a loaded 2-core machine
+# that can be more than the default 300 s.
 pytestmark = [pytest.mark.timeout(1500), pytest.mark.long]  # long: scheduled first (tests/conftest.py)
 # command -> (argv, exit code, a phrase its output must contain): each must really have done its work.
 LATER_COMMANDS = {
