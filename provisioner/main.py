@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands whose first Terraform run starts providers: its keeper, and the provider server a
+# target names, start while the command's modules load (provisioner/run/early.py).
+_STARTS_TERRAFORM_EARLY = frozenset({"plan", "apply", "destroy"})
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("common options")
@@ -310,10 +315,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # Here, not at the top: `--help` and a usage error import the standard library only
     # (tests/test_lint.py), and a command's own modules load once it is chosen.
-    from provisioner.error_handler import run_command
+    args.early_keeper = None
+    if args.command in _STARTS_TERRAFORM_EARLY:
+        from provisioner.run.early import start_keeper
 
-    module = importlib.import_module(f"provisioner.commands.{COMMANDS[args.command][0]}")
-    return run_command(module.run, args)
+        args.early_keeper = start_keeper(sandbox=args.sandbox)
+    try:
+        from provisioner.error_handler import run_command
+
+        module = importlib.import_module(f"provisioner.commands.{COMMANDS[args.command][0]}")
+        return run_command(module.run, args)
+    finally:
+        if args.early_keeper is not None:
+            args.early_keeper.close()  # if no Terraform run took it
 
 
 def cli() -> NoReturn:

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.sandbox import Sandbox
-from provisioner.sandbox.mirror import PYTHON_ENV
-from provisioner.sandbox.provider import SERVE_ONE_COMMAND
+from provisioner.sandbox.provider import PYTHON_ENV, SERVE_ONE_COMMAND
 from provisioner.sandbox.store import SandboxStore
 from tests.helpers.config import WORKSPACE_HOST
 from tests.helpers.processes import descendants, wait_until

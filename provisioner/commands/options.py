@@ -16,8 +16,10 @@ from provisioner.terraform import InitOptions
 
 
 def run_context(args: argparse.Namespace, console: Console) -> AbstractContextManager[RunContext]:
-    """The run's context from the global options (--config, --sandbox, --debug)."""
-    return open_context(args.config, console, sandbox=args.sandbox, debug=args.debug)
+    """The run's context from the global options (--config, --sandbox, --debug), with the
+    keeper `main` started early for a command that runs Terraform (provisioner/run/early.py)."""
+    early = getattr(args, "early_keeper", None)
+    return open_context(args.config, console, sandbox=args.sandbox, debug=args.debug, early_keeper=early)
 
 
 def init_options(args: argparse.Namespace) -> InitOptions | None:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from provisioner.databricks.workspace import WorkspaceClient
     from provisioner.lock.store import LockStore
     from provisioner.terraform import InitOptions, TerraformBinary, TerraformRunner, TerraformState
+    from provisioner.terraform.early import EarlyKeeper
 
 # Secrets the Terraform child never needs: least privilege for the provider processes.
 _NOT_FOR_TERRAFORM = ("AEP_CLIENT_SECRET", "AEP_ACCESS_TOKEN")
@@ -77,6 +78,9 @@ class RunContext:
     config_environ: Mapping[str, str] = field(default_factory=dict)
     debug: bool = False
     interactive: bool = False
+    # Terraform's keeper (and the target's provider server), started while the command's
+    # modules loaded (provisioner/run/early.py): the first Terraform command with providers takes it.
+    early_keeper: EarlyKeeper | None = None
     # The one clock of the run (provisioner/clock.py): converge's waits and deadline, the poll
     # budget and pacing, the SDK's retries, cluster waits, the lock's wait, the host check.
     clock: Clock = field(default_factory=RealClock)
@@ -244,16 +248,22 @@ class RunContext:
             lock_seed=self.target.provider_lock_file(PROVIDER_CONSTRAINT),
             init_dir=self.target.init_dir(env.root_dir),
             quiet=self.target.expected_warnings(),
+            early=self.early_keeper,
         )
 
 
 @contextmanager
 def open_context(
-    config_path: str | os.PathLike[str], console: Console, *, sandbox: bool = False, debug: bool = False
+    config_path: str | os.PathLike[str],
+    console: Console,
+    *,
+    sandbox: bool = False,
+    debug: bool = False,
+    early_keeper: EarlyKeeper | None = None,
 ) -> Iterator[RunContext]:
     """Load the config and, with `sandbox`, run the emulators for the duration of the command.
 
-    `debug` lets TF_LOG* through to Terraform."""
+    `debug` lets TF_LOG* through to Terraform; `early_keeper`: see `RunContext`."""
     environ = dict(os.environ)
 
     prefetch(environ)  # overlaps `terraform version` with the config and credential steps
@@ -262,7 +272,16 @@ def open_context(
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not sandbox:
         target: Target = RealTarget(environ)
-        yield RunContext(config, console, environ, target, config_environ, debug=debug, interactive=interactive)
+        yield RunContext(
+            config,
+            console,
+            environ,
+            target,
+            config_environ,
+            debug=debug,
+            interactive=interactive,
+            early_keeper=early_keeper,
+        )
         return
     from provisioner.sandbox.target import SandboxTarget, sandbox_for
 
@@ -270,7 +289,16 @@ def open_context(
         target = SandboxTarget(running)
         for notice in target.notices():
             console.info(notice)
-        yield RunContext(config, console, environ, target, config_environ, debug=debug, interactive=interactive)
+        yield RunContext(
+            config,
+            console,
+            environ,
+            target,
+            config_environ,
+            debug=debug,
+            interactive=interactive,
+            early_keeper=early_keeper,
+        )
 
 
 def reload_config(ctx: RunContext) -> Config:

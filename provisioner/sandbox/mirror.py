@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from provisioner.sandbox.files import atomic_write
-from provisioner.sandbox.provider import MIRRORED_VERSION, SCHEMA_CACHE_ENV, SERVE_ONE_COMMAND
+from provisioner.sandbox.provider import MIRRORED_VERSION, PYTHON_ENV, SCHEMA_CACHE_ENV, server_command
 
 SOURCE = "registry.terraform.io/databricks/databricks"
 EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
@@ -28,8 +28,7 @@ EXECUTABLE = f"terraform-provider-databricks_v{MIRRORED_VERSION}"
 # and the last line of its body.
 DEV_OVERRIDES_WARNING = ("Warning: Provider development overrides are in effect", "releases.")
 
-# The interpreter the launcher runs the stand-in on (build_mirror).
-PYTHON_ENV = "PROVISION_SANDBOX_PYTHON"
+# The launcher runs the stand-in on the interpreter PYTHON_ENV names (build_mirror).
 # `:?` makes a run outside a sandbox fail with a message instead of "exec: : not found".
 LAUNCHER = (
     "#!/bin/sh\n"
@@ -38,9 +37,10 @@ LAUNCHER = (
 )
 
 # Terraform's keeper (provisioner/terraform/guard.py, PROVIDER_SERVER_ENV) starts this command
-# before each Terraform command that uses providers, and Terraform reattaches every provider
-# instance of that command to it: one stand-in process per command instead of one per instance
-# (three per plan). Raw `terraform`, which has no keeper, starts the launcher as before.
+# (provider/__init__.py `server_command`: what the launcher runs, serving) before each Terraform command that
+# uses providers, and Terraform reattaches every provider instance of that command to it: one
+# stand-in process per command instead of one per instance (three per plan). Raw `terraform`,
+# which has no keeper, starts the launcher as before.
 # The name is the keeper's; the sandbox does not import the product (tests/sandbox/test_standalone.py).
 PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
 
@@ -130,12 +130,13 @@ def build_mirror(state_dir: Path) -> dict[str, str]:
     _write_if_changed(launcher, LAUNCHER, 0o755)
     config = state_dir / "terraform.rc"
     _write_if_changed(config, cli_config(mirror_dir), 0o644)
+    server = server_command(os.environ, sys.executable)
     return {
         "TF_CLI_CONFIG_FILE": str(config),
         "CHECKPOINT_DISABLE": "1",
-        PYTHON_ENV: os.environ.get(PYTHON_ENV) or sys.executable,
+        PYTHON_ENV: server[0],
         SCHEMA_CACHE_ENV: str(state_dir / "provider-schema"),
-        # The keeper's format: one argument per line. A state directory whose path holds a
-        # newline gets no server, and Terraform starts its providers itself.
-        **({PROVIDER_SERVER_ENV: f"{launcher}\n{SERVE_ONE_COMMAND}"} if "\n" not in str(launcher) else {}),
+        # The keeper's format: one argument per line. An interpreter whose path holds a newline
+        # gets no server, and Terraform starts its providers itself.
+        **({PROVIDER_SERVER_ENV: "\n".join(server)} if "\n" not in server[0] else {}),
     }

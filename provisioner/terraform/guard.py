@@ -31,6 +31,18 @@ process (terraform `internal/command/meta_providers.go` `unmanagedProviderFactor
 Terraform has exited, the keeper closes the server's stdin and it stops; whatever is left goes
 with the group. A server that does not come up is stopped, and Terraform starts its providers
 itself as it otherwise would.
+
+Started early (`guard.py --await-command [server command]`, provisioner/terraform/early.py
+`EarlyKeeper`): `provision` starts the keeper while its own modules load, before it knows the
+Terraform command. The keeper then starts the server it was given at once, since its start
+(an interpreter, gRPC and the stand-in's modules, ~100 ms) would otherwise come after all of
+`provision`'s, and reads the command, its directory and its environment from stdin
+(`encode_request`). The server gets the same directory and environment on its stdin before it
+serves (ENVIRON_ON_STDIN), so it runs exactly as one started then. It is used only if that
+environment names the same server (and the same stderr): otherwise it is stopped and the
+keeper goes on as above. End of file before a command (`provision` is gone, or ran no
+Terraform command with providers) stops it.
+
 Run as `python -I -S guard.py terraform <args>`: it imports nothing outside the standard
 library, so an interpreter without site-packages starts it in milliseconds; and of that library
 only what it needs: not `json`, whose import (with `re`) took the keeper's start from 14-16 to
@@ -58,6 +70,65 @@ PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
 _PROVIDER_COMMANDS = frozenset(
     {"plan", "apply", "destroy", "show", "import", "refresh", "validate", "console", "providers", "test"}
 )
+
+
+# The keeper's first argument when it is started before its command (see above).
+AWAIT_COMMAND = "--await-command"
+# Appended to the command of a server started before its environment is known: it reads its
+# directory and environment from stdin first (two `encode_strings` blocks). The name is the
+# sandbox's too (provisioner/sandbox/provider/__init__.py, which does not import the product).
+ENVIRON_ON_STDIN = "--environ-on-stdin"
+_LENGTH_DIGITS = 10
+
+
+def encode_strings(items: list[str]) -> bytes:
+    """One block: the NUL-separated items (no argument or environment entry holds a NUL),
+    after their length in ten digits."""
+    payload = b"\0".join(os.fsencode(item) for item in items)
+    return str(len(payload)).zfill(_LENGTH_DIGITS).encode() + payload
+
+
+def encode_environ(environ: dict[str, str]) -> bytes:
+    return encode_strings([f"{key}={value}" for key, value in environ.items()])
+
+
+def encode_request(argv: list[str], cwd: str, environ: dict[str, str]) -> bytes:
+    """What an early keeper reads from stdin: Terraform's command line, its directory, its environment."""
+    return encode_strings(argv) + encode_strings([cwd]) + encode_environ(environ)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_strings(fd: int) -> list[str] | None:
+    """One `encode_strings` block, or None at end of file before all of it."""
+    header = _read_exactly(fd, _LENGTH_DIGITS)
+    payload = None if header is None else _read_exactly(fd, int(header))
+    if payload is None:
+        return None
+    return [os.fsdecode(item) for item in payload.split(b"\0")] if payload else []
+
+
+def _read_request() -> tuple[list[str], str, dict[str, str]] | None:
+    argv = read_strings(0)
+    cwd = None if argv is None else read_strings(0)
+    entries = None if cwd is None else read_strings(0)
+    if argv is None or cwd is None or entries is None:
+        return None
+    return argv, cwd[0], dict(entry.split("=", 1) for entry in entries)
+
+
+def keeper_command(argv: list[str]) -> list[str]:
+    """How `provision` runs the keeper for `argv`: isolated (-I) and without site-packages
+    (-S), which it does not need."""
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), *argv]
 
 
 def server_argv(spec: str) -> list[str]:
@@ -124,29 +195,25 @@ def _write_all(fd: int, data: bytes) -> None:
 class _ProviderServer:
     """A running provider server: its pid (its process group's id), its stdin, its stdout."""
 
-    def __init__(self, pid: int, stdin: int, stdout: int) -> None:
+    def __init__(
+        self, pid: int, stdin: int, stdout: int, command: list[str], stderr: list[tuple[int, int, str, int, int]]
+    ) -> None:
         self.pid, self.stdin, self.stdout = pid, stdin, stdout
+        self.command, self.stderr = command, stderr  # what it was started as (an early one is checked against them)
 
     @classmethod
-    def start(cls, argv: list[str], keeper: _Keeper) -> tuple[_ProviderServer, str] | None:
-        """The server and its `TF_REATTACH_PROVIDERS` line, or None (not asked for, or not up).
-        From its start the server's group is the keeper's, so a SIGTERM meanwhile stops it."""
-        spec = os.environ.get(PROVIDER_SERVER_ENV)
-        if not spec or not uses_providers(argv):
-            return None
+    def spawn(cls, command: list[str], keeper: _Keeper) -> _ProviderServer | None:
+        """Start `command`; from its start the server's group is the keeper's, so a SIGTERM
+        meanwhile stops it."""
+        stderr = _server_stderr()
         try:
-            command = server_argv(spec)
             in_r, in_w = os.pipe()
             out_r, out_w = os.pipe()
             pid = os.posix_spawnp(
                 command[0],
                 command,
                 os.environ,
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, in_r, 0),
-                    (os.POSIX_SPAWN_DUP2, out_w, 1),
-                    *_server_stderr(),
-                ],
+                file_actions=[(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), *stderr],
                 setpgroup=0,
             )
         except (OSError, ValueError):  # ValueError: an empty first argument
@@ -154,13 +221,45 @@ class _ProviderServer:
         keeper.group = pid
         os.close(in_r)
         os.close(out_w)
-        server = cls(pid, in_w, out_r)
+        return cls(pid, in_w, out_r, command, stderr)
+
+    @classmethod
+    def start(
+        cls, argv: list[str], keeper: _Keeper, early: _ProviderServer | None
+    ) -> tuple[_ProviderServer, str] | None:
+        """The server the environment names for this Terraform command and its
+        `TF_REATTACH_PROVIDERS` line, or None (not asked for, or not up). `early`, started
+        before the environment was known, is that server if it was started as the one named
+        now: it is handed this directory and environment; otherwise it is stopped."""
+        spec = os.environ.get(PROVIDER_SERVER_ENV)
+        wanted = server_argv(spec) if spec and uses_providers(argv) else None
+        server = early if early is not None and early.serves(wanted) else None
+        if early is not None and server is None:
+            early.stop(kill=True)
+            keeper.group = 0
+        if server is not None:
+            server.hand_environment()
+        elif wanted is not None:
+            server = cls.spawn(wanted, keeper)
+        if server is None:
+            return None
         line = None if keeper.killed else server._first_line()
         if line is None:
             server.stop(kill=True)
             keeper.group = 0  # its group is gone with it: Terraform gets one of its own
             return None
         return server, line
+
+    def serves(self, wanted: list[str] | None) -> bool:
+        """An early server is the one wanted: the same command, its stderr where it would go now."""
+        return wanted is not None and self.command == [*wanted, ENVIRON_ON_STDIN] and self.stderr == _server_stderr()
+
+    def hand_environment(self) -> None:
+        """Give an early server this directory and environment (ENVIRON_ON_STDIN)."""
+        try:  # noqa: SIM105 (no contextlib: see the imports)
+            _write_all(self.stdin, encode_strings([os.getcwd()]) + encode_environ(dict(os.environ)))
+        except OSError:  # EPIPE: it has exited, and its stdout's end of file says so next
+            pass
 
     def _first_line(self) -> str | None:
         """Its first line; None if it ends or is stopped (a SIGTERM to us kills it) before."""
@@ -210,7 +309,19 @@ def main(argv: list[str]) -> int:
     keeper = _Keeper()
     signal(SIGINT, keeper.on_sigint)
     signal(SIGTERM, keeper.on_sigterm)
-    started = _ProviderServer.start(argv, keeper)
+    early = None
+    if argv[:1] == [AWAIT_COMMAND]:
+        early = _ProviderServer.spawn([*argv[1:], ENVIRON_ON_STDIN], keeper) if argv[1:] else None
+        request = _read_request()
+        if request is None:  # `provision` is gone, or ran no Terraform command with providers
+            if early is not None:
+                early.stop(kill=True)
+            return 0
+        argv, cwd, handed = request
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(handed)
+    started = _ProviderServer.start(argv, keeper, early)
     server = started[0] if started else None
     environ = dict(os.environ, TF_REATTACH_PROVIDERS=started[1]) if started else os.environ
     out_r, out_w = os.pipe()

@@ -25,12 +25,13 @@ from pathlib import Path
 
 from provisioner.errors import ExitCode, ProvisionError
 from provisioner.secret import mask
+from provisioner.terraform.early import EarlyKeeper
 from provisioner.terraform.environment import ChildEnv
+from provisioner.terraform.guard import keeper_command
 
 LineSink = Callable[[str], None]
 
 _STDERR_TAIL_LINES = 40
-_GUARD = Path(__file__).with_name("guard.py")
 
 
 class Cancelled(ProvisionError):
@@ -104,21 +105,23 @@ def run(
     capture_stdout: bool = False,
     stop: threading.Event | None = None,
     started: threading.Event | None = None,
+    early: EarlyKeeper | None = None,
 ) -> Completed:
     """Run terraform; stream (or capture) stdout, stream and keep stderr; return its exit code.
 
     Setting `stop` asks this one process to stop as Ctrl-C would (SIGINT: Terraform finishes
     what is in flight and releases its lock); the caller learns it from the exit code.
-    `started` is set once the process exists."""
+    `started` is set once the process exists. `early`: a keeper to take if it is still free."""
     err = err or out
     tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
     captured: list[str] = []
     received_before = CHILDREN.signals_received
-    proc = subprocess.Popen(
-        guarded(argv),
+    proc = (early.take(argv, cwd, env) if early is not None else None) or subprocess.Popen(
+        keeper_command(list(argv)),
         cwd=cwd,
         env=dict(env.values),
-        stdin=subprocess.PIPE,  # never written: its end of file tells the keeper we are gone
+        # Never written (but for an early keeper's request): its end of file tells the keeper we are gone.
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # a terminal's Ctrl-C reaches us, and we decide what Terraform gets
@@ -169,11 +172,6 @@ def run(
             "state was saved by Terraform — rerun the command to converge"
         )
     return Completed(returncode, "".join(captured), "\n".join(tail))
-
-
-def guarded(argv: Sequence[str]) -> list[str]:
-    """`argv` run under its keeper: isolated (-I) and without site-packages (-S), which it does not need."""
-    return [sys.executable, "-I", "-S", str(_GUARD), *argv]
 
 
 def _stop_when_asked(proc: subprocess.Popen[bytes], stop: threading.Event) -> None:

@@ -16,6 +16,7 @@ from provisioner.errors import TerraformError
 from provisioner.terraform import process
 from provisioner.terraform.binary import TerraformBinary
 from provisioner.terraform.diagnostics import explain
+from provisioner.terraform.early import EarlyKeeper
 from provisioner.terraform.environment import ChildEnv
 from provisioner.terraform.targeting import without_targeting_warnings
 
@@ -31,6 +32,7 @@ class Runner:
         lock_seed: str | None = None,
         init_dir: Path | None = None,
         quiet: Mapping[str, str] | None = None,
+        early: EarlyKeeper | None = None,
     ) -> None:
         self.binary = binary
         self.root = root
@@ -43,6 +45,8 @@ class Runner:
         self.init_dir = init_dir
         # Warnings the target causes by design (Target.expected_warnings), left out of the output.
         self.quiet = dict(quiet or {})
+        # A keeper started while `provision` loaded, for the first command that uses providers.
+        self.early = early
         # Set: the running command is asked to stop (process.run's `stop`).
         self.stop: threading.Event | None = None
         # Set by the command once its process exists (process.run's `started`).
@@ -62,6 +66,7 @@ class Runner:
             capture_stdout=capture_stdout,
             stop=self.stop,
             started=self.started,
+            early=self.early,
         )
 
     def run(

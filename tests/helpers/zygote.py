@@ -32,7 +32,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from provisioner.sandbox.mirror import PYTHON_ENV
+from provisioner.sandbox.provider import PYTHON_ENV
 from tests.helpers.zygote_server import MAIN, PROVIDER, decided_at_start
 
 _SERVER = Path(__file__).with_name("zygote_server.py")

@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from provisioner.sandbox import Sandbox
-from provisioner.sandbox.provider import SERVE_ONE_COMMAND
+from provisioner.sandbox.provider import ENVIRON_ON_STDIN, SERVE_ONE_COMMAND
+from provisioner.terraform import guard
+from provisioner.terraform.early import EarlyKeeper
 from provisioner.terraform.environment import ChildEnv
+from provisioner.terraform.guard import PROVIDER_SERVER_ENV
 from provisioner.terraform.process import run
 from tests.helpers.config import WORKSPACE_HOST, WORKSPACE_KEY
 from tests.helpers.processes import cmdline, descendants
@@ -211,6 +215,35 @@ def test_under_terraforms_keeper_one_provider_process_serves_each_command(
     made = sandbox.store.get_cluster(WORKSPACE_KEY, str(root.state_attr("databricks_cluster.c", "cluster_id")))
     assert made is not None and made["cluster_name"] == "dlz"
     assert not [pid for pid in descendants(os.getpid()) if (cmdline(pid) or "").endswith(SERVE_ONE_COMMAND)]
+
+
+def test_the_stand_in_started_before_its_command_serves_it_with_the_environment_handed_later(
+    sandbox: Sandbox, root: Root, tmp_path: Path
+) -> None:
+    """`provision` starts the keeper and the server while it loads (provisioner/run/early.py):
+    the server knows neither the workspace nor the stats directory until the keeper hands it
+    the command's environment (ENVIRON_ON_STDIN), and must then serve it as one started then."""
+    root.write(cluster_hcl())
+    stats = tmp_path / "provider-stats"
+    stats.mkdir()
+    env = {**root.env, "PROVISION_SANDBOX_PROVIDER_STATS": str(stats)}
+    early = EarlyKeeper.start(guard.server_argv(env[PROVIDER_SERVER_ENV]), root.env)
+    try:
+        deadline = time.monotonic() + 60  # a hang guard: the process, not the time, decides
+        while not (waiting := [p for p in descendants(os.getpid()) if (cmdline(p) or "").endswith(ENVIRON_ON_STDIN)]):
+            assert time.monotonic() < deadline, "the early server never started"
+            time.sleep(0.02)
+        lines: list[str] = []
+        args = ["terraform", "apply", "-auto-approve", "-input=false", "-no-color"]
+        done = run(args, cwd=root.path, env=ChildEnv(env), out=lines.append, early=early)
+        assert done.returncode == 0, "\n".join(lines) + done.stderr_tail
+    finally:
+        early.close()
+    [served] = [json.loads(p.read_text()) for p in stats.glob("*.json")]  # the stats directory reached it
+    assert [served["pid"]] == waiting  # the server started before the command served all of it
+    assert served["calls"].get("ApplyResourceChange") == 1
+    made = sandbox.store.get_cluster(WORKSPACE_KEY, str(root.state_attr("databricks_cluster.c", "cluster_id")))
+    assert made is not None and made["cluster_name"] == "dlz"
 
 
 def test_a_second_provider_configuration_under_the_keeper_is_refused_not_shared(sandbox: Sandbox, root: Root) -> None:

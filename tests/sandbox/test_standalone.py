@@ -4,6 +4,7 @@ tests/test_layering.py). A bug in shared code would agree with itself; here a di
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from provisioner.reach import endpoint
 from provisioner.sandbox import files, mirror
 from provisioner.sandbox import runtimes as sandbox_runtimes
 from provisioner.sandbox.catalog import spark_versions
-from provisioner.sandbox.provider import SERVE_ONE_COMMAND, cluster_maps
+from provisioner.sandbox.provider import ENVIRON_ON_STDIN, PYTHON_ENV, SERVE_ONE_COMMAND, cluster_maps
+from provisioner.sandbox.provider.__main__ import read_environ
 from provisioner.terraform import guard
 
 TOKENS = [
@@ -40,12 +42,32 @@ def test_the_sandbox_names_its_provider_server_by_the_variable_the_keeper_reads(
     assert mirror.PROVIDER_SERVER_ENV == guard.PROVIDER_SERVER_ENV
 
 
-def test_the_keeper_reads_the_server_command_the_sandbox_writes(tmp_path: Path) -> None:
+def test_the_keeper_reads_the_server_command_the_sandbox_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PYTHON_ENV, raising=False)
     command = guard.server_argv(mirror.build_mirror(tmp_path / "state")[mirror.PROVIDER_SERVER_ENV])
-    assert len(command) == 2 and command[1] == SERVE_ONE_COMMAND
-    assert Path(command[0]).is_file() and Path(command[0]).name == mirror.EXECUTABLE
-    # A path the format cannot carry gets no server: Terraform starts its providers itself.
-    assert mirror.PROVIDER_SERVER_ENV not in mirror.build_mirror(tmp_path / "new\nline")
+    assert command == [sys.executable, "-m", "provisioner.sandbox.provider", SERVE_ONE_COMMAND]
+    # The launcher Terraform starts on its own runs the same module on the same interpreter.
+    assert mirror.build_mirror(tmp_path / "state")[PYTHON_ENV] == command[0]
+    assert '"${PROVISION_SANDBOX_PYTHON' in mirror.LAUNCHER and f"-m {command[2]} " in mirror.LAUNCHER
+    # An interpreter path the format cannot carry gets no server: Terraform starts its providers itself.
+    monkeypatch.setenv(PYTHON_ENV, "/opt/new\nline/python")
+    assert mirror.PROVIDER_SERVER_ENV not in mirror.build_mirror(tmp_path / "state")
+
+
+def test_an_early_server_reads_the_arguments_and_the_environment_the_keeper_hands_it(tmp_path: Path) -> None:
+    """guard.py writes the blocks, the stand-in's `read_environ` reads them: one format, two copies."""
+    assert ENVIRON_ON_STDIN == guard.ENVIRON_ON_STDIN
+    environ = {"DATABRICKS_HOST": "https://x", "MULTI": "a=b\nc", "EMPTY": "", "UNICODE": "é"}
+    blob = tmp_path / "blob"
+    blob.write_bytes(guard.encode_strings(["/some dir/é"]) + guard.encode_environ(environ) + b"trailing")
+    with blob.open("rb") as stream:
+        assert read_environ(stream.fileno()) == ("/some dir/é", environ)
+        assert stream.read() == b"trailing"  # it reads its blocks and nothing after them
+    blob.write_bytes(guard.encode_strings(["/d"]) + guard.encode_environ(environ)[:-3])
+    with blob.open("rb") as stream:
+        assert read_environ(stream.fileno()) is None  # cut short: the keeper is gone
 
 
 @pytest.mark.parametrize(

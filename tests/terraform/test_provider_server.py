@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from provisioner.terraform import process
-from provisioner.terraform.environment import build_child_env
-from provisioner.terraform.guard import PROVIDER_SERVER_ENV
-from tests.helpers.processes import descendants
+from provisioner.terraform.early import EarlyKeeper
+from provisioner.terraform.environment import ChildEnv, build_child_env
+from provisioner.terraform.guard import PROVIDER_SERVER_ENV, keeper_command
+from tests.helpers.processes import cmdline, descendants
 
 REATTACH = '{"registry.terraform.io/databricks/databricks": {"Test": true}}'
 
@@ -78,7 +79,7 @@ def _keeper(tmp_path: Path, terraform: Path, env: dict[str, str], *args: str) ->
     out, err = tmp_path / "keeper.out", tmp_path / "keeper.err"
     with out.open("w") as stdout, err.open("w") as stderr:
         keeper = subprocess.Popen(
-            process.guarded([str(terraform), *args]),
+            keeper_command([str(terraform), *args]),
             cwd=tmp_path,
             env=env,
             stdin=subprocess.PIPE,
@@ -127,7 +128,7 @@ def test_a_sigterm_while_the_server_starts_stops_both_at_once(tmp_path: Path) ->
     """`provision`'s third Ctrl-C (SIGTERM to the keeper) before the server has answered: the
     keeper does not wait out the server's start-up, and nothing is left."""
     terraform, env = _setup(tmp_path, "hang")
-    keeper = subprocess.Popen(process.guarded([str(terraform), "plan"]), cwd=tmp_path, env=env, stdin=subprocess.PIPE)
+    keeper = subprocess.Popen(keeper_command([str(terraform), "plan"]), cwd=tmp_path, env=env, stdin=subprocess.PIPE)
     deadline = time.monotonic() + 60  # a hang guard: the pid file, not the time, decides
     while not (tmp_path / "server.pid").exists():
         assert keeper.poll() is None and time.monotonic() < deadline, "the server never started"
@@ -190,3 +191,155 @@ def test_when_provision_is_killed_terraform_finishes_and_the_server_goes_with_it
         assert time.monotonic() < deadline, "the server outlived Terraform"
         time.sleep(0.02)
     assert (tmp_path / "terraform-stopped").read_text() == "yes"
+
+
+# ---- a keeper started before its command (guard.py "Started early", early.py `EarlyKeeper`)
+
+# An early server (ENVIRON_ON_STDIN its last argument): records its pid at once, then reads the
+# directory and environment the keeper hands it (with guard.read_strings, as the stand-in's
+# `read_environ` reads them), records them, and serves as SERVER does; end of file before them
+# ends it unused. Started without that argument it serves at once (`<name>-fresh.*`).
+EARLY_SERVER = """\
+import json, os, sys
+from pathlib import Path
+from provisioner.terraform.guard import ENVIRON_ON_STDIN, read_strings
+early = sys.argv[-1] == ENVIRON_ON_STDIN
+name = sys.argv[1] + ("" if early else "-fresh")
+out = Path(sys.argv[2])  # an early one starts in the caller's directory, not the root's
+(out / (name + ".pid")).write_text(str(os.getpid()))
+cwd, entries = (read_strings(0), read_strings(0)) if early else ([os.getcwd()], [])
+if cwd is None or entries is None:
+    sys.exit(0)  # end of file before its environment: stopped unused
+environ = dict(e.split("=", 1) for e in entries)
+(out / (name + ".json")).write_text(json.dumps({"cwd": cwd[0], "environ": environ, "before": dict(os.environ)}))
+print(%r, flush=True)
+while os.read(0, 65536):
+    pass
+(out / (name + "-stopped")).write_text("end of file on stdin")
+"""
+
+
+def _wait_for(path: Path, *alive: subprocess.Popen[bytes] | None) -> None:
+    deadline = time.monotonic() + 60  # a hang guard: the file, not the time, decides
+    while not path.exists():
+        assert all(p is None or p.poll() is None for p in alive) and time.monotonic() < deadline, f"no {path.name}"
+        time.sleep(0.02)
+
+
+def _gone(pid: int) -> bool:
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not Path(f"/proc/{pid}").exists()
+
+
+def _early_setup(tmp_path: Path, *names: str) -> tuple[Path, dict[str, list[str]], dict[str, str]]:
+    """The stand-in terraform, an early server command per name, and the interpreter's
+    environment: the server script imports the keeper (guard.py) from this checkout."""
+    terraform = _script(tmp_path / "terraform", TERRAFORM)
+    script = _script(tmp_path / "early-server", EARLY_SERVER % REATTACH)
+    servers = {name: [str(script), name, str(tmp_path)] for name in names}
+    environ = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return terraform, servers, environ
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], early: EarlyKeeper) -> process.Completed:
+    lines: list[str] = []
+    done = process.run(argv, cwd=cwd, env=ChildEnv(env), out=lines.append, early=early)
+    assert done.returncode == 0, "\n".join(lines) + done.stderr_tail
+    return done
+
+
+def test_an_early_keeper_runs_the_command_it_is_handed_on_the_server_it_started_before(tmp_path: Path) -> None:
+    terraform, servers, environ = _early_setup(tmp_path, "early")
+    root = tmp_path / "root"
+    root.mkdir()
+    early = EarlyKeeper.start(servers["early"], {**environ, "AEP_CLIENT_SECRET": "s3cret"})
+    try:
+        _wait_for(tmp_path / "early.pid")  # up before any command is known
+        server_pid = int((tmp_path / "early.pid").read_text())
+        command_env = {**environ, PROVIDER_SERVER_ENV: "\n".join(servers["early"]), "ONLY_IN_THE_COMMAND": "1"}
+        _run([str(terraform), "plan", "-input=false"], root, command_env, early)
+    finally:
+        early.close()
+    seen = json.loads((root / "terraform.json").read_text())
+    assert seen["reattach"] == REATTACH and seen["group"] == server_pid  # its server, in one group
+    handed = json.loads((tmp_path / "early.json").read_text())
+    assert handed["cwd"] == str(root)  # the server runs where Terraform runs, as one started then
+    assert handed["environ"] == command_env
+    # Until then it had what an interpreter needs to start, not the secrets of `provision`'s environment.
+    assert "AEP_CLIENT_SECRET" not in handed["before"] and "ONLY_IN_THE_COMMAND" not in handed["before"]
+    assert handed["before"]["PYTHONPATH"] == environ["PYTHONPATH"]
+    assert (tmp_path / "early-stopped").read_text() == "end of file on stdin"
+    assert _gone(server_pid)
+
+
+def test_a_command_without_providers_leaves_the_early_keeper_to_the_next_one(tmp_path: Path) -> None:
+    terraform, servers, environ = _early_setup(tmp_path, "early")
+    env = {**environ, PROVIDER_SERVER_ENV: "\n".join(servers["early"])}
+    early = EarlyKeeper.start(servers["early"], environ)
+    try:
+        _run([str(terraform), "init", "-input=false"], tmp_path, env, early)
+        assert json.loads((tmp_path / "terraform.json").read_text())["reattach"] is None
+        assert not (tmp_path / "early.json").exists()  # init ran under a keeper of its own
+        _run([str(terraform), "apply", "-input=false"], tmp_path, env, early)
+    finally:
+        early.close()
+    assert json.loads((tmp_path / "terraform.json").read_text())["reattach"] == REATTACH
+    assert (tmp_path / "early.json").exists()
+
+
+@pytest.mark.parametrize("differs", ["command", "debug log"])
+def test_an_early_server_that_is_not_the_one_named_is_stopped_and_that_one_started(
+    tmp_path: Path, differs: str
+) -> None:
+    """The early server is a guess: the command's environment decides. A TF_LOG* there sends
+    the server's stderr to ours, which the early one, started quiet, cannot do."""
+    terraform, servers, environ = _early_setup(tmp_path, "early")
+    if differs == "command":
+        env = {**environ, PROVIDER_SERVER_ENV: str(_script(tmp_path / "server", SERVER % REATTACH))}
+    else:
+        env = {**environ, PROVIDER_SERVER_ENV: "\n".join(servers["early"]), "TF_LOG": "ERROR"}
+    early = EarlyKeeper.start(servers["early"], environ)
+    try:
+        _wait_for(tmp_path / "early.pid")
+        early_pid = int((tmp_path / "early.pid").read_text())
+        _run([str(terraform), "plan"], tmp_path, env, early)
+    finally:
+        early.close()
+    seen = json.loads((tmp_path / "terraform.json").read_text())
+    started = tmp_path / ("server.pid" if differs == "command" else "early-fresh.pid")
+    assert seen["reattach"] == REATTACH and seen["group"] == int(started.read_text())  # the one named
+    assert not (tmp_path / "early.json").exists()  # never handed anything: it was killed
+    assert _gone(early_pid)
+
+
+def test_an_early_keeper_nobody_takes_ends_with_its_server(tmp_path: Path) -> None:
+    _, servers, environ = _early_setup(tmp_path, "early")
+    early = EarlyKeeper.start(servers["early"], environ)
+    _wait_for(tmp_path / "early.pid")
+    server_pid = int((tmp_path / "early.pid").read_text())
+    early.close()
+    assert _gone(server_pid)
+    assert early.take(["terraform", "plan"], tmp_path, ChildEnv(environ)) is None  # closed: nothing to take
+
+
+def test_when_provision_is_killed_before_its_command_the_early_keeper_and_server_go(tmp_path: Path) -> None:
+    """kill -9 of `provision` while it still loads: the keeper's stdin reaches end of file, it
+    stops its server and exits; nothing is left."""
+    _, servers, environ = _early_setup(tmp_path, "early")
+    driver = (
+        "import os, sys\n"
+        "from provisioner.terraform.early import EarlyKeeper\n"
+        f"early = EarlyKeeper.start({servers['early']!r}, dict(os.environ))\n"
+        "sys.stdin.read()\n"  # blocks: killed while it waits, as `provision` while it loads
+    )
+    caller = subprocess.Popen([sys.executable, "-c", driver], cwd=tmp_path, env=environ, stdin=subprocess.PIPE)
+    try:
+        _wait_for(tmp_path / "early.pid", caller)
+        server_pid = int((tmp_path / "early.pid").read_text())
+        [keeper_pid] = [pid for pid in descendants(caller.pid) if "--await-command" in (cmdline(pid) or "")]
+    finally:
+        caller.kill()
+        caller.wait()
+    assert _gone(keeper_pid) and _gone(server_pid)

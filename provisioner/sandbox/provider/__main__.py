@@ -15,7 +15,7 @@ from typing import Any
 import tf.runner
 from tf.runner import run_provider
 
-from provisioner.sandbox.provider import SERVE_ONE_COMMAND
+from provisioner.sandbox.provider import ENVIRON_ON_STDIN, SERVE_ONE_COMMAND
 from provisioner.sandbox.provider.framework import RPC_CALLS, install_sdkv2_semantics
 from provisioner.sandbox.provider.provider import DatabricksProvider
 
@@ -69,6 +69,32 @@ def _write_stats(stats_dir: str) -> None:
         pass  # a benchmark's aid: never fail the provider for it
 
 
+def read_environ(fd: int) -> tuple[str, dict[str, str]] | None:
+    """The directory and environment an early keeper hands its server (ENVIRON_ON_STDIN): two
+    blocks of NUL-separated strings, each after its length in ten digits (the keeper's
+    `encode_strings`, provisioner/terraform/guard.py: the sandbox does not import the product).
+    None at end of file before them: the keeper stopped us unused."""
+
+    def exactly(size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(fd, size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    blocks: list[list[str]] = []
+    for _ in range(2):
+        header = exactly(10)
+        payload = None if header is None else exactly(int(header))
+        if payload is None:
+            return None
+        blocks.append([os.fsdecode(item) for item in payload.split(b"\0")] if payload else [])
+    (cwd,), entries = blocks
+    return cwd, dict(entry.split("=", 1) for entry in entries)
+
+
 def serve_one_command() -> None:
     """Serve every provider instance of one Terraform command from this one process.
 
@@ -80,8 +106,9 @@ def serve_one_command() -> None:
     mode the process is responsible for exiting on its own"). Without AutoMTLS an unmanaged
     provider speaks plain gRPC, over a unix socket only this user can reach.
 
-    Terraform's keeper (provisioner/terraform/guard.py) starts this server before Terraform,
-    reads the one line it prints (the `TF_REATTACH_PROVIDERS` value) and closes our stdin once
+    Terraform's keeper (provisioner/terraform/guard.py) starts this server before Terraform
+    (with ENVIRON_ON_STDIN, before it knows Terraform's environment: `read_environ`), reads
+    the one line it prints (the `TF_REATTACH_PROVIDERS` value) and closes our stdin once
     Terraform has exited: end of file there ends the server. StopProvider (Terraform's Ctrl-C)
     stops it as it stops a managed provider (tf.runner's interceptor)."""
     # Here, as in tf.runner.run_provider: `install_sdkv2_semantics()` has replaced
@@ -101,6 +128,14 @@ def serve_one_command() -> None:
         def StreamStdio(self, request: Any, context: Any) -> Any:
             return iter([])
 
+    if ENVIRON_ON_STDIN in sys.argv[1:]:
+        # Started while `provision` loaded (guard.py): the modules above are what took the time.
+        handed = read_environ(0)
+        if handed is None:
+            return
+        os.chdir(handed[0])
+        os.environ.clear()
+        os.environ.update(handed[1])
     provider = DatabricksProvider(one_configuration=True)
     stopper = tf.runner._ShutdownInterceptor()
     server = grpc.server(thread_pool=futures.ThreadPoolExecutor(max_workers=10), interceptors=[stopper])
