@@ -270,9 +270,9 @@ def open_context(
     config_environ: Mapping[str, str] = {} if sandbox else environ
     config = load_config(config_path, environ=config_environ)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    if not sandbox:
-        target: Target = RealTarget(environ)
-        yield RunContext(
+
+    def context(target: Target) -> RunContext:
+        return RunContext(
             config,
             console,
             environ,
@@ -282,6 +282,9 @@ def open_context(
             interactive=interactive,
             early_keeper=early_keeper,
         )
+
+    if not sandbox:
+        yield context(RealTarget(environ))
         return
     from provisioner.sandbox.target import SandboxTarget, sandbox_for
 
@@ -289,16 +292,7 @@ def open_context(
         target = SandboxTarget(running)
         for notice in target.notices():
             console.info(notice)
-        yield RunContext(
-            config,
-            console,
-            environ,
-            target,
-            config_environ,
-            debug=debug,
-            interactive=interactive,
-            early_keeper=early_keeper,
-        )
+        yield context(target)
 
 
 def reload_config(ctx: RunContext) -> Config:
