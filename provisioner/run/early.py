@@ -1,5 +1,5 @@
 """What a command starts before its own modules load: Terraform's keeper and, under the
-sandbox, the stand-in provider's server (provisioner/terraform/process.py `EarlyKeeper`).
+sandbox, the stand-in provider's server (provisioner/terraform/early.py `EarlyKeeper`).
 
 Before its first Terraform run `provision` loads its modules, reads provision.yaml and opens
 the target (~100 ms); Terraform then waits for the provider server's start (an interpreter,

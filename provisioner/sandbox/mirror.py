@@ -37,10 +37,10 @@ LAUNCHER = (
 )
 
 # Terraform's keeper (provisioner/terraform/guard.py, PROVIDER_SERVER_ENV) starts this command
-# (provider/__init__.py `server_command`: what the launcher runs, serving) before each Terraform command that
-# uses providers, and Terraform reattaches every provider instance of that command to it: one
-# stand-in process per command instead of one per instance (three per plan). Raw `terraform`,
-# which has no keeper, starts the launcher as before.
+# (provider/__init__.py `server_command`: what the launcher runs, serving) before each
+# Terraform command that uses providers, and Terraform reattaches every provider instance of
+# that command to it: one stand-in process per command instead of one per instance (three per
+# plan). Raw `terraform`, which has no keeper, starts the launcher as before.
 # The name is the keeper's; the sandbox does not import the product (tests/sandbox/test_standalone.py).
 PROVIDER_SERVER_ENV = "PROVISION_PROVIDER_SERVER"
 
