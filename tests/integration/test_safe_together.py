@@ -241,6 +241,29 @@ def test_a_second_rotation_that_waits_does_not_rotate_again(steady: Project) -> 
     assert_all_on_current_token(steady)
 
 
+def test_a_run_killed_while_it_waits_for_the_lock_leaves_no_early_keeper_or_server(steady: Project) -> None:
+    """`apply` starts Terraform's keeper and the stand-in's server while it loads, before it knows
+    the Terraform command (provisioner/run/early.py). Killed -9 while it waits for the lock,
+    before any Terraform run took them, it leaves neither: the keeper's stdin closes with it,
+    and the keeper stops its server. (They start with an interpreter-only environment, so the
+    environment marker of tests/security/test_kill.py would not find them: looked for by pid.)"""
+    barrier = Barrier(steady, "after:aep.refresh")
+    first = start(steady, "rotate", "--auto-approve", tag="first")
+    barrier.reached(first)
+    waiter = start(steady, "apply", "--auto-approve", "--lock-timeout", "5m", tag="waiter")
+    wait_until(lambda: "waiting for `provision rotate`" in waiter.err.read_text(), "the waiter to wait", waiter)
+    early = {pid: cmdline(pid) or "" for pid in descendants(waiter.proc.pid)}
+    keeper = [pid for pid, line in early.items() if "--await-command" in line]
+    server = [pid for pid, line in early.items() if line.endswith("--environ-on-stdin")]
+    assert len(keeper) == 1 and len(server) == 1, early
+    waiter.proc.kill()
+    waiter.proc.wait()
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in keeper + server), "both to exit")
+    barrier.release()
+    assert first.finish().returncode == 0
+    assert_all_on_current_token(steady)
+
+
 # ---- kill -9 of a rotation at each phase: status names one command, and it recovers ------------------
 
 
