@@ -54,23 +54,7 @@ _HOMES = {
     "read_state": "terraform",
 }
 
-__all__ = [
-    "Applied",
-    "ApplyOptions",
-    "ChildEnv",
-    "InitOptions",
-    "PlanOptions",
-    "TerraformBinary",
-    "TerraformRunner",
-    "TerraformState",
-    "apply_saved",
-    "build_child_env",
-    "create_empty_state",
-    "find_terraform",
-    "plan_and_apply",
-    "read_state",
-    "saved_plan",
-]
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> object:

@@ -75,7 +75,7 @@ _PROVIDER_COMMANDS = frozenset(
 # The keeper's first argument when it is started before its command (see above).
 AWAIT_COMMAND = "--await-command"
 # Appended to the command of a server started before its environment is known: it reads its
-# directory and environment from stdin first (two `encode_strings` blocks). The name is the
+# directory and environment from stdin first (`encode_setting`). The name is the
 # sandbox's too (provisioner/sandbox/provider/__init__.py, which does not import the product).
 ENVIRON_ON_STDIN = "--environ-on-stdin"
 _LENGTH_DIGITS = 10
@@ -88,13 +88,15 @@ def encode_strings(items: list[str]) -> bytes:
     return str(len(payload)).zfill(_LENGTH_DIGITS).encode() + payload
 
 
-def encode_environ(environ: dict[str, str]) -> bytes:
-    return encode_strings([f"{key}={value}" for key, value in environ.items()])
+def encode_setting(cwd: str, environ: dict[str, str]) -> bytes:
+    """A directory and an environment, a block each: what an early server reads from stdin
+    (ENVIRON_ON_STDIN), and the end of what an early keeper reads (`encode_request`)."""
+    return encode_strings([cwd]) + encode_strings([f"{key}={value}" for key, value in environ.items()])
 
 
 def encode_request(argv: list[str], cwd: str, environ: dict[str, str]) -> bytes:
     """What an early keeper reads from stdin: Terraform's command line, its directory, its environment."""
-    return encode_strings(argv) + encode_strings([cwd]) + encode_environ(environ)
+    return encode_strings(argv) + encode_setting(cwd, environ)
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
@@ -117,6 +119,7 @@ def read_strings(fd: int) -> list[str] | None:
 
 
 def _read_request() -> tuple[list[str], str, dict[str, str]] | None:
+    """`encode_request`'s blocks from stdin, or None at end of file before all of them."""
     argv = read_strings(0)
     cwd = None if argv is None else read_strings(0)
     entries = None if cwd is None else read_strings(0)
@@ -257,7 +260,7 @@ class _ProviderServer:
     def hand_environment(self) -> None:
         """Give an early server this directory and environment (ENVIRON_ON_STDIN)."""
         try:  # noqa: SIM105 (no contextlib: see the imports)
-            _write_all(self.stdin, encode_strings([os.getcwd()]) + encode_environ(dict(os.environ)))
+            _write_all(self.stdin, encode_setting(os.getcwd(), dict(os.environ)))
         except OSError:  # EPIPE: it has exited, and its stdout's end of file says so next
             pass
 

@@ -61,11 +61,11 @@ def test_an_early_server_reads_the_arguments_and_the_environment_the_keeper_hand
     assert ENVIRON_ON_STDIN == guard.ENVIRON_ON_STDIN
     environ = {"DATABRICKS_HOST": "https://x", "MULTI": "a=b\nc", "EMPTY": "", "UNICODE": "é"}
     blob = tmp_path / "blob"
-    blob.write_bytes(guard.encode_strings(["/some dir/é"]) + guard.encode_environ(environ) + b"trailing")
+    blob.write_bytes(guard.encode_setting("/some dir/é", environ) + b"trailing")
     with blob.open("rb") as stream:
         assert read_environ(stream.fileno()) == ("/some dir/é", environ)
         assert stream.read() == b"trailing"  # it reads its blocks and nothing after them
-    blob.write_bytes(guard.encode_strings(["/d"]) + guard.encode_environ(environ)[:-3])
+    blob.write_bytes(guard.encode_setting("/d", environ)[:-3])
     with blob.open("rb") as stream:
         assert read_environ(stream.fileno()) is None  # cut short: the keeper is gone
 

@@ -72,7 +72,7 @@ def _write_stats(stats_dir: str) -> None:
 def read_environ(fd: int) -> tuple[str, dict[str, str]] | None:
     """The directory and environment an early keeper hands its server (ENVIRON_ON_STDIN): two
     blocks of NUL-separated strings, each after its length in ten digits (the keeper's
-    `encode_strings`, provisioner/terraform/guard.py: the sandbox does not import the product).
+    `encode_setting`, provisioner/terraform/guard.py: the sandbox does not import the product).
     None at end of file before them: the keeper stopped us unused."""
 
     def exactly(size: int) -> bytes | None:
