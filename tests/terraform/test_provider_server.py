@@ -48,7 +48,8 @@ if "wait" in sys.argv[2:]:
 SERVER = """\
 import os, sys, time
 from pathlib import Path
-Path("server.pid").write_text(str(os.getpid()))
+Path("server.pid.tmp").write_text(str(os.getpid()))
+os.replace("server.pid.tmp", "server.pid")  # whole when it appears: the tests read it then
 if "silent" in sys.argv[1:]:
     sys.exit(3)
 if "hang" in sys.argv[1:]:
@@ -206,7 +207,8 @@ from provisioner.terraform.guard import ENVIRON_ON_STDIN, read_strings
 early = sys.argv[-1] == ENVIRON_ON_STDIN
 name = sys.argv[1] + ("" if early else "-fresh")
 out = Path(sys.argv[2])  # an early one starts in the caller's directory, not the root's
-(out / (name + ".pid")).write_text(str(os.getpid()))
+(out / (name + ".pid.tmp")).write_text(str(os.getpid()))
+os.replace(out / (name + ".pid.tmp"), out / (name + ".pid"))  # whole when it appears
 cwd, entries = (read_strings(0), read_strings(0)) if early else ([os.getcwd()], [])
 if cwd is None or entries is None:
     sys.exit(0)  # end of file before its environment: stopped unused
